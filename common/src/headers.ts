@@ -1,0 +1,163 @@
+/**
+ * The Sealpost header contract (shared/design/HEADERS.md), written once.
+ * The Outlook add-in writes these headers with `formatSealpostHeaders`; the gateway reads them with
+ * `parseSealpostHeaders`. Parsing never throws: a bad value falls back to the tenant default and the
+ * reason is returned as a note for the message trace.
+ */
+
+export const HEADER_ENCRYPT = 'X-Sealpost-Encrypt';
+export const HEADER_EXPIRES = 'X-Sealpost-Expires';
+export const HEADER_OPTIONS = 'X-Sealpost-Options';
+export const HEADER_FLAG = 'X-Sealpost-Flag';
+export const SEALPOST_HEADER_PREFIX = 'x-sealpost-';
+
+export const PROTECTION_MODES = ['auto', 'portal', 'smime', 'pgp', 'pdf', 'none'] as const;
+export type ProtectionMode = (typeof PROTECTION_MODES)[number];
+
+export const SEND_OPTIONS = ['read-receipt', 'no-reply', 'otp', 'sign'] as const;
+export type SendOption = (typeof SEND_OPTIONS)[number];
+
+export const DEFAULT_SUBJECT_TRIGGERS = ['[secure]', '[encrypt]'] as const;
+
+export interface SealpostRequest {
+  /** The mode the sender asked for, or undefined when no valid request was made. */
+  mode?: ProtectionMode;
+  /** Where the request came from: the add-in's header or the subject trigger. */
+  modeSource?: 'header' | 'subject';
+  /** Expiry the sender asked for (not yet capped by the tenant maximum). */
+  expiresAt?: Date;
+  options: SendOption[];
+  /** Human-readable reasons for everything that was ignored or fell back, for the trace. */
+  notes: string[];
+}
+
+/** Name of the loop-prevention header for a tenant domain: acme.test -> X-Sealpost-acme-test. */
+export function loopHeaderName(domain: string): string {
+  return `X-Sealpost-${domain.toLowerCase().replace(/\./g, '-')}`;
+}
+
+export function isSealpostHeader(name: string): boolean {
+  return name.toLowerCase().startsWith(SEALPOST_HEADER_PREFIX);
+}
+
+const RFC3339_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const RFC3339_DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Parses an RFC 3339 date or date-time. A bare date means the end of that day in UTC, so that
+ * "expires 2026-12-01" still works on the first of December.
+ */
+export function parseExpiry(value: string): Date | undefined {
+  const trimmed = value.trim();
+  const dateOnly = RFC3339_DATE.exec(trimmed);
+  if (dateOnly) {
+    const [, y, m, d] = dateOnly;
+    const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d), 23, 59, 59));
+    return date.getUTCDate() === Number(d) && date.getUTCMonth() === Number(m) - 1 ? date : undefined;
+  }
+  const match = RFC3339_DATE_TIME.exec(trimmed);
+  if (!match) return undefined;
+  const [, , month, day, hour, minute, second] = match;
+  if (Number(month) > 12 || Number(day) > 31 || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 60) {
+    return undefined;
+  }
+  const parsed = new Date(trimmed.replace(' ', 'T'));
+  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
+}
+
+export function formatExpiry(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export interface SubjectTriggerResult {
+  triggered: boolean;
+  /** The subject with the trigger removed (unchanged when not triggered). */
+  subject: string;
+}
+
+/** Recognises `[secure] Contract` style subjects; the trigger is removed before delivery. */
+export function matchSubjectTrigger(
+  subject: string,
+  triggers: readonly string[] = DEFAULT_SUBJECT_TRIGGERS,
+): SubjectTriggerResult {
+  const leading = subject.match(/^\s*/)?.[0].length ?? 0;
+  const rest = subject.slice(leading);
+  for (const trigger of triggers) {
+    if (trigger && rest.toLowerCase().startsWith(trigger.toLowerCase())) {
+      return { triggered: true, subject: rest.slice(trigger.length).trimStart() };
+    }
+  }
+  return { triggered: false, subject };
+}
+
+/** Header lookup that is case-insensitive, as Outlook lower-cases names. */
+export type HeaderLookup = (name: string) => string | undefined;
+
+export function parseSealpostHeaders(
+  header: HeaderLookup,
+  subject: string | undefined,
+  subjectTriggers: readonly string[] = DEFAULT_SUBJECT_TRIGGERS,
+): SealpostRequest {
+  const request: SealpostRequest = { options: [], notes: [] };
+
+  const encrypt = header(HEADER_ENCRYPT);
+  if (encrypt !== undefined) {
+    const value = encrypt.trim().toLowerCase();
+    if ((PROTECTION_MODES as readonly string[]).includes(value)) {
+      request.mode = value as ProtectionMode;
+      request.modeSource = 'header';
+    } else {
+      request.notes.push(`${HEADER_ENCRYPT}: unknown mode "${truncate(encrypt)}", using the tenant default`);
+    }
+  }
+  if (request.mode === undefined && subject !== undefined) {
+    const trigger = matchSubjectTrigger(subject, subjectTriggers);
+    if (trigger.triggered) {
+      request.mode = 'auto';
+      request.modeSource = 'subject';
+    }
+  }
+
+  const expires = header(HEADER_EXPIRES);
+  if (expires !== undefined) {
+    const parsed = parseExpiry(expires);
+    if (parsed) request.expiresAt = parsed;
+    else request.notes.push(`${HEADER_EXPIRES}: "${truncate(expires)}" is not an RFC 3339 date, using the tenant default`);
+  }
+
+  const options = header(HEADER_OPTIONS);
+  if (options !== undefined) {
+    for (const raw of options.split(',')) {
+      const token = raw.trim().toLowerCase();
+      if (!token) continue;
+      if ((SEND_OPTIONS as readonly string[]).includes(token)) {
+        if (!request.options.includes(token as SendOption)) request.options.push(token as SendOption);
+      } else {
+        request.notes.push(`${HEADER_OPTIONS}: unknown option "${truncate(token)}" ignored`);
+      }
+    }
+  }
+  return request;
+}
+
+export interface SealpostHeaderValues {
+  mode?: ProtectionMode;
+  expiresAt?: Date;
+  options?: readonly SendOption[];
+}
+
+/** The headers the add-in sets for a choice; a header absent from the result is to be removed. */
+export function formatSealpostHeaders(values: SealpostHeaderValues): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (values.mode) headers[HEADER_ENCRYPT] = values.mode;
+  if (values.expiresAt) headers[HEADER_EXPIRES] = formatExpiry(values.expiresAt);
+  const options = (values.options ?? []).filter((o) => (SEND_OPTIONS as readonly string[]).includes(o));
+  if (options.length > 0) headers[HEADER_OPTIONS] = [...new Set(options)].join(',');
+  return headers;
+}
+
+function truncate(value: string, max = 60): string {
+  const clean = value.replace(/[\r\n\t]/g, ' ');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}

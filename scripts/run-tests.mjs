@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Runs every test of the repository with Node's test runner.
+// Pass 1 runs all test files on embedded PGlite. When DATABASE_URL is set, pass 2 runs the files that
+// use the database (they import test/support/database) again on that PostgreSQL.
+// Usage: npm test [-- file-or-substring ...]
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, mkdirSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const roots = ['common', 'backend/test', 'addin', 'portal', 'e2e'];
+const filters = process.argv.slice(2);
+
+function findTests(dir) {
+  let found = [];
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (entry === 'node_modules') continue;
+    const full = join(dir, entry);
+    if (statSync(full).isDirectory()) found = found.concat(findTests(full));
+    else if (entry.endsWith('.test.ts')) found.push(full);
+  }
+  return found;
+}
+
+const all = roots
+  .flatMap((r) => findTests(join(root, r)))
+  .map((f) => relative(root, f))
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+const usesDatabase = (file) => /support\/database/.test(readFileSync(join(root, file), 'utf8'));
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const reportDir = join(root, '.sealpost-test');
+rmSync(reportDir, { recursive: true, force: true });
+mkdirSync(reportDir, { recursive: true });
+
+function runPass(label, files, env) {
+  if (files.length === 0) return;
+  console.log(`\n=== ${label}: ${files.length} test files ===`);
+  const tap = join(reportDir, `${label.replace(/\W+/g, '-')}.tap`);
+  const result = spawnSync(
+    process.execPath,
+    [
+      '--import', 'tsx',
+      '--test',
+      '--test-concurrency=1',
+      '--test-reporter=spec', '--test-reporter-destination=stdout',
+      '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+      ...files,
+    ],
+    { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } },
+  );
+  const report = readFileSync(tap, 'utf8');
+  const count = (name) => Number(report.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
+  const passed = count('pass');
+  const failed = count('fail') + count('cancelled');
+  totals.passed += passed;
+  totals.failed += failed + (result.status !== 0 && failed === 0 ? 1 : 0);
+  totals.skipped += count('skipped') + count('todo');
+  console.log(`${label}: ${passed} passed, ${failed} failed (exit ${result.status})`);
+}
+
+runPass('PGlite', all, { SEALPOST_TEST_DATABASE: 'pglite' });
+if (process.env.DATABASE_URL) {
+  runPass('PostgreSQL', all.filter(usesDatabase), { SEALPOST_TEST_DATABASE: 'postgres' });
+} else {
+  console.log('\nDATABASE_URL is not set: the PostgreSQL pass is skipped.');
+}
+console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(totals.failed > 0 ? 1 : 0);
