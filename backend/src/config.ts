@@ -1,0 +1,222 @@
+/**
+ * Configuration, read once at start-up. Nothing else reads process.env.
+ * An invalid value stops the start with a message that names the variable.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+export class ConfigurationError extends Error {
+  override name = 'ConfigurationError';
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const smtpUrl = z
+  .string()
+  .regex(/^(smtp|smtps):\/\/[^\s/:]+(:\d+)?\/?$/, 'must look like smtp://host:port or smtps://host:port');
+const mailServerUrl = z
+  .string()
+  .regex(
+    /^((smtp|smtps):\/\/[^\s/:]+(:\d+)?\/?|mailbox:.+)$/,
+    'must look like smtp://host:port, smtps://host:port or mailbox:<folder>',
+  );
+
+const environmentSchema = z.object({
+  SEALPOST_DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  SEALPOST_DATABASE_POOL_SIZE: positiveInt.default(10),
+  SEALPOST_SMTP_HOST: z.string().min(1).default('0.0.0.0'),
+  SEALPOST_SMTP_PORT: port.default(2525),
+  SEALPOST_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  SEALPOST_HTTP_PORT: port.default(8080),
+  SEALPOST_PUBLIC_URL: z.string().url('must be an absolute URL such as https://mail.example.com').optional(),
+  SEALPOST_HOSTNAME: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name').optional(),
+  SEALPOST_RELAY: smtpUrl.optional(),
+  SEALPOST_MASTER_KEY: z.string().optional(),
+  SEALPOST_TLS_CERT: z.string().optional(),
+  SEALPOST_TLS_KEY: z.string().optional(),
+  SEALPOST_CONFIG: z.string().optional(),
+  SEALPOST_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SEALPOST_MAX_MESSAGE_BYTES: positiveInt.default(50 * 1024 * 1024),
+  SEALPOST_MAX_RECIPIENTS: positiveInt.default(500),
+  SEALPOST_MAX_MESSAGES_PER_CONNECTION: positiveInt.default(1000),
+  SEALPOST_MAX_CONNECTION_SECONDS: positiveInt.default(1800),
+  SEALPOST_MAX_CLIENTS: positiveInt.default(2000),
+  SEALPOST_MAX_QUEUE_AGE_HOURS: z.coerce.number().positive().default(120),
+  SEALPOST_RETRY_FIRST_SECONDS: z.coerce.number().positive().default(60),
+  SEALPOST_RETRY_MAX_SECONDS: z.coerce.number().positive().default(3600),
+  SEALPOST_HELD_RETRY_SECONDS: z.coerce.number().positive().default(300),
+  SEALPOST_WORKER_POLL_MS: positiveInt.default(1000),
+  SEALPOST_DELIVERY_CONCURRENCY: positiveInt.default(50),
+  SEALPOST_DELIVERY_LEASE_SECONDS: positiveInt.default(60),
+});
+
+const connectorSchema = z
+  .object({
+    name: z.string().min(1),
+    ips: z.array(z.string().min(1)).default([]),
+    smtpAuth: z.object({ user: z.string().min(1), passwordHash: z.string().min(1) }).optional(),
+  })
+  .refine((c) => c.ips.length > 0 || c.smtpAuth, { message: 'a connector needs ips or smtpAuth' });
+
+const memberSchema = z.object({
+  email: z.string().email(),
+  role: z.enum(['owner', 'operator', 'analyst', 'auditor', 'contact']).default('contact'),
+});
+
+const tenantSchema = z.object({
+  name: z.string().min(1),
+  domains: z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be a domain name')).min(1),
+  connectors: z.array(connectorSchema).default([]),
+  mailServer: mailServerUrl.optional(),
+  members: z.array(memberSchema).default([]),
+  apiTokens: z
+    .array(z.object({ name: z.string().min(1), token: z.string().min(24, 'API tokens need at least 24 characters') }))
+    .default([]),
+  subjectTriggers: z.array(z.string().min(1)).optional(),
+});
+
+const fileSchema = z.object({ tenants: z.array(tenantSchema).default([]) });
+
+export type TenantDefinition = z.infer<typeof tenantSchema>;
+export type ConnectorDefinition = z.infer<typeof connectorSchema>;
+
+export interface Config {
+  dataDir: string;
+  databaseUrl?: string;
+  databasePoolSize: number;
+  smtp: {
+    host: string;
+    port: number;
+    hostname: string;
+    maxMessageBytes: number;
+    maxRecipients: number;
+    maxMessagesPerConnection: number;
+    maxConnectionSeconds: number;
+    maxClients: number;
+    tlsCertFile?: string;
+    tlsKeyFile?: string;
+  };
+  http: { host: string; port: number; publicUrl: string };
+  relay?: string;
+  masterKey?: Buffer;
+  logLevel: z.infer<typeof environmentSchema>['SEALPOST_LOG_LEVEL'];
+  delivery: {
+    maxQueueAgeMs: number;
+    firstRetryMs: number;
+    maxRetryMs: number;
+    heldRetryMs: number;
+    concurrency: number;
+    /** How long a claimed delivery stays with its process without renewal; a dead process's claims return after it. */
+    leaseSeconds: number;
+  };
+  workerPollMs: number;
+  /** Tenants from SEALPOST_CONFIG; undefined when no file is given (the demo tenant is created then). */
+  tenants?: TenantDefinition[];
+  configFile?: string;
+}
+
+function describeIssues(prefix: string, issues: z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) => `${prefix}${issue.path.length ? issue.path.join('.') : ''}: ${issue.message}`)
+    .join('\n');
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = environmentSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigurationError(`Invalid configuration:\n${describeIssues('', parsed.error.issues)}`);
+  }
+  const e = parsed.data;
+
+  let masterKey: Buffer | undefined;
+  if (e.SEALPOST_MASTER_KEY !== undefined) {
+    masterKey = Buffer.from(e.SEALPOST_MASTER_KEY, 'base64');
+    if (masterKey.length !== 32 || masterKey.toString('base64') !== e.SEALPOST_MASTER_KEY.trim()) {
+      throw new ConfigurationError('Invalid configuration:\nSEALPOST_MASTER_KEY: must be 32 bytes in base64 (44 characters)');
+    }
+  }
+  if ((e.SEALPOST_TLS_CERT === undefined) !== (e.SEALPOST_TLS_KEY === undefined)) {
+    throw new ConfigurationError('Invalid configuration:\nSEALPOST_TLS_CERT and SEALPOST_TLS_KEY must be set together');
+  }
+
+  let tenants: TenantDefinition[] | undefined;
+  if (e.SEALPOST_CONFIG) {
+    tenants = readTenantFile(e.SEALPOST_CONFIG);
+  }
+
+  const smtpHostname = e.SEALPOST_HOSTNAME ?? hostname();
+  return {
+    dataDir: resolve(e.SEALPOST_DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.SEALPOST_DATABASE_POOL_SIZE,
+    smtp: {
+      host: e.SEALPOST_SMTP_HOST,
+      port: e.SEALPOST_SMTP_PORT,
+      hostname: smtpHostname,
+      maxMessageBytes: e.SEALPOST_MAX_MESSAGE_BYTES,
+      maxRecipients: e.SEALPOST_MAX_RECIPIENTS,
+      maxMessagesPerConnection: e.SEALPOST_MAX_MESSAGES_PER_CONNECTION,
+      maxConnectionSeconds: e.SEALPOST_MAX_CONNECTION_SECONDS,
+      maxClients: e.SEALPOST_MAX_CLIENTS,
+      tlsCertFile: e.SEALPOST_TLS_CERT,
+      tlsKeyFile: e.SEALPOST_TLS_KEY,
+    },
+    http: {
+      host: e.SEALPOST_HTTP_HOST,
+      port: e.SEALPOST_HTTP_PORT,
+      publicUrl: (e.SEALPOST_PUBLIC_URL ?? `http://localhost:${e.SEALPOST_HTTP_PORT}`).replace(/\/$/, ''),
+    },
+    relay: e.SEALPOST_RELAY,
+    masterKey,
+    logLevel: e.SEALPOST_LOG_LEVEL,
+    delivery: {
+      maxQueueAgeMs: e.SEALPOST_MAX_QUEUE_AGE_HOURS * 3600_000,
+      firstRetryMs: e.SEALPOST_RETRY_FIRST_SECONDS * 1000,
+      maxRetryMs: e.SEALPOST_RETRY_MAX_SECONDS * 1000,
+      heldRetryMs: e.SEALPOST_HELD_RETRY_SECONDS * 1000,
+      concurrency: e.SEALPOST_DELIVERY_CONCURRENCY,
+      leaseSeconds: e.SEALPOST_DELIVERY_LEASE_SECONDS,
+    },
+    workerPollMs: e.SEALPOST_WORKER_POLL_MS,
+    tenants,
+    configFile: e.SEALPOST_CONFIG,
+  };
+}
+
+export function readTenantFile(path: string): TenantDefinition[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigurationError(`SEALPOST_CONFIG: cannot read ${path}: ${(error as Error).message}`);
+  }
+  let document: unknown;
+  try {
+    document = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigurationError(`SEALPOST_CONFIG: ${path} is not valid YAML or JSON: ${(error as Error).message}`);
+  }
+  const parsed = fileSchema.safeParse(document ?? {});
+  if (!parsed.success) {
+    throw new ConfigurationError(`SEALPOST_CONFIG (${path}) is invalid:\n${describeIssues('', parsed.error.issues)}`);
+  }
+  const names = new Set<string>();
+  const domains = new Set<string>();
+  for (const tenant of parsed.data.tenants) {
+    if (names.has(tenant.name)) throw new ConfigurationError(`SEALPOST_CONFIG: tenant "${tenant.name}" appears twice`);
+    names.add(tenant.name);
+    for (const domain of tenant.domains) {
+      const d = domain.toLowerCase();
+      if (domains.has(d)) throw new ConfigurationError(`SEALPOST_CONFIG: domain ${d} belongs to two tenants`);
+      domains.add(d);
+    }
+  }
+  return parsed.data.tenants;
+}

@@ -1,0 +1,2 @@
+/** The message portal's tables (filled by the portal issue). */
+export {};

@@ -1,0 +1,192 @@
+/**
+ * The database schema. Migrations are generated from this file with `npm run db:generate`,
+ * committed under backend/drizzle/, and applied at start-up on PGlite and PostgreSQL alike.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (value) => (Buffer.isBuffer(value) ? value : Buffer.from(value)),
+});
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+
+export const tenants = pgTable('tenants', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull().unique(),
+  /** Where inbound and internal mail for the tenant goes: smtp://host:port or mailbox:<folder>. */
+  mailServer: text('mail_server'),
+  settings: jsonb('settings').$type<TenantSettings>().notNull().default({}),
+  createdAt: createdAt(),
+});
+
+export interface TenantSettings {
+  subjectTriggers?: string[];
+}
+
+export const tenantDomains = pgTable(
+  'tenant_domains',
+  {
+    domain: text('domain').primaryKey(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+  },
+  (t) => [index('tenant_domains_tenant_idx').on(t.tenantId)],
+);
+
+export const connectors = pgTable(
+  'connectors',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    ips: text('ips').array().notNull().default(sql`'{}'::text[]`),
+    smtpAuthUser: text('smtp_auth_user'),
+    smtpAuthPasswordHash: text('smtp_auth_password_hash'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('connectors_tenant_name_idx').on(t.tenantId, t.name)],
+);
+
+export const members = pgTable(
+  'members',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    email: text('email').notNull(),
+    role: text('role').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('members_tenant_email_idx').on(t.tenantId, t.email)],
+);
+
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    tokenHash: text('token_hash').notNull().unique(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('api_tokens_tenant_name_idx').on(t.tenantId, t.name)],
+);
+
+/** Tenant keys, wrapped by the master key (AES-256-GCM, tenant id bound in as additional data). */
+export const tenantKeys = pgTable('tenant_keys', {
+  tenantId: uuid('tenant_id')
+    .primaryKey()
+    .references(() => tenants.id, { onDelete: 'cascade' }),
+  wrappedKey: bytea('wrapped_key').notNull(),
+  createdAt: createdAt(),
+});
+
+/**
+ * One received message for one tenant. The raw message is stored encrypted with its own data key,
+ * wrapped by the tenant key; the message and tenant ids are bound in as additional data.
+ */
+export const messages = pgTable(
+  'messages',
+  {
+    id: uuid('id').primaryKey(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    /** inbound (from the Internet), outbound (from a tenant connector) or notification (made by the gateway). */
+    direction: text('direction').notNull(),
+    mailFrom: text('mail_from').notNull(),
+    clientAddress: text('client_address').notNull(),
+    clientHelo: text('client_helo'),
+    tls: boolean('tls').notNull().default(false),
+    connectorName: text('connector_name'),
+    sizeBytes: integer('size_bytes').notNull(),
+    messageIdHeader: text('message_id_header'),
+    contentSha256: text('content_sha256').notNull(),
+    content: bytea('content').notNull(),
+    wrappedDataKey: bytea('wrapped_data_key').notNull(),
+    /** received → routed; routed once the pipeline has created its deliveries. */
+    state: text('state').notNull().default('received'),
+    pipelineAttempts: integer('pipeline_attempts').notNull().default(0),
+    pipelineLockedUntil: timestamp('pipeline_locked_until', { withTimezone: true }),
+    pipelineNextAt: timestamp('pipeline_next_at', { withTimezone: true }).notNull().defaultNow(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('messages_pipeline_idx').on(t.pipelineNextAt).where(sql`${t.state} = 'received'`),
+    index('messages_tenant_received_idx').on(t.tenantId, t.receivedAt),
+  ],
+);
+
+export const recipients = pgTable(
+  'message_recipients',
+  {
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    position: integer('position').notNull(),
+    address: text('address').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.messageId, t.position] })],
+);
+
+/**
+ * The delivery queue: one row per recipient of a message. Claimed with FOR UPDATE SKIP LOCKED so that
+ * any number of gateway processes can share it.
+ */
+export const deliveries = pgTable(
+  'deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    recipient: text('recipient').notNull(),
+    /** tenant-mail-server | external */
+    route: text('route').notNull(),
+    /** The protection mode the pipeline resolved: none, portal, smime, pgp, pdf, auto. */
+    protection: text('protection').notNull().default('none'),
+    /** queued | delivering | held | delivered | failed | expired */
+    status: text('status').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    lockedUntil: timestamp('locked_until', { withTimezone: true }),
+    lockedBy: text('locked_by'),
+    lastReply: text('last_reply'),
+    lastRemote: text('last_remote'),
+    createdAt: createdAt(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} in ('queued', 'held', 'delivering')`),
+    index('deliveries_message_idx').on(t.messageId),
+  ],
+);
+
+/** One message, one trace: every step recorded against the message id. */
+export const messageTrace = pgTable(
+  'message_trace',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    messageId: uuid('message_id').notNull(),
+    tenantId: uuid('tenant_id').notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    step: text('step').notNull(),
+    detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index('message_trace_message_idx').on(t.messageId, t.id)],
+);
+
+// The message portal's tables live in their own file.
+export * from './portal-schema.ts';

@@ -1,0 +1,112 @@
+/**
+ * Delivery status notifications (RFC 3464) in a multipart/report (RFC 6522): a human-readable part, the
+ * machine-readable message/delivery-status part, and the original headers (or the whole original when
+ * small enough and asked for).
+ */
+import { randomBytes } from 'node:crypto';
+import { formatField, splitMessage } from '../pipeline/header-block.ts';
+import { rfc5322Date } from '../smtp/received-header.ts';
+
+export interface FailedRecipient {
+  recipient: string;
+  action: 'failed' | 'delayed';
+  status: string;
+  diagnosticCode?: string;
+  remoteMta?: string;
+  lastAttemptAt?: Date;
+}
+
+export interface DeliveryStatusNotificationInput {
+  reportingMta: string;
+  from: string;
+  to: string;
+  originalMessageId?: string;
+  originalSubject?: string;
+  arrivalDate: Date;
+  recipients: FailedRecipient[];
+  originalMessage: Buffer;
+  returnContent: 'headers' | 'full';
+  maxReturnedBytes?: number;
+}
+
+const DEFAULT_MAX_RETURNED_BYTES = 256 * 1024;
+
+export function buildDeliveryStatusNotification(input: DeliveryStatusNotificationInput): Buffer {
+  const boundary = `sealpost-report-${randomBytes(12).toString('hex')}`;
+  const messageId = `<${Date.now().toString(36)}.${randomBytes(8).toString('hex')}@${input.reportingMta}>`;
+  const failed = input.recipients.filter((r) => r.action === 'failed');
+  const subject = failed.length > 0 ? 'Undelivered Mail Returned to Sender' : 'Delayed Mail (still being retried)';
+
+  const headers: Buffer[] = [
+    formatField('From', `Mail Delivery System <${input.from}>`),
+    formatField('To', `<${input.to}>`),
+    formatField('Subject', input.originalSubject ? `${subject}: ${input.originalSubject}` : subject),
+    formatField('Date', rfc5322Date(new Date())),
+    formatField('Message-ID', messageId),
+    formatField('Auto-Submitted', 'auto-replied'),
+    formatField('MIME-Version', '1.0'),
+    formatField('Content-Type', `multipart/report; report-type=delivery-status; boundary="${boundary}"`),
+  ];
+  if (input.originalMessageId) {
+    headers.push(formatField('In-Reply-To', input.originalMessageId), formatField('References', input.originalMessageId));
+  }
+
+  const explanation = [
+    `This is the mail system at ${input.reportingMta}.`,
+    '',
+    failed.length > 0
+      ? 'Your message could not be delivered to one or more recipients. It has been returned below.'
+      : 'Your message has not been delivered yet to one or more recipients. Delivery is still being attempted.',
+    '',
+    ...input.recipients.map(
+      (r) => `<${r.recipient}>: ${r.diagnosticCode ? r.diagnosticCode.replace(/^smtp;\s*/i, '') : `status ${r.status}`}`,
+    ),
+    '',
+    failed.length > 0
+      ? 'Check the address for typing errors. If the address is right, the reply above says why the receiving system refused the message; contact its administrator or your own.'
+      : 'No action is needed now; you will be told if delivery finally fails.',
+    '',
+  ].join('\r\n');
+
+  const perMessage = [
+    `Reporting-MTA: dns; ${input.reportingMta}`,
+    `Arrival-Date: ${rfc5322Date(input.arrivalDate)}`,
+  ].join('\r\n');
+  const perRecipient = input.recipients.map((r) =>
+    [
+      `Final-Recipient: rfc822; ${r.recipient}`,
+      `Action: ${r.action}`,
+      `Status: ${r.status}`,
+      r.remoteMta ? `Remote-MTA: dns; ${r.remoteMta.replace(/:\d+$/, '')}` : undefined,
+      r.diagnosticCode ? `Diagnostic-Code: ${oneLine(r.diagnosticCode)}` : undefined,
+      r.lastAttemptAt ? `Last-Attempt-Date: ${rfc5322Date(r.lastAttemptAt)}` : undefined,
+    ]
+      .filter(Boolean)
+      .join('\r\n'),
+  );
+
+  const limit = input.maxReturnedBytes ?? DEFAULT_MAX_RETURNED_BYTES;
+  const returnWhole = input.returnContent === 'full' && input.originalMessage.length <= limit;
+  const original = splitMessage(input.originalMessage);
+  const originalHeaders = Buffer.concat(original.fields.map((f) => f.raw));
+  const returned = returnWhole ? input.originalMessage : originalHeaders;
+
+  const parts = [
+    Buffer.from(
+      `This is a MIME-encapsulated message.\r\n\r\n--${boundary}\r\n` +
+        'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nContent-Description: Notification\r\n\r\n' +
+        `${explanation}\r\n--${boundary}\r\n` +
+        'Content-Type: message/delivery-status\r\nContent-Description: Delivery report\r\n\r\n' +
+        `${perMessage}\r\n\r\n${perRecipient.join('\r\n\r\n')}\r\n\r\n--${boundary}\r\n` +
+        `Content-Type: ${returnWhole ? 'message/rfc822' : 'text/rfc822-headers'}\r\n` +
+        `Content-Description: ${returnWhole ? 'Undelivered message' : 'Undelivered message headers'}\r\n\r\n`,
+    ),
+    returned,
+    Buffer.from(`${returned.subarray(-2).toString() === '\r\n' ? '' : '\r\n'}\r\n--${boundary}--\r\n`),
+  ];
+  return Buffer.concat([...headers, Buffer.from('\r\n'), ...parts]);
+}
+
+function oneLine(value: string): string {
+  return value.replace(/[\r\n]+/g, ' ').slice(0, 900);
+}

@@ -1,0 +1,474 @@
+/**
+ * The delivery queue worker. Deliveries are claimed with FOR UPDATE SKIP LOCKED, so several gateway
+ * processes on one PostgreSQL deliver each message once; a claim that outlives its lock (a process that
+ * died) is taken over. Temporary failures are retried with exponential back-off; a permanent failure, or a
+ * message still undelivered after its maximum age, returns a delivery status notification to the envelope
+ * sender (never to the null sender).
+ */
+import { hostname as osHostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { eq, sql } from 'drizzle-orm';
+import { queryRows, type Database, type Transaction } from '../db/client.ts';
+import { deliveries, messages } from '../db/schema.ts';
+import type { Logger } from '../logger.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import { headerValue, splitMessage } from '../pipeline/header-block.ts';
+import { recordTrace, type TraceEntry } from '../pipeline/message-trace.ts';
+import type { ProtectionModes, SecuredMode } from '../secure/protection-modes.ts';
+import { spoolWithin } from '../smtp/spool.ts';
+import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
+import type { KeyVault } from '../vault/key-vault.ts';
+import { WorkSignal } from '../work-signal.ts';
+import { deliverToMailbox } from './development-mailbox.ts';
+import { buildDeliveryStatusNotification, type FailedRecipient } from './delivery-status-notification.ts';
+import { resolveMailExchangers, type ExchangerLookup } from './mail-exchangers.ts';
+import { prepareOutgoingMessage, type OutgoingRoute } from './outgoing-message.ts';
+import { hasExpired, nextAttemptDelayMs, type RetryPolicy } from './retry-schedule.ts';
+import type { RecipientOutcome, SmtpDeliveryClient, SmtpTarget } from './smtp-client.ts';
+
+export interface DeliveryWorkerOptions {
+  db: Database;
+  vault: KeyVault;
+  directory: TenantDirectory;
+  protectionModes: ProtectionModes;
+  client: SmtpDeliveryClient;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  hostname: string;
+  /** smtp://host:port: all outbound mail goes through this relay; without it, the recipient's MX. */
+  relay?: string;
+  retry: RetryPolicy;
+  heldRetryMs: number;
+  concurrency: number;
+  pollMs: number;
+  lockSeconds?: number;
+  workerId?: string;
+  resolveExchangers?: (domain: string) => Promise<ExchangerLookup>;
+  /** Called when a bounce was spooled, so the pipeline routes it at once. */
+  onBounceSpooled: () => void;
+}
+
+const DEFAULT_LEASE_SECONDS = 60;
+
+interface ClaimedDelivery {
+  id: string;
+  message_id: string;
+  tenant_id: string;
+  recipient: string;
+  route: OutgoingRoute;
+  protection: string;
+  attempts: number;
+  created_at: Date | string;
+}
+
+interface LoadedMessage {
+  raw: Buffer;
+  mailFrom: string;
+  direction: string;
+  receivedAt: Date;
+  messageIdHeader?: string;
+}
+
+type Destination =
+  | { kind: 'smtp'; target: SmtpTarget; label: string }
+  | { kind: 'mx'; domain: string; label: string }
+  | { kind: 'mailbox'; folder: string; label: string }
+  | { kind: 'unavailable'; reason: string; label: string };
+
+/** What happened to one delivery, ready to be written. */
+interface DeliveryResult {
+  delivery: ClaimedDelivery;
+  status: 'delivered' | 'deferred' | 'failed' | 'held';
+  reply: string;
+  enhancedCode?: string;
+  remote?: string;
+  message?: LoadedMessage;
+}
+
+export class DeliveryWorker {
+  readonly signal = new WorkSignal();
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private inFlight = 0;
+  private pending: DeliveryResult[] = [];
+  private flushing: Promise<void> | undefined;
+  private readonly workerId: string;
+
+  constructor(private readonly options: DeliveryWorkerOptions) {
+    this.workerId = options.workerId ?? `${osHostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  }
+
+  private leaseTimer: NodeJS.Timeout | undefined;
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+    // Claims are leases: this process renews its own while it works on them, so the claims of a process
+    // that died come back to the queue within one lease.
+    const leaseSeconds = this.options.lockSeconds ?? DEFAULT_LEASE_SECONDS;
+    this.leaseTimer = setInterval(() => {
+      if (this.inFlight === 0) return;
+      this.options.db
+        .update(deliveries)
+        .set({ lockedUntil: sql`now() + make_interval(secs => ${leaseSeconds})` })
+        .where(sql`${deliveries.lockedBy} = ${this.workerId} and ${deliveries.status} = 'delivering'`)
+        .catch((error: unknown) => this.options.logger.warn({ err: error }, 'renewing delivery leases failed'));
+    }, Math.max(1000, (leaseSeconds * 1000) / 3));
+    this.leaseTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.leaseTimer);
+    this.signal.notify();
+    await this.loop;
+    while (this.inFlight > 0) await this.signal.wait(50);
+    await this.flush();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let claimed = 0;
+      const room = this.options.concurrency - this.inFlight;
+      if (room > 0) {
+        try {
+          claimed = await this.claimAndDispatch(room);
+        } catch (error) {
+          this.options.logger.error({ err: error }, 'claiming deliveries failed; retrying shortly');
+        }
+      }
+      if ((claimed === 0 || this.inFlight >= this.options.concurrency) && this.running) {
+        await this.signal.wait(claimed === 0 && this.inFlight === 0 ? this.options.pollMs : 250);
+      }
+    }
+  }
+
+  /** Claims due deliveries and starts them; returns how many were claimed. */
+  async claimAndDispatch(limit: number): Promise<number> {
+    const lockSeconds = this.options.lockSeconds ?? DEFAULT_LEASE_SECONDS;
+    const claimed = await this.options.db.transaction(async (tx) => {
+      await tx.execute(sql`set local synchronous_commit = off`);
+      return queryRows<ClaimedDelivery>(
+        tx,
+        sql`update deliveries d
+            set status = 'delivering', locked_by = ${this.workerId},
+                locked_until = now() + make_interval(secs => ${lockSeconds}), attempts = d.attempts + 1
+            from (select id from deliveries
+                  where (status in ('queued', 'held') and next_attempt_at <= now())
+                     or (status = 'delivering' and locked_until < now())
+                  order by next_attempt_at
+                  limit ${limit}
+                  for update skip locked) due
+            where d.id = due.id
+            returning d.id, d.message_id, d.tenant_id, d.recipient, d.route, d.protection, d.attempts, d.created_at`,
+      );
+    });
+    if (claimed.length === 0) return 0;
+
+    const groups = new Map<string, ClaimedDelivery[]>();
+    for (const delivery of claimed) {
+      const destination = this.destinationFor(delivery);
+      const key = `${delivery.message_id}|${delivery.route}|${delivery.protection}|${destination.label}`;
+      const group = groups.get(key) ?? [];
+      group.push(delivery);
+      groups.set(key, group);
+    }
+    const messageCache = new Map<string, Promise<LoadedMessage>>();
+    for (const group of groups.values()) {
+      this.inFlight += group.length;
+      this.deliverGroup(group, messageCache)
+        .catch((error: unknown): DeliveryResult[] =>
+          group.map((delivery) => ({ delivery, status: 'deferred', reply: `internal error: ${(error as Error).message}` })),
+        )
+        .then((results) => {
+          this.inFlight -= group.length;
+          this.pending.push(...results);
+          this.scheduleFlush();
+          this.signal.notify();
+        });
+    }
+    return claimed.length;
+  }
+
+  private destinationFor(delivery: ClaimedDelivery): Destination {
+    if (delivery.route === 'tenant-mail-server') {
+      const tenant = this.options.directory.tenantById(delivery.tenant_id);
+      if (!tenant?.mailServer) {
+        return { kind: 'unavailable', reason: 'the tenant has no mail server configured', label: 'none' };
+      }
+      return parseDestination(tenant.mailServer);
+    }
+    if (this.options.relay) return parseDestination(this.options.relay);
+    const domain = delivery.recipient.slice(delivery.recipient.lastIndexOf('@') + 1).toLowerCase();
+    return { kind: 'mx', domain, label: `mx:${domain}` };
+  }
+
+  private async loadMessage(tx: Database | Transaction, messageId: string, tenantId: string): Promise<LoadedMessage> {
+    const [row] = await tx.select().from(messages).where(eq(messages.id, messageId));
+    if (!row) throw new Error(`message ${messageId} is missing`);
+    const raw = await this.options.vault.open(tenantId, messageId, { content: row.content, wrappedDataKey: row.wrappedDataKey }, tx);
+    return {
+      raw,
+      mailFrom: row.mailFrom,
+      direction: row.direction,
+      receivedAt: row.receivedAt,
+      messageIdHeader: row.messageIdHeader ?? undefined,
+    };
+  }
+
+  private async deliverGroup(group: ClaimedDelivery[], cache: Map<string, Promise<LoadedMessage>>): Promise<DeliveryResult[]> {
+    const first = group[0]!;
+    const tenant = this.options.directory.tenantById(first.tenant_id);
+    let loading = cache.get(first.message_id);
+    if (!loading) {
+      loading = this.loadMessage(this.options.db, first.message_id, first.tenant_id);
+      cache.set(first.message_id, loading);
+    }
+    const message = await loading;
+    const results = (status: DeliveryResult['status'], reply: string, extra: Partial<DeliveryResult> = {}) =>
+      group.map((delivery) => ({ delivery, status, reply, message, ...extra }));
+
+    if (!tenant) return results('deferred', 'the tenant of this message is unknown to this gateway process');
+
+    let raw = message.raw;
+    if (first.protection !== 'none') {
+      const handler = this.options.protectionModes.handlerFor(first.protection as SecuredMode);
+      if (!handler) {
+        return results('held', `held: protection "${first.protection}" is not available yet; the message will not be sent unprotected`);
+      }
+      // Protection modes fill this hand-off point; each recipient is protected on its own.
+      const outcomes: DeliveryResult[] = [];
+      for (const delivery of group) {
+        const outcome = await handler.protect({ messageId: first.message_id, tenantId: tenant.id, recipient: delivery.recipient, raw });
+        if (outcome.kind === 'handled') outcomes.push({ delivery, status: 'delivered', reply: `handled by ${first.protection}`, message });
+        else if (outcome.kind === 'unavailable') outcomes.push({ delivery, status: 'held', reply: `held: ${outcome.reason}`, message });
+        else if (outcome.kind === 'refused') {
+          outcomes.push({ delivery, status: 'failed', reply: outcome.reason, enhancedCode: outcome.enhancedCode, message });
+        }
+        else outcomes.push(...(await this.send([delivery], tenant, outcome.raw, message)));
+      }
+      return outcomes;
+    }
+    return this.send(group, tenant, raw, message);
+  }
+
+  private async send(group: ClaimedDelivery[], tenant: TenantInfo, raw: Buffer, message: LoadedMessage): Promise<DeliveryResult[]> {
+    const first = group[0]!;
+    const recipientsOfGroup = group.map((d) => d.recipient);
+    const outgoing = prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers);
+    const destination = this.destinationFor(first);
+    const envelope = {
+      mailFrom: message.mailFrom,
+      recipients: recipientsOfGroup,
+      smtpUtf8: /[^\x00-\x7f]/.test(message.mailFrom + recipientsOfGroup.join('')),
+      eightBitMime: true,
+    };
+    const byRecipient = (outcomes: RecipientOutcome[], remote: string): DeliveryResult[] =>
+      group.map((delivery) => {
+        const outcome = outcomes.find((o: RecipientOutcome) => o.recipient === delivery.recipient);
+        return {
+          delivery,
+          status: outcome?.status ?? 'deferred',
+          reply: outcome ? `${outcome.code ?? ''} ${outcome.enhancedCode ?? ''} ${outcome.reply}`.replace(/\s+/g, ' ').trim() : 'no reply for this recipient',
+          enhancedCode: outcome?.enhancedCode,
+          remote,
+          message,
+        };
+      });
+
+    switch (destination.kind) {
+      case 'unavailable':
+        return group.map((delivery) => ({ delivery, status: 'deferred', reply: destination.reason, message }));
+      case 'mailbox': {
+        const written: DeliveryResult[] = [];
+        for (const delivery of group) {
+          const file = await deliverToMailbox(destination.folder, delivery.recipient, delivery.id, outgoing);
+          written.push({ delivery, status: 'delivered', reply: `written to ${file}`, remote: 'mailbox', message });
+        }
+        return written;
+      }
+      case 'smtp': {
+        const result = await this.options.client.send(destination.target, envelope, outgoing);
+        return byRecipient(result.outcomes, result.remote);
+      }
+      case 'mx': {
+        const lookup = await (this.options.resolveExchangers ?? resolveMailExchangers)(destination.domain);
+        if ('permanentError' in lookup) {
+          return group.map((delivery) => ({
+            delivery,
+            status: 'failed',
+            reply: lookup.permanentError,
+            enhancedCode: lookup.enhancedCode,
+            message,
+          }));
+        }
+        if ('temporaryError' in lookup) {
+          return group.map((delivery) => ({ delivery, status: 'deferred', reply: lookup.temporaryError, message }));
+        }
+        let last: DeliveryResult[] = [];
+        for (const host of lookup.hosts) {
+          const result = await this.options.client.send({ host, port: 25 }, envelope, outgoing);
+          last = byRecipient(result.outcomes, result.remote);
+          // Only a host that could not be reached at all sends us to the next exchanger.
+          if (!result.outcomes.every((o: RecipientOutcome) => o.status === 'deferred' && o.code === undefined)) break;
+        }
+        return last;
+      }
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing || this.pending.length === 0) return;
+    this.flushing = this.drainPending().finally(() => {
+      this.flushing = undefined;
+      this.scheduleFlush();
+    });
+  }
+
+  private async drainPending(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, 500);
+      try {
+        await this.record(batch);
+      } catch (error) {
+        // The claims expire and the deliveries are retried: nothing is lost, at worst sent twice.
+        this.options.logger.error({ err: error, count: batch.length }, 'recording delivery results failed');
+      }
+    }
+  }
+
+  private async flush(): Promise<void> {
+    while (this.flushing || this.pending.length > 0) {
+      this.scheduleFlush();
+      await this.flushing;
+    }
+  }
+
+  private async record(batch: DeliveryResult[]): Promise<void> {
+    const { metrics, retry } = this.options;
+    const now = new Date();
+    let bounces = 0;
+    await this.options.db.transaction(async (tx) => {
+      // A lost status update only means the delivery is attempted again.
+      await tx.execute(sql`set local synchronous_commit = off`);
+      const trace: TraceEntry[] = [];
+      const failedByMessage = new Map<string, { message: LoadedMessage; tenantId: string; recipients: FailedRecipient[] }>();
+
+      for (const result of batch) {
+        const { delivery } = result;
+        const createdAt = new Date(delivery.created_at);
+        const expired = (result.status === 'deferred' || result.status === 'held') && hasExpired(createdAt, now, retry);
+        const base = { messageId: delivery.message_id, tenantId: delivery.tenant_id };
+        const detail = { recipient: delivery.recipient, attempt: delivery.attempts, remote: result.remote, reply: result.reply };
+
+        if (result.status === 'delivered') {
+          metrics.delivered.inc();
+          await tx
+            .update(deliveries)
+            .set({ status: 'delivered', lastReply: result.reply, lastRemote: result.remote ?? null, lockedBy: null, lockedUntil: null, finishedAt: now })
+            .where(eq(deliveries.id, delivery.id));
+          trace.push({ ...base, step: 'delivered', detail });
+        } else if (result.status === 'failed' || expired) {
+          metrics.bounced.inc();
+          const status = result.status === 'failed' ? 'failed' : 'expired';
+          await tx
+            .update(deliveries)
+            .set({ status, lastReply: result.reply, lastRemote: result.remote ?? null, lockedBy: null, lockedUntil: null, finishedAt: now })
+            .where(eq(deliveries.id, delivery.id));
+          trace.push({ ...base, step: status, detail });
+          if (result.message) {
+            const entry = failedByMessage.get(delivery.message_id) ?? {
+              message: result.message,
+              tenantId: delivery.tenant_id,
+              recipients: [],
+            };
+            entry.recipients.push({
+              recipient: delivery.recipient,
+              action: 'failed',
+              status: status === 'expired' ? (result.status === 'held' ? '5.7.0' : '4.4.7') : (result.enhancedCode ?? '5.0.0'),
+              diagnosticCode: status === 'expired' ? `smtp; gave up after ${delivery.attempts} attempts: ${result.reply}` : `smtp; ${result.reply}`,
+              remoteMta: result.remote,
+              lastAttemptAt: now,
+            });
+            failedByMessage.set(delivery.message_id, entry);
+          }
+        } else {
+          const held = result.status === 'held';
+          if (!held) metrics.deferred.inc();
+          const delayMs = held ? this.options.heldRetryMs : nextAttemptDelayMs(delivery.attempts, retry);
+          await tx
+            .update(deliveries)
+            .set({
+              status: held ? 'held' : 'queued',
+              lastReply: result.reply,
+              lastRemote: result.remote ?? null,
+              lockedBy: null,
+              lockedUntil: null,
+              nextAttemptAt: new Date(now.getTime() + delayMs),
+            })
+            .where(eq(deliveries.id, delivery.id));
+          trace.push({ ...base, step: held ? 'held' : 'deferred', detail: { ...detail, retryInSeconds: Math.round(delayMs / 1000) } });
+        }
+      }
+
+      for (const [messageId, failure] of failedByMessage) {
+        const spooled = await this.spoolBounce(tx, messageId, failure.tenantId, failure.message, failure.recipients);
+        if (spooled) {
+          bounces += 1;
+          trace.push({ messageId, tenantId: failure.tenantId, step: 'bounce_sent', detail: { to: failure.message.mailFrom, bounceMessageId: spooled } });
+        }
+      }
+      await recordTrace(tx, trace);
+    });
+    if (bounces > 0) this.options.onBounceSpooled();
+  }
+
+  /** Queues a delivery status notification to the envelope sender; never to the null sender. */
+  private async spoolBounce(
+    tx: Transaction,
+    messageId: string,
+    tenantId: string,
+    message: LoadedMessage,
+    failed: FailedRecipient[],
+  ): Promise<string | undefined> {
+    if (!message.mailFrom || message.direction === 'notification') return undefined;
+    const split = splitMessage(message.raw);
+    const raw = buildDeliveryStatusNotification({
+      reportingMta: this.options.hostname,
+      from: `MAILER-DAEMON@${this.options.hostname}`,
+      to: message.mailFrom,
+      originalMessageId: message.messageIdHeader,
+      originalSubject: headerValue(split.fields, 'subject'),
+      arrivalDate: message.receivedAt,
+      recipients: failed,
+      originalMessage: message.raw,
+      returnContent: 'headers',
+    });
+    const id = randomUUID();
+    await spoolWithin(tx, this.options.vault, [
+      {
+        id,
+        tenantId,
+        direction: 'notification',
+        mailFrom: '',
+        recipients: [message.mailFrom],
+        clientAddress: 'gateway',
+        tls: false,
+        raw,
+        messageIdHeader: headerValue(splitMessage(raw).fields, 'message-id'),
+        traceDetail: { bounceFor: messageId, failedRecipients: failed.map((f) => f.recipient) },
+      },
+    ]);
+    return id;
+  }
+}
+
+export function parseDestination(url: string): Destination {
+  if (url.startsWith('mailbox:')) return { kind: 'mailbox', folder: url.slice('mailbox:'.length), label: url };
+  const parsed = new URL(url);
+  const implicitTls = parsed.protocol === 'smtps:';
+  const port = parsed.port ? Number(parsed.port) : implicitTls ? 465 : 25;
+  const auth = parsed.username ? { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) } : undefined;
+  return { kind: 'smtp', target: { host: parsed.hostname, port, implicitTls, auth }, label: `${parsed.hostname}:${port}` };
+}

@@ -1,0 +1,33 @@
+/**
+ * The message as it leaves the gateway for one route. Towards recipients outside the tenant every
+ * X-Sealpost-* header is removed; towards the tenant's own mail server the loop-prevention header of each
+ * recipient domain is added, so the tenant's "route via Sealpost" rule does not send it back to us.
+ * The subject trigger is removed on every route.
+ */
+import { isSealpostHeader, loopHeaderName, matchSubjectTrigger } from '../../../common/src/headers.ts';
+import { formatField, headerValue, rewriteHeaders, splitMessage } from '../pipeline/header-block.ts';
+
+export type OutgoingRoute = 'tenant-mail-server' | 'external';
+
+export function prepareOutgoingMessage(
+  raw: Buffer,
+  route: OutgoingRoute,
+  recipients: string[],
+  subjectTriggers: readonly string[],
+): Buffer {
+  const message = splitMessage(raw);
+  const subject = headerValue(message.fields, 'subject');
+  const trigger = subject === undefined ? undefined : matchSubjectTrigger(subject, subjectTriggers);
+  const replace = trigger?.triggered ? { subject: trigger.subject } : undefined;
+
+  if (route === 'external') {
+    return rewriteHeaders(message, { remove: isSealpostHeader, replace });
+  }
+  const loopHeaders = [...new Set(recipients.map((r) => r.slice(r.lastIndexOf('@') + 1).toLowerCase()))].map(loopHeaderName);
+  const loopNames = new Set(loopHeaders.map((h) => h.toLowerCase()));
+  return rewriteHeaders(message, {
+    remove: (name) => loopNames.has(name.toLowerCase()),
+    replace,
+    append: loopHeaders.map((name) => formatField(name, 'true')),
+  });
+}

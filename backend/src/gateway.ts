@@ -1,0 +1,179 @@
+/** Starts and stops one gateway process: database, keys, tenants, SMTP listener, workers and HTTP API. */
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { sql } from 'drizzle-orm';
+import type { SMTPServer } from 'smtp-server';
+import type { Config } from './config.ts';
+import { openDatabase, queryRows, type DatabaseHandle } from './db/client.ts';
+import { DeliveryWorker } from './delivery/delivery-worker.ts';
+import { SmtpDeliveryClient } from './delivery/smtp-client.ts';
+import { createHttpApp, type HttpApp } from './http/app.ts';
+import type { Logger } from './logger.ts';
+import { createMetrics, type GatewayMetrics } from './metrics.ts';
+import { PipelineWorker } from './pipeline/pipeline-worker.ts';
+import { ProtectionModes } from './secure/protection-modes.ts';
+import { createSmtpListener } from './smtp/smtp-listener.ts';
+import { loadTlsMaterial } from './smtp/tls-certificate.ts';
+import { applyTenantDefinitions, ensureDemoTenant, TenantDirectory, type DemoTenant } from './tenants/tenant-directory.ts';
+import { KeyVault, loadOrCreateMasterKey } from './vault/key-vault.ts';
+
+export interface Gateway {
+  config: Config;
+  database: DatabaseHandle;
+  directory: TenantDirectory;
+  vault: KeyVault;
+  metrics: GatewayMetrics;
+  pipeline: PipelineWorker;
+  delivery: DeliveryWorker;
+  smtp: SMTPServer;
+  http: HttpApp;
+  smtpPort: number;
+  httpPort: number;
+  demo?: DemoTenant;
+  masterKeyFile?: string;
+  selfSignedTls: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    onPoolError: (error) => logger.warn({ err: error }, 'database connection lost; it will be reopened'),
+  });
+  const { db } = database;
+  const master = loadOrCreateMasterKey(config.masterKey, join(config.dataDir, 'master.key'));
+  const vault = new KeyVault(db, master.key);
+
+  let demo: DemoTenant | undefined;
+  if (config.tenants) await applyTenantDefinitions(db, config.tenants);
+  else demo = await ensureDemoTenant(db, config.dataDir);
+  const directory = new TenantDirectory(db);
+  await directory.refresh();
+
+  const metrics = createMetrics(async () => {
+    const rows = await queryRows<{ status: string; count: string | number }>(
+      db,
+      sql`select status, count(*) as count from deliveries where status in ('queued', 'held', 'delivering') group by status
+          union all
+          select 'routing' as status, count(*) as count from messages where state = 'received'`,
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
+  });
+
+  const protectionModes = new ProtectionModes();
+  const client = new SmtpDeliveryClient({ heloName: config.smtp.hostname });
+  const retry = {
+    firstRetryMs: config.delivery.firstRetryMs,
+    maxRetryMs: config.delivery.maxRetryMs,
+    maxAgeMs: config.delivery.maxQueueAgeMs,
+  };
+  // The two workers wake each other: routed messages start deliveries, bounces go back to routing.
+  let pipeline!: PipelineWorker;
+  const delivery = new DeliveryWorker({
+    db,
+    vault,
+    directory,
+    protectionModes,
+    client,
+    logger,
+    metrics,
+    hostname: config.smtp.hostname,
+    relay: config.relay,
+    retry,
+    heldRetryMs: config.delivery.heldRetryMs,
+    concurrency: config.delivery.concurrency,
+    lockSeconds: config.delivery.leaseSeconds,
+    pollMs: config.workerPollMs,
+    onBounceSpooled: () => pipeline.signal.notify(),
+  });
+  pipeline = new PipelineWorker({
+    db,
+    vault,
+    directory,
+    protectionModes,
+    logger,
+    pollMs: config.workerPollMs,
+    heldRetryMs: config.delivery.heldRetryMs,
+    onRouted: () => delivery.signal.notify(),
+  });
+
+  const tls = await loadTlsMaterial({
+    certFile: config.smtp.tlsCertFile,
+    keyFile: config.smtp.tlsKeyFile,
+    dataDir: config.dataDir,
+    hostname: config.smtp.hostname,
+  });
+  const smtp = createSmtpListener({
+    db,
+    vault,
+    directory,
+    logger,
+    metrics,
+    hostname: config.smtp.hostname,
+    tls,
+    maxMessageBytes: config.smtp.maxMessageBytes,
+    maxRecipients: config.smtp.maxRecipients,
+    maxMessagesPerConnection: config.smtp.maxMessagesPerConnection,
+    maxConnectionSeconds: config.smtp.maxConnectionSeconds,
+    maxClients: config.smtp.maxClients,
+    onSpooled: () => pipeline.signal.notify(),
+  });
+
+  let ready = false;
+  const http = await createHttpApp({ db, logger, metrics, isReady: () => ready });
+
+  pipeline.start();
+  delivery.start();
+  const refresher = setInterval(() => {
+    directory.refresh().catch((error: unknown) => logger.warn({ err: error }, 'refreshing tenants failed'));
+  }, 30_000);
+  refresher.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    smtp.once('error', reject);
+    smtp.listen(config.smtp.port, config.smtp.host, () => {
+      smtp.off('error', reject);
+      resolve();
+    });
+  });
+  await http.listen({ port: config.http.port, host: config.http.host });
+  ready = true;
+
+  const smtpPort = (smtp.server.address() as AddressInfo).port;
+  const httpPort = (http.server.address() as AddressInfo).port;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      ready = false;
+      clearInterval(refresher);
+      await new Promise<void>((resolve) => smtp.close(() => resolve()));
+      await pipeline.stop();
+      await delivery.stop();
+      await client.close();
+      await http.close();
+      await database.close();
+    })();
+    return stopping;
+  };
+
+  return {
+    config,
+    database,
+    directory,
+    vault,
+    metrics,
+    pipeline,
+    delivery,
+    smtp,
+    http,
+    smtpPort,
+    httpPort,
+    demo,
+    masterKeyFile: master.generatedFile,
+    selfSignedTls: tls.selfSigned,
+    stop,
+  };
+}

@@ -1,0 +1,132 @@
+/** Admin API: the messages of the admin's tenant and the trace of each. */
+import { and, desc, eq, lt } from 'drizzle-orm';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Database } from '../db/client.ts';
+import { deliveries, messages, recipients } from '../db/schema.ts';
+import { readTrace } from '../pipeline/message-trace.ts';
+import { requireApiToken } from './api-token-auth.ts';
+import { sendProblem } from './problem-details.ts';
+
+const messageSummary = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    direction: { type: 'string' },
+    mailFrom: { type: 'string' },
+    recipients: { type: 'array', items: { type: 'string' } },
+    sizeBytes: { type: 'integer' },
+    messageIdHeader: { type: ['string', 'null'] },
+    state: { type: 'string' },
+    tls: { type: 'boolean' },
+    receivedAt: { type: 'string', format: 'date-time' },
+  },
+  required: ['id', 'direction', 'mailFrom', 'recipients', 'state', 'receivedAt'],
+} as const;
+
+const deliverySchema = {
+  type: 'object',
+  properties: {
+    recipient: { type: 'string' },
+    route: { type: 'string' },
+    protection: { type: 'string' },
+    status: { type: 'string' },
+    attempts: { type: 'integer' },
+    lastReply: { type: ['string', 'null'] },
+    lastRemote: { type: ['string', 'null'] },
+    nextAttemptAt: { type: 'string', format: 'date-time' },
+    finishedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
+const traceEntry = {
+  type: 'object',
+  properties: {
+    at: { type: 'string', format: 'date-time' },
+    step: { type: 'string' },
+    detail: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+export const adminRoutes: FastifyPluginAsync<{ db: Database }> = async (app, { db }) => {
+  app.addHook('onRequest', requireApiToken(db));
+
+  app.get<{ Querystring: { limit?: number; before?: string } }>(
+    '/messages',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+            before: { type: 'string', format: 'date-time' },
+          },
+          additionalProperties: false,
+        },
+        response: { 200: { type: 'object', properties: { messages: { type: 'array', items: messageSummary } } } },
+      },
+    },
+    async (request) => {
+      const tenantId = request.tenantId!;
+      const where = request.query.before
+        ? and(eq(messages.tenantId, tenantId), lt(messages.receivedAt, new Date(request.query.before)))
+        : eq(messages.tenantId, tenantId);
+      const rows = await db
+        .select({
+          id: messages.id,
+          direction: messages.direction,
+          mailFrom: messages.mailFrom,
+          sizeBytes: messages.sizeBytes,
+          messageIdHeader: messages.messageIdHeader,
+          state: messages.state,
+          tls: messages.tls,
+          receivedAt: messages.receivedAt,
+        })
+        .from(messages)
+        .where(where)
+        .orderBy(desc(messages.receivedAt))
+        .limit(request.query.limit ?? 50);
+      const result = [];
+      for (const row of rows) {
+        const rcpts = await db.select({ address: recipients.address }).from(recipients).where(eq(recipients.messageId, row.id));
+        result.push({ ...row, recipients: rcpts.map((r) => r.address) });
+      }
+      return { messages: result };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/messages/:id/trace',
+    {
+      schema: {
+        params: { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              message: messageSummary,
+              deliveries: { type: 'array', items: deliverySchema },
+              trace: { type: 'array', items: traceEntry },
+            },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const [message] = await db
+        .select()
+        .from(messages)
+        .where(and(eq(messages.id, request.params.id), eq(messages.tenantId, request.tenantId!)));
+      if (!message) {
+        return sendProblem(reply, { status: 404, title: 'No such message', detail: 'No message of your tenant has this id.' });
+      }
+      const rcpts = await db.select({ address: recipients.address }).from(recipients).where(eq(recipients.messageId, message.id));
+      const deliveryRows = await db.select().from(deliveries).where(eq(deliveries.messageId, message.id));
+      const trace = await readTrace(db, message.id);
+      return {
+        message: { ...message, recipients: rcpts.map((r) => r.address) },
+        deliveries: deliveryRows,
+        trace: trace.map(({ at, step, detail }) => ({ at, step, detail })),
+      };
+    },
+  );
+};

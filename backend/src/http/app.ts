@@ -1,0 +1,29 @@
+/** The Fastify application: one plugin per audience. */
+import Fastify from 'fastify';
+import type { Database } from '../db/client.ts';
+import type { Logger } from '../logger.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import { adminRoutes } from './admin-routes.ts';
+import { operationsRoutes } from './operations-routes.ts';
+import { problemErrorHandler } from './problem-details.ts';
+import { staticPages } from './static-pages.ts';
+
+export interface HttpAppOptions {
+  db: Database;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  isReady: () => boolean;
+}
+
+export type HttpApp = Awaited<ReturnType<typeof createHttpApp>>;
+
+export async function createHttpApp(options: HttpAppOptions) {
+  // Request lines are not logged: URLs can carry link tokens. Warnings and errors still are.
+  const requestLogger = options.logger.child({ component: 'http' }, { level: 'warn' });
+  const app = Fastify({ loggerInstance: requestLogger, bodyLimit: 1024 * 1024 });
+  app.setErrorHandler(problemErrorHandler);
+  await app.register(operationsRoutes, { db: options.db, metrics: options.metrics, isReady: options.isReady });
+  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db });
+  await app.register(staticPages);
+  return app;
+}

@@ -1,0 +1,66 @@
+/** Starts Sealpost: `npm start`. Configuration comes from the environment (see backend/src/config.ts). */
+import { ConfigurationError, loadConfig } from './config.ts';
+import { startGateway } from './gateway.ts';
+import { createLogger } from './logger.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigurationError) {
+      process.stderr.write(`Sealpost cannot start.\n${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const gateway = await startGateway(config, logger);
+
+  if (gateway.masterKeyFile) {
+    logger.warn(
+      { file: gateway.masterKeyFile },
+      'using a master key generated into the data folder; production needs a managed key in SEALPOST_MASTER_KEY',
+    );
+  }
+  if (gateway.selfSignedTls) {
+    logger.warn('STARTTLS uses a self-signed certificate; set SEALPOST_TLS_CERT and SEALPOST_TLS_KEY for production');
+  }
+  logger.info(
+    { smtpPort: gateway.smtpPort, httpPort: gateway.httpPort, database: gateway.database.kind, dataDir: config.dataDir },
+    'Sealpost is running',
+  );
+  if (gateway.demo) {
+    const { domain, mailboxFolder, apiToken } = gateway.demo;
+    const lines = [
+      '',
+      'Sealpost runs with a demo tenant (no SEALPOST_CONFIG was given).',
+      `  Send a first message:   swaks --server 127.0.0.1:${gateway.smtpPort} --from someone@example.org --to alice@${domain}`,
+      `  Then look at:           ${mailboxFolder}/alice@${domain}/`,
+      `  List messages (API):    curl -H "Authorization: Bearer <token>" http://127.0.0.1:${gateway.httpPort}/api/admin/messages`,
+      apiToken
+        ? `  Demo API token:         ${apiToken}   (shown once; it is stored hashed)`
+        : '  Demo API token:         shown when the demo tenant was created; configure tenants with SEALPOST_CONFIG for your own',
+      '',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    gateway.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stopping failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Sealpost failed to start: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

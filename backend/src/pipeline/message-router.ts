@@ -1,0 +1,54 @@
+/**
+ * Where each recipient of a message goes and how it must be protected.
+ * Inbound mail goes to the tenant's mail server; outbound mail to the tenant's own users goes there too;
+ * outbound mail to everyone else leaves through the relay or the recipient's MX, protected as the
+ * sender asked (a request can raise protection, never lower it).
+ */
+import type { ProtectionMode, SealpostRequest } from '../../../common/src/headers.ts';
+import type { MessageDirection } from '../smtp/spool.ts';
+import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
+
+export type Route = 'tenant-mail-server' | 'external';
+
+export interface RecipientRoute {
+  recipient: string;
+  route: Route;
+  protection: ProtectionMode;
+  reason: string;
+}
+
+export function routeRecipients(
+  direction: MessageDirection,
+  tenant: TenantInfo,
+  recipients: string[],
+  request: SealpostRequest,
+  directory: TenantDirectory,
+): RecipientRoute[] {
+  return recipients.map((recipient) => {
+    const recipientTenant = directory.tenantForAddress(recipient);
+    if (direction === 'inbound') {
+      return { recipient, route: 'tenant-mail-server', protection: 'none', reason: 'inbound mail for the tenant' };
+    }
+    if (recipientTenant?.id === tenant.id) {
+      return {
+        recipient,
+        route: 'tenant-mail-server',
+        protection: 'none',
+        reason: 'internal recipient: delivered to the tenant mail server',
+      };
+    }
+    if (direction === 'notification') {
+      return { recipient, route: 'external', protection: 'none', reason: 'gateway notification to an external address' };
+    }
+    const mode = request.mode ?? 'none';
+    return {
+      recipient,
+      route: 'external',
+      protection: mode,
+      reason:
+        mode === 'none'
+          ? 'external recipient, no protection requested'
+          : `external recipient, protection "${mode}" requested by ${request.modeSource === 'subject' ? 'the subject trigger' : 'the add-in header'}`,
+    };
+  });
+}

@@ -1,0 +1,39 @@
+/** One message, one trace: every step is recorded against the message id and readable by admins. */
+import { asc, eq } from 'drizzle-orm';
+import type { Queryable } from '../db/client.ts';
+import { messageTrace } from '../db/schema.ts';
+
+export type TraceStep =
+  | 'received'
+  | 'classified'
+  | 'request'
+  | 'routed'
+  | 'held'
+  | 'pipeline_error'
+  | 'delivery_attempt'
+  | 'delivered'
+  | 'deferred'
+  | 'failed'
+  | 'expired'
+  | 'bounce_sent';
+
+export interface TraceEntry {
+  messageId: string;
+  tenantId: string;
+  step: TraceStep;
+  detail: Record<string, unknown>;
+}
+
+export async function recordTrace(q: Queryable, entries: TraceEntry | TraceEntry[]): Promise<void> {
+  const list = Array.isArray(entries) ? entries : [entries];
+  if (list.length === 0) return;
+  await q.insert(messageTrace).values(list);
+}
+
+export async function readTrace(q: Queryable, messageId: string) {
+  return q
+    .select({ at: messageTrace.at, step: messageTrace.step, detail: messageTrace.detail, tenantId: messageTrace.tenantId })
+    .from(messageTrace)
+    .where(eq(messageTrace.messageId, messageId))
+    .orderBy(asc(messageTrace.id));
+}

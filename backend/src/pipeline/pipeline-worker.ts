@@ -1,0 +1,205 @@
+/**
+ * The route of one message: open the spooled message, classify it, read the sender's request, decide each
+ * recipient's route and protection, and queue the deliveries. Messages are claimed with
+ * FOR UPDATE SKIP LOCKED inside the routing transaction, so any number of gateway processes can share
+ * the work and a crash leaves the message to be routed again.
+ */
+import { sql } from 'drizzle-orm';
+import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
+import { queryRows, type Database, type Transaction } from '../db/client.ts';
+import { deliveries, messages } from '../db/schema.ts';
+import type { Logger } from '../logger.ts';
+import type { ProtectionModes } from '../secure/protection-modes.ts';
+import type { MessageDirection } from '../smtp/spool.ts';
+import type { TenantDirectory } from '../tenants/tenant-directory.ts';
+import type { KeyVault } from '../vault/key-vault.ts';
+import { WorkSignal } from '../work-signal.ts';
+import { headerValue, splitMessage } from './header-block.ts';
+import { routeRecipients } from './message-router.ts';
+import { recordTrace, type TraceEntry } from './message-trace.ts';
+import { eq } from 'drizzle-orm';
+
+export interface PipelineWorkerOptions {
+  db: Database;
+  vault: KeyVault;
+  directory: TenantDirectory;
+  protectionModes: ProtectionModes;
+  logger: Logger;
+  pollMs: number;
+  heldRetryMs: number;
+  batchSize?: number;
+  /** Called when deliveries were queued, so the delivery worker can start at once. */
+  onRouted: () => void;
+}
+
+interface ClaimedMessage {
+  id: string;
+  tenant_id: string;
+  direction: MessageDirection;
+  mail_from: string;
+  content: Buffer | Uint8Array;
+  wrapped_data_key: Buffer | Uint8Array;
+  pipeline_attempts: number;
+}
+
+const MAX_PIPELINE_ATTEMPTS = 10;
+
+export class PipelineWorker {
+  readonly signal = new WorkSignal();
+  private running = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly options: PipelineWorkerOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.signal.notify();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let routed = 0;
+      try {
+        routed = await this.routeBatch();
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'pipeline batch failed; retrying shortly');
+      }
+      if (routed === 0 && this.running) await this.signal.wait(this.options.pollMs);
+    }
+  }
+
+  /** Routes up to one batch of spooled messages; returns how many were claimed. */
+  async routeBatch(): Promise<number> {
+    const { db, logger } = this.options;
+    let queued = 0;
+    const claimedCount = await db.transaction(async (tx) => {
+      // Routing can be repeated safely after a crash, so its commit need not wait for the disk.
+      await tx.execute(sql`set local synchronous_commit = off`);
+      const claimed = await queryRows<ClaimedMessage>(
+        tx,
+        sql`select id, tenant_id, direction, mail_from, content, wrapped_data_key, pipeline_attempts
+            from messages
+            where state = 'received' and pipeline_next_at <= now()
+            order by pipeline_next_at
+            limit ${this.options.batchSize ?? 50}
+            for update skip locked`,
+      );
+      for (const message of claimed) {
+        try {
+          queued += await this.routeMessage(tx, message);
+        } catch (error) {
+          logger.error({ err: error, messageId: message.id }, 'routing failed');
+          const attempts = message.pipeline_attempts + 1;
+          const giveUp = attempts >= MAX_PIPELINE_ATTEMPTS;
+          await tx
+            .update(messages)
+            .set({
+              pipelineAttempts: attempts,
+              state: giveUp ? 'pipeline_failed' : 'received',
+              pipelineNextAt: sql`now() + make_interval(secs => ${Math.min(3600, 5 * 2 ** attempts)})`,
+            })
+            .where(eq(messages.id, message.id));
+          await recordTrace(tx, {
+            messageId: message.id,
+            tenantId: message.tenant_id,
+            step: 'pipeline_error',
+            detail: { error: (error as Error).message, attempts, willRetry: !giveUp },
+          });
+        }
+      }
+      return claimed.length;
+    });
+    if (queued > 0) this.options.onRouted();
+    return claimedCount;
+  }
+
+  private async routeMessage(tx: Transaction, message: ClaimedMessage): Promise<number> {
+    const { vault, directory, protectionModes } = this.options;
+    const tenant = directory.tenantById(message.tenant_id);
+    if (!tenant) throw new Error(`tenant ${message.tenant_id} is unknown to this process`);
+    const raw = await vault.open(
+      message.tenant_id,
+      message.id,
+      { content: Buffer.from(message.content), wrappedDataKey: Buffer.from(message.wrapped_data_key) },
+      tx,
+    );
+    const recipientRows = await tx.query.recipients.findMany({
+      where: (r, { eq: equals }) => equals(r.messageId, message.id),
+      orderBy: (r, { asc }) => [asc(r.position)],
+    });
+    const split = splitMessage(raw);
+    const lookup = (name: string) => headerValue(split.fields, name);
+    // Only a tenant's own connector may ask for protection; Internet mail had these headers removed.
+    const request: SealpostRequest =
+      message.direction === 'outbound'
+        ? parseSealpostHeaders(lookup, lookup('subject'), tenant.subjectTriggers)
+        : { options: [], notes: [] };
+
+    const routes = routeRecipients(
+      message.direction,
+      tenant,
+      recipientRows.map((r) => r.address),
+      request,
+      directory,
+    );
+    const trace: TraceEntry[] = [
+      {
+        messageId: message.id,
+        tenantId: tenant.id,
+        step: 'classified',
+        detail: { direction: message.direction, tenant: tenant.name },
+      },
+    ];
+    if (request.mode || request.expiresAt || request.options.length || request.notes.length) {
+      trace.push({
+        messageId: message.id,
+        tenantId: tenant.id,
+        step: 'request',
+        detail: {
+          mode: request.mode,
+          source: request.modeSource,
+          expiresAt: request.expiresAt?.toISOString(),
+          options: request.options,
+          notes: request.notes,
+        },
+      });
+    }
+
+    const rows = routes.map((route) => {
+      const needsHandler = route.protection !== 'none';
+      const handler = needsHandler ? protectionModes.handlerFor(route.protection as never) : undefined;
+      const held = needsHandler && !handler;
+      return {
+        messageId: message.id,
+        tenantId: tenant.id,
+        recipient: route.recipient,
+        route: route.route,
+        protection: route.protection,
+        status: held ? 'held' : 'queued',
+        nextAttemptAt: held ? sql`now() + make_interval(secs => ${this.options.heldRetryMs / 1000})` : sql`now()`,
+        lastReply: held ? `held: protection "${route.protection}" is not available yet; the message will not be sent unprotected` : null,
+      };
+    });
+    if (rows.length > 0) await tx.insert(deliveries).values(rows as never);
+    for (const route of routes) {
+      const row = rows.find((r) => r.recipient === route.recipient)!;
+      trace.push({
+        messageId: message.id,
+        tenantId: tenant.id,
+        step: row.status === 'held' ? 'held' : 'routed',
+        detail: { recipient: route.recipient, route: route.route, protection: route.protection, reason: row.lastReply ?? route.reason },
+      });
+    }
+    await recordTrace(tx, trace);
+    await tx.update(messages).set({ state: 'routed' }).where(eq(messages.id, message.id));
+    return rows.filter((r) => r.status === 'queued').length;
+  }
+}
+

@@ -1,0 +1,46 @@
+/**
+ * The hand-off point per protection mode. Each mode (portal, S/MIME, OpenPGP, PDF) registers a handler
+ * here when it exists; until then a message that asks for it is held in the queue and retried, never
+ * sent in the clear.
+ */
+import type { ProtectionMode } from '../../../common/src/headers.ts';
+
+export type SecuredMode = Exclude<ProtectionMode, 'none'>;
+
+export interface ProtectionContext {
+  messageId: string;
+  tenantId: string;
+  recipient: string;
+  raw: Buffer;
+}
+
+export type ProtectionOutcome =
+  /** The protected message to deliver to the recipient instead of the original. */
+  | { kind: 'deliver'; raw: Buffer; detail: Record<string, unknown> }
+  /** The handler took the message over (for example stored it in the portal and queued a notification). */
+  | { kind: 'handled'; detail: Record<string, unknown> }
+  /** This handler cannot serve this recipient (for example no certificate): try the next way or hold. */
+  | { kind: 'unavailable'; reason: string }
+  /** The message must go back to the sender with this reason (for example the sender is over quota). */
+  | { kind: 'refused'; reason: string; enhancedCode: string };
+
+export interface ProtectionHandler {
+  mode: SecuredMode;
+  protect(context: ProtectionContext): Promise<ProtectionOutcome>;
+}
+
+export class ProtectionModes {
+  private readonly handlers = new Map<SecuredMode, ProtectionHandler>();
+
+  register(handler: ProtectionHandler): void {
+    this.handlers.set(handler.mode, handler);
+  }
+
+  handlerFor(mode: SecuredMode): ProtectionHandler | undefined {
+    return this.handlers.get(mode);
+  }
+
+  available(): SecuredMode[] {
+    return [...this.handlers.keys()];
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * The SMTP listener: one port, STARTTLS, SIZE, 8BITMIME, SMTPUTF8, PIPELINING, enhanced status codes.
+ * It decides who is speaking (a tenant connector or the Internet), refuses relaying and smuggling,
+ * and answers 250 only after the message is spooled durably.
+ */
+import { randomUUID } from 'node:crypto';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
+import type { Database } from '../db/client.ts';
+import type { Logger } from '../logger.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import { headerValue, rewriteHeaders, splitMessage } from '../pipeline/header-block.ts';
+import { isSealpostHeader } from '../../../common/src/headers.ts';
+import type { ConnectorInfo, TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
+import { verifyPassword } from '../tenants/secrets.ts';
+import type { KeyVault } from '../vault/key-vault.ts';
+import { adjustSmtpServer, smtpError } from './smtp-server-adjustments.ts';
+import { readMessageData } from './message-intake.ts';
+import { receivedHeader } from './received-header.ts';
+import { spoolMessages, type SpoolRequest } from './spool.ts';
+
+export interface SmtpListenerOptions {
+  db: Database;
+  vault: KeyVault;
+  directory: TenantDirectory;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  hostname: string;
+  tls: { cert: Buffer; key: Buffer };
+  maxMessageBytes: number;
+  maxRecipients: number;
+  maxMessagesPerConnection: number;
+  maxConnectionSeconds: number;
+  maxClients: number;
+  /** Called after messages were spooled, so the pipeline can start at once. */
+  onSpooled: (messageIds: string[]) => void;
+}
+
+/** Who is sending this transaction. */
+type Sender =
+  | { kind: 'connector'; tenant: TenantInfo; connector: ConnectorInfo }
+  | { kind: 'internet' };
+
+interface ConnectionState {
+  connectedAt: number;
+  messages: number;
+  ipConnectors: ConnectorInfo[];
+  authConnector?: ConnectorInfo;
+  sender?: Sender;
+  timer?: NodeJS.Timeout;
+}
+
+const ADDRESS = /^[^\s@<>()[\]\\,;:"]+(?:\.[^\s@<>()[\]\\,;:"]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i;
+
+export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
+  adjustSmtpServer();
+  const { directory, logger, metrics } = options;
+  const states = new Map<string, ConnectionState>();
+  const stateOf = (session: SMTPServerSession): ConnectionState => {
+    let state = states.get(session.id);
+    if (!state) {
+      state = { connectedAt: Date.now(), messages: 0, ipConnectors: directory.connectorsForAddress(session.remoteAddress) };
+      states.set(session.id, state);
+    }
+    return state;
+  };
+
+  const server: SMTPServer = new SMTPServer({
+    name: options.hostname,
+    banner: 'Sealpost ESMTP',
+    key: options.tls.key,
+    cert: options.tls.cert,
+    size: options.maxMessageBytes,
+    authOptional: true,
+    // AUTH is offered only after STARTTLS, and only when some connector signs in with a password.
+    allowInsecureAuth: false,
+    disabledCommands: directory.hasSmtpAuthConnectors ? [] : ['AUTH'],
+    authMethods: ['PLAIN', 'LOGIN'],
+    hideSTARTTLS: false,
+    hide8BITMIME: false,
+    hideSMTPUTF8: false,
+    hidePIPELINING: false,
+    hideENHANCEDSTATUSCODES: false,
+    hideDSN: true,
+    hideREQUIRETLS: true,
+    disableReverseLookup: true,
+    maxClients: options.maxClients,
+    socketTimeout: 120_000,
+    closeTimeout: 10_000,
+    logger: false,
+
+    onConnect(session, callback) {
+      const state = stateOf(session);
+      state.timer = setTimeout(() => {
+        const connection = [...(server.connections as Set<{ id: string; send(code: number, text: string): void }>)].find(
+          (c) => c.id === session.id,
+        );
+        connection?.send(421, '4.4.2 Connection time limit reached, closing; please reconnect');
+      }, options.maxConnectionSeconds * 1000);
+      state.timer.unref();
+      callback();
+    },
+
+    onClose(session) {
+      const state = states.get(session.id);
+      if (state?.timer) clearTimeout(state.timer);
+      states.delete(session.id);
+    },
+
+    onAuth(auth, session, callback) {
+      const connector = auth.username ? directory.connectorForSmtpUser(String(auth.username)) : undefined;
+      const fail = () => callback(smtpError(535, '5.7.8', 'Authentication credentials invalid'));
+      if (!connector?.smtpAuthPasswordHash || typeof auth.password !== 'string') return fail();
+      verifyPassword(auth.password, connector.smtpAuthPasswordHash).then(
+        (ok) => {
+          if (!ok) return fail();
+          stateOf(session).authConnector = connector;
+          callback(null, { user: connector.id });
+        },
+        () => fail(),
+      );
+    },
+
+    onMailFrom(address, session, callback) {
+      const state = stateOf(session);
+      if (state.messages >= options.maxMessagesPerConnection) {
+        return callback(smtpError(421, '4.7.0', 'Too many messages on one connection; please reconnect to send more'));
+      }
+      const mailFrom = address.address;
+      if (mailFrom !== '' && !ADDRESS.test(mailFrom)) {
+        return callback(smtpError(553, '5.1.7', `Sender address <${mailFrom}> is not a valid address`));
+      }
+      state.sender = identifySender(state, mailFrom, directory);
+      callback();
+    },
+
+    onRcptTo(address, session, callback) {
+      const state = stateOf(session);
+      const recipient = address.address;
+      if (!ADDRESS.test(recipient)) {
+        return callback(smtpError(553, '5.1.3', `Recipient address <${recipient}> is not a valid address`));
+      }
+      if (session.envelope.rcptTo.length >= options.maxRecipients) {
+        metrics.rejected.inc({ reason: 'too_many_recipients' });
+        return callback(smtpError(452, '4.5.3', `Too many recipients; at most ${options.maxRecipients} per message`));
+      }
+      const sender = state.sender ?? { kind: 'internet' };
+      if (sender.kind === 'internet' && !directory.tenantForAddress(recipient)) {
+        metrics.rejected.inc({ reason: 'relay_denied' });
+        const domain = recipient.slice(recipient.lastIndexOf('@') + 1);
+        return callback(smtpError(550, '5.7.1', `Relaying denied: this gateway does not accept mail for ${domain}`));
+      }
+      callback();
+    },
+
+    onData(stream, session, callback) {
+      const endOfDataAt = { at: 0 };
+      stream.once('end', () => {
+        endOfDataAt.at = performance.now();
+      });
+      readMessageData(stream, options.maxMessageBytes)
+        .then(async (intake) => {
+          if (intake.outcome === 'too_large') {
+            metrics.rejected.inc({ reason: 'too_large' });
+            throw smtpError(552, '5.3.4', `Message too big: the limit is ${options.maxMessageBytes} bytes`);
+          }
+          if (intake.outcome === 'bare_line_ending') {
+            metrics.rejected.inc({ reason: 'bare_line_ending' });
+            throw smtpError(
+              550,
+              '5.6.0',
+              `Message refused: bare ${intake.kind} at byte ${intake.offset}; lines must end with CRLF (RFC 5321 2.3.8)`,
+            );
+          }
+          const state = stateOf(session);
+          const requests = buildSpoolRequests(session, state, intake.data, options);
+          try {
+            await spoolMessages(options.db, options.vault, requests);
+          } catch (error) {
+            logger.error({ err: error, session: session.id }, 'spooling failed; the client is asked to retry');
+            throw smtpError(451, '4.3.0', 'Temporary failure storing the message; please try again later');
+          }
+          state.messages += 1;
+          for (const request of requests) {
+            metrics.received.inc({ direction: request.direction });
+            logger.info(
+              { messageId: request.id, direction: request.direction, tenantId: request.tenantId, size: request.raw.length },
+              'message accepted',
+            );
+          }
+          if (endOfDataAt.at) metrics.acceptSeconds.observe((performance.now() - endOfDataAt.at) / 1000);
+          options.onSpooled(requests.map((r) => r.id));
+          callback(null, `2.6.0 Ok: queued as ${requests.map((r) => r.id).join(', ')}`);
+        })
+        .catch((error: unknown) => {
+          stream.resume();
+          if (error && typeof error === 'object' && 'responseCode' in error) return callback(error as unknown as Error);
+          logger.error({ err: error, session: session.id }, 'message intake failed');
+          callback(smtpError(451, '4.3.0', 'Temporary failure processing the message; please try again later'));
+        });
+    },
+  });
+
+  server.on('error', (error) => logger.warn({ err: error }, 'SMTP connection error'));
+  return server;
+}
+
+function identifySender(state: ConnectionState, mailFrom: string, directory: TenantDirectory): Sender {
+  const fromConnector = (connector: ConnectorInfo): Sender | undefined => {
+    const tenant = directory.tenantById(connector.tenantId);
+    return tenant ? { kind: 'connector', tenant, connector } : undefined;
+  };
+  if (state.authConnector) return fromConnector(state.authConnector) ?? { kind: 'internet' };
+  if (state.ipConnectors.length === 0) return { kind: 'internet' };
+  // Several tenants may share a sending platform's addresses: the sender's domain picks the tenant.
+  const senderTenant = mailFrom ? directory.tenantForAddress(mailFrom) : undefined;
+  const byDomain = senderTenant && state.ipConnectors.find((c) => c.tenantId === senderTenant.id);
+  if (byDomain) return fromConnector(byDomain) ?? { kind: 'internet' };
+  const tenantIds = new Set(state.ipConnectors.map((c) => c.tenantId));
+  if (tenantIds.size === 1) return fromConnector(state.ipConnectors[0]!) ?? { kind: 'internet' };
+  return { kind: 'internet' };
+}
+
+function buildSpoolRequests(
+  session: SMTPServerSession,
+  state: ConnectionState,
+  data: Buffer,
+  options: SmtpListenerOptions,
+): SpoolRequest[] {
+  const sender: Sender = state.sender ?? { kind: 'internet' };
+  const mailFrom = session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : '';
+  const allRecipients = session.envelope.rcptTo.map((r) => r.address);
+  const message = splitMessage(data);
+  const tlsInfo = session.secure ? tlsDetails(session) : undefined;
+
+  // Internet mail: every control header is removed before anything reads the message.
+  const spoofed = sender.kind === 'internet' ? message.fields.filter((f) => isSealpostHeader(f.name)).map((f) => f.name) : [];
+
+  const groups = new Map<string, string[]>();
+  if (sender.kind === 'connector') {
+    groups.set(sender.tenant.id, allRecipients);
+  } else {
+    for (const recipient of allRecipients) {
+      const tenant = options.directory.tenantForAddress(recipient);
+      if (!tenant) continue;
+      const list = groups.get(tenant.id) ?? [];
+      list.push(recipient);
+      groups.set(tenant.id, list);
+    }
+  }
+
+  const messageIdHeader = headerValue(message.fields, 'message-id');
+  const at = new Date();
+  return [...groups.entries()].map(([tenantId, groupRecipients]) => {
+    const id = randomUUID();
+    const received = receivedHeader({
+      helo: session.hostNameAppearsAs,
+      clientHostname: session.clientHostname,
+      clientAddress: session.remoteAddress,
+      byHost: options.hostname,
+      tls: tlsInfo,
+      authenticated: Boolean(state.authConnector),
+      queueId: id,
+      recipient: groupRecipients.length === 1 ? groupRecipients[0] : undefined,
+      at,
+    });
+    const raw = rewriteHeaders(message, {
+      prepend: [received],
+      remove: sender.kind === 'internet' ? isSealpostHeader : undefined,
+    });
+    return {
+      id,
+      tenantId,
+      direction: sender.kind === 'connector' ? 'outbound' : 'inbound',
+      mailFrom,
+      recipients: groupRecipients,
+      clientAddress: session.remoteAddress,
+      clientHelo: session.hostNameAppearsAs,
+      tls: Boolean(session.secure),
+      connectorName: sender.kind === 'connector' ? sender.connector.name : undefined,
+      raw,
+      messageIdHeader,
+      traceDetail: {
+        tlsProtocol: tlsInfo?.protocol,
+        authenticated: Boolean(state.authConnector),
+        removedControlHeaders: spoofed.length > 0 ? spoofed : undefined,
+        headerTruncated: message.headerTruncated || undefined,
+      },
+    } satisfies SpoolRequest;
+  });
+}
+
+function tlsDetails(session: SMTPServerSession): { protocol?: string; cipher?: string } {
+  const info = session as unknown as { tlsOptions?: { name?: string; version?: string; standardName?: string } };
+  const options = info.tlsOptions;
+  return { protocol: options?.version, cipher: options?.standardName ?? options?.name };
+}
+

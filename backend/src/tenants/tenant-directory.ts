@@ -1,0 +1,227 @@
+/**
+ * Tenants, their domains and connectors. The configuration file is applied at start-up (create or update,
+ * never delete); the SMTP listener reads an in-memory view that is refreshed periodically, so no
+ * connection waits for the database to learn who is speaking.
+ */
+import { BlockList, isIP } from 'node:net';
+import { join } from 'node:path';
+import { and, eq } from 'drizzle-orm';
+import type { Database } from '../db/client.ts';
+import { apiTokens, connectors, members, tenantDomains, tenants } from '../db/schema.ts';
+import type { TenantDefinition } from '../config.ts';
+import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
+import { generateApiToken, hashApiToken } from './secrets.ts';
+
+export interface TenantInfo {
+  id: string;
+  name: string;
+  domains: string[];
+  mailServer?: string;
+  subjectTriggers: readonly string[];
+}
+
+export interface ConnectorInfo {
+  id: string;
+  tenantId: string;
+  name: string;
+  allowedAddresses: BlockList;
+  hasIpRule: boolean;
+  smtpAuthUser?: string;
+  smtpAuthPasswordHash?: string;
+}
+
+export class TenantDirectory {
+  private byId = new Map<string, TenantInfo>();
+  private byDomain = new Map<string, TenantInfo>();
+  private connectorList: ConnectorInfo[] = [];
+
+  constructor(private readonly db: Database) {}
+
+  async refresh(): Promise<void> {
+    const [tenantRows, domainRows, connectorRows] = await Promise.all([
+      this.db.select().from(tenants),
+      this.db.select().from(tenantDomains),
+      this.db.select().from(connectors),
+    ]);
+    const byId = new Map<string, TenantInfo>();
+    for (const row of tenantRows) {
+      byId.set(row.id, {
+        id: row.id,
+        name: row.name,
+        domains: [],
+        mailServer: row.mailServer ?? undefined,
+        subjectTriggers: row.settings.subjectTriggers ?? DEFAULT_SUBJECT_TRIGGERS,
+      });
+    }
+    const byDomain = new Map<string, TenantInfo>();
+    for (const row of domainRows) {
+      const tenant = byId.get(row.tenantId);
+      if (!tenant) continue;
+      tenant.domains.push(row.domain);
+      byDomain.set(row.domain, tenant);
+    }
+    this.connectorList = connectorRows.map((row) => {
+      const allowedAddresses = new BlockList();
+      for (const rule of row.ips) addAddressRule(allowedAddresses, rule);
+      return {
+        id: row.id,
+        tenantId: row.tenantId,
+        name: row.name,
+        allowedAddresses,
+        hasIpRule: row.ips.length > 0,
+        smtpAuthUser: row.smtpAuthUser ?? undefined,
+        smtpAuthPasswordHash: row.smtpAuthPasswordHash ?? undefined,
+      };
+    });
+    this.byId = byId;
+    this.byDomain = byDomain;
+  }
+
+  tenantById(id: string): TenantInfo | undefined {
+    return this.byId.get(id);
+  }
+
+  tenantForDomain(domain: string): TenantInfo | undefined {
+    return this.byDomain.get(domain.toLowerCase());
+  }
+
+  tenantForAddress(address: string): TenantInfo | undefined {
+    const at = address.lastIndexOf('@');
+    return at < 0 ? undefined : this.tenantForDomain(address.slice(at + 1));
+  }
+
+  connectorsForAddress(ip: string): ConnectorInfo[] {
+    const plain = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+    const family = isIP(plain) === 6 ? 'ipv6' : 'ipv4';
+    return this.connectorList.filter((c) => c.hasIpRule && c.allowedAddresses.check(plain, family));
+  }
+
+  connectorForSmtpUser(user: string): ConnectorInfo | undefined {
+    return this.connectorList.find((c) => c.smtpAuthUser === user);
+  }
+
+  get hasSmtpAuthConnectors(): boolean {
+    return this.connectorList.some((c) => c.smtpAuthUser);
+  }
+
+  allTenants(): TenantInfo[] {
+    return [...this.byId.values()];
+  }
+}
+
+/** Accepts 192.0.2.1, 192.0.2.0/24, 2001:db8::/32 and ::1. */
+export function addAddressRule(list: BlockList, rule: string): void {
+  const [address, prefix] = rule.split('/');
+  const family = isIP(address ?? '');
+  if (!address || family === 0) throw new Error(`"${rule}" is not an IP address or CIDR range`);
+  const type = family === 6 ? 'ipv6' : 'ipv4';
+  if (prefix === undefined) {
+    list.addAddress(address, type);
+    return;
+  }
+  const bits = Number(prefix);
+  if (!Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
+    throw new Error(`"${rule}" has an invalid prefix length`);
+  }
+  list.addSubnet(address, bits, type);
+}
+
+/** Creates or updates the tenants of the configuration file. Nothing is deleted. */
+export async function applyTenantDefinitions(db: Database, definitions: TenantDefinition[]): Promise<void> {
+  for (const definition of definitions) {
+    for (const connector of definition.connectors) {
+      for (const rule of connector.ips) {
+        try {
+          addAddressRule(new BlockList(), rule);
+        } catch (error) {
+          throw new Error(`tenant ${definition.name}, connector ${connector.name}: ${(error as Error).message}`);
+        }
+      }
+    }
+  }
+  await db.transaction(async (tx) => {
+    for (const definition of definitions) {
+      const settings = definition.subjectTriggers ? { subjectTriggers: definition.subjectTriggers } : {};
+      const [tenant] = await tx
+        .insert(tenants)
+        .values({ name: definition.name, mailServer: definition.mailServer ?? null, settings })
+        .onConflictDoUpdate({ target: tenants.name, set: { mailServer: definition.mailServer ?? null, settings } })
+        .returning();
+      if (!tenant) throw new Error(`tenant ${definition.name} could not be saved`);
+
+      for (const rawDomain of definition.domains) {
+        const domain = rawDomain.toLowerCase();
+        const [existing] = await tx.select().from(tenantDomains).where(eq(tenantDomains.domain, domain));
+        if (existing && existing.tenantId !== tenant.id) {
+          throw new Error(`domain ${domain} already belongs to another tenant`);
+        }
+        if (!existing) await tx.insert(tenantDomains).values({ domain, tenantId: tenant.id });
+      }
+
+      for (const connector of definition.connectors) {
+        const values = {
+          ips: connector.ips,
+          smtpAuthUser: connector.smtpAuth?.user ?? null,
+          smtpAuthPasswordHash: connector.smtpAuth?.passwordHash ?? null,
+        };
+        await tx
+          .insert(connectors)
+          .values({ tenantId: tenant.id, name: connector.name, ...values })
+          .onConflictDoUpdate({ target: [connectors.tenantId, connectors.name], set: values });
+      }
+
+      for (const member of definition.members) {
+        const email = member.email.toLowerCase();
+        await tx
+          .insert(members)
+          .values({ tenantId: tenant.id, email, role: member.role })
+          .onConflictDoUpdate({ target: [members.tenantId, members.email], set: { role: member.role } });
+      }
+
+      for (const token of definition.apiTokens) {
+        const tokenHash = hashApiToken(token.token);
+        await tx
+          .insert(apiTokens)
+          .values({ tenantId: tenant.id, name: token.name, tokenHash })
+          .onConflictDoUpdate({ target: [apiTokens.tenantId, apiTokens.name], set: { tokenHash } });
+      }
+    }
+  });
+}
+
+export const DEMO_DOMAIN = 'demo.sealpost.test';
+
+export interface DemoTenant {
+  created: boolean;
+  domain: string;
+  mailboxFolder: string;
+  /** Only known when the tenant was created now: it is stored hashed. */
+  apiToken?: string;
+}
+
+/** With no configuration at all, a demo tenant whose mail lands in a mailbox folder in the data folder. */
+export async function ensureDemoTenant(db: Database, dataDir: string): Promise<DemoTenant> {
+  const mailboxFolder = join(dataDir, 'mailbox');
+  const [existing] = await db.select().from(tenants).where(eq(tenants.name, 'Demo'));
+  if (existing) return { created: false, domain: DEMO_DOMAIN, mailboxFolder };
+  const apiToken = generateApiToken();
+  await applyTenantDefinitions(db, [
+    {
+      name: 'Demo',
+      domains: [DEMO_DOMAIN],
+      connectors: [{ name: 'this-machine', ips: ['127.0.0.0/8', '::1/128'] }],
+      mailServer: `mailbox:${mailboxFolder}`,
+      members: [{ email: `admin@${DEMO_DOMAIN}`, role: 'owner' }],
+      apiTokens: [{ name: 'demo', token: apiToken }],
+    },
+  ]);
+  return { created: true, domain: DEMO_DOMAIN, mailboxFolder, apiToken };
+}
+
+export async function tenantForApiToken(db: Database, token: string): Promise<string | undefined> {
+  const [row] = await db
+    .select({ tenantId: apiTokens.tenantId })
+    .from(apiTokens)
+    .where(and(eq(apiTokens.tokenHash, hashApiToken(token))));
+  return row?.tenantId;
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { eq } from 'drizzle-orm';
+import { loadConfig } from '../src/config.ts';
+import { connectors, members, tenants } from '../src/db/schema.ts';
+import { createTestDatabase } from './support/database.ts';
+import { freePort, GatewayProcess } from './support/gateway-process.ts';
+import { startTestGateway } from './support/test-gateway.ts';
+
+describe('configuration', () => {
+  test('defaults need nothing: data in ./data, SMTP on 2525, HTTP on 8080, embedded database', () => {
+    const config = loadConfig({});
+    assert.equal(config.smtp.port, 2525);
+    assert.equal(config.http.port, 8080);
+    assert.match(config.dataDir, /\/data$/);
+    assert.equal(config.databaseUrl, undefined);
+    assert.equal(config.tenants, undefined);
+  });
+
+  test('an invalid value stops the start with a message that names the variable', () => {
+    assert.throws(() => loadConfig({ SEALPOST_SMTP_PORT: 'twenty-five' }), /SEALPOST_SMTP_PORT/);
+    assert.throws(() => loadConfig({ SEALPOST_RELAY: 'mail.example.com' }), /SEALPOST_RELAY: must look like smtp:\/\//);
+    assert.throws(() => loadConfig({ SEALPOST_MASTER_KEY: 'c2hvcnQ=' }), /SEALPOST_MASTER_KEY: must be 32 bytes/);
+    assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL/);
+    assert.throws(() => loadConfig({ SEALPOST_TLS_CERT: '/x.pem' }), /SEALPOST_TLS_CERT and SEALPOST_TLS_KEY/);
+  });
+
+  test('a tenant file with a mistake is refused with the path of the mistake', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-config-'));
+    try {
+      const file = join(folder, 'tenants.yaml');
+      writeFileSync(file, 'tenants:\n  - name: Acme\n    domains: [not a domain]\n');
+      assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenants\.0\.domains\.0: must be a domain name/);
+      writeFileSync(file, 'tenants:\n  - name: A\n    domains: [a.test]\n  - name: B\n    domains: [A.test]\n');
+      assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /domain a\.test belongs to two tenants/);
+      assert.throws(() => loadConfig({ SEALPOST_CONFIG: join(folder, 'missing.yaml') }), /SEALPOST_CONFIG: cannot read/);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('the tenant file is applied at start-up: created, then updated, never deleted', async () => {
+    const database = await createTestDatabase();
+    try {
+      const first = await startTestGateway(database, [
+        { name: 'Acme', domains: ['acme.test'], connectors: [{ name: 'exo', ips: ['10.0.0.0/8'] }], members: [{ email: 'Alice@Acme.test', role: 'owner' }], apiTokens: [] },
+      ]);
+      await first.stop();
+      const second = await startTestGateway(database, [
+        { name: 'Acme', domains: ['acme.test', 'acme-mail.test'], connectors: [{ name: 'exo', ips: ['192.0.2.0/24'] }], members: [], apiTokens: [], mailServer: 'smtp://127.0.0.1:2601' },
+      ]);
+      try {
+        const db = second.database.db;
+        const [tenant] = await db.select().from(tenants).where(eq(tenants.name, 'Acme'));
+        assert.equal(tenant?.mailServer, 'smtp://127.0.0.1:2601');
+        assert.deepEqual(second.directory.tenantById(tenant!.id)?.domains.sort(), ['acme-mail.test', 'acme.test']);
+        const [connector] = await db.select().from(connectors).where(eq(connectors.tenantId, tenant!.id));
+        assert.deepEqual(connector?.ips, ['192.0.2.0/24']);
+        const memberRows = await db.select().from(members).where(eq(members.tenantId, tenant!.id));
+        assert.deepEqual(memberRows.map((m) => m.email), ['alice@acme.test'], 'members absent from the file are kept');
+        assert.equal(second.directory.connectorsForAddress('192.0.2.7').length, 1);
+        assert.equal(second.directory.connectorsForAddress('10.1.2.3').length, 0);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await database.cleanup();
+    }
+  });
+
+  test('npm start refuses an invalid environment and names the variable', async () => {
+    const gateway = new GatewayProcess({ SEALPOST_SMTP_PORT: '99999', SEALPOST_HTTP_PORT: String(await freePort()) });
+    await assert.rejects(gateway.start(10_000), /SEALPOST_SMTP_PORT/);
+  });
+});

@@ -1,0 +1,51 @@
+/** Starts a real gateway in this process, on loopback, with its own database and tenants. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { loadConfig, type TenantDefinition } from '../../src/config.ts';
+import { startGateway, type Gateway } from '../../src/gateway.ts';
+import { createLogger } from '../../src/logger.ts';
+import type { TestDatabase } from './database.ts';
+
+export const ACME_API_TOKEN = 'acme-test-token-0123456789abcdef';
+
+/** Acme: its Exchange sends from 127.0.0.1; its mail server is the given loopback peer. */
+export function acmeTenant(mailServerPort: number, extra: Partial<TenantDefinition> = {}): TenantDefinition {
+  return {
+    name: 'Acme',
+    domains: ['acme.test'],
+    connectors: [{ name: 'exchange-online', ips: ['127.0.0.1/32'] }],
+    mailServer: `smtp://127.0.0.1:${mailServerPort}`,
+    members: [{ email: 'alice@acme.test', role: 'owner' }],
+    apiTokens: [{ name: 'tests', token: ACME_API_TOKEN }],
+    ...extra,
+  };
+}
+
+export async function startTestGateway(
+  database: TestDatabase,
+  tenants: TenantDefinition[] | undefined,
+  env: Record<string, string> = {},
+): Promise<Gateway> {
+  const environment: Record<string, string> = {
+    SEALPOST_DATA_DIR: database.dataDir,
+    SEALPOST_SMTP_HOST: '127.0.0.1',
+    SEALPOST_SMTP_PORT: '0',
+    SEALPOST_HTTP_HOST: '127.0.0.1',
+    SEALPOST_HTTP_PORT: '0',
+    SEALPOST_HOSTNAME: 'gateway.sealpost.test',
+    SEALPOST_WORKER_POLL_MS: '100',
+    SEALPOST_RETRY_FIRST_SECONDS: '1',
+    SEALPOST_RETRY_MAX_SECONDS: '2',
+    SEALPOST_LOG_LEVEL: process.env.SEALPOST_TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  };
+  if (database.url) environment.DATABASE_URL = database.url;
+  if (tenants) {
+    const file = join(database.dataDir, `tenants-${Date.now()}.yaml`);
+    writeFileSync(file, stringify({ tenants }));
+    environment.SEALPOST_CONFIG = file;
+  }
+  const config = loadConfig(environment);
+  return startGateway(config, createLogger(config.logLevel));
+}

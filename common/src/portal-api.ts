@@ -1,0 +1,265 @@
+/**
+ * The contract between the portal (portal/) and the backend's portal routes (backend/src/http/).
+ * Paths are relative to the backend's origin. Errors are RFC 9457 problem documents
+ * (`application/problem+json`) whose `type` is one of PortalProblemType.
+ *
+ * Sessions: an HttpOnly, Secure (when the public URL is https), SameSite=Strict cookie named
+ * PORTAL_SESSION_COOKIE, bound to the browser (a second cookie-held secret) and, where the tenant
+ * enables it, to the client IP. State-changing requests also need the header `X-Sealpost-CSRF` with the
+ * value of `csrfToken` from GET /api/portal/session.
+ */
+
+export const PORTAL_SESSION_COOKIE = 'sealpost_session';
+export const CSRF_HEADER = 'X-Sealpost-CSRF';
+
+/** Where the notification's magic link points: the portal page shows an "Open message" button. */
+export const OPEN_LINK_PATH = '/portal/open';
+/** Query parameter of OPEN_LINK_PATH that carries the link token. */
+export const OPEN_LINK_TOKEN_PARAM = 'token';
+
+export type PortalLanguage = 'en' | 'de';
+export type PortalRole = 'owner' | 'operator' | 'analyst' | 'auditor' | 'contact';
+
+export type PortalProblemType =
+  /** Used, expired and tampered links get the same answer, so nothing can be learnt from it. */
+  | 'urn:sealpost:problem:link-unusable'
+  | 'urn:sealpost:problem:session-required'
+  | 'urn:sealpost:problem:session-ip-changed'
+  | 'urn:sealpost:problem:forbidden'
+  | 'urn:sealpost:problem:not-found'
+  | 'urn:sealpost:problem:thread-full'
+  | 'urn:sealpost:problem:replies-disabled'
+  | 'urn:sealpost:problem:too-large'
+  | 'urn:sealpost:problem:rate-limited'
+  | 'urn:sealpost:problem:integrity-failed'
+  | 'urn:sealpost:problem:expired'
+  | 'urn:sealpost:problem:invalid-request';
+
+export interface PortalProblem {
+  type: PortalProblemType;
+  title: string;
+  status: number;
+  detail?: string;
+}
+
+// --- Links and sessions -------------------------------------------------------------------------
+
+/** POST /api/portal/links/open — consumes the token and starts a session (Set-Cookie). */
+export interface OpenLinkRequest {
+  token: string;
+}
+export interface OpenLinkResponse {
+  /** Where the portal goes next ('' for a member's sign-in without any thread yet). */
+  threadId: string;
+  messageId?: string;
+  /** What the link was for: a recipient's message, or a member's sign-in (then go to the sent list). */
+  purpose?: 'message' | 'sign-in';
+}
+
+/**
+ * POST /api/portal/links/request — ask for a fresh link. Always 202 (it never tells whether the address
+ * has messages); rate-limited per address and per client IP (429 with Retry-After when exceeded).
+ * `token` may be the unusable link's token, so the new link leads to the same message.
+ */
+export interface RequestLinkRequest {
+  email?: string;
+  token?: string;
+}
+
+/**
+ * A RequestLinkRequest with neither field sends a fresh link to the address of the browser's current
+ * session, also when that session answered session-ip-changed.
+ * DELETE /api/portal/session — signs out (204, cookies cleared).
+ */
+
+/** POST /api/portal/sign-in — a member asks for a sign-in link to their own address. Always 202. */
+export interface SignInRequest {
+  email: string;
+}
+
+/** GET /api/portal/session */
+export interface PortalSession {
+  address: string;
+  tenantName: string;
+  language: PortalLanguage;
+  /** Set for members of the tenant; external recipients have none. */
+  role?: PortalRole;
+  csrfToken: string;
+  expiresAt: string;
+}
+
+// --- Reading --------------------------------------------------------------------------------------
+
+export interface ThreadSummary {
+  id: string;
+  subject: string;
+  /** The other party: the tenant member for an external recipient, and the reverse. */
+  counterpart: string;
+  messageCount: number;
+  unread: number;
+  lastMessageAt: string;
+}
+
+/** GET /api/portal/threads */
+export interface ThreadList {
+  threads: ThreadSummary[];
+}
+
+export interface MessageSummary {
+  id: string;
+  from: string;
+  fromName?: string;
+  sentAt: string;
+  subject: string;
+  /** Up to 200 characters of the plain text. */
+  preview: string;
+  read: boolean;
+  direction: 'from-member' | 'from-recipient';
+}
+
+/** GET /api/portal/threads/:threadId */
+export interface ThreadDetail {
+  thread: ThreadSummary;
+  messages: MessageSummary[];
+  /** 30 messages at most per thread. */
+  maxMessages: number;
+  canReply: boolean;
+}
+
+export interface AttachmentInfo {
+  id: string;
+  filename: string;
+  contentType: string;
+  size: number;
+  /** Set for inline parts referenced by `cid:` in the HTML. */
+  contentId?: string;
+}
+
+/** GET /api/portal/messages/:messageId — reading it counts as read (audit `read`, read receipt). */
+export interface PortalMessageView {
+  id: string;
+  threadId: string;
+  from: string;
+  fromName?: string;
+  to: string[];
+  cc: string[];
+  subject: string;
+  sentAt: string;
+  expiresAt?: string;
+  text: string;
+  /**
+   * Sanitised HTML, to be shown in an iframe with `sandbox` (no allow-scripts) and a CSP that allows no
+   * script. `cid:` references are already rewritten to the inline URL below. Remote images and styles are
+   * blocked unless requested with `?remote=allow`.
+   */
+  html?: string;
+  /** True when the HTML references remote images or styles that were blocked. */
+  hasBlockedRemoteContent: boolean;
+  attachments: AttachmentInfo[];
+  /** SHA-256 of the stored content was checked on this retrieval. */
+  integrity: 'verified' | 'failed';
+  canReply: boolean;
+}
+
+// Downloads:
+//   GET /api/portal/messages/:messageId/attachments/:attachmentId
+//     Content-Disposition: attachment; filename="…"; filename*=UTF-8''…, X-Content-Type-Options: nosniff
+//   GET /api/portal/messages/:messageId/inline/:attachmentId   (images referenced by cid:, inline)
+
+// --- Replying -------------------------------------------------------------------------------------
+
+/** GET /api/portal/limits — shown before upload. */
+export interface PortalLimits {
+  maxAttachmentBytes: number;
+  maxReplyBytes: number;
+  maxAttachments: number;
+}
+
+/**
+ * POST /api/portal/messages/:messageId/replies — multipart/form-data: field `text` (required),
+ * field `html` (optional), files `attachments` (0..maxAttachments). 201 with the new message.
+ * 409 thread-full, 403 replies-disabled (no-reply), 413 too-large.
+ */
+export interface ReplyCreated {
+  messageId: string;
+  threadId: string;
+}
+
+/** DELETE /api/portal/messages/:messageId — removes it for this reader (bilateral deletion). 204. */
+
+// --- Members: what they sent ----------------------------------------------------------------------
+
+export interface SentRecipientStatus {
+  address: string;
+  firstReadAt?: string;
+  revokedAt?: string;
+}
+
+export interface SentMessage {
+  id: string;
+  threadId: string;
+  subject: string;
+  sentAt: string;
+  expiresAt?: string;
+  recipients: SentRecipientStatus[];
+}
+
+/** GET /api/portal/sent */
+export interface SentMessageList {
+  messages: SentMessage[];
+}
+
+/** POST /api/portal/sent/:messageId/revoke — body { recipient?: string }: all recipients when absent. */
+export interface RevokeRequest {
+  recipient?: string;
+}
+
+/** PATCH /api/portal/sent/:messageId — change the expiry (capped by the tenant maximum). */
+export interface ChangeExpiryRequest {
+  expiresAt: string;
+}
+
+/** PATCH /api/portal/sent/:messageId answers with the expiry that was set (after capping). */
+export interface ChangeExpiryResponse {
+  expiresAt: string;
+}
+
+// --- Admins (roles owner and operator; the audit routes also auditor) -----------------------------
+
+/** GET /api/portal/admin/audit/verify — the first broken link of the tenant's audit chain, if any. */
+export interface AuditVerification {
+  ok: boolean;
+  checked: number;
+  tenants: number;
+  firstBroken?: { tenantId: string; seq: number; id: number | null; reason: string };
+}
+
+export type AuditAction =
+  | 'sent'
+  | 'read'
+  | 'deleted'
+  | 'attachment_downloaded'
+  | 'signed_in'
+  | 'link_issued'
+  | 'replied'
+  | 'revoked'
+  | 'expiry_changed'
+  | 'integrity_failed';
+
+/** GET /api/portal/admin/audit?limit=&subjectId= — newest first. */
+export interface AuditEntryView {
+  seq: number;
+  at: string;
+  action: AuditAction;
+  actorId: string | null;
+  actorAddress: string | null;
+  clientIp: string | null;
+  subjectId: string | null;
+  details: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+export interface AuditEntryList {
+  entries: AuditEntryView[];
+}
+// GET/PATCH /api/portal/admin/settings — the tenant's portal settings (backend/src/portal/portal-settings.ts).

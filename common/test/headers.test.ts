@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  formatSealpostHeaders,
+  loopHeaderName,
+  matchSubjectTrigger,
+  parseExpiry,
+  parseSealpostHeaders,
+} from '../src/headers.ts';
+
+const lookup = (headers: Record<string, string>) => (name: string) =>
+  Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+
+describe('the Sealpost header contract', () => {
+  test('what the add-in writes, the gateway reads back unchanged', () => {
+    const expiresAt = new Date('2026-12-24T18:00:00Z');
+    const headers = formatSealpostHeaders({ mode: 'portal', expiresAt, options: ['read-receipt', 'no-reply', 'read-receipt'] });
+    assert.deepEqual(headers, {
+      'X-Sealpost-Encrypt': 'portal',
+      'X-Sealpost-Expires': '2026-12-24T18:00:00Z',
+      'X-Sealpost-Options': 'read-receipt,no-reply',
+    });
+    const request = parseSealpostHeaders(lookup(headers), 'Contract');
+    assert.equal(request.mode, 'portal');
+    assert.equal(request.modeSource, 'header');
+    assert.equal(request.expiresAt?.toISOString(), expiresAt.toISOString());
+    assert.deepEqual(request.options, ['read-receipt', 'no-reply']);
+    assert.deepEqual(request.notes, []);
+  });
+
+  test('header names and values are read case-insensitively, as Outlook lower-cases names', () => {
+    const request = parseSealpostHeaders(lookup({ 'x-sealpost-encrypt': ' SMIME ', 'x-sealpost-options': 'SIGN' }), undefined);
+    assert.equal(request.mode, 'smime');
+    assert.deepEqual(request.options, ['sign']);
+  });
+
+  test('bad values never fail: they fall back and the notes say why', () => {
+    const request = parseSealpostHeaders(
+      lookup({ 'X-Sealpost-Encrypt': 'rot13', 'X-Sealpost-Expires': '2026-02-30', 'X-Sealpost-Options': 'otp,,teleport' }),
+      'Hello',
+    );
+    assert.equal(request.mode, undefined);
+    assert.equal(request.expiresAt, undefined);
+    assert.deepEqual(request.options, ['otp']);
+    assert.equal(request.notes.length, 3);
+    assert.match(request.notes[0]!, /unknown mode "rot13"/);
+    assert.match(request.notes[1]!, /not an RFC 3339 date/);
+    assert.match(request.notes[2]!, /unknown option "teleport" ignored/);
+  });
+
+  test('a subject that starts with [secure] or [encrypt] means automatic protection, and the trigger comes off', () => {
+    assert.deepEqual(matchSubjectTrigger('  [Secure]   Salary 2026'), { triggered: true, subject: 'Salary 2026' });
+    assert.deepEqual(matchSubjectTrigger('[ENCRYPT]Offer'), { triggered: true, subject: 'Offer' });
+    assert.deepEqual(matchSubjectTrigger('Re: [secure] Offer'), { triggered: false, subject: 'Re: [secure] Offer' });
+    assert.deepEqual(matchSubjectTrigger('[vertraulich] Akte', ['[vertraulich]']), { triggered: true, subject: 'Akte' });
+    const request = parseSealpostHeaders(lookup({}), '[secure] Salary');
+    assert.equal(request.mode, 'auto');
+    assert.equal(request.modeSource, 'subject');
+  });
+
+  test('an explicit header wins over the subject trigger', () => {
+    assert.equal(parseSealpostHeaders(lookup({ 'X-Sealpost-Encrypt': 'pgp' }), '[secure] x').mode, 'pgp');
+  });
+
+  test('expiry accepts RFC 3339 dates and date-times only', () => {
+    assert.equal(parseExpiry('2026-12-01')?.toISOString(), '2026-12-01T23:59:59.000Z');
+    assert.equal(parseExpiry('2026-12-01T10:00:00+01:00')?.toISOString(), '2026-12-01T09:00:00.000Z');
+    assert.equal(parseExpiry('2026-13-01'), undefined);
+    assert.equal(parseExpiry('next week'), undefined);
+    assert.equal(parseExpiry('2026-12-01T25:00:00Z'), undefined);
+  });
+
+  test('the loop header name replaces the dots of the domain with dashes', () => {
+    assert.equal(loopHeaderName('Mail.Acme.test'), 'X-Sealpost-mail-acme-test');
+  });
+});
