@@ -432,7 +432,8 @@ export class DeliveryWorker {
     message: LoadedMessage,
     failed: FailedRecipient[],
   ): Promise<string | undefined> {
-    if (!message.mailFrom || message.direction === 'notification') return undefined;
+    // Bounces themselves come from the null sender, so they never cause another bounce.
+    if (!message.mailFrom) return undefined;
     const split = splitMessage(message.raw);
     const raw = buildDeliveryStatusNotification({
       reportingMta: this.options.hostname,

@@ -21,29 +21,33 @@ export function readMessageData(stream: Readable & { sizeExceeded?: boolean }, m
     let bare: { kind: 'LF' | 'CR'; offset: number } | undefined;
 
     stream.on('data', (chunk: Buffer) => {
-      if (!bare) {
-        for (let i = 0; i < chunk.length; i++) {
-          const byte = chunk[i]!;
-          if (byte === LF && previous !== CR) {
-            bare = { kind: 'LF', offset: bytes + i };
-            break;
-          }
-          if (previous === CR && byte !== LF) {
-            bare = { kind: 'CR', offset: bytes + i - 1 };
-            break;
-          }
-          previous = byte;
-        }
+      // Past the limit the message is refused anyway: count the bytes, keep nothing, check nothing.
+      if (!bare && bytes + chunk.length <= maxBytes) {
+        bare = findBareLineEnding(chunk, previous, bytes);
+        previous = chunk[chunk.length - 1] ?? previous;
+        chunks.push(chunk);
       }
       bytes += chunk.length;
-      if (bytes <= maxBytes && !bare) chunks.push(chunk);
     });
     stream.once('error', reject);
     stream.once('end', () => {
-      if (!bare && previous === CR) bare = { kind: 'CR', offset: bytes - 1 };
+      if (!bare && previous === CR && bytes <= maxBytes) bare = { kind: 'CR', offset: bytes - 1 };
       if (bytes > maxBytes || stream.sizeExceeded) resolve({ outcome: 'too_large', bytes });
       else if (bare) resolve({ outcome: 'bare_line_ending', ...bare });
       else resolve({ outcome: 'complete', data: Buffer.concat(chunks, bytes) });
     });
   });
+}
+
+/** The first LF without a CR before it, or CR without an LF after it; `previous` is the byte before the chunk. */
+function findBareLineEnding(chunk: Buffer, previous: number, offset: number): { kind: 'LF' | 'CR'; offset: number } | undefined {
+  if (previous === CR && chunk.length > 0 && chunk[0] !== LF) return { kind: 'CR', offset: offset - 1 };
+  for (let at = chunk.indexOf(LF); at >= 0; at = chunk.indexOf(LF, at + 1)) {
+    const before = at === 0 ? previous : chunk[at - 1];
+    if (before !== CR) return { kind: 'LF', offset: offset + at };
+  }
+  for (let at = chunk.indexOf(CR); at >= 0 && at < chunk.length - 1; at = chunk.indexOf(CR, at + 1)) {
+    if (chunk[at + 1] !== LF) return { kind: 'CR', offset: offset + at };
+  }
+  return undefined;
 }

@@ -1,5 +1,6 @@
 /** Runs the real gateway (`backend/src/main.ts`) as a child process, for tests that kill it. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +22,16 @@ export class GatewayProcess {
   output = '';
 
   constructor(private readonly env: Record<string, string>) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Resident memory of the gateway process, from /proc, in bytes. */
+  residentBytes(): number {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+  }
 
   get smtpPort(): number {
     return Number(this.env.SEALPOST_SMTP_PORT);

@@ -83,6 +83,11 @@ export class SmtpConversation {
     this.socket.write(data);
   }
 
+  /** Writes and waits until the socket has flushed, as a sender that respects back-pressure does. */
+  async writeAndDrain(data: string | Buffer): Promise<void> {
+    if (!this.socket.write(data)) await new Promise((resolve) => this.socket.once('drain', resolve));
+  }
+
   async command(line: string): Promise<SmtpReply> {
     this.write(`${line}\r\n`);
     return this.readReply();
