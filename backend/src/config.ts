@@ -80,6 +80,13 @@ const tenantSchema = z.object({
     .array(z.object({ name: z.string().min(1), token: z.string().min(24, 'API tokens need at least 24 characters') }))
     .default([]),
   subjectTriggers: z.array(z.string().min(1)).optional(),
+  /** The Outlook add-in signs senders in with Entra ID: the application (client) id and the allowed Entra tenants. */
+  entra: z
+    .object({
+      applicationId: z.string().uuid('must be the Entra application (client) id, a GUID'),
+      tenantIds: z.array(z.string().uuid('must be an Entra tenant id, a GUID')).min(1),
+    })
+    .optional(),
 });
 
 const fileSchema = z.object({ tenants: z.array(tenantSchema).default([]) });

@@ -36,6 +36,7 @@ export const tenants = pgTable('tenants', {
 
 export interface TenantSettings {
   subjectTriggers?: string[];
+  entra?: { applicationId: string; tenantIds: string[] };
 }
 
 export const tenantDomains = pgTable(

@@ -18,6 +18,7 @@ export interface TenantInfo {
   domains: string[];
   mailServer?: string;
   subjectTriggers: readonly string[];
+  entra?: { applicationId: string; tenantIds: string[] };
 }
 
 export interface ConnectorInfo {
@@ -51,6 +52,7 @@ export class TenantDirectory {
         domains: [],
         mailServer: row.mailServer ?? undefined,
         subjectTriggers: row.settings.subjectTriggers ?? DEFAULT_SUBJECT_TRIGGERS,
+        entra: row.settings.entra,
       });
     }
     const byDomain = new Map<string, TenantInfo>();
@@ -141,7 +143,10 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
   }
   await db.transaction(async (tx) => {
     for (const definition of definitions) {
-      const settings = definition.subjectTriggers ? { subjectTriggers: definition.subjectTriggers } : {};
+      const settings = {
+        ...(definition.subjectTriggers ? { subjectTriggers: definition.subjectTriggers } : {}),
+        ...(definition.entra ? { entra: definition.entra } : {}),
+      };
       const [tenant] = await tx
         .insert(tenants)
         .values({ name: definition.name, mailServer: definition.mailServer ?? null, settings })

@@ -1,0 +1,54 @@
+/**
+ * The contract between the Outlook add-in (addin/) and the backend's add-in routes
+ * (backend/src/http/addin-routes.ts). Every /api/addin request carries `Authorization: Bearer <Entra ID
+ * access token>` obtained with MSAL nested app authentication; the backend validates it (signature,
+ * audience, expiry, Entra tenant on the tenant's allow-list) and finds the member by object id, then address.
+ * Errors are RFC 9457 problem documents.
+ */
+import type { ProtectionMode } from './headers.ts';
+import type { ChangeExpiryRequest, RevokeRequest, SentMessageList } from './portal-api.ts';
+
+/** GET /api/addin/settings — what the task pane may offer this sender. */
+export interface AddinSettings {
+  tenantName: string;
+  /** The modes the tenant allows, in the order to offer them; 'none' is never offered. */
+  allowedModes: Exclude<ProtectionMode, 'none'>[];
+  defaultExpiryDays: number;
+  maxExpiryDays: number;
+  /** The tenant's own domains: recipients outside them are external. */
+  tenantDomains: string[];
+  /** When the send-time check asks the sender to send securely. */
+  smartAlert: { externalRecipientsWithAttachments: boolean; keywords: string[] };
+  /** The subject trigger for clients that cannot set headers. */
+  subjectTrigger: string;
+}
+
+/** POST /api/addin/preview — how each recipient would be reached, from the gateway's own resolution code. */
+export interface PreviewRequest {
+  /** At most 500 addresses (To, Cc and Bcc together). */
+  recipients: string[];
+  mode: Exclude<ProtectionMode, 'none'>;
+}
+
+export type RecipientMethod = 'relay' | 'portal' | 'smime' | 'pgp' | 'pdf' | 'held';
+
+export interface RecipientPreview {
+  address: string;
+  method: RecipientMethod;
+  /** Why, in words for the sender ("internal recipient", "no certificate or key known: portal"). */
+  reason: string;
+}
+
+export interface PreviewResponse {
+  recipients: RecipientPreview[];
+}
+
+/** GET /api/addin/sent — the sender's recent portal messages (same shape as the portal's). */
+export type AddinSentMessages = SentMessageList;
+/** POST /api/addin/sent/:messageId/revoke */
+export type AddinRevokeRequest = RevokeRequest;
+/** PATCH /api/addin/sent/:messageId */
+export type AddinChangeExpiryRequest = ChangeExpiryRequest;
+
+/** GET /addin/manifest.xml — the manifest for this gateway's public URL (no authentication). */
+export const ADDIN_MANIFEST_PATH = '/addin/manifest.xml';

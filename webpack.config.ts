@@ -1,0 +1,43 @@
+/**
+ * One build for the browser parts: the portal (dist/portal, served at /portal/) and the Outlook add-in
+ * (dist/addin, served at /addin/). TypeScript is compiled by esbuild-loader; type checking is `npm run typecheck`.
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import HtmlWebpackPlugin from 'html-webpack-plugin';
+import type { Configuration } from 'webpack';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configuration[] => {
+  const mode = argv.mode ?? 'production';
+  const shared: Configuration = {
+    mode,
+    devtool: mode === 'production' ? false : 'source-map',
+    performance: { hints: false },
+    resolve: { extensions: ['.tsx', '.ts', '.js'] },
+    module: {
+      rules: [{ test: /\.[jt]sx?$/, loader: 'esbuild-loader', options: { target: 'es2020', jsx: 'automatic' } }],
+    },
+    optimization: { splitChunks: false },
+  };
+  return [
+    {
+      ...shared,
+      name: 'portal',
+      entry: { portal: './portal/src/main.tsx' },
+      output: { path: resolve(root, 'dist/portal'), filename: '[name].[contenthash].js', publicPath: '/portal/', clean: true },
+      plugins: [new HtmlWebpackPlugin({ template: './portal/index.html', filename: 'index.html' })],
+    },
+    {
+      ...shared,
+      name: 'addin',
+      entry: { taskpane: './addin/src/taskpane/main.tsx', commands: './addin/src/commands/main.ts' },
+      output: { path: resolve(root, 'dist/addin'), filename: '[name].[contenthash].js', publicPath: '/addin/', clean: true },
+      plugins: [
+        new HtmlWebpackPlugin({ template: './addin/src/taskpane/taskpane.html', filename: 'taskpane.html', chunks: ['taskpane'] }),
+        new HtmlWebpackPlugin({ template: './addin/src/commands/commands.html', filename: 'commands.html', chunks: ['commands'] }),
+      ],
+    },
+  ];
+};
