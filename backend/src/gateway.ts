@@ -12,6 +12,8 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { PipelineWorker } from './pipeline/pipeline-worker.ts';
 import { ProtectionModes } from './secure/protection-modes.ts';
+import { PortalService } from './portal/portal-service.ts';
+import { autoProtection, portalProtection } from './secure/portal-mode.ts';
 import { createSmtpListener } from './smtp/smtp-listener.ts';
 import { loadTlsMaterial } from './smtp/tls-certificate.ts';
 import { applyTenantDefinitions, ensureDemoTenant, TenantDirectory, type DemoTenant } from './tenants/tenant-directory.ts';
@@ -27,6 +29,7 @@ export interface Gateway {
   delivery: DeliveryWorker;
   smtp: SMTPServer;
   http: HttpApp;
+  portal: PortalService;
   smtpPort: number;
   httpPort: number;
   demo?: DemoTenant;
@@ -121,8 +124,21 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     onSpooled: () => pipeline.signal.notify(),
   });
 
+  const portal = new PortalService({
+    db,
+    vault,
+    directory,
+    logger,
+    publicUrl: config.http.publicUrl,
+    hostname: config.smtp.hostname,
+    maxMessageBytes: config.smtp.maxMessageBytes,
+    onSpooled: () => pipeline.signal.notify(),
+  });
+  protectionModes.register(portalProtection(portal));
+  protectionModes.register(autoProtection({ portal, directory, protectionModes }));
+
   let ready = false;
-  const http = await createHttpApp({ db, logger, metrics, isReady: () => ready });
+  const http = await createHttpApp({ db, logger, metrics, isReady: () => ready, portal });
 
   pipeline.start();
   delivery.start();
@@ -169,6 +185,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     delivery,
     smtp,
     http,
+    portal,
     smtpPort,
     httpPort,
     demo,

@@ -5,6 +5,8 @@ import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { operationsRoutes } from './operations-routes.ts';
+import { portalRoutes } from './portal-routes.ts';
+import type { PortalService } from '../portal/portal-service.ts';
 import { problemErrorHandler } from './problem-details.ts';
 import { staticPages } from './static-pages.ts';
 
@@ -13,6 +15,7 @@ export interface HttpAppOptions {
   logger: Logger;
   metrics: GatewayMetrics;
   isReady: () => boolean;
+  portal?: PortalService;
 }
 
 export type HttpApp = Awaited<ReturnType<typeof createHttpApp>>;
@@ -24,6 +27,7 @@ export async function createHttpApp(options: HttpAppOptions) {
   app.setErrorHandler(problemErrorHandler);
   await app.register(operationsRoutes, { db: options.db, metrics: options.metrics, isReady: options.isReady });
   await app.register(adminRoutes, { prefix: '/api/admin', db: options.db });
+  if (options.portal) await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal });
   await app.register(staticPages);
   return app;
 }

@@ -16,6 +16,7 @@ import type { KeyVault } from '../vault/key-vault.ts';
 import { WorkSignal } from '../work-signal.ts';
 import { headerValue, splitMessage } from './header-block.ts';
 import { routeRecipients } from './message-router.ts';
+import { repliesToPortalMessage } from '../portal/threads.ts';
 import { recordTrace, type TraceEntry } from './message-trace.ts';
 import { eq } from 'drizzle-orm';
 
@@ -141,6 +142,11 @@ export class PipelineWorker {
       message.direction === 'outbound'
         ? parseSealpostHeaders(lookup, lookup('subject'), tenant.subjectTriggers)
         : { options: [], notes: [] };
+    // A member's reply (from Outlook) to a portal conversation stays in the portal.
+    if (message.direction === 'outbound' && !request.mode && (await repliesToPortalMessage(tx, tenant.id, lookup('in-reply-to'), lookup('references')))) {
+      Object.assign(request, { mode: 'portal', modeSource: 'header' });
+      request.notes.push('a reply to a portal message: delivered through the portal');
+    }
 
     const routes = routeRecipients(
       message.direction,

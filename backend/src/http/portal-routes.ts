@@ -1,0 +1,528 @@
+/**
+ * The portal's HTTP API (common/src/portal-api.ts): links, sessions, reading, replying, what members
+ * sent, and the audit routes for admins. Every route declares its schema; every answer is no-store.
+ */
+import multipart from '@fastify/multipart';
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  CSRF_HEADER,
+  PORTAL_SESSION_COOKIE,
+  type PortalRole,
+} from '../../../common/src/portal-api.ts';
+import { readAudit, verifyAuditChain } from '../audit/audit-log.ts';
+import { contentDisposition, downloadContentType, INLINE_IMAGE_TYPES } from '../portal/message-parsing.ts';
+import { PortalProblemError, problems } from '../portal/portal-problems.ts';
+import type { PortalService, ReplyInput } from '../portal/portal-service.ts';
+import { DEFAULT_PORTAL_SETTINGS, updatePortalSettings, type PortalSettings } from '../portal/portal-settings.ts';
+import { endSession, resolveSession, type PortalSessionInfo } from '../portal/sessions.ts';
+import { sameSecret } from '../portal/tokens.ts';
+import { problemErrorHandler, sendProblem } from './problem-details.ts';
+
+/** The second, browser-held secret a session is bound to. */
+export const PORTAL_BROWSER_COOKIE = 'sealpost_browser';
+const COOKIE_PATH = '/api/portal';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    portalSession?: PortalSessionInfo;
+  }
+}
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (!(name in out)) out[name] = value;
+  }
+  return out;
+}
+
+const ADMIN_ROLES: PortalRole[] = ['owner', 'operator'];
+const AUDIT_ROLES: PortalRole[] = ['owner', 'operator', 'auditor'];
+
+const uuidParam = { type: 'string', maxLength: 64 } as const;
+const problemSchema = {
+  type: 'object',
+  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
+} as const;
+const threadSummarySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    subject: { type: 'string' },
+    counterpart: { type: 'string' },
+    messageCount: { type: 'integer' },
+    unread: { type: 'integer' },
+    lastMessageAt: { type: 'string' },
+  },
+  required: ['id', 'subject', 'counterpart', 'messageCount', 'unread', 'lastMessageAt'],
+} as const;
+const messageSummarySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    from: { type: 'string' },
+    fromName: { type: 'string' },
+    sentAt: { type: 'string' },
+    subject: { type: 'string' },
+    preview: { type: 'string' },
+    read: { type: 'boolean' },
+    direction: { type: 'string', enum: ['from-member', 'from-recipient'] },
+  },
+  required: ['id', 'from', 'sentAt', 'subject', 'preview', 'read', 'direction'],
+} as const;
+const attachmentSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    filename: { type: 'string' },
+    contentType: { type: 'string' },
+    size: { type: 'integer' },
+    contentId: { type: 'string' },
+  },
+  required: ['id', 'filename', 'contentType', 'size'],
+} as const;
+const messageViewSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    threadId: { type: 'string' },
+    from: { type: 'string' },
+    fromName: { type: 'string' },
+    to: { type: 'array', items: { type: 'string' } },
+    cc: { type: 'array', items: { type: 'string' } },
+    subject: { type: 'string' },
+    sentAt: { type: 'string' },
+    expiresAt: { type: 'string' },
+    text: { type: 'string' },
+    html: { type: 'string' },
+    hasBlockedRemoteContent: { type: 'boolean' },
+    attachments: { type: 'array', items: attachmentSchema },
+    integrity: { type: 'string', enum: ['verified', 'failed'] },
+    canReply: { type: 'boolean' },
+  },
+  required: ['id', 'threadId', 'from', 'to', 'cc', 'subject', 'sentAt', 'text', 'hasBlockedRemoteContent', 'attachments', 'integrity', 'canReply'],
+} as const;
+const sentMessageSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    threadId: { type: 'string' },
+    subject: { type: 'string' },
+    sentAt: { type: 'string' },
+    expiresAt: { type: 'string' },
+    recipients: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { address: { type: 'string' }, firstReadAt: { type: 'string' }, revokedAt: { type: 'string' } },
+        required: ['address'],
+      },
+    },
+  },
+  required: ['id', 'threadId', 'subject', 'sentAt', 'recipients'],
+} as const;
+const auditEntrySchema = {
+  type: 'object',
+  properties: {
+    seq: { type: 'integer' },
+    at: { type: 'string' },
+    action: { type: 'string' },
+    actorId: { type: ['string', 'null'] },
+    actorAddress: { type: ['string', 'null'] },
+    clientIp: { type: ['string', 'null'] },
+    subjectId: { type: ['string', 'null'] },
+    details: { type: 'object', additionalProperties: true },
+    prevHash: { type: 'string' },
+    hash: { type: 'string' },
+  },
+} as const;
+const verificationSchema = {
+  type: 'object',
+  properties: {
+    ok: { type: 'boolean' },
+    checked: { type: 'integer' },
+    tenants: { type: 'integer' },
+    firstBroken: {
+      type: 'object',
+      properties: { tenantId: { type: 'string' }, seq: { type: 'integer' }, id: { type: ['integer', 'null'] }, reason: { type: 'string' } },
+    },
+  },
+  required: ['ok', 'checked'],
+} as const;
+
+export interface PortalRoutesOptions {
+  portal: PortalService;
+}
+
+export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal }) => {
+  const db = portal.db;
+  await app.register(multipart, { limits: { fields: 10, fieldSize: DEFAULT_PORTAL_SETTINGS.maxReplyBytes, parts: 100 } });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof PortalProblemError) {
+      reply.headers(error.headers);
+      return sendProblem(reply, error.problem);
+    }
+    const code = (error as { code?: string }).code;
+    if (code === 'FST_REQ_FILE_TOO_LARGE' || code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT' || code === 'FST_FIELDS_LIMIT') {
+      return sendProblem(reply, problems.tooLarge('The reply or one of its attachments is larger than allowed; see GET /api/portal/limits.').problem);
+    }
+    if (error.validation) {
+      return sendProblem(reply, problems.invalid(error.message).problem);
+    }
+    return problemErrorHandler(error, request, reply);
+  });
+
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+  });
+
+  const cookieAttributes = (maxAgeSeconds: number) =>
+    `Path=${COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${portal.secureCookies ? '; Secure' : ''}`;
+
+  /** Resolves the session; state-changing requests must carry the CSRF header. */
+  async function sessionOf(request: FastifyRequest, options: { roles?: PortalRole[] } = {}): Promise<PortalSessionInfo> {
+    const cookies = parseCookies(request.headers.cookie);
+    const lookup = await resolveSession(db, cookies[PORTAL_SESSION_COOKIE], cookies[PORTAL_BROWSER_COOKIE], request.ip);
+    if (lookup.kind === 'missing') throw problems.sessionRequired();
+    if (lookup.kind === 'ip-changed') throw problems.sessionIpChanged();
+    const session = lookup.session;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      const header = request.headers[CSRF_HEADER.toLowerCase()];
+      const value = Array.isArray(header) ? header[0] : header;
+      if (!value || !sameSecret(value, session.csrfToken)) {
+        throw problems.forbidden(`State-changing requests need the ${CSRF_HEADER} header from GET /api/portal/session.`);
+      }
+    }
+    if (options.roles && (!session.role || !options.roles.includes(session.role))) throw problems.forbidden();
+    request.portalSession = session;
+    return session;
+  }
+
+  const actor = (request: FastifyRequest) => ({ clientIp: request.ip });
+
+  // --- Links and sessions ------------------------------------------------------------------------
+
+  app.post<{ Body: { token: string } }>(
+    '/links/open',
+    {
+      schema: {
+        body: { type: 'object', properties: { token: { type: 'string', maxLength: 200 } }, required: ['token'] },
+        response: {
+          200: { type: 'object', properties: { threadId: { type: 'string' }, messageId: { type: 'string' }, purpose: { type: 'string' } }, required: ['threadId'] },
+          410: problemSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const opened = await portal.openLink(request.body.token, request.ip);
+      const maxAge = Math.max(60, Math.floor((opened.created.session.expiresAt.getTime() - Date.now()) / 1000));
+      reply.header('set-cookie', [
+        `${PORTAL_SESSION_COOKIE}=${opened.created.sessionToken}; ${cookieAttributes(maxAge)}`,
+        `${PORTAL_BROWSER_COOKIE}=${opened.created.browserSecret}; ${cookieAttributes(maxAge)}`,
+      ]);
+      return { threadId: opened.threadId, ...(opened.messageId ? { messageId: opened.messageId } : {}), purpose: opened.purpose };
+    },
+  );
+
+  app.post<{ Body: { email?: string; token?: string } }>(
+    '/links/request',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          properties: { email: { type: 'string', maxLength: 320 }, token: { type: 'string', maxLength: 200 } },
+        },
+        response: { 202: { type: 'object', properties: {} }, 429: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body ?? {};
+      let sessionAddress: { tenantId: string; address: string } | undefined;
+      if (!body.email && !body.token) {
+        // A session whose IP changed may ask for a fresh link to its own address.
+        const cookies = parseCookies(request.headers.cookie);
+        const lookup = await resolveSession(db, cookies[PORTAL_SESSION_COOKIE], cookies[PORTAL_BROWSER_COOKIE], request.ip);
+        if (lookup.kind !== 'missing') sessionAddress = { tenantId: lookup.session.tenantId, address: lookup.session.address };
+      }
+      await portal.requestLink({ email: body.email, token: body.token, sessionAddress }, request.ip);
+      return reply.code(202).send({});
+    },
+  );
+
+  app.post<{ Body: { email: string } }>(
+    '/sign-in',
+    {
+      schema: {
+        body: { type: 'object', properties: { email: { type: 'string', maxLength: 320 } }, required: ['email'] },
+        response: { 202: { type: 'object', properties: {} }, 429: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      await portal.requestSignIn(request.body.email, request.ip);
+      return reply.code(202).send({});
+    },
+  );
+
+  app.get(
+    '/session',
+    {
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              address: { type: 'string' },
+              tenantName: { type: 'string' },
+              language: { type: 'string', enum: ['en', 'de'] },
+              role: { type: 'string' },
+              csrfToken: { type: 'string' },
+              expiresAt: { type: 'string' },
+            },
+            required: ['address', 'tenantName', 'language', 'csrfToken', 'expiresAt'],
+          },
+        },
+      },
+    },
+    async (request) => portal.sessionView(await sessionOf(request)),
+  );
+
+  app.delete('/session', async (request, reply) => {
+    const session = await sessionOf(request);
+    await endSession(db, session.id);
+    reply.header('set-cookie', [
+      `${PORTAL_SESSION_COOKIE}=; ${cookieAttributes(0)}`,
+      `${PORTAL_BROWSER_COOKIE}=; ${cookieAttributes(0)}`,
+    ]);
+    return reply.code(204).send();
+  });
+
+  app.get('/limits', {
+    schema: {
+      response: {
+        200: {
+          type: 'object',
+          properties: { maxAttachmentBytes: { type: 'integer' }, maxReplyBytes: { type: 'integer' }, maxAttachments: { type: 'integer' } },
+        },
+      },
+    },
+  }, async (request) => portal.limitsFor((await sessionOf(request)).tenantId));
+
+  // --- Reading -----------------------------------------------------------------------------------
+
+  app.get(
+    '/threads',
+    { schema: { response: { 200: { type: 'object', properties: { threads: { type: 'array', items: threadSummarySchema } } } } } },
+    async (request) => ({ threads: await portal.listThreads(await sessionOf(request)) }),
+  );
+
+  app.get<{ Params: { threadId: string } }>(
+    '/threads/:threadId',
+    {
+      schema: {
+        params: { type: 'object', properties: { threadId: uuidParam }, required: ['threadId'] },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              thread: threadSummarySchema,
+              messages: { type: 'array', items: messageSummarySchema },
+              maxMessages: { type: 'integer' },
+              canReply: { type: 'boolean' },
+            },
+          },
+        },
+      },
+    },
+    async (request) => portal.threadDetail(await sessionOf(request), request.params.threadId),
+  );
+
+  app.get<{ Params: { messageId: string }; Querystring: { remote?: string } }>(
+    '/messages/:messageId',
+    {
+      schema: {
+        params: { type: 'object', properties: { messageId: uuidParam }, required: ['messageId'] },
+        querystring: { type: 'object', properties: { remote: { type: 'string', enum: ['allow', 'block'] } } },
+        response: { 200: messageViewSchema },
+      },
+    },
+    async (request) =>
+      portal.viewMessage(await sessionOf(request), request.params.messageId, request.query.remote === 'allow', actor(request)),
+  );
+
+  const download = (inline: boolean) => async (request: FastifyRequest<{ Params: { messageId: string; attachmentId: string } }>, reply: FastifyReply) => {
+    const session = await sessionOf(request);
+    const attachment = await portal.attachment(session, request.params.messageId, request.params.attachmentId, inline, actor(request));
+    if (inline && !INLINE_IMAGE_TYPES.test(attachment.contentType)) throw problems.notFound();
+    return reply
+      .header('content-type', inline ? attachment.contentType : downloadContentType(attachment.contentType))
+      .header('content-disposition', contentDisposition(inline ? 'inline' : 'attachment', attachment.filename))
+      .header('content-security-policy', "sandbox; default-src 'none'")
+      .header('cross-origin-resource-policy', 'same-origin')
+      .send(attachment.content);
+  };
+  const downloadSchema = {
+    params: {
+      type: 'object',
+      properties: { messageId: uuidParam, attachmentId: { type: 'string', pattern: '^[0-9]{1,4}$' } },
+      required: ['messageId', 'attachmentId'],
+    },
+  } as const;
+  app.get('/messages/:messageId/attachments/:attachmentId', { schema: downloadSchema }, download(false));
+  app.get('/messages/:messageId/inline/:attachmentId', { schema: downloadSchema }, download(true));
+
+  app.delete<{ Params: { messageId: string } }>(
+    '/messages/:messageId',
+    { schema: { params: { type: 'object', properties: { messageId: uuidParam }, required: ['messageId'] } } },
+    async (request, reply) => {
+      await portal.deleteForReader(await sessionOf(request), request.params.messageId, actor(request));
+      return reply.code(204).send();
+    },
+  );
+
+  // --- Replying ----------------------------------------------------------------------------------
+
+  app.post<{ Params: { messageId: string } }>(
+    '/messages/:messageId/replies',
+    {
+      schema: {
+        params: { type: 'object', properties: { messageId: uuidParam }, required: ['messageId'] },
+        response: { 201: { type: 'object', properties: { messageId: { type: 'string' }, threadId: { type: 'string' } } } },
+      },
+    },
+    async (request, reply) => {
+      const session = await sessionOf(request);
+      await portal.replyAllowed(session, request.params.messageId);
+      if (!request.isMultipart()) throw problems.invalid('Send the reply as multipart/form-data with a "text" field.');
+      const limits = await portal.limitsFor(session.tenantId);
+      const input: ReplyInput = { text: '', attachments: [] };
+      let sawText = false;
+      let total = 0;
+      for await (const part of request.parts({
+        limits: { fileSize: limits.maxAttachmentBytes, files: limits.maxAttachments, fieldSize: limits.maxReplyBytes, fields: 10 },
+      })) {
+        if (part.type === 'file') {
+          if (part.fieldname !== 'attachments') {
+            part.file.resume();
+            throw problems.invalid(`Unexpected file field "${part.fieldname}"; use "attachments".`);
+          }
+          const content = await part.toBuffer();
+          total += content.length;
+          if (total > limits.maxReplyBytes) throw problems.tooLarge('The reply with its attachments is larger than allowed; see GET /api/portal/limits.');
+          input.attachments.push({ filename: part.filename || 'attachment', contentType: part.mimetype || 'application/octet-stream', content });
+        } else if (part.fieldname === 'text') {
+          input.text = String(part.value ?? '');
+          sawText = true;
+        } else if (part.fieldname === 'html') {
+          input.html = String(part.value ?? '');
+        }
+      }
+      if (!sawText) throw problems.invalid('The "text" field is required.');
+      const created = await portal.reply(session, request.params.messageId, input, actor(request));
+      return reply.code(201).send(created);
+    },
+  );
+
+  // --- Members: what they sent -------------------------------------------------------------------
+
+  app.get(
+    '/sent',
+    { schema: { response: { 200: { type: 'object', properties: { messages: { type: 'array', items: sentMessageSchema } } } } } },
+    async (request) => ({ messages: await portal.listSent(await sessionOf(request)) }),
+  );
+
+  app.post<{ Params: { messageId: string }; Body: { recipient?: string } }>(
+    '/sent/:messageId/revoke',
+    {
+      schema: {
+        params: { type: 'object', properties: { messageId: uuidParam }, required: ['messageId'] },
+        body: { type: ['object', 'null'], properties: { recipient: { type: 'string', maxLength: 320 } } },
+      },
+    },
+    async (request, reply) => {
+      await portal.revoke(await sessionOf(request), request.params.messageId, request.body?.recipient, actor(request));
+      return reply.code(204).send();
+    },
+  );
+
+  app.patch<{ Params: { messageId: string }; Body: { expiresAt: string } }>(
+    '/sent/:messageId',
+    {
+      schema: {
+        params: { type: 'object', properties: { messageId: uuidParam }, required: ['messageId'] },
+        body: { type: 'object', properties: { expiresAt: { type: 'string', maxLength: 40 } }, required: ['expiresAt'] },
+        response: { 200: { type: 'object', properties: { expiresAt: { type: 'string' } } } },
+      },
+    },
+    async (request) => {
+      const expiresAt = await portal.changeExpiry(await sessionOf(request), request.params.messageId, new Date(request.body.expiresAt), actor(request));
+      return { expiresAt: expiresAt.toISOString() };
+    },
+  );
+
+  // --- Admins ------------------------------------------------------------------------------------
+
+  await app.register(async (admin: FastifyInstance) => {
+    admin.get(
+      '/audit/verify',
+      { schema: { response: { 200: verificationSchema } } },
+      async (request) => verifyAuditChain(db, (await sessionOf(request, { roles: AUDIT_ROLES })).tenantId),
+    );
+    admin.get<{ Querystring: { limit?: number; subjectId?: string } }>(
+      '/audit',
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, subjectId: { type: 'string', maxLength: 100 } },
+          },
+          response: { 200: { type: 'object', properties: { entries: { type: 'array', items: auditEntrySchema } } } },
+        },
+      },
+      async (request) => {
+        const session = await sessionOf(request, { roles: AUDIT_ROLES });
+        const entries = await readAudit(db, session.tenantId, { limit: request.query.limit, subjectId: request.query.subjectId });
+        return { entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })) };
+      },
+    );
+    admin.get('/settings', async (request) => portal.settings((await sessionOf(request, { roles: ADMIN_ROLES })).tenantId));
+    admin.patch<{ Body: Partial<PortalSettings> }>(
+      '/settings',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              language: { type: 'string', enum: ['en', 'de'] },
+              notificationTemplates: { type: 'object' },
+              defaultExpiryDays: { type: 'integer', minimum: 1, maximum: 3650 },
+              maxExpiryDays: { type: 'integer', minimum: 1, maximum: 3650 },
+              magicLinkTtlMinutes: { type: 'integer', minimum: 5, maximum: 525600 },
+              signInLinkTtlMinutes: { type: 'integer', minimum: 5, maximum: 1440 },
+              sessionTtlMinutes: { type: 'integer', minimum: 5, maximum: 10080 },
+              bindSessionToIp: { type: 'boolean' },
+              tenantQuotaBytes: { type: 'integer', minimum: 0 },
+              memberDefaultQuotaBytes: { type: 'integer', minimum: 0 },
+              memberQuotaBytes: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+              retentionDays: { type: 'integer', minimum: 1 },
+              digestInterval: { type: 'string', enum: ['never', 'hourly', 'daily', 'weekly'] },
+              digestTemplate: { type: 'string', maxLength: 100000 },
+              digestLanguage: { type: 'string', enum: ['en', 'de'] },
+              maxAttachmentBytes: { type: 'integer', minimum: 0 },
+              maxAttachments: { type: 'integer', minimum: 0, maximum: 100 },
+              maxReplyBytes: { type: 'integer', minimum: 0 },
+            },
+          },
+        },
+      },
+      async (request) => updatePortalSettings(db, (await sessionOf(request, { roles: ADMIN_ROLES })).tenantId, request.body),
+    );
+  }, { prefix: '/admin' });
+};

@@ -1,0 +1,74 @@
+/**
+ * Magic links: 256 random bits, only the hash stored, single use, time-limited. Looking a link up never
+ * consumes it (mail scanners fetch links); consuming is one atomic update, so a link opens one session.
+ */
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import type { Queryable } from '../db/client.ts';
+import { portalLinks, portalRateEvents } from '../db/schema.ts';
+import { hashSecret, newSecret } from './tokens.ts';
+
+export type LinkPurpose = 'message' | 'sign-in';
+
+export interface IssueLinkInput {
+  tenantId: string;
+  address: string;
+  purpose: LinkPurpose;
+  threadId?: string;
+  portalMessageId?: string;
+  expiresAt: Date;
+}
+
+export type LinkRow = typeof portalLinks.$inferSelect;
+
+export async function issueLink(q: Queryable, input: IssueLinkInput): Promise<{ token: string; id: string; expiresAt: Date }> {
+  const token = newSecret();
+  const [row] = await q
+    .insert(portalLinks)
+    .values({
+      tenantId: input.tenantId,
+      tokenHash: hashSecret(token),
+      address: input.address,
+      purpose: input.purpose,
+      threadId: input.threadId ?? null,
+      portalMessageId: input.portalMessageId ?? null,
+      expiresAt: input.expiresAt,
+    })
+    .returning({ id: portalLinks.id });
+  return { token, id: row!.id, expiresAt: input.expiresAt };
+}
+
+/** The link a token names, in whatever state it is; undefined for a token that was never issued. */
+export async function findLink(q: Queryable, token: string): Promise<LinkRow | undefined> {
+  if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
+  const [row] = await q.select().from(portalLinks).where(eq(portalLinks.tokenHash, hashSecret(token)));
+  return row;
+}
+
+/** Marks an unused, unexpired link used; undefined when it was used, expired or never issued. */
+export async function consumeLink(q: Queryable, token: string): Promise<LinkRow | undefined> {
+  if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
+  const [row] = await q
+    .update(portalLinks)
+    .set({ usedAt: sql`now()` })
+    .where(and(eq(portalLinks.tokenHash, hashSecret(token)), isNull(portalLinks.usedAt), gt(portalLinks.expiresAt, sql`now()`)))
+    .returning();
+  return row;
+}
+
+/**
+ * Counts one event in a rate-limit bucket; answers how many seconds to wait when the bucket is full.
+ * Buckets live in the database so that every gateway process sees the same counts.
+ */
+export async function takeRateToken(q: Queryable, bucket: string, max: number, windowSeconds: number): Promise<number | undefined> {
+  const rows = (await q.execute(
+    sql`select count(*)::int as count, min(at) as oldest from portal_rate_events
+        where bucket = ${bucket} and at > now() - make_interval(secs => ${windowSeconds})`,
+  )) as unknown as { rows: Array<{ count: number; oldest: Date | string | null }> };
+  const row = rows.rows[0];
+  if (row && Number(row.count) >= max) {
+    const oldest = row.oldest ? new Date(row.oldest).getTime() : Date.now();
+    return Math.max(1, Math.ceil((oldest + windowSeconds * 1000 - Date.now()) / 1000));
+  }
+  await q.insert(portalRateEvents).values({ bucket });
+  return undefined;
+}

@@ -1,0 +1,107 @@
+/**
+ * Parsing a decrypted EML for the reader, with limits: a message with too many parts or too deep a
+ * structure is shown as a notice instead of being parsed.
+ */
+import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import type { AttachmentInfo } from '../../../common/src/portal-api.ts';
+import { normaliseContentId } from './html-sanitizer.ts';
+
+export const MAX_MIME_PARTS = 500;
+export const MAX_MULTIPART_CONTAINERS = 100;
+
+export interface ParsedAttachment extends AttachmentInfo {
+  content: Buffer;
+  inline: boolean;
+}
+
+export interface ParsedPortalMessage {
+  from?: { address: string; name?: string };
+  to: string[];
+  cc: string[];
+  subject: string;
+  date?: Date;
+  messageId?: string;
+  references: string[];
+  text: string;
+  html?: string;
+  attachments: ParsedAttachment[];
+  tooComplex: boolean;
+}
+
+function addresses(value: AddressObject | AddressObject[] | undefined): string[] {
+  const list = Array.isArray(value) ? value : value ? [value] : [];
+  return list.flatMap((a) => a.value.map((v) => v.address ?? '').filter(Boolean));
+}
+
+export function withinStructureLimits(eml: Buffer): boolean {
+  const head = eml.toString('latin1');
+  const parts = head.match(/^content-type\s*:/gim)?.length ?? 0;
+  const multiparts = head.match(/^content-type\s*:\s*multipart\//gim)?.length ?? 0;
+  return parts <= MAX_MIME_PARTS && multiparts <= MAX_MULTIPART_CONTAINERS;
+}
+
+export async function parsePortalMessage(eml: Buffer): Promise<ParsedPortalMessage> {
+  if (!withinStructureLimits(eml)) {
+    return {
+      to: [],
+      cc: [],
+      subject: '',
+      references: [],
+      text: 'This message has too many parts to be shown in the portal. Please ask the sender to send it in a simpler form.',
+      attachments: [],
+      tooComplex: true,
+    };
+  }
+  const parsed: ParsedMail = await simpleParser(eml, { keepCidLinks: true, skipImageLinks: true, maxHtmlLengthToParse: 4 * 1024 * 1024 });
+  const html = typeof parsed.html === 'string' ? parsed.html : undefined;
+  const referencedCids = new Set(
+    [...(html ?? '').matchAll(/cid:([^"'\s)>]+)/gi)].map((m) => normaliseContentId(m[1] ?? '')),
+  );
+  const attachments = parsed.attachments.map((attachment, index): ParsedAttachment => {
+    const contentId = attachment.contentId ? normaliseContentId(attachment.contentId) : undefined;
+    const referenced = contentId !== undefined && referencedCids.has(contentId);
+    return {
+      id: String(index),
+      filename: attachment.filename ?? `attachment-${index + 1}`,
+      contentType: (attachment.contentType || 'application/octet-stream').toLowerCase(),
+      size: attachment.size ?? attachment.content.length,
+      contentId: referenced ? contentId : undefined,
+      content: attachment.content,
+      inline: referenced,
+    };
+  });
+  const references = Array.isArray(parsed.references) ? parsed.references : parsed.references ? [parsed.references] : [];
+  const from = parsed.from?.value[0];
+  return {
+    from: from?.address ? { address: from.address.toLowerCase(), name: from.name || undefined } : undefined,
+    to: addresses(parsed.to),
+    cc: addresses(parsed.cc),
+    subject: parsed.subject ?? '',
+    date: parsed.date,
+    messageId: parsed.messageId,
+    references,
+    text: parsed.text ?? '',
+    html,
+    attachments,
+    tooComplex: false,
+  };
+}
+
+/** RFC 6266 / RFC 5987: an ASCII fallback and the exact UTF-8 name. */
+export function contentDisposition(kind: 'attachment' | 'inline', filename: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = filename.replace(/[\x00-\x1f\x7f/\\]/g, '_').trim() || 'attachment';
+  const fallback = clean.normalize('NFKD').replace(/[^\x20-\x7e]/g, '_').replace(/["%;]/g, '_');
+  const encoded = encodeURIComponent(clean).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${kind}; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}
+
+const ACTIVE_TYPES = /^(text\/html|application\/xhtml|image\/svg|text\/xml|application\/xml|text\/javascript|application\/javascript|application\/ecmascript|text\/ecmascript|multipart\/)/i;
+
+/** Types a browser could run as a document are downloaded as plain bytes. */
+export function downloadContentType(contentType: string): string {
+  if (ACTIVE_TYPES.test(contentType) || !/^[\w.+-]+\/[\w.+-]+$/.test(contentType)) return 'application/octet-stream';
+  return contentType;
+}
+
+export const INLINE_IMAGE_TYPES = /^image\/(png|gif|jpeg|jpg|webp|bmp)$/i;

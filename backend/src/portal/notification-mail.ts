@@ -1,0 +1,161 @@
+/**
+ * The e-mails the portal sends in clear: notifications with a magic link, sign-in links, read receipts.
+ * They carry no message content beyond what the tenant's template puts in (by default the subject).
+ * HTML and plain text, English and German; values are HTML-escaped in the HTML part.
+ */
+import { randomUUID } from 'node:crypto';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import type { PortalLanguage } from '../../../common/src/portal-api.ts';
+import type { NotificationTemplate } from './portal-settings.ts';
+
+export const DEFAULT_NOTIFICATION_TEMPLATES: Record<PortalLanguage, NotificationTemplate> = {
+  en: {
+    subject: 'Secure message from {{sender}}: {{subject}}',
+    text:
+      '{{sender}} has sent you a secure message: "{{subject}}".\n\n' +
+      'Open it in your browser:\n{{link}}\n\n' +
+      'The link works once and until {{expires}}. If it no longer works, the page lets you ask for a new one.\n',
+    html:
+      '<p>{{sender}} has sent you a secure message: <strong>{{subject}}</strong>.</p>' +
+      '<p><a href="{{link}}">Open the message</a></p>' +
+      '<p>The link works once and until {{expires}}. If it no longer works, the page lets you ask for a new one.</p>',
+  },
+  de: {
+    subject: 'Sichere Nachricht von {{sender}}: {{subject}}',
+    text:
+      '{{sender}} hat Ihnen eine sichere Nachricht gesendet: „{{subject}}“.\n\n' +
+      'Öffnen Sie sie im Browser:\n{{link}}\n\n' +
+      'Der Link gilt einmal und bis {{expires}}. Funktioniert er nicht mehr, können Sie auf der Seite einen neuen anfordern.\n',
+    html:
+      '<p>{{sender}} hat Ihnen eine sichere Nachricht gesendet: <strong>{{subject}}</strong>.</p>' +
+      '<p><a href="{{link}}">Nachricht öffnen</a></p>' +
+      '<p>Der Link gilt einmal und bis {{expires}}. Funktioniert er nicht mehr, können Sie auf der Seite einen neuen anfordern.</p>',
+  },
+};
+
+const SIGN_IN: Record<PortalLanguage, NotificationTemplate> = {
+  en: {
+    subject: 'Your sign-in link for secure messages',
+    text: 'Sign in to see the secure messages you sent:\n{{link}}\n\nThe link works once and until {{expires}}. If you did not ask for it, ignore this message.\n',
+    html: '<p><a href="{{link}}">Sign in</a> to see the secure messages you sent.</p><p>The link works once and until {{expires}}. If you did not ask for it, ignore this message.</p>',
+  },
+  de: {
+    subject: 'Ihr Anmeldelink für sichere Nachrichten',
+    text: 'Melden Sie sich an, um Ihre gesendeten sicheren Nachrichten zu sehen:\n{{link}}\n\nDer Link gilt einmal und bis {{expires}}. Haben Sie ihn nicht angefordert, ignorieren Sie diese Nachricht.\n',
+    html: '<p><a href="{{link}}">Anmelden</a>, um Ihre gesendeten sicheren Nachrichten zu sehen.</p><p>Der Link gilt einmal und bis {{expires}}. Haben Sie ihn nicht angefordert, ignorieren Sie diese Nachricht.</p>',
+  },
+};
+
+const READ_RECEIPT: Record<PortalLanguage, NotificationTemplate> = {
+  en: {
+    subject: 'Read: {{subject}}',
+    text: '{{sender}} opened your secure message "{{subject}}" on {{expires}}.\n',
+    html: '<p>{{sender}} opened your secure message <strong>{{subject}}</strong> on {{expires}}.</p>',
+  },
+  de: {
+    subject: 'Gelesen: {{subject}}',
+    text: '{{sender}} hat Ihre sichere Nachricht „{{subject}}“ am {{expires}} geöffnet.\n',
+    html: '<p>{{sender}} hat Ihre sichere Nachricht <strong>{{subject}}</strong> am {{expires}} geöffnet.</p>',
+  },
+};
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+export function fillTemplate(template: string, values: Record<string, string>, html: boolean): string {
+  return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, name: string) => {
+    const value = values[name];
+    if (value === undefined) return whole;
+    return html ? escapeHtml(value) : value;
+  });
+}
+
+export function formatDate(date: Date, language: PortalLanguage): string {
+  return new Intl.DateTimeFormat(language === 'de' ? 'de-DE' : 'en-GB', {
+    dateStyle: 'long',
+    timeStyle: 'short',
+    timeZone: 'UTC',
+  }).format(date) + ' UTC';
+}
+
+export interface ComposedMail {
+  raw: Buffer;
+  messageId: string;
+}
+
+interface Envelope {
+  from: { name?: string; address: string };
+  to: string;
+  hostname: string;
+  autoSubmitted?: boolean;
+}
+
+async function compose(envelope: Envelope, template: NotificationTemplate, values: Record<string, string>): Promise<ComposedMail> {
+  const messageId = `<${randomUUID()}@${envelope.hostname}>`;
+  const subject = fillTemplate(template.subject, values, false).replace(/[\r\n]+/g, ' ');
+  const raw = await new MailComposer({
+    from: envelope.from,
+    to: envelope.to,
+    subject,
+    messageId,
+    date: new Date(),
+    text: fillTemplate(template.text, values, false),
+    html: `<!doctype html><html><body>${fillTemplate(template.html, values, true)}</body></html>`,
+    headers: envelope.autoSubmitted === false ? {} : { 'Auto-Submitted': 'auto-generated' },
+  })
+    .compile()
+    .build();
+  return { raw, messageId };
+}
+
+export interface NotificationInput {
+  language: PortalLanguage;
+  template?: Partial<NotificationTemplate>;
+  sender: { name?: string; address: string };
+  recipient: string;
+  subject: string;
+  link: string;
+  expiresAt: Date;
+  hostname: string;
+}
+
+/** The notification a recipient gets for a new portal message (or a fresh link to one). */
+export function buildNotificationMail(input: NotificationInput): Promise<ComposedMail> {
+  const template = { ...DEFAULT_NOTIFICATION_TEMPLATES[input.language], ...stripEmpty(input.template) };
+  const senderLabel = input.sender.name ? `${input.sender.name} <${input.sender.address}>` : input.sender.address;
+  return compose(
+    { from: input.sender, to: input.recipient, hostname: input.hostname },
+    template,
+    { sender: senderLabel, subject: input.subject || '(no subject)', link: input.link, expires: formatDate(input.expiresAt, input.language) },
+  );
+}
+
+export function buildSignInMail(input: { language: PortalLanguage; to: string; link: string; expiresAt: Date; hostname: string; from: string }) {
+  return compose({ from: { name: 'Sealpost', address: input.from }, to: input.to, hostname: input.hostname }, SIGN_IN[input.language], {
+    link: input.link,
+    expires: formatDate(input.expiresAt, input.language),
+  });
+}
+
+export function buildReadReceiptMail(input: {
+  language: PortalLanguage;
+  to: string;
+  reader: string;
+  subject: string;
+  readAt: Date;
+  hostname: string;
+  from: string;
+}) {
+  return compose({ from: { name: 'Sealpost', address: input.from }, to: input.to, hostname: input.hostname }, READ_RECEIPT[input.language], {
+    sender: input.reader,
+    subject: input.subject || '(no subject)',
+    expires: formatDate(input.readAt, input.language),
+  });
+}
+
+function stripEmpty(template: Partial<NotificationTemplate> | undefined): Partial<NotificationTemplate> {
+  const out: Partial<NotificationTemplate> = {};
+  for (const key of ['subject', 'text', 'html'] as const) if (template?.[key]) out[key] = template[key];
+  return out;
+}

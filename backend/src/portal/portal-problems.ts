@@ -1,0 +1,39 @@
+/** Problems the portal answers with (RFC 9457), thrown by the portal service and sent by its routes. */
+import type { PortalProblem, PortalProblemType } from '../../../common/src/portal-api.ts';
+
+export class PortalProblemError extends Error {
+  override name = 'PortalProblemError';
+  readonly problem: PortalProblem;
+  readonly headers: Record<string, string>;
+
+  constructor(kind: string, status: number, title: string, detail?: string, headers: Record<string, string> = {}) {
+    super(title);
+    this.problem = { type: `urn:sealpost:problem:${kind}` as PortalProblemType, title, status, ...(detail ? { detail } : {}) };
+    this.headers = headers;
+  }
+}
+
+export const problems = {
+  linkUnusable: () =>
+    new PortalProblemError('link-unusable', 410, 'This link cannot be used', 'The link was already used, has expired or is not valid. You can ask for a new link.'),
+  sessionRequired: () => new PortalProblemError('session-required', 401, 'Please open your link again', 'There is no active portal session in this browser.'),
+  sessionIpChanged: () =>
+    new PortalProblemError(
+      'session-ip-changed',
+      401,
+      'Your network address changed',
+      'For your protection this session only works from the network it was opened on. Ask for a fresh link to continue.',
+    ),
+  forbidden: (detail = 'Your role does not allow this.') => new PortalProblemError('forbidden', 403, 'Not allowed', detail),
+  notFound: () => new PortalProblemError('not-found', 404, 'Not found', 'There is nothing here for you, or it was deleted.'),
+  threadFull: (max: number) =>
+    new PortalProblemError('thread-full', 409, 'This conversation is full', `A conversation holds at most ${max} messages. Please ask the sender to start a new one.`),
+  repliesDisabled: () => new PortalProblemError('replies-disabled', 403, 'Replies are not possible', 'The sender asked for no replies to this message.'),
+  tooLarge: (detail: string) => new PortalProblemError('too-large', 413, 'Too large', detail),
+  rateLimited: (retryAfter: number) =>
+    new PortalProblemError('rate-limited', 429, 'Too many requests', `Please wait ${retryAfter} seconds and try again.`, { 'retry-after': String(retryAfter) }),
+  integrityFailed: () =>
+    new PortalProblemError('integrity-failed', 409, 'The message failed its integrity check', 'The stored message was altered; it cannot be opened. The event was logged.'),
+  expired: (detail = 'This message has expired or the sender withdrew access.') => new PortalProblemError('expired', 410, 'No longer available', detail),
+  invalid: (detail: string) => new PortalProblemError('invalid-request', 400, 'The request is not valid', detail),
+};

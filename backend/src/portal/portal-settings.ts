@@ -1,0 +1,77 @@
+/** A tenant's portal settings, with the product defaults for everything the tenant did not set. */
+import { eq, sql } from 'drizzle-orm';
+import type { Queryable } from '../db/client.ts';
+import { portalTenantSettings } from '../db/schema.ts';
+import type { PortalLanguage } from '../../../common/src/portal-api.ts';
+
+export interface NotificationTemplate {
+  /** Placeholders: {{sender}}, {{subject}}, {{link}}, {{expires}}. */
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export type DigestInterval = 'never' | 'hourly' | 'daily' | 'weekly';
+
+export interface PortalSettings {
+  /** Language of notifications and the portal; unset: German for .de/.at/.ch recipients, else English. */
+  language?: PortalLanguage;
+  notificationTemplates: Partial<Record<PortalLanguage, Partial<NotificationTemplate>>>;
+  defaultExpiryDays: number;
+  maxExpiryDays: number;
+  magicLinkTtlMinutes: number;
+  signInLinkTtlMinutes: number;
+  sessionTtlMinutes: number;
+  bindSessionToIp: boolean;
+  /** Unset: no tenant-wide limit. */
+  tenantQuotaBytes?: number;
+  memberDefaultQuotaBytes: number;
+  memberQuotaBytes: Record<string, number>;
+  /** Unset: kept until expiry or deletion. */
+  retentionDays?: number;
+  digestInterval: DigestInterval;
+  /** Placeholders: {{subject}}, {{rows}}, {{domain}}. */
+  digestTemplate?: string;
+  digestLanguage?: PortalLanguage;
+  maxAttachmentBytes: number;
+  maxAttachments: number;
+  maxReplyBytes: number;
+}
+
+export const DEFAULT_PORTAL_SETTINGS: PortalSettings = {
+  notificationTemplates: {},
+  defaultExpiryDays: 30,
+  maxExpiryDays: 90,
+  magicLinkTtlMinutes: 7 * 24 * 60,
+  signInLinkTtlMinutes: 15,
+  sessionTtlMinutes: 8 * 60,
+  bindSessionToIp: true,
+  memberDefaultQuotaBytes: 2 * 1024 ** 3,
+  memberQuotaBytes: {},
+  digestInterval: 'never',
+  maxAttachmentBytes: 20 * 1024 * 1024,
+  maxAttachments: 10,
+  maxReplyBytes: 25 * 1024 * 1024,
+};
+
+export async function loadPortalSettings(q: Queryable, tenantId: string): Promise<PortalSettings> {
+  const [row] = await q.select().from(portalTenantSettings).where(eq(portalTenantSettings.tenantId, tenantId));
+  return { ...DEFAULT_PORTAL_SETTINGS, ...((row?.settings ?? {}) as Partial<PortalSettings>) };
+}
+
+/** Merges the given settings into the tenant's stored ones. */
+export async function updatePortalSettings(q: Queryable, tenantId: string, changes: Partial<PortalSettings>): Promise<PortalSettings> {
+  const [row] = await q.select().from(portalTenantSettings).where(eq(portalTenantSettings.tenantId, tenantId));
+  const merged = { ...((row?.settings ?? {}) as Partial<PortalSettings>), ...changes };
+  await q
+    .insert(portalTenantSettings)
+    .values({ tenantId, settings: merged as Record<string, unknown> })
+    .onConflictDoUpdate({ target: portalTenantSettings.tenantId, set: { settings: merged as Record<string, unknown>, updatedAt: sql`now()` } });
+  return { ...DEFAULT_PORTAL_SETTINGS, ...merged };
+}
+
+export function languageFor(settings: PortalSettings, address: string): PortalLanguage {
+  if (settings.language) return settings.language;
+  const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+  return /\.(de|at|ch)$/.test(domain) ? 'de' : 'en';
+}

@@ -1,0 +1,91 @@
+/**
+ * Portal sessions: a session cookie and a second browser-held secret, both stored as hashes, plus a CSRF
+ * token for state-changing requests. Where the tenant binds sessions to the client IP (the default), a
+ * request from another IP is refused so that the portal can offer a fresh link instead.
+ */
+import { randomBytes } from 'node:crypto';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import type { Queryable } from '../db/client.ts';
+import { portalSessions } from '../db/schema.ts';
+import type { PortalRole } from '../../../common/src/portal-api.ts';
+import { hashSecret, newSecret, sameSecret } from './tokens.ts';
+
+export interface PortalSessionInfo {
+  id: string;
+  tenantId: string;
+  address: string;
+  role?: PortalRole;
+  csrfToken: string;
+  expiresAt: Date;
+  clientIp: string;
+}
+
+export interface NewSession {
+  session: PortalSessionInfo;
+  sessionToken: string;
+  browserSecret: string;
+}
+
+export async function createSession(
+  q: Queryable,
+  input: { tenantId: string; address: string; role?: PortalRole; clientIp: string; bindToIp: boolean; ttlMinutes: number; linkId?: string },
+): Promise<NewSession> {
+  const sessionToken = newSecret();
+  const browserSecret = newSecret();
+  const csrfToken = randomBytes(24).toString('base64url');
+  const expiresAt = new Date(Date.now() + input.ttlMinutes * 60_000);
+  const [row] = await q
+    .insert(portalSessions)
+    .values({
+      tenantId: input.tenantId,
+      tokenHash: hashSecret(sessionToken),
+      browserSecretHash: hashSecret(browserSecret),
+      csrfToken,
+      address: input.address,
+      role: input.role ?? null,
+      clientIp: input.clientIp,
+      bindToIp: input.bindToIp,
+      linkId: input.linkId ?? null,
+      expiresAt,
+    })
+    .returning({ id: portalSessions.id });
+  return {
+    sessionToken,
+    browserSecret,
+    session: { id: row!.id, tenantId: input.tenantId, address: input.address, role: input.role, csrfToken, expiresAt, clientIp: input.clientIp },
+  };
+}
+
+export type SessionLookup =
+  | { kind: 'ok'; session: PortalSessionInfo }
+  | { kind: 'missing' }
+  | { kind: 'ip-changed'; session: PortalSessionInfo };
+
+export async function resolveSession(
+  q: Queryable,
+  sessionToken: string | undefined,
+  browserSecret: string | undefined,
+  clientIp: string,
+): Promise<SessionLookup> {
+  if (!sessionToken || !browserSecret) return { kind: 'missing' };
+  const [row] = await q
+    .select()
+    .from(portalSessions)
+    .where(and(eq(portalSessions.tokenHash, hashSecret(sessionToken)), isNull(portalSessions.endedAt), gt(portalSessions.expiresAt, sql`now()`)));
+  if (!row || !sameSecret(row.browserSecretHash, hashSecret(browserSecret))) return { kind: 'missing' };
+  const session: PortalSessionInfo = {
+    id: row.id,
+    tenantId: row.tenantId,
+    address: row.address,
+    role: (row.role ?? undefined) as PortalRole | undefined,
+    csrfToken: row.csrfToken,
+    expiresAt: row.expiresAt,
+    clientIp: row.clientIp,
+  };
+  if (row.bindToIp && row.clientIp !== clientIp) return { kind: 'ip-changed', session };
+  return { kind: 'ok', session };
+}
+
+export async function endSession(q: Queryable, sessionId: string): Promise<void> {
+  await q.update(portalSessions).set({ endedAt: sql`now()` }).where(eq(portalSessions.id, sessionId));
+}

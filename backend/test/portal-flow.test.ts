@@ -1,0 +1,514 @@
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { and, eq, sql } from 'drizzle-orm';
+import { simpleParser } from 'mailparser';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import { auditLog, portalLinks, portalMessages, portalThreads } from '../src/db/schema.ts';
+import type { Gateway } from '../src/gateway.ts';
+import { resolveRecipientMethods } from '../src/secure/method-resolution.ts';
+import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { MailPeer, type ReceivedMail } from './support/mail-peer.ts';
+import { SmtpConversation } from './support/smtp-conversation.ts';
+import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
+
+interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  json: () => any;
+}
+
+/** A browser: keeps its cookies, speaks from a chosen loopback address. */
+class Browser {
+  cookies = new Map<string, string>();
+  csrf = '';
+  constructor(
+    private readonly port: number,
+    public localAddress = '127.0.0.1',
+  ) {}
+
+  request(method: string, path: string, options: { json?: unknown; body?: Buffer; contentType?: string; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
+    const payload = options.json !== undefined ? Buffer.from(JSON.stringify(options.json)) : options.body;
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    if (payload) {
+      headers['content-type'] = options.json !== undefined ? 'application/json' : options.contentType!;
+      headers['content-length'] = String(payload.length);
+    }
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (this.csrf && method !== 'GET') headers['x-sealpost-csrf'] = this.csrf;
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: this.port, method, path, headers, localAddress: this.localAddress }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
+            const [pair] = line.split(';');
+            const eq = pair!.indexOf('=');
+            const value = pair!.slice(eq + 1);
+            if (value) this.cookies.set(pair!.slice(0, eq), value);
+            else this.cookies.delete(pair!.slice(0, eq));
+          }
+          const body = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body.toString('utf8')) });
+        });
+      });
+      req.on('error', reject);
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  async open(token: string): Promise<HttpAnswer> {
+    const answer = await this.request('POST', '/api/portal/links/open', { json: { token } });
+    if (answer.status === 200) {
+      const session = await this.request('GET', '/api/portal/session');
+      this.csrf = session.json().csrfToken;
+    }
+    return answer;
+  }
+}
+
+async function send(gateway: Gateway, from: string, to: string[], data: string | Buffer) {
+  const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.1' });
+  await smtp.command('EHLO exchange.acme.test');
+  const result = await smtp.sendMessage(from, to, data);
+  await smtp.quit();
+  assert.equal(result.final?.code, 250, `accepted: ${result.final?.text ?? result.mail.text}`);
+  return result.final!.text.split('queued as ')[1]!;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function tokenOf(mail: ReceivedMail): string {
+  const match = /\/portal\/open\?token=([A-Za-z0-9_-]+)/.exec(mail.raw.toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '='));
+  assert.ok(match, 'the notification carries a magic link');
+  return match[1]!;
+}
+
+const CONTRACT_TEXT = 'Dear client, please find the contract attached. Confidential clause 7.';
+
+async function contractMessage(options: { to: string; subject: string; headers?: Record<string, string>; inReplyTo?: string }): Promise<Buffer> {
+  return new MailComposer({
+    from: 'Alice Lawyer <alice@acme.test>',
+    to: options.to,
+    subject: options.subject,
+    messageId: `<${Math.random().toString(36).slice(2)}@acme.test>`,
+    text: CONTRACT_TEXT,
+    html: `<p>${CONTRACT_TEXT}</p><img src="cid:logo@acme"><img src="https://tracker.example/p.gif"><script>alert(1)</script><a href="javascript:alert(2)">x</a>`,
+    headers: { 'X-Sealpost-Encrypt': 'portal', ...(options.headers ?? {}) },
+    ...(options.inReplyTo ? { inReplyTo: options.inReplyTo, references: [options.inReplyTo] } : {}),
+    attachments: [
+      { filename: 'Vertrag Müller "final".pdf', content: Buffer.from('%PDF-1.4 contract body'), contentType: 'application/pdf' },
+      { filename: 'logo.png', cid: 'logo@acme', content: Buffer.from('89504e470d0a1a0a', 'hex'), contentType: 'image/png' },
+    ],
+  })
+    .compile()
+    .build();
+}
+
+function multipartReply(text: string, file: { name: string; content: Buffer; type: string }) {
+  const form = new FormData();
+  form.append('text', text);
+  form.append('attachments', new Blob([new Uint8Array(file.content)], { type: file.type }), file.name);
+  const response = new Response(form);
+  return { contentType: response.headers.get('content-type')!, body: response.arrayBuffer().then((b) => Buffer.from(b)) };
+}
+
+describe('message portal', () => {
+  let database: TestDatabase;
+  let gateway: Gateway;
+  let tenantMailServer: MailPeer;
+  let relay: MailPeer;
+  let globexMailServer: MailPeer;
+
+  /** Sends a portal message and returns the link token of its notification. */
+  async function sendPortalMessage(to: string, subject: string, headers: Record<string, string> = {}, inReplyTo?: string) {
+    const start = relay.received.length;
+    const id = await send(gateway, 'alice@acme.test', [to], await contractMessage({ to, subject, headers, inReplyTo }));
+    const mails = await relay.waitForMessages(start + 1);
+    const notification = mails.slice(start).find((m) => m.recipients.includes(to))!;
+    return { id, notification, token: tokenOf(notification) };
+  }
+
+  before(async () => {
+    database = await createTestDatabase();
+    tenantMailServer = await MailPeer.start();
+    globexMailServer = await MailPeer.start();
+    relay = await MailPeer.start();
+    gateway = await startTestGateway(
+      database,
+      [
+        acmeTenant(tenantMailServer.port, { members: [{ email: 'alice@acme.test', role: 'owner' }, { email: 'carol@acme.test', role: 'contact' }] }),
+        {
+          name: 'Globex',
+          domains: ['globex.test'],
+          connectors: [{ name: 'globex-exchange', ips: ['127.0.0.9/32'] }],
+          mailServer: `smtp://127.0.0.1:${globexMailServer.port}`,
+          members: [{ email: 'gina@globex.test', role: 'owner' }],
+          apiTokens: [],
+        },
+      ],
+      { SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}` },
+    );
+  });
+
+  after(async () => {
+    await gateway.stop();
+    await tenantMailServer.close();
+    await globexMailServer.close();
+    await relay.close();
+    await database.cleanup();
+  });
+
+  test('a portal message to an external recipient is stored encrypted, not relayed, and its notification carries a magic link', async () => {
+    const { id, notification } = await sendPortalMessage('client@example.net', 'Contract for signature');
+    assert.equal(notification.mailFrom, 'alice@acme.test', 'bounces of the notification go to the sender');
+    const text = notification.raw.toString('utf8');
+    assert.doesNotMatch(text, /Confidential clause 7/, 'the notification does not carry the content');
+    assert.doesNotMatch(text, /^X-Sealpost-/im);
+    const parsed = await simpleParser(notification.raw);
+    assert.ok(parsed.html && parsed.text, 'HTML and plain text');
+    assert.match(parsed.subject ?? '', /Secure message from .*Contract for signature/);
+    assert.ok(!relay.received.some((m) => m.raw.toString().includes('Confidential clause 7')), 'the message itself never reached the relay');
+
+    const [row] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    assert.ok(row);
+    assert.equal(row.toAddress, 'client@example.net');
+    assert.equal(row.deliveryMode, 'portal_secure');
+    assert.ok(!row.content.includes(Buffer.from('Confidential')), 'stored ciphertext only');
+    assert.ok(!row.meta.includes(Buffer.from('Contract')), 'the subject is sealed too');
+  });
+
+  test('the notification is German for a .de recipient', async () => {
+    const { notification } = await sendPortalMessage('kunde@beispiel.de', 'Vertrag');
+    const parsed = await simpleParser(notification.raw);
+    assert.match(parsed.subject ?? '', /^Sichere Nachricht von/);
+  });
+
+  test('storing is idempotent per message and recipient when the delivery worker calls twice', async () => {
+    const { id } = await sendPortalMessage('twice@example.net', 'Twice');
+    const before = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const outcome = await gateway.portal.storeForRecipient({ messageId: id, tenantId: before[0]!.tenantId, recipient: 'twice@example.net', raw: await contractMessage({ to: 'twice@example.net', subject: 'Twice' }) });
+    assert.equal(outcome.kind, 'handled');
+    const afterRows = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    assert.equal(afterRows.length, 1);
+  });
+
+  test('GET of the open page does not consume the link; POST consumes it and starts an HttpOnly SameSite=Strict session', async () => {
+    const { token } = await sendPortalMessage('reader@example.net', 'Read me');
+    const browser = new Browser(gateway.httpPort);
+    const page = await browser.request('GET', `/portal/open?token=${token}`);
+    assert.notEqual(page.status, 500);
+    const [link] = await gateway.database.db.select().from(portalLinks).where(and(eq(portalLinks.address, 'reader@example.net')));
+    assert.equal(link!.usedAt, null, 'a scanner fetching the link consumed nothing');
+    assert.equal(link!.tokenHash.length, 64, 'only a hash of the token is stored');
+    assert.notEqual(link!.tokenHash, token);
+
+    const opened = await browser.open(token);
+    assert.equal(opened.status, 200);
+    const cookies = ([] as string[]).concat(opened.headers['set-cookie'] ?? []);
+    assert.equal(cookies.length, 2, 'a session cookie and a browser-bound secret');
+    for (const cookie of cookies) {
+      assert.match(cookie, /HttpOnly/);
+      assert.match(cookie, /SameSite=Strict/);
+    }
+    assert.ok(opened.json().threadId);
+
+    const again = await new Browser(gateway.httpPort).open(token);
+    assert.equal(again.status, 410);
+    assert.equal(again.json().type, 'urn:sealpost:problem:link-unusable', 'the same link again is unusable');
+  });
+
+  test('used, expired and tampered links all get the same link-unusable problem', async () => {
+    const { token } = await sendPortalMessage('late@example.net', 'Late');
+    await gateway.database.db
+      .update(portalLinks)
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .where(eq(portalLinks.address, 'late@example.net'));
+    const expired = await new Browser(gateway.httpPort).open(token);
+    const tampered = await new Browser(gateway.httpPort).open(`${token.slice(0, -2)}xx`);
+    for (const answer of [expired, tampered]) {
+      assert.equal(answer.status, 410);
+      assert.equal(answer.json().type, 'urn:sealpost:problem:link-unusable');
+    }
+    assert.deepEqual(expired.json(), tampered.json(), 'nothing tells them apart');
+  });
+
+  test('the message view returns the text, sanitised HTML and attachments with integrity verified; downloads are safe', async () => {
+    const { token } = await sendPortalMessage('view@example.net', 'With attachment');
+    const browser = new Browser(gateway.httpPort);
+    const opened = await browser.open(token);
+    const view = await browser.request('GET', `/api/portal/messages/${opened.json().messageId}`);
+    assert.equal(view.status, 200);
+    const message = view.json();
+    assert.equal(message.integrity, 'verified');
+    assert.match(message.text, /Confidential clause 7/);
+    assert.doesNotMatch(message.html, /<script|javascript:|tracker\.example/i);
+    assert.match(message.html, new RegExp(`/api/portal/messages/${message.id}/inline/\\d+`), 'cid: points at the inline URL');
+    assert.equal(message.hasBlockedRemoteContent, true);
+    const pdf = message.attachments.find((a: { filename: string }) => a.filename.endsWith('.pdf'));
+    assert.equal(pdf.filename, 'Vertrag Müller "final".pdf');
+
+    const download = await browser.request('GET', `/api/portal/messages/${message.id}/attachments/${pdf.id}`);
+    assert.equal(download.status, 200);
+    assert.equal(download.body.toString(), '%PDF-1.4 contract body');
+    assert.equal(download.headers['x-content-type-options'], 'nosniff');
+    assert.match(String(download.headers['content-security-policy']), /sandbox/);
+    assert.equal(
+      download.headers['content-disposition'],
+      `attachment; filename="Vertrag Mu_ller _final_.pdf"; filename*=UTF-8''Vertrag%20Mu%CC%88ller%20%22final%22.pdf`.replace('Mu%CC%88ller', 'M%C3%BCller'),
+    );
+
+    const remote = await browser.request('GET', `/api/portal/messages/${message.id}?remote=allow`);
+    assert.match(remote.json().html, /tracker\.example/);
+
+    const audit = await gateway.database.db.select().from(auditLog).where(eq(auditLog.subjectId, message.id));
+    assert.ok(audit.some((e) => e.action === 'read' && e.details.integrity === 'verified'));
+    assert.ok(audit.some((e) => e.action === 'attachment_downloaded'));
+  });
+
+  test('tampering with the stored ciphertext shows integrity failed and writes an audit entry', async () => {
+    const { id, token } = await sendPortalMessage('tamper@example.net', 'Tamper');
+    const [row] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const flipped = Buffer.from(row!.content);
+    flipped[flipped.length - 5] = flipped[flipped.length - 5]! ^ 0xff;
+    await gateway.database.db.update(portalMessages).set({ content: flipped }).where(eq(portalMessages.id, row!.id));
+    const browser = new Browser(gateway.httpPort);
+    await browser.open(token);
+    const view = await browser.request('GET', `/api/portal/messages/${row!.id}`);
+    assert.equal(view.status, 200);
+    assert.equal(view.json().integrity, 'failed');
+    assert.equal(view.json().text, '');
+    const entries = await gateway.database.db.select().from(auditLog).where(and(eq(auditLog.subjectId, row!.id), eq(auditLog.action, 'integrity_failed')));
+    assert.equal(entries.length, 1);
+  });
+
+  test('after an IP change the session answers session-ip-changed and a fresh link can be requested', async () => {
+    const { token } = await sendPortalMessage('mobile@example.net', 'On the move');
+    const browser = new Browser(gateway.httpPort);
+    await browser.open(token);
+    assert.equal((await browser.request('GET', '/api/portal/threads')).status, 200);
+    browser.localAddress = '127.0.0.2';
+    const moved = await browser.request('GET', '/api/portal/threads');
+    assert.equal(moved.status, 401);
+    assert.equal(moved.json().type, 'urn:sealpost:problem:session-ip-changed');
+
+    const start = relay.received.length;
+    const asked = await browser.request('POST', '/api/portal/links/request', { json: {} });
+    assert.equal(asked.status, 202);
+    const fresh = (await relay.waitForMessages(start + 1))[start]!;
+    assert.deepEqual(fresh.recipients, ['mobile@example.net']);
+    assert.equal((await new Browser(gateway.httpPort, '127.0.0.2').open(tokenOf(fresh))).status, 200);
+  });
+
+  test('a reply with an attachment reaches the tenant mail server, addressed to the original sender, with In-Reply-To', async () => {
+    const { id, token } = await sendPortalMessage('replier@example.net', 'Please sign', { 'X-Sealpost-Options': 'read-receipt' });
+    const browser = new Browser(gateway.httpPort);
+    const opened = (await browser.open(token)).json();
+    const tenantStart = tenantMailServer.received.length;
+    await browser.request('GET', `/api/portal/messages/${opened.messageId}`);
+    const receipt = await waitFor('the read receipt', async () =>
+      tenantMailServer.received.slice(tenantStart).find((m) => /Read: Please sign/.test(m.raw.toString())),
+    );
+    assert.deepEqual(receipt.recipients, ['alice@acme.test']);
+
+    const limits = (await browser.request('GET', '/api/portal/limits')).json();
+    assert.ok(limits.maxAttachmentBytes > 0 && limits.maxAttachments > 0);
+
+    const form = multipartReply('Signed, see attachment.', { name: 'signed.pdf', content: Buffer.from('%PDF signed'), type: 'application/pdf' });
+    const start = tenantMailServer.received.length;
+    const replied = await browser.request('POST', `/api/portal/messages/${opened.messageId}/replies`, { body: await form.body, contentType: form.contentType });
+    assert.equal(replied.status, 201, replied.body.toString());
+    const mail = await waitFor('the reply at the tenant mail server', async () =>
+      tenantMailServer.received.slice(start).find((m) => m.raw.toString().includes('Signed, see attachment.')),
+    );
+    assert.deepEqual(mail.recipients, ['alice@acme.test']);
+    const parsed = await simpleParser(mail.raw);
+    const [source] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    assert.equal(parsed.inReplyTo, source!.messageIdHeader);
+    assert.equal(parsed.from?.value[0]?.address, 'replier@example.net');
+    assert.equal(parsed.attachments[0]?.filename, 'signed.pdf');
+    assert.equal(parsed.attachments[0]?.content.toString(), '%PDF signed');
+    assert.match(mail.raw.toString(), /^X-Sealpost-acme-test: true\r$/m, 'the loop header is set');
+
+    const thread = (await browser.request('GET', `/api/portal/threads/${opened.threadId}`)).json();
+    assert.equal(thread.messages.length, 2);
+    assert.equal(thread.messages[1].direction, 'from-recipient');
+
+    // Alice answers from Outlook to the reply: it stays in the portal, in the same thread.
+    const relayStart = relay.received.length;
+    const outlookReply = await new MailComposer({
+      from: 'alice@acme.test',
+      to: 'replier@example.net',
+      subject: 'Re: Please sign',
+      inReplyTo: parsed.messageId,
+      references: [parsed.messageId!],
+      text: 'Thanks, received. Secret follow-up.',
+    })
+      .compile()
+      .build();
+    await send(gateway, 'alice@acme.test', ['replier@example.net'], outlookReply);
+    const notice = (await relay.waitForMessages(relayStart + 1))[relayStart]!;
+    assert.doesNotMatch(notice.raw.toString(), /Secret follow-up/);
+    const threadAfter = await waitFor('the Outlook reply in the thread', async () => {
+      const detail = (await browser.request('GET', `/api/portal/threads/${opened.threadId}`)).json();
+      return detail.messages.length === 3 ? detail : undefined;
+    });
+    assert.equal(threadAfter.messages[2].direction, 'from-member');
+  });
+
+  test('a message sent with no-reply cannot be answered', async () => {
+    const { token } = await sendPortalMessage('quiet@example.net', 'No answers', { 'X-Sealpost-Options': 'no-reply' });
+    const browser = new Browser(gateway.httpPort);
+    const opened = (await browser.open(token)).json();
+    const view = (await browser.request('GET', `/api/portal/messages/${opened.messageId}`)).json();
+    assert.equal(view.canReply, false);
+    const form = multipartReply('hi', { name: 'a.txt', content: Buffer.from('a'), type: 'text/plain' });
+    const replied = await browser.request('POST', `/api/portal/messages/${opened.messageId}/replies`, { body: await form.body, contentType: form.contentType });
+    assert.equal(replied.status, 403);
+    assert.equal(replied.json().type, 'urn:sealpost:problem:replies-disabled');
+  });
+
+  test('the 31st message of a thread is refused: a reply gets thread-full, a new message starts a new thread', async () => {
+    const { token } = await sendPortalMessage('busy@example.net', 'Long conversation');
+    const browser = new Browser(gateway.httpPort);
+    const opened = (await browser.open(token)).json();
+    await gateway.database.db.update(portalThreads).set({ messageCount: 30 }).where(eq(portalThreads.id, opened.threadId));
+    const form = multipartReply('one more', { name: 'a.txt', content: Buffer.from('a'), type: 'text/plain' });
+    const replied = await browser.request('POST', `/api/portal/messages/${opened.messageId}/replies`, { body: await form.body, contentType: form.contentType });
+    assert.equal(replied.status, 409);
+    assert.equal(replied.json().type, 'urn:sealpost:problem:thread-full');
+    assert.match(replied.json().detail, /at most 30 messages/);
+
+    const next = await sendPortalMessage('busy@example.net', 'Long conversation');
+    const nextOpened = (await new Browser(gateway.httpPort).open(next.token)).json();
+    assert.notEqual(nextOpened.threadId, opened.threadId);
+  });
+
+  test('one recipient cannot read another recipient\'s message, another tenant\'s, or an admin route', async () => {
+    const first = await sendPortalMessage('first@example.net', 'For first only');
+    const second = await sendPortalMessage('second@example.net', 'For second only');
+    const firstBrowser = new Browser(gateway.httpPort);
+    const firstOpened = (await firstBrowser.open(first.token)).json();
+    const secondBrowser = new Browser(gateway.httpPort);
+    const secondOpened = (await secondBrowser.open(second.token)).json();
+
+    assert.equal((await secondBrowser.request('GET', `/api/portal/messages/${firstOpened.messageId}`)).status, 404);
+    assert.equal((await secondBrowser.request('GET', `/api/portal/threads/${firstOpened.threadId}`)).status, 404);
+    assert.equal((await secondBrowser.request('GET', `/api/portal/messages/${firstOpened.messageId}/attachments/0`)).status, 404);
+    const threads = (await secondBrowser.request('GET', '/api/portal/threads')).json().threads;
+    assert.deepEqual(threads.map((t: { id: string }) => t.id), [secondOpened.threadId]);
+
+    // Globex sends to the same external address: Acme's session does not see it, and the reverse.
+    const globexStart = relay.received.length;
+    const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.9' });
+    await smtp.command('EHLO exchange.globex.test');
+    const globexMail = await new MailComposer({ from: 'gina@globex.test', to: 'first@example.net', subject: 'Globex secret', text: 'globex only', headers: { 'X-Sealpost-Encrypt': 'portal' } }).compile().build();
+    assert.equal((await smtp.sendMessage('gina@globex.test', ['first@example.net'], globexMail)).final?.code, 250);
+    await smtp.quit();
+    const globexToken = tokenOf((await relay.waitForMessages(globexStart + 1))[globexStart]!);
+    const globexBrowser = new Browser(gateway.httpPort);
+    const globexOpened = (await globexBrowser.open(globexToken)).json();
+    assert.equal((await firstBrowser.request('GET', `/api/portal/messages/${globexOpened.messageId}`)).status, 404);
+    assert.equal((await globexBrowser.request('GET', `/api/portal/messages/${firstOpened.messageId}`)).status, 404);
+
+    const admin = await firstBrowser.request('GET', '/api/portal/admin/audit/verify');
+    assert.equal(admin.status, 403);
+    assert.equal(admin.json().type, 'urn:sealpost:problem:forbidden');
+    assert.equal((await new Browser(gateway.httpPort).request('GET', '/api/portal/threads')).status, 401);
+
+    const noCsrf = new Browser(gateway.httpPort);
+    noCsrf.cookies = new Map(secondBrowser.cookies);
+    assert.equal((await noCsrf.request('DELETE', `/api/portal/messages/${secondOpened.messageId}`)).status, 403, 'state changes need the CSRF header');
+  });
+
+  test('a member signs in by link, sees who read what was sent, revokes access and changes the expiry; the audit chain verifies', async () => {
+    const sent = await sendPortalMessage('partner@example.net', 'Member view');
+    const recipient = new Browser(gateway.httpPort);
+    const recipientOpened = (await recipient.open(sent.token)).json();
+    await recipient.request('GET', `/api/portal/messages/${recipientOpened.messageId}`);
+
+    const start = tenantMailServer.received.length;
+    const member = new Browser(gateway.httpPort);
+    assert.equal((await member.request('POST', '/api/portal/sign-in', { json: { email: 'alice@acme.test' } })).status, 202);
+    assert.equal((await member.request('POST', '/api/portal/sign-in', { json: { email: 'nobody@unknown.test' } })).status, 202);
+    const signInMail = (await tenantMailServer.waitForMessages(start + 1))[start]!;
+    assert.equal((await member.open(tokenOf(signInMail))).status, 200);
+    const session = (await member.request('GET', '/api/portal/session')).json();
+    assert.equal(session.role, 'owner');
+
+    const list = (await member.request('GET', '/api/portal/sent')).json().messages;
+    const entry = list.find((m: { id: string }) => m.id === sent.id);
+    assert.ok(entry.recipients[0].firstReadAt, 'the member sees that it was read');
+
+    const farFuture = new Date(Date.now() + 365 * 86_400_000).toISOString();
+    const changed = await member.request('PATCH', `/api/portal/sent/${sent.id}`, { json: { expiresAt: farFuture } });
+    assert.equal(changed.status, 200);
+    assert.ok(new Date(changed.json().expiresAt).getTime() <= Date.now() + 91 * 86_400_000, 'capped by the tenant maximum');
+
+    assert.equal((await member.request('POST', `/api/portal/sent/${sent.id}/revoke`, { json: {} })).status, 204);
+    const gone = await recipient.request('GET', `/api/portal/messages/${recipientOpened.messageId}`);
+    assert.equal(gone.status, 410);
+
+    const verify = await member.request('GET', '/api/portal/admin/audit/verify');
+    assert.equal(verify.status, 200);
+    assert.equal(verify.json().ok, true);
+    assert.ok(verify.json().checked > 5);
+    const actions = new Set((await member.request('GET', '/api/portal/admin/audit?limit=1000')).json().entries.map((e: { action: string }) => e.action));
+    for (const action of ['sent', 'read', 'signed_in', 'link_issued', 'revoked', 'expiry_changed', 'attachment_downloaded', 'replied', 'integrity_failed']) {
+      assert.ok(actions.has(action), `the audit log has ${action}`);
+    }
+
+    const contact = new Browser(gateway.httpPort);
+    const contactStart = tenantMailServer.received.length;
+    await contact.request('POST', '/api/portal/sign-in', { json: { email: 'carol@acme.test' } });
+    await contact.open(tokenOf((await tenantMailServer.waitForMessages(contactStart + 1))[contactStart]!));
+    assert.equal((await contact.request('GET', '/api/portal/admin/audit/verify')).status, 403, 'a contact is no admin');
+  });
+
+  test('asking for new links is rate-limited per address', async () => {
+    const browser = new Browser(gateway.httpPort, '127.0.0.3');
+    const answers = [];
+    for (let i = 0; i < 7; i += 1) answers.push((await browser.request('POST', '/api/portal/links/request', { json: { email: 'spam@example.net' } })).status);
+    assert.deepEqual(answers.slice(0, 5), [202, 202, 202, 202, 202]);
+    assert.equal(answers[6], 429);
+  });
+
+  test('auto resolves to the portal when no certificate or key is known', async () => {
+    const tenantId = gateway.directory.allTenants().find((t) => t.name === 'Acme')!.id;
+    const resolved = await resolveRecipientMethods({ directory: gateway.directory }, tenantId, ['x@example.net', 'bob@acme.test']);
+    assert.deepEqual(resolved, [
+      { recipient: 'x@example.net', method: 'portal', reason: 'no certificate or key known' },
+      { recipient: 'bob@acme.test', method: 'relay', reason: 'internal recipient: delivered to the tenant mail server' },
+    ]);
+    const { notification } = await sendPortalMessage('auto@example.net', 'Auto mode', { 'X-Sealpost-Encrypt': 'auto' });
+    assert.deepEqual(notification.recipients, ['auto@example.net']);
+  });
+
+  test('a sender over quota gets the message back with the reason', async () => {
+    const tenantId = gateway.directory.allTenants().find((t) => t.name === 'Acme')!.id;
+    await gateway.database.db.execute(
+      sql`insert into portal_tenant_settings (tenant_id, settings) values (${tenantId}, ${JSON.stringify({ memberQuotaBytes: { 'alice@acme.test': 10 } })}::jsonb)
+          on conflict (tenant_id) do update set settings = excluded.settings`,
+    );
+    try {
+      const start = tenantMailServer.received.length;
+      await send(gateway, 'alice@acme.test', ['full@example.net'], await contractMessage({ to: 'full@example.net', subject: 'Too much' }));
+      const bounce = await waitFor('the bounce', async () =>
+        tenantMailServer.received.slice(start).find((m) => m.recipients.includes('alice@acme.test') && /5\.2\.2/.test(m.raw.toString())),
+      );
+      assert.match(bounce.raw.toString(), /portal storage is full/);
+    } finally {
+      await gateway.database.db.execute(sql`update portal_tenant_settings set settings = '{}'::jsonb where tenant_id = ${tenantId}`);
+    }
+  });
+});
