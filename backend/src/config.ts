@@ -30,7 +30,7 @@ const environmentSchema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
-  SEALPOST_DATABASE_POOL_SIZE: positiveInt.default(10),
+  SEALPOST_DATABASE_POOL_SIZE: positiveInt.default(20),
   SEALPOST_SMTP_HOST: z.string().min(1).default('0.0.0.0'),
   SEALPOST_SMTP_PORT: port.default(2525),
   SEALPOST_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
@@ -55,6 +55,7 @@ const environmentSchema = z.object({
   SEALPOST_WORKER_POLL_MS: positiveInt.default(1000),
   SEALPOST_DELIVERY_CONCURRENCY: positiveInt.default(50),
   SEALPOST_DELIVERY_LEASE_SECONDS: positiveInt.default(60),
+  SEALPOST_ENTRA_AUTHORITY: z.string().url('must be an absolute URL such as https://login.microsoftonline.com').default('https://login.microsoftonline.com'),
 });
 
 const connectorSchema = z
@@ -124,6 +125,8 @@ export interface Config {
     leaseSeconds: number;
   };
   workerPollMs: number;
+  /** Where the Outlook add-in's Entra ID tokens come from (the issuer of each Entra tenant is below it). */
+  entra: { authority: string };
   /** Tenants from SEALPOST_CONFIG; undefined when no file is given (the demo tenant is created then). */
   tenants?: TenantDefinition[];
   configFile?: string;
@@ -192,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseSeconds: e.SEALPOST_DELIVERY_LEASE_SECONDS,
     },
     workerPollMs: e.SEALPOST_WORKER_POLL_MS,
+    entra: { authority: e.SEALPOST_ENTRA_AUTHORITY.replace(/\/+$/, '') },
     tenants,
     configFile: e.SEALPOST_CONFIG,
   };

@@ -7,7 +7,7 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { eq, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { queryRows, type Database, type Transaction } from '../db/client.ts';
 import { deliveries, messages } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
@@ -174,7 +174,11 @@ export class DeliveryWorker {
       group.push(delivery);
       groups.set(key, group);
     }
+    // The messages of the whole claim are read with one query; each is decrypted when its group starts.
     const messageCache = new Map<string, Promise<LoadedMessage>>();
+    const messageIds = [...new Set(claimed.map((d) => d.message_id))];
+    const rows = await this.options.db.select().from(messages).where(inArray(messages.id, messageIds));
+    for (const row of rows) messageCache.set(row.id, this.openMessage(row));
     for (const group of groups.values()) {
       this.inFlight += group.length;
       this.deliverGroup(group, messageCache)
@@ -204,10 +208,14 @@ export class DeliveryWorker {
     return { kind: 'mx', domain, label: `mx:${domain}` };
   }
 
-  private async loadMessage(tx: Database | Transaction, messageId: string, tenantId: string): Promise<LoadedMessage> {
+  private async loadMessage(tx: Database | Transaction, messageId: string): Promise<LoadedMessage> {
     const [row] = await tx.select().from(messages).where(eq(messages.id, messageId));
     if (!row) throw new Error(`message ${messageId} is missing`);
-    const raw = await this.options.vault.open(tenantId, messageId, { content: row.content, wrappedDataKey: row.wrappedDataKey }, tx);
+    return this.openMessage(row);
+  }
+
+  private async openMessage(row: typeof messages.$inferSelect): Promise<LoadedMessage> {
+    const raw = await this.options.vault.open(row.tenantId, row.id, { content: row.content, wrappedDataKey: row.wrappedDataKey });
     return {
       raw,
       mailFrom: row.mailFrom,
@@ -222,7 +230,7 @@ export class DeliveryWorker {
     const tenant = this.options.directory.tenantById(first.tenant_id);
     let loading = cache.get(first.message_id);
     if (!loading) {
-      loading = this.loadMessage(this.options.db, first.message_id, first.tenant_id);
+      loading = this.loadMessage(this.options.db, first.message_id);
       cache.set(first.message_id, loading);
     }
     const message = await loading;
@@ -353,6 +361,7 @@ export class DeliveryWorker {
       // A lost status update only means the delivery is attempted again.
       await tx.execute(sql`set local synchronous_commit = off`);
       const trace: TraceEntry[] = [];
+      const updates: DeliveryUpdate[] = [];
       const failedByMessage = new Map<string, { message: LoadedMessage; tenantId: string; recipients: FailedRecipient[] }>();
 
       for (const result of batch) {
@@ -364,18 +373,12 @@ export class DeliveryWorker {
 
         if (result.status === 'delivered') {
           metrics.delivered.inc();
-          await tx
-            .update(deliveries)
-            .set({ status: 'delivered', lastReply: result.reply, lastRemote: result.remote ?? null, lockedBy: null, lockedUntil: null, finishedAt: now })
-            .where(eq(deliveries.id, delivery.id));
+          updates.push({ id: delivery.id, status: 'delivered', reply: result.reply, remote: result.remote, finished: true });
           trace.push({ ...base, step: 'delivered', detail });
         } else if (result.status === 'failed' || expired) {
           metrics.bounced.inc();
           const status = result.status === 'failed' ? 'failed' : 'expired';
-          await tx
-            .update(deliveries)
-            .set({ status, lastReply: result.reply, lastRemote: result.remote ?? null, lockedBy: null, lockedUntil: null, finishedAt: now })
-            .where(eq(deliveries.id, delivery.id));
+          updates.push({ id: delivery.id, status, reply: result.reply, remote: result.remote, finished: true });
           trace.push({ ...base, step: status, detail });
           if (result.message) {
             const entry = failedByMessage.get(delivery.message_id) ?? {
@@ -397,21 +400,19 @@ export class DeliveryWorker {
           const held = result.status === 'held';
           if (!held) metrics.deferred.inc();
           const delayMs = held ? this.options.heldRetryMs : nextAttemptDelayMs(delivery.attempts, retry);
-          await tx
-            .update(deliveries)
-            .set({
-              status: held ? 'held' : 'queued',
-              lastReply: result.reply,
-              lastRemote: result.remote ?? null,
-              lockedBy: null,
-              lockedUntil: null,
-              nextAttemptAt: new Date(now.getTime() + delayMs),
-            })
-            .where(eq(deliveries.id, delivery.id));
+          updates.push({
+            id: delivery.id,
+            status: held ? 'held' : 'queued',
+            reply: result.reply,
+            remote: result.remote,
+            nextAttemptAt: new Date(now.getTime() + delayMs),
+            finished: false,
+          });
           trace.push({ ...base, step: held ? 'held' : 'deferred', detail: { ...detail, retryInSeconds: Math.round(delayMs / 1000) } });
         }
       }
 
+      await applyDeliveryUpdates(tx, updates);
       for (const [messageId, failure] of failedByMessage) {
         const spooled = await this.spoolBounce(tx, messageId, failure.tenantId, failure.message, failure.recipients);
         if (spooled) {
@@ -462,6 +463,31 @@ export class DeliveryWorker {
       },
     ]);
     return id;
+  }
+}
+
+interface DeliveryUpdate {
+  id: string;
+  status: string;
+  reply: string;
+  remote?: string;
+  nextAttemptAt?: Date;
+  finished: boolean;
+}
+
+/** Writes the outcome of many deliveries with one statement per 500 rows. */
+async function applyDeliveryUpdates(tx: Transaction, updates: DeliveryUpdate[]): Promise<void> {
+  for (let i = 0; i < updates.length; i += 500) {
+    const rows = updates
+      .slice(i, i + 500)
+      .map((u) => sql`(${u.id}, ${u.status}, ${u.reply}, ${u.remote ?? null}, ${u.nextAttemptAt?.toISOString() ?? null}, ${u.finished})`);
+    await tx.execute(sql`
+      update deliveries d
+      set status = v.status, last_reply = v.reply, last_remote = v.remote, locked_by = null, locked_until = null,
+          next_attempt_at = coalesce(v.next_at::timestamptz, d.next_attempt_at),
+          finished_at = case when v.finished::boolean then now() else d.finished_at end
+      from (values ${sql.join(rows, sql`, `)}) as v(id, status, reply, remote, next_at, finished)
+      where d.id = v.id::uuid`);
   }
 }
 

@@ -7,7 +7,7 @@
 import { sql } from 'drizzle-orm';
 import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
 import { queryRows, type Database, type Transaction } from '../db/client.ts';
-import { deliveries, messages } from '../db/schema.ts';
+import { deliveries, messages, recipients } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { ProtectionModes } from '../secure/protection-modes.ts';
 import type { MessageDirection } from '../smtp/spool.ts';
@@ -18,7 +18,7 @@ import { headerValue, splitMessage } from './header-block.ts';
 import { routeRecipients } from './message-router.ts';
 import { repliesToPortalMessage } from '../portal/threads.ts';
 import { recordTrace, type TraceEntry } from './message-trace.ts';
-import { eq } from 'drizzle-orm';
+import { asc, eq, inArray } from 'drizzle-orm';
 
 export interface PipelineWorkerOptions {
   db: Database;
@@ -44,6 +44,13 @@ interface ClaimedMessage {
 }
 
 const MAX_PIPELINE_ATTEMPTS = 10;
+
+interface RoutingPlan {
+  messageId: string;
+  deliveries: unknown[];
+  trace: TraceEntry[];
+  queued: number;
+}
 
 export class PipelineWorker {
   readonly signal = new WorkSignal();
@@ -92,9 +99,23 @@ export class PipelineWorker {
             limit ${this.options.batchSize ?? 50}
             for update skip locked`,
       );
+      const recipientsByMessage = new Map<string, string[]>();
+      if (claimed.length > 0) {
+        const rows = await tx
+          .select({ messageId: recipients.messageId, address: recipients.address })
+          .from(recipients)
+          .where(inArray(recipients.messageId, claimed.map((m) => m.id)))
+          .orderBy(asc(recipients.messageId), asc(recipients.position));
+        for (const row of rows) {
+          const list = recipientsByMessage.get(row.messageId) ?? [];
+          list.push(row.address);
+          recipientsByMessage.set(row.messageId, list);
+        }
+      }
+      const plans: RoutingPlan[] = [];
       for (const message of claimed) {
         try {
-          queued += await this.routeMessage(tx, message);
+          plans.push(await this.planRoute(tx, message, recipientsByMessage.get(message.id) ?? []));
         } catch (error) {
           logger.error({ err: error, messageId: message.id }, 'routing failed');
           const attempts = message.pipeline_attempts + 1;
@@ -115,13 +136,25 @@ export class PipelineWorker {
           });
         }
       }
+      // One write per kind for the whole batch, in chunks that stay under PostgreSQL's parameter limit.
+      const rowsToInsert = plans.flatMap((p) => p.deliveries);
+      for (let i = 0; i < rowsToInsert.length; i += 1000) {
+        await tx.insert(deliveries).values(rowsToInsert.slice(i, i + 1000) as never);
+      }
+      const traceEntries = plans.flatMap((p) => p.trace);
+      for (let i = 0; i < traceEntries.length; i += 1000) await recordTrace(tx, traceEntries.slice(i, i + 1000));
+      if (plans.length > 0) {
+        await tx.update(messages).set({ state: 'routed' }).where(inArray(messages.id, plans.map((p) => p.messageId)));
+      }
+      queued = plans.reduce((sum, p) => sum + p.queued, 0);
       return claimed.length;
     });
     if (queued > 0) this.options.onRouted();
     return claimedCount;
   }
 
-  private async routeMessage(tx: Transaction, message: ClaimedMessage): Promise<number> {
+  /** Decides the route of one message; the batch writes the result. */
+  private async planRoute(tx: Transaction, message: ClaimedMessage, recipientAddresses: string[]): Promise<RoutingPlan> {
     const { vault, directory, protectionModes } = this.options;
     const tenant = directory.tenantById(message.tenant_id);
     if (!tenant) throw new Error(`tenant ${message.tenant_id} is unknown to this process`);
@@ -131,10 +164,6 @@ export class PipelineWorker {
       { content: Buffer.from(message.content), wrappedDataKey: Buffer.from(message.wrapped_data_key) },
       tx,
     );
-    const recipientRows = await tx.query.recipients.findMany({
-      where: (r, { eq: equals }) => equals(r.messageId, message.id),
-      orderBy: (r, { asc }) => [asc(r.position)],
-    });
     const split = splitMessage(raw);
     const lookup = (name: string) => headerValue(split.fields, name);
     // Only a tenant's own connector may ask for protection; Internet mail had these headers removed.
@@ -151,7 +180,7 @@ export class PipelineWorker {
     const routes = routeRecipients(
       message.direction,
       tenant,
-      recipientRows.map((r) => r.address),
+      recipientAddresses,
       request,
       directory,
     );
@@ -193,7 +222,6 @@ export class PipelineWorker {
         lastReply: held ? `held: protection "${route.protection}" is not available yet; the message will not be sent unprotected` : null,
       };
     });
-    if (rows.length > 0) await tx.insert(deliveries).values(rows as never);
     for (const route of routes) {
       const row = rows.find((r) => r.recipient === route.recipient)!;
       trace.push({
@@ -203,9 +231,7 @@ export class PipelineWorker {
         detail: { recipient: route.recipient, route: route.route, protection: route.protection, reason: row.lastReply ?? route.reason },
       });
     }
-    await recordTrace(tx, trace);
-    await tx.update(messages).set({ state: 'routed' }).where(eq(messages.id, message.id));
-    return rows.filter((r) => r.status === 'queued').length;
+    return { messageId: message.id, deliveries: rows, trace, queued: rows.filter((r) => r.status === 'queued').length };
   }
 }
 
