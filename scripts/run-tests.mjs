@@ -66,6 +66,21 @@ function runPass(label, files, env) {
   console.log(`${label}: ${passed} passed, ${failed} failed (exit ${result.status})`);
 }
 
+if (filters.length === 0) {
+  console.log('=== Type check (tsc --noEmit) ===');
+  const typecheck = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (typecheck.status === 0) {
+    totals.passed += 1;
+    console.log('type check: passed');
+  } else {
+    totals.failed += 1;
+    console.log('type check: failed');
+  }
+}
+
 runPass('PGlite', all, { SEALPOST_TEST_DATABASE: 'pglite' });
 if (process.env.DATABASE_URL) {
   runPass('PostgreSQL', all.filter(usesDatabase), { SEALPOST_TEST_DATABASE: 'postgres' });
