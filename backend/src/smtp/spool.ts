@@ -3,6 +3,7 @@
  * transaction before the SMTP reply. The pipeline picks spooled messages up from the same table.
  */
 import { createHash } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client.ts';
 import { messages, recipients } from '../db/schema.ts';
 import { recordTrace } from '../pipeline/message-trace.ts';
@@ -26,9 +27,53 @@ export interface SpoolRequest {
 }
 
 export async function spoolMessages(db: Database, vault: KeyVault, requests: SpoolRequest[]): Promise<void> {
+  if (requests.length === 1) {
+    // The common case, one tenant: a single statement is its own transaction, so the message, its
+    // recipients and its trace entry commit together in one round trip.
+    await db.execute(await spoolStatement(vault, requests[0]!));
+    return;
+  }
   await db.transaction(async (tx) => {
     await spoolWithin(tx, vault, requests);
   });
+}
+
+async function spoolStatement(vault: KeyVault, request: SpoolRequest) {
+  const sealed = await vault.seal(request.tenantId, request.id, request.raw);
+  const recipientRows = request.recipients.map((address, position) => sql`(${request.id}::uuid, ${position}::int, ${address})`);
+  return sql`
+    with stored as (
+      insert into messages (id, tenant_id, direction, mail_from, client_address, client_helo, tls, connector_name,
+                            size_bytes, message_id_header, content_sha256, content, wrapped_data_key)
+      values (${request.id}::uuid, ${request.tenantId}::uuid, ${request.direction}, ${request.mailFrom},
+              ${request.clientAddress}, ${request.clientHelo ?? null}, ${request.tls}::boolean, ${request.connectorName ?? null},
+              ${request.raw.length}::int, ${request.messageIdHeader?.slice(0, 998) ?? null}, ${sha256(request.raw)},
+              ${sealed.content}::bytea, ${sealed.wrappedDataKey}::bytea)
+      returning id
+    ), addressed as (
+      insert into message_recipients (message_id, position, address) values ${sql.join(recipientRows, sql`, `)}
+    )
+    insert into message_trace (message_id, tenant_id, step, detail)
+    values (${request.id}::uuid, ${request.tenantId}::uuid, 'received', ${JSON.stringify(receivedDetail(request))}::jsonb)`;
+}
+
+function sha256(raw: Buffer): string {
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+function receivedDetail(request: SpoolRequest): Record<string, unknown> {
+  return {
+    direction: request.direction,
+    mailFrom: request.mailFrom,
+    recipients: request.recipients,
+    client: request.clientAddress,
+    helo: request.clientHelo,
+    tls: request.tls,
+    connector: request.connectorName,
+    sizeBytes: request.raw.length,
+    messageIdHeader: request.messageIdHeader,
+    ...request.traceDetail,
+  };
 }
 
 /** For callers that already hold a transaction (a bounce created together with a delivery's failure). */
@@ -46,7 +91,7 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
       connectorName: request.connectorName ?? null,
       sizeBytes: request.raw.length,
       messageIdHeader: request.messageIdHeader?.slice(0, 998) ?? null,
-      contentSha256: createHash('sha256').update(request.raw).digest('hex'),
+      contentSha256: sha256(request.raw),
       content: sealed.content,
       wrappedDataKey: sealed.wrappedDataKey,
     });
@@ -57,18 +102,7 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
       messageId: request.id,
       tenantId: request.tenantId,
       step: 'received',
-      detail: {
-        direction: request.direction,
-        mailFrom: request.mailFrom,
-        recipients: request.recipients,
-        client: request.clientAddress,
-        helo: request.clientHelo,
-        tls: request.tls,
-        connector: request.connectorName,
-        sizeBytes: request.raw.length,
-        messageIdHeader: request.messageIdHeader,
-        ...request.traceDetail,
-      },
+      detail: receivedDetail(request),
     });
   }
 }
