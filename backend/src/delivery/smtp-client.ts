@@ -56,6 +56,8 @@ interface PooledConnection {
 interface TargetPool {
   idle: PooledConnection[];
   open: number;
+  /** Connections being reset after a message: about to be idle, cheaper to wait for than a new greeting. */
+  resetting: number;
   waiting: Array<() => void>;
 }
 
@@ -134,7 +136,7 @@ export class SmtpDeliveryClient {
     const key = `${target.implicitTls ? 'smtps' : 'smtp'}://${target.host}:${target.port}`;
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = { idle: [], open: 0, waiting: [] };
+      pool = { idle: [], open: 0, resetting: 0, waiting: [] };
       this.pools.set(key, pool);
     }
     return pool;
@@ -152,7 +154,7 @@ export class SmtpDeliveryClient {
         quit(idle.connection);
         continue;
       }
-      if (pool.open < this.settings.maxConnectionsPerTarget) {
+      if (pool.open < this.settings.maxConnectionsPerTarget && pool.resetting <= pool.waiting.length) {
         pool.open += 1;
         try {
           return await this.connect(target);
@@ -175,7 +177,9 @@ export class SmtpDeliveryClient {
       pool.waiting.shift()?.();
       return;
     }
+    pool.resetting += 1;
     pooled.connection.reset((error) => {
+      pool.resetting -= 1;
       if (error) {
         pooled.broken = true;
         pool.open -= 1;
@@ -218,18 +222,28 @@ export class SmtpDeliveryClient {
       pooled.broken = true;
     });
     return new Promise((resolve, reject) => {
+      // A connection that fails before the greeting is reported as an 'error' event, not to the callback.
+      let settled = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        connection.close();
+        reject(error);
+      };
+      connection.once('error', fail);
+      connection.once('end', () => fail(Object.assign(new Error(`the connection to ${target.host}:${target.port} closed before the greeting`), { code: 'ECONNECTION' })));
       connection.connect((error?: Error) => {
-        if (error) {
-          quit(connection);
-          return reject(error);
-        }
-        if (!target.auth) return resolve(pooled);
-        connection.login({ user: target.auth.user, pass: target.auth.pass } as never, (loginError?: Error | null) => {
-          if (loginError) {
-            quit(connection);
-            return reject(loginError);
-          }
+        if (error) return fail(error);
+        if (settled) return;
+        const ready = () => {
+          settled = true;
+          connection.removeListener('error', fail);
           resolve(pooled);
+        };
+        if (!target.auth) return ready();
+        connection.login({ user: target.auth.user, pass: target.auth.pass } as never, (loginError?: Error | null) => {
+          if (loginError) return fail(loginError);
+          ready();
         });
       });
     });
