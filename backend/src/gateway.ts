@@ -138,7 +138,20 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   protectionModes.register(autoProtection({ portal, directory, protectionModes }));
 
   let ready = false;
-  const http = await createHttpApp({ db, logger, metrics, isReady: () => ready, portal });
+  const http = await createHttpApp({
+    db,
+    logger,
+    metrics,
+    isReady: () => ready,
+    portal,
+    addin: {
+      directory,
+      protectionModes,
+      entraAuthority: config.entra.authority,
+      publicUrl: config.http.publicUrl,
+      gatewayHost: config.smtp.hostname,
+    },
+  });
 
   pipeline.start();
   delivery.start();

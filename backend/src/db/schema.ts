@@ -69,9 +69,14 @@ export const members = pgTable(
     tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
     email: text('email').notNull(),
     role: text('role').notNull(),
+    /** The member's Entra ID object id (oid), remembered at the first add-in sign-in. */
+    entraObjectId: text('entra_object_id'),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex('members_tenant_email_idx').on(t.tenantId, t.email)],
+  (t) => [
+    uniqueIndex('members_tenant_email_idx').on(t.tenantId, t.email),
+    uniqueIndex('members_tenant_entra_object_idx').on(t.tenantId, t.entraObjectId),
+  ],
 );
 
 export const apiTokens = pgTable(

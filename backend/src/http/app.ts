@@ -3,12 +3,17 @@ import Fastify from 'fastify';
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
+import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
+import { EntraTokenValidator } from './entra-tokens.ts';
 import { operationsRoutes } from './operations-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
 import type { PortalService } from '../portal/portal-service.ts';
 import { problemErrorHandler } from './problem-details.ts';
+import { setupRoutes } from './setup-routes.ts';
 import { staticPages } from './static-pages.ts';
+import type { ProtectionModes } from '../secure/protection-modes.ts';
+import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 
 export interface HttpAppOptions {
   db: Database;
@@ -16,6 +21,14 @@ export interface HttpAppOptions {
   metrics: GatewayMetrics;
   isReady: () => boolean;
   portal?: PortalService;
+  /** The Outlook add-in's API and manifest, and the admin's Exchange setup. */
+  addin?: {
+    directory: TenantDirectory;
+    protectionModes: ProtectionModes;
+    entraAuthority: string;
+    publicUrl: string;
+    gatewayHost: string;
+  };
 }
 
 export type HttpApp = Awaited<ReturnType<typeof createHttpApp>>;
@@ -28,6 +41,15 @@ export async function createHttpApp(options: HttpAppOptions) {
   await app.register(operationsRoutes, { db: options.db, metrics: options.metrics, isReady: options.isReady });
   await app.register(adminRoutes, { prefix: '/api/admin', db: options.db });
   if (options.portal) await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal });
+  if (options.addin) {
+    const { directory, protectionModes, entraAuthority, publicUrl, gatewayHost } = options.addin;
+    await app.register(setupRoutes, { prefix: '/api/admin/setup', db: options.db, directory, gatewayHost });
+    await app.register(addinManifestRoutes, { publicUrl });
+    if (options.portal) {
+      const validator = new EntraTokenValidator({ authorityBaseUrl: entraAuthority });
+      await app.register(addinRoutes, { prefix: '/api/addin', db: options.db, directory, portal: options.portal, protectionModes, validator });
+    }
+  }
   await app.register(staticPages);
   return app;
 }

@@ -1,0 +1,368 @@
+/**
+ * The Outlook add-in's API (common/src/addin-api.ts). Every request carries an Entra ID access token;
+ * the Sealpost tenant is the one whose Entra tenant ids contain the token's tid, the token is validated
+ * with that tenant's application id, and the sender must be one of the tenant's members (found by
+ * object id, else by address, whose object id is then remembered). Previews come from the gateway's
+ * own method resolution; sent messages, revocation and expiry go through the portal service.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { and, eq, isNull } from 'drizzle-orm';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { AddinSettings, PreviewResponse, RecipientMethod, RecipientPreview } from '../../../common/src/addin-api.ts';
+import { ADDIN_MANIFEST_PATH } from '../../../common/src/addin-api.ts';
+import type { PortalRole } from '../../../common/src/portal-api.ts';
+import type { Database } from '../db/client.ts';
+import { members } from '../db/schema.ts';
+import { PortalProblemError } from '../portal/portal-problems.ts';
+import type { PortalService } from '../portal/portal-service.ts';
+import type { PortalSessionInfo } from '../portal/sessions.ts';
+import { resolveRecipientMethods, type RecipientKeyLookup } from '../secure/method-resolution.ts';
+import type { ProtectionModes, SecuredMode } from '../secure/protection-modes.ts';
+import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
+import { EntraTokenError, EntraTokenValidator, type EntraIdentity } from './entra-tokens.ts';
+import { problemErrorHandler, sendProblem } from './problem-details.ts';
+
+export const MAX_PREVIEW_RECIPIENTS = 500;
+const MODE_ORDER: SecuredMode[] = ['auto', 'portal', 'smime', 'pgp', 'pdf'];
+const MODE_NAMES: Record<SecuredMode, string> = {
+  auto: 'automatic',
+  portal: 'the Sealpost portal',
+  smime: 'S/MIME',
+  pgp: 'OpenPGP',
+  pdf: 'a password-protected PDF',
+};
+/** Until tenants can set their own send-time rule, the add-in asks about these. */
+const DEFAULT_SMART_ALERT = { externalRecipientsWithAttachments: true, keywords: ['confidential', 'vertraulich'] };
+const ADDRESS = /^[^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+$/;
+
+export interface AddinRoutesOptions {
+  db: Database;
+  directory: TenantDirectory;
+  portal: PortalService;
+  protectionModes: ProtectionModes;
+  validator: EntraTokenValidator;
+  keys?: RecipientKeyLookup;
+}
+
+interface AddinSender {
+  tenant: TenantInfo;
+  identity: EntraIdentity;
+  /** The member as the portal service knows members: it owns the rules for what they sent. */
+  session: PortalSessionInfo;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    addinSender?: AddinSender;
+  }
+}
+
+const problemSchema = {
+  type: 'object',
+  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
+} as const;
+const messageIdParams = {
+  type: 'object',
+  properties: { messageId: { type: 'string', maxLength: 64 } },
+  required: ['messageId'],
+} as const;
+const sentMessageSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    threadId: { type: 'string' },
+    subject: { type: 'string' },
+    sentAt: { type: 'string' },
+    expiresAt: { type: 'string' },
+    recipients: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { address: { type: 'string' }, firstReadAt: { type: 'string' }, revokedAt: { type: 'string' } },
+        required: ['address'],
+      },
+    },
+  },
+  required: ['id', 'threadId', 'subject', 'sentAt', 'recipients'],
+} as const;
+const errorResponses = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 503: problemSchema };
+
+function unauthorized(reply: FastifyReply, title: string, detail: string, error?: string) {
+  reply.header('www-authenticate', `Bearer realm="sealpost-addin"${error ? `, error="${error}"` : ''}`);
+  return sendProblem(reply, { type: 'urn:sealpost:problem:sign-in-required', status: 401, title, detail });
+}
+
+export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, options) => {
+  const { db, directory, portal, protectionModes, validator } = options;
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof PortalProblemError) {
+      reply.headers(error.headers);
+      return sendProblem(reply, error.problem);
+    }
+    return problemErrorHandler(error, request, reply);
+  });
+
+  // The server's own time for each answer, so the preview's budget can be measured from outside.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('server-timing', `app;dur=${reply.elapsedTime.toFixed(2)}`);
+    reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
+    if (!match) {
+      return unauthorized(reply, 'Sign-in required', 'Send the Entra ID access token of the signed-in Outlook user as "Authorization: Bearer <token>".');
+    }
+    const token = match[1]!;
+    const entraTenantId = EntraTokenValidator.unverifiedTenantId(token);
+    if (!entraTenantId) return unauthorized(reply, 'The access token is not valid', 'The token is not an Entra ID access token.', 'invalid_token');
+    const tenant = directory
+      .allTenants()
+      .find((t) => t.entra?.tenantIds.some((id) => id.toLowerCase() === entraTenantId));
+    if (!tenant?.entra) {
+      return sendProblem(reply, {
+        type: 'urn:sealpost:problem:tenant-not-allowed',
+        status: 403,
+        title: 'Your organisation is not connected to Sealpost',
+        detail: `The Entra tenant ${entraTenantId} is not on any Sealpost tenant's allow-list; ask your administrator to add it.`,
+      });
+    }
+    let identity: EntraIdentity;
+    try {
+      identity = await validator.validate(token, { applicationIds: [tenant.entra.applicationId], allowedTenantIds: tenant.entra.tenantIds });
+    } catch (error) {
+      if (!(error instanceof EntraTokenError)) throw error;
+      if (error.code === 'tenant_not_allowed') {
+        return sendProblem(reply, { type: 'urn:sealpost:problem:tenant-not-allowed', status: 403, title: 'Your organisation is not connected to Sealpost', detail: error.message });
+      }
+      if (error.code === 'keys_unavailable') {
+        request.log.warn({ err: error }, 'Entra ID keys unavailable');
+        reply.header('retry-after', '30');
+        return sendProblem(reply, { status: 503, title: 'Sign-in cannot be checked right now', detail: 'The Entra ID keys could not be fetched; please try again shortly.' });
+      }
+      return unauthorized(reply, 'The access token is not valid', `${error.code}: ${error.message}`, 'invalid_token');
+    }
+    const member = await findMember(db, tenant.id, identity);
+    if (!member) {
+      return sendProblem(reply, {
+        type: 'urn:sealpost:problem:forbidden',
+        status: 403,
+        title: 'You are not a member of this organisation in Sealpost',
+        detail: `No member of ${tenant.name} matches ${identity.email ?? `object id ${identity.objectId}`}; ask your administrator to add you.`,
+      });
+    }
+    request.addinSender = {
+      tenant,
+      identity,
+      session: {
+        id: `entra:${identity.objectId}`,
+        tenantId: tenant.id,
+        address: member.email,
+        role: member.role as PortalRole,
+        csrfToken: '',
+        expiresAt: identity.expiresAt,
+        clientIp: request.ip,
+      },
+    };
+  });
+
+  const senderOf = (request: FastifyRequest) => request.addinSender!;
+
+  app.get(
+    '/settings',
+    {
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              tenantName: { type: 'string' },
+              allowedModes: { type: 'array', items: { type: 'string' } },
+              defaultExpiryDays: { type: 'integer' },
+              maxExpiryDays: { type: 'integer' },
+              tenantDomains: { type: 'array', items: { type: 'string' } },
+              smartAlert: {
+                type: 'object',
+                properties: { externalRecipientsWithAttachments: { type: 'boolean' }, keywords: { type: 'array', items: { type: 'string' } } },
+                required: ['externalRecipientsWithAttachments', 'keywords'],
+              },
+              subjectTrigger: { type: 'string' },
+            },
+            required: ['tenantName', 'allowedModes', 'defaultExpiryDays', 'maxExpiryDays', 'tenantDomains', 'smartAlert', 'subjectTrigger'],
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request): Promise<AddinSettings> => {
+      const { tenant } = senderOf(request);
+      const settings = await portal.settings(tenant.id);
+      return {
+        tenantName: tenant.name,
+        // Only what this gateway can carry out: a mode without a handler would hold the message.
+        allowedModes: MODE_ORDER.filter((mode) => protectionModes.handlerFor(mode) !== undefined),
+        defaultExpiryDays: settings.defaultExpiryDays,
+        maxExpiryDays: settings.maxExpiryDays,
+        tenantDomains: [...tenant.domains].sort(),
+        smartAlert: DEFAULT_SMART_ALERT,
+        subjectTrigger: tenant.subjectTriggers[0] ?? '[secure]',
+      };
+    },
+  );
+
+  app.post<{ Body: { recipients: string[]; mode: SecuredMode } }>(
+    '/preview',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            recipients: { type: 'array', maxItems: MAX_PREVIEW_RECIPIENTS, items: { type: 'string', minLength: 1, maxLength: 320 } },
+            mode: { type: 'string', enum: MODE_ORDER },
+          },
+          required: ['recipients', 'mode'],
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              recipients: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { address: { type: 'string' }, method: { type: 'string' }, reason: { type: 'string' } },
+                  required: ['address', 'method', 'reason'],
+                },
+              },
+            },
+            required: ['recipients'],
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request): Promise<PreviewResponse> => {
+      const { tenant } = senderOf(request);
+      const { mode } = request.body;
+      const addresses = [...new Set(request.body.recipients.map((r) => r.trim().toLowerCase()))];
+      const valid = addresses.filter((a) => ADDRESS.test(a));
+      const resolutions = new Map(
+        (await resolveRecipientMethods({ directory, protectionModes, keys: options.keys }, tenant.id, valid)).map((r) => [r.recipient, r]),
+      );
+      const recipients = addresses.map((address): RecipientPreview => {
+        const resolution = resolutions.get(address);
+        if (!resolution) return { address, method: 'held', reason: 'not a valid e-mail address' };
+        // Internal recipients are handed to the tenant's mail server whatever the mode.
+        if (resolution.method === 'relay' || mode === 'auto') {
+          return { address, method: resolution.method, reason: resolution.reason };
+        }
+        if (!protectionModes.handlerFor(mode)) {
+          return {
+            address,
+            method: 'held',
+            reason: `${MODE_NAMES[mode]} is not available on this gateway: the message would be held, never sent unprotected`,
+          };
+        }
+        return { address, method: mode as RecipientMethod, reason: `the sender chose ${MODE_NAMES[mode]}` };
+      });
+      return { recipients };
+    },
+  );
+
+  app.get(
+    '/sent',
+    { schema: { response: { 200: { type: 'object', properties: { messages: { type: 'array', items: sentMessageSchema } }, required: ['messages'] }, ...errorResponses } } },
+    async (request) => ({ messages: await portal.listSent(senderOf(request).session) }),
+  );
+
+  app.post<{ Params: { messageId: string }; Body: { recipient?: string } | null }>(
+    '/sent/:messageId/revoke',
+    {
+      schema: {
+        params: messageIdParams,
+        body: { type: ['object', 'null'], additionalProperties: false, properties: { recipient: { type: 'string', maxLength: 320 } } },
+        response: { 204: { type: 'null' }, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await portal.revoke(senderOf(request).session, request.params.messageId, request.body?.recipient, { clientIp: request.ip });
+      return reply.code(204).send();
+    },
+  );
+
+  app.patch<{ Params: { messageId: string }; Body: { expiresAt: string } }>(
+    '/sent/:messageId',
+    {
+      schema: {
+        params: messageIdParams,
+        body: { type: 'object', additionalProperties: false, properties: { expiresAt: { type: 'string', maxLength: 40 } }, required: ['expiresAt'] },
+        response: { 200: { type: 'object', properties: { expiresAt: { type: 'string' } }, required: ['expiresAt'] }, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const expiresAt = await portal.changeExpiry(senderOf(request).session, request.params.messageId, new Date(request.body.expiresAt), { clientIp: request.ip });
+      return { expiresAt: expiresAt.toISOString() };
+    },
+  );
+};
+
+/** The member by Entra object id, else by address; the object id is remembered on first sight. */
+async function findMember(db: Database, tenantId: string, identity: EntraIdentity): Promise<{ email: string; role: string } | undefined> {
+  const [byObjectId] = await db
+    .select({ email: members.email, role: members.role })
+    .from(members)
+    .where(and(eq(members.tenantId, tenantId), eq(members.entraObjectId, identity.objectId)));
+  if (byObjectId) return byObjectId;
+  if (!identity.email) return undefined;
+  const [byAddress] = await db
+    .select({ id: members.id, email: members.email, role: members.role, entraObjectId: members.entraObjectId })
+    .from(members)
+    .where(and(eq(members.tenantId, tenantId), eq(members.email, identity.email)));
+  if (!byAddress) return undefined;
+  // An address already bound to another Entra user (a reassigned mailbox) does not sign in a new one.
+  if (byAddress.entraObjectId && byAddress.entraObjectId !== identity.objectId) return undefined;
+  if (!byAddress.entraObjectId) {
+    await db
+      .update(members)
+      .set({ entraObjectId: identity.objectId })
+      .where(and(eq(members.id, byAddress.id), isNull(members.entraObjectId)));
+  }
+  return { email: byAddress.email, role: byAddress.role };
+}
+
+// --- The manifest ----------------------------------------------------------------------------------
+
+type ManifestRenderer = (publicUrl: string) => string | Promise<string>;
+const manifestModule = new URL('./addin-manifest.ts', import.meta.url);
+const repositoryManifest = new URL('../../../manifest.xml', import.meta.url);
+
+async function loadRenderer(): Promise<ManifestRenderer | undefined> {
+  if (!existsSync(fileURLToPath(manifestModule))) return undefined;
+  const specifier = manifestModule.href;
+  const loaded = (await import(specifier)) as { renderAddinManifest?: ManifestRenderer };
+  return loaded.renderAddinManifest;
+}
+
+/** GET /addin/manifest.xml: the manifest for this gateway's public URL, ahead of the static add-in files. */
+export const addinManifestRoutes: FastifyPluginAsync<{ publicUrl: string }> = async (app, { publicUrl }) => {
+  let renderer: Promise<ManifestRenderer | undefined> | undefined;
+  app.get(ADDIN_MANIFEST_PATH, async (_request, reply) => {
+    renderer ??= loadRenderer();
+    const render = await renderer;
+    let xml: string | undefined;
+    if (render) xml = await render(publicUrl);
+    else if (existsSync(fileURLToPath(repositoryManifest))) xml = readFileSync(repositoryManifest, 'utf8');
+    if (xml === undefined) {
+      return sendProblem(reply, { status: 404, title: 'No add-in manifest', detail: 'This installation has no Outlook add-in manifest.' });
+    }
+    return reply
+      .type('application/xml; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('content-disposition', 'inline; filename="manifest.xml"')
+      .send(xml);
+  });
+};
