@@ -222,6 +222,20 @@ describe('Outlook add-in API', () => {
     assert.ok(after.messages.find((m: { id: string }) => m.id === messageId).recipients[0].revokedAt);
   });
 
+  test('the task pane learns how to sign a sender in from their address, without a token', async () => {
+    const known = await call('GET', '/api/addin-sign-in?address=alice%40acme-law.test');
+    assert.equal(known.status, 200, known.text);
+    assert.deepEqual(known.json(), {
+      applicationId: APP_ID,
+      authority: `${issuer.url}/${ACME_ENTRA}`,
+      scopes: [`api://${new URL(gateway.config.http.publicUrl).host}/${APP_ID}/access_as_user`],
+    });
+    const unknown = await call('GET', '/api/addin-sign-in?address=someone%40example.org');
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.json().detail, /no Sealpost tenant with Entra ID sign-in/);
+    assert.equal((await call('GET', '/api/addin-sign-in?address=not-an-address')).status, 400);
+  });
+
   test('the manifest is served at /addin/manifest.xml when the installation has one', async () => {
     const answer = await call('GET', '/addin/manifest.xml');
     const hasManifest = existsSync(new URL('../src/http/addin-manifest.ts', import.meta.url)) || existsSync(new URL('../../manifest.xml', import.meta.url));

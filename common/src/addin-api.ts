@@ -52,3 +52,17 @@ export type AddinChangeExpiryRequest = ChangeExpiryRequest;
 
 /** GET /addin/manifest.xml — the manifest for this gateway's public URL (no authentication). */
 export const ADDIN_MANIFEST_PATH = '/addin/manifest.xml';
+
+/**
+ * GET /api/addin-sign-in?address=<sender> — public (no token): how the task pane signs this sender in.
+ * 404 when the sender's domain has no tenant with Entra ID sign-in configured.
+ */
+export const ADDIN_SIGN_IN_PATH = '/api/addin-sign-in';
+export interface AddinSignInConfig {
+  /** The Entra application (client) id of the tenant's add-in registration. */
+  applicationId: string;
+  /** The authority to sign in at: the Entra tenant of the organisation. */
+  authority: string;
+  /** The scopes to ask for; the access token's audience is the add-in's API. */
+  scopes: string[];
+}

@@ -4,6 +4,7 @@ import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
+import { addinSignInRoutes } from './addin-sign-in-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { EntraTokenValidator } from './entra-tokens.ts';
 import { operationsRoutes } from './operations-routes.ts';
@@ -45,6 +46,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     const { directory, protectionModes, entraAuthority, publicUrl, gatewayHost } = options.addin;
     await app.register(setupRoutes, { prefix: '/api/admin/setup', db: options.db, directory, gatewayHost });
     await app.register(addinManifestRoutes, { publicUrl });
+    await app.register(addinSignInRoutes, { directory, entraAuthority, publicUrl });
     if (options.portal) {
       const validator = new EntraTokenValidator({ authorityBaseUrl: entraAuthority });
       await app.register(addinRoutes, { prefix: '/api/addin', db: options.db, directory, portal: options.portal, protectionModes, validator });

@@ -1,0 +1,59 @@
+/**
+ * What the task pane needs before it can sign a sender in: the tenant's Entra application id and
+ * authority. Public by nature (the same values are in the add-in's registration), so no token is asked;
+ * it only answers for domains that have a tenant with Entra ID sign-in.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { ADDIN_SIGN_IN_PATH, type AddinSignInConfig } from '../../../common/src/addin-api.ts';
+import type { TenantDirectory } from '../tenants/tenant-directory.ts';
+import { sendProblem } from './problem-details.ts';
+
+export interface AddinSignInRoutesOptions {
+  directory: TenantDirectory;
+  entraAuthority: string;
+  publicUrl: string;
+}
+
+/** The scope the add-in asks for: its API's URI on this gateway's host, as Office single sign-on expects. */
+export function addinApiScope(publicUrl: string, applicationId: string): string {
+  return `api://${new URL(publicUrl).host}/${applicationId}/access_as_user`;
+}
+
+export const addinSignInRoutes: FastifyPluginAsync<AddinSignInRoutesOptions> = async (app, { directory, entraAuthority, publicUrl }) => {
+  app.get<{ Querystring: { address: string } }>(
+    ADDIN_SIGN_IN_PATH,
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { address: { type: 'string', minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$' } },
+          required: ['address'],
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { applicationId: { type: 'string' }, authority: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } } },
+            required: ['applicationId', 'authority', 'scopes'],
+          },
+        },
+      },
+    },
+    async (request, reply): Promise<AddinSignInConfig | undefined> => {
+      const tenant = directory.tenantForAddress(request.query.address.toLowerCase());
+      reply.header('cache-control', 'no-store');
+      if (!tenant?.entra) {
+        return sendProblem(reply, {
+          status: 404,
+          title: 'No Sealpost sign-in for this address',
+          detail: `The domain of ${request.query.address} has no Sealpost tenant with Entra ID sign-in; ask your administrator to configure it.`,
+        });
+      }
+      const { applicationId, tenantIds } = tenant.entra;
+      return {
+        applicationId,
+        authority: `${entraAuthority}/${tenantIds.length === 1 ? tenantIds[0] : 'organizations'}`,
+        scopes: [addinApiScope(publicUrl, applicationId)],
+      };
+    },
+  );
+};
