@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, mkdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { buildBrowserParts } from './ensure-built.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const roots = ['common', 'backend/test', 'addin', 'portal', 'e2e'];
@@ -78,6 +79,18 @@ if (filters.length === 0) {
   } else {
     totals.failed += 1;
     console.log('type check: failed');
+  }
+}
+
+// Browser tests and the manifest checks serve the built portal and add-in: build them first when stale.
+const needsBrowserParts = all.some((f) => f.startsWith('e2e/') || /\bdist\//.test(readFileSync(join(root, f), 'utf8')));
+if (needsBrowserParts) {
+  console.log('\n=== Browser build ===');
+  if (buildBrowserParts()) {
+    console.log('browser build: current');
+  } else {
+    totals.failed += 1;
+    console.log('browser build: failed');
   }
 }
 
