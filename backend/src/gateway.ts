@@ -83,7 +83,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     logger,
     metrics,
     hostname: config.smtp.hostname,
-    relay: config.relay,
+    // The demo keeps everything on this machine: mail to outsiders lands in the development mailbox too.
+    relay: config.relay ?? (demo ? `mailbox:${demo.mailboxFolder}` : undefined),
     retry,
     heldRetryMs: config.delivery.heldRetryMs,
     concurrency: config.delivery.concurrency,
