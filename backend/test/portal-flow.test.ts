@@ -473,6 +473,16 @@ describe('message portal', () => {
     await contact.request('POST', '/api/portal/sign-in', { json: { email: 'carol@acme.test' } });
     await contact.open(tokenOf((await tenantMailServer.waitForMessages(contactStart + 1))[contactStart]!));
     assert.equal((await contact.request('GET', '/api/portal/admin/audit/verify')).status, 403, 'a contact is no admin');
+
+    const script = await member.request('GET', '/api/portal/admin/setup/exchange-online.ps1?gatewayIps=203.0.113.25');
+    assert.equal(script.status, 200, 'an owner signed in to the portal downloads the Exchange setup');
+    assert.match(String(script.headers['content-disposition']), /attachment; filename="connect-sealpost.ps1"/);
+    assert.match(script.body.toString('utf8'), /New-OutboundConnector[\s\S]*acme\.test/);
+    const dns = await member.request('GET', '/api/portal/admin/setup/dns-records?gatewayIps=203.0.113.25');
+    assert.ok(dns.json().records.some((r: { type: string; name: string }) => r.type === 'MX' && r.name.startsWith('acme.test')));
+    assert.equal((await contact.request('GET', '/api/portal/admin/setup/dns-records')).status, 403, 'a contact gets no setup');
+    assert.equal((await recipient.request('GET', '/api/portal/admin/setup/dns-records')).status, 403, 'a recipient gets no setup');
+    assert.equal((await new Browser(gateway.httpPort).request('GET', '/api/portal/admin/setup/dns-records')).status, 401);
   });
 
   test('asking for new links is rate-limited per address', async () => {

@@ -41,7 +41,10 @@ export async function createHttpApp(options: HttpAppOptions) {
   app.setErrorHandler(problemErrorHandler);
   await app.register(operationsRoutes, { db: options.db, metrics: options.metrics, isReady: options.isReady });
   await app.register(adminRoutes, { prefix: '/api/admin', db: options.db });
-  if (options.portal) await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal });
+  if (options.portal) {
+    const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
+    await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup });
+  }
   if (options.addin) {
     const { directory, protectionModes, entraAuthority, publicUrl, gatewayHost } = options.addin;
     await app.register(setupRoutes, { prefix: '/api/admin/setup', db: options.db, directory, gatewayHost });

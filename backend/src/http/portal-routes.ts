@@ -17,6 +17,7 @@ import { DEFAULT_PORTAL_SETTINGS, updatePortalSettings, type PortalSettings } fr
 import { endSession, resolveSession, type PortalSessionInfo } from '../portal/sessions.ts';
 import { sameSecret } from '../portal/tokens.ts';
 import { problemErrorHandler, sendProblem } from './problem-details.ts';
+import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
 
 /** The second, browser-held secret a session is bound to. */
 export const PORTAL_BROWSER_COOKIE = 'sealpost_browser';
@@ -156,9 +157,11 @@ const verificationSchema = {
 
 export interface PortalRoutesOptions {
   portal: PortalService;
+  /** When set, admins get the Exchange setup (scripts and DNS records) under /admin/setup. */
+  setup?: Omit<SetupRoutesOptions, 'db' | 'authenticate'>;
 }
 
-export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal }) => {
+export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal, setup }) => {
   const db = portal.db;
   await app.register(multipart, { limits: { fields: 10, fieldSize: DEFAULT_PORTAL_SETTINGS.maxReplyBytes, parts: 100 } });
 
@@ -524,5 +527,13 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
       async (request) => updatePortalSettings(db, (await sessionOf(request, { roles: ADMIN_ROLES })).tenantId, request.body),
     );
+    if (setup) {
+      await admin.register(setupRoutes, {
+        prefix: '/setup',
+        db,
+        ...setup,
+        authenticate: async (request) => (await sessionOf(request, { roles: ADMIN_ROLES })).tenantId,
+      });
+    }
   }, { prefix: '/admin' });
 };

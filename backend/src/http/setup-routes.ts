@@ -22,6 +22,11 @@ export interface SetupRoutesOptions {
   directory: TenantDirectory;
   /** The gateway's SMTP host name: smart host, MX target and TLS certificate name. */
   gatewayHost: string;
+  /**
+   * Who is asking, as a tenant id; throws when they may not. Without it, the tenant's admin API token
+   * (the admin API); the portal passes its own check (a signed-in owner or operator).
+   */
+  authenticate?: (request: FastifyRequest) => Promise<string>;
 }
 
 interface SetupQuery {
@@ -38,8 +43,14 @@ const querystring = {
   },
 } as const;
 
-export const setupRoutes: FastifyPluginAsync<SetupRoutesOptions> = async (app, { db, directory, gatewayHost }) => {
-  app.addHook('onRequest', requireApiToken(db));
+export const setupRoutes: FastifyPluginAsync<SetupRoutesOptions> = async (app, { db, directory, gatewayHost, authenticate }) => {
+  if (authenticate) {
+    app.addHook('onRequest', async (request) => {
+      request.tenantId = await authenticate(request);
+    });
+  } else {
+    app.addHook('onRequest', requireApiToken(db));
+  }
 
   function inputFor(request: FastifyRequest<{ Querystring: SetupQuery }>): ExchangeSetupInput | undefined {
     const tenant = directory.tenantById(request.tenantId!);
