@@ -4,7 +4,7 @@
 // use the database (they import test/support/database) again on that PostgreSQL.
 // Usage: npm test [-- file-or-substring ...]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, mkdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { buildBrowserParts } from './ensure-built.mjs';
 
@@ -37,9 +37,11 @@ const all = roots
 const usesDatabase = (file) => /support\/database/.test(readFileSync(join(root, file), 'utf8'));
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
-const reportDir = join(root, '.sealpost-test');
+// One report folder per run, so that runs side by side do not remove each other's reports.
+const reportDir = join(root, '.sealpost-test', String(process.pid));
 rmSync(reportDir, { recursive: true, force: true });
 mkdirSync(reportDir, { recursive: true });
+process.on('exit', () => rmSync(reportDir, { recursive: true, force: true }));
 
 function runPass(label, files, env) {
   if (files.length === 0) return;
@@ -57,7 +59,7 @@ function runPass(label, files, env) {
     ],
     { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } },
   );
-  const report = readFileSync(tap, 'utf8');
+  const report = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
   const count = (name) => Number(report.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
   const passed = count('pass');
   const failed = count('fail') + count('cancelled');
