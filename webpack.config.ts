@@ -2,12 +2,28 @@
  * One build for the browser parts: the portal (dist/portal, served at /portal/) and the Outlook add-in
  * (dist/addin, served at /addin/). TypeScript is compiled by esbuild-loader; type checking is `npm run typecheck`.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import HtmlWebpackPlugin from 'html-webpack-plugin';
-import type { Configuration } from 'webpack';
+import type { Compiler, Configuration } from 'webpack';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
+
+/** Copies the add-in's icons (addin/assets, made by scripts/make-addin-icons.ts) to dist/addin/assets. */
+const addinIcons = {
+  apply(compiler: Compiler) {
+    compiler.hooks.thisCompilation.tap('AddinIcons', (compilation) => {
+      const stage = compiler.webpack.Compilation.PROCESS_ASSETS_STAGE_ADDITIONAL;
+      compilation.hooks.processAssets.tap({ name: 'AddinIcons', stage }, () => {
+        const folder = resolve(root, 'addin/assets');
+        for (const file of readdirSync(folder)) {
+          compilation.emitAsset(`assets/${file}`, new compiler.webpack.sources.RawSource(readFileSync(resolve(folder, file))));
+        }
+      });
+    });
+  },
+};
 
 export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configuration[] => {
   const mode = argv.mode ?? 'production';
@@ -33,8 +49,15 @@ export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configur
       ...shared,
       name: 'addin',
       entry: { taskpane: './addin/src/taskpane/main.tsx', commands: './addin/src/commands/main.ts' },
-      output: { path: resolve(root, 'dist/addin'), filename: '[name].[contenthash].js', publicPath: '/addin/', clean: true },
+      output: {
+        path: resolve(root, 'dist/addin'),
+        // Classic Outlook on Windows loads the launch-event script by a fixed address in the manifest.
+        filename: (pathData) => (pathData.chunk?.name === 'commands' ? '[name].js' : '[name].[contenthash].js'),
+        publicPath: '/addin/',
+        clean: true,
+      },
       plugins: [
+        addinIcons,
         new HtmlWebpackPlugin({ template: './addin/src/taskpane/taskpane.html', filename: 'taskpane.html', chunks: ['taskpane'] }),
         new HtmlWebpackPlugin({ template: './addin/src/commands/commands.html', filename: 'commands.html', chunks: ['commands'] }),
       ],

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { and, eq } from 'drizzle-orm';
 import MailComposer from 'nodemailer/lib/mail-composer';
@@ -234,19 +233,6 @@ describe('Outlook add-in API', () => {
     assert.equal(unknown.status, 404);
     assert.match(unknown.json().detail, /no Sealpost tenant with Entra ID sign-in/);
     assert.equal((await call('GET', '/api/addin-sign-in?address=not-an-address')).status, 400);
-  });
-
-  test('the manifest is served at /addin/manifest.xml when the installation has one', async () => {
-    const answer = await call('GET', '/addin/manifest.xml');
-    const hasManifest = existsSync(new URL('../src/http/addin-manifest.ts', import.meta.url)) || existsSync(new URL('../../manifest.xml', import.meta.url));
-    if (hasManifest) {
-      assert.equal(answer.status, 200);
-      assert.match(answer.headers.get('content-type') ?? '', /^application\/xml/);
-      assert.match(answer.text, /<OfficeApp/);
-    } else {
-      assert.equal(answer.status, 404);
-      assert.equal(answer.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-    }
   });
 
   test('the admin downloads the Exchange scripts and DNS records for their tenant with the API token', async () => {

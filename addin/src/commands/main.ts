@@ -1,2 +1,68 @@
-// The launch-event handler of the add-in (OnMessageSend); filled by the add-in issue.
-export {};
+/**
+ * The add-in's function commands and launch event (commands.html in the browser runtime, commands.js alone
+ * in classic Outlook on Windows, so no DOM here). OnMessageSend runs the send-time check; sendSecurely is
+ * the "Send securely" action of the Smart Alerts dialog and of the ribbon.
+ */
+import { checkDraftBeforeSend, markForSecureSending, type ComposeItem, type SendCheckEnvironment } from './before-send.ts';
+import { languageOf, type SendCheckCompletion } from './send-check.ts';
+
+/** As much of Office.js as this file touches; the page loads office.js before this bundle. */
+interface OfficeGlobal {
+  onReady(): Promise<unknown>;
+  actions: { associate(name: string, handler: (event: CompletableEvent) => void): void };
+  context: {
+    displayLanguage?: string;
+    mailbox: { item: ComposeItem };
+    requirements: { isSetSupported(name: string, minVersion?: string): boolean };
+  };
+}
+interface CompletableEvent {
+  completed(options?: SendCheckCompletion): void;
+}
+declare const Office: OfficeGlobal;
+
+/** Where the send-time check gets the signed-in sender's access token; the shared sign-in module sets it. */
+export type TokenProvider = () => Promise<string | undefined>;
+let tokenProvider: TokenProvider = async () => undefined;
+export function provideSendCheckToken(provider: TokenProvider): void {
+  tokenProvider = provider;
+}
+
+function environment(): SendCheckEnvironment {
+  const origin = (globalThis as { location?: { origin?: string } }).location?.origin;
+  return {
+    apiOrigin: origin && /^https?:/.test(origin) ? origin : undefined,
+    language: languageOf(Office.context.displayLanguage),
+    isSetSupported: (minVersion) => Office.context.requirements.isSetSupported('Mailbox', minVersion),
+  };
+}
+
+/** The send-time check for a compose item, with the environment of the running Outlook. */
+export function checkBeforeSend(item: ComposeItem, getToken: TokenProvider): Promise<SendCheckCompletion> {
+  return checkDraftBeforeSend(item, getToken, environment());
+}
+
+async function onMessageSendHandler(event: CompletableEvent): Promise<void> {
+  let completion: SendCheckCompletion = { allowEvent: true };
+  try {
+    completion = await checkBeforeSend(Office.context.mailbox.item, tokenProvider);
+  } finally {
+    // Whatever happened, Outlook hears back: an unanswered check would hold the message.
+    event.completed(completion);
+  }
+}
+
+async function sendSecurely(event: CompletableEvent): Promise<void> {
+  try {
+    await markForSecureSending(Office.context.mailbox.item, languageOf(Office.context.displayLanguage));
+  } finally {
+    event.completed();
+  }
+}
+
+if (typeof Office !== 'undefined') {
+  // Classic Outlook on Windows finds handlers only through associate, and may run them before onReady.
+  Office.actions.associate('onMessageSendHandler', (event) => void onMessageSendHandler(event));
+  Office.actions.associate('sendSecurely', (event) => void sendSecurely(event));
+  void Office.onReady();
+}

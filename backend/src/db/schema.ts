@@ -194,5 +194,17 @@ export const messageTrace = pgTable(
   (t) => [index('message_trace_message_idx').on(t.messageId, t.id)],
 );
 
+/**
+ * The Outlook add-in manifest as this installation has served it: a new revision whenever the rendered
+ * content changes (a new public URL, a new manifest in a release), so that every gateway process hands
+ * out the same <Version> and Outlook sees a higher one after each change.
+ */
+export const addinManifestRevisions = pgTable('addin_manifest_revisions', {
+  revision: integer('revision').primaryKey(),
+  /** SHA-256 of the rendered manifest with its <Version> left out. */
+  contentHash: text('content_hash').notNull(),
+  createdAt: createdAt(),
+});
+
 // The message portal's tables live in their own file.
 export * from './portal-schema.ts';

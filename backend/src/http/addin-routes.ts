@@ -5,8 +5,7 @@
  * object id, else by address, whose object id is then remembered). Previews come from the gateway's
  * own method resolution; sent messages, revocation and expiry go through the portal service.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AddinSettings, PreviewResponse, RecipientMethod, RecipientPreview } from '../../../common/src/addin-api.ts';
@@ -20,6 +19,7 @@ import type { PortalSessionInfo } from '../portal/sessions.ts';
 import { resolveRecipientMethods, type RecipientKeyLookup } from '../secure/method-resolution.ts';
 import type { ProtectionModes, SecuredMode } from '../secure/protection-modes.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
+import { REPOSITORY_MANIFEST, readRepositoryManifest, renderAddinManifest, type RenderedAddinManifest } from './addin-manifest.ts';
 import { EntraTokenError, EntraTokenValidator, type EntraIdentity } from './entra-tokens.ts';
 import { problemErrorHandler, sendProblem } from './problem-details.ts';
 
@@ -336,33 +336,35 @@ async function findMember(db: Database, tenantId: string, identity: EntraIdentit
 
 // --- The manifest ----------------------------------------------------------------------------------
 
-type ManifestRenderer = (publicUrl: string) => string | Promise<string>;
-const manifestModule = new URL('./addin-manifest.ts', import.meta.url);
-const repositoryManifest = new URL('../../../manifest.xml', import.meta.url);
-
-async function loadRenderer(): Promise<ManifestRenderer | undefined> {
-  if (!existsSync(fileURLToPath(manifestModule))) return undefined;
-  const specifier = manifestModule.href;
-  const loaded = (await import(specifier)) as { renderAddinManifest?: ManifestRenderer };
-  return loaded.renderAddinManifest;
+export interface AddinManifestRoutesOptions {
+  db: Database;
+  publicUrl: string;
+  /** The manifest to render; the repository's manifest.xml when not given. */
+  readTemplate?: () => string;
 }
 
 /** GET /addin/manifest.xml: the manifest for this gateway's public URL, ahead of the static add-in files. */
-export const addinManifestRoutes: FastifyPluginAsync<{ publicUrl: string }> = async (app, { publicUrl }) => {
-  let renderer: Promise<ManifestRenderer | undefined> | undefined;
+export const addinManifestRoutes: FastifyPluginAsync<AddinManifestRoutesOptions> = async (app, options) => {
+  const readTemplate = options.readTemplate ?? (() => (existsSync(REPOSITORY_MANIFEST) ? readRepositoryManifest() : undefined));
+  // Rendered once per process; a failure (the database away) is not remembered, the next request tries again.
+  let rendered: Promise<RenderedAddinManifest | undefined> | undefined;
+  const render = async () => {
+    const template = readTemplate();
+    return template === undefined ? undefined : renderAddinManifest(options.db, template, options.publicUrl);
+  };
   app.get(ADDIN_MANIFEST_PATH, async (_request, reply) => {
-    renderer ??= loadRenderer();
-    const render = await renderer;
-    let xml: string | undefined;
-    if (render) xml = await render(publicUrl);
-    else if (existsSync(fileURLToPath(repositoryManifest))) xml = readFileSync(repositoryManifest, 'utf8');
-    if (xml === undefined) {
+    rendered ??= render().catch((error: unknown) => {
+      rendered = undefined;
+      throw error;
+    });
+    const manifest = await rendered;
+    if (!manifest) {
       return sendProblem(reply, { status: 404, title: 'No add-in manifest', detail: 'This installation has no Outlook add-in manifest.' });
     }
     return reply
       .type('application/xml; charset=utf-8')
       .header('cache-control', 'no-cache')
-      .header('content-disposition', 'inline; filename="manifest.xml"')
-      .send(xml);
+      .header('content-disposition', 'attachment; filename="sealpost-outlook-manifest.xml"')
+      .send(manifest.xml);
   });
 };

@@ -48,7 +48,7 @@ export async function createHttpApp(options: HttpAppOptions) {
   if (options.addin) {
     const { directory, protectionModes, entraAuthority, publicUrl, gatewayHost } = options.addin;
     await app.register(setupRoutes, { prefix: '/api/admin/setup', db: options.db, directory, gatewayHost });
-    await app.register(addinManifestRoutes, { publicUrl });
+    await app.register(addinManifestRoutes, { db: options.db, publicUrl });
     await app.register(addinSignInRoutes, { directory, entraAuthority, publicUrl });
     if (options.portal) {
       const validator = new EntraTokenValidator({ authorityBaseUrl: entraAuthority });
