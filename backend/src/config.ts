@@ -55,6 +55,7 @@ const environmentSchema = z.object({
   SEALPOST_WORKER_POLL_MS: positiveInt.default(1000),
   SEALPOST_DELIVERY_CONCURRENCY: positiveInt.default(50),
   SEALPOST_DELIVERY_LEASE_SECONDS: positiveInt.default(60),
+  SEALPOST_HOUSEKEEPING_SECONDS: positiveInt.default(300),
   SEALPOST_ENTRA_AUTHORITY: z.string().url('must be an absolute URL such as https://login.microsoftonline.com').default('https://login.microsoftonline.com'),
 });
 
@@ -125,6 +126,8 @@ export interface Config {
     leaseSeconds: number;
   };
   workerPollMs: number;
+  /** How often the portal's housekeeping runs (expiry, retention, digests, old links and sessions). */
+  housekeepingIntervalMs: number;
   /** Where the Outlook add-in's Entra ID tokens come from (the issuer of each Entra tenant is below it). */
   entra: { authority: string };
   /** Tenants from SEALPOST_CONFIG; undefined when no file is given (the demo tenant is created then). */
@@ -195,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseSeconds: e.SEALPOST_DELIVERY_LEASE_SECONDS,
     },
     workerPollMs: e.SEALPOST_WORKER_POLL_MS,
+    housekeepingIntervalMs: e.SEALPOST_HOUSEKEEPING_SECONDS * 1000,
     entra: { authority: e.SEALPOST_ENTRA_AUTHORITY.replace(/\/+$/, '') },
     tenants,
     configFile: e.SEALPOST_CONFIG,

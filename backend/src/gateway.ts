@@ -12,6 +12,7 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { PipelineWorker } from './pipeline/pipeline-worker.ts';
 import { ProtectionModes } from './secure/protection-modes.ts';
+import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { PortalService } from './portal/portal-service.ts';
 import { autoProtection, portalProtection } from './secure/portal-mode.ts';
 import { createSmtpListener } from './smtp/smtp-listener.ts';
@@ -30,6 +31,7 @@ export interface Gateway {
   smtp: SMTPServer;
   http: HttpApp;
   portal: PortalService;
+  housekeeping: HousekeepingWorker;
   smtpPort: number;
   httpPort: number;
   demo?: DemoTenant;
@@ -137,6 +139,19 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   });
   protectionModes.register(portalProtection(portal));
   protectionModes.register(autoProtection({ portal, directory, protectionModes }));
+  const housekeeping = new HousekeepingWorker({
+    db,
+    vault,
+    directory,
+    portal,
+    logger,
+    publicUrl: config.http.publicUrl,
+    hostname: config.smtp.hostname,
+    onSpooled: () => pipeline.signal.notify(),
+    intervalMs: config.housekeepingIntervalMs,
+    // Soon after start, so expired content does not wait a whole interval after a restart.
+    firstRunDelayMs: Math.min(config.housekeepingIntervalMs, 10_000),
+  });
 
   let ready = false;
   const http = await createHttpApp({
@@ -156,6 +171,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
 
   pipeline.start();
   delivery.start();
+  housekeeping.start();
   const refresher = setInterval(() => {
     directory.refresh().catch((error: unknown) => logger.warn({ err: error }, 'refreshing tenants failed'));
   }, 30_000);
@@ -182,6 +198,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       await new Promise<void>((resolve) => smtp.close(() => resolve()));
       await pipeline.stop();
       await delivery.stop();
+      await housekeeping.stop();
       await client.close();
       await http.close();
       await database.close();
@@ -200,6 +217,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     smtp,
     http,
     portal,
+    housekeeping,
     smtpPort,
     httpPort,
     demo,

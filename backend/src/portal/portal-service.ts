@@ -467,7 +467,8 @@ export class PortalService {
     this.options.onSpooled();
   }
 
-  private async spool(tx: Queryable, tenantId: string, mailFrom: string, to: string, mail: { raw: Buffer; messageId: string }, traceDetail: Record<string, unknown>) {
+  /** Queues a mail the portal writes (notification, sign-in link, receipt, digest) through the gateway's own spool. */
+  async spool(tx: Queryable, tenantId: string, mailFrom: string, to: string, mail: { raw: Buffer; messageId: string }, traceDetail: Record<string, unknown>) {
     await spoolWithin(tx, this.options.vault, [
       {
         id: randomUUID(),
