@@ -100,6 +100,9 @@ export const portalMessages = pgTable(
     index('portal_messages_thread_idx').on(t.threadId, t.sentAt),
     index('portal_messages_message_id_idx').on(t.tenantId, t.messageIdHeader),
     index('portal_messages_from_idx').on(t.tenantId, t.fromAddress),
+    // Housekeeping finds expired messages and those past a tenant's retention period without a scan.
+    index('portal_messages_expires_idx').on(t.expiresAt).where(sql`${t.expiresAt} is not null`),
+    index('portal_messages_sent_idx').on(t.tenantId, t.sentAt),
   ],
 );
 

@@ -1,0 +1,2 @@
+CREATE INDEX "portal_messages_expires_idx" ON "portal_messages" USING btree ("expires_at") WHERE "portal_messages"."expires_at" is not null;--> statement-breakpoint
+CREATE INDEX "portal_messages_sent_idx" ON "portal_messages" USING btree ("tenant_id","sent_at");
