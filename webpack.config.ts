@@ -53,6 +53,7 @@ export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configur
         path: resolve(root, 'dist/addin'),
         // Classic Outlook on Windows loads the launch-event script by a fixed address in the manifest.
         filename: (pathData) => (pathData.chunk?.name === 'commands' ? '[name].js' : '[name].[contenthash].js'),
+        chunkFilename: '[name].[contenthash].js',
         publicPath: '/addin/',
         clean: true,
       },

@@ -5,6 +5,7 @@
  */
 import { checkDraftBeforeSend, markForSecureSending, type ComposeItem, type SendCheckEnvironment } from './before-send.ts';
 import { languageOf, type SendCheckCompletion } from './send-check.ts';
+import { signIn, type AccessTokens } from '../shared/auth.ts';
 
 /** As much of Office.js as this file touches; the page loads office.js before this bundle. */
 interface OfficeGlobal {
@@ -21,9 +22,22 @@ interface CompletableEvent {
 }
 declare const Office: OfficeGlobal;
 
-/** Where the send-time check gets the signed-in sender's access token; the shared sign-in module sets it. */
+/** Where the send-time check gets the signed-in sender's access token. */
 export type TokenProvider = () => Promise<string | undefined>;
-let tokenProvider: TokenProvider = async () => undefined;
+
+/** The sender is signed in as in the task pane; any failure means "not signed in", and the send goes ahead. */
+let signedIn: Promise<AccessTokens> | undefined;
+let tokenProvider: TokenProvider = async () => {
+  const origin = environment().apiOrigin;
+  if (!origin) return undefined;
+  try {
+    signedIn ??= signIn(origin);
+    return await (await signedIn).token();
+  } catch {
+    signedIn = undefined;
+    return undefined;
+  }
+};
 export function provideSendCheckToken(provider: TokenProvider): void {
   tokenProvider = provider;
 }

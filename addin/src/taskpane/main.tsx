@@ -1,8 +1,4 @@
 import { createRoot } from 'react-dom/client';
-import { FluentProvider, Title2, webLightTheme } from '@fluentui/react-components';
+import { App } from './App.tsx';
 
-createRoot(document.getElementById('root')!).render(
-  <FluentProvider theme={webLightTheme}>
-    <Title2 as="h1">Sealpost</Title2>
-  </FluentProvider>,
-);
+createRoot(document.getElementById('root')!).render(<App />);

@@ -1,0 +1,88 @@
+/**
+ * The sender's choice in the task pane and the X-Sealpost-* headers that carry it, both ways. The header
+ * text always comes from common/src/headers.ts, the same code the gateway parses it with.
+ */
+import type { AddinSettings } from '../../../common/src/addin-api.ts';
+import {
+  formatSealpostHeaders,
+  HEADER_ENCRYPT,
+  HEADER_EXPIRES,
+  HEADER_OPTIONS,
+  parseExpiry,
+  parseSealpostHeaders,
+  type SendOption,
+} from '../../../common/src/headers.ts';
+import { removeInternetHeaders, setInternetHeaders } from '../shared/office.ts';
+
+export type SecuredMode = AddinSettings['allowedModes'][number];
+
+/** The headers the pane writes and removes; it never touches any other header of the draft. */
+export const PANE_HEADERS = [HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS] as const;
+
+export interface ProtectionChoice {
+  secure: boolean;
+  mode: SecuredMode;
+  /** The last day the message can be read, YYYY-MM-DD (a UTC day, as the header grammar reads it). */
+  expiryDay: string;
+  options: SendOption[];
+}
+
+const DAY_MS = 86_400_000;
+
+export function utcDay(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}
+
+export function addDays(day: string, days: number): string {
+  return utcDay(new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS));
+}
+
+export function expiryBounds(settings: AddinSettings, now = new Date()): { min: string; max: string; defaultDay: string } {
+  const today = utcDay(now);
+  const max = addDays(today, settings.maxExpiryDays);
+  const wanted = addDays(today, settings.defaultExpiryDays);
+  return { min: addDays(today, 1), max, defaultDay: wanted > max ? max : wanted };
+}
+
+export type ExpiryProblem = 'missing' | 'past' | 'too-late';
+
+export function validateExpiryDay(day: string, settings: AddinSettings, now = new Date()): ExpiryProblem | undefined {
+  if (!day || !parseExpiry(day)) return 'missing';
+  const { min, max } = expiryBounds(settings, now);
+  if (day < min) return 'past';
+  if (day > max) return 'too-late';
+  return undefined;
+}
+
+export function defaultChoice(settings: AddinSettings, now = new Date()): ProtectionChoice {
+  const mode: SecuredMode = settings.allowedModes.includes('auto') ? 'auto' : (settings.allowedModes[0] ?? 'auto');
+  return { secure: false, mode, expiryDay: expiryBounds(settings, now).defaultDay, options: [] };
+}
+
+/** The headers for a choice: none when protection is off. */
+export function headersFor(choice: ProtectionChoice): Record<string, string> {
+  if (!choice.secure) return {};
+  return formatSealpostHeaders({ mode: choice.mode, expiresAt: parseExpiry(choice.expiryDay), options: choice.options });
+}
+
+/** What the pane shows for the headers already on the draft (the pane reopened). */
+export function choiceFromHeaders(headers: Record<string, string>, settings: AddinSettings, now = new Date()): ProtectionChoice {
+  const byName = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+  const request = parseSealpostHeaders((name) => byName.get(name.toLowerCase()), undefined);
+  const choice = defaultChoice(settings, now);
+  if (request.mode && request.mode !== 'none') {
+    choice.secure = true;
+    if (settings.allowedModes.includes(request.mode)) choice.mode = request.mode;
+  }
+  if (request.expiresAt) choice.expiryDay = utcDay(request.expiresAt);
+  choice.options = request.options;
+  return choice;
+}
+
+/** Puts the choice on the draft: sets the headers it has and removes the pane's headers it does not. */
+export async function writeChoice(choice: ProtectionChoice): Promise<void> {
+  const headers = headersFor(choice);
+  const absent = PANE_HEADERS.filter((name) => !(name in headers));
+  if (Object.keys(headers).length > 0) await setInternetHeaders(headers);
+  if (absent.length > 0) await removeInternetHeaders(absent);
+}
