@@ -1,0 +1,164 @@
+/** The portal's frame: header with navigation and language, the page for the current address. */
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { Button, FluentProvider, Link, Spinner, Text, makeStyles, tokens, webLightTheme } from '@fluentui/react-components';
+import type { PortalLanguage, PortalSession } from '../../common/src/portal-api.ts';
+import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
+import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
+import { followInApp, navigate, useLocation } from './router.ts';
+import { SessionContext, fetchSession, useSession } from './session.tsx';
+import { OpenPage } from './pages/OpenPage.tsx';
+import { IpChangedPage } from './pages/IpChangedPage.tsx';
+import { StartPage } from './pages/StartPage.tsx';
+import { InboxPage } from './pages/InboxPage.tsx';
+import { ThreadPage } from './pages/ThreadPage.tsx';
+import { SentPage } from './pages/SentPage.tsx';
+import { NotFoundPage } from './pages/NotFoundPage.tsx';
+
+const useStyles = makeStyles({
+  header: {
+    display: 'flex',
+    flexWrap: 'wrap',
+    alignItems: 'center',
+    columnGap: tokens.spacingHorizontalL,
+    rowGap: tokens.spacingVerticalS,
+    padding: `${tokens.spacingVerticalM} ${tokens.spacingHorizontalXL}`,
+    borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
+    backgroundColor: tokens.colorNeutralBackground2,
+  },
+  brand: { marginRight: 'auto' },
+  nav: { display: 'flex', gap: tokens.spacingHorizontalL },
+  navList: { display: 'flex', gap: tokens.spacingHorizontalL, listStyleType: 'none', margin: 0, padding: 0 },
+  main: { maxWidth: '960px', margin: '0 auto', padding: `${tokens.spacingVerticalXL} ${tokens.spacingHorizontalXL}` },
+  skip: {
+    position: 'absolute',
+    left: '-10000px',
+    ':focus': { left: tokens.spacingHorizontalS, top: tokens.spacingVerticalS, zIndex: 1, backgroundColor: tokens.colorNeutralBackground1 },
+  },
+});
+
+function Header({ language, onLanguage }: { language: PortalLanguage; onLanguage: (l: PortalLanguage) => void }) {
+  const styles = useStyles();
+  const { t } = useI18n();
+  const { session } = useSession();
+  const { path } = useLocation();
+  const signOut = async () => {
+    try {
+      await api.delete('/api/portal/session', { quiet: true });
+    } catch {
+      // an already ended session is signed out as well
+    }
+    setCsrfToken('');
+    window.location.assign('/portal/');
+  };
+  const navLink = (to: string, label: string) => (
+    <li>
+      <Link href={to} onClick={(e) => followInApp(e, to)} aria-current={path === to ? 'page' : undefined}>
+        {label}
+      </Link>
+    </li>
+  );
+  const other: PortalLanguage = language === 'en' ? 'de' : 'en';
+  return (
+    <header className={styles.header}>
+      <Text weight="semibold" size={400} className={styles.brand}>
+        {session ? `${session.tenantName} · ${t('productName')}` : t('productName')}
+      </Text>
+      {session && (
+        <nav aria-label={t('navigation')} className={styles.nav}>
+          <ul className={styles.navList}>
+            {navLink('/portal/threads', t('navInbox'))}
+            {session.role && navLink('/portal/sent', t('navSent'))}
+          </ul>
+        </nav>
+      )}
+      {session && <Text>{t('signedInAs', { address: session.address })}</Text>}
+      <Button appearance="subtle" lang={other} onClick={() => onLanguage(other)}>
+        {t('switchLanguage')}
+      </Button>
+      {session && (
+        <Button appearance="secondary" onClick={() => void signOut()}>
+          {t('signOut')}
+        </Button>
+      )}
+    </header>
+  );
+}
+
+function Page({ ipChanged }: { ipChanged: boolean }) {
+  const { path } = useLocation();
+  const { session } = useSession();
+  const { t } = useI18n();
+  if (path === '/portal/open') return <OpenPage />;
+  if (ipChanged) return <IpChangedPage />;
+  if (path === '/portal') return <StartPage />;
+  if (session === undefined) return <Spinner label={t('loading')} />;
+  const threadMatch = /^\/portal\/threads\/([^/]+)$/.exec(path);
+  if (path === '/portal/threads' || threadMatch || path === '/portal/sent') {
+    if (!session) return <StartPage />;
+    if (threadMatch) return <ThreadPage threadId={decodeURIComponent(threadMatch[1]!)} />;
+    if (path === '/portal/sent') return <SentPage />;
+    return <InboxPage />;
+  }
+  return <NotFoundPage />;
+}
+
+export function App() {
+  const styles = useStyles();
+  const [session, setSession] = useState<PortalSession | null | undefined>(undefined);
+  const [ipChanged, setIpChanged] = useState(false);
+  const [chosenLanguage, setChosenLanguage] = useState<PortalLanguage | undefined>(storedLanguage);
+  const language = chosenLanguage ?? session?.language ?? browserLanguage();
+  const i18n = useMemo(() => makeI18n(language), [language]);
+
+  const reload = useCallback(async () => {
+    try {
+      const current = await fetchSession();
+      setSession(current);
+      setIpChanged(false);
+      return current;
+    } catch (error) {
+      if (error instanceof ApiProblem && error.is('session-ip-changed')) setIpChanged(true);
+      setSession(null);
+      return null;
+    }
+  }, []);
+
+  useEffect(() => {
+    if (window.location.pathname.replace(/\/+$/, '') === '/portal/open') setSession(null);
+    else void reload();
+    return onSessionProblem((problem) => {
+      if (problem.is('session-ip-changed')) {
+        setIpChanged(true);
+      } else {
+        setSession(null);
+        navigate('/portal/');
+      }
+    });
+  }, [reload]);
+
+  useEffect(() => {
+    document.documentElement.lang = language;
+    document.title = `${i18n.t('portalTitle')} · ${i18n.t('productName')}`;
+  }, [language, i18n]);
+
+  const chooseLanguage = (next: PortalLanguage) => {
+    storeLanguage(next);
+    setChosenLanguage(next);
+  };
+
+  return (
+    <FluentProvider theme={webLightTheme}>
+      <I18nContext.Provider value={i18n}>
+        <SessionContext.Provider value={{ session, reload }}>
+          <a href="#content" className={styles.skip}>
+            {i18n.t('skipToContent')}
+          </a>
+          <Header language={language} onLanguage={chooseLanguage} />
+          <main id="content" className={styles.main} tabIndex={-1}>
+            <Page ipChanged={ipChanged} />
+          </main>
+        </SessionContext.Provider>
+      </I18nContext.Provider>
+    </FluentProvider>
+  );
+}

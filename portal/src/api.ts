@@ -1,0 +1,95 @@
+/**
+ * The one way the portal talks to the backend (common/src/portal-api.ts). Every failure becomes an
+ * ApiProblem carrying the server's problem document, so pages decide by its `type`.
+ */
+import { CSRF_HEADER, type PortalProblem, type PortalProblemType } from '../../common/src/portal-api.ts';
+
+/** A problem the portal itself notes when the server could not be reached or did not answer a problem. */
+export type ClientProblemType = 'urn:sealpost:problem:unreachable' | 'urn:sealpost:problem:unexpected';
+
+export interface ClientProblem extends Omit<PortalProblem, 'type'> {
+  type: PortalProblemType | ClientProblemType;
+  /** Seconds from Retry-After, when the server sent one (rate limiting). */
+  retryAfterSeconds?: number;
+}
+
+export class ApiProblem extends Error {
+  override name = 'ApiProblem';
+  constructor(readonly problem: ClientProblem) {
+    super(problem.title);
+  }
+  is(kind: string): boolean {
+    return this.problem.type === `urn:sealpost:problem:${kind}`;
+  }
+}
+
+let csrfToken = '';
+/** Set from GET /api/portal/session; state-changing requests send it. */
+export function setCsrfToken(token: string): void {
+  csrfToken = token;
+}
+
+type SessionListener = (problem: ApiProblem) => void;
+const sessionListeners = new Set<SessionListener>();
+/** Called for every answer saying the session is missing or tied to another network. */
+export function onSessionProblem(listener: SessionListener): () => void {
+  sessionListeners.add(listener);
+  return () => sessionListeners.delete(listener);
+}
+
+export interface RequestOptions {
+  /** Do not tell the session listeners (the caller handles a missing session itself). */
+  quiet?: boolean;
+}
+
+async function problemOf(response: Response): Promise<ApiProblem> {
+  const retry = Number(response.headers.get('retry-after'));
+  const extra = Number.isFinite(retry) && retry > 0 ? { retryAfterSeconds: retry } : {};
+  if ((response.headers.get('content-type') ?? '').includes('json')) {
+    try {
+      const body = (await response.json()) as Partial<PortalProblem>;
+      if (typeof body.type === 'string' && body.type.startsWith('urn:sealpost:problem:')) {
+        return new ApiProblem({ ...(body as PortalProblem), status: response.status, ...extra });
+      }
+    } catch {
+      // fall through to the generic problem below
+    }
+  }
+  const type: PortalProblemType | ClientProblemType =
+    response.status === 429 ? 'urn:sealpost:problem:rate-limited' : 'urn:sealpost:problem:unexpected';
+  return new ApiProblem({ type, title: response.statusText || 'Unexpected answer', status: response.status, ...extra });
+}
+
+export async function apiRequest<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (method !== 'GET' && csrfToken) headers[CSRF_HEADER] = csrfToken;
+  let payload: BodyInit | undefined;
+  if (body instanceof FormData) payload = body;
+  else if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  let response: Response;
+  try {
+    response = await fetch(path, { method, headers, body: payload, credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    throw new ApiProblem({ type: 'urn:sealpost:problem:unreachable', title: 'Unreachable', status: 0 });
+  }
+  if (!response.ok) {
+    const problem = await problemOf(response);
+    if (!options.quiet && (problem.is('session-ip-changed') || problem.is('session-required'))) {
+      for (const listener of sessionListeners) listener(problem);
+    }
+    throw problem;
+  }
+  if (response.status === 204 || response.status === 202) return undefined as T;
+  const text = await response.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export const api = {
+  get: <T>(path: string, options?: RequestOptions) => apiRequest<T>('GET', path, undefined, options),
+  post: <T>(path: string, body?: unknown, options?: RequestOptions) => apiRequest<T>('POST', path, body ?? {}, options),
+  patch: <T>(path: string, body: unknown) => apiRequest<T>('PATCH', path, body),
+  delete: (path: string, options?: RequestOptions) => apiRequest<void>('DELETE', path, undefined, options),
+};

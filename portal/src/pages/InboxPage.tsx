@@ -1,0 +1,87 @@
+/** The reader's conversations. */
+import { useEffect, useState } from 'react';
+import { Body1, Link, Spinner, makeStyles, tokens } from '@fluentui/react-components';
+import type { ThreadList } from '../../../common/src/portal-api.ts';
+import { api } from '../api.ts';
+import { useI18n } from '../i18n.tsx';
+import { problemText } from '../problems.ts';
+import { followInApp } from '../router.ts';
+import { Notice, PageTitle, usePageStyles } from './common.tsx';
+
+const useStyles = makeStyles({
+  table: {
+    alignSelf: 'stretch',
+    borderCollapse: 'collapse',
+    fontFamily: tokens.fontFamilyBase,
+    fontSize: tokens.fontSizeBase300,
+    '& th, & td': {
+      textAlign: 'start',
+      padding: `${tokens.spacingVerticalS} ${tokens.spacingHorizontalM}`,
+      borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
+    },
+    '& th': { fontWeight: tokens.fontWeightSemibold },
+  },
+  unread: { fontWeight: tokens.fontWeightSemibold },
+});
+
+export function InboxPage() {
+  const { t, formatDate } = useI18n();
+  const styles = usePageStyles();
+  const table = useStyles();
+  const [list, setList] = useState<ThreadList | undefined>();
+  const [failure, setFailure] = useState<unknown>();
+
+  useEffect(() => {
+    let live = true;
+    api.get<ThreadList>('/api/portal/threads').then(
+      (answer) => live && setList(answer),
+      (error: unknown) => live && setFailure(error),
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+
+  return (
+    <div className={styles.stack}>
+      <PageTitle>{t('inboxTitle')}</PageTitle>
+      {failure !== undefined && <Notice intent="error">{problemText(failure, t)}</Notice>}
+      {!list && failure === undefined && <Spinner label={t('loading')} />}
+      {list && list.threads.length === 0 && <Body1 as="p">{t('inboxEmpty')}</Body1>}
+      {list && list.threads.length > 0 && (
+        <table className={table.table}>
+          <caption className={styles.muted} style={{ textAlign: 'start' }}>
+            {t('threadsTable')}
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">{t('colSubject')}</th>
+              <th scope="col">{t('colCounterpart')}</th>
+              <th scope="col">{t('colCount')}</th>
+              <th scope="col">{t('colUnread')}</th>
+              <th scope="col">{t('colDate')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.threads.map((thread) => {
+              const to = `/portal/threads/${encodeURIComponent(thread.id)}`;
+              return (
+                <tr key={thread.id} className={thread.unread > 0 ? table.unread : undefined}>
+                  <td>
+                    <Link href={to} onClick={(e) => followInApp(e, to)}>
+                      {thread.subject || t('noSubject')}
+                    </Link>
+                  </td>
+                  <td>{thread.counterpart}</td>
+                  <td>{thread.messageCount}</td>
+                  <td>{thread.unread}</td>
+                  <td>{formatDate(thread.lastMessageAt)}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,58 @@
+/** The start page: readers are sent to their inbox; everybody else learns how to get in. */
+import { useEffect, useState, type FormEvent } from 'react';
+import { Body1, Button, Field, Input, Spinner, Title2 } from '@fluentui/react-components';
+import type { SignInRequest } from '../../../common/src/portal-api.ts';
+import { api } from '../api.ts';
+import { useI18n } from '../i18n.tsx';
+import { problemText } from '../problems.ts';
+import { navigate } from '../router.ts';
+import { useSession } from '../session.tsx';
+import { Notice, PageTitle, usePageStyles } from './common.tsx';
+
+export function StartPage() {
+  const { t } = useI18n();
+  const styles = usePageStyles();
+  const { session } = useSession();
+  const [email, setEmail] = useState('');
+  const [state, setState] = useState<{ kind: 'idle' | 'sending' | 'sent' } | { kind: 'failed'; message: string }>({ kind: 'idle' });
+
+  useEffect(() => {
+    if (session) navigate('/portal/threads', { replace: true });
+  }, [session]);
+  if (session === undefined || session) return <Spinner label={t('loading')} />;
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setState({ kind: 'sending' });
+    try {
+      const body: SignInRequest = { email: email.trim() };
+      await api.post('/api/portal/sign-in', body, { quiet: true });
+      setState({ kind: 'sent' });
+    } catch (error) {
+      setState({ kind: 'failed', message: problemText(error, t) });
+    }
+  };
+
+  return (
+    <div className={styles.stack}>
+      <PageTitle>{t('startTitle')}</PageTitle>
+      <Body1 as="p">{t('startBody')}</Body1>
+      <section aria-labelledby="sign-in-heading" className={styles.stack}>
+        <Title2 as="h2" id="sign-in-heading">
+          {t('signInTitle')}
+        </Title2>
+        <Body1 as="p">{t('signInBody')}</Body1>
+        <form onSubmit={(e) => void submit(e)} className={styles.stack}>
+          <Field label={t('emailLabel')} required>
+            <Input type="email" autoComplete="email" value={email} onChange={(_, data) => setEmail(data.value)} />
+          </Field>
+          <Button type="submit" appearance="primary" disabled={state.kind === 'sending' || !email.trim()}>
+            {t('signInButton')}
+          </Button>
+        </form>
+        {state.kind === 'sent' && <Notice intent="success">{t('signInSent')}</Notice>}
+        {state.kind === 'failed' && <Notice intent="error">{state.message}</Notice>}
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,111 @@
+/** A conversation: its messages, the chosen one shown below, and the reply form. */
+import { useCallback, useEffect, useState } from 'react';
+import { Body1, Link, Spinner, Title2, makeStyles, shorthands, tokens } from '@fluentui/react-components';
+import type { ThreadDetail } from '../../../common/src/portal-api.ts';
+import { api } from '../api.ts';
+import { useI18n } from '../i18n.tsx';
+import { problemText } from '../problems.ts';
+import { followInApp, navigate, useLocation } from '../router.ts';
+import { Notice, PageTitle, usePageStyles } from './common.tsx';
+import { MessageView } from './MessageView.tsx';
+
+const useStyles = makeStyles({
+  list: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalS, alignSelf: 'stretch' },
+  item: {
+    display: 'flex',
+    flexDirection: 'column',
+    padding: `${tokens.spacingVerticalS} ${tokens.spacingHorizontalM}`,
+    border: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
+    borderRadius: tokens.borderRadiusMedium,
+  },
+  selected: { ...shorthands.borderColor(tokens.colorBrandStroke1), backgroundColor: tokens.colorBrandBackground2 },
+  preview: { color: tokens.colorNeutralForeground2, overflowWrap: 'anywhere' },
+});
+
+export function ThreadPage({ threadId }: { threadId: string }) {
+  const { t, formatDate } = useI18n();
+  const styles = useStyles();
+  const page = usePageStyles();
+  const { query } = useLocation();
+  const [detail, setDetail] = useState<ThreadDetail | undefined>();
+  const [failure, setFailure] = useState<unknown>();
+  const [notice, setNotice] = useState<string | undefined>();
+
+  const load = useCallback(async () => {
+    try {
+      setDetail(await api.get<ThreadDetail>(`/api/portal/threads/${encodeURIComponent(threadId)}`));
+      setFailure(undefined);
+    } catch (error) {
+      setFailure(error);
+    }
+  }, [threadId]);
+
+  useEffect(() => {
+    setDetail(undefined);
+    void load();
+  }, [load]);
+
+  const base = `/portal/threads/${encodeURIComponent(threadId)}`;
+  const chosen = query.get('message') ?? detail?.messages.at(-1)?.id;
+  const allowRemote = query.get('remote') === 'allow';
+
+  if (failure !== undefined) {
+    return (
+      <div className={page.stack}>
+        <PageTitle>{t('inboxTitle')}</PageTitle>
+        <Notice intent="error">{problemText(failure, t)}</Notice>
+      </div>
+    );
+  }
+  if (!detail) return <Spinner label={t('loading')} />;
+
+  return (
+    <div className={page.stack}>
+      <PageTitle>{detail.thread.subject || t('noSubject')}</PageTitle>
+      <Body1 as="p" className={page.muted}>
+        {detail.thread.counterpart} · {t('threadCount', { count: detail.messages.length, max: detail.maxMessages })}
+      </Body1>
+      {notice && <Notice intent="success">{notice}</Notice>}
+      <section aria-labelledby="thread-messages" className={`${page.stack} ${page.wide}`}>
+        <Title2 as="h2" id="thread-messages">
+          {t('threadMessages')}
+        </Title2>
+        <ul className={styles.list}>
+          {detail.messages.map((message) => {
+            const to = `${base}?message=${encodeURIComponent(message.id)}`;
+            const selected = message.id === chosen;
+            return (
+              <li key={message.id} className={`${styles.item} ${selected ? styles.selected : ''}`}>
+                <Link href={to} onClick={(e) => followInApp(e, to)} aria-current={selected ? 'true' : undefined}>
+                  {message.fromName || message.from} · {formatDate(message.sentAt)}
+                  {!message.read && ` · ${t('unreadMark')}`}
+                </Link>
+                <Body1 className={styles.preview}>{message.preview}</Body1>
+              </li>
+            );
+          })}
+        </ul>
+      </section>
+      {chosen ? (
+        <div className={page.wide}>
+          <MessageView
+            key={chosen}
+            messageId={chosen}
+            allowRemote={allowRemote}
+            threadCanReply={detail.canReply}
+            maxMessages={detail.maxMessages}
+            onAllowRemote={() => navigate(`${base}?message=${encodeURIComponent(chosen)}&remote=allow`, { replace: true })}
+            onDeleted={() => {
+              setNotice(t('deleted'));
+              navigate(base, { replace: true });
+              void load();
+            }}
+            onReplied={() => void load()}
+          />
+        </div>
+      ) : (
+        <Body1 as="p">{t('selectMessage')}</Body1>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,56 @@
+/** Small pieces several pages share. */
+import { useState, type ReactNode } from 'react';
+import { Button, MessageBar, MessageBarBody, MessageBarTitle, Title1, makeStyles, tokens } from '@fluentui/react-components';
+import type { RequestLinkRequest } from '../../../common/src/portal-api.ts';
+import { api } from '../api.ts';
+import { useI18n } from '../i18n.tsx';
+import { problemText } from '../problems.ts';
+
+export const usePageStyles = makeStyles({
+  stack: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalL, alignItems: 'flex-start' },
+  wide: { alignSelf: 'stretch' },
+  row: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalM, alignItems: 'center' },
+  muted: { color: tokens.colorNeutralForeground2 },
+});
+
+export function PageTitle({ children }: { children: ReactNode }) {
+  return <Title1 as="h1">{children}</Title1>;
+}
+
+export function Notice({ intent, title, children }: { intent: 'success' | 'error' | 'warning' | 'info'; title?: string; children: ReactNode }) {
+  return (
+    <MessageBar intent={intent} layout="multiline" role={intent === 'error' || intent === 'warning' ? 'alert' : 'status'}>
+      <MessageBarBody>
+        {title && <MessageBarTitle>{title}</MessageBarTitle>}
+        {children}
+      </MessageBarBody>
+    </MessageBar>
+  );
+}
+
+/** "Send me a new link": POST /api/portal/links/request, then a confirmation or why it did not work. */
+export function RequestLinkButton({ body, sentText }: { body: RequestLinkRequest; sentText: string }) {
+  const { t } = useI18n();
+  const styles = usePageStyles();
+  const [state, setState] = useState<{ kind: 'idle' | 'sending' | 'sent' } | { kind: 'failed'; message: string }>({ kind: 'idle' });
+  const request = async () => {
+    setState({ kind: 'sending' });
+    try {
+      await api.post('/api/portal/links/request', body, { quiet: true });
+      setState({ kind: 'sent' });
+    } catch (error) {
+      setState({ kind: 'failed', message: problemText(error, t) });
+    }
+  };
+  return (
+    <div className={styles.stack}>
+      {state.kind !== 'sent' && (
+        <Button appearance="primary" disabled={state.kind === 'sending'} onClick={() => void request()}>
+          {state.kind === 'sending' ? t('requesting') : t('requestLink')}
+        </Button>
+      )}
+      {state.kind === 'sent' && <Notice intent="success">{sentText}</Notice>}
+      {state.kind === 'failed' && <Notice intent="error">{state.message}</Notice>}
+    </div>
+  );
+}

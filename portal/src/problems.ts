@@ -1,0 +1,40 @@
+/** Turns a failed request into a sentence the reader can act on, in the chosen language. */
+import { ApiProblem } from './api.ts';
+import type { Translate } from './i18n.tsx';
+
+export function problemText(error: unknown, t: Translate, context: { maxMessages?: number } = {}): string {
+  if (!(error instanceof ApiProblem)) return t('problemUnexpected', { status: '—' });
+  const { problem } = error;
+  switch (problem.type) {
+    case 'urn:sealpost:problem:rate-limited':
+      return problem.retryAfterSeconds
+        ? t('rateLimited', { minutes: Math.max(1, Math.ceil(problem.retryAfterSeconds / 60)) })
+        : t('rateLimitedSoon');
+    case 'urn:sealpost:problem:thread-full':
+      return t('threadFull', { max: context.maxMessages ?? 30 });
+    case 'urn:sealpost:problem:replies-disabled':
+      return t('repliesDisabled');
+    case 'urn:sealpost:problem:too-large':
+      return t('tooLarge');
+    case 'urn:sealpost:problem:forbidden':
+      return t('problemForbidden');
+    case 'urn:sealpost:problem:not-found':
+      return t('problemNotFound');
+    case 'urn:sealpost:problem:expired':
+      return t('problemExpired');
+    case 'urn:sealpost:problem:link-unusable':
+      return t('unusableTitle');
+    case 'urn:sealpost:problem:integrity-failed':
+      return t('integrityFailedTitle');
+    case 'urn:sealpost:problem:session-ip-changed':
+      return t('ipChangedTitle');
+    case 'urn:sealpost:problem:session-required':
+      return t('startBody');
+    case 'urn:sealpost:problem:invalid-request':
+      return t('problemInvalid', { detail: problem.detail ?? problem.title });
+    case 'urn:sealpost:problem:unreachable':
+      return t('problemUnreachable');
+    default:
+      return t('problemUnexpected', { status: problem.status || '—' });
+  }
+}
