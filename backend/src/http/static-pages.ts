@@ -10,10 +10,30 @@ import type { FastifyPluginAsync } from 'fastify';
 
 export const distFolder = fileURLToPath(new URL('../../../dist', import.meta.url));
 
+/**
+ * The portal runs only its own scripts. Images may come from anywhere because a message frame (srcdoc)
+ * inherits this policy on top of its own, and a reader may allow a message's remote images; the frame's
+ * own policy keeps them blocked until then. Fluent UI injects its styles inline.
+ */
+const PORTAL_CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: http: https:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "frame-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 const securityHeaders = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
+  'content-security-policy': PORTAL_CONTENT_SECURITY_POLICY,
 };
 
 export const staticPages: FastifyPluginAsync = async (app) => {
