@@ -12,6 +12,7 @@ import { StartPage } from './pages/StartPage.tsx';
 import { InboxPage } from './pages/InboxPage.tsx';
 import { ThreadPage } from './pages/ThreadPage.tsx';
 import { SentPage } from './pages/SentPage.tsx';
+import { SetupPage, isAdminRole } from './pages/SetupPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
 
 const useStyles = makeStyles({
@@ -68,6 +69,7 @@ function Header({ language, onLanguage }: { language: PortalLanguage; onLanguage
           <ul className={styles.navList}>
             {navLink('/portal/threads', t('navInbox'))}
             {session.role && navLink('/portal/sent', t('navSent'))}
+            {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
           </ul>
         </nav>
       )}
@@ -93,10 +95,11 @@ function Page({ ipChanged }: { ipChanged: boolean }) {
   if (path === '/portal') return <StartPage />;
   if (session === undefined) return <Spinner label={t('loading')} />;
   const threadMatch = /^\/portal\/threads\/([^/]+)$/.exec(path);
-  if (path === '/portal/threads' || threadMatch || path === '/portal/sent') {
+  if (path === '/portal/threads' || threadMatch || path === '/portal/sent' || path === '/portal/admin/setup') {
     if (!session) return <StartPage />;
     if (threadMatch) return <ThreadPage threadId={decodeURIComponent(threadMatch[1]!)} />;
     if (path === '/portal/sent') return <SentPage />;
+    if (path === '/portal/admin/setup') return <SetupPage />;
     return <InboxPage />;
   }
   return <NotFoundPage />;
