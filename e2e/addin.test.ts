@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import axe from 'axe-core';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { BrowserContext, Page } from 'playwright-core';
 import { formatSealpostHeaders, parseExpiry, SEND_OPTIONS } from '../common/src/headers.ts';
 import { SmtpConversation } from '../backend/test/support/smtp-conversation.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
+import { axeViolations } from './support/accessibility.ts';
 import { requireBuiltAddin, startAddinGateway, useFakeOutlook, type AddinGateway, type FakeOutlookConfig } from './support/fake-outlook/setup.ts';
 
 interface FakeState {
@@ -262,12 +262,7 @@ describe('Outlook task pane', () => {
       await toggle.click();
       await page.locator('tr[data-recipient="client@example.net"]').waitFor();
       assert.equal(await page.evaluate(() => document.documentElement.lang), language.slice(0, 2));
-      await page.addScriptTag({ content: axe.source });
-      const check = () =>
-        page.evaluate(async () => {
-          const result = await (window as unknown as { axe: typeof axe }).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
-          return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
-        });
+      const check = () => axeViolations(page);
       assert.deepEqual(await check(), [], 'the protect tab');
       await page.getByRole('button', { name: tabName, exact: true }).click();
       await page.locator('#sent-heading').waitFor();

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import axe from 'axe-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Gateway } from '../backend/src/gateway.ts';
 import { distFolder } from '../backend/src/http/static-pages.ts';
@@ -17,6 +16,7 @@ import { freePort } from '../backend/test/support/gateway-process.ts';
 import { MailPeer, type ReceivedMail } from '../backend/test/support/mail-peer.ts';
 import { acmeTenant, startTestGateway } from '../backend/test/support/test-gateway.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
+import { assertAccessible } from './support/accessibility.ts';
 
 const OWNER = 'alice@acme.test';
 const CONTACT = 'bob@acme.test';
@@ -28,21 +28,6 @@ function tokenOf(mail: ReceivedMail): string {
   return match[1]!;
 }
 
-/**
- * Runs axe (WCAG 2 A and AA); Fluent's focus sentinels are left out, as in e2e/portal.test.ts. The portal's
- * Content-Security-Policy refuses inline scripts, so axe is evaluated through the debugging protocol,
- * which the policy does not govern, rather than added as a script tag.
- */
-async function assertAccessible(page: Page, where: string): Promise<void> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(`${axe.source}\n;undefined`);
-  const violations = await page.evaluate(async () => {
-    const result = await (window as any).axe.run({ exclude: ['[data-tabster-dummy]'] }, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] }, iframes: false });
-    return (result.violations as Array<{ id: string; help: string; nodes: Array<{ target: unknown }> }>).map(
-      (v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`,
-    );
-  });
-  assert.deepEqual(violations, [], `axe finds no violations on ${where}`);
-}
 
 async function switchLanguage(page: Page, to: 'en' | 'de'): Promise<void> {
   await page.getByRole('button', { name: to === 'de' ? 'Deutsch' : 'English', exact: true }).click();

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import axe from 'axe-core';
 import { and, eq, isNull } from 'drizzle-orm';
 import { simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
@@ -22,6 +21,7 @@ import { MailPeer, type ReceivedMail } from '../backend/test/support/mail-peer.t
 import { SmtpConversation } from '../backend/test/support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from '../backend/test/support/test-gateway.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
+import { assertAccessible } from './support/accessibility.ts';
 import { startForwarder, type Forwarder } from './support/portal-forwarder.ts';
 
 const RECIPIENT = 'client@example.net';
@@ -49,21 +49,6 @@ async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T |
   }
 }
 
-/**
- * Runs axe (WCAG 2 A and AA) on the page. The message's own HTML in its frame is the sender's and is not
- * checked; Fluent's focus sentinels (Tabster's aria-hidden, focusable `data-tabster-dummy` elements, which
- * only pass focus on) are a known false positive of aria-hidden-focus and are left out.
- */
-async function assertAccessible(page: Page, where: string): Promise<void> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axe.source); // evaluated by the browser's debugger, which the portal's CSP rightly does not allow for page scripts
-  const violations = await page.evaluate(async () => {
-    const result = await (window as any).axe.run({ exclude: ['[data-tabster-dummy]'] }, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] }, iframes: false });
-    return (result.violations as Array<{ id: string; help: string; nodes: Array<{ target: unknown }> }>).map(
-      (v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`,
-    );
-  });
-  assert.deepEqual(violations, [], `axe finds no violations on ${where}`);
-}
 
 /** Switches the portal's language with the header's button and waits for <html lang>. */
 async function switchLanguage(page: Page, to: 'en' | 'de'): Promise<void> {

@@ -1,0 +1,35 @@
+/**
+ * Accessibility checks for the browser tests: axe with WCAG 2 A and AA rules on what the page shows.
+ *
+ * - Pages with a Content-Security-Policy refuse inline scripts, so axe is evaluated through the browser's
+ *   debugging protocol, which the policy does not govern, rather than added as a script tag.
+ * - Fluent's focus sentinels (Tabster's aria-hidden, focusable `data-tabster-dummy` elements that only pass
+ *   focus on) are a known false positive of aria-hidden-focus and are left out.
+ * - Frames are not checked: the portal's message frame holds the sender's HTML, not the product's.
+ * - Fluent fades elements in and out; a check in the middle of a fade measures a colour that is never at
+ *   rest on screen, so the check waits until no finite animation or transition is running.
+ */
+import assert from 'node:assert/strict';
+import axe from 'axe-core';
+import type { Page } from 'playwright-core';
+
+export async function axeViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(`${axe.source}\n;undefined`);
+  // Endless animations (a spinner) never settle and are not fades: only finite ones are waited for.
+  await page.waitForFunction(
+    () => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity),
+    undefined,
+    { timeout: 10_000 },
+  );
+  return page.evaluate(async () => {
+    const result = await (window as unknown as { axe: typeof axe }).axe.run(
+      { exclude: [['[data-tabster-dummy]']] } as never,
+      { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] }, iframes: false },
+    );
+    return result.violations.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
+  });
+}
+
+export async function assertAccessible(page: Page, where: string): Promise<void> {
+  assert.deepEqual(await axeViolations(page), [], `axe finds no violations on ${where}`);
+}
