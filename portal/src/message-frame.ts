@@ -6,7 +6,11 @@
 export function messageFrameDocument(html: string, options: { allowRemote: boolean; origin: string; language: string }): string {
   const parsed = new DOMParser().parseFromString(html, 'text/html');
   // Nothing in the message may steer the frame: no refresh, no base URL, no script even if sanitising missed one.
-  for (const element of parsed.querySelectorAll('script, meta, base, iframe, object, embed, form')) element.remove();
+  for (const element of parsed.querySelectorAll('script, meta, base, link, iframe, frame, object, embed, form')) element.remove();
+  // Event handlers could never run in the frame (no scripts), but nothing of them is kept either.
+  for (const element of parsed.querySelectorAll('*')) {
+    for (const attribute of [...element.attributes]) if (/^on/i.test(attribute.name)) element.removeAttribute(attribute.name);
+  }
   for (const link of parsed.querySelectorAll('a[href]')) {
     link.setAttribute('target', '_blank');
     link.setAttribute('rel', 'noopener noreferrer');
