@@ -133,6 +133,7 @@ describe('Outlook task pane', () => {
     assert.match(await row('bob@acme.test').innerText(), /Inside your organisation/);
     assert.equal(await row('client@example.net').getAttribute('data-method'), 'portal');
     assert.match(await row('client@example.net').innerText(), /Sealpost portal/);
+    assert.match(await row('client@example.net').innerText(), /No certificate or key known/);
     assert.equal(await row('bob@acme.test').locator('svg').count(), 1, 'an icon besides the words');
 
     await page.evaluate(() => (window as unknown as { __fakeOutlook: FakeState }).__fakeOutlook.setRecipients('cc', ['partner@example.org']));
@@ -262,6 +263,8 @@ describe('Outlook task pane', () => {
       await toggle.click();
       await page.locator('tr[data-recipient="client@example.net"]').waitFor();
       assert.equal(await page.evaluate(() => document.documentElement.lang), language.slice(0, 2));
+      const reason = await page.locator('tr[data-recipient="client@example.net"]').innerText();
+      assert.match(reason, language.startsWith('de') ? /Kein Zertifikat und kein Schlüssel bekannt/ : /No certificate or key known/, 'the reason in the pane language');
       const check = () => axeViolations(page);
       assert.deepEqual(await check(), [], 'the protect tab');
       await page.getByRole('button', { name: tabName, exact: true }).click();

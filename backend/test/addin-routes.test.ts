@@ -126,7 +126,11 @@ describe('Outlook add-in API', () => {
     for (const resolution of expected) {
       assert.equal(byAddress[resolution.recipient]?.method, resolution.method);
       assert.equal(byAddress[resolution.recipient]?.reason, resolution.reason);
+      assert.equal(byAddress[resolution.recipient]?.reasonCode, resolution.reasonCode);
     }
+    assert.equal(byAddress['bob@acme.test']?.reasonCode, 'internal');
+    assert.equal(byAddress['client@example.net']?.reasonCode, 'nothing-known');
+    assert.equal(byAddress['not an address']?.reasonCode, 'invalid-address');
   });
 
   test('an explicit mode the gateway has no handler for is shown as held with the reason', async () => {
@@ -136,8 +140,9 @@ describe('Outlook add-in API', () => {
       ['held', 'relay'],
     );
     assert.match(smime.recipients[0].reason, /S\/MIME is not available.*held/);
+    assert.equal(smime.recipients[0].reasonCode, 'mode-unavailable');
     const portal = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'portal', recipients: ['client@example.net'] })).json();
-    assert.deepEqual(portal.recipients[0], { address: 'client@example.net', method: 'portal', reason: 'the sender chose the Sealpost portal' });
+    assert.deepEqual(portal.recipients[0], { address: 'client@example.net', method: 'portal', reasonCode: 'sender-chose', reason: 'the sender chose the Sealpost portal' });
   });
 
   test('the preview answers for 500 recipients and refuses 501', async () => {

@@ -497,8 +497,8 @@ describe('message portal', () => {
     const tenantId = gateway.directory.allTenants().find((t) => t.name === 'Acme')!.id;
     const resolved = await resolveRecipientMethods({ directory: gateway.directory }, tenantId, ['x@example.net', 'bob@acme.test']);
     assert.deepEqual(resolved, [
-      { recipient: 'x@example.net', method: 'portal', reason: 'no certificate or key known' },
-      { recipient: 'bob@acme.test', method: 'relay', reason: 'internal recipient: delivered to the tenant mail server' },
+      { recipient: 'x@example.net', method: 'portal', reasonCode: 'nothing-known', reason: 'no certificate or key known' },
+      { recipient: 'bob@acme.test', method: 'relay', reasonCode: 'internal', reason: 'internal recipient: delivered to the tenant mail server' },
     ]);
     const { notification } = await sendPortalMessage('auto@example.net', 'Auto mode', { 'X-Sealpost-Encrypt': 'auto' });
     assert.deepEqual(notification.recipients, ['auto@example.net']);

@@ -32,10 +32,21 @@ export interface PreviewRequest {
 
 export type RecipientMethod = 'relay' | 'portal' | 'smime' | 'pgp' | 'pdf' | 'held';
 
+/** Why a recipient gets its method, for the pane to say in the sender's language. */
+export type PreviewReasonCode =
+  | 'internal'
+  | 'certificate-known'
+  | 'key-known'
+  | 'nothing-known'
+  | 'invalid-address'
+  | 'mode-unavailable'
+  | 'sender-chose';
+
 export interface RecipientPreview {
   address: string;
   method: RecipientMethod;
-  /** Why, in words for the sender ("internal recipient", "no certificate or key known: portal"). */
+  reasonCode: PreviewReasonCode;
+  /** Why, in English words for logs and other clients ("internal recipient", "no certificate or key known"). */
   reason: string;
 }
 

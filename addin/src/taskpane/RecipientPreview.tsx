@@ -141,7 +141,7 @@ export function RecipientPreview({ mode, secure }: { mode: SecuredMode; secure: 
                   <TableCell>
                     <span className={styles.address}>
                       <Text>{row.address}</Text>
-                      <Caption1>{row.reason}</Caption1>
+                      <Caption1>{row.reasonCode ? t(`reason_${row.reasonCode}` as MessageKey) : row.reason}</Caption1>
                     </span>
                   </TableCell>
                   <TableCell>

@@ -234,8 +234,8 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
                 type: 'array',
                 items: {
                   type: 'object',
-                  properties: { address: { type: 'string' }, method: { type: 'string' }, reason: { type: 'string' } },
-                  required: ['address', 'method', 'reason'],
+                  properties: { address: { type: 'string' }, method: { type: 'string' }, reasonCode: { type: 'string' }, reason: { type: 'string' } },
+                  required: ['address', 'method', 'reasonCode', 'reason'],
                 },
               },
             },
@@ -255,19 +255,20 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
       );
       const recipients = addresses.map((address): RecipientPreview => {
         const resolution = resolutions.get(address);
-        if (!resolution) return { address, method: 'held', reason: 'not a valid e-mail address' };
+        if (!resolution) return { address, method: 'held', reasonCode: 'invalid-address', reason: 'not a valid e-mail address' };
         // Internal recipients are handed to the tenant's mail server whatever the mode.
         if (resolution.method === 'relay' || mode === 'auto') {
-          return { address, method: resolution.method, reason: resolution.reason };
+          return { address, method: resolution.method, reasonCode: resolution.reasonCode, reason: resolution.reason };
         }
         if (!protectionModes.handlerFor(mode)) {
           return {
             address,
             method: 'held',
+            reasonCode: 'mode-unavailable',
             reason: `${MODE_NAMES[mode]} is not available on this gateway: the message would be held, never sent unprotected`,
           };
         }
-        return { address, method: mode as RecipientMethod, reason: `the sender chose ${MODE_NAMES[mode]}` };
+        return { address, method: mode as RecipientMethod, reasonCode: 'sender-chose', reason: `the sender chose ${MODE_NAMES[mode]}` };
       });
       return { recipients };
     },

@@ -12,6 +12,8 @@ export interface MethodResolution {
   recipient: string;
   method: RecipientMethod;
   reason: string;
+  /** The same reason as a code, for clients that word it in their own language. */
+  reasonCode: 'internal' | 'certificate-known' | 'key-known' | 'nothing-known';
 }
 
 /** What the certificate and key stores know about recipients; both stores answer in batches. */
@@ -44,15 +46,15 @@ export async function resolveRecipientMethods(
   const usable = (mode: 'smime' | 'pgp') => !deps.protectionModes || deps.protectionModes.handlerFor(mode) !== undefined;
   return normalised.map((recipient): MethodResolution => {
     if (!external.includes(recipient)) {
-      return { recipient, method: 'relay', reason: 'internal recipient: delivered to the tenant mail server' };
+      return { recipient, method: 'relay', reasonCode: 'internal', reason: 'internal recipient: delivered to the tenant mail server' };
     }
     if (certificates.has(recipient) && usable('smime')) {
-      return { recipient, method: 'smime', reason: 'a valid S/MIME certificate is known' };
+      return { recipient, method: 'smime', reasonCode: 'certificate-known', reason: 'a valid S/MIME certificate is known' };
     }
     if (pgpKeys.has(recipient) && usable('pgp')) {
-      return { recipient, method: 'pgp', reason: 'no S/MIME certificate, but an OpenPGP key is known' };
+      return { recipient, method: 'pgp', reasonCode: 'key-known', reason: 'no S/MIME certificate, but an OpenPGP key is known' };
     }
-    return { recipient, method: 'portal', reason: 'no certificate or key known' };
+    return { recipient, method: 'portal', reasonCode: 'nothing-known', reason: 'no certificate or key known' };
   });
 }
 
