@@ -38,6 +38,8 @@ async function main(): Promise<void> {
       `  Send a first message:   swaks --server 127.0.0.1:${gateway.smtpPort} --from someone@example.org --to alice@${domain}`,
       `  Then look at:           ${mailboxFolder}/alice@${domain}/`,
       `  List messages (API):    curl -H "Authorization: Bearer <token>" http://127.0.0.1:${gateway.httpPort}/api/admin/messages`,
+      `  Portal:                 ${config.http.publicUrl}/portal/   (members sign in there, recipients open their links)`,
+      `  Outlook add-in:         ${config.http.publicUrl}/addin/manifest.xml`,
       apiToken
         ? `  Demo API token:         ${apiToken}   (shown once; it is stored hashed)`
         : '  Demo API token:         shown when the demo tenant was created; configure tenants with SEALPOST_CONFIG for your own',
