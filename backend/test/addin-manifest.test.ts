@@ -332,6 +332,15 @@ describe('the gateway serves the manifest for its public URL', () => {
     const againVersion = checkManifest(await again(), 'https://mail.acme.test').version;
     assert.ok(compareVersions(againVersion, otherVersion) > 0, `${againVersion} is above ${otherVersion}`);
 
+    // The launch-event script carries the public origin for classic Outlook's page-less runtime.
+    // (npm test builds dist/addin before this file runs.)
+    const script = await fetch(`http://127.0.0.1:${gateway!.httpPort}/addin/commands.js`);
+    assert.equal(script.status, 200, 'dist/addin/commands.js is built (npm run build)');
+    assert.match(script.headers.get('content-type') ?? '', /^text\/javascript/);
+    const text = await script.text();
+    assert.ok(text.startsWith('globalThis["__sealpostOrigin"] = "https://mail.acme.test";\n'), text.slice(0, 80));
+    assert.ok(text.includes('onMessageSendHandler'), 'followed by the built launch-event code');
+
     // A restart with the same URL keeps the version.
     const restarted = await serveFor('https://mail.acme.test');
     assert.equal(checkManifest(await restarted(), 'https://mail.acme.test').version, againVersion);

@@ -65,6 +65,13 @@ export type AddinChangeExpiryRequest = ChangeExpiryRequest;
 export const ADDIN_MANIFEST_PATH = '/addin/manifest.xml';
 
 /**
+ * GET /addin/commands.js — the launch-event script. Classic Outlook on Windows runs it without a page, so
+ * it has no origin to call the API at: the gateway serves it with its public URL in this global first.
+ */
+export const ADDIN_COMMANDS_SCRIPT_PATH = '/addin/commands.js';
+export const ADDIN_ORIGIN_GLOBAL = '__sealpostOrigin';
+
+/**
  * GET /api/addin-sign-in?address=<sender> — public (no token): how the task pane signs this sender in.
  * 404 when the sender's domain has no tenant with Entra ID sign-in configured.
  */

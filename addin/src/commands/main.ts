@@ -6,6 +6,7 @@
 import { checkDraftBeforeSend, markForSecureSending, type ComposeItem, type SendCheckEnvironment } from './before-send.ts';
 import { languageOf, type SendCheckCompletion } from './send-check.ts';
 import { signIn, type AccessTokens } from '../shared/auth.ts';
+import { ADDIN_ORIGIN_GLOBAL } from '../../../common/src/addin-api.ts';
 
 /** As much of Office.js as this file touches; the page loads office.js before this bundle. */
 interface OfficeGlobal {
@@ -42,10 +43,17 @@ export function provideSendCheckToken(provider: TokenProvider): void {
   tokenProvider = provider;
 }
 
+/** The gateway to ask: the page's origin, or, in classic Outlook's page-less runtime, the one it served. */
+function apiOrigin(): string | undefined {
+  const pageOrigin = (globalThis as { location?: { origin?: string } }).location?.origin;
+  if (pageOrigin && /^https?:/.test(pageOrigin)) return pageOrigin;
+  const served = (globalThis as Record<string, unknown>)[ADDIN_ORIGIN_GLOBAL];
+  return typeof served === 'string' && /^https?:\/\/[^/]+$/.test(served) ? served : undefined;
+}
+
 function environment(): SendCheckEnvironment {
-  const origin = (globalThis as { location?: { origin?: string } }).location?.origin;
   return {
-    apiOrigin: origin && /^https?:/.test(origin) ? origin : undefined,
+    apiOrigin: apiOrigin(),
     language: languageOf(Office.context.displayLanguage),
     isSetSupported: (minVersion) => Office.context.requirements.isSetSupported('Mailbox', minVersion),
   };

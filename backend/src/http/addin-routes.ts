@@ -5,11 +5,12 @@
  * object id, else by address, whose object id is then remembered). Previews come from the gateway's
  * own method resolution; sent messages, revocation and expiry go through the portal service.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AddinSettings, PreviewResponse, RecipientMethod, RecipientPreview } from '../../../common/src/addin-api.ts';
-import { ADDIN_MANIFEST_PATH } from '../../../common/src/addin-api.ts';
+import { ADDIN_COMMANDS_SCRIPT_PATH, ADDIN_MANIFEST_PATH, ADDIN_ORIGIN_GLOBAL } from '../../../common/src/addin-api.ts';
 import type { PortalRole } from '../../../common/src/portal-api.ts';
 import type { Database } from '../db/client.ts';
 import { members } from '../db/schema.ts';
@@ -22,6 +23,7 @@ import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts
 import { REPOSITORY_MANIFEST, readRepositoryManifest, renderAddinManifest, type RenderedAddinManifest } from './addin-manifest.ts';
 import { EntraTokenError, EntraTokenValidator, type EntraIdentity } from './entra-tokens.ts';
 import { problemErrorHandler, sendProblem } from './problem-details.ts';
+import { distFolder } from './static-pages.ts';
 
 export const MAX_PREVIEW_RECIPIENTS = 500;
 const MODE_ORDER: SecuredMode[] = ['auto', 'portal', 'smime', 'pgp', 'pdf'];
@@ -353,6 +355,20 @@ export const addinManifestRoutes: FastifyPluginAsync<AddinManifestRoutesOptions>
     const template = readTemplate();
     return template === undefined ? undefined : renderAddinManifest(options.db, template, options.publicUrl);
   };
+  // The launch-event script with this gateway's origin first: classic Outlook runs it without a page.
+  const commandsScript = join(distFolder, 'addin', 'commands.js');
+  const originLine = `globalThis[${JSON.stringify(ADDIN_ORIGIN_GLOBAL)}] = ${JSON.stringify(new URL(options.publicUrl).origin)};\n`;
+  app.get(ADDIN_COMMANDS_SCRIPT_PATH, async (_request, reply) => {
+    if (!existsSync(commandsScript)) {
+      return sendProblem(reply, { status: 404, title: 'The add-in is not built', detail: 'Run "npm run build" (npm start does it) to build the add-in.' });
+    }
+    return reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('x-content-type-options', 'nosniff')
+      .send(originLine + readFileSync(commandsScript, 'utf8'));
+  });
+
   app.get(ADDIN_MANIFEST_PATH, async (_request, reply) => {
     rendered ??= render().catch((error: unknown) => {
       rendered = undefined;
