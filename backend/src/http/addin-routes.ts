@@ -23,6 +23,7 @@ import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts
 import { REPOSITORY_MANIFEST, readRepositoryManifest, renderAddinManifest, type RenderedAddinManifest } from './addin-manifest.ts';
 import { EntraTokenError, EntraTokenValidator, type EntraIdentity } from './entra-tokens.ts';
 import { problemErrorHandler, sendProblem } from './problem-details.ts';
+import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
 import { distFolder } from './static-pages.ts';
 
 export const MAX_PREVIEW_RECIPIENTS = 500;
@@ -60,33 +61,10 @@ declare module 'fastify' {
   }
 }
 
-const problemSchema = {
-  type: 'object',
-  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
-} as const;
 const messageIdParams = {
   type: 'object',
   properties: { messageId: { type: 'string', maxLength: 64 } },
   required: ['messageId'],
-} as const;
-const sentMessageSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    threadId: { type: 'string' },
-    subject: { type: 'string' },
-    sentAt: { type: 'string' },
-    expiresAt: { type: 'string' },
-    recipients: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { address: { type: 'string' }, firstReadAt: { type: 'string' }, revokedAt: { type: 'string' } },
-        required: ['address'],
-      },
-    },
-  },
-  required: ['id', 'threadId', 'subject', 'sentAt', 'recipients'],
 } as const;
 const errorResponses = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema, 503: problemSchema };
 

@@ -17,6 +17,7 @@ import { DEFAULT_PORTAL_SETTINGS, updatePortalSettings, type PortalSettings } fr
 import { endSession, resolveSession, type PortalSessionInfo } from '../portal/sessions.ts';
 import { sameSecret } from '../portal/tokens.ts';
 import { problemErrorHandler, sendProblem } from './problem-details.ts';
+import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
 
 /** The second, browser-held secret a session is bound to. */
@@ -45,10 +46,6 @@ const ADMIN_ROLES: PortalRole[] = ['owner', 'operator'];
 const AUDIT_ROLES: PortalRole[] = ['owner', 'operator', 'auditor'];
 
 const uuidParam = { type: 'string', maxLength: 64 } as const;
-const problemSchema = {
-  type: 'object',
-  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
-} as const;
 const threadSummarySchema = {
   type: 'object',
   properties: {
@@ -106,25 +103,6 @@ const messageViewSchema = {
     canReply: { type: 'boolean' },
   },
   required: ['id', 'threadId', 'from', 'to', 'cc', 'subject', 'sentAt', 'text', 'hasBlockedRemoteContent', 'attachments', 'integrity', 'canReply'],
-} as const;
-const sentMessageSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    threadId: { type: 'string' },
-    subject: { type: 'string' },
-    sentAt: { type: 'string' },
-    expiresAt: { type: 'string' },
-    recipients: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { address: { type: 'string' }, firstReadAt: { type: 'string' }, revokedAt: { type: 'string' } },
-        required: ['address'],
-      },
-    },
-  },
-  required: ['id', 'threadId', 'subject', 'sentAt', 'recipients'],
 } as const;
 const auditEntrySchema = {
   type: 'object',

@@ -1,0 +1,28 @@
+/** JSON schemas that more than one audience's routes answer with (common/src/portal-api.ts shapes). */
+
+/** An RFC 9457 problem document. */
+export const problemSchema = {
+  type: 'object',
+  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
+} as const;
+
+/** A secure message a member sent, with each recipient's reading: the portal's and the add-in's lists. */
+export const sentMessageSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    threadId: { type: 'string' },
+    subject: { type: 'string' },
+    sentAt: { type: 'string' },
+    expiresAt: { type: 'string' },
+    recipients: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { address: { type: 'string' }, firstReadAt: { type: 'string' }, revokedAt: { type: 'string' } },
+        required: ['address'],
+      },
+    },
+  },
+  required: ['id', 'threadId', 'subject', 'sentAt', 'recipients'],
+} as const;
