@@ -29,3 +29,25 @@ export class WorkSignal {
     });
   }
 }
+
+/** The life of a background worker: start runs its loop once; stop ends the loop, wakes it and waits for it. */
+export abstract class WorkerLoop {
+  readonly signal = new WorkSignal();
+  protected running = false;
+  private loop: Promise<void> | undefined;
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.signal.notify();
+    await this.loop;
+  }
+
+  /** The loop; it returns once `running` is false. */
+  protected abstract run(): Promise<void>;
+}

@@ -13,7 +13,7 @@ import type { ProtectionModes } from '../secure/protection-modes.ts';
 import type { MessageDirection } from '../smtp/spool.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
-import { WorkSignal } from '../work-signal.ts';
+import { WorkerLoop } from '../work-signal.ts';
 import { headerValue, splitMessage } from './header-block.ts';
 import { routeRecipients } from './message-router.ts';
 import { repliesToPortalMessage } from '../portal/threads.ts';
@@ -52,26 +52,12 @@ interface RoutingPlan {
   queued: number;
 }
 
-export class PipelineWorker {
-  readonly signal = new WorkSignal();
-  private running = false;
-  private loop: Promise<void> | undefined;
-
-  constructor(private readonly options: PipelineWorkerOptions) {}
-
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+export class PipelineWorker extends WorkerLoop {
+  constructor(private readonly options: PipelineWorkerOptions) {
+    super();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.signal.notify();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     while (this.running) {
       let routed = 0;
       try {

@@ -15,7 +15,7 @@ import { portalMessages } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
-import { WorkSignal } from '../work-signal.ts';
+import { WorkerLoop } from '../work-signal.ts';
 import { buildDigestMail, type DigestEntry } from './digest-mail.ts';
 import { issueLink } from './magic-links.ts';
 import type { PortalService } from './portal-service.ts';
@@ -356,23 +356,9 @@ export interface HousekeepingWorkerOptions extends HousekeepingOptions {
 }
 
 /** Runs the housekeeping at an interval in the background of a gateway process. */
-export class HousekeepingWorker {
-  private readonly signal = new WorkSignal();
-  private running = false;
-  private loop: Promise<void> | undefined;
-
-  constructor(private readonly options: HousekeepingWorkerOptions) {}
-
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    this.signal.notify();
-    await this.loop;
+export class HousekeepingWorker extends WorkerLoop {
+  constructor(private readonly options: HousekeepingWorkerOptions) {
+    super();
   }
 
   /** One run now, with this process's lock discipline; for callers that need not wait for the interval. */
@@ -380,7 +366,7 @@ export class HousekeepingWorker {
     return runHousekeeping(this.options, now);
   }
 
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const { logger } = this.options;
     await this.signal.wait(this.options.firstRunDelayMs);
     while (this.running) {
