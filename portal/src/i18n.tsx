@@ -4,6 +4,7 @@
  */
 import { createContext, useContext } from 'react';
 import type { PortalLanguage } from '../../common/src/portal-api.ts';
+import { fillPlaceholders } from '../../common/src/placeholders.ts';
 
 const en = {
   productName: 'Sealpost',
@@ -361,7 +362,7 @@ export type Translate = (key: MessageKey, values?: Record<string, string | numbe
 
 export function translator(language: PortalLanguage): Translate {
   const table = translations[language];
-  return (key, values) => table[key].replace(/\{(\w+)\}/g, (whole, name: string) => (values && name in values ? String(values[name]) : whole));
+  return (key, values) => fillPlaceholders(table[key], values);
 }
 
 const STORAGE_KEY = 'sealpost.portal.language';

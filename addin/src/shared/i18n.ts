@@ -3,6 +3,8 @@
  * (Office.context.displayLanguage); anything that is not German is shown in English.
  */
 
+import { fillPlaceholders } from '../../../common/src/placeholders.ts';
+
 export type Language = 'en' | 'de';
 
 const en = {
@@ -232,7 +234,7 @@ export function translator(language: Language): Translate {
   const table = tables[language];
   return (key, params) => {
     const text = table[key] ?? en[key];
-    return params ? text.replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole)) : text;
+    return fillPlaceholders(text, params);
   };
 }
 
