@@ -5,19 +5,15 @@
  * another recipient, another tenant or an administrator.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Gateway } from '../backend/src/gateway.ts';
-import { distFolder } from '../backend/src/http/static-pages.ts';
 import { createTestDatabase, type TestDatabase } from '../backend/test/support/database.ts';
-import { freePort } from '../backend/test/support/gateway-process.ts';
-import { MailPeer, type ReceivedMail } from '../backend/test/support/mail-peer.ts';
+import { MailPeer } from '../backend/test/support/mail-peer.ts';
 import { SmtpConversation } from '../backend/test/support/smtp-conversation.ts';
-import { acmeTenant, startTestGateway } from '../backend/test/support/test-gateway.ts';
+import { acmeTenant, globexTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
 import {
   HOSTILE_FILE_ENCODED,
@@ -33,6 +29,8 @@ import {
   rfc2231,
   scriptPayloads,
 } from './support/hostile-corpus.ts';
+import { tokenOf } from '../backend/test/support/portal-mail.ts';
+import { requireBuiltPortal } from './support/built-portal.ts';
 
 const READER = 'client@example.net';
 const OTHER_READER = 'other@example.net';
@@ -104,12 +102,6 @@ function watchContext(context: BrowserContext, origin: string): BrowserWatch {
 /** Console errors in which the browser reports that it blocked something: proof of a defence, not of a payload. */
 function isRefusal(text: string): boolean {
   return /violates the following Content Security Policy directive.*(has been blocked|The action has been blocked)|^Blocked (script execution|form submission|opening|autofocusing)|sandboxed/is.test(text);
-}
-
-function tokenOf(mail: ReceivedMail): string {
-  const match = /\/portal\/open\?token=([A-Za-z0-9_-]+)/.exec(mail.raw.toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '='));
-  assert.ok(match, 'the notification carries a magic link');
-  return match[1]!;
 }
 
 interface RawMessage {
@@ -270,32 +262,15 @@ describe('hostile content in the portal', () => {
   }
 
   before(async () => {
-    const portalIndex = join(distFolder, 'portal', 'index.html');
-    if (!existsSync(portalIndex)) {
-      throw new Error(`${portalIndex} is missing: build the portal first with "npm run build -- --config-name portal"`);
-    }
+    requireBuiltPortal();
     database = await createTestDatabase();
     tenantMailServer = await MailPeer.start();
     globexMailServer = await MailPeer.start();
     relay = await MailPeer.start();
     beacon = await startBeacon();
-    const httpPort = await freePort();
-    origin = `http://127.0.0.1:${httpPort}`;
-    gateway = await startTestGateway(
-      database,
-      [
-        acmeTenant(tenantMailServer.port),
-        {
-          name: 'Globex',
-          domains: ['globex.test'],
-          connectors: [{ name: 'globex-exchange', ips: ['127.0.0.9/32'] }],
-          mailServer: `smtp://127.0.0.1:${globexMailServer.port}`,
-          members: [{ email: 'gina@globex.test', role: 'owner' }],
-          apiTokens: [],
-        },
-      ],
-      { SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`, SEALPOST_HTTP_PORT: String(httpPort), SEALPOST_PUBLIC_URL: origin },
-    );
+    ({ gateway, origin } = await startBrowserGateway(database, [acmeTenant(tenantMailServer.port), globexTenant(globexMailServer.port)], {
+      SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`,
+    }));
     chromium = await launchChromium();
     reader = await chromium.browser.newContext({ locale: 'en-GB' });
     watch = watchContext(reader, origin);

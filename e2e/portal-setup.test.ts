@@ -5,29 +5,21 @@
  * the page. Accessibility is checked with axe in both languages.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Gateway } from '../backend/src/gateway.ts';
-import { distFolder } from '../backend/src/http/static-pages.ts';
 import { createTestDatabase, type TestDatabase } from '../backend/test/support/database.ts';
-import { freePort } from '../backend/test/support/gateway-process.ts';
-import { MailPeer, type ReceivedMail } from '../backend/test/support/mail-peer.ts';
-import { acmeTenant, startTestGateway } from '../backend/test/support/test-gateway.ts';
+import { MailPeer } from '../backend/test/support/mail-peer.ts';
+import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
 import { assertAccessible } from './support/accessibility.ts';
+import { tokenOf } from '../backend/test/support/portal-mail.ts';
+import { requireBuiltPortal } from './support/built-portal.ts';
 
 const OWNER = 'alice@acme.test';
 const CONTACT = 'bob@acme.test';
 const GATEWAY_IP = '203.0.113.25';
-
-function tokenOf(mail: ReceivedMail): string {
-  const match = /\/portal\/open\?token=([A-Za-z0-9_-]+)/.exec(mail.raw.toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '='));
-  assert.ok(match, 'the sign-in mail carries a magic link');
-  return match[1]!;
-}
-
 
 async function switchLanguage(page: Page, to: 'en' | 'de'): Promise<void> {
   await page.getByRole('button', { name: to === 'de' ? 'Deutsch' : 'English', exact: true }).click();
@@ -62,24 +54,16 @@ describe('the Exchange setup page in the browser', () => {
   }
 
   before(async () => {
-    const portalIndex = join(distFolder, 'portal', 'index.html');
-    if (!existsSync(portalIndex)) {
-      throw new Error(`${portalIndex} is missing: build the portal first with "npm run build -- --config-name portal"`);
-    }
+    requireBuiltPortal();
     database = await createTestDatabase();
     tenantMailServer = await MailPeer.start();
-    const httpPort = await freePort();
-    origin = `http://127.0.0.1:${httpPort}`;
     const tenant = acmeTenant(tenantMailServer.port, {
       members: [
         { email: OWNER, role: 'owner' },
         { email: CONTACT, role: 'contact' },
       ],
     });
-    gateway = await startTestGateway(database, [tenant], {
-      SEALPOST_HTTP_PORT: String(httpPort),
-      SEALPOST_PUBLIC_URL: origin,
-    });
+    ({ gateway, origin } = await startBrowserGateway(database, [tenant]));
     chromium = await launchChromium();
   });
 

@@ -4,8 +4,7 @@
  * the pages for unusable links and a changed network. Accessibility is checked with axe in both languages.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { and, eq, isNull } from 'drizzle-orm';
 import { simpleParser } from 'mailparser';
@@ -13,16 +12,16 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type { BrowserContext, Page } from 'playwright-core';
 import { portalLinks } from '../backend/src/db/schema.ts';
 import type { Gateway } from '../backend/src/gateway.ts';
-import { distFolder } from '../backend/src/http/static-pages.ts';
 import { hashSecret } from '../backend/src/portal/tokens.ts';
 import { createTestDatabase, type TestDatabase } from '../backend/test/support/database.ts';
-import { freePort } from '../backend/test/support/gateway-process.ts';
-import { MailPeer, type ReceivedMail } from '../backend/test/support/mail-peer.ts';
+import { MailPeer } from '../backend/test/support/mail-peer.ts';
 import { SmtpConversation } from '../backend/test/support/smtp-conversation.ts';
-import { acmeTenant, startTestGateway } from '../backend/test/support/test-gateway.ts';
+import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
 import { assertAccessible } from './support/accessibility.ts';
 import { startForwarder, type Forwarder } from './support/portal-forwarder.ts';
+import { tokenOf, waitFor } from '../backend/test/support/portal-mail.ts';
+import { requireBuiltPortal } from './support/built-portal.ts';
 
 const RECIPIENT = 'client@example.net';
 const BODY_TEXT = 'Dear client, the signed contract is attached. Clause 7 stays confidential.';
@@ -32,23 +31,6 @@ const PDF_BYTES = Buffer.from('%PDF-1.4\n% contract for Müller\n1 0 obj <<>> en
 const LOGO_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 const REPLY_TEXT = 'Signed and returned, see the attached file.';
 const REPLY_FILE = { name: 'signed-contract.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 signed by the client') };
-
-function tokenOf(mail: ReceivedMail): string {
-  const match = /\/portal\/open\?token=([A-Za-z0-9_-]+)/.exec(mail.raw.toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '='));
-  assert.ok(match, 'the notification carries a magic link');
-  return match[1]!;
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 
 /** Switches the portal's language with the header's button and waits for <html lang>. */
 async function switchLanguage(page: Page, to: 'en' | 'de'): Promise<void> {
@@ -73,20 +55,13 @@ describe('the portal in the browser', () => {
   let messageUrl: string;
 
   before(async () => {
-    const portalIndex = join(distFolder, 'portal', 'index.html');
-    if (!existsSync(portalIndex)) {
-      throw new Error(`${portalIndex} is missing: build the portal first with "npm run build -- --config-name portal"`);
-    }
+    requireBuiltPortal();
     database = await createTestDatabase();
     tenantMailServer = await MailPeer.start();
     relay = await MailPeer.start();
-    const httpPort = await freePort();
-    origin = `http://127.0.0.1:${httpPort}`;
-    gateway = await startTestGateway(database, [acmeTenant(tenantMailServer.port)], {
+    ({ gateway, origin } = await startBrowserGateway(database, [acmeTenant(tenantMailServer.port)], {
       SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`,
-      SEALPOST_HTTP_PORT: String(httpPort),
-      SEALPOST_PUBLIC_URL: origin,
-    });
+    }));
     chromium = await launchChromium();
 
     const raw = await new MailComposer({

@@ -8,9 +8,10 @@ import { auditLog, portalLinks, portalMessages, portalThreads } from '../src/db/
 import type { Gateway } from '../src/gateway.ts';
 import { resolveRecipientMethods } from '../src/secure/method-resolution.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
-import { MailPeer, type ReceivedMail } from './support/mail-peer.ts';
+import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
-import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
+import { acmeTenant, globexTenant, startTestGateway } from './support/test-gateway.ts';
+import { tokenOf, waitFor } from './support/portal-mail.ts';
 
 interface HttpAnswer {
   status: number;
@@ -78,22 +79,6 @@ async function send(gateway: Gateway, from: string, to: string[], data: string |
   return result.final!.text.split('queued as ')[1]!;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-function tokenOf(mail: ReceivedMail): string {
-  const match = /\/portal\/open\?token=([A-Za-z0-9_-]+)/.exec(mail.raw.toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '='));
-  assert.ok(match, 'the notification carries a magic link');
-  return match[1]!;
-}
-
 const CONTRACT_TEXT = 'Dear client, please find the contract attached. Confidential clause 7.';
 
 async function contractMessage(options: { to: string; subject: string; headers?: Record<string, string>; inReplyTo?: string }): Promise<Buffer> {
@@ -148,14 +133,7 @@ describe('message portal', () => {
       database,
       [
         acmeTenant(tenantMailServer.port, { members: [{ email: 'alice@acme.test', role: 'owner' }, { email: 'carol@acme.test', role: 'contact' }] }),
-        {
-          name: 'Globex',
-          domains: ['globex.test'],
-          connectors: [{ name: 'globex-exchange', ips: ['127.0.0.9/32'] }],
-          mailServer: `smtp://127.0.0.1:${globexMailServer.port}`,
-          members: [{ email: 'gina@globex.test', role: 'owner' }],
-          apiTokens: [],
-        },
+        globexTenant(globexMailServer.port),
       ],
       { SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}` },
     );

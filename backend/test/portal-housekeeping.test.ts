@@ -14,7 +14,7 @@ import { hashSecret } from '../src/portal/tokens.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { MailPeer, type ReceivedMail } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
-import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
+import { acmeTenant, globexTenant, startTestGateway } from './support/test-gateway.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -63,14 +63,7 @@ describe('portal housekeeping', () => {
       database,
       [
         acmeTenant(tenantMailServer.port),
-        {
-          name: 'Globex',
-          domains: ['globex.test'],
-          connectors: [{ name: 'globex-exchange', ips: ['127.0.0.9/32'] }],
-          mailServer: `smtp://127.0.0.1:${globexMailServer.port}`,
-          members: [{ email: 'gina@globex.test', role: 'owner' }],
-          apiTokens: [],
-        },
+        globexTenant(globexMailServer.port),
       ],
       { SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`, SEALPOST_HOUSEKEEPING_SECONDS: '3600' },
     );

@@ -11,6 +11,7 @@ import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation, simpleMessage } from './support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
+import { waitFor } from './support/portal-mail.ts';
 
 async function send(gateway: Gateway, from: string, to: string[], data: string, localAddress = '127.0.0.1') {
   const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress });
@@ -19,16 +20,6 @@ async function send(gateway: Gateway, from: string, to: string[], data: string, 
   await smtp.quit();
   assert.equal(result.final?.code, 250, `accepted: ${result.final?.text ?? result.mail.text}`);
   return result.final!.text.split('queued as ')[1]!;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 describe('routing and delivery', () => {

@@ -20,10 +20,10 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { createTestDatabase, testDatabaseKind } from '../../backend/test/support/database.ts';
-import { freePort } from '../../backend/test/support/gateway-process.ts';
-import { MailPeer, type ReceivedMail } from '../../backend/test/support/mail-peer.ts';
+import { MailPeer } from '../../backend/test/support/mail-peer.ts';
+import { magicLinkOf } from '../../backend/test/support/portal-mail.ts';
 import { SmtpConversation } from '../../backend/test/support/smtp-conversation.ts';
-import { acmeTenant, startTestGateway } from '../../backend/test/support/test-gateway.ts';
+import { acmeTenant, startBrowserGateway } from '../../backend/test/support/test-gateway.ts';
 import { launchChromium } from '../../e2e/support/chromium.ts';
 import { percentile as percentileOf } from './latency-probe.ts';
 import { REPOSITORY_ROOT } from './sealpost-gateway.ts';
@@ -79,11 +79,8 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs: number
 const database = await createTestDatabase();
 const mailServer = await MailPeer.start();
 const relay = await MailPeer.start();
-const httpPort = await freePort();
-const gateway = await startTestGateway(database, [acmeTenant(mailServer.port)], {
+const { gateway } = await startBrowserGateway(database, [acmeTenant(mailServer.port)], {
   SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`,
-  SEALPOST_HTTP_PORT: String(httpPort),
-  SEALPOST_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
   SEALPOST_WORKER_POLL_MS: '50',
   SEALPOST_LOG_LEVEL: 'warn',
 });
@@ -120,13 +117,6 @@ async function load(label: string, portal: boolean, count: number, sessions: num
   };
 }
 
-function linkOf(mail: ReceivedMail): string {
-  const text = mail.raw.toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '=');
-  const match = /https?:\/\/[^\s"<>]+\/portal\/open\?token=[A-Za-z0-9_-]+/.exec(text);
-  if (!match) throw new Error('a notification without a magic link');
-  return match[0];
-}
-
 const summary: Record<string, unknown> = { database: testDatabaseKind(), messages: messageCount, sessions: sessionCount };
 try {
   console.log(`Sealpost portal benchmark: ${messageCount} messages per round, ${sessionCount} sessions, ${testDatabaseKind()}`);
@@ -157,7 +147,7 @@ try {
     summary.portalJs = { bytes: raw, gzipBytes: gz, files: jsFiles.length };
 
     // Opening: the notifications of the portal round, in order of their messages.
-    const links = portalRound.mails.slice(0, openCount).map((mail) => ({ link: linkOf(mail), index: Number(/client(\d+)@/.exec(mail.recipients[0]!)?.[1]) }));
+    const links = portalRound.mails.slice(0, openCount).map((mail) => ({ link: magicLinkOf(mail), index: Number(/client(\d+)@/.exec(mail.recipients[0]!)?.[1]) }));
     const chromium = await launchChromium();
     const timings: number[] = [];
     try {

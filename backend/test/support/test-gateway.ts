@@ -6,6 +6,7 @@ import { loadConfig, type TenantDefinition } from '../../src/config.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { TestDatabase } from './database.ts';
+import { freePort } from './gateway-process.ts';
 
 export const ACME_API_TOKEN = 'acme-test-token-0123456789abcdef';
 
@@ -19,6 +20,18 @@ export function acmeTenant(mailServerPort: number, extra: Partial<TenantDefiniti
     members: [{ email: 'alice@acme.test', role: 'owner' }],
     apiTokens: [{ name: 'tests', token: ACME_API_TOKEN }],
     ...extra,
+  };
+}
+
+/** Globex: a second tenant, whose Exchange sends from 127.0.0.9, to show that tenants never see each other. */
+export function globexTenant(mailServerPort: number): TenantDefinition {
+  return {
+    name: 'Globex',
+    domains: ['globex.test'],
+    connectors: [{ name: 'globex-exchange', ips: ['127.0.0.9/32'] }],
+    mailServer: `smtp://127.0.0.1:${mailServerPort}`,
+    members: [{ email: 'gina@globex.test', role: 'owner' }],
+    apiTokens: [],
   };
 }
 
@@ -48,4 +61,19 @@ export async function startTestGateway(
   }
   const config = loadConfig(environment);
   return startGateway(config, createLogger(config.logLevel));
+}
+
+/**
+ * A gateway that browsers reach: its HTTP port is chosen up front so that its public URL, the address
+ * in links and manifests, is the loopback address the browser opens.
+ */
+export async function startBrowserGateway(
+  database: TestDatabase,
+  tenants: TenantDefinition[],
+  env: Record<string, string> = {},
+): Promise<{ gateway: Gateway; origin: string }> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const gateway = await startTestGateway(database, tenants, { ...env, SEALPOST_HTTP_PORT: String(port), SEALPOST_PUBLIC_URL: origin });
+  return { gateway, origin };
 }

@@ -7,10 +7,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from '../../../backend/test/support/database.ts';
-import { freePort } from '../../../backend/test/support/gateway-process.ts';
 import { LocalEntraIssuer } from '../../../backend/test/support/local-entra-issuer.ts';
 import { MailPeer } from '../../../backend/test/support/mail-peer.ts';
-import { acmeTenant, startTestGateway } from '../../../backend/test/support/test-gateway.ts';
+import { acmeTenant, startBrowserGateway } from '../../../backend/test/support/test-gateway.ts';
 import type { Gateway } from '../../../backend/src/gateway.ts';
 
 export const ADDIN_DIST = fileURLToPath(new URL('../../../dist/addin', import.meta.url));
@@ -71,9 +70,7 @@ export async function startAddinGateway(options: { members?: { email: string; ro
   const issuer = await LocalEntraIssuer.start();
   const tenantMailServer = await MailPeer.start();
   const relay = await MailPeer.start();
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const gateway = await startTestGateway(
+  const { gateway, origin: base } = await startBrowserGateway(
     database,
     [
       acmeTenant(tenantMailServer.port, {
@@ -84,12 +81,10 @@ export async function startAddinGateway(options: { members?: { email: string; ro
     {
       SEALPOST_ENTRA_AUTHORITY: issuer.url,
       SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`,
-      SEALPOST_HTTP_PORT: String(port),
-      SEALPOST_PUBLIC_URL: base,
     },
   );
   // The audience Office hands over for the scope GET /api/addin-sign-in names: api://<host>/<application id>.
-  const audience = `api://127.0.0.1:${port}/${ACME_APPLICATION_ID}`;
+  const audience = `api://${new URL(base).host}/${ACME_APPLICATION_ID}`;
   return {
     gateway,
     issuer,
