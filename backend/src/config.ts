@@ -82,6 +82,13 @@ const tenantSchema = z.object({
     .array(z.object({ name: z.string().min(1), token: z.string().min(24, 'API tokens need at least 24 characters') }))
     .default([]),
   subjectTriggers: z.array(z.string().min(1)).optional(),
+  /** When Outlook asks at send time whether to send securely (the add-in's Smart Alerts). */
+  smartAlert: z
+    .object({
+      externalRecipientsWithAttachments: z.boolean().default(true),
+      keywords: z.array(z.string().trim().min(1).max(100)).max(100).default([]),
+    })
+    .optional(),
   /** The Outlook add-in signs senders in with Entra ID: the application (client) id and the allowed Entra tenants. */
   entra: z
     .object({

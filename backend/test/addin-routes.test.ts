@@ -56,6 +56,7 @@ describe('Outlook add-in API', () => {
             { email: 'carol@acme.test', role: 'contact' },
           ],
           entra: { applicationId: APP_ID, tenantIds: [ACME_ENTRA] },
+          smartAlert: { externalRecipientsWithAttachments: true, keywords: ['privileged', 'vertraulich'] },
         }),
         {
           name: 'Globex',
@@ -89,6 +90,7 @@ describe('Outlook add-in API', () => {
     assert.equal(settings.defaultExpiryDays, 30);
     assert.equal(settings.maxExpiryDays, 90);
     assert.equal(settings.subjectTrigger, '[secure]');
+    assert.deepEqual(settings.smartAlert, { externalRecipientsWithAttachments: true, keywords: ['privileged', 'vertraulich'] }, "the tenant's own send-time rule");
     assert.match(answer.headers.get('server-timing') ?? '', /^app;dur=\d/);
 
     const [row] = await gateway.database.db

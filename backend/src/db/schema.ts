@@ -36,7 +36,14 @@ export const tenants = pgTable('tenants', {
 
 export interface TenantSettings {
   subjectTriggers?: string[];
+  smartAlert?: SmartAlertRule;
   entra?: { applicationId: string; tenantIds: string[] };
+}
+
+/** When the add-in asks at send time: external recipients with attachments, and/or these words. */
+export interface SmartAlertRule {
+  externalRecipientsWithAttachments: boolean;
+  keywords: string[];
 }
 
 export const tenantDomains = pgTable(

@@ -35,8 +35,6 @@ const MODE_NAMES: Record<SecuredMode, string> = {
   pgp: 'OpenPGP',
   pdf: 'a password-protected PDF',
 };
-/** Until tenants can set their own send-time rule, the add-in asks about these. */
-const DEFAULT_SMART_ALERT = { externalRecipientsWithAttachments: true, keywords: ['confidential', 'vertraulich'] };
 const ADDRESS = /^[^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+$/;
 
 export interface AddinRoutesOptions {
@@ -187,7 +185,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
         defaultExpiryDays: settings.defaultExpiryDays,
         maxExpiryDays: settings.maxExpiryDays,
         tenantDomains: [...tenant.domains].sort(),
-        smartAlert: DEFAULT_SMART_ALERT,
+        smartAlert: tenant.smartAlert,
         subjectTrigger: tenant.subjectTriggers[0] ?? '[secure]',
       };
     },

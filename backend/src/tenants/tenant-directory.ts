@@ -7,7 +7,7 @@ import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
-import { apiTokens, connectors, members, tenantDomains, tenants } from '../db/schema.ts';
+import { apiTokens, connectors, members, tenantDomains, tenants, type SmartAlertRule } from '../db/schema.ts';
 import type { TenantDefinition } from '../config.ts';
 import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
 import { generateApiToken, hashApiToken } from './secrets.ts';
@@ -18,8 +18,12 @@ export interface TenantInfo {
   domains: string[];
   mailServer?: string;
   subjectTriggers: readonly string[];
+  smartAlert: SmartAlertRule;
   entra?: { applicationId: string; tenantIds: string[] };
 }
+
+/** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
+export const DEFAULT_SMART_ALERT: SmartAlertRule = { externalRecipientsWithAttachments: true, keywords: ['confidential', 'vertraulich'] };
 
 export interface ConnectorInfo {
   id: string;
@@ -52,6 +56,7 @@ export class TenantDirectory {
         domains: [],
         mailServer: row.mailServer ?? undefined,
         subjectTriggers: row.settings.subjectTriggers ?? DEFAULT_SUBJECT_TRIGGERS,
+        smartAlert: row.settings.smartAlert ?? DEFAULT_SMART_ALERT,
         entra: row.settings.entra,
       });
     }
@@ -145,6 +150,7 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
     for (const definition of definitions) {
       const settings = {
         ...(definition.subjectTriggers ? { subjectTriggers: definition.subjectTriggers } : {}),
+        ...(definition.smartAlert ? { smartAlert: definition.smartAlert } : {}),
         ...(definition.entra ? { entra: definition.entra } : {}),
       };
       const [tenant] = await tx
