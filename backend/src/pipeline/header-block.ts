@@ -126,3 +126,17 @@ export function rewriteHeaders(message: SplitMessage, rewrite: HeaderRewrite): B
   parts.push(message.body);
   return Buffer.concat(parts);
 }
+
+/** Every value of a field that may occur more than once, for readers that must see all of them (control headers). */
+export function headerValues(fields: HeaderField[], name: string): string[] {
+  const lower = name.toLowerCase();
+  return fields.filter((f) => f.name.toLowerCase() === lower).map(fieldValue);
+}
+
+/** A lookup for the control-header contract: all values of repeated fields, so a conflict cannot hide. */
+export function controlHeaderLookup(fields: HeaderField[]): (name: string) => string | string[] | undefined {
+  return (name) => {
+    const values = headerValues(fields, name);
+    return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+  };
+}

@@ -14,7 +14,7 @@ import type { MessageDirection } from '../smtp/spool.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { WorkerLoop } from '../work-signal.ts';
-import { headerValue, splitMessage } from './header-block.ts';
+import { controlHeaderLookup, headerValue, splitMessage } from './header-block.ts';
 import { routeRecipients } from './message-router.ts';
 import { repliesToPortalMessage } from '../portal/threads.ts';
 import { recordTrace, type TraceEntry } from './message-trace.ts';
@@ -155,7 +155,7 @@ export class PipelineWorker extends WorkerLoop {
     // Only a tenant's own connector may ask for protection; Internet mail had these headers removed.
     const request: SealpostRequest =
       message.direction === 'outbound'
-        ? parseSealpostHeaders(lookup, lookup('subject'), tenant.subjectTriggers)
+        ? parseSealpostHeaders(controlHeaderLookup(split.fields), lookup('subject'), tenant.subjectTriggers)
         : { options: [], notes: [] };
     // A member's reply (from Outlook) to a portal conversation stays in the portal.
     if (message.direction === 'outbound' && !request.mode && (await repliesToPortalMessage(tx, tenant.id, lookup('in-reply-to'), lookup('references')))) {
@@ -186,6 +186,7 @@ export class PipelineWorker extends WorkerLoop {
         detail: {
           mode: request.mode,
           source: request.modeSource,
+          failedClosed: request.failedClosed,
           expiresAt: request.expiresAt?.toISOString(),
           options: request.options,
           notes: request.notes,

@@ -24,7 +24,7 @@ import type { Database, Queryable } from '../db/client.ts';
 import { members, messages, portalLinks, portalMessages, portalThreads } from '../db/schema.ts';
 import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
 import type { Logger } from '../logger.ts';
-import { headerValue, splitMessage } from '../pipeline/header-block.ts';
+import { controlHeaderLookup, headerValue, splitMessage } from '../pipeline/header-block.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../secure/protection-modes.ts';
 import { spoolWithin } from '../smtp/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
@@ -125,7 +125,7 @@ export class PortalService {
 
     const split = splitMessage(context.raw);
     const lookup = (name: string) => headerValue(split.fields, name);
-    const request = parseSealpostHeaders(lookup, lookup('subject'), tenant.subjectTriggers);
+    const request = parseSealpostHeaders(controlHeaderLookup(split.fields), lookup('subject'), tenant.subjectTriggers);
     const eml = prepareOutgoingMessage(context.raw, 'external', [recipient], tenant.subjectTriggers);
     const parsed = await parsePortalMessage(eml);
     const memberAddress = this.memberAddressOf(tenant, parsed.from?.address, source.mailFrom);
