@@ -42,6 +42,18 @@ export function parseCookies(header: string | undefined): Record<string, string>
   return out;
 }
 
+/**
+ * Answers 202 at once and runs the address-specific work once the answer is out, so the time to answer
+ * does not tell a caller whether an address is known. A failure of that work is logged, never answered.
+ */
+function answerThenRun(reply: FastifyReply, work: () => Promise<void>): FastifyReply {
+  const log = reply.log;
+  reply.raw.once('close', () => {
+    work().catch((error: unknown) => log.error({ err: error }, 'link request failed after answering'));
+  });
+  return reply.code(202).send({});
+}
+
 const ADMIN_ROLES: PortalRole[] = ['owner', 'operator'];
 const AUDIT_ROLES: PortalRole[] = ['owner', 'operator', 'auditor'];
 
@@ -232,8 +244,8 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         const lookup = await resolveSession(db, cookies[PORTAL_SESSION_COOKIE], cookies[PORTAL_BROWSER_COOKIE], request.ip);
         if (lookup.kind !== 'missing') sessionAddress = { tenantId: lookup.session.tenantId, address: lookup.session.address };
       }
-      await portal.requestLink({ email: body.email, token: body.token, sessionAddress }, request.ip);
-      return reply.code(202).send({});
+      const work = await portal.requestLink({ email: body.email, token: body.token, sessionAddress }, request.ip);
+      return answerThenRun(reply, work);
     },
   );
 
@@ -246,8 +258,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
     },
     async (request, reply) => {
-      await portal.requestSignIn(request.body.email, request.ip);
-      return reply.code(202).send({});
+      return answerThenRun(reply, await portal.requestSignIn(request.body.email, request.ip));
     },
   );
 

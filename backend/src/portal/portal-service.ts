@@ -41,6 +41,10 @@ import { findOrCreateThread, MAX_THREAD_MESSAGES, referencedMessageIds, subjectK
 
 const DAY_MS = 86_400_000;
 
+/** Work a route runs after it has answered (so its duration tells the client nothing). */
+export type DeferredWork = () => Promise<void>;
+const nothingToDo: DeferredWork = async () => {};
+
 export interface PortalServiceOptions {
   db: Database;
   vault: KeyVault;
@@ -335,47 +339,46 @@ export class PortalService {
 
   /**
    * POST links/request: a fresh link for the address (or the unusable link's address, or the address of
-   * an IP-changed session). Never tells whether the address has messages.
+   * an IP-changed session). Never tells whether the address has messages: this call does only what is the
+   * same for every address (the rate limits), and returns the address-specific work, which the route runs
+   * after answering, so the answer takes the same time for known and unknown addresses.
    */
-  async requestLink(input: { email?: string; token?: string; sessionAddress?: { tenantId: string; address: string } }, clientIp: string): Promise<void> {
+  async requestLink(
+    input: { email?: string; token?: string; sessionAddress?: { tenantId: string; address: string } },
+    clientIp: string,
+  ): Promise<DeferredWork> {
     const { db } = this.options;
     const ipWait = await takeRateToken(db, `link-request:ip:${clientIp}`, this.limits.perIp, this.limits.windowSeconds);
     if (ipWait) throw problems.rateLimited(ipWait);
 
-    let targets: Array<{ tenantId: string; address: string; portalMessageId?: string }> = [];
-    if (input.token) {
-      const link = await findLink(db, input.token);
-      if (link) targets = [{ tenantId: link.tenantId, address: link.address, portalMessageId: link.portalMessageId ?? undefined }];
-      if (link?.purpose === 'sign-in') {
-        await this.requestSignIn(link.address, clientIp, true);
-        return;
-      }
-    } else if (input.email) {
-      const address = input.email.trim().toLowerCase();
-      const tenant = this.options.directory.tenantForAddress(address);
-      if (tenant) {
-        await this.requestSignIn(address, clientIp, true);
-        return;
-      }
-      targets = this.options.directory.allTenants().map((t) => ({ tenantId: t.id, address }));
-    } else if (input.sessionAddress) {
-      targets = [input.sessionAddress];
-    }
-    if (targets.length === 0) return;
-    const address = targets[0]!.address;
+    const link = input.token ? await findLink(db, input.token) : undefined;
+    const address = input.token ? link?.address : input.email ? input.email.trim().toLowerCase() : input.sessionAddress?.address;
+    if (!address) return nothingToDo;
     const addressWait = await takeRateToken(db, `link-request:address:${address}`, this.limits.perAddress, this.limits.windowSeconds);
     if (addressWait) throw problems.rateLimited(addressWait);
 
-    let spooled = false;
-    for (const target of targets) {
-      const row = await this.latestReadable(target.tenantId, target.address, target.portalMessageId);
-      if (!row) continue;
-      await db.transaction(async (tx) => {
-        await this.sendFreshLink(tx, row, clientIp);
-      });
-      spooled = true;
-    }
-    if (spooled) this.options.onSpooled();
+    return async () => {
+      let targets: Array<{ tenantId: string; address: string; portalMessageId?: string }> = [];
+      if (link) {
+        if (link.purpose === 'sign-in') return this.sendSignInLink(link.address, clientIp);
+        targets = [{ tenantId: link.tenantId, address: link.address, portalMessageId: link.portalMessageId ?? undefined }];
+      } else if (input.email) {
+        if (this.options.directory.tenantForAddress(address)) return this.sendSignInLink(address, clientIp);
+        targets = this.options.directory.allTenants().map((t) => ({ tenantId: t.id, address }));
+      } else if (input.sessionAddress) {
+        targets = [input.sessionAddress];
+      }
+      let spooled = false;
+      for (const target of targets) {
+        const row = await this.latestReadable(target.tenantId, target.address, target.portalMessageId);
+        if (!row) continue;
+        await db.transaction(async (tx) => {
+          await this.sendFreshLink(tx, row, clientIp);
+        });
+        spooled = true;
+      }
+      if (spooled) this.options.onSpooled();
+    };
   }
 
   /** The message a fresh link leads to: the one asked for if still readable, else the latest readable. */
@@ -431,18 +434,24 @@ export class PortalService {
     });
   }
 
-  /** POST sign-in: a sign-in link to a member's own address. Silent for addresses of no tenant. */
-  async requestSignIn(email: string, clientIp: string, rateCounted = false): Promise<void> {
-    const { db, directory } = this.options;
+  /**
+   * POST sign-in: a sign-in link to a member's own address. Silent for addresses of no tenant, and as fast
+   * for them as for members: only the rate limits run before the answer; the returned work runs after it.
+   */
+  async requestSignIn(email: string, clientIp: string): Promise<DeferredWork> {
+    const { db } = this.options;
     const address = email.trim().toLowerCase();
-    if (!rateCounted) {
-      const ipWait = await takeRateToken(db, `link-request:ip:${clientIp}`, this.limits.perIp, this.limits.windowSeconds);
-      if (ipWait) throw problems.rateLimited(ipWait);
-    }
-    const tenant = directory.tenantForAddress(address);
-    if (!tenant) return;
+    const ipWait = await takeRateToken(db, `link-request:ip:${clientIp}`, this.limits.perIp, this.limits.windowSeconds);
+    if (ipWait) throw problems.rateLimited(ipWait);
     const addressWait = await takeRateToken(db, `link-request:address:${address}`, this.limits.perAddress, this.limits.windowSeconds);
     if (addressWait) throw problems.rateLimited(addressWait);
+    return () => this.sendSignInLink(address, clientIp);
+  }
+
+  private async sendSignInLink(address: string, clientIp: string): Promise<void> {
+    const { db, directory } = this.options;
+    const tenant = directory.tenantForAddress(address);
+    if (!tenant) return;
     const settings = await this.settings(tenant.id);
     const expiresAt = new Date(Date.now() + settings.signInLinkTtlMinutes * 60_000);
     await db.transaction(async (tx) => {
