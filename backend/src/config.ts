@@ -60,45 +60,45 @@ const environmentSchema = z.object({
 });
 
 const connectorSchema = z
-  .object({
+  .strictObject({
     name: z.string().min(1),
     ips: z.array(z.string().min(1)).default([]),
-    smtpAuth: z.object({ user: z.string().min(1), passwordHash: z.string().min(1) }).optional(),
+    smtpAuth: z.strictObject({ user: z.string().min(1), passwordHash: z.string().min(1) }).optional(),
   })
   .refine((c) => c.ips.length > 0 || c.smtpAuth, { message: 'a connector needs ips or smtpAuth' });
 
-const memberSchema = z.object({
+const memberSchema = z.strictObject({
   email: z.string().email(),
   role: z.enum(['owner', 'operator', 'analyst', 'auditor', 'contact']).default('contact'),
 });
 
-const tenantSchema = z.object({
+const tenantSchema = z.strictObject({
   name: z.string().min(1),
   domains: z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be a domain name')).min(1),
   connectors: z.array(connectorSchema).default([]),
   mailServer: mailServerUrl.optional(),
   members: z.array(memberSchema).default([]),
   apiTokens: z
-    .array(z.object({ name: z.string().min(1), token: z.string().min(24, 'API tokens need at least 24 characters') }))
+    .array(z.strictObject({ name: z.string().min(1), token: z.string().min(24, 'API tokens need at least 24 characters') }))
     .default([]),
   subjectTriggers: z.array(z.string().min(1)).optional(),
   /** When Outlook asks at send time whether to send securely (the add-in's Smart Alerts). */
   smartAlert: z
-    .object({
+    .strictObject({
       externalRecipientsWithAttachments: z.boolean().default(true),
       keywords: z.array(z.string().trim().min(1).max(100)).max(100).default([]),
     })
     .optional(),
   /** The Outlook add-in signs senders in with Entra ID: the application (client) id and the allowed Entra tenants. */
   entra: z
-    .object({
+    .strictObject({
       applicationId: z.string().uuid('must be the Entra application (client) id, a GUID'),
       tenantIds: z.array(z.string().uuid('must be an Entra tenant id, a GUID')).min(1),
     })
     .optional(),
 });
 
-const fileSchema = z.object({ tenants: z.array(tenantSchema).default([]) });
+const fileSchema = z.strictObject({ tenants: z.array(tenantSchema).default([]) });
 
 export type TenantDefinition = z.infer<typeof tenantSchema>;
 export type ConnectorDefinition = z.infer<typeof connectorSchema>;
@@ -142,9 +142,57 @@ export interface Config {
   configFile?: string;
 }
 
+/** Every key the tenant file knows, for suggesting the one a misspelt key was meant to be. */
+const TENANT_FILE_KEYS = [
+  'tenants', 'name', 'domains', 'connectors', 'ips', 'smtpAuth', 'user', 'passwordHash', 'mailServer', 'members', 'email',
+  'role', 'apiTokens', 'token', 'subjectTriggers', 'smartAlert', 'externalRecipientsWithAttachments', 'keywords', 'entra',
+  'applicationId', 'tenantIds',
+];
+
+/**
+ * Levenshtein distance of two short key names. Written here rather than taken from a package: keys are a
+ * few dozen characters and this is the only use.
+ */
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j += 1) {
+      const above = row[j]!;
+      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+export function nearestKey(key: string, known: readonly string[] = TENANT_FILE_KEYS): string | undefined {
+  const lower = key.toLowerCase().slice(0, 100);
+  const exact = known.find((k) => k.toLowerCase() === lower);
+  if (exact) return exact;
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance <= Math.max(2, Math.floor(candidate.length / 4)) && (!best || distance < best.distance)) best = { key: candidate, distance };
+  }
+  return best?.key;
+}
+
 function describeIssues(prefix: string, issues: z.core.$ZodIssue[]): string {
   return issues
-    .map((issue) => `${prefix}${issue.path.length ? issue.path.join('.') : ''}: ${issue.message}`)
+    .map((issue) => {
+      const where = `${prefix}${issue.path.length ? issue.path.join('.') : ''}`;
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys
+          .map((key) => {
+            const suggestion = nearestKey(key);
+            return `${where ? `${where}.` : ''}${key}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
+          })
+          .join('\n');
+      }
+      return `${where}: ${issue.message}`;
+    })
     .join('\n');
 }
 

@@ -42,6 +42,23 @@ describe('configuration', () => {
     }
   });
 
+  test('a misspelt key in the tenant file is an error that names it and suggests the valid one', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-config-'));
+    try {
+      const file = join(folder, 'tenants.yaml');
+      writeFileSync(file, 'tenants:\n  - name: Acme\n    domains: [acme.test]\n    mailserver: smtp://127.0.0.1:2601\n');
+      assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenants\.0\.mailserver: unknown key \(did you mean "mailServer"\?\)/);
+      writeFileSync(file, 'tenants:\n  - name: Acme\n    domains: [acme.test]\n    connectors:\n      - { name: exo, ips: [127.0.0.1/32], smtpAtuh: { user: a, passwordHash: b } }\n');
+      assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenants\.0\.connectors\.0\.smtpAtuh: unknown key \(did you mean "smtpAuth"\?\)/);
+      writeFileSync(file, 'tenant:\n  - name: Acme\n');
+      assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenant: unknown key \(did you mean "tenants"\?\)/);
+      writeFileSync(file, 'tenants:\n  - name: Acme\n    domains: [acme.test]\n    colour: red\n');
+      assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenants\.0\.colour: unknown key$/m);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   test('the tenant file is applied at start-up: created, then updated, never deleted', async () => {
     const database = await createTestDatabase();
     try {
