@@ -2,6 +2,7 @@
 import { ConfigurationError, loadConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 import { createLogger } from './logger.ts';
+import { explainStartFailure } from './start-failure.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -15,7 +16,15 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const gateway = await startGateway(config, logger);
+  let gateway;
+  try {
+    gateway = await startGateway(config, logger);
+  } catch (error) {
+    const explanation = explainStartFailure(error, config);
+    if (!explanation) throw error;
+    process.stderr.write(`Sealpost cannot start.\n${explanation}\n`);
+    process.exit(2);
+  }
 
   if (gateway.masterKeyFile) {
     logger.warn(
@@ -42,7 +51,7 @@ async function main(): Promise<void> {
       `  Outlook add-in:         ${config.http.publicUrl}/addin/manifest.xml`,
       apiToken
         ? `  Demo API token:         ${apiToken}   (shown once; it is stored hashed)`
-        : '  Demo API token:         shown when the demo tenant was created; configure tenants with SEALPOST_CONFIG for your own',
+        : '  Demo API token:         shown when the demo tenant was created; a new one: npm run api-token -- --tenant Demo',
       '',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

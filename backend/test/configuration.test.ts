@@ -88,8 +88,85 @@ describe('configuration', () => {
     }
   });
 
+  test('a port already in use stops the start with a message that names its setting, not a stack trace', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-config-'));
+    try {
+      const gateway = new GatewayProcess({
+        SEALPOST_DATA_DIR: folder,
+        SEALPOST_SMTP_HOST: '127.0.0.1',
+        SEALPOST_SMTP_PORT: String(port),
+        SEALPOST_HTTP_HOST: '127.0.0.1',
+        SEALPOST_HTTP_PORT: String(await freePort()),
+      });
+      await assert.rejects(gateway.start(120_000), (error: Error) => {
+        assert.match(error.message, new RegExp(`SEALPOST_SMTP_PORT ${port} is already in use on 127\\.0\\.0\\.1`));
+        assert.doesNotMatch(error.message, /    at /, 'no stack trace');
+        return true;
+      });
+    } finally {
+      taken.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('a DATABASE_URL that cannot be reached stops the start with a message that names it, without its password', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-config-'));
+    try {
+      const gateway = new GatewayProcess({
+        SEALPOST_DATA_DIR: folder,
+        DATABASE_URL: `postgres://sealpost:hunter2@127.0.0.1:${await freePort()}/sealpost`,
+        SEALPOST_SMTP_PORT: String(await freePort()),
+        SEALPOST_HTTP_PORT: String(await freePort()),
+      });
+      await assert.rejects(gateway.start(120_000), (error: Error) => {
+        assert.match(error.message, /DATABASE_URL postgres:\/\/sealpost:\*\*\*@127\.0\.0\.1:\d+\/sealpost cannot be used: the connection was refused/);
+        assert.doesNotMatch(error.message, /hunter2/);
+        assert.doesNotMatch(error.message, /    at /, 'no stack trace');
+        return true;
+      });
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('a lost demo API token is replaced with npm run api-token, and the new one opens the admin API', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const database = await createTestDatabase();
+    try {
+      const first = await startTestGateway(database, undefined);
+      assert.ok(first.demo?.apiToken, 'the first start created the demo tenant');
+      await first.stop();
+      const env: NodeJS.ProcessEnv = { ...process.env, SEALPOST_DATA_DIR: database.dataDir, ...(database.url ? { DATABASE_URL: database.url } : {}) };
+      delete env.SEALPOST_CONFIG;
+      if (!database.url) delete env.DATABASE_URL;
+      const issued = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/api-token.ts', '--tenant', 'Demo'], { env, encoding: 'utf8' });
+      assert.equal(issued.status, 0, issued.stderr);
+      const token = /^(spk_\S+)$/m.exec(issued.stdout)?.[1];
+      assert.ok(token, issued.stdout);
+      const unknown = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/api-token.ts', '--tenant', 'Nope'], { env, encoding: 'utf8' });
+      assert.equal(unknown.status, 2);
+      assert.match(unknown.stderr, /No tenant named "Nope".*Tenants: Demo/);
+
+      const second = await startTestGateway(database, undefined);
+      try {
+        const call = (bearer: string) =>
+          fetch(`http://127.0.0.1:${second.httpPort}/api/admin/messages`, { headers: { authorization: `Bearer ${bearer}` } });
+        assert.equal((await call(token)).status, 200);
+        assert.equal((await call(first.demo.apiToken)).status, 401, 'the lost token no longer works');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await database.cleanup();
+    }
+  });
+
   test('npm start refuses an invalid environment and names the variable', async () => {
     const gateway = new GatewayProcess({ SEALPOST_SMTP_PORT: '99999', SEALPOST_HTTP_PORT: String(await freePort()) });
-    await assert.rejects(gateway.start(10_000), /SEALPOST_SMTP_PORT/);
+    await assert.rejects(gateway.start(120_000), /SEALPOST_SMTP_PORT/);
   });
 });

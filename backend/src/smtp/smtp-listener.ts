@@ -200,7 +200,11 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
     },
   });
 
-  server.on('error', (error) => logger.warn({ err: error }, 'SMTP connection error'));
+  server.on('error', (error: Error & { syscall?: string }) => {
+    // A listen failure is the start's to report, with the setting to change; the rest are one client's problem.
+    if (error.syscall === 'listen') return;
+    logger.warn({ err: error }, 'SMTP connection error');
+  });
   return server;
 }
 
