@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { eq } from 'drizzle-orm';
-import { deliveries } from '../src/db/schema.ts';
+import { deliveries, messages } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { readTrace } from '../src/pipeline/message-trace.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
@@ -200,13 +200,14 @@ describe('a message that cannot be delivered within its maximum age', () => {
 });
 
 describe('with no configuration at all', () => {
-  test('a demo tenant receives mail into the development mailbox in the data folder', async () => {
+  test('a demo tenant receives mail from the Internet into the development mailbox, and the message ends delivered', async () => {
     const database = await createTestDatabase();
     const gateway = await startTestGateway(database, undefined);
     try {
       assert.equal(gateway.demo?.created, true);
       assert.match(gateway.demo?.apiToken ?? '', /^spk_/);
-      await send(gateway, 'someone@example.org', ['alice@demo.sealpost.test'], simpleMessage({ from: 'someone@example.org', to: 'alice@demo.sealpost.test', subject: 'First' }), '127.0.0.2');
+      // As the README's first example: swaks from this machine, which is the Internet to the demo.
+      const id = await send(gateway, 'someone@example.org', ['alice@demo.sealpost.test'], simpleMessage({ from: 'someone@example.org', to: 'alice@demo.sealpost.test', subject: 'First' }), '127.0.0.1');
       const folder = join(database.dataDir, 'mailbox', 'alice@demo.sealpost.test');
       const file = await waitFor('the mailbox file', async () => {
         try {
@@ -218,8 +219,54 @@ describe('with no configuration at all', () => {
       const content = readFileSync(join(folder, file), 'utf8');
       assert.match(content, /Subject: First/);
       assert.match(content, /X-Sealpost-demo-sealpost-test: true/);
+      const trace = await readTrace(gateway.database.db, id);
+      assert.equal((trace.find((t) => t.step === 'received')?.detail as { direction: string }).direction, 'inbound');
+      const state = await waitFor('the final state', async () => {
+        const [row] = await gateway.database.db.select({ state: messages.state }).from(messages).where(eq(messages.id, id));
+        return row?.state === 'routed' ? undefined : row?.state;
+      });
+      assert.equal(state, 'delivered');
+
+      // The demo's Exchange speaks from 127.0.0.2: its mail to an outsider is outbound, here through the portal.
+      const outbound = await send(
+        gateway,
+        'admin@demo.sealpost.test',
+        ['client@example.org'],
+        simpleMessage({ from: 'admin@demo.sealpost.test', to: 'client@example.org', subject: 'Contract' }).replace('Subject: Contract', 'Subject: Contract\r\nX-Sealpost-Encrypt: portal'),
+        '127.0.0.2',
+      );
+      const outboundTrace = await readTrace(gateway.database.db, outbound);
+      assert.equal((outboundTrace.find((t) => t.step === 'received')?.detail as { direction: string }).direction, 'outbound');
+      const notification = await waitFor('the portal notification in the mailbox', async () => {
+        try {
+          return readdirSync(join(database.dataDir, 'mailbox', 'client@example.org')).find((f) => f.endsWith('.eml'));
+        } catch {
+          return undefined;
+        }
+      });
+      assert.doesNotMatch(readFileSync(join(database.dataDir, 'mailbox', 'client@example.org', notification), 'utf8'), /^Subject: Contract$/m);
     } finally {
       await gateway.stop();
+      await database.cleanup();
+    }
+  });
+
+  test('a message whose deliveries partly failed ends partly delivered', async () => {
+    // Settled in SQL from the deliveries' own states, so any mix of outcomes is covered by one query.
+    const database = await createTestDatabase();
+    const peer = await MailPeer.start();
+    peer.answer = (recipient) => (recipient === 'nobody@acme.test' ? { code: 550, message: '5.1.1 No such user' } : undefined);
+    const gateway = await startTestGateway(database, [acmeTenant(peer.port)]);
+    try {
+      const id = await send(gateway, 'someone@example.org', ['alice@acme.test', 'nobody@acme.test'], simpleMessage({ from: 'someone@example.org', to: 'alice@acme.test', subject: 'Two' }), '127.0.0.3');
+      const state = await waitFor('the final state', async () => {
+        const [row] = await gateway.database.db.select({ state: messages.state }).from(messages).where(eq(messages.id, id));
+        return row?.state === 'routed' || row?.state === 'received' ? undefined : row?.state;
+      });
+      assert.equal(state, 'partly_delivered');
+    } finally {
+      await gateway.stop();
+      await peer.close();
       await database.cleanup();
     }
   });

@@ -362,6 +362,7 @@ export class DeliveryWorker {
       await tx.execute(sql`set local synchronous_commit = off`);
       const trace: TraceEntry[] = [];
       const updates: DeliveryUpdate[] = [];
+      const finishedMessages: string[] = [];
       const failedByMessage = new Map<string, { message: LoadedMessage; tenantId: string; recipients: FailedRecipient[] }>();
 
       for (const result of batch) {
@@ -374,11 +375,13 @@ export class DeliveryWorker {
         if (result.status === 'delivered') {
           metrics.delivered.inc();
           updates.push({ id: delivery.id, status: 'delivered', reply: result.reply, remote: result.remote, finished: true });
+          finishedMessages.push(delivery.message_id);
           trace.push({ ...base, step: 'delivered', detail });
         } else if (result.status === 'failed' || expired) {
           metrics.bounced.inc();
           const status = result.status === 'failed' ? 'failed' : 'expired';
           updates.push({ id: delivery.id, status, reply: result.reply, remote: result.remote, finished: true });
+          finishedMessages.push(delivery.message_id);
           trace.push({ ...base, step: status, detail });
           if (result.message) {
             const entry = failedByMessage.get(delivery.message_id) ?? {
@@ -413,6 +416,7 @@ export class DeliveryWorker {
       }
 
       await applyDeliveryUpdates(tx, updates);
+      await settleFinishedMessages(tx, finishedMessages);
       for (const [messageId, failure] of failedByMessage) {
         const spooled = await this.spoolBounce(tx, messageId, failure.tenantId, failure.message, failure.recipients);
         if (spooled) {
@@ -473,6 +477,30 @@ interface DeliveryUpdate {
   remote?: string;
   nextAttemptAt?: Date;
   finished: boolean;
+}
+
+/**
+ * A message whose every delivery has ended gets its final state: delivered, bounced, or partly delivered.
+ * The message rows are locked first (in id order, so two workers cannot deadlock), so that of two workers
+ * finishing the last deliveries of one message at once, the second sees the first's result and settles it.
+ */
+async function settleFinishedMessages(tx: Transaction, messageIds: string[]): Promise<void> {
+  const ids = [...new Set(messageIds)].sort();
+  for (let i = 0; i < ids.length; i += 500) {
+    const list = sql.join(ids.slice(i, i + 500).map((id) => sql`${id}::uuid`), sql`, `);
+    await tx.execute(sql`select id from messages where id in (${list}) order by id for update`);
+    await tx.execute(sql`
+      update messages m set state = s.final
+      from (select d.message_id,
+                   case when bool_and(d.status = 'delivered') then 'delivered'
+                        when bool_or(d.status = 'delivered') then 'partly_delivered'
+                        else 'bounced' end as final
+            from deliveries d
+            where d.message_id in (${list})
+            group by d.message_id
+            having bool_and(d.status in ('delivered', 'failed', 'expired'))) s
+      where m.id = s.message_id and m.state = 'routed'`);
+  }
 }
 
 /** Writes the outcome of many deliveries with one statement per 500 rows. */

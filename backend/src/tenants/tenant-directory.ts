@@ -210,22 +210,31 @@ export interface DemoTenant {
   apiToken?: string;
 }
 
+/**
+ * The demo's stand-in for the tenant's Exchange: a connection from 127.0.0.2 sends as the tenant (outbound);
+ * any other address, 127.0.0.1 included, is the Internet, so a first `swaks` shows the inbound path.
+ */
+export const DEMO_CONNECTOR_ADDRESS = '127.0.0.2';
+
 /** With no configuration at all, a demo tenant whose mail lands in a mailbox folder in the data folder. */
 export async function ensureDemoTenant(db: Database, dataDir: string): Promise<DemoTenant> {
   const mailboxFolder = join(dataDir, 'mailbox');
+  const definition = (tokens: Array<{ name: string; token: string }>) => ({
+    name: 'Demo',
+    domains: [DEMO_DOMAIN],
+    connectors: [{ name: 'this-machine', ips: [`${DEMO_CONNECTOR_ADDRESS}/32`] }],
+    mailServer: `mailbox:${mailboxFolder}`,
+    members: [{ email: `admin@${DEMO_DOMAIN}`, role: 'owner' as const }],
+    apiTokens: tokens,
+  });
   const [existing] = await db.select().from(tenants).where(eq(tenants.name, 'Demo'));
-  if (existing) return { created: false, domain: DEMO_DOMAIN, mailboxFolder };
+  if (existing) {
+    // Earlier demo folders trusted all of 127.0.0.0/8: bring them to today's demo, keeping their token.
+    await applyTenantDefinitions(db, [definition([])]);
+    return { created: false, domain: DEMO_DOMAIN, mailboxFolder };
+  }
   const apiToken = generateApiToken();
-  await applyTenantDefinitions(db, [
-    {
-      name: 'Demo',
-      domains: [DEMO_DOMAIN],
-      connectors: [{ name: 'this-machine', ips: ['127.0.0.0/8', '::1/128'] }],
-      mailServer: `mailbox:${mailboxFolder}`,
-      members: [{ email: `admin@${DEMO_DOMAIN}`, role: 'owner' }],
-      apiTokens: [{ name: 'demo', token: apiToken }],
-    },
-  ]);
+  await applyTenantDefinitions(db, [definition([{ name: 'demo', token: apiToken }])]);
   return { created: true, domain: DEMO_DOMAIN, mailboxFolder, apiToken };
 }
 
