@@ -189,7 +189,7 @@ describe('connection slots on a small gateway (40 slots, 5 reserved for connecto
   });
 });
 
-describe('timeouts that give slots back (idle and DATA timeouts of 1 second)', () => {
+describe('timeouts that give slots back (idle and DATA timeouts of 1 second, lifetime 6 seconds)', () => {
   let database: TestDatabase;
   let gateway: Gateway;
   let peer: MailPeer;
@@ -201,6 +201,7 @@ describe('timeouts that give slots back (idle and DATA timeouts of 1 second)', (
       ...SMALL,
       SEALPOST_SMTP_IDLE_SECONDS: '1',
       SEALPOST_SMTP_DATA_IDLE_SECONDS: '1',
+      SEALPOST_MAX_CONNECTION_SECONDS: '6',
     });
   });
 
@@ -276,6 +277,28 @@ describe('timeouts that give slots back (idle and DATA timeouts of 1 second)', (
     const accepted = await steady.readReply(10_000);
     assert.equal(accepted.code, 250, accepted.text);
     await steady.quit();
+  });
+
+  test('a connection that keeps busy is still closed with 421 4.4.2 when its lifetime is up', async () => {
+    const busy = await SmtpConversation.open(gateway.smtpPort, internet(6));
+    const started = performance.now();
+    const keepBusy = setInterval(() => busy.write('NOOP\r\n'), 300);
+    try {
+      let reply = await busy.readReply(15_000);
+      let noops = 0;
+      while (reply.code === 250) {
+        noops += 1;
+        reply = await busy.readReply(15_000);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      assert.equal(reply.code, 421);
+      assert.match(reply.text, /^4\.4\.2 Connection time limit reached/);
+      assert.ok(seconds >= 5.5 && seconds < 9, `closed after ${seconds.toFixed(2)} s and ${noops} commands`);
+    } finally {
+      clearInterval(keepBusy);
+      await busy.quit();
+    }
+    assert.ok((metricValue(await metricsText(gateway), 'sealpost_smtp_timeouts_total{phase="lifetime"}') ?? 0) >= 1);
   });
 });
 

@@ -88,9 +88,22 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
     max_connection_seconds: options.maxConnectionSeconds,
   };
   for (const [limit, value] of Object.entries(configured)) metrics.smtpLimits.set({ limit }, value);
+  // A flood is refused thousands of times a second: the counter takes every refusal, the log one line per
+  // reason every 10 seconds (with the count it stands for), so the log cannot be flooded through us.
+  const lastLogged = new Map<string, { at: number; suppressed: number }>();
   const refuse = (session: SMTPServerSession, refusal: Refusal) => {
     metrics.smtpRefused.inc({ reason: refusal.reason });
-    logger.info({ session: session.id, address: session.remoteAddress, reason: refusal.reason }, 'SMTP client refused by a connection limit');
+    const now = Date.now();
+    const last = lastLogged.get(refusal.reason);
+    if (last && now - last.at < 10_000) {
+      last.suppressed += 1;
+      return;
+    }
+    lastLogged.set(refusal.reason, { at: now, suppressed: 0 });
+    logger.info(
+      { session: session.id, address: session.remoteAddress, reason: refusal.reason, alsoRefusedSinceLastLine: last?.suppressed ?? 0 },
+      'SMTP client refused by a connection limit',
+    );
   };
 
   const server: SMTPServer = new SMTPServer({
