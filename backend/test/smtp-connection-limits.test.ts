@@ -234,19 +234,40 @@ describe('timeouts that give slots back (idle and DATA timeouts of 1 second, lif
     const slow = await SmtpConversation.open(gateway.smtpPort, internet(3));
     const started = performance.now();
     let sent = 0;
+    let lastWrite = started;
+    let longestGap = 0;
     const line = 'EHLO a-very-slow-client.example.net';
-    const trickle = setInterval(() => slow.write(line[sent++ % line.length]!), 100);
+    const trickle = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - lastWrite);
+      lastWrite = now;
+      slow.write(line[sent++ % line.length]!);
+    }, 100);
     try {
       const reply = await slow.readReply(10_000);
       const seconds = (performance.now() - started) / 1000;
       assert.equal(reply.code, 421);
       assert.match(reply.text, /^4\.4\.2 No complete command/);
       assert.ok(seconds < 4, `closed after ${seconds.toFixed(2)} s`);
-      assert.ok(sent >= 8, `the client kept sending (${sent} bytes), so a byte-based idle timeout would never have fired`);
+      // Bytes kept coming faster than the idle timeout, so a timeout that any byte restarts would not have fired.
+      assert.ok(sent >= 3 && longestGap < 1000, `${sent} bytes, at most ${longestGap.toFixed(0)} ms apart`);
     } finally {
       clearInterval(trickle);
       await slow.quit();
     }
+  });
+
+  test('a client that asks for TLS and never finishes the handshake does not keep its slot', async () => {
+    const stalled = await SmtpConversation.open(gateway.smtpPort, internet(7));
+    await stalled.command('EHLO stalled-tls.example');
+    assert.equal((await stalled.command('STARTTLS')).code, 220);
+    const started = performance.now();
+    // Nothing can be said in plain text during the handshake: the gateway just closes the connection.
+    const reply = await stalled.readReply(15_000);
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(reply.code, 0, 'closed');
+    assert.ok(seconds < 4, `closed after ${seconds.toFixed(2)} s; smtp-server's own handshake timeout is 31 s here`);
+    await stalled.quit();
   });
 
   test('a client that stops sending message data is closed with 421 4.4.2, and a steady one is not', async () => {
@@ -341,10 +362,55 @@ describe('SMTP AUTH connectors', () => {
 });
 
 describe('the default configuration', () => {
+  let database: TestDatabase;
+  let gateway: Gateway;
+  let peer: MailPeer;
+
+  before(async () => {
+    database = await createTestDatabase();
+    peer = await MailPeer.start();
+    gateway = await startTestGateway(database, [acmeTenant(peer.port)]);
+  });
+
+  after(async () => {
+    await gateway.stop();
+    await peer.close();
+    await database.cleanup();
+  });
+
+  test('2,050 idle connections from one Internet address get 20 slots, and the tenant connector still gets in', async () => {
+    const started = performance.now();
+    const flood: SmtpConversation[] = [];
+    try {
+      // In batches, so the listen backlog is not what refuses them.
+      for (let opened = 0; opened < 2050; opened += 250) {
+        flood.push(...(await openMany(gateway.smtpPort, Math.min(250, 2050 - opened), internet(2))));
+      }
+      const floodSeconds = (performance.now() - started) / 1000;
+      const admitted = flood.filter((c) => c.greeting.code === 220);
+      const refused = flood.filter((c) => c.greeting.code === 421);
+      assert.equal(admitted.length, 20);
+      assert.equal(refused.length, 2030);
+      assert.ok(refused.every((c) => /^4\.7\.0 Too many connections from your address/.test(c.greeting.text)));
+      await closeAll(refused);
+
+      const exchange = await SmtpConversation.open(gateway.smtpPort, EXCHANGE);
+      assert.equal(exchange.greeting.code, 220);
+      await exchange.command('EHLO exchange.acme.test');
+      const sent = await exchange.sendMessage('alice@acme.test', ['bob@acme.test'], simpleMessage({ from: 'alice@acme.test', to: 'bob@acme.test', subject: 'during the flood' }));
+      assert.equal(sent.final?.code, 250);
+      await exchange.quit();
+      const metrics = await metricsText(gateway);
+      assert.equal(metricValue(metrics, 'sealpost_smtp_refused_total{reason="address_connections"}'), 2030);
+      assert.equal(metricValue(metrics, 'sealpost_smtp_connections{kind="internet"}'), 20);
+      assert.ok(floodSeconds < 60, `2,050 connections took ${floodSeconds.toFixed(1)} s`);
+    } finally {
+      await closeAll(flood);
+    }
+    await waitForConnections(gateway, 'internet', 0);
+  });
+
   test('lets 50 concurrent connector sessions in, each sending a message, as the benchmark does', async () => {
-    const database = await createTestDatabase();
-    const peer = await MailPeer.start();
-    const gateway = await startTestGateway(database, [acmeTenant(peer.port)]);
     let sessions: SmtpConversation[] = [];
     try {
       const started = performance.now();
@@ -368,13 +434,10 @@ describe('the default configuration', () => {
       const metrics = await metricsText(gateway);
       assert.equal(metricValue(metrics, 'sealpost_smtp_limit{limit="max_clients"}'), 2000);
       assert.equal(metricValue(metrics, 'sealpost_smtp_limit{limit="connector_reserved_slots"}'), 200);
-      assert.equal(metricValue(metrics, 'sealpost_smtp_refused_total{reason="server_full"}'), undefined, 'nothing was refused');
+      assert.equal(metricValue(metrics, 'sealpost_smtp_refused_total{reason="server_full"}'), undefined, 'no connector was refused');
       assert.ok(seconds < 60, `50 sessions took ${seconds.toFixed(2)} s`);
     } finally {
       await closeAll(sessions);
-      await gateway.stop();
-      await peer.close();
-      await database.cleanup();
     }
   });
 });

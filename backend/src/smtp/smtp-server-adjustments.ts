@@ -62,7 +62,8 @@ export function connectionInternals(connection: unknown): ConnectionInternals {
   return {
     id: c.id,
     closing: c._closing || c._closed,
-    awaitingServer: Boolean(c._handlerPending) || (stream !== undefined && !inData) || backPressure,
+    // STARTTLS keeps its handler pending through the handshake, but finishing the handshake is the client's job.
+    awaitingServer: (Boolean(c._handlerPending) && !c._upgrading) || (stream !== undefined && !inData) || backPressure,
     dataBytes: inData ? parser!.dataBytes : undefined,
     send: (code, text) => c.send(code, text),
   };
