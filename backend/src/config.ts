@@ -48,6 +48,16 @@ const environmentSchema = z.object({
   SEALPOST_MAX_MESSAGES_PER_CONNECTION: positiveInt.default(1000),
   SEALPOST_MAX_CONNECTION_SECONDS: positiveInt.default(1800),
   SEALPOST_MAX_CLIENTS: positiveInt.default(2000),
+  // Per-address limits apply to Internet clients only; tenant connectors are limited by the total alone.
+  // Default: a tenth of SEALPOST_MAX_CLIENTS (see loadConfig), so a smaller total never makes the start fail.
+  SEALPOST_SMTP_CONNECTOR_RESERVED_SLOTS: z.coerce.number().int().min(0).optional(),
+  SEALPOST_SMTP_MAX_CONNECTIONS_PER_ADDRESS: positiveInt.default(20),
+  SEALPOST_SMTP_CONNECTIONS_PER_MINUTE_PER_ADDRESS: positiveInt.default(120),
+  // A message to the recipient limit (500) takes about 500 commands, so one of those a minute must fit.
+  SEALPOST_SMTP_COMMANDS_PER_MINUTE_PER_CONNECTION: positiveInt.default(1000),
+  SEALPOST_SMTP_MESSAGES_PER_MINUTE_PER_ADDRESS: positiveInt.default(300),
+  SEALPOST_SMTP_IDLE_SECONDS: positiveInt.default(60),
+  SEALPOST_SMTP_DATA_IDLE_SECONDS: positiveInt.default(120),
   SEALPOST_MAX_QUEUE_AGE_HOURS: z.coerce.number().positive().default(120),
   SEALPOST_RETRY_FIRST_SECONDS: z.coerce.number().positive().default(60),
   SEALPOST_RETRY_MAX_SECONDS: z.coerce.number().positive().default(3600),
@@ -116,6 +126,16 @@ export interface Config {
     maxMessagesPerConnection: number;
     maxConnectionSeconds: number;
     maxClients: number;
+    /** Slots only tenant connectors may take: Internet clients share maxClients minus these. */
+    connectorReservedSlots: number;
+    maxConnectionsPerAddress: number;
+    connectionsPerMinutePerAddress: number;
+    commandsPerMinutePerConnection: number;
+    messagesPerMinutePerAddress: number;
+    /** How long a client may take to send its next complete command (also after the greeting). */
+    idleSeconds: number;
+    /** How long a client may send no message data during DATA. */
+    dataIdleSeconds: number;
     tlsCertFile?: string;
     tlsKeyFile?: string;
   };
@@ -214,6 +234,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigurationError('Invalid configuration:\nSEALPOST_TLS_CERT and SEALPOST_TLS_KEY must be set together');
   }
 
+  const connectorReservedSlots = e.SEALPOST_SMTP_CONNECTOR_RESERVED_SLOTS ?? Math.floor(e.SEALPOST_MAX_CLIENTS / 10);
+  if (connectorReservedSlots >= e.SEALPOST_MAX_CLIENTS) {
+    throw new ConfigurationError(
+      `Invalid configuration:\nSEALPOST_SMTP_CONNECTOR_RESERVED_SLOTS: must be less than SEALPOST_MAX_CLIENTS (${e.SEALPOST_MAX_CLIENTS}), or no Internet client could connect`,
+    );
+  }
+
   let tenants: TenantDefinition[] | undefined;
   if (e.SEALPOST_CONFIG) {
     tenants = readTenantFile(e.SEALPOST_CONFIG);
@@ -233,6 +260,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxMessagesPerConnection: e.SEALPOST_MAX_MESSAGES_PER_CONNECTION,
       maxConnectionSeconds: e.SEALPOST_MAX_CONNECTION_SECONDS,
       maxClients: e.SEALPOST_MAX_CLIENTS,
+      connectorReservedSlots,
+      maxConnectionsPerAddress: e.SEALPOST_SMTP_MAX_CONNECTIONS_PER_ADDRESS,
+      connectionsPerMinutePerAddress: e.SEALPOST_SMTP_CONNECTIONS_PER_MINUTE_PER_ADDRESS,
+      commandsPerMinutePerConnection: e.SEALPOST_SMTP_COMMANDS_PER_MINUTE_PER_CONNECTION,
+      messagesPerMinutePerAddress: e.SEALPOST_SMTP_MESSAGES_PER_MINUTE_PER_ADDRESS,
+      idleSeconds: e.SEALPOST_SMTP_IDLE_SECONDS,
+      dataIdleSeconds: e.SEALPOST_SMTP_DATA_IDLE_SECONDS,
       tlsCertFile: e.SEALPOST_TLS_CERT,
       tlsKeyFile: e.SEALPOST_TLS_KEY,
     },

@@ -124,6 +124,15 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     maxMessagesPerConnection: config.smtp.maxMessagesPerConnection,
     maxConnectionSeconds: config.smtp.maxConnectionSeconds,
     maxClients: config.smtp.maxClients,
+    connectionLimits: {
+      connectorReservedSlots: config.smtp.connectorReservedSlots,
+      maxConnectionsPerAddress: config.smtp.maxConnectionsPerAddress,
+      connectionsPerMinutePerAddress: config.smtp.connectionsPerMinutePerAddress,
+      commandsPerMinutePerConnection: config.smtp.commandsPerMinutePerConnection,
+      messagesPerMinutePerAddress: config.smtp.messagesPerMinutePerAddress,
+    },
+    idleSeconds: config.smtp.idleSeconds,
+    dataIdleSeconds: config.smtp.dataIdleSeconds,
     onSpooled: () => pipeline.signal.notify(),
   });
 

@@ -10,6 +10,14 @@ export interface GatewayMetrics {
   bounced: Counter;
   acceptSeconds: Histogram;
   queueDepth: Gauge<'status'>;
+  /** SMTP connections holding a slot now, by kind (connector, internet). */
+  smtpConnections: Gauge<'kind'>;
+  /** Connections and commands refused by the connection limits, by reason (see connection-limits.ts). */
+  smtpRefused: Counter<'reason'>;
+  /** Connections closed because they made no progress or lived too long, by phase. */
+  smtpTimeouts: Counter<'phase'>;
+  /** The configured connection limits, so dashboards can draw them next to the counts. */
+  smtpLimits: Gauge<'limit'>;
 }
 
 export function createMetrics(queueDepth: () => Promise<Record<string, number>>): GatewayMetrics {
@@ -60,6 +68,30 @@ export function createMetrics(queueDepth: () => Promise<Record<string, number>>)
         this.reset();
         for (const [status, count] of Object.entries(depth)) this.set({ status }, count);
       },
+    }),
+    smtpConnections: new Gauge({
+      name: 'sealpost_smtp_connections',
+      help: 'SMTP connections holding a slot, by kind (connector or internet)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    smtpRefused: new Counter({
+      name: 'sealpost_smtp_refused_total',
+      help: 'SMTP connections or commands refused with 421 by the connection limits, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    smtpTimeouts: new Counter({
+      name: 'sealpost_smtp_timeouts_total',
+      help: 'SMTP connections closed with 421 for lack of progress (command, data) or age (lifetime)',
+      labelNames: ['phase'],
+      registers: [registry],
+    }),
+    smtpLimits: new Gauge({
+      name: 'sealpost_smtp_limit',
+      help: 'Configured SMTP connection limits (slots, per-address and per-minute limits, timeouts in seconds)',
+      labelNames: ['limit'],
+      registers: [registry],
     }),
   };
 }

@@ -13,7 +13,9 @@ import { isSealpostHeader } from '../../../common/src/headers.ts';
 import type { ConnectorInfo, TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { verifyPassword } from '../tenants/secrets.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
-import { adjustSmtpServer, smtpError } from './smtp-server-adjustments.ts';
+import { ConnectionLimits, type ConnectionLimitSettings, type ConnectionTicket, type Refusal } from './connection-limits.ts';
+import { startSessionTimeouts } from './session-timeouts.ts';
+import { adjustSmtpServer, setCommandHook, smtpError } from './smtp-server-adjustments.ts';
 import { readMessageData } from './message-intake.ts';
 import { receivedHeader } from './received-header.ts';
 import { spoolMessages, type SpoolRequest } from './spool.ts';
@@ -31,6 +33,11 @@ export interface SmtpListenerOptions {
   maxMessagesPerConnection: number;
   maxConnectionSeconds: number;
   maxClients: number;
+  /** Per-address limits for Internet clients and the slots reserved for connectors (connection-limits.ts). */
+  connectionLimits: Omit<ConnectionLimitSettings, 'maxClients'>;
+  /** Seconds a client may take for its next complete command, and without message data in DATA. */
+  idleSeconds: number;
+  dataIdleSeconds: number;
   /** Called after messages were spooled, so the pipeline can start at once. */
   onSpooled: (messageIds: string[]) => void;
 }
@@ -46,7 +53,8 @@ interface ConnectionState {
   ipConnectors: ConnectorInfo[];
   authConnector?: ConnectorInfo;
   sender?: Sender;
-  timer?: NodeJS.Timeout;
+  /** The slot this connection holds; undefined until admitted, and for a refused connection. */
+  ticket?: ConnectionTicket;
 }
 
 const ADDRESS = /^[^\s@<>()[\]\\,;:"]+(?:\.[^\s@<>()[\]\\,;:"]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i;
@@ -62,6 +70,40 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
       states.set(session.id, state);
     }
     return state;
+  };
+
+  const limits = new ConnectionLimits({ ...options.connectionLimits, maxClients: options.maxClients });
+  const showConnections = () => {
+    const current = limits.current();
+    metrics.smtpConnections.set({ kind: 'connector' }, current.connector);
+    metrics.smtpConnections.set({ kind: 'internet' }, current.internet);
+  };
+  showConnections();
+  const configured: Record<string, number> = {
+    max_clients: options.maxClients,
+    internet_slots: limits.internetSlots,
+    ...snakeCased(options.connectionLimits),
+    idle_seconds: options.idleSeconds,
+    data_idle_seconds: options.dataIdleSeconds,
+    max_connection_seconds: options.maxConnectionSeconds,
+  };
+  for (const [limit, value] of Object.entries(configured)) metrics.smtpLimits.set({ limit }, value);
+  // A flood is refused thousands of times a second: the counter takes every refusal, the log one line per
+  // reason every 10 seconds (with the count it stands for), so the log cannot be flooded through us.
+  const lastLogged = new Map<string, { at: number; suppressed: number }>();
+  const refuse = (session: SMTPServerSession, refusal: Refusal) => {
+    metrics.smtpRefused.inc({ reason: refusal.reason });
+    const now = Date.now();
+    const last = lastLogged.get(refusal.reason);
+    if (last && now - last.at < 10_000) {
+      last.suppressed += 1;
+      return;
+    }
+    lastLogged.set(refusal.reason, { at: now, suppressed: 0 });
+    logger.info(
+      { session: session.id, address: session.remoteAddress, reason: refusal.reason, alsoRefusedSinceLastLine: last?.suppressed ?? 0 },
+      'SMTP client refused by a connection limit',
+    );
   };
 
   const server: SMTPServer = new SMTPServer({
@@ -83,26 +125,35 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
     hideDSN: true,
     hideREQUIRETLS: true,
     disableReverseLookup: true,
-    maxClients: options.maxClients,
-    socketTimeout: 120_000,
+    // The slots are counted in onConnect (connection-limits.ts): smtp-server's own maxClients would turn a
+    // tenant connector away like anyone else once Internet clients hold every slot.
+    maxClients: 0,
+    // A backstop only: session-timeouts.ts closes idle connections first, with a reason.
+    socketTimeout: (Math.max(options.idleSeconds, options.dataIdleSeconds) + 30) * 1000,
     closeTimeout: 10_000,
     logger: false,
 
     onConnect(session, callback) {
       const state = stateOf(session);
-      state.timer = setTimeout(() => {
-        const connection = [...(server.connections as Set<{ id: string; send(code: number, text: string): void }>)].find(
-          (c) => c.id === session.id,
-        );
-        connection?.send(421, '4.4.2 Connection time limit reached, closing; please reconnect');
-      }, options.maxConnectionSeconds * 1000);
-      state.timer.unref();
+      const admission = limits.admit(session.remoteAddress, state.ipConnectors.length > 0 ? 'connector' : 'internet');
+      if (!admission.admitted) {
+        refuse(session, admission.refusal);
+        const { responseCode, enhancedCode, text } = admission.refusal;
+        return callback(smtpError(responseCode, enhancedCode, text));
+      }
+      state.ticket = admission.ticket;
+      showConnections();
+      timeouts.watch(session.id);
       callback();
     },
 
     onClose(session) {
       const state = states.get(session.id);
-      if (state?.timer) clearTimeout(state.timer);
+      if (state?.ticket) {
+        limits.release(state.ticket);
+        showConnections();
+      }
+      timeouts.forget(session.id);
       states.delete(session.id);
     },
 
@@ -113,7 +164,13 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
       verifyPassword(auth.password, connector.smtpAuthPasswordHash).then(
         (ok) => {
           if (!ok) return fail();
-          stateOf(session).authConnector = connector;
+          const state = stateOf(session);
+          state.authConnector = connector;
+          // Signed in as a connector: from now on it counts as one (see connection-limits.ts).
+          if (state.ticket) {
+            limits.promoteToConnector(state.ticket);
+            showConnections();
+          }
           callback(null, { user: connector.id });
         },
         () => fail(),
@@ -200,12 +257,36 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
     },
   });
 
+  const timeouts = startSessionTimeouts(
+    server,
+    { idleSeconds: options.idleSeconds, dataIdleSeconds: options.dataIdleSeconds, maxConnectionSeconds: options.maxConnectionSeconds },
+    (sessionId, phase) => {
+      metrics.smtpTimeouts.inc({ phase });
+      logger.info({ session: sessionId, phase }, 'SMTP connection closed for lack of progress');
+    },
+  );
+  setCommandHook(server, (session, command) => {
+    const state = states.get(session.id);
+    if (!state?.ticket) return undefined;
+    timeouts.noteCommand(session.id);
+    const refusal =
+      limits.onCommand(state.ticket) ??
+      (command.name === 'MAIL' && !command.continuation ? limits.onMessage(state.ticket) : undefined);
+    if (!refusal) return undefined;
+    refuse(session, refusal);
+    return { responseCode: refusal.responseCode, text: `${refusal.enhancedCode} ${refusal.text}` };
+  });
+  server.on('close', () => timeouts.stop());
   server.on('error', (error: Error & { syscall?: string }) => {
     // A listen failure is the start's to report, with the setting to change; the rest are one client's problem.
     if (error.syscall === 'listen') return;
     logger.warn({ err: error }, 'SMTP connection error');
   });
   return server;
+}
+
+function snakeCased(values: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value]));
 }
 
 function identifySender(state: ConnectionState, mailFrom: string, directory: TenantDirectory): Sender {
