@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import HtmlWebpackPlugin from 'html-webpack-plugin';
-import type { Compiler, Configuration } from 'webpack';
+import webpack, { type Compiler, type Configuration } from 'webpack';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
@@ -25,12 +25,29 @@ const addinIcons = {
   },
 };
 
+/**
+ * Progress in tenths for a first `npm start`, which builds for a minute or more: one line per step and
+ * bundle, so a newcomer sees it move. Only when scripts/ensure-built.mjs asks for it.
+ */
+function progressLines(name: string) {
+  let lastTenth = -1;
+  const started = Date.now();
+  return new webpack.ProgressPlugin((fraction) => {
+    const tenth = Math.floor(fraction * 10);
+    if (tenth <= lastTenth) return;
+    lastTenth = tenth;
+    process.stdout.write(`  ${name.padEnd(7)} ${String(tenth * 10).padStart(3)} %  (${Math.round((Date.now() - started) / 1000)} s)\n`);
+  });
+}
+const showProgress = process.env.SEALPOST_BUILD_PROGRESS === '1';
+
 export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configuration[] => {
   const mode = argv.mode ?? 'production';
   const shared: Configuration = {
     mode,
     devtool: mode === 'production' ? false : 'source-map',
     performance: { hints: false },
+    ...(showProgress ? { stats: 'errors-warnings' as const } : {}),
     resolve: { extensions: ['.tsx', '.ts', '.js'] },
     module: {
       rules: [{ test: /\.[jt]sx?$/, loader: 'esbuild-loader', options: { target: 'es2020', jsx: 'automatic' } }],
@@ -43,7 +60,10 @@ export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configur
       name: 'portal',
       entry: { portal: './portal/src/main.tsx' },
       output: { path: resolve(root, 'dist/portal'), filename: '[name].[contenthash].js', publicPath: '/portal/', clean: true },
-      plugins: [new HtmlWebpackPlugin({ template: './portal/index.html', filename: 'index.html' })],
+      plugins: [
+        new HtmlWebpackPlugin({ template: './portal/index.html', filename: 'index.html' }),
+        ...(showProgress ? [progressLines('portal')] : []),
+      ],
     },
     {
       ...shared,
@@ -58,6 +78,7 @@ export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configur
         clean: true,
       },
       plugins: [
+        ...(showProgress ? [progressLines('add-in')] : []),
         addinIcons,
         new HtmlWebpackPlugin({ template: './addin/src/taskpane/taskpane.html', filename: 'taskpane.html', chunks: ['taskpane'] }),
         new HtmlWebpackPlugin({ template: './addin/src/commands/commands.html', filename: 'commands.html', chunks: ['commands'] }),

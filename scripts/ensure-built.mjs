@@ -29,21 +29,31 @@ export function browserPartsAreCurrent() {
   return Math.max(...sources.map(newest)) <= built;
 }
 
-export function buildBrowserParts({ force = false } = {}) {
+export function buildBrowserParts({ force = false, progress = false } = {}) {
   if (!force && browserPartsAreCurrent()) return true;
-  console.log('Building the portal and the Outlook add-in (webpack, production) ...');
+  const started = Date.now();
+  console.log(
+    'Building the portal and the Outlook add-in (webpack, production). This takes about a minute, longer on a',
+    'small machine; later starts skip it until the sources change.',
+  );
   const result = spawnSync(
     process.execPath,
     ['--import', 'tsx', join(root, 'node_modules/webpack-cli/bin/cli.js'), '--config', 'webpack.config.ts', '--mode', 'production'],
-    { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+    {
+      cwd: root,
+      // The progress lines come on stdout; webpack's own report is not needed here.
+      stdio: ['ignore', progress ? 'inherit' : 'ignore', 'inherit'],
+      env: { ...process.env, SEALPOST_BUILD_PROGRESS: progress ? '1' : '0' },
+    },
   );
   if (result.status !== 0) {
     console.error('The browser build failed: run "npm run build" to see why.');
     return false;
   }
+  console.log(`Built in ${Math.round((Date.now() - started) / 1000)} s.`);
   return true;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.exit(buildBrowserParts({ force: process.argv.includes('--force') }) ? 0 : 1);
+  process.exit(buildBrowserParts({ force: process.argv.includes('--force'), progress: true }) ? 0 : 1);
 }
