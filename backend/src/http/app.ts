@@ -51,7 +51,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     await app.register(addinManifestRoutes, { db: options.db, publicUrl });
     await app.register(addinSignInRoutes, { directory, entraAuthority, publicUrl });
     if (options.portal) {
-      const validator = new EntraTokenValidator({ authorityBaseUrl: entraAuthority });
+      const validator = new EntraTokenValidator({ authorityBaseUrl: entraAuthority, addinHost: new URL(publicUrl).host });
       await app.register(addinRoutes, { prefix: '/api/addin', db: options.db, directory, portal: options.portal, protectionModes, validator });
     }
   }
