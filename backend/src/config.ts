@@ -56,6 +56,9 @@ const environmentSchema = z.object({
   SEALPOST_DELIVERY_CONCURRENCY: positiveInt.default(50),
   SEALPOST_DELIVERY_LEASE_SECONDS: positiveInt.default(60),
   SEALPOST_HOUSEKEEPING_SECONDS: positiveInt.default(300),
+  SEALPOST_METRICS_TOKEN: z.string().min(24, 'must be at least 24 characters').max(512).regex(/^\S+$/, 'must not contain spaces').optional(),
+  SEALPOST_METRICS_PORT: port.optional(),
+  SEALPOST_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   SEALPOST_ENTRA_AUTHORITY: z.string().url('must be an absolute URL such as https://login.microsoftonline.com').default('https://login.microsoftonline.com'),
 });
 
@@ -135,6 +138,11 @@ export interface Config {
   workerPollMs: number;
   /** How often the portal's housekeeping runs (expiry, retention, digests, old links and sessions). */
   housekeepingIntervalMs: number;
+  /**
+   * Who reads /metrics: with a token, only requests that carry it; with a port, a separate listener serves it
+   * (and the main one does not); with neither, the main listener answers loopback clients only.
+   */
+  metrics: { token?: string; port?: number; host: string };
   /** Where the Outlook add-in's Entra ID tokens come from (the issuer of each Entra tenant is below it). */
   entra: { authority: string };
   /** Tenants from SEALPOST_CONFIG; undefined when no file is given (the demo tenant is created then). */
@@ -206,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     workerPollMs: e.SEALPOST_WORKER_POLL_MS,
     housekeepingIntervalMs: e.SEALPOST_HOUSEKEEPING_SECONDS * 1000,
+    metrics: { token: e.SEALPOST_METRICS_TOKEN, port: e.SEALPOST_METRICS_PORT, host: e.SEALPOST_METRICS_HOST },
     entra: { authority: e.SEALPOST_ENTRA_AUTHORITY.replace(/\/+$/, '') },
     tenants,
     configFile: e.SEALPOST_CONFIG,

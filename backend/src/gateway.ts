@@ -8,6 +8,7 @@ import { openDatabase, queryRows, type DatabaseHandle } from './db/client.ts';
 import { DeliveryWorker } from './delivery/delivery-worker.ts';
 import { SmtpDeliveryClient } from './delivery/smtp-client.ts';
 import { createHttpApp, type HttpApp } from './http/app.ts';
+import { createMetricsApp } from './http/operations-routes.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { PipelineWorker } from './pipeline/pipeline-worker.ts';
@@ -34,6 +35,8 @@ export interface Gateway {
   housekeeping: HousekeepingWorker;
   smtpPort: number;
   httpPort: number;
+  /** The separate metrics listener's port, when SEALPOST_METRICS_PORT is set. */
+  metricsPort?: number;
   demo?: DemoTenant;
   masterKeyFile?: string;
   selfSignedTls: boolean;
@@ -159,6 +162,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     logger,
     metrics,
     isReady: () => ready,
+    metricsAccess: { token: config.metrics.token, onMainListener: config.metrics.port === undefined },
     portal,
     addin: {
       directory,
@@ -185,10 +189,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
   });
   await http.listen({ port: config.http.port, host: config.http.host });
+  const metricsHttp =
+    config.metrics.port === undefined ? undefined : await createMetricsApp({ logger, metrics, token: config.metrics.token });
+  if (metricsHttp) await metricsHttp.listen({ port: config.metrics.port, host: config.metrics.host });
   ready = true;
 
   const smtpPort = (smtp.server.address() as AddressInfo).port;
   const httpPort = (http.server.address() as AddressInfo).port;
+  const metricsPort = metricsHttp ? (metricsHttp.server.address() as AddressInfo).port : undefined;
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -201,6 +209,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       await housekeeping.stop();
       await client.close();
       await http.close();
+      await metricsHttp?.close();
       await database.close();
     })();
     return stopping;
@@ -220,6 +229,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     housekeeping,
     smtpPort,
     httpPort,
+    metricsPort,
     demo,
     masterKeyFile: master.generatedFile,
     selfSignedTls: tls.selfSigned,

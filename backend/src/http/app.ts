@@ -7,7 +7,7 @@ import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
 import { addinSignInRoutes } from './addin-sign-in-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { EntraTokenValidator } from './entra-tokens.ts';
-import { operationsRoutes } from './operations-routes.ts';
+import { operationsRoutes, type MetricsAccess } from './operations-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
 import type { PortalService } from '../portal/portal-service.ts';
 import { problemErrorHandler } from './problem-details.ts';
@@ -21,6 +21,7 @@ export interface HttpAppOptions {
   logger: Logger;
   metrics: GatewayMetrics;
   isReady: () => boolean;
+  metricsAccess?: MetricsAccess;
   portal?: PortalService;
   /** The Outlook add-in's API and manifest, and the admin's Exchange setup. */
   addin?: {
@@ -39,7 +40,12 @@ export async function createHttpApp(options: HttpAppOptions) {
   const requestLogger = options.logger.child({ component: 'http' }, { level: 'warn' });
   const app = Fastify({ loggerInstance: requestLogger, bodyLimit: 1024 * 1024 });
   app.setErrorHandler(problemErrorHandler);
-  await app.register(operationsRoutes, { db: options.db, metrics: options.metrics, isReady: options.isReady });
+  await app.register(operationsRoutes, {
+    db: options.db,
+    metrics: options.metrics,
+    isReady: options.isReady,
+    metricsAccess: options.metricsAccess,
+  });
   await app.register(adminRoutes, { prefix: '/api/admin', db: options.db });
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
