@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import type { SMTPServer } from 'smtp-server';
+import { AuditCheckpointer } from './audit/audit-checkpointer.ts';
+import { AuditCheckpointFile, loadOrCreateAuditSigningKey } from './audit/audit-checkpoints.ts';
+import type { CheckpointSource } from './audit/audit-log.ts';
 import type { Config } from './config.ts';
 import { openDatabase, queryRows, type DatabaseHandle } from './db/client.ts';
 import { DeliveryWorker } from './delivery/delivery-worker.ts';
@@ -33,12 +36,16 @@ export interface Gateway {
   http: HttpApp;
   portal: PortalService;
   housekeeping: HousekeepingWorker;
+  auditCheckpointer: AuditCheckpointer;
+  auditCheckpoints: CheckpointSource;
   smtpPort: number;
   httpPort: number;
   /** The separate metrics listener's port, when SEALPOST_METRICS_PORT is set. */
   metricsPort?: number;
   demo?: DemoTenant;
   masterKeyFile?: string;
+  /** Set when the audit signing key was generated into the data folder. */
+  auditSigningKeyFile?: string;
   selfSignedTls: boolean;
   stop(): Promise<void>;
 }
@@ -52,7 +59,19 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   });
   const { db } = database;
   const master = loadOrCreateMasterKey(config.masterKey, join(config.dataDir, 'master.key'));
-  const vault = new KeyVault(db, master.key);
+  const vault = new KeyVault(db, master.key, config.audit.key);
+  const auditCheckpoints: CheckpointSource = {
+    file: new AuditCheckpointFile(config.audit.checkpointFile),
+    signingKey: loadOrCreateAuditSigningKey(config.audit.signingKeyFile, join(config.dataDir, 'audit-signing.key')),
+  };
+  const auditCheckpointer = new AuditCheckpointer({
+    db,
+    keys: vault.auditKeys,
+    ...auditCheckpoints,
+    logger,
+    intervalMs: config.audit.checkpointIntervalMs,
+    everyEntries: config.audit.checkpointEveryEntries,
+  });
 
   let demo: DemoTenant | undefined;
   if (config.tenants) await applyTenantDefinitions(db, config.tenants);
@@ -139,6 +158,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     hostname: config.smtp.hostname,
     maxMessageBytes: config.smtp.maxMessageBytes,
     onSpooled: () => pipeline.signal.notify(),
+    auditCheckpoints,
   });
   protectionModes.register(portalProtection(portal));
   protectionModes.register(autoProtection({ portal, directory, protectionModes }));
@@ -162,6 +182,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     logger,
     metrics,
     isReady: () => ready,
+    auditCheckpoints,
     metricsAccess: { token: config.metrics.token, onMainListener: config.metrics.port === undefined },
     portal,
     addin: {
@@ -176,6 +197,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   pipeline.start();
   delivery.start();
   housekeeping.start();
+  auditCheckpointer.start();
   const refresher = setInterval(() => {
     directory.refresh().catch((error: unknown) => logger.warn({ err: error }, 'refreshing tenants failed'));
   }, 30_000);
@@ -207,6 +229,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       await pipeline.stop();
       await delivery.stop();
       await housekeeping.stop();
+      // After everything that writes audit entries, before the database closes: the last entries get a checkpoint.
+      await auditCheckpointer.stop();
       await client.close();
       await http.close();
       await metricsHttp?.close();
@@ -227,11 +251,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     http,
     portal,
     housekeeping,
+    auditCheckpointer,
+    auditCheckpoints,
     smtpPort,
     httpPort,
     metricsPort,
     demo,
     masterKeyFile: master.generatedFile,
+    auditSigningKeyFile: auditCheckpoints.signingKey.generatedFile,
     selfSignedTls: tls.selfSigned,
     stop,
   };

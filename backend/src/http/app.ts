@@ -1,5 +1,6 @@
 /** The Fastify application: one plugin per audience. */
 import Fastify from 'fastify';
+import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
@@ -22,6 +23,8 @@ export interface HttpAppOptions {
   metrics: GatewayMetrics;
   isReady: () => boolean;
   metricsAccess?: MetricsAccess;
+  /** The signed audit checkpoints, exported to each tenant's admins for safekeeping elsewhere. */
+  auditCheckpoints?: CheckpointSource;
   portal?: PortalService;
   /** The Outlook add-in's API and manifest, and the admin's Exchange setup. */
   addin?: {
@@ -46,7 +49,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     isReady: options.isReady,
     metricsAccess: options.metricsAccess,
   });
-  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db });
+  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db, auditCheckpoints: options.auditCheckpoints });
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
     await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup });

@@ -9,7 +9,7 @@ import {
   PORTAL_SESSION_COOKIE,
   type PortalRole,
 } from '../../../common/src/portal-api.ts';
-import { readAudit, verifyAuditChain } from '../audit/audit-log.ts';
+import { readAudit } from '../audit/audit-log.ts';
 import { contentDisposition, downloadContentType, INLINE_IMAGE_TYPES } from '../portal/message-parsing.ts';
 import { PortalProblemError, problems } from '../portal/portal-problems.ts';
 import type { PortalService, ReplyInput } from '../portal/portal-service.ts';
@@ -125,9 +125,23 @@ const verificationSchema = {
     ok: { type: 'boolean' },
     checked: { type: 'integer' },
     tenants: { type: 'integer' },
+    checkpoints: { type: 'integer' },
     firstBroken: {
       type: 'object',
       properties: { tenantId: { type: 'string' }, seq: { type: 'integer' }, id: { type: ['integer', 'null'] }, reason: { type: 'string' } },
+    },
+    problems: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          kind: { type: 'string' },
+          tenantId: { type: ['string', 'null'] },
+          seq: { type: ['integer', 'null'] },
+          id: { type: ['integer', 'null'] },
+          reason: { type: 'string' },
+        },
+      },
     },
   },
   required: ['ok', 'checked'],
@@ -453,7 +467,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
     admin.get(
       '/audit/verify',
       { schema: { response: { 200: verificationSchema } } },
-      async (request) => verifyAuditChain(db, (await sessionOf(request, { roles: AUDIT_ROLES })).tenantId),
+      async (request) => portal.verifyAudit((await sessionOf(request, { roles: AUDIT_ROLES })).tenantId),
     );
     admin.get<{ Querystring: { limit?: number; subjectId?: string } }>(
       '/audit',

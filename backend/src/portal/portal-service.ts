@@ -19,7 +19,7 @@ import {
   type ThreadSummary,
 } from '../../../common/src/portal-api.ts';
 import { parseSealpostHeaders } from '../../../common/src/headers.ts';
-import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
+import { appendAudit, verifyAuditChain, type AuditEntryInput, type ChainVerification, type CheckpointSource } from '../audit/audit-log.ts';
 import type { Database, Queryable } from '../db/client.ts';
 import { members, messages, portalLinks, portalMessages, portalThreads } from '../db/schema.ts';
 import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
@@ -54,6 +54,8 @@ export interface PortalServiceOptions {
   onSpooled: () => void;
   /** Rate limits for asking for links: per address and per client IP, within windowSeconds. */
   linkRequestLimits?: { perAddress: number; perIp: number; windowSeconds: number };
+  /** The signed checkpoints the audit chain is verified against (outside the database). */
+  auditCheckpoints?: CheckpointSource;
 }
 
 /** Who is asking, for the audit log. */
@@ -89,6 +91,11 @@ export class PortalService {
 
   get db(): Database {
     return this.options.db;
+  }
+
+  /** The tenant's audit chain: every entry's HMAC and link, and the signed checkpoints it must still reach. */
+  verifyAudit(tenantId: string): Promise<ChainVerification> {
+    return verifyAuditChain(this.options.db, this.options.vault.auditKeys, { tenantId, checkpoints: this.options.auditCheckpoints });
   }
 
   settings(tenantId: string, q: Queryable = this.options.db): Promise<PortalSettings> {
@@ -210,7 +217,7 @@ export class PortalService {
           },
         ]);
         const gateway = { actorId: context.messageId, actorAddress: memberAddress, clientIp: source.clientAddress, subjectId: portalMessageId };
-        await appendAudit(tx, [
+        await appendAudit(tx, this.options.vault.auditKeys, [
           {
             tenantId: tenant.id,
             action: 'sent',
@@ -320,7 +327,7 @@ export class PortalService {
         ttlMinutes: settings.sessionTtlMinutes,
         linkId: link.id,
       });
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: link.tenantId,
         action: 'signed_in',
         actorId: created.session.id,
@@ -421,7 +428,7 @@ export class PortalService {
       hostname: this.options.hostname,
     });
     await this.spool(tx, row.tenantId, '', row.toAddress, mail, { portalFreshLinkFor: row.id });
-    await appendAudit(tx, {
+    await appendAudit(tx, this.options.vault.auditKeys, {
       tenantId: row.tenantId,
       action: 'link_issued',
       actorAddress: row.toAddress,
@@ -456,7 +463,7 @@ export class PortalService {
         from: `no-reply@${tenant.domains[0] ?? this.options.hostname}`,
       });
       await this.spool(tx, tenant.id, '', address, mail, { portalSignIn: true });
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: tenant.id,
         action: 'link_issued',
         actorAddress: address,
@@ -609,7 +616,7 @@ export class PortalService {
   private async openChecked(access: Access, session: PortalSessionInfo, actor: Actor) {
     const opened = await openEml(this.options.vault, access.row);
     if (opened.integrity === 'failed') {
-      await appendAudit(this.options.db, {
+      await appendAudit(this.options.db, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'integrity_failed',
         actorId: session.id,
@@ -690,7 +697,7 @@ export class PortalService {
           .returning({ id: portalMessages.id });
         first = updated.length > 0;
       }
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'read',
         actorId: session.id,
@@ -726,7 +733,7 @@ export class PortalService {
     const attachment = parsed.attachments.find((a) => a.id === attachmentId);
     if (!attachment) throw problems.notFound();
     if (!inline) {
-      await appendAudit(this.options.db, {
+      await appendAudit(this.options.db, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'attachment_downloaded',
         actorId: session.id,
@@ -820,7 +827,7 @@ export class PortalService {
           traceDetail: { portalReply: replyId, inReplyTo: row.id },
         },
       ]);
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'replied',
         actorId: session.id,
@@ -852,7 +859,7 @@ export class PortalService {
       const [updated] = await tx.update(portalMessages).set(column).where(eq(portalMessages.id, access.row.id)).returning();
       const physically = Boolean(updated?.deletedBySenderAt && updated.deletedByRecipientAt);
       if (physically) await tx.delete(portalMessages).where(eq(portalMessages.id, access.row.id));
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'deleted',
         actorId: session.id,
@@ -954,6 +961,7 @@ export class PortalService {
       await tx.update(portalLinks).set({ usedAt: sql`now()` }).where(and(inArray(portalLinks.portalMessageId, ids), isNull(portalLinks.usedAt)));
       await appendAudit(
         tx,
+        this.options.vault.auditKeys,
         copies.map((c): AuditEntryInput => ({
           tenantId: session.tenantId,
           action: 'revoked',
@@ -979,6 +987,7 @@ export class PortalService {
       await tx.update(portalMessages).set({ expiresAt }).where(inArray(portalMessages.id, copies.map((c) => c.id)));
       await appendAudit(
         tx,
+        this.options.vault.auditKeys,
         copies.map((c): AuditEntryInput => ({
           tenantId: session.tenantId,
           action: 'expiry_changed',
