@@ -9,7 +9,6 @@ import {
   PORTAL_SESSION_COOKIE,
   type PortalRole,
 } from '../../../common/src/portal-api.ts';
-import { readAudit } from '../audit/audit-log.ts';
 import { contentDisposition, downloadContentType, INLINE_IMAGE_TYPES } from '../portal/message-parsing.ts';
 import { PortalProblemError, problems } from '../portal/portal-problems.ts';
 import type { PortalService, ReplyInput } from '../portal/portal-service.ts';
@@ -482,7 +481,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
       async (request) => {
         const session = await sessionOf(request, { roles: AUDIT_ROLES });
-        const entries = await readAudit(db, session.tenantId, { limit: request.query.limit, subjectId: request.query.subjectId });
+        const entries = await portal.readAudit(session.tenantId, { limit: request.query.limit, subjectId: request.query.subjectId });
         return { entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })) };
       },
     );

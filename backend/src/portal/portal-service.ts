@@ -19,7 +19,8 @@ import {
   type ThreadSummary,
 } from '../../../common/src/portal-api.ts';
 import { parseSealpostHeaders } from '../../../common/src/headers.ts';
-import { appendAudit, verifyAuditChain, type AuditEntryInput, type ChainVerification, type CheckpointSource } from '../audit/audit-log.ts';
+import { openAuditDetails, sealAuditDetails, SEALED_DETAILS_KEY } from '../audit/sealed-details.ts';
+import { appendAudit, readAudit, verifyAuditChain, type AuditEntry, type AuditEntryInput, type ChainVerification, type CheckpointSource } from '../audit/audit-log.ts';
 import type { Database, Queryable } from '../db/client.ts';
 import { members, messages, portalLinks, portalMessages, portalThreads } from '../db/schema.ts';
 import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
@@ -91,6 +92,12 @@ export class PortalService {
 
   get db(): Database {
     return this.options.db;
+  }
+
+  /** The tenant's audit entries, newest first, with sealed details (such as attachment names) opened. */
+  async readAudit(tenantId: string, options: { limit?: number; subjectId?: string } = {}): Promise<AuditEntry[]> {
+    const entries = await readAudit(this.options.db, tenantId, options);
+    return Promise.all(entries.map(async (e) => ({ ...e, details: await openAuditDetails(this.options.vault, tenantId, e.details) })));
   }
 
   /** The tenant's audit chain: every entry's HMAC and link, and the signed checkpoints it must still reach. */
@@ -740,7 +747,14 @@ export class PortalService {
         actorAddress: session.address,
         clientIp: actor.clientIp,
         subjectId: access.row.id,
-        details: { integrity: 'verified', channel: 'portal', attachmentId, filename: attachment.filename, sizeBytes: attachment.size },
+        details: {
+          integrity: 'verified',
+          channel: 'portal',
+          attachmentId,
+          sizeBytes: attachment.size,
+          // The file name is message content: sealed under the tenant key, shown to authorised audit readers.
+          [SEALED_DETAILS_KEY]: await sealAuditDetails(this.options.vault, session.tenantId, { filename: attachment.filename }),
+        },
       });
     }
     return attachment;
