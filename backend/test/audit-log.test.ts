@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -125,11 +126,11 @@ async function rewriteAndRehash(tx: Queryable, tenantId: string, seq: number, de
 }
 
 /** Runs `npm run audit:verify` (the script itself) on the test's data folder. */
-function runAuditVerify(database: TestDatabase): Promise<{ code: number; stdout: string; stderr: string }> {
+function runAuditVerify(database: TestDatabase, args: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SEALPOST_DATA_DIR: database.dataDir };
   if (database.url) env.DATABASE_URL = database.url;
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'scripts/audit-verify.ts'], { cwd: repositoryRoot, env, timeout: 120_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', 'scripts/audit-verify.ts', ...args], { cwd: repositoryRoot, env, timeout: 120_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -198,6 +199,16 @@ describe('the audit chain against the database owner: keyed hashes and signed ch
       const script = await runAuditVerify(database);
       assert.equal(script.code, 0, script.stderr);
       assert.match(script.stdout, /audit log intact: 18 entries in 3 tenant chain\(s\), 3 signed checkpoint\(s\)/);
+      // Against a copy kept elsewhere, checked with the public key alone (what the admin API exports).
+      const elsewhere = mkdtempSync(join(tmpdir(), 'sealpost-checkpoint-copy-'));
+      const copy = join(elsewhere, 'checkpoints.jsonl');
+      const publicKey = join(elsewhere, 'audit-public.pem');
+      copyFileSync(checkpointFile.path, copy);
+      writeFileSync(publicKey, signingKey.publicKeyPem);
+      const fromCopy = await runAuditVerify(database, ['--checkpoints', copy, '--public-key', publicKey]);
+      rmSync(elsewhere, { recursive: true, force: true });
+      assert.equal(fromCopy.code, 0, fromCopy.stderr);
+      assert.ok(fromCopy.stdout.includes(`3 signed checkpoint(s) from ${copy} matched`), fromCopy.stdout);
     } finally {
       await open();
     }

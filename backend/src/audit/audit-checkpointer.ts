@@ -61,8 +61,11 @@ export class AuditCheckpointer extends WorkerLoop {
   }
 
   protected async run(): Promise<void> {
+    // The first run is at start: entries from before an upgrade, or from a process that died, get their checkpoint now.
+    let first = true;
     while (this.running) {
-      await this.signal.wait(this.options.intervalMs);
+      if (!first) await this.signal.wait(this.options.intervalMs);
+      first = false;
       if (!this.running) return;
       try {
         await this.checkpoint();
