@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
+import { appendAudit } from '../src/audit/audit-log.ts';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { queryRows } from '../src/db/client.ts';
 import type { Gateway } from '../src/gateway.ts';
@@ -140,5 +142,18 @@ describe('the audit log in a running gateway', () => {
     });
     assert.deepEqual(((await later.json()) as { checkpoints: unknown[] }).checkpoints, [], 'polling after the newest seq gives nothing new');
     assert.equal((await fetch(`http://127.0.0.1:${gateway.httpPort}/api/admin/audit/checkpoints`)).status, 401);
+  });
+
+  test('entries written just before the gateway stops get their checkpoint as it stops', async () => {
+    await appendAudit(gateway.database.db, gateway.vault.auditKeys, { tenantId: acmeId, action: 'signed_in', actorId: 'last-session' });
+    const [head] = await queryRows<{ seq: number; hash: string }>(
+      gateway.database.db,
+      sql`select seq, hash from audit_log where tenant_id = ${acmeId}::uuid order by seq desc limit 1`,
+    );
+    await gateway.stop();
+    const lines = readFileSync(gateway.config.audit.checkpointFile, 'utf8').trim().split('\n');
+    const newest = lines.map((l) => JSON.parse(l) as { tenantId: string; seq: number; hash: string }).filter((c) => c.tenantId === acmeId).at(-1);
+    assert.deepEqual({ seq: newest?.seq, hash: newest?.hash }, { seq: Number(head!.seq), hash: head!.hash });
+    assert.equal(gateway.auditCheckpoints.signingKey.problemWith(JSON.parse(lines.at(-1)!)), undefined);
   });
 });

@@ -136,6 +136,26 @@ function runAuditVerify(database: TestDatabase, args: string[] = []): Promise<{ 
   });
 }
 
+test('a configured audit signing key is used as it is, and a public key alone is refused for signing', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'sealpost-signing-key-'));
+  try {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const configured = join(folder, 'signing.pem');
+    writeFileSync(configured, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const key = loadOrCreateAuditSigningKey(configured, join(folder, 'generated.key'));
+    assert.equal(key.generatedFile, undefined);
+    assert.equal(key.publicKeyPem, publicKey.export({ type: 'spki', format: 'pem' }));
+    const publicOnly = join(folder, 'public.pem');
+    writeFileSync(publicOnly, key.publicKeyPem);
+    assert.throws(() => loadOrCreateAuditSigningKey(publicOnly, join(folder, 'generated.key')), /holds a public key/);
+    const rsa = join(folder, 'rsa.pem');
+    writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    assert.throws(() => loadOrCreateAuditSigningKey(rsa, join(folder, 'generated.key')), /Ed25519/);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
 const kindsAndSeqs = (problems: AuditProblem[]) => problems.map((p) => `${p.kind}@${p.seq}`);
 
 describe('the audit chain against the database owner: keyed hashes and signed checkpoints outside the database', () => {

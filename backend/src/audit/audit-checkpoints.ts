@@ -79,11 +79,21 @@ export class AuditSigningKey {
 
 /** The configured signing key (PEM file), or one generated once into the data folder. */
 export function loadOrCreateAuditSigningKey(configuredFile: string | undefined, generatedFile: string): AuditSigningKey {
-  if (configuredFile) return signingKeyFromPem(readFileSync(configuredFile, 'utf8'), configuredFile);
+  if (configuredFile) {
+    const key = signingKeyFromPem(readFileSync(configuredFile, 'utf8'), configuredFile);
+    if (!key.canSign()) throw new Error(`${configuredFile} holds a public key; the gateway needs the Ed25519 private key to sign checkpoints`);
+    return key;
+  }
   if (existsSync(generatedFile)) return signingKeyFromPem(readFileSync(generatedFile, 'utf8'), generatedFile, generatedFile);
   mkdirSync(dirname(generatedFile), { recursive: true });
   const { privateKey } = generateKeyPairSync('ed25519');
-  writeFileSync(generatedFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+  try {
+    writeFileSync(generatedFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process on the same data folder generated one first: everyone signs with that one.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return signingKeyFromPem(readFileSync(generatedFile, 'utf8'), generatedFile, generatedFile);
+  }
   return new AuditSigningKey(createPublicKey(privateKey), privateKey, generatedFile);
 }
 
