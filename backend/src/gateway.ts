@@ -229,11 +229,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       await pipeline.stop();
       await delivery.stop();
       await housekeeping.stop();
-      // After everything that writes audit entries, before the database closes: the last entries get a checkpoint.
-      await auditCheckpointer.stop();
       await client.close();
       await http.close();
       await metricsHttp?.close();
+      // After everything that writes audit entries (workers, portal requests), before the database closes:
+      // the last entries get their checkpoint.
+      await auditCheckpointer.stop();
       await database.close();
     })();
     return stopping;

@@ -312,6 +312,27 @@ describe('the audit chain against the database owner: keyed hashes and signed ch
     assert.deepEqual(kindsAndSeqs((await verify(tenant.legacy)).problems), ['altered@5']);
   });
 
+  test('a chain rewritten from end to end is reported in a bounded list that counts the rest', async (t) => {
+    const [bulk] = await handle.db.insert(tenants).values({ name: 'Bulk' }).returning();
+    const entries = Array.from({ length: 2000 }, (_, i) => ({ tenantId: bulk!.id, action: 'read' as const, subjectId: `message-${i}` }));
+    await appendAudit(handle.db, auditKeys, entries);
+    let started = performance.now();
+    assert.equal((await verify(bulk!.id)).ok, true);
+    t.diagnostic(`verifying 2000 intact entries took ${Math.round(performance.now() - started)} ms`);
+
+    await asDatabaseOwner(handle.db, async (tx) => {
+      await tx.execute(sql`update audit_log set action = 'deleted' where tenant_id = ${bulk!.id}::uuid`);
+    });
+    started = performance.now();
+    const result = await verify(bulk!.id);
+    t.diagnostic(`verifying 2000 altered entries took ${Math.round(performance.now() - started)} ms`);
+    assert.equal(result.checked, 2000);
+    assert.equal(result.problems.length, 51);
+    assert.ok(result.problems.every((p) => p.kind === 'altered'));
+    assert.match(result.problems.at(-1)!.reason, /^1950 more problems in this tenant's chain are not listed; the last: /);
+    assert.equal(result.problems.at(-1)!.seq, 2000);
+  });
+
   test('npm run audit:verify names the tenant, entry and kind of every problem and exits with 1', async () => {
     await handle.close();
     try {

@@ -341,12 +341,14 @@ export async function verifyAuditChain(
     const anchors = signed.byTenant.get(tenant) ?? new Map<number, AuditCheckpoint>();
     let reported = 0;
     let unreported = 0;
+    let lastUnreported: AuditProblem | undefined;
     const report = (problem: AuditProblem) => {
       if (reported < MAX_PROBLEMS_PER_TENANT) {
         problems.push(problem);
         reported += 1;
       } else {
         unreported += 1;
+        lastUnreported = problem;
       }
     };
     const legacy = Math.max(0, ...[...anchors.values()].map((a) => a.legacyThrough));
@@ -364,8 +366,12 @@ export async function verifyAuditChain(
           `entries after ${end.lastSeq} were removed`,
       });
     }
-    if (unreported > 0) {
-      problems.push({ kind: 'altered', tenantId: tenant, seq: null, id: null, reason: `and ${unreported} more problems in this tenant's chain` });
+    if (lastUnreported) {
+      // The list stays readable for a chain rewritten from its start; the count says how far it goes.
+      problems.push({
+        ...lastUnreported,
+        reason: `${unreported} more problems in this tenant's chain are not listed; the last: ${lastUnreported.reason}`,
+      });
     }
   }
   const first = problems.find((p) => p.tenantId !== null && p.seq !== null && p.id !== null);

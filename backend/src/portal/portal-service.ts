@@ -19,8 +19,16 @@ import {
   type ThreadSummary,
 } from '../../../common/src/portal-api.ts';
 import { parseSealpostHeaders } from '../../../common/src/headers.ts';
+import {
+  appendAudit,
+  readAudit,
+  verifyAuditChain,
+  type AuditEntry,
+  type AuditEntryInput,
+  type ChainVerification,
+  type CheckpointSource,
+} from '../audit/audit-log.ts';
 import { openAuditDetails, sealAuditDetails, SEALED_DETAILS_KEY } from '../audit/sealed-details.ts';
-import { appendAudit, readAudit, verifyAuditChain, type AuditEntry, type AuditEntryInput, type ChainVerification, type CheckpointSource } from '../audit/audit-log.ts';
 import type { Database, Queryable } from '../db/client.ts';
 import { members, messages, portalLinks, portalMessages, portalThreads } from '../db/schema.ts';
 import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
