@@ -66,6 +66,14 @@ const environmentSchema = z.object({
   SEALPOST_DELIVERY_CONCURRENCY: positiveInt.default(50),
   SEALPOST_DELIVERY_LEASE_SECONDS: positiveInt.default(60),
   SEALPOST_HOUSEKEEPING_SECONDS: positiveInt.default(300),
+  SEALPOST_AUDIT_KEY: z.string().optional(),
+  SEALPOST_AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  SEALPOST_AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+  SEALPOST_AUDIT_CHECKPOINT_SECONDS: positiveInt.default(60),
+  SEALPOST_AUDIT_CHECKPOINT_ENTRIES: positiveInt.default(100),
+  SEALPOST_METRICS_TOKEN: z.string().min(24, 'must be at least 24 characters').max(512).regex(/^\S+$/, 'must not contain spaces').optional(),
+  SEALPOST_METRICS_PORT: port.optional(),
+  SEALPOST_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   SEALPOST_ENTRA_AUTHORITY: z.string().url('must be an absolute URL such as https://login.microsoftonline.com').default('https://login.microsoftonline.com'),
 });
 
@@ -142,6 +150,16 @@ export interface Config {
   http: { host: string; port: number; publicUrl: string };
   relay?: string;
   masterKey?: Buffer;
+  /** The audit chain's keys and its signed checkpoints, all kept outside the database. */
+  audit: {
+    /** SEALPOST_AUDIT_KEY; without it the HMAC key is derived from the master key. */
+    key?: Buffer;
+    /** An Ed25519 private key (PEM); without it one is generated into the data folder. */
+    signingKeyFile?: string;
+    checkpointFile: string;
+    checkpointIntervalMs: number;
+    checkpointEveryEntries: number;
+  };
   logLevel: z.infer<typeof environmentSchema>['SEALPOST_LOG_LEVEL'];
   delivery: {
     maxQueueAgeMs: number;
@@ -155,6 +173,11 @@ export interface Config {
   workerPollMs: number;
   /** How often the portal's housekeeping runs (expiry, retention, digests, old links and sessions). */
   housekeepingIntervalMs: number;
+  /**
+   * Who reads /metrics: with a token, only requests that carry it; with a port, a separate listener serves it
+   * (and the main one does not); with neither, the main listener answers loopback clients only.
+   */
+  metrics: { token?: string; port?: number; host: string };
   /** Where the Outlook add-in's Entra ID tokens come from (the issuer of each Entra tenant is below it). */
   entra: { authority: string };
   /** Tenants from SEALPOST_CONFIG; undefined when no file is given (the demo tenant is created then). */
@@ -230,6 +253,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigurationError('Invalid configuration:\nSEALPOST_MASTER_KEY: must be 32 bytes in base64 (44 characters)');
     }
   }
+  let auditKey: Buffer | undefined;
+  if (e.SEALPOST_AUDIT_KEY !== undefined) {
+    auditKey = Buffer.from(e.SEALPOST_AUDIT_KEY, 'base64');
+    if (auditKey.length !== 32 || auditKey.toString('base64') !== e.SEALPOST_AUDIT_KEY.trim()) {
+      throw new ConfigurationError('Invalid configuration:\nSEALPOST_AUDIT_KEY: must be 32 bytes in base64 (44 characters)');
+    }
+  }
   if ((e.SEALPOST_TLS_CERT === undefined) !== (e.SEALPOST_TLS_KEY === undefined)) {
     throw new ConfigurationError('Invalid configuration:\nSEALPOST_TLS_CERT and SEALPOST_TLS_KEY must be set together');
   }
@@ -247,8 +277,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const smtpHostname = e.SEALPOST_HOSTNAME ?? hostname();
+  const dataDir = resolve(e.SEALPOST_DATA_DIR);
   return {
-    dataDir: resolve(e.SEALPOST_DATA_DIR),
+    dataDir,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.SEALPOST_DATABASE_POOL_SIZE,
     smtp: {
@@ -277,6 +308,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     relay: e.SEALPOST_RELAY,
     masterKey,
+    audit: {
+      key: auditKey,
+      signingKeyFile: e.SEALPOST_AUDIT_SIGNING_KEY_FILE === undefined ? undefined : resolve(e.SEALPOST_AUDIT_SIGNING_KEY_FILE),
+      checkpointFile: resolve(dataDir, e.SEALPOST_AUDIT_CHECKPOINT_FILE ?? 'audit-checkpoints.jsonl'),
+      checkpointIntervalMs: e.SEALPOST_AUDIT_CHECKPOINT_SECONDS * 1000,
+      checkpointEveryEntries: e.SEALPOST_AUDIT_CHECKPOINT_ENTRIES,
+    },
     logLevel: e.SEALPOST_LOG_LEVEL,
     delivery: {
       maxQueueAgeMs: e.SEALPOST_MAX_QUEUE_AGE_HOURS * 3600_000,
@@ -288,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     workerPollMs: e.SEALPOST_WORKER_POLL_MS,
     housekeepingIntervalMs: e.SEALPOST_HOUSEKEEPING_SECONDS * 1000,
+    metrics: { token: e.SEALPOST_METRICS_TOKEN, port: e.SEALPOST_METRICS_PORT, host: e.SEALPOST_METRICS_HOST },
     entra: { authority: e.SEALPOST_ENTRA_AUTHORITY.replace(/\/+$/, '') },
     tenants,
     configFile: e.SEALPOST_CONFIG,

@@ -3,11 +3,15 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import type { SMTPServer } from 'smtp-server';
+import { AuditCheckpointer } from './audit/audit-checkpointer.ts';
+import { AuditCheckpointFile, loadOrCreateAuditSigningKey } from './audit/audit-checkpoints.ts';
+import type { CheckpointSource } from './audit/audit-log.ts';
 import type { Config } from './config.ts';
 import { openDatabase, queryRows, type DatabaseHandle } from './db/client.ts';
 import { DeliveryWorker } from './delivery/delivery-worker.ts';
 import { SmtpDeliveryClient } from './delivery/smtp-client.ts';
 import { createHttpApp, type HttpApp } from './http/app.ts';
+import { createMetricsApp } from './http/operations-routes.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { PipelineWorker } from './pipeline/pipeline-worker.ts';
@@ -32,10 +36,16 @@ export interface Gateway {
   http: HttpApp;
   portal: PortalService;
   housekeeping: HousekeepingWorker;
+  auditCheckpointer: AuditCheckpointer;
+  auditCheckpoints: CheckpointSource;
   smtpPort: number;
   httpPort: number;
+  /** The separate metrics listener's port, when SEALPOST_METRICS_PORT is set. */
+  metricsPort?: number;
   demo?: DemoTenant;
   masterKeyFile?: string;
+  /** Set when the audit signing key was generated into the data folder. */
+  auditSigningKeyFile?: string;
   selfSignedTls: boolean;
   stop(): Promise<void>;
 }
@@ -49,7 +59,19 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   });
   const { db } = database;
   const master = loadOrCreateMasterKey(config.masterKey, join(config.dataDir, 'master.key'));
-  const vault = new KeyVault(db, master.key);
+  const vault = new KeyVault(db, master.key, config.audit.key);
+  const auditCheckpoints: CheckpointSource = {
+    file: new AuditCheckpointFile(config.audit.checkpointFile),
+    signingKey: loadOrCreateAuditSigningKey(config.audit.signingKeyFile, join(config.dataDir, 'audit-signing.key')),
+  };
+  const auditCheckpointer = new AuditCheckpointer({
+    db,
+    keys: vault.auditKeys,
+    ...auditCheckpoints,
+    logger,
+    intervalMs: config.audit.checkpointIntervalMs,
+    everyEntries: config.audit.checkpointEveryEntries,
+  });
 
   let demo: DemoTenant | undefined;
   if (config.tenants) await applyTenantDefinitions(db, config.tenants);
@@ -145,6 +167,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     hostname: config.smtp.hostname,
     maxMessageBytes: config.smtp.maxMessageBytes,
     onSpooled: () => pipeline.signal.notify(),
+    auditCheckpoints,
   });
   protectionModes.register(portalProtection(portal));
   protectionModes.register(autoProtection({ portal, directory, protectionModes }));
@@ -168,6 +191,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     logger,
     metrics,
     isReady: () => ready,
+    auditCheckpoints,
+    metricsAccess: { token: config.metrics.token, onMainListener: config.metrics.port === undefined },
     portal,
     addin: {
       directory,
@@ -181,6 +206,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   pipeline.start();
   delivery.start();
   housekeeping.start();
+  auditCheckpointer.start();
   const refresher = setInterval(() => {
     directory.refresh().catch((error: unknown) => logger.warn({ err: error }, 'refreshing tenants failed'));
   }, 30_000);
@@ -194,10 +220,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
   });
   await http.listen({ port: config.http.port, host: config.http.host });
+  const metricsHttp =
+    config.metrics.port === undefined ? undefined : await createMetricsApp({ logger, metrics, token: config.metrics.token });
+  if (metricsHttp) await metricsHttp.listen({ port: config.metrics.port, host: config.metrics.host });
   ready = true;
 
   const smtpPort = (smtp.server.address() as AddressInfo).port;
   const httpPort = (http.server.address() as AddressInfo).port;
+  const metricsPort = metricsHttp ? (metricsHttp.server.address() as AddressInfo).port : undefined;
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -210,6 +240,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       await housekeeping.stop();
       await client.close();
       await http.close();
+      await metricsHttp?.close();
+      // After everything that writes audit entries (workers, portal requests), before the database closes:
+      // the last entries get their checkpoint.
+      await auditCheckpointer.stop();
       await database.close();
     })();
     return stopping;
@@ -227,10 +261,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     http,
     portal,
     housekeeping,
+    auditCheckpointer,
+    auditCheckpoints,
     smtpPort,
     httpPort,
+    metricsPort,
     demo,
     masterKeyFile: master.generatedFile,
+    auditSigningKeyFile: auditCheckpoints.signingKey.generatedFile,
     selfSignedTls: tls.selfSigned,
     stop,
   };

@@ -32,6 +32,12 @@ async function main(): Promise<void> {
       'using a master key generated into the data folder; production needs a managed key in SEALPOST_MASTER_KEY',
     );
   }
+  if (gateway.auditSigningKeyFile) {
+    logger.warn(
+      { file: gateway.auditSigningKeyFile },
+      'audit checkpoints are signed with a key generated into the data folder; production needs a key kept elsewhere in SEALPOST_AUDIT_SIGNING_KEY_FILE',
+    );
+  }
   if (gateway.selfSignedTls) {
     logger.warn('STARTTLS uses a self-signed certificate; set SEALPOST_TLS_CERT and SEALPOST_TLS_KEY for production');
   }

@@ -26,6 +26,9 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ SEALPOST_MASTER_KEY: 'c2hvcnQ=' }), /SEALPOST_MASTER_KEY: must be 32 bytes/);
     assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL/);
     assert.throws(() => loadConfig({ SEALPOST_TLS_CERT: '/x.pem' }), /SEALPOST_TLS_CERT and SEALPOST_TLS_KEY/);
+    assert.throws(() => loadConfig({ SEALPOST_AUDIT_KEY: 'c2hvcnQ=' }), /SEALPOST_AUDIT_KEY: must be 32 bytes/);
+    assert.throws(() => loadConfig({ SEALPOST_METRICS_TOKEN: 'short' }), /SEALPOST_METRICS_TOKEN: must be at least 24 characters/);
+    assert.throws(() => loadConfig({ SEALPOST_METRICS_PORT: 'ninety' }), /SEALPOST_METRICS_PORT/);
   });
 
   test('a tenant file with a mistake is refused with the path of the mistake', () => {

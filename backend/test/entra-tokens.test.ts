@@ -30,7 +30,7 @@ describe('Entra ID token validation', () => {
 
   before(async () => {
     issuer = await LocalEntraIssuer.start();
-    validator = new EntraTokenValidator({ authorityBaseUrl: issuer.url });
+    validator = new EntraTokenValidator({ authorityBaseUrl: issuer.url, addinHost: 'addin.acme.test' });
   });
   after(() => issuer.close());
 
@@ -50,6 +50,18 @@ describe('Entra ID token validation', () => {
     await refusal(validator.validate(issuer.sign(issuer.claims(alice(), { aud: randomUUID() })), policy), 'wrong_audience');
     await refusal(validator.validate(issuer.sign(issuer.claims(alice(), { aud: '00000003-0000-0000-c000-000000000000' })), policy), 'wrong_audience');
     await refusal(validator.validate(issuer.sign(issuer.claims(alice(), { aud: `api://evil.test/${APP_ID}x` })), policy), 'wrong_audience');
+  });
+
+  test("the application's URI under another deployment's host is refused, under this deployment's host it is accepted", async () => {
+    const ours = issuer.sign(issuer.claims(alice(), { aud: `api://ADDIN.acme.test/${APP_ID}` }));
+    assert.equal((await validator.validate(ours, policy)).objectId, ALICE_OID);
+    assert.equal((await validator.validate(issuer.sign(issuer.claims(alice(), { aud: `api://${APP_ID}` })), policy)).objectId, ALICE_OID);
+    const evil = await refusal(validator.validate(issuer.sign(issuer.claims(alice(), { aud: `api://evil.example/${APP_ID}` })), policy), 'wrong_audience');
+    assert.match(evil.message, /evil\.example/);
+    // A path that merely ends in the application id is another URI, not this deployment's.
+    await refusal(validator.validate(issuer.sign(issuer.claims(alice(), { aud: `api://addin.acme.test/other/${APP_ID}` })), policy), 'wrong_audience');
+    const hostless = new EntraTokenValidator({ authorityBaseUrl: issuer.url });
+    await refusal(hostless.validate(ours, policy), 'wrong_audience');
   });
 
   test('a token from an Entra tenant not on the allow-list is refused without asking its issuer', async () => {

@@ -221,7 +221,7 @@ describe('portal housekeeping', () => {
     assert.equal(new Set(entries.map((e) => e.subjectId)).size, ids.length);
 
     for (const tenantId of [acme, globex]) {
-      const verification = await verifyAuditChain(db(), tenantId);
+      const verification = await verifyAuditChain(db(), gateway.vault.auditKeys, { tenantId });
       assert.equal(verification.ok, true, JSON.stringify(verification.firstBroken));
       assert.ok(verification.checked > 0);
     }

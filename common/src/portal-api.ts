@@ -231,7 +231,11 @@ export interface AuditVerification {
   ok: boolean;
   checked: number;
   tenants: number;
+  /** Signed checkpoints (kept outside the database) the chain was compared with. */
+  checkpoints?: number;
   firstBroken?: { tenantId: string; seq: number; id: number | null; reason: string };
+  /** Everything found: altered, relinked, missing, truncated, checkpoint_mismatch, bad_checkpoint_signature. */
+  problems?: Array<{ kind: string; tenantId: string | null; seq: number | null; id: number | null; reason: string }>;
 }
 
 export type AuditAction =

@@ -171,6 +171,7 @@ export class SealpostGateway {
     throw new Error(`the gateway was not ready within ${timeoutMs / 1000} s (${last}):\n${this.outputTail()}`);
   }
 
+  /** No metrics token is needed: the benchmark's gateway has none set and /metrics answers loopback clients. */
   async metrics(): Promise<Map<string, number>> {
     const response = await fetch(this.url('/metrics'), { signal: AbortSignal.timeout(10_000) });
     if (!response.ok) throw new Error(`GET /metrics answered ${response.status}`);

@@ -1,6 +1,8 @@
-/** Admin API: the messages of the admin's tenant and the trace of each. */
+/** Admin API: the messages of the admin's tenant and the trace of each, and the tenant's signed audit checkpoints. */
 import { and, desc, eq, lt } from 'drizzle-orm';
 import type { FastifyPluginAsync } from 'fastify';
+import type { AuditCheckpoint } from '../audit/audit-checkpoints.ts';
+import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
 import { deliveries, messages, recipients } from '../db/schema.ts';
 import { readTrace } from '../pipeline/message-trace.ts';
@@ -47,8 +49,82 @@ const traceEntry = {
   },
 } as const;
 
-export const adminRoutes: FastifyPluginAsync<{ db: Database }> = async (app, { db }) => {
+const checkpointSchema = {
+  type: 'object',
+  properties: {
+    tenantId: { type: 'string' },
+    seq: { type: 'integer' },
+    hash: { type: 'string' },
+    at: { type: 'string' },
+    legacyThrough: { type: 'integer' },
+    keyId: { type: 'string' },
+    signature: { type: 'string' },
+  },
+  required: ['tenantId', 'seq', 'hash', 'at', 'legacyThrough', 'keyId', 'signature'],
+} as const;
+
+export interface AdminRoutesOptions {
+  db: Database;
+  /** Without it (an app built without the audit checkpoints) the checkpoint export answers 404. */
+  auditCheckpoints?: CheckpointSource;
+}
+
+export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, { db, auditCheckpoints }) => {
   app.addHook('onRequest', requireApiToken(db));
+
+  /**
+   * The tenant's signed checkpoints in seq order, with the public key that verifies them, for an external log:
+   * poll with afterSeq = the last seq received. Each is the JSON line of the checkpoint file, unchanged.
+   */
+  app.get<{ Querystring: { afterSeq?: number; limit?: number } }>(
+    '/audit/checkpoints',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            afterSeq: { type: 'integer', minimum: 0, default: 0 },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              algorithm: { type: 'string' },
+              keyId: { type: 'string' },
+              publicKey: { type: 'string' },
+              signedFields: { type: 'string' },
+              checkpoints: { type: 'array', items: checkpointSchema },
+            },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      if (!auditCheckpoints) {
+        return sendProblem(reply, { status: 404, title: 'No audit checkpoints', detail: 'This gateway does not sign audit checkpoints.' });
+      }
+      const tenantId = request.tenantId!;
+      const afterSeq = request.query.afterSeq ?? 0;
+      const limit = request.query.limit ?? 100;
+      const found: AuditCheckpoint[] = [];
+      for await (const line of auditCheckpoints.file.lines()) {
+        const c = line.checkpoint;
+        if (c && c.tenantId === tenantId && c.seq > afterSeq) found.push(c);
+      }
+      found.sort((a, b) => a.seq - b.seq || a.at.localeCompare(b.at));
+      const { signingKey } = auditCheckpoints;
+      return {
+        algorithm: 'Ed25519',
+        keyId: signingKey.keyId,
+        publicKey: signingKey.publicKeyPem,
+        signedFields: 'UTF-8 JSON of ["sealpost-audit-checkpoint-v1", tenantId, seq, hash, at, legacyThrough]',
+        checkpoints: found.slice(0, limit),
+      };
+    },
+  );
 
   app.get<{ Querystring: { limit?: number; before?: string } }>(
     '/messages',

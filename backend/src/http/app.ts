@@ -1,5 +1,6 @@
 /** The Fastify application: one plugin per audience. */
 import Fastify from 'fastify';
+import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
@@ -7,7 +8,7 @@ import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
 import { addinSignInRoutes } from './addin-sign-in-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { EntraTokenValidator } from './entra-tokens.ts';
-import { operationsRoutes } from './operations-routes.ts';
+import { operationsRoutes, type MetricsAccess } from './operations-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
 import type { PortalService } from '../portal/portal-service.ts';
 import { problemErrorHandler } from './problem-details.ts';
@@ -21,6 +22,9 @@ export interface HttpAppOptions {
   logger: Logger;
   metrics: GatewayMetrics;
   isReady: () => boolean;
+  metricsAccess?: MetricsAccess;
+  /** The signed audit checkpoints, exported to each tenant's admins for safekeeping elsewhere. */
+  auditCheckpoints?: CheckpointSource;
   portal?: PortalService;
   /** The Outlook add-in's API and manifest, and the admin's Exchange setup. */
   addin?: {
@@ -39,8 +43,13 @@ export async function createHttpApp(options: HttpAppOptions) {
   const requestLogger = options.logger.child({ component: 'http' }, { level: 'warn' });
   const app = Fastify({ loggerInstance: requestLogger, bodyLimit: 1024 * 1024 });
   app.setErrorHandler(problemErrorHandler);
-  await app.register(operationsRoutes, { db: options.db, metrics: options.metrics, isReady: options.isReady });
-  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db });
+  await app.register(operationsRoutes, {
+    db: options.db,
+    metrics: options.metrics,
+    isReady: options.isReady,
+    metricsAccess: options.metricsAccess,
+  });
+  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db, auditCheckpoints: options.auditCheckpoints });
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
     await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup });
@@ -51,7 +60,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     await app.register(addinManifestRoutes, { db: options.db, publicUrl });
     await app.register(addinSignInRoutes, { directory, entraAuthority, publicUrl });
     if (options.portal) {
-      const validator = new EntraTokenValidator({ authorityBaseUrl: entraAuthority });
+      const validator = new EntraTokenValidator({ authorityBaseUrl: entraAuthority, addinHost: new URL(publicUrl).host });
       await app.register(addinRoutes, { prefix: '/api/addin', db: options.db, directory, portal: options.portal, protectionModes, validator });
     }
   }

@@ -59,6 +59,13 @@ export interface EntraTokenValidatorOptions {
   keyRefreshCooldownMs?: number;
   /** Time limit for one request to the issuer. */
   issuerTimeoutMs?: number;
+  /**
+   * The host of this deployment's public URL (SEALPOST_PUBLIC_URL), the host part of the Application ID URI
+   * the add-in asks tokens for (`api://<host>/<application id>`). Without it only the bare application id and
+   * `api://<application id>` are accepted: a token issued for the same application under another host's URI
+   * was meant for another deployment.
+   */
+  addinHost?: string;
 }
 
 /** The Microsoft public cloud: the only authority whose v1 issuer (sts.windows.net) is accepted. */
@@ -86,6 +93,7 @@ export class EntraTokenValidator {
   private readonly jwksCacheMs: number;
   private readonly keyRefreshCooldownMs: number;
   private readonly issuerTimeoutMs: number;
+  private readonly addinHost: string | undefined;
   private readonly keysByTenant = new Map<string, TenantKeys>();
   private readonly inFlight = new Map<string, Promise<TenantKeys>>();
   /** When the issuer was last asked for a tenant's keys (successfully or not). */
@@ -93,6 +101,7 @@ export class EntraTokenValidator {
 
   constructor(options: EntraTokenValidatorOptions) {
     this.authority = options.authorityBaseUrl.replace(/\/+$/, '');
+    this.addinHost = options.addinHost;
     this.fetchImpl = options.fetchImpl ?? fetch;
     this.jwksCacheMs = options.jwksCacheMs ?? 6 * 3600_000;
     this.keyRefreshCooldownMs = options.keyRefreshCooldownMs ?? 30_000;
@@ -154,7 +163,7 @@ export class EntraTokenValidator {
     }
 
     const audience = claims.aud;
-    if (typeof audience !== 'string' || !policy.applicationIds.some((id) => audienceNames(audience, id))) {
+    if (typeof audience !== 'string' || !policy.applicationIds.some((id) => audienceNames(audience, id, this.addinHost))) {
       throw new EntraTokenError('wrong_audience', `the token is meant for "${String(audience)}", not for this add-in's application`);
     }
 
@@ -262,11 +271,16 @@ export class EntraTokenValidator {
   }
 }
 
-/** The audience of a token for the add-in: the application id itself or its `api://…/<application id>` URI. */
-function audienceNames(audience: string, applicationId: string): boolean {
+/**
+ * The audience of a token for the add-in: the application id itself (what Entra puts in v2 tokens), the
+ * default Application ID URI `api://<application id>`, or the URI the add-in's scope names,
+ * `api://<this deployment's host>/<application id>` — never the same id under some other host.
+ */
+function audienceNames(audience: string, applicationId: string, addinHost: string | undefined): boolean {
   const aud = audience.toLowerCase();
   const id = applicationId.toLowerCase();
-  return aud === id || aud === `api://${id}` || (aud.startsWith('api://') && aud.endsWith(`/${id}`));
+  if (aud === id || aud === `api://${id}`) return true;
+  return addinHost !== undefined && aud === `api://${addinHost.toLowerCase()}/${id}`;
 }
 
 function decode(token: string): DecodedToken {

@@ -9,7 +9,6 @@ import {
   PORTAL_SESSION_COOKIE,
   type PortalRole,
 } from '../../../common/src/portal-api.ts';
-import { readAudit, verifyAuditChain } from '../audit/audit-log.ts';
 import { contentDisposition, downloadContentType, INLINE_IMAGE_TYPES } from '../portal/message-parsing.ts';
 import { PortalProblemError, problems } from '../portal/portal-problems.ts';
 import type { PortalService, ReplyInput } from '../portal/portal-service.ts';
@@ -137,9 +136,23 @@ const verificationSchema = {
     ok: { type: 'boolean' },
     checked: { type: 'integer' },
     tenants: { type: 'integer' },
+    checkpoints: { type: 'integer' },
     firstBroken: {
       type: 'object',
       properties: { tenantId: { type: 'string' }, seq: { type: 'integer' }, id: { type: ['integer', 'null'] }, reason: { type: 'string' } },
+    },
+    problems: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          kind: { type: 'string' },
+          tenantId: { type: ['string', 'null'] },
+          seq: { type: ['integer', 'null'] },
+          id: { type: ['integer', 'null'] },
+          reason: { type: 'string' },
+        },
+      },
     },
   },
   required: ['ok', 'checked'],
@@ -464,7 +477,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
     admin.get(
       '/audit/verify',
       { schema: { response: { 200: verificationSchema } } },
-      async (request) => verifyAuditChain(db, (await sessionOf(request, { roles: AUDIT_ROLES })).tenantId),
+      async (request) => portal.verifyAudit((await sessionOf(request, { roles: AUDIT_ROLES })).tenantId),
     );
     admin.get<{ Querystring: { limit?: number; subjectId?: string } }>(
       '/audit',
@@ -479,7 +492,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
       async (request) => {
         const session = await sessionOf(request, { roles: AUDIT_ROLES });
-        const entries = await readAudit(db, session.tenantId, { limit: request.query.limit, subjectId: request.query.subjectId });
+        const entries = await portal.readAudit(session.tenantId, { limit: request.query.limit, subjectId: request.query.subjectId });
         return { entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })) };
       },
     );

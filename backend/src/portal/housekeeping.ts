@@ -152,6 +152,7 @@ class Sweeper {
         this.report.threadsDeleted += emptied.length;
         await appendAudit(
           tx,
+          this.options.vault.auditKeys,
           gone.map(
             (m): AuditEntryInput => ({
               tenantId: m.tenant_id,
@@ -322,7 +323,7 @@ class Sweeper {
       sql`insert into portal_digests (tenant_id, address, last_sent_at) values (${tenant.id}::uuid, ${address}, ${iso(this.now)}::timestamptz)
           on conflict (tenant_id, address) do update set last_sent_at = excluded.last_sent_at`,
     );
-    await appendAudit(tx, audit);
+    await appendAudit(tx, this.options.vault.auditKeys, audit);
     return entries.length;
   }
 }

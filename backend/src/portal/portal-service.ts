@@ -19,7 +19,16 @@ import {
   type ThreadSummary,
 } from '../../../common/src/portal-api.ts';
 import { parseSealpostHeaders } from '../../../common/src/headers.ts';
-import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
+import {
+  appendAudit,
+  readAudit,
+  verifyAuditChain,
+  type AuditEntry,
+  type AuditEntryInput,
+  type ChainVerification,
+  type CheckpointSource,
+} from '../audit/audit-log.ts';
+import { openAuditDetails, sealAuditDetails, SEALED_DETAILS_KEY } from '../audit/sealed-details.ts';
 import type { Database, Queryable } from '../db/client.ts';
 import { members, messages, portalLinks, portalMessages, portalThreads } from '../db/schema.ts';
 import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
@@ -58,6 +67,8 @@ export interface PortalServiceOptions {
   onSpooled: () => void;
   /** Rate limits for asking for links: per address and per client IP, within windowSeconds. */
   linkRequestLimits?: { perAddress: number; perIp: number; windowSeconds: number };
+  /** The signed checkpoints the audit chain is verified against (outside the database). */
+  auditCheckpoints?: CheckpointSource;
 }
 
 /** Who is asking, for the audit log. */
@@ -93,6 +104,17 @@ export class PortalService {
 
   get db(): Database {
     return this.options.db;
+  }
+
+  /** The tenant's audit entries, newest first, with sealed details (such as attachment names) opened. */
+  async readAudit(tenantId: string, options: { limit?: number; subjectId?: string } = {}): Promise<AuditEntry[]> {
+    const entries = await readAudit(this.options.db, tenantId, options);
+    return Promise.all(entries.map(async (e) => ({ ...e, details: await openAuditDetails(this.options.vault, tenantId, e.details) })));
+  }
+
+  /** The tenant's audit chain: every entry's HMAC and link, and the signed checkpoints it must still reach. */
+  verifyAudit(tenantId: string): Promise<ChainVerification> {
+    return verifyAuditChain(this.options.db, this.options.vault.auditKeys, { tenantId, checkpoints: this.options.auditCheckpoints });
   }
 
   settings(tenantId: string, q: Queryable = this.options.db): Promise<PortalSettings> {
@@ -214,7 +236,7 @@ export class PortalService {
           },
         ]);
         const gateway = { actorId: context.messageId, actorAddress: memberAddress, clientIp: source.clientAddress, subjectId: portalMessageId };
-        await appendAudit(tx, [
+        await appendAudit(tx, this.options.vault.auditKeys, [
           {
             tenantId: tenant.id,
             action: 'sent',
@@ -324,7 +346,7 @@ export class PortalService {
         ttlMinutes: settings.sessionTtlMinutes,
         linkId: link.id,
       });
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: link.tenantId,
         action: 'signed_in',
         actorId: created.session.id,
@@ -424,7 +446,7 @@ export class PortalService {
       hostname: this.options.hostname,
     });
     await this.spool(tx, row.tenantId, '', row.toAddress, mail, { portalFreshLinkFor: row.id });
-    await appendAudit(tx, {
+    await appendAudit(tx, this.options.vault.auditKeys, {
       tenantId: row.tenantId,
       action: 'link_issued',
       actorAddress: row.toAddress,
@@ -465,7 +487,7 @@ export class PortalService {
         from: `no-reply@${tenant.domains[0] ?? this.options.hostname}`,
       });
       await this.spool(tx, tenant.id, '', address, mail, { portalSignIn: true });
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: tenant.id,
         action: 'link_issued',
         actorAddress: address,
@@ -618,7 +640,7 @@ export class PortalService {
   private async openChecked(access: Access, session: PortalSessionInfo, actor: Actor) {
     const opened = await openEml(this.options.vault, access.row);
     if (opened.integrity === 'failed') {
-      await appendAudit(this.options.db, {
+      await appendAudit(this.options.db, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'integrity_failed',
         actorId: session.id,
@@ -699,7 +721,7 @@ export class PortalService {
           .returning({ id: portalMessages.id });
         first = updated.length > 0;
       }
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'read',
         actorId: session.id,
@@ -735,14 +757,21 @@ export class PortalService {
     const attachment = parsed.attachments.find((a) => a.id === attachmentId);
     if (!attachment) throw problems.notFound();
     if (!inline) {
-      await appendAudit(this.options.db, {
+      await appendAudit(this.options.db, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'attachment_downloaded',
         actorId: session.id,
         actorAddress: session.address,
         clientIp: actor.clientIp,
         subjectId: access.row.id,
-        details: { integrity: 'verified', channel: 'portal', attachmentId, filename: attachment.filename, sizeBytes: attachment.size },
+        details: {
+          integrity: 'verified',
+          channel: 'portal',
+          attachmentId,
+          sizeBytes: attachment.size,
+          // The file name is message content: sealed under the tenant key, shown to authorised audit readers.
+          [SEALED_DETAILS_KEY]: await sealAuditDetails(this.options.vault, session.tenantId, { filename: attachment.filename }),
+        },
       });
     }
     return attachment;
@@ -829,7 +858,7 @@ export class PortalService {
           traceDetail: { portalReply: replyId, inReplyTo: row.id },
         },
       ]);
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'replied',
         actorId: session.id,
@@ -861,7 +890,7 @@ export class PortalService {
       const [updated] = await tx.update(portalMessages).set(column).where(eq(portalMessages.id, access.row.id)).returning();
       const physically = Boolean(updated?.deletedBySenderAt && updated.deletedByRecipientAt);
       if (physically) await tx.delete(portalMessages).where(eq(portalMessages.id, access.row.id));
-      await appendAudit(tx, {
+      await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'deleted',
         actorId: session.id,
@@ -963,6 +992,7 @@ export class PortalService {
       await tx.update(portalLinks).set({ usedAt: sql`now()` }).where(and(inArray(portalLinks.portalMessageId, ids), isNull(portalLinks.usedAt)));
       await appendAudit(
         tx,
+        this.options.vault.auditKeys,
         copies.map((c): AuditEntryInput => ({
           tenantId: session.tenantId,
           action: 'revoked',
@@ -988,6 +1018,7 @@ export class PortalService {
       await tx.update(portalMessages).set({ expiresAt }).where(inArray(portalMessages.id, copies.map((c) => c.id)));
       await appendAudit(
         tx,
+        this.options.vault.auditKeys,
         copies.map((c): AuditEntryInput => ({
           tenantId: session.tenantId,
           action: 'expiry_changed',

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { eq } from 'drizzle-orm';
+import { AuditKeys } from '../audit/audit-keys.ts';
 import type { Database, Queryable } from '../db/client.ts';
 import { tenantKeys } from '../db/schema.ts';
 import { openWithKey, sealWithKey } from './envelope-encryption.ts';
@@ -17,12 +18,16 @@ export interface SealedObject {
 
 export class KeyVault {
   private readonly tenantKeyCache = new Map<string, Buffer>();
+  /** The audit chain's HMAC keys: SEALPOST_AUDIT_KEY when configured, else their own branch of the master key. */
+  readonly auditKeys: AuditKeys;
 
   constructor(
     private readonly db: Database,
     private readonly masterKey: Buffer,
+    auditKey?: Buffer,
   ) {
     if (masterKey.length !== 32) throw new Error('the master key must be 32 bytes');
+    this.auditKeys = auditKey ? new AuditKeys(auditKey) : AuditKeys.fromMasterKey(masterKey);
   }
 
   async seal(tenantId: string, objectId: string, plaintext: Buffer, q: Queryable = this.db): Promise<SealedObject> {
@@ -62,6 +67,15 @@ export interface MasterKeySource {
   key: Buffer;
   /** Set when the key was generated into the data folder, which is only fit for development. */
   generatedFile?: string;
+}
+
+/** The configured master key or the one in the data folder; never generates one (for tools such as audit:verify). */
+export function loadExistingMasterKey(configured: Buffer | undefined, keyFile: string): Buffer {
+  if (configured) return configured;
+  if (!existsSync(keyFile)) throw new Error(`no master key: SEALPOST_MASTER_KEY is not set and ${keyFile} does not exist`);
+  const key = Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'base64');
+  if (key.length !== 32) throw new Error(`${keyFile} does not hold a 32-byte base64 key`);
+  return key;
 }
 
 /** The configured master key, or one generated once into the data folder. */
