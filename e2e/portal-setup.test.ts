@@ -120,6 +120,21 @@ describe('the Exchange setup page in the browser', () => {
     await assertAccessible(owner, 'the Exchange setup page with the refusal');
   });
 
+  test('a host name that Exchange cannot use is refused next to its field, with the gateway\'s reason', async () => {
+    await owner.getByLabel('Public IP addresses of the gateway').fill('203.0.113.25');
+    await owner.getByLabel('Host name of the gateway (optional)').fill('vm');
+    await owner.getByRole('button', { name: 'Prepare script and DNS records' }).click();
+    await owner.getByText(/Enter the gateway's public host name\. The gateway says: "vm" is not a fully qualified host name/).waitFor();
+    assert.equal(await owner.getByText('These gateway addresses were not accepted', { exact: false }).count(), 0, 'the addresses are not blamed');
+    await owner.getByLabel('Host name of the gateway (optional)').fill('mail.acme.test');
+    await owner.getByRole('button', { name: 'Prepare script and DNS records' }).click();
+    const link = owner.getByRole('link', { name: 'Download the script (connect-sealpost.ps1)' });
+    await link.waitFor();
+    assert.match((await link.getAttribute('href')) ?? '', /gatewayHost=mail\.acme\.test/);
+    await assertAccessible(owner, 'the Exchange setup page with a refused host name');
+    await owner.getByLabel('Host name of the gateway (optional)').fill('');
+  });
+
   test('a contact has no Exchange setup link and is told at its address that only owners and operators may use it', async () => {
     const { context, page } = await signIn(CONTACT);
     try {

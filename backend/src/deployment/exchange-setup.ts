@@ -20,8 +20,17 @@ export interface ExchangeSetupInput {
   tlsCertificateName: string;
 }
 
+/** Which input was wrong, so a form can put the message next to the field that needs fixing. */
+export type SetupInputField = 'tenantName' | 'domains' | 'gatewayHost' | 'gatewayIps';
+
 export class SetupInputError extends Error {
   override name = 'SetupInputError';
+  constructor(
+    message: string,
+    readonly field: SetupInputField,
+  ) {
+    super(message);
+  }
 }
 
 export const OUTBOUND_CONNECTOR_NAME = 'Sealpost Outbound';
@@ -56,22 +65,29 @@ export interface CheckedSetupInput extends ExchangeSetupInput {
 export function checkSetupInput(input: ExchangeSetupInput): CheckedSetupInput {
   const tenantName = input.tenantName.trim();
   if (!tenantName || tenantName.length > 200 || /[\u0000-\u001f\u007f]/.test(tenantName)) {
-    throw new SetupInputError('the tenant name must be 1 to 200 characters without control characters');
+    throw new SetupInputError('the tenant name must be 1 to 200 characters without control characters', 'tenantName');
   }
-  if (input.domains.length === 0) throw new SetupInputError('at least one domain is needed');
+  if (input.domains.length === 0) throw new SetupInputError('at least one domain is needed', 'domains');
   const domains = [...new Set(input.domains.map((d) => d.trim().toLowerCase()))];
   for (const domain of domains) {
-    if (!DOMAIN.test(domain)) throw new SetupInputError(`"${commentText(domain)}" is not a domain name`);
+    if (!DOMAIN.test(domain)) throw new SetupInputError(`"${commentText(domain)}" is not a domain name`, 'domains');
   }
   const gatewayHost = input.gatewayHost.trim().toLowerCase();
-  if (!DOMAIN.test(gatewayHost)) throw new SetupInputError(`"${commentText(gatewayHost)}" is not a host name for the gateway`);
+  if (!DOMAIN.test(gatewayHost)) {
+    throw new SetupInputError(
+      `"${commentText(gatewayHost)}" is not a fully qualified host name that Exchange can reach as the gateway: ` +
+        'give the name under which the gateway is reached from the Internet, such as mail.example.com ' +
+        '(set SEALPOST_HOSTNAME to it, or pass it with the request as gatewayHost)',
+      'gatewayHost',
+    );
+  }
   const tlsCertificateName = input.tlsCertificateName.trim().toLowerCase();
   if (!CERTIFICATE_NAME.test(tlsCertificateName)) {
-    throw new SetupInputError(`"${commentText(tlsCertificateName)}" is not a certificate host name`);
+    throw new SetupInputError(`"${commentText(tlsCertificateName)}" is not a certificate host name`, 'gatewayHost');
   }
   const gatewayIps = [...new Set((input.gatewayIps ?? []).map((ip) => ip.trim()))];
   for (const ip of gatewayIps) {
-    if (isIP(ip) === 0) throw new SetupInputError(`"${commentText(ip)}" is not an IP address`);
+    if (isIP(ip) === 0) throw new SetupInputError(`"${commentText(ip)}" is not an IP address`, 'gatewayIps');
   }
   return { tenantName, domains, gatewayHost, gatewayIps, tlsCertificateName };
 }

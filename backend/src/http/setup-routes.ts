@@ -31,6 +31,8 @@ export interface SetupRoutesOptions {
 
 interface SetupQuery {
   gatewayIps?: string;
+  /** The gateway's public host name, when the configured one is not what Exchange should use. */
+  gatewayHost?: string;
   platform?: 'exchange-online' | 'exchange-onprem';
 }
 
@@ -39,6 +41,7 @@ const querystring = {
   additionalProperties: false,
   properties: {
     gatewayIps: { type: 'string', maxLength: 600 },
+    gatewayHost: { type: 'string', maxLength: 253 },
     platform: { type: 'string', enum: ['exchange-online', 'exchange-onprem'] },
   },
 } as const;
@@ -56,7 +59,8 @@ export const setupRoutes: FastifyPluginAsync<SetupRoutesOptions> = async (app, {
     const tenant = directory.tenantById(request.tenantId!);
     if (!tenant) return undefined;
     const gatewayIps = (request.query.gatewayIps ?? '').split(',').map((ip) => ip.trim()).filter(Boolean);
-    return checkSetupInput({ tenantName: tenant.name, domains: tenant.domains, gatewayHost, gatewayIps, tlsCertificateName: gatewayHost });
+    const host = request.query.gatewayHost?.trim() || gatewayHost;
+    return checkSetupInput({ tenantName: tenant.name, domains: tenant.domains, gatewayHost: host, gatewayIps, tlsCertificateName: host });
   }
 
   async function answer(request: FastifyRequest<{ Querystring: SetupQuery }>, reply: FastifyReply, produce: (input: ExchangeSetupInput) => unknown) {
@@ -64,7 +68,14 @@ export const setupRoutes: FastifyPluginAsync<SetupRoutesOptions> = async (app, {
     try {
       input = inputFor(request);
     } catch (error) {
-      if (error instanceof SetupInputError) return sendProblem(reply, { status: 400, title: 'The setup cannot be generated', detail: error.message });
+      if (error instanceof SetupInputError) {
+        return sendProblem(reply, {
+          type: `urn:sealpost:problem:setup-${error.field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+          status: 400,
+          title: 'The setup cannot be generated',
+          detail: error.message,
+        });
+      }
       throw error;
     }
     if (!input) return sendProblem(reply, { status: 404, title: 'Unknown tenant', detail: 'The tenant of this API token is not loaded yet; try again in a minute.' });

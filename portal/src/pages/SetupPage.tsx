@@ -57,7 +57,12 @@ interface DnsRecordList {
 interface Prepared {
   ips: string[];
   platform: Platform;
+  /** The gateway's public host name when the configured one is not what Exchange should use; '' for that one. */
+  host: string;
 }
+
+/** Which field a refusal of the setup is about, from the problem document's type. */
+type SetupFailure = { field: 'ips' | 'host' | 'other'; text: string };
 
 const useStyles = makeStyles({
   steps: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalXXL, alignSelf: 'stretch' },
@@ -92,7 +97,8 @@ function addressesOf(text: string): string[] {
 }
 
 function setupQuery(prepared: Prepared): string {
-  return `gatewayIps=${encodeURIComponent(prepared.ips.join(','))}&platform=${prepared.platform}`;
+  const host = prepared.host.trim() ? `&gatewayHost=${encodeURIComponent(prepared.host.trim())}` : '';
+  return `gatewayIps=${encodeURIComponent(prepared.ips.join(','))}&platform=${prepared.platform}${host}`;
 }
 
 /** The purpose of a record in the reader's language; the server's English sentence for any other kind. */
@@ -184,14 +190,15 @@ function ConnectStep({
 }: {
   prepared: Prepared | undefined;
   preparing: boolean;
-  onPrepare: (ips: string[], platform: Platform) => void;
+  onPrepare: (ips: string[], platform: Platform, host: string) => void;
   onPlatform: (platform: Platform) => void;
   onEdited: () => void;
-  failure: string | undefined;
+  failure: SetupFailure | undefined;
 }) {
   const { t } = useI18n();
   const styles = useStyles();
   const [text, setText] = useState(prepared?.ips.join(', ') ?? '');
+  const [host, setHost] = useState(prepared?.host ?? '');
   const [platform, setPlatform] = useState<Platform>(prepared?.platform ?? 'exchange-online');
   const [missing, setMissing] = useState(false);
 
@@ -199,7 +206,7 @@ function ConnectStep({
     event.preventDefault();
     const ips = addressesOf(text);
     setMissing(ips.length === 0);
-    if (ips.length > 0) onPrepare(ips, platform);
+    if (ips.length > 0) onPrepare(ips, platform, host);
   };
 
   const scriptFile = platform === 'exchange-online' ? 'exchange-online.ps1' : 'exchange-onprem.ps1';
@@ -215,13 +222,28 @@ function ConnectStep({
           label={t('setupIpsLabel')}
           hint={t('setupIpsHint')}
           required
-          validationState={missing || failure ? 'error' : 'none'}
-          validationMessage={missing ? t('setupIpsMissing') : failure}
+          validationState={missing || (failure && failure.field !== 'host') ? 'error' : 'none'}
+          validationMessage={missing ? t('setupIpsMissing') : failure && failure.field !== 'host' ? failure.text : undefined}
         >
           <Input
             value={text}
             onChange={(_, data) => {
               setText(data.value);
+              onEdited();
+            }}
+          />
+        </Field>
+        <Field
+          label={t('setupHostLabel')}
+          hint={t('setupHostHint')}
+          validationState={failure?.field === 'host' ? 'error' : 'none'}
+          validationMessage={failure?.field === 'host' ? failure.text : undefined}
+        >
+          <Input
+            value={host}
+            placeholder="mail.example.com"
+            onChange={(_, data) => {
+              setHost(data.value);
               onEdited();
             }}
           />
@@ -367,9 +389,16 @@ export function SetupPage() {
     };
   }, [prepared]);
 
-  // The server refuses addresses that are not IP addresses with a 400 problem document.
-  const failureText =
-    failure === undefined ? undefined : failure instanceof ApiProblem && failure.problem.status === 400 ? t('setupIpsRejected') : problemText(failure, t);
+  // The server says which input it refused; the message goes next to that field, with the server's reason
+  // for the host name (it names the setting to change).
+  const failureText: SetupFailure | undefined =
+    failure === undefined
+      ? undefined
+      : failure instanceof ApiProblem && failure.is('setup-gateway-ips')
+        ? { field: 'ips', text: t('setupIpsRejected') }
+        : failure instanceof ApiProblem && failure.is('setup-gateway-host')
+          ? { field: 'host', text: t('setupHostRejected', { reason: failure.problem.detail ?? '' }) }
+          : { field: 'other', text: failure instanceof ApiProblem && failure.problem.status === 400 ? (failure.problem.detail ?? problemText(failure, t)) : problemText(failure, t) };
 
   if (!admin) {
     return (
@@ -393,7 +422,7 @@ export function SetupPage() {
           prepared={prepared}
           preparing={preparing}
           failure={failureText}
-          onPrepare={(ips, platform) => setPrepared({ ips, platform })}
+          onPrepare={(ips, platform, host) => setPrepared({ ips, platform, host })}
           onPlatform={(platform) => setPrepared((current) => (current ? { ...current, platform } : current))}
           onEdited={() => {
             setPrepared(undefined);
