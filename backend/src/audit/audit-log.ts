@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, gt, sql } from 'drizzle-orm';
 import { queryRows, type Queryable } from '../db/client.ts';
 import { auditLog } from '../db/schema.ts';
+import { storableJson, storableOptionalText } from '../db/storable-text.ts';
 
 export const AUDIT_ACTIONS = [
   'sent',
@@ -77,11 +78,13 @@ export async function appendAudit(q: Queryable, entries: AuditEntryInput | Audit
         seq: head.seq + 1,
         at: new Date(),
         action: entry.action,
-        actorId: entry.actorId ?? null,
-        actorAddress: entry.actorAddress ?? null,
-        clientIp: entry.clientIp ?? null,
-        subjectId: entry.subjectId ?? null,
-        details: canonical(entry.details ?? {}) as Record<string, unknown>,
+        // Made storable before hashing: the hash must cover exactly what the row holds (file names,
+        // addresses and subjects from mail may carry NUL, which jsonb and text refuse).
+        actorId: storableOptionalText(entry.actorId),
+        actorAddress: storableOptionalText(entry.actorAddress),
+        clientIp: storableOptionalText(entry.clientIp),
+        subjectId: storableOptionalText(entry.subjectId),
+        details: canonical(storableJson(entry.details ?? {})) as Record<string, unknown>,
         prevHash: head.hash,
       };
       const hash = entryHash(row);

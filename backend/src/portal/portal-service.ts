@@ -25,6 +25,7 @@ import { members, messages, portalLinks, portalMessages, portalThreads } from '.
 import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
 import type { Logger } from '../logger.ts';
 import { headerValue, splitMessage } from '../pipeline/header-block.ts';
+import { describeHeaderRefusal } from '../pipeline/header-section.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../secure/protection-modes.ts';
 import { spoolWithin } from '../smtp/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
@@ -124,9 +125,14 @@ export class PortalService {
     if (!source) return { kind: 'unavailable', reason: 'the message is missing' };
 
     const split = splitMessage(context.raw);
+    const prepared = prepareOutgoingMessage(context.raw, 'external', [recipient], tenant.subjectTriggers);
+    if (split.outcome !== 'split' || prepared.outcome !== 'ready') {
+      const reason = split.outcome !== 'split' ? describeHeaderRefusal(split) : prepared.outcome === 'refused' ? prepared.reason : '';
+      return { kind: 'refused', reason, enhancedCode: '5.6.0' };
+    }
     const lookup = (name: string) => headerValue(split.fields, name);
     const request = parseSealpostHeaders(lookup, lookup('subject'), tenant.subjectTriggers);
-    const eml = prepareOutgoingMessage(context.raw, 'external', [recipient], tenant.subjectTriggers);
+    const eml = prepared.raw;
     const parsed = await parsePortalMessage(eml);
     const memberAddress = this.memberAddressOf(tenant, parsed.from?.address, source.mailFrom);
     const settings = await this.settings(tenant.id);
