@@ -8,9 +8,6 @@
  */
 
 const REPLACEMENT = '\uFFFD';
-/** A NUL, or a UTF-16 surrogate without its partner. Each alternative matches one code unit: linear. */
-// eslint-disable-next-line no-control-regex
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** The longest text a column gets unless its writer says otherwise. */
 export const DEFAULT_MAX_STORED_CHARS = 10_000;
@@ -20,7 +17,36 @@ const MAX_JSON_DEPTH = 8;
 export function storableText(value: string, maxChars = DEFAULT_MAX_STORED_CHARS): string {
   // Cut first, then repair: a cut through a surrogate pair leaves a lone half, which the repair replaces.
   const capped = value.length > maxChars ? `${value.slice(0, maxChars)}…` : value;
-  return capped.replace(UNSTORABLE, REPLACEMENT);
+  return replaceUnstorable(capped);
+}
+
+/** NUL and surrogates without their partner become U+FFFD: one pass over the UTF-16 code units. */
+function replaceUnstorable(text: string): string {
+  let units: Uint16Array | undefined;
+  for (let at = 0; at < text.length; at += 1) {
+    const unit = text.charCodeAt(at);
+    let bad = unit === 0;
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = text.charCodeAt(at + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) at += 1;
+      else bad = true;
+    } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+      bad = true;
+    }
+    if (bad) {
+      // Copied once, on the first bad unit; clean text (nearly all of it) is returned as it is.
+      units ??= copyUnits(text);
+      units[at] = 0xfffd;
+    }
+  }
+  // Typed arrays use the platform byte order, little-endian on every platform Node supports.
+  return units ? Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString('utf16le') : text;
+}
+
+function copyUnits(text: string): Uint16Array {
+  const units = new Uint16Array(text.length);
+  for (let at = 0; at < text.length; at += 1) units[at] = text.charCodeAt(at);
+  return units;
 }
 
 /** storableText for values that may be absent. */
