@@ -154,6 +154,19 @@ describe('header limits and unstorable text at SMTP time', () => {
     });
   }
 
+  test('a NUL that only appears once encoded words are decoded is accepted and stored as U+FFFD, never answered with 451', async () => {
+    const sent = await fromInternet(
+      'From: <sender@example.org>\r\nTo: <alice@acme.test>\r\nSubject: =?UTF-8?Q?before=00after?=\r\n' +
+        'Message-ID: =?UTF-8?Q?<encoded=00nul@example.org>?=\r\n\r\nHello.\r\n',
+    );
+    assert.equal(sent.final?.code, 250, sent.final?.text);
+    const id = sent.final!.text.split('queued as ')[1]!;
+    const [row] = await gateway.database.db.select().from(messages).where(eq(messages.id, id));
+    assert.equal(row!.messageIdHeader, '<encoded\uFFFDnul@example.org>');
+    const received = (await readTrace(gateway.database.db, id)).find((t) => t.step === 'received');
+    assert.equal(received?.detail.messageIdHeader, '<encoded\uFFFDnul@example.org>');
+  });
+
   test('a NUL in EHLO, MAIL FROM or RCPT TO gets a permanent 5xx, and the good recipients of the same message still get it', async () => {
     const deliveredBefore = tenantMailServer.received.length;
     const smtp = await SmtpConversation.open(gateway.smtpPort, INTERNET);

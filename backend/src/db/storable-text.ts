@@ -39,8 +39,14 @@ function replaceUnstorable(text: string): string {
       units[at] = 0xfffd;
     }
   }
-  // Typed arrays use the platform byte order, little-endian on every platform Node supports.
-  return units ? Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString('utf16le') : text;
+  return units ? fromUnits(units) : text;
+}
+
+/** Back to a string in slices, so no call gets a million arguments. */
+function fromUnits(units: Uint16Array): string {
+  let text = '';
+  for (let at = 0; at < units.length; at += 8192) text += String.fromCharCode(...units.subarray(at, at + 8192));
+  return text;
 }
 
 function copyUnits(text: string): Uint16Array {
