@@ -60,11 +60,14 @@ describe('the header section scanner', () => {
 
 describe('splitting a message into fields', () => {
   test('control headers hidden behind a space before the colon or a fold are still named as control headers', () => {
-    const raw = Buffer.from('X-Sealpost-Encrypt : none\r\nX-Sealpost-Flag\r\n : no\r\n X-Sealpost-Options: otp\r\nX-Sealpost\r\n -Expires: 2030-01-01\r\n\r\nbody');
+    const raw = Buffer.from(
+      'X-Sealpost-Encrypt : none\r\nX-Sealpost-Flag\r\n : no\r\n X-Sealpost-Options: otp\r\nX-Sealpost\r\n -Expires: 2030-01-01\r\n' +
+        'X-Sealpost-Options otp\r\n\r\nbody',
+    );
     const split = splitMessage(raw);
     assert.equal(split.outcome, 'split');
     if (split.outcome !== 'split') return;
-    assert.deepEqual(split.fields.map((f) => f.name), ['X-Sealpost-Encrypt', 'X-Sealpost-Flag', 'X-Sealpost -Expires']);
+    assert.deepEqual(split.fields.map((f) => f.name), ['X-Sealpost-Encrypt', 'X-Sealpost-Flag', 'X-Sealpost -Expires', 'X-Sealpost-Options']);
     assert.ok(split.fields.every((f) => isSealpostHeader(f.name)));
   });
 

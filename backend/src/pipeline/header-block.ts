@@ -59,12 +59,19 @@ function parseFields(section: Buffer): HeaderField[] {
 /**
  * The text before the first colon of the unfolded field, trimmed. `X-Sealpost-Encrypt : none` and
  * `X-Sealpost-Encrypt\r\n : none` are both named X-Sealpost-Encrypt, as lenient readers downstream see them.
+ * A line without any colon is no field at all; it is named by its first word, so that a reader that
+ * guesses (`X-Sealpost-Encrypt none`) never gets a control header the removal did not see.
  */
 function fieldName(raw: Buffer): string {
   const colon = raw.indexOf(0x3a);
-  if (colon <= 0) return '';
-  return raw.subarray(0, colon).toString('latin1').replace(/\r\n/g, '').trim();
+  if (colon === 0) return '';
+  const before = colon > 0 ? raw.subarray(0, colon) : raw.subarray(0, Math.min(raw.length, MAX_GUESSED_NAME_BYTES));
+  const unfolded = before.toString('latin1').replace(/\r\n/g, '').trim();
+  return colon > 0 ? unfolded : (unfolded.split(/[ \t]/, 1)[0] ?? '');
 }
+
+/** A header field name is short; a colon-less line is named from its first bytes only. */
+const MAX_GUESSED_NAME_BYTES = 200;
 
 /** The unfolded value of a field, with RFC 2047 encoded words decoded. */
 export function fieldValue(field: HeaderField): string {
