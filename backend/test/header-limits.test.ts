@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import { messages } from '../src/db/schema.ts';
@@ -6,6 +7,9 @@ import { classifyStorageError } from '../src/db/storage-errors.ts';
 import { storableJson, storableText } from '../src/db/storable-text.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { readTrace } from '../src/pipeline/message-trace.ts';
+import { spoolMessages } from '../src/smtp/spool.ts';
+import { loadConfig } from '../src/config.ts';
+import { waitFor } from './support/portal-mail.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation, type SmtpReply } from './support/smtp-conversation.ts';
@@ -210,6 +214,27 @@ describe('header limits and unstorable text at SMTP time', () => {
     }
   });
 
+  test('a spooled message whose header section cannot be read whole is held at once by the pipeline, never retried or delivered', async () => {
+    const deliveredBefore = tenantMailServer.received.length;
+    const tenant = gateway.directory.tenantForAddress('alice@acme.test')!;
+    const id = randomUUID();
+    // As an older version without header limits could have spooled it: 1.2 MiB of header filler.
+    const raw = Buffer.from(`${BASE_HEADERS}${filler(1.2 * 1024 * 1024)}${CONTROL_HEADERS}\r\nHello.\r\n`);
+    await spoolMessages(gateway.database.db, gateway.vault, [
+      { id, tenantId: tenant.id, direction: 'inbound', mailFrom: 'sender@example.org', recipients: ['alice@acme.test'], clientAddress: '127.0.0.2', tls: false, raw, traceDetail: {} },
+    ]);
+    const state = await waitFor('the pipeline to decide', async () => {
+      const [row] = await gateway.database.db.select({ state: messages.state, attempts: messages.pipelineAttempts }).from(messages).where(eq(messages.id, id));
+      return row && row.state !== 'received' ? row : undefined;
+    });
+    assert.deepEqual(state, { state: 'pipeline_failed', attempts: 1 });
+    const error = (await readTrace(gateway.database.db, id)).find((t) => t.step === 'pipeline_error');
+    assert.match(String(error?.detail.error), /^Message header section too large: \d+ bytes, the limit is 1114112$/);
+    assert.equal(error?.detail.willRetry, false);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(tenantMailServer.received.length, deliveredBefore);
+  });
+
   test('errors the database raises for NUL in text and \\u0000 in jsonb are classified as permanent, others as temporary', async () => {
     const db = gateway.database.db;
     const failure = async (query: ReturnType<typeof sql>) => {
@@ -261,5 +286,14 @@ describe('text made storable', () => {
     const large = timeFor(512 * 1024);
     console.log(`# storableText: 64 Ki code units in ${small.toFixed(0)} ms, 1 Mi in ${large.toFixed(0)} ms`);
     assert.ok(large < small * 48 + 50, `quadratic growth: ${small.toFixed(0)} ms, then ${large.toFixed(0)} ms`);
+  });
+});
+
+describe('the header size setting', () => {
+  test('SEALPOST_MAX_HEADER_BYTES defaults to 256 KiB and is refused outside 4 KiB to 1 MiB, naming the variable', () => {
+    assert.equal(loadConfig({}).smtp.maxHeaderBytes, 256 * 1024);
+    assert.equal(loadConfig({ SEALPOST_MAX_HEADER_BYTES: '65536' }).smtp.maxHeaderBytes, 65536);
+    assert.throws(() => loadConfig({ SEALPOST_MAX_HEADER_BYTES: String(1024 * 1024 + 1) }), /SEALPOST_MAX_HEADER_BYTES: must be at most 1048576 bytes/);
+    assert.throws(() => loadConfig({ SEALPOST_MAX_HEADER_BYTES: '100' }), /SEALPOST_MAX_HEADER_BYTES: must be at least 4096 bytes/);
   });
 });

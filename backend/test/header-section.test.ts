@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { splitMessage } from '../src/pipeline/header-block.ts';
 import { HeaderSectionScanner, scanHeaderSection, type HeaderLimits, type HeaderScan } from '../src/pipeline/header-section.ts';
 import { isSealpostHeader } from '../../common/src/headers.ts';
+import { prepareOutgoingMessage } from '../src/delivery/outgoing-message.ts';
 
 const LIMITS: HeaderLimits = { maxHeaderBytes: 1000, maxLineBytes: 700, maxFields: 20 };
 
@@ -84,5 +85,15 @@ describe('splitting a message into fields', () => {
     const ms = performance.now() - started;
     assert.equal(split.outcome, 'split');
     assert.ok(ms < 1000, `split ${raw.length} bytes in ${ms.toFixed(0)} ms`);
+  });
+});
+
+describe('a message leaving the gateway', () => {
+  test('is refused, not sent with its control headers, when its header section cannot be read whole', () => {
+    const raw = Buffer.from(`${'X-Filler: f\r\n'.repeat(2200)}X-Sealpost-Encrypt: none\r\n\r\nbody\r\n`);
+    assert.deepEqual(prepareOutgoingMessage(raw, 'external', ['x@example.net'], []), {
+      outcome: 'refused',
+      reason: 'Message header section has too many fields: the limit is 2100',
+    });
   });
 });
