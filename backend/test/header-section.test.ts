@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { splitMessage } from '../src/pipeline/header-block.ts';
+import { formatField, splitMessage } from '../src/pipeline/header-block.ts';
 import { HeaderSectionScanner, scanHeaderSection, type HeaderLimits, type HeaderScan } from '../src/pipeline/header-section.ts';
 import { isSealpostHeader } from '../../common/src/headers.ts';
 import { prepareOutgoingMessage } from '../src/delivery/outgoing-message.ts';
@@ -95,5 +95,11 @@ describe('a message leaving the gateway', () => {
       outcome: 'refused',
       reason: 'Message header section has too many fields: the limit is 2100',
     });
+  });
+});
+
+describe('a header field the gateway writes', () => {
+  test('carries no control character even when its value was decoded from mail', () => {
+    assert.equal(formatField('Subject', 'a\0b\r\nc\x1bd\te').toString(), 'Subject: a b c d\te\r\n');
   });
 });

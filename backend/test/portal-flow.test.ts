@@ -288,6 +288,8 @@ describe('message portal', () => {
     await send(gateway, 'alice@acme.test', [to], eml);
     const mails = await relay.waitForMessages(start + 1);
     const notification = mails.slice(start).find((m) => m.recipients.includes(to))!;
+    const notificationHeader = notification.raw.subarray(0, notification.raw.indexOf('\r\n\r\n'));
+    assert.equal(notificationHeader.indexOf(0), -1, 'the decoded NUL of the subject is not written into the notification');
     const browser = new Browser(gateway.httpPort);
     const opened = await browser.open(tokenOf(notification));
     assert.equal(opened.status, 200);
