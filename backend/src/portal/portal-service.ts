@@ -124,12 +124,11 @@ export class PortalService {
       .where(eq(messages.id, context.messageId));
     if (!source) return { kind: 'unavailable', reason: 'the message is missing' };
 
+    // A header section that cannot be read whole would be stored with fields nobody checked: refused.
     const split = splitMessage(context.raw);
+    if (split.outcome !== 'split') return { kind: 'refused', reason: describeHeaderRefusal(split), enhancedCode: '5.6.0' };
     const prepared = prepareOutgoingMessage(context.raw, 'external', [recipient], tenant.subjectTriggers);
-    if (split.outcome !== 'split' || prepared.outcome !== 'ready') {
-      const reason = split.outcome !== 'split' ? describeHeaderRefusal(split) : prepared.outcome === 'refused' ? prepared.reason : '';
-      return { kind: 'refused', reason, enhancedCode: '5.6.0' };
-    }
+    if (prepared.outcome === 'refused') return { kind: 'refused', reason: prepared.reason, enhancedCode: '5.6.0' };
     const lookup = (name: string) => headerValue(split.fields, name);
     const request = parseSealpostHeaders(lookup, lookup('subject'), tenant.subjectTriggers);
     const eml = prepared.raw;
