@@ -4,6 +4,7 @@ import { formatField, splitMessage } from '../src/pipeline/header-block.ts';
 import { HeaderSectionScanner, scanHeaderSection, type HeaderLimits, type HeaderScan } from '../src/pipeline/header-section.ts';
 import { isSealpostHeader } from '../../common/src/headers.ts';
 import { prepareOutgoingMessage } from '../src/delivery/outgoing-message.ts';
+import { parsePortalMessage } from '../src/portal/message-parsing.ts';
 
 const LIMITS: HeaderLimits = { maxHeaderBytes: 1000, maxLineBytes: 700, maxFields: 20 };
 
@@ -101,5 +102,18 @@ describe('a message leaving the gateway', () => {
 describe('a header field the gateway writes', () => {
   test('carries no control character even when its value was decoded from mail', () => {
     assert.equal(formatField('Subject', 'a\0b\r\nc\x1bd\te').toString(), 'Subject: a b c d\te\r\n');
+  });
+});
+
+describe('the portal reader', () => {
+  test('a MIME part whose header section is over the stored-message limit gives a notice, not an error page', async () => {
+    const partFiller = `X-Part-Filler: ${'p'.repeat(990)}\r\n`.repeat(1200); // about 1.2 MB in one part's header
+    const eml = Buffer.from(
+      'From: <a@acme.test>\r\nSubject: nested\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n' +
+        `--b\r\nContent-Type: text/plain\r\n${partFiller}\r\nhidden text\r\n--b--\r\n`,
+    );
+    const parsed = await parsePortalMessage(eml);
+    assert.equal(parsed.tooComplex, true);
+    assert.match(parsed.text, /could not be read for the portal/);
   });
 });
