@@ -62,7 +62,7 @@ const HTAB = 0x09;
 const BLANK_LINE = Buffer.from('\r\n\r\n');
 
 /**
- * Feed chunks in order with push(), then call finish() with the total length. Work stops at the end of
+ * Feed chunks in order with push(), then call finish() once the data has ended. Work stops at the end of
  * the header section or at the first refusal; after a size refusal only the blank line is looked for, so
  * the reply can say how large the header section really was.
  */
