@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_MAX_HEADER_BYTES, MAX_CONFIGURABLE_HEADER_BYTES } from './pipeline/header-section.ts';
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -44,6 +45,10 @@ const environmentSchema = z.object({
   SEALPOST_CONFIG: z.string().optional(),
   SEALPOST_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SEALPOST_MAX_MESSAGE_BYTES: positiveInt.default(50 * 1024 * 1024),
+  SEALPOST_MAX_HEADER_BYTES: positiveInt
+    .min(4096, 'must be at least 4096 bytes')
+    .max(MAX_CONFIGURABLE_HEADER_BYTES, `must be at most ${MAX_CONFIGURABLE_HEADER_BYTES} bytes`)
+    .default(DEFAULT_MAX_HEADER_BYTES),
   SEALPOST_MAX_RECIPIENTS: positiveInt.default(500),
   SEALPOST_MAX_MESSAGES_PER_CONNECTION: positiveInt.default(1000),
   SEALPOST_MAX_CONNECTION_SECONDS: positiveInt.default(1800),
@@ -130,6 +135,7 @@ export interface Config {
     port: number;
     hostname: string;
     maxMessageBytes: number;
+    maxHeaderBytes: number;
     maxRecipients: number;
     maxMessagesPerConnection: number;
     maxConnectionSeconds: number;
@@ -287,6 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       port: e.SEALPOST_SMTP_PORT,
       hostname: smtpHostname,
       maxMessageBytes: e.SEALPOST_MAX_MESSAGE_BYTES,
+      maxHeaderBytes: e.SEALPOST_MAX_HEADER_BYTES,
       maxRecipients: e.SEALPOST_MAX_RECIPIENTS,
       maxMessagesPerConnection: e.SEALPOST_MAX_MESSAGES_PER_CONNECTION,
       maxConnectionSeconds: e.SEALPOST_MAX_CONNECTION_SECONDS,

@@ -142,6 +142,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     hostname: config.smtp.hostname,
     tls,
     maxMessageBytes: config.smtp.maxMessageBytes,
+    maxHeaderBytes: config.smtp.maxHeaderBytes,
     maxRecipients: config.smtp.maxRecipients,
     maxMessagesPerConnection: config.smtp.maxMessagesPerConnection,
     maxConnectionSeconds: config.smtp.maxConnectionSeconds,

@@ -254,6 +254,65 @@ describe('message portal', () => {
     assert.ok(audit.some((e) => e.action === 'attachment_downloaded'));
   });
 
+  test('attachments named with NUL, CR, LF, quotes, an emoji or a broken UTF-16 name download with 200 and a safe Content-Disposition', async () => {
+    const to = 'names@example.net';
+    const eml = [
+      'From: Alice Lawyer <alice@acme.test>',
+      `To: <${to}>`,
+      // A NUL in the subject reaches the reader only through an encoded word; the raw header has none.
+      'Subject: =?UTF-8?Q?Odd=00names?=',
+      `Message-ID: <${Math.random().toString(36).slice(2)}@acme.test>`,
+      'X-Sealpost-Encrypt: portal',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="names"',
+      '',
+      '--names',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Two files with odd names.',
+      '--names',
+      'Content-Type: application/octet-stream',
+      "Content-Disposition: attachment; filename*=UTF-8''a%00b%0D%0Ac%22d%F0%9F%98%80.txt",
+      '',
+      'first file',
+      '--names',
+      'Content-Type: application/octet-stream',
+      // RFC 2231 in UTF-16: a high surrogate with no low one, which encodeURIComponent refuses.
+      "Content-Disposition: attachment; filename*=UTF-16BE''%D8%00%00x",
+      '',
+      'second file',
+      '--names--',
+      '',
+    ].join('\r\n');
+    const start = relay.received.length;
+    await send(gateway, 'alice@acme.test', [to], eml);
+    const mails = await relay.waitForMessages(start + 1);
+    const notification = mails.slice(start).find((m) => m.recipients.includes(to))!;
+    const notificationHeader = notification.raw.subarray(0, notification.raw.indexOf('\r\n\r\n'));
+    assert.equal(notificationHeader.indexOf(0), -1, 'the decoded NUL of the subject is not written into the notification');
+    const browser = new Browser(gateway.httpPort);
+    const opened = await browser.open(tokenOf(notification));
+    assert.equal(opened.status, 200);
+    const view = await browser.request('GET', `/api/portal/messages/${opened.json().messageId}`);
+    assert.equal(view.status, 200);
+    const message = view.json();
+    assert.equal(message.attachments.length, 2);
+
+    const expected = [
+      { body: 'first file', disposition: `attachment; filename="a_b__c_d__.txt"; filename*=UTF-8''a%EF%BF%BDb__c%22d%F0%9F%98%80.txt` },
+      { body: 'second file', disposition: `attachment; filename="_x"; filename*=UTF-8''%EF%BF%BDx` },
+    ];
+    for (const [index, attachment] of message.attachments.entries()) {
+      const download = await browser.request('GET', `/api/portal/messages/${message.id}/attachments/${attachment.id}`);
+      assert.equal(download.status, 200, `attachment ${index}: ${download.body.toString()}`);
+      assert.equal(download.body.toString(), expected[index]!.body);
+      assert.equal(download.headers['content-disposition'], expected[index]!.disposition);
+    }
+    const audit = await gateway.database.db.select().from(auditLog).where(eq(auditLog.subjectId, message.id));
+    const names = audit.filter((e) => e.action === 'attachment_downloaded').map((e) => String(e.details.filename));
+    assert.deepEqual(names.sort(), ['a\uFFFDb\r\nc"d😀.txt', '\uFFFDx'].sort(), 'the audit keeps the names, made storable');
+  });
+
   test('tampering with the stored ciphertext shows integrity failed and writes an audit entry', async () => {
     const { id, token } = await sendPortalMessage('tamper@example.net', 'Tamper');
     const [row] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));

@@ -40,8 +40,12 @@ export function loopHeaderName(domain: string): string {
   return `X-Sealpost-${domain.toLowerCase().replace(/\./g, '-')}`;
 }
 
+/**
+ * Whitespace inside the name is ignored: `X-Sealpost -Encrypt` is not a valid field name, but a lenient
+ * reader downstream may still see X-Sealpost-Encrypt in it, so it counts as a control header for removal.
+ */
 export function isSealpostHeader(name: string): boolean {
-  return name.toLowerCase().startsWith(SEALPOST_HEADER_PREFIX);
+  return name.replace(/\s+/g, '').toLowerCase().startsWith(SEALPOST_HEADER_PREFIX);
 }
 
 const RFC3339_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;

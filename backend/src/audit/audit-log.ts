@@ -13,6 +13,7 @@ import { queryRows, type Queryable } from '../db/client.ts';
 import { auditLog } from '../db/schema.ts';
 import type { AuditCheckpoint, AuditCheckpointFile, AuditSigningKey } from './audit-checkpoints.ts';
 import type { AuditKeys } from './audit-keys.ts';
+import { storableJson, storableOptionalText } from '../db/storable-text.ts';
 
 export const AUDIT_ACTIONS = [
   'sent',
@@ -83,11 +84,13 @@ export async function appendAudit(q: Queryable, keys: AuditKeys, entries: AuditE
         seq: head.seq + 1,
         at: new Date(),
         action: entry.action,
-        actorId: entry.actorId ?? null,
-        actorAddress: entry.actorAddress ?? null,
-        clientIp: entry.clientIp ?? null,
-        subjectId: entry.subjectId ?? null,
-        details: canonical(entry.details ?? {}) as Record<string, unknown>,
+        // Made storable before hashing: the hash must cover exactly what the row holds (file names,
+        // addresses and subjects from mail may carry NUL, which jsonb and text refuse).
+        actorId: storableOptionalText(entry.actorId),
+        actorAddress: storableOptionalText(entry.actorAddress),
+        clientIp: storableOptionalText(entry.clientIp),
+        subjectId: storableOptionalText(entry.subjectId),
+        details: canonical(storableJson(entry.details ?? {})) as Record<string, unknown>,
         prevHash: head.hash,
       };
       const hash = entryHash(keys, row);

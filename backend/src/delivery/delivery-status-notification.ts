@@ -88,7 +88,8 @@ export function buildDeliveryStatusNotification(input: DeliveryStatusNotificatio
   const limit = input.maxReturnedBytes ?? DEFAULT_MAX_RETURNED_BYTES;
   const returnWhole = input.returnContent === 'full' && input.originalMessage.length <= limit;
   const original = splitMessage(input.originalMessage);
-  const originalHeaders = Buffer.concat(original.fields.map((f) => f.raw));
+  // An original whose header section cannot be read whole is not quoted: the report still goes out.
+  const originalHeaders = original.outcome === 'split' ? Buffer.concat(original.fields.map((f) => f.raw)) : Buffer.alloc(0);
   const returned = returnWhole ? input.originalMessage : originalHeaders;
 
   const parts = [

@@ -25,6 +25,7 @@ import { resolveMailExchangers, type ExchangerLookup } from './mail-exchangers.t
 import { prepareOutgoingMessage, type OutgoingRoute } from './outgoing-message.ts';
 import { hasExpired, nextAttemptDelayMs, type RetryPolicy } from './retry-schedule.ts';
 import type { RecipientOutcome, SmtpDeliveryClient, SmtpTarget } from './smtp-client.ts';
+import { storableOptionalText, storableText } from '../db/storable-text.ts';
 
 export interface DeliveryWorkerOptions {
   db: Database;
@@ -264,7 +265,12 @@ export class DeliveryWorker {
   private async send(group: ClaimedDelivery[], tenant: TenantInfo, raw: Buffer, message: LoadedMessage): Promise<DeliveryResult[]> {
     const first = group[0]!;
     const recipientsOfGroup = group.map((d) => d.recipient);
-    const outgoing = prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers);
+    const prepared = prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers);
+    if (prepared.outcome === 'refused') {
+      // Permanent: the same bytes give the same answer on every attempt, so the sender is told at once.
+      return group.map((delivery) => ({ delivery, status: 'failed', reply: prepared.reason, enhancedCode: '5.6.0', message }));
+    }
+    const outgoing = prepared.raw;
     const destination = this.destinationFor(first);
     const envelope = {
       mailFrom: message.mailFrom,
@@ -445,7 +451,7 @@ export class DeliveryWorker {
       from: `MAILER-DAEMON@${this.options.hostname}`,
       to: message.mailFrom,
       originalMessageId: message.messageIdHeader,
-      originalSubject: headerValue(split.fields, 'subject'),
+      originalSubject: split.outcome === 'split' ? headerValue(split.fields, 'subject') : undefined,
       arrivalDate: message.receivedAt,
       recipients: failed,
       originalMessage: message.raw,
@@ -462,12 +468,18 @@ export class DeliveryWorker {
         clientAddress: 'gateway',
         tls: false,
         raw,
-        messageIdHeader: headerValue(splitMessage(raw).fields, 'message-id'),
+        messageIdHeader: messageIdOf(raw),
         traceDetail: { bounceFor: messageId, failedRecipients: failed.map((f) => f.recipient) },
       },
     ]);
     return id;
   }
+}
+
+/** The Message-ID of a notification the gateway wrote itself. */
+function messageIdOf(raw: Buffer): string | undefined {
+  const split = splitMessage(raw);
+  return split.outcome === 'split' ? headerValue(split.fields, 'message-id') : undefined;
 }
 
 interface DeliveryUpdate {
@@ -508,7 +520,8 @@ async function applyDeliveryUpdates(tx: Transaction, updates: DeliveryUpdate[]):
   for (let i = 0; i < updates.length; i += 500) {
     const rows = updates
       .slice(i, i + 500)
-      .map((u) => sql`(${u.id}, ${u.status}, ${u.reply}, ${u.remote ?? null}, ${u.nextAttemptAt?.toISOString() ?? null}, ${u.finished})`);
+      // Replies are quoted from remote servers: stored in storable form.
+      .map((u) => sql`(${u.id}, ${u.status}, ${storableText(u.reply)}, ${storableOptionalText(u.remote)}, ${u.nextAttemptAt?.toISOString() ?? null}, ${u.finished})`);
     await tx.execute(sql`
       update deliveries d
       set status = v.status, last_reply = v.reply, last_remote = v.remote, locked_by = null, locked_until = null,

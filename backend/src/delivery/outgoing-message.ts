@@ -6,28 +6,39 @@
  */
 import { isSealpostHeader, loopHeaderName, matchSubjectTrigger } from '../../../common/src/headers.ts';
 import { formatField, headerValue, rewriteHeaders, splitMessage } from '../pipeline/header-block.ts';
+import { describeHeaderRefusal } from '../pipeline/header-section.ts';
 
 export type OutgoingRoute = 'tenant-mail-server' | 'external';
+
+/**
+ * The message ready to leave, or why it cannot: a header section that cannot be read whole cannot have
+ * its control headers removed, so it is never sent as it is.
+ */
+export type OutgoingMessage = { outcome: 'ready'; raw: Buffer } | { outcome: 'refused'; reason: string };
 
 export function prepareOutgoingMessage(
   raw: Buffer,
   route: OutgoingRoute,
   recipients: string[],
   subjectTriggers: readonly string[],
-): Buffer {
+): OutgoingMessage {
   const message = splitMessage(raw);
+  if (message.outcome !== 'split') return { outcome: 'refused', reason: describeHeaderRefusal(message) };
   const subject = headerValue(message.fields, 'subject');
   const trigger = subject === undefined ? undefined : matchSubjectTrigger(subject, subjectTriggers);
   const replace = trigger?.triggered ? { subject: trigger.subject } : undefined;
 
   if (route === 'external') {
-    return rewriteHeaders(message, { remove: isSealpostHeader, replace });
+    return { outcome: 'ready', raw: rewriteHeaders(message, { remove: isSealpostHeader, replace }) };
   }
   const loopHeaders = [...new Set(recipients.map((r) => r.slice(r.lastIndexOf('@') + 1).toLowerCase()))].map(loopHeaderName);
   const loopNames = new Set(loopHeaders.map((h) => h.toLowerCase()));
-  return rewriteHeaders(message, {
-    remove: (name) => loopNames.has(name.toLowerCase()),
-    replace,
-    append: loopHeaders.map((name) => formatField(name, 'true')),
-  });
+  return {
+    outcome: 'ready',
+    raw: rewriteHeaders(message, {
+      remove: (name) => loopNames.has(name.toLowerCase()),
+      replace,
+      append: loopHeaders.map((name) => formatField(name, 'true')),
+    }),
+  };
 }

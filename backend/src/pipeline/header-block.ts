@@ -3,12 +3,15 @@
  * The raw bytes of untouched header fields and of the body are kept exactly as received.
  */
 import libmime from 'libmime';
+import { scanHeaderSection, STORED_MESSAGE_LIMITS, type HeaderLimits, type HeaderRefusal } from './header-section.ts';
 
 const CRLF = Buffer.from('\r\n');
-const BLANK_LINE = Buffer.from('\r\n\r\n');
 
 export interface HeaderField {
-  /** The field name as written (case preserved). */
+  /**
+   * The field name as written (case preserved), taken from the unfolded field and trimmed: a name with
+   * a space before its colon or folded onto a second line is still the name other parsers see.
+   */
   name: string;
   /** The whole field including folded continuation lines and its final CRLF. */
   raw: Buffer;
@@ -18,57 +21,57 @@ export interface SplitMessage {
   fields: HeaderField[];
   /** Everything after the header section, starting with the blank line's second CRLF. */
   body: Buffer;
-  /** True when the header section was cut at maxHeaderBytes without finding its end. */
-  headerTruncated: boolean;
 }
 
-export function splitMessage(raw: Buffer, maxHeaderBytes = 1024 * 1024): SplitMessage {
-  let headerEnd: number;
-  let bodyStart: number;
-  let headerTruncated = false;
-  if (raw.subarray(0, 2).equals(CRLF)) {
-    headerEnd = 0;
-    bodyStart = 0;
-  } else {
-    const blank = raw.indexOf(BLANK_LINE);
-    if (blank >= 0 && blank + 2 <= maxHeaderBytes) {
-      headerEnd = blank + 2;
-      bodyStart = blank + 2;
-    } else if (blank < 0 && raw.length <= maxHeaderBytes) {
-      headerEnd = raw.length;
-      bodyStart = raw.length;
-    } else {
-      // An endless header section: treat what fits as headers, the rest as body, and say so.
-      const lastLine = raw.lastIndexOf(CRLF, maxHeaderBytes);
-      headerEnd = lastLine > 0 ? lastLine + 2 : 0;
-      bodyStart = headerEnd;
-      headerTruncated = true;
-    }
-  }
-  return { fields: parseFields(raw.subarray(0, headerEnd)), body: raw.subarray(bodyStart), headerTruncated };
+/**
+ * The header section and the body, or why the header section cannot be read whole. There is no
+ * truncated result: a caller gets every field or a refusal it must handle.
+ */
+export type MessageSplit = ({ outcome: 'split' } & SplitMessage) | HeaderRefusal;
+
+export function splitMessage(raw: Buffer, limits: HeaderLimits = STORED_MESSAGE_LIMITS): MessageSplit {
+  const scan = scanHeaderSection(raw, limits);
+  if (scan.outcome !== 'complete') return scan;
+  return { outcome: 'split', fields: parseFields(raw.subarray(0, scan.headerEnd)), body: raw.subarray(scan.headerEnd) };
 }
 
 function parseFields(section: Buffer): HeaderField[] {
-  const fields: HeaderField[] = [];
+  // Offsets first, buffers last: joining continuation lines one by one would copy a long folded field
+  // once per line.
+  const spans: Array<{ start: number; end: number }> = [];
   let start = 0;
   while (start < section.length) {
     let end = section.indexOf(CRLF, start);
     end = end < 0 ? section.length : end + 2;
     const first = section[start];
     const isContinuation = first === 0x20 || first === 0x09;
-    const last = fields[fields.length - 1];
-    if (isContinuation && last) {
-      last.raw = Buffer.concat([last.raw, section.subarray(start, end)]);
-    } else {
-      const line = section.subarray(start, end);
-      const colon = line.indexOf(0x3a);
-      const name = colon > 0 ? line.subarray(0, colon).toString('latin1').trim() : '';
-      fields.push({ name, raw: line });
-    }
+    const last = spans[spans.length - 1];
+    if (isContinuation && last) last.end = end;
+    else spans.push({ start, end });
     start = end;
   }
-  return fields;
+  return spans.map(({ start, end }) => {
+    const raw = section.subarray(start, end);
+    return { name: fieldName(raw), raw };
+  });
 }
+
+/**
+ * The text before the first colon of the unfolded field, trimmed. `X-Sealpost-Encrypt : none` and
+ * `X-Sealpost-Encrypt\r\n : none` are both named X-Sealpost-Encrypt, as lenient readers downstream see them.
+ * A line without any colon is no field at all; it is named by its first word, so that a reader that
+ * guesses (`X-Sealpost-Encrypt none`) never gets a control header the removal did not see.
+ */
+function fieldName(raw: Buffer): string {
+  const colon = raw.indexOf(0x3a);
+  if (colon === 0) return '';
+  const before = colon > 0 ? raw.subarray(0, colon) : raw.subarray(0, Math.min(raw.length, MAX_GUESSED_NAME_BYTES));
+  const unfolded = before.toString('latin1').replace(/\r\n/g, '').trim();
+  return colon > 0 ? unfolded : (unfolded.split(/[ \t]/, 1)[0] ?? '');
+}
+
+/** A header field name is short; a colon-less line is named from its first bytes only. */
+const MAX_GUESSED_NAME_BYTES = 200;
 
 /** The unfolded value of a field, with RFC 2047 encoded words decoded. */
 export function fieldValue(field: HeaderField): string {
@@ -91,7 +94,10 @@ export function headerValue(fields: HeaderField[], name: string): string | undef
 
 /** A header line ready to insert: folded, non-ASCII encoded, CRLF-terminated. */
 export function formatField(name: string, value: string): Buffer {
-  const safe = value.replace(/[\r\n]+/g, ' ');
+  // Values often come from decoded mail (a subject may decode to NUL or CR): no control character may
+  // reach a header the gateway writes, or the next server refuses it (RFC 5322 2.2).
+  // eslint-disable-next-line no-control-regex
+  const safe = value.replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, ' ');
   // eslint-disable-next-line no-control-regex
   const encoded = /[^\x00-\x7f]/.test(safe) ? libmime.encodeWords(safe, 'Q', 52) : safe;
   return Buffer.from(`${libmime.foldLines(`${name}: ${encoded}`, 76, true).replace(/\r?\n/g, '\r\n')}\r\n`);

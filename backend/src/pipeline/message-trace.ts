@@ -2,6 +2,7 @@
 import { asc, eq } from 'drizzle-orm';
 import type { Queryable } from '../db/client.ts';
 import { messageTrace } from '../db/schema.ts';
+import { storableJson } from '../db/storable-text.ts';
 
 export type TraceStep =
   | 'received'
@@ -27,7 +28,8 @@ export interface TraceEntry {
 export async function recordTrace(q: Queryable, entries: TraceEntry | TraceEntry[]): Promise<void> {
   const list = Array.isArray(entries) ? entries : [entries];
   if (list.length === 0) return;
-  await q.insert(messageTrace).values(list);
+  // Details quote headers, addresses and remote replies: jsonb refuses \u0000 and lone surrogates.
+  await q.insert(messageTrace).values(list.map((entry) => ({ ...entry, detail: storableJson(entry.detail) })));
 }
 
 export async function readTrace(q: Queryable, messageId: string) {

@@ -15,6 +15,7 @@ import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { WorkerLoop } from '../work-signal.ts';
 import { controlHeaderLookup, headerValue, splitMessage } from './header-block.ts';
+import { UnreadableHeaderError } from './header-section.ts';
 import { routeRecipients } from './message-router.ts';
 import { repliesToPortalMessage } from '../portal/threads.ts';
 import { recordTrace, type TraceEntry } from './message-trace.ts';
@@ -105,7 +106,8 @@ export class PipelineWorker extends WorkerLoop {
         } catch (error) {
           logger.error({ err: error, messageId: message.id }, 'routing failed');
           const attempts = message.pipeline_attempts + 1;
-          const giveUp = attempts >= MAX_PIPELINE_ATTEMPTS;
+          // A header section that cannot be read whole stays so: the message is held now, not retried.
+          const giveUp = error instanceof UnreadableHeaderError || attempts >= MAX_PIPELINE_ATTEMPTS;
           await tx
             .update(messages)
             .set({
@@ -151,6 +153,7 @@ export class PipelineWorker extends WorkerLoop {
       tx,
     );
     const split = splitMessage(raw);
+    if (split.outcome !== 'split') throw new UnreadableHeaderError(split);
     const lookup = (name: string) => headerValue(split.fields, name);
     // Only a tenant's own connector may ask for protection; Internet mail had these headers removed.
     const request: SealpostRequest =

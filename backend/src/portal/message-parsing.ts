@@ -5,6 +5,8 @@
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import type { AttachmentInfo } from '../../../common/src/portal-api.ts';
 import { normaliseContentId } from './html-sanitizer.ts';
+import { STORED_MESSAGE_LIMITS } from '../pipeline/header-section.ts';
+import { storableText } from '../db/storable-text.ts';
 
 export const MAX_MIME_PARTS = 500;
 export const MAX_MULTIPART_CONTAINERS = 100;
@@ -40,19 +42,25 @@ export function withinStructureLimits(eml: Buffer): boolean {
   return parts <= MAX_MIME_PARTS && multiparts <= MAX_MULTIPART_CONTAINERS;
 }
 
+const notice = (text: string): ParsedPortalMessage => ({ to: [], cc: [], subject: '', references: [], text, attachments: [], tooComplex: true });
+
 export async function parsePortalMessage(eml: Buffer): Promise<ParsedPortalMessage> {
   if (!withinStructureLimits(eml)) {
-    return {
-      to: [],
-      cc: [],
-      subject: '',
-      references: [],
-      text: 'This message has too many parts to be shown in the portal. Please ask the sender to send it in a simpler form.',
-      attachments: [],
-      tooComplex: true,
-    };
+    return notice('This message has too many parts to be shown in the portal. Please ask the sender to send it in a simpler form.');
   }
-  const parsed: ParsedMail = await simpleParser(eml, { keepCidLinks: true, skipImageLinks: true, maxHtmlLengthToParse: 4 * 1024 * 1024 });
+  let parsed: ParsedMail;
+  try {
+    // The same header limit as for the message itself (header-section.ts), for every MIME part's header:
+    // past it the parser refuses, and the reader gets a notice instead of an error page.
+    parsed = await simpleParser(eml, {
+      keepCidLinks: true,
+      skipImageLinks: true,
+      maxHtmlLengthToParse: 4 * 1024 * 1024,
+      maxHeadSize: STORED_MESSAGE_LIMITS.maxHeaderBytes,
+    });
+  } catch {
+    return notice('This message could not be read for the portal (its structure or headers are malformed or too large). Please ask the sender to send it again.');
+  }
   const html = typeof parsed.html === 'string' ? parsed.html : undefined;
   const referencedCids = new Set(
     [...(html ?? '').matchAll(/cid:([^"'\s)>]+)/gi)].map((m) => normaliseContentId(m[1] ?? '')),
@@ -89,8 +97,10 @@ export async function parsePortalMessage(eml: Buffer): Promise<ParsedPortalMessa
 
 /** RFC 6266 / RFC 5987: an ASCII fallback and the exact UTF-8 name. */
 export function contentDisposition(kind: 'attachment' | 'inline', filename: string): string {
+  // storableText first: a lone surrogate (from a UTF-16 encoded word) makes encodeURIComponent throw,
+  // and a name of thousands of characters makes a header no browser keeps.
   // eslint-disable-next-line no-control-regex
-  const clean = filename.replace(/[\x00-\x1f\x7f/\\]/g, '_').trim() || 'attachment';
+  const clean = storableText(filename, 255).replace(/[\x00-\x1f\x7f/\\]/g, '_').trim() || 'attachment';
   const fallback = clean.normalize('NFKD').replace(/[^\x20-\x7e]/g, '_').replace(/["%;]/g, '_');
   const encoded = encodeURIComponent(clean).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `${kind}; filename="${fallback}"; filename*=UTF-8''${encoded}`;

@@ -34,6 +34,7 @@ import { members, messages, portalLinks, portalMessages, portalThreads } from '.
 import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
 import type { Logger } from '../logger.ts';
 import { controlHeaderLookup, headerValue, splitMessage } from '../pipeline/header-block.ts';
+import { describeHeaderRefusal } from '../pipeline/header-section.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../secure/protection-modes.ts';
 import { spoolWithin } from '../smtp/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
@@ -149,10 +150,14 @@ export class PortalService {
       .where(eq(messages.id, context.messageId));
     if (!source) return { kind: 'unavailable', reason: 'the message is missing' };
 
+    // A header section that cannot be read whole would be stored with fields nobody checked: refused.
     const split = splitMessage(context.raw);
+    if (split.outcome !== 'split') return { kind: 'refused', reason: describeHeaderRefusal(split), enhancedCode: '5.6.0' };
+    const prepared = prepareOutgoingMessage(context.raw, 'external', [recipient], tenant.subjectTriggers);
+    if (prepared.outcome === 'refused') return { kind: 'refused', reason: prepared.reason, enhancedCode: '5.6.0' };
     const lookup = (name: string) => headerValue(split.fields, name);
     const request = parseSealpostHeaders(controlHeaderLookup(split.fields), lookup('subject'), tenant.subjectTriggers);
-    const eml = prepareOutgoingMessage(context.raw, 'external', [recipient], tenant.subjectTriggers);
+    const eml = prepared.raw;
     const parsed = await parsePortalMessage(eml);
     const memberAddress = this.memberAddressOf(tenant, parsed.from?.address, source.mailFrom);
     const settings = await this.settings(tenant.id);

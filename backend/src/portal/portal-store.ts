@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/client.ts';
 import { portalMessages } from '../db/schema.ts';
+import { storableOptionalText, storableText } from '../db/storable-text.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 
 export interface PortalMessageMeta {
@@ -48,9 +49,9 @@ export async function insertPortalMessage(q: Queryable, vault: KeyVault, message
     sourceMessageId: message.sourceMessageId ?? null,
     direction: message.direction,
     deliveryMode: message.deliveryMode,
-    fromAddress: message.fromAddress,
-    toAddress: message.toAddress,
-    messageIdHeader: message.messageIdHeader?.slice(0, 998) ?? null,
+    fromAddress: storableText(message.fromAddress),
+    toAddress: storableText(message.toAddress),
+    messageIdHeader: storableOptionalText(message.messageIdHeader, 998),
     sizeBytes: message.eml.length,
     contentSha256: sha256Hex(message.eml),
     content: sealedEml.content,

@@ -4,6 +4,7 @@ import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client.ts';
 import { portalMessages, portalThreads } from '../db/schema.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
+import { storableText } from '../db/storable-text.ts';
 
 export const MAX_THREAD_MESSAGES = 30;
 
@@ -28,7 +29,8 @@ export async function subjectKey(vault: KeyVault, tenantId: string, subject: str
 /** Message-IDs named in In-Reply-To and References, with angle brackets, at most 50. */
 export function referencedMessageIds(inReplyTo: string | undefined, references: string | undefined): string[] {
   const ids = `${inReplyTo ?? ''} ${references ?? ''}`.match(/<[^<>\s]{1,500}>/g) ?? [];
-  return [...new Set(ids)].slice(-50);
+  // Compared with stored Message-IDs, which are kept in storable form.
+  return [...new Set(ids.map((id) => storableText(id, 998)))].slice(-50);
 }
 
 export interface ThreadKey {
@@ -44,7 +46,14 @@ export interface ThreadKey {
  * replies to, else the latest thread with the same subject; a full thread is never joined (a new one
  * starts). Call inside a transaction; concurrent callers for the same pair are serialised.
  */
-export async function findOrCreateThread(tx: Queryable, key: ThreadKey): Promise<string> {
+export async function findOrCreateThread(tx: Queryable, unchecked: ThreadKey): Promise<string> {
+  // Addresses and Message-IDs come from mail; stored and looked up in the same storable form.
+  const key: ThreadKey = {
+    ...unchecked,
+    memberAddress: storableText(unchecked.memberAddress),
+    externalAddress: storableText(unchecked.externalAddress),
+    referencedIds: unchecked.referencedIds.map((id) => storableText(id, 998)),
+  };
   await tx.execute(
     sql`select pg_advisory_xact_lock(hashtextextended(${`portal-thread:${key.tenantId}:${key.memberAddress}:${key.externalAddress}`}, 0))`,
   );

@@ -9,6 +9,8 @@ import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { headerValue, rewriteHeaders, splitMessage } from '../pipeline/header-block.ts';
+import { intakeHeaderLimits, smtpReplyForHeaderRefusal, type HeaderLimits } from '../pipeline/header-section.ts';
+import { classifyStorageError } from '../db/storage-errors.ts';
 import { isSealpostHeader } from '../../../common/src/headers.ts';
 import type { ConnectorInfo, TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { verifyPassword } from '../tenants/secrets.ts';
@@ -29,6 +31,8 @@ export interface SmtpListenerOptions {
   hostname: string;
   tls: { cert: Buffer; key: Buffer };
   maxMessageBytes: number;
+  /** SEALPOST_MAX_HEADER_BYTES: a larger header section is refused, never cut (header-section.ts). */
+  maxHeaderBytes: number;
   maxRecipients: number;
   maxMessagesPerConnection: number;
   maxConnectionSeconds: number;
@@ -214,7 +218,8 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
       stream.once('end', () => {
         endOfDataAt.at = performance.now();
       });
-      readMessageData(stream, options.maxMessageBytes)
+      const headerLimits = intakeHeaderLimits(options.maxHeaderBytes);
+      readMessageData(stream, options.maxMessageBytes, headerLimits)
         .then(async (intake) => {
           if (intake.outcome === 'too_large') {
             metrics.rejected.inc({ reason: 'too_large' });
@@ -228,12 +233,25 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
               `Message refused: bare ${intake.kind} at byte ${intake.offset}; lines must end with CRLF (RFC 5321 2.3.8)`,
             );
           }
+          if (intake.outcome === 'header_refused') {
+            metrics.rejected.inc({ reason: intake.refusal.outcome });
+            const reply = smtpReplyForHeaderRefusal(intake.refusal);
+            throw smtpError(reply.code, reply.enhanced, reply.text);
+          }
           const state = stateOf(session);
-          const requests = buildSpoolRequests(session, state, intake.data, options);
+          const requests = buildSpoolRequests(session, state, intake.data, options, headerLimits);
           try {
             await spoolMessages(options.db, options.vault, requests);
           } catch (error) {
-            logger.error({ err: error, session: session.id }, 'spooling failed; the client is asked to retry');
+            // Data the database refuses will be refused on every retry: say so with a 5xx instead of
+            // having the sender retry for days.
+            const failure = classifyStorageError(error);
+            if (failure.kind === 'permanent') {
+              metrics.rejected.inc({ reason: 'unstorable' });
+              logger.warn({ err: error, session: session.id, sqlState: failure.code }, 'message refused: the database refuses its data');
+              throw smtpError(554, '5.6.0', `Message refused: ${failure.reason}; sending it again will not help`);
+            }
+            logger.error({ err: error, session: session.id, sqlState: failure.code }, 'spooling failed; the client is asked to retry');
             throw smtpError(451, '4.3.0', 'Temporary failure storing the message; please try again later');
           }
           state.messages += 1;
@@ -310,11 +328,18 @@ function buildSpoolRequests(
   state: ConnectionState,
   data: Buffer,
   options: SmtpListenerOptions,
+  headerLimits: HeaderLimits,
 ): SpoolRequest[] {
   const sender: Sender = state.sender ?? { kind: 'internet' };
   const mailFrom = session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : '';
   const allRecipients = session.envelope.rcptTo.map((r) => r.address);
-  const message = splitMessage(data);
+  // The intake checked the same limits while reading; splitting cannot refuse now, but if it ever did the
+  // message is refused rather than spooled with fields unread.
+  const message = splitMessage(data, headerLimits);
+  if (message.outcome !== 'split') {
+    const reply = smtpReplyForHeaderRefusal(message);
+    throw smtpError(reply.code, reply.enhanced, reply.text);
+  }
   const tlsInfo = session.secure ? tlsDetails(session) : undefined;
 
   // Internet mail: every control header is removed before anything reads the message.
@@ -368,7 +393,6 @@ function buildSpoolRequests(
         tlsProtocol: tlsInfo?.protocol,
         authenticated: Boolean(state.authConnector),
         removedControlHeaders: spoofed.length > 0 ? spoofed : undefined,
-        headerTruncated: message.headerTruncated || undefined,
       },
     } satisfies SpoolRequest;
   });

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client.ts';
 import { messages, recipients } from '../db/schema.ts';
+import { storableJson, storableOptionalText, storableText } from '../db/storable-text.ts';
 import { recordTrace } from '../pipeline/message-trace.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 
@@ -26,7 +27,28 @@ export interface SpoolRequest {
   traceDetail: Record<string, unknown>;
 }
 
-export async function spoolMessages(db: Database, vault: KeyVault, requests: SpoolRequest[]): Promise<void> {
+/** RFC 5322 caps a line at 998 bytes; a longer Message-ID is no use to anyone looking for it. */
+const MAX_MESSAGE_ID_CHARS = 998;
+
+/**
+ * The request with every text that reaches a column made storable: envelope and header text can carry
+ * NUL or broken UTF-16, and a refused insert would refuse the message for good.
+ */
+function storable(request: SpoolRequest): SpoolRequest {
+  return {
+    ...request,
+    mailFrom: storableText(request.mailFrom),
+    recipients: request.recipients.map((address) => storableText(address)),
+    clientAddress: storableText(request.clientAddress),
+    clientHelo: storableOptionalText(request.clientHelo) ?? undefined,
+    connectorName: storableOptionalText(request.connectorName) ?? undefined,
+    messageIdHeader: storableOptionalText(request.messageIdHeader, MAX_MESSAGE_ID_CHARS) ?? undefined,
+    traceDetail: storableJson(request.traceDetail),
+  };
+}
+
+export async function spoolMessages(db: Database, vault: KeyVault, unchecked: SpoolRequest[]): Promise<void> {
+  const requests = unchecked.map(storable);
   if (requests.length === 1) {
     // The common case, one tenant: a single statement is its own transaction, so the message, its
     // recipients and its trace entry commit together in one round trip.
@@ -47,7 +69,7 @@ async function spoolStatement(vault: KeyVault, request: SpoolRequest) {
                             size_bytes, message_id_header, content_sha256, content, wrapped_data_key)
       values (${request.id}::uuid, ${request.tenantId}::uuid, ${request.direction}, ${request.mailFrom},
               ${request.clientAddress}, ${request.clientHelo ?? null}, ${request.tls}::boolean, ${request.connectorName ?? null},
-              ${request.raw.length}::int, ${request.messageIdHeader?.slice(0, 998) ?? null}, ${sha256(request.raw)},
+              ${request.raw.length}::int, ${request.messageIdHeader ?? null}, ${sha256(request.raw)},
               ${sealed.content}::bytea, ${sealed.wrappedDataKey}::bytea)
       returning id
     ), addressed as (
@@ -78,7 +100,7 @@ function receivedDetail(request: SpoolRequest): Record<string, unknown> {
 
 /** For callers that already hold a transaction (a bounce created together with a delivery's failure). */
 export async function spoolWithin(q: Queryable, vault: KeyVault, requests: SpoolRequest[]): Promise<void> {
-  for (const request of requests) {
+  for (const request of requests.map(storable)) {
     const sealed = await vault.seal(request.tenantId, request.id, request.raw, q);
     await q.insert(messages).values({
       id: request.id,
@@ -90,7 +112,7 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
       tls: request.tls,
       connectorName: request.connectorName ?? null,
       sizeBytes: request.raw.length,
-      messageIdHeader: request.messageIdHeader?.slice(0, 998) ?? null,
+      messageIdHeader: request.messageIdHeader ?? null,
       contentSha256: sha256(request.raw),
       content: sealed.content,
       wrappedDataKey: sealed.wrappedDataKey,
