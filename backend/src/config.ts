@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -206,7 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     workerPollMs: e.SEALPOST_WORKER_POLL_MS,
     housekeepingIntervalMs: e.SEALPOST_HOUSEKEEPING_SECONDS * 1000,
-    entra: { authority: e.SEALPOST_ENTRA_AUTHORITY.replace(/\/+$/, '') },
+    entra: { authority: withoutTrailingSlashes(e.SEALPOST_ENTRA_AUTHORITY) },
     tenants,
     configFile: e.SEALPOST_CONFIG,
   };

@@ -30,7 +30,7 @@ describe('HTML sanitising for the portal', () => {
     test(`hostile HTML does not act: ${payload.slice(0, 60)}`, () => {
       const { html } = clean(payload);
       assert.doesNotMatch(html, /<script|<svg|<iframe|<form|<object|<embed|<meta|<base|<math|\son\w+=|javascript:|data:text|@import/i, html);
-      assert.doesNotMatch(html, /(src|href|action|data)\s*=\s*["']?[^"'>]*evil\.example|url\(\s*["']?[^)]*evil\.example/i, 'nothing loads from the network');
+      assert.doesNotMatch(html, /(src|href|action|data)\s*=(?:\s*["'])?[^"'>]*evil\.example|url\([^)]*evil\.example/i, 'nothing loads from the network');
     });
   }
 

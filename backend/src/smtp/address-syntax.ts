@@ -119,3 +119,23 @@ export function addressForReply(address: string): string {
   const printable = [...address.slice(0, 120)].map((c) => (c.codePointAt(0)! < 0x20 || c === '\x7f' ? '?' : c)).join('');
   return address.length > 120 ? `${printable}...` : printable;
 }
+
+/** Characters the add-in's loose check refuses (besides white space). */
+const LOOSE_FORBIDDEN = new Set(['@', '<', '>', '"', ',', ';']);
+
+/**
+ * The add-in's loose check of what a user typed in Outlook: something@domain with a dot inside the domain,
+ * no white space, angle brackets, quotes, commas or semicolons. It only decides whether the preview can
+ * resolve a recipient; the SMTP listener applies checkAddressSyntax when the mail arrives.
+ */
+export function isPlausibleAddress(value: string): boolean {
+  if (value.length > MAX_ADDRESS_OCTETS) return false;
+  const at = value.indexOf('@');
+  if (at < 1 || value.indexOf('@', at + 1) >= 0) return false;
+  for (let i = 0; i < value.length; i += 1) {
+    const char = value[i]!;
+    if (i !== at && (LOOSE_FORBIDDEN.has(char) || isWhiteSpace(char))) return false;
+  }
+  // A dot with at least one character on either side.
+  return value.slice(at + 2, -1).includes('.');
+}
