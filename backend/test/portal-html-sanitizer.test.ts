@@ -135,7 +135,7 @@ describe('CSS in portal HTML and replies', () => {
       '<style><!--\nbody { font: 12px/1.5 "Segoe UI", Arial; color: #333 }\n' +
         '@media screen and (max-width: 600px) { .col { width: 100% !important } }\n' +
         '@keyframes fade { from { opacity: 0 } to { opacity: 1 } }\n' +
-        'td.logo { background: url(cid:logo@acme) no-repeat }\n--></style>' +
+        'td.logo { background: url(cid:logo@acme) no-repeat }\nh1,\nh2 { margin: 0 }\n--></style>' +
         '<p style="color: rgb(0, 0, 0); background: linear-gradient(#fff, #eee); margin: 0 auto">x</p>' +
         '<p style="background-image:url(data:image/png;base64,iVBORw0KGgo=)">y</p>',
     );
@@ -143,14 +143,21 @@ describe('CSS in portal HTML and replies', () => {
     assert.match(html, /@media screen and \(max-width: 600px\)\{\.col\{width:100%!important\}\}/);
     assert.match(html, /@keyframes fade\{from\{opacity:0\}to\{opacity:1\}\}/);
     assert.match(html, /td\.logo\{background:url\("\/api\/portal\/messages\/m\/inline\/1"\) no-repeat\}/);
+    assert.match(html, /h1, h2\{margin:0\}/);
     assert.match(html, /style="color:rgb\(0,0,0\);background:linear-gradient\(#fff,#eee\);margin:0 auto"/);
     assert.match(html, /style="background-image:url\(&quot;data:image\/png;base64,iVBORw0KGgo=&quot;\)"/);
     assert.equal(hasBlockedRemoteContent, false);
   });
 
+  test('a broken declaration in a style attribute costs only itself, as in a browser', () => {
+    assert.equal(clean('<p style="color:red;;font-weight;margin:0">x</p>').html, '<p style="color:red;margin:0">x</p>');
+    assert.equal(clean(`<p style='color:red;background:url("http://tracker.example/a.gif'>x</p>`).html, '<p style="color:red">x</p>');
+  });
+
   test('CSS that does not parse is dropped, not passed on', () => {
     assert.equal(clean('<style>p{color:red</style>').html, '<style></style>');
-    assert.equal(clean('<p style="color:red;background:url(">x</p>').html, '<p>x</p>');
+    assert.equal(clean('<p style="background:url(">x</p>').html, '<p>x</p>');
+    assert.equal(clean('<p style="color:red;background:url(">x</p>').html, '<p style="color:red">x</p>');
     assert.equal(clean(`<style>${'p{'.repeat(50_000)}</style>`).html, '<style></style>');
   });
 

@@ -91,6 +91,9 @@ describe('patterns that see outside input run in linear time', () => {
       `font-family:${repeat('"a",', 3_000)}`,
       `background:${repeat('url(', 3_000)}`,
       repeat(';', 16_000),
+      repeat('a;', 8_000),
+      repeat('x:(;', 4_000),
+      `${repeat('color:red;', 99)}font-weight;${repeat('"', 15_000)}`,
       `color:${repeat('\\', 16_000)}`,
     ];
     for (const style of hostile) {

@@ -74,11 +74,55 @@ export function sanitizeStyleAttribute(css: string, options: CssSanitizeOptions,
   if (css.length > MAX_STYLE_ATTRIBUTE_CHARS) return '';
   // A brace in a declaration list can only be an attempt to close the wrapper rule below and start another.
   if (css.includes('{') || css.includes('}') || !nestingWithinLimits(css)) return '';
+  const context = { options, blocked };
+  const whole = declarationBlock(css);
+  if (whole) return finish(declarationsOf(whole, context).join(';'));
+  // One broken declaration ("color:red;;font-weight") should cost only itself, as it does in a browser.
+  const pieces = splitDeclarations(css);
+  if (!pieces) return '';
+  const kept: string[] = [];
+  for (const piece of pieces) {
+    const block = declarationBlock(piece);
+    if (block) kept.push(...declarationsOf(block, context));
+  }
+  return finish(kept.join(';'));
+}
+
+/** Parses a declaration list inside a wrapper rule; undefined when it does not parse as exactly that. */
+function declarationBlock(css: string): Rule | undefined {
   const root = parse(`a{${css}}`);
   const rule = root?.nodes[0];
-  if (!root || root.nodes.length !== 1 || rule?.type !== 'rule') return '';
-  const context = { options, blocked };
-  return finish(declarationsOf(rule, context).join(';'));
+  return root && root.nodes.length === 1 && rule?.type === 'rule' ? rule : undefined;
+}
+
+/** At most this many declarations are tried one by one when a style attribute does not parse as a whole. */
+const MAX_DECLARATIONS_ONE_BY_ONE = 100;
+
+/** Splits at `;` outside quotes and brackets; undefined when there are too many pieces to try one by one. */
+function splitDeclarations(css: string): string[] | undefined {
+  const pieces: string[] = [];
+  let start = 0;
+  let quote = 0;
+  let brackets = 0;
+  for (let i = 0; i <= css.length; i += 1) {
+    const code = i < css.length ? css.charCodeAt(i) : 0x3b;
+    if (quote) {
+      if (code === quote || code === 0x0a) quote = 0;
+    } else if (code === 0x22 || code === 0x27) {
+      quote = code;
+    } else if (code === 0x28) {
+      brackets += 1;
+    } else if (code === 0x29 && brackets > 0) {
+      brackets -= 1;
+    } else if (code === 0x3b && (brackets === 0 || i === css.length)) {
+      const piece = css.slice(start, i);
+      if (piece.trim() !== '') pieces.push(piece);
+      if (pieces.length > MAX_DECLARATIONS_ONE_BY_ONE) return undefined;
+      start = i + 1;
+      brackets = 0;
+    }
+  }
+  return pieces;
 }
 
 /** Sanitises the text of a <style> element (a style sheet). */
@@ -120,7 +164,7 @@ function childNode(node: ChildNode, context: Context, depth: number): string {
 function rule(node: Rule, context: Context): string {
   if (!isWellFormedSelector(node.selector)) return '';
   const declarations = declarationsOf(node, context);
-  return declarations.length ? `${node.selector.trim()}{${declarations.join(';')}}` : '';
+  return declarations.length ? `${oneLine(node.selector)}{${declarations.join(';')}}` : '';
 }
 
 function atRule(node: AtRule, context: Context, depth: number): string {
@@ -302,11 +346,13 @@ export function normaliseContentId(value: string): string {
 
 // --- character classes, as loops: each looks at every character once -----------------------------------------
 
+/** Lower-case letters, digits (panose-1) and hyphens, not starting with a digit; no custom properties. */
 function isPropertyName(value: string): boolean {
   if (value === '' || value.startsWith('--')) return false;
   for (let i = 0; i < value.length; i += 1) {
     const code = value.charCodeAt(i);
-    if (!((code >= 0x61 && code <= 0x7a) || code === 0x2d)) return false;
+    const digit = code >= 0x30 && code <= 0x39;
+    if (!((code >= 0x61 && code <= 0x7a) || code === 0x2d || (digit && i > 0))) return false;
   }
   return true;
 }
@@ -348,9 +394,16 @@ function isPlainString(value: string): boolean {
   return true;
 }
 
+/** "h1,\n  h2" → "h1, h2": selectors may span lines (outside quotes, which isWellFormedSelector checked). */
+function oneLine(selector: string): string {
+  let out = '';
+  for (const char of selector.trim()) out += char === '\n' || char === '\r' || char === '\f' || char === '\t' ? ' ' : char;
+  return out;
+}
+
 /**
  * A selector is written out as parsed, so it must not be able to end the rule or open another: no braces,
- * semicolons, `<`, `@`, backslashes or comments; brackets balanced; quoted parts closed on the same line.
+ * semicolons, `<`, `@`, backslashes or comments; brackets balanced; quoted parts closed on their line.
  */
 function isWellFormedSelector(selector: string): boolean {
   if (selector.trim() === '') return false;
@@ -358,8 +411,10 @@ function isWellFormedSelector(selector: string): boolean {
   let brackets = 0;
   for (let i = 0; i < selector.length; i += 1) {
     const code = selector.charCodeAt(i);
-    if (code === 0x5c || code === 0x3c || code === 0x0a || code === 0x0d || code === 0x0c || code === 0) return false;
+    if (code === 0x5c || code === 0x3c || code === 0) return false;
     if (quote) {
+      // A line break ends a string early in a browser, so the rest would be read differently.
+      if (code === 0x0a || code === 0x0d || code === 0x0c) return false;
       if (code === quote) quote = 0;
       continue;
     }
