@@ -149,6 +149,14 @@ describe('CSS in portal HTML and replies', () => {
     assert.equal(hasBlockedRemoteContent, false);
   });
 
+  test('past 512 KiB of CSS in one message, further styles are dropped unparsed', () => {
+    const sheet = `<style>p{${'color:red;'.repeat(12_000)}}</style>`;
+    const { html } = clean(sheet.repeat(6));
+    assert.equal(html.split('<style></style>').length - 1, 2, 'four style sheets of 120,000 characters fit, the fifth and sixth are emptied');
+    const attributes = clean(`<p style="${'color:red;'.repeat(1_600)}">x</p>`.repeat(40)).html;
+    assert.equal(attributes.split('<p>x</p>').length - 1, 8, '32 style attributes of 16,000 characters fit');
+  });
+
   test('a broken declaration in a style attribute costs only itself, as in a browser', () => {
     assert.equal(clean('<p style="color:red;;font-weight;margin:0">x</p>').html, '<p style="color:red;margin:0">x</p>');
     assert.equal(clean(`<p style='color:red;background:url("http://tracker.example/a.gif'>x</p>`).html, '<p style="color:red">x</p>');

@@ -124,7 +124,7 @@ describe('patterns that see outside input run in linear time', () => {
     const small = `p{${repeat('color:red;', 5_000)}}`;
     const large = `p{${repeat('color:red;', 20_000)}}`;
     const smallMs = timeOf(() => sanitizeStyleSheet(small, css, { remote: false }));
-    withinLimit('200,000 characters of declarations', () => sanitizeStyleSheet(large, css, { remote: false }), 400);
+    withinLimit('200,000 characters of declarations', () => sanitizeStyleSheet(large, css, { remote: false }), 1_000);
     assert.ok(timeOf(() => sanitizeStyleSheet(large, css, { remote: false })) < Math.max(8 * smallMs, 40), `4 × the CSS took more than 8 × the time (${smallMs.toFixed(1)} ms for 50,000 characters)`);
     assert.equal(sanitizeStyleSheet('@media print { p { color: red } }', css, { remote: false }), '@media print{p{color:red}}');
   });
@@ -136,9 +136,12 @@ describe('patterns that see outside input run in linear time', () => {
       `<p style="background:url(${repeat(' ', 100_000)}">x</p>`,
       `<style>${repeat('p{color:red}', 10_000)}</style>`,
       repeat('<p style="color:red">x</p>', 5_000),
+      // 2 MiB of CSS, four times the per-message budget: the rest is dropped unparsed.
+      repeat(`<style>p{${repeat('color:red;', 12_000)}}</style>`, 16),
+      repeat(`<p style="${repeat('color:red;', 1_600)}">x</p>`, 128),
     ];
     for (const html of hostile) {
-      withinLimit(`sanitizeMailHtml(${html.slice(0, 20)}…)`, () => sanitizeMailHtml(html, css), 500);
+      withinLimit(`sanitizeMailHtml(${html.slice(0, 20)}…)`, () => sanitizeMailHtml(html, css), 1_500);
     }
     assert.equal(sanitizeMailHtml('<p style="color:red">x</p>', css).html, '<p style="color:red">x</p>');
   });

@@ -34,13 +34,31 @@ const COMMON_ATTRIBUTES = [
 
 const SAFE_DATA_IMAGE = /^data:image\/(?:png|gif|jpe?g|webp|bmp);base64,[a-z0-9+/=\s]*$/i;
 const MAX_HTML_CHARS = 2 * 1024 * 1024;
+/**
+ * CSS is parsed, which costs about a microsecond a character: past this many characters of CSS in one
+ * message (style attributes and elements together) further styles are dropped, so that one message cannot
+ * keep the process busy for seconds.
+ */
+export const MAX_CSS_CHARS_PER_MESSAGE = 512 * 1024;
+
+/** How much CSS of one message has been parsed so far. */
+interface CssBudget {
+  used: number;
+}
+
+function takeFromBudget(budget: CssBudget, chars: number): boolean {
+  if (budget.used + chars > MAX_CSS_CHARS_PER_MESSAGE) return false;
+  budget.used += chars;
+  return true;
+}
 
 export function sanitizeMailHtml(input: string, options: SanitizeOptions): SanitizedHtml {
   const blocked = { remote: false };
+  const budget: CssBudget = { used: 0 };
   const withSanitizedStyle = (attribs: sanitizeHtml.Attributes): sanitizeHtml.Attributes => {
     if (attribs.style === undefined) return { ...attribs };
     const { style, ...rest } = attribs;
-    const css = sanitizeStyleAttribute(style, options, blocked);
+    const css = takeFromBudget(budget, style.length) ? sanitizeStyleAttribute(style, options, blocked) : '';
     return css ? { ...rest, style: css } : rest;
   };
   const html = input.length > MAX_HTML_CHARS ? input.slice(0, MAX_HTML_CHARS) : input;
@@ -80,7 +98,7 @@ export function sanitizeMailHtml(input: string, options: SanitizeOptions): Sanit
       },
     },
   });
-  return { html: sanitizeStyleElements(cleaned, options, blocked), hasBlockedRemoteContent: blocked.remote };
+  return { html: sanitizeStyleElements(cleaned, options, blocked, budget), hasBlockedRemoteContent: blocked.remote };
 }
 
 /**
@@ -89,7 +107,7 @@ export function sanitizeMailHtml(input: string, options: SanitizeOptions): Sanit
  * by the `</style>` it wrote, because the raw text cannot contain `</style`. A scan with indexOf, not a
  * lazy pattern, so many unclosed matches cannot make it quadratic.
  */
-function sanitizeStyleElements(html: string, options: SanitizeOptions, blocked: { remote: boolean }): string {
+function sanitizeStyleElements(html: string, options: SanitizeOptions, blocked: { remote: boolean }, budget: CssBudget): string {
   const open = '<style>';
   const close = '</style>';
   let out = '';
@@ -105,7 +123,9 @@ function sanitizeStyleElements(html: string, options: SanitizeOptions, blocked: 
       position = html.length;
       break;
     }
-    out += `${html.slice(position, textStart)}${sanitizeStyleSheet(html.slice(textStart, end), options, blocked)}${close}`;
+    const css = html.slice(textStart, end);
+    const sanitized = takeFromBudget(budget, css.length) ? sanitizeStyleSheet(css, options, blocked) : '';
+    out += `${html.slice(position, textStart)}${sanitized}${close}`;
     position = end + close.length;
   }
   return out + html.slice(position);
