@@ -104,8 +104,14 @@ function splitDeclarations(css: string): string[] | undefined {
   let start = 0;
   let quote = 0;
   let brackets = 0;
-  for (let i = 0; i <= css.length; i += 1) {
-    const code = i < css.length ? css.charCodeAt(i) : 0x3b;
+  const push = (end: number): boolean => {
+    const piece = css.slice(start, end);
+    if (piece.trim() !== '') pieces.push(piece);
+    start = end + 1;
+    return pieces.length <= MAX_DECLARATIONS_ONE_BY_ONE;
+  };
+  for (let i = 0; i < css.length; i += 1) {
+    const code = css.charCodeAt(i);
     if (quote) {
       if (code === quote || code === 0x0a) quote = 0;
     } else if (code === 0x22 || code === 0x27) {
@@ -114,15 +120,12 @@ function splitDeclarations(css: string): string[] | undefined {
       brackets += 1;
     } else if (code === 0x29 && brackets > 0) {
       brackets -= 1;
-    } else if (code === 0x3b && (brackets === 0 || i === css.length)) {
-      const piece = css.slice(start, i);
-      if (piece.trim() !== '') pieces.push(piece);
-      if (pieces.length > MAX_DECLARATIONS_ONE_BY_ONE) return undefined;
-      start = i + 1;
-      brackets = 0;
+    } else if (code === 0x3b && brackets === 0) {
+      if (!push(i)) return undefined;
     }
   }
-  return pieces;
+  // The last piece, even inside an unclosed string or bracket: it fails to parse on its own and is dropped.
+  return push(css.length) ? pieces : undefined;
 }
 
 /** Sanitises the text of a <style> element (a style sheet). */
