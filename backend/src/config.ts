@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_MAX_HEADER_BYTES, MAX_CONFIGURABLE_HEADER_BYTES } from './pipeline/header-section.ts';
+import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -334,7 +335,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerPollMs: e.SEALPOST_WORKER_POLL_MS,
     housekeepingIntervalMs: e.SEALPOST_HOUSEKEEPING_SECONDS * 1000,
     metrics: { token: e.SEALPOST_METRICS_TOKEN, port: e.SEALPOST_METRICS_PORT, host: e.SEALPOST_METRICS_HOST },
-    entra: { authority: e.SEALPOST_ENTRA_AUTHORITY.replace(/\/+$/, '') },
+    entra: { authority: withoutTrailingSlashes(e.SEALPOST_ENTRA_AUTHORITY) },
     tenants,
     configFile: e.SEALPOST_CONFIG,
   };

@@ -403,6 +403,43 @@ describe('message portal', () => {
     assert.equal(threadAfter.messages[2].direction, 'from-member');
   });
 
+  test('a reply whose HTML loads remote CSS reaches the member without any remote address', async () => {
+    const { token } = await sendPortalMessage('styler@example.net', 'Styled answer');
+    const browser = new Browser(gateway.httpPort);
+    const opened = (await browser.open(token)).json();
+    const html =
+      '<style>@import "https://tracker.example/a.css";' +
+      'p{color:red;background-image:image-set("https://tracker.example/b.png" 1x)}' +
+      '@font-face{font-family:T;src:url(//tracker.example/t.woff2)}</style>' +
+      '<p style="background:url(&quot;http://tracker.example/c.gif&quot;)">Styled reply body</p>' +
+      `<div style="background:url(${' '.repeat(4_000)}https://tracker.example/d.gif)">x</div>` +
+      '<div style="background:u\\72l(https://tracker.example/e.gif)">y</div>' +
+      `<span style='background:url("https://tracker.example/f.gif'>z</span>` +
+      '<img src="https://tracker.example/g.gif">';
+    const form = new FormData();
+    form.append('text', 'Styled reply body');
+    form.append('html', html);
+    const body = new Response(form);
+    const start = tenantMailServer.received.length;
+    const started = performance.now();
+    const replied = await browser.request('POST', `/api/portal/messages/${opened.messageId}/replies`, {
+      body: Buffer.from(await body.arrayBuffer()),
+      contentType: body.headers.get('content-type')!,
+    });
+    const elapsed = performance.now() - started;
+    assert.equal(replied.status, 201, replied.body.toString());
+    assert.ok(elapsed < 5_000, `the reply was stored in ${elapsed.toFixed(0)} ms`);
+    const mail = await waitFor('the styled reply at the tenant mail server', async () =>
+      tenantMailServer.received.slice(start).find((m) => m.raw.toString().includes('Styled reply body')),
+    );
+    const parsed = await simpleParser(mail.raw);
+    assert.ok(parsed.html, 'the reply carries its HTML part');
+    assert.match(parsed.html, /p\{color:red;background-image:image-set\(none 1x\)\}/, 'the harmless styles are kept');
+    assert.match(parsed.html, /Styled reply body/);
+    assert.doesNotMatch(parsed.html, /tracker\.example|https?:|\/\//i, parsed.html);
+    assert.doesNotMatch(mail.raw.toString(), /tracker/i);
+  });
+
   test('a message sent with no-reply cannot be answered', async () => {
     const { token } = await sendPortalMessage('quiet@example.net', 'No answers', { 'X-Sealpost-Options': 'no-reply' });
     const browser = new Browser(gateway.httpPort);

@@ -2,6 +2,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { Button, FluentProvider, Link, Spinner, Text, makeStyles, tokens, webLightTheme } from '@fluentui/react-components';
 import type { PortalLanguage, PortalSession } from '../../common/src/portal-api.ts';
+import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
@@ -127,7 +128,7 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    if (window.location.pathname.replace(/\/+$/, '') === '/portal/open') setSession(null);
+    if (withoutTrailingSlashes(window.location.pathname) === '/portal/open') setSession(null);
     else void reload();
     return onSessionProblem((problem) => {
       if (problem.is('session-ip-changed')) {

@@ -1,5 +1,6 @@
 /** Browser-side routing for /portal/*: the history API and one hook. */
 import { useSyncExternalStore } from 'react';
+import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 
 const NAVIGATED = 'sealpost:navigated';
 
@@ -29,7 +30,7 @@ export interface Location {
 export function useLocation(): Location {
   const current = useSyncExternalStore(subscribe, snapshot);
   const url = new URL(current, window.location.origin);
-  return { path: url.pathname.replace(/\/+$/, '') || '/', query: url.searchParams };
+  return { path: withoutTrailingSlashes(url.pathname) || '/', query: url.searchParams };
 }
 
 /** Link clicks that should stay in the page (not with a modifier key, which opens a new tab). */

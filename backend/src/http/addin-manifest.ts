@@ -20,7 +20,8 @@ export interface RenderedAddinManifest {
   version: string;
 }
 
-const VERSION_ELEMENT = /<Version>\s*([^<]*?)\s*<\/Version>/;
+// The version is trimmed in code: `\s*([^<]*?)\s*` would let the spaces be shared out in many ways.
+const VERSION_ELEMENT = /<Version>([^<]*)<\/Version>/;
 const MAX_REVISION_ATTEMPTS = 5;
 
 export function readRepositoryManifest(): string {
@@ -46,7 +47,7 @@ export function manifestContentHash(xml: string): string {
 
 /** The manifest's version with its last part replaced by the revision: 1.0.0.0 with revision 3 → 1.0.0.3. */
 export function versionWithRevision(xml: string, revision: number): string {
-  const declared = VERSION_ELEMENT.exec(xml)?.[1] ?? '1.0.0.0';
+  const declared = VERSION_ELEMENT.exec(xml)?.[1]?.trim() ?? '1.0.0.0';
   const parts = declared.split('.').map((part) => Number.parseInt(part, 10) || 0);
   while (parts.length < 3) parts.push(0);
   return [...parts.slice(0, 3), revision].join('.');

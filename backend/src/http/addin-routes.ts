@@ -17,6 +17,7 @@ import { members } from '../db/schema.ts';
 import { PortalProblemError } from '../portal/portal-problems.ts';
 import type { PortalService } from '../portal/portal-service.ts';
 import type { PortalSessionInfo } from '../portal/sessions.ts';
+import { isPlausibleAddress } from '../smtp/address-syntax.ts';
 import { resolveRecipientMethods, type RecipientKeyLookup } from '../secure/method-resolution.ts';
 import type { ProtectionModes, SecuredMode } from '../secure/protection-modes.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
@@ -35,7 +36,6 @@ const MODE_NAMES: Record<SecuredMode, string> = {
   pgp: 'OpenPGP',
   pdf: 'a password-protected PDF',
 };
-const ADDRESS = /^[^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+$/;
 
 export interface AddinRoutesOptions {
   db: Database;
@@ -227,7 +227,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
       const { tenant } = senderOf(request);
       const { mode } = request.body;
       const addresses = [...new Set(request.body.recipients.map((r) => r.trim().toLowerCase()))];
-      const valid = addresses.filter((a) => ADDRESS.test(a));
+      const valid = addresses.filter((a) => isPlausibleAddress(a));
       const resolutions = new Map(
         (await resolveRecipientMethods({ directory, protectionModes, keys: options.keys }, tenant.id, valid)).map((r) => [r.recipient, r]),
       );

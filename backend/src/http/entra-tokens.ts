@@ -6,6 +6,7 @@
  * are picked up without letting forged key ids turn into a flood of requests to the issuer.
  */
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { withoutTrailingSlashes } from '../../../common/src/trailing-slashes.ts';
 
 export type EntraTokenErrorCode =
   | 'malformed'
@@ -100,7 +101,7 @@ export class EntraTokenValidator {
   private readonly lastFetchAttempt = new Map<string, number>();
 
   constructor(options: EntraTokenValidatorOptions) {
-    this.authority = options.authorityBaseUrl.replace(/\/+$/, '');
+    this.authority = withoutTrailingSlashes(options.authorityBaseUrl);
     this.addinHost = options.addinHost;
     this.fetchImpl = options.fetchImpl ?? fetch;
     this.jwksCacheMs = options.jwksCacheMs ?? 6 * 3600_000;

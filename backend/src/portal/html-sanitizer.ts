@@ -5,6 +5,9 @@
  * reader asked for remote content. `cid:` images point at the portal's inline URL.
  */
 import sanitizeHtml from 'sanitize-html';
+import { normaliseContentId, sanitizeStyleAttribute, sanitizeStyleSheet } from './css-sanitizer.ts';
+
+export { normaliseContentId };
 
 export interface SanitizeOptions {
   /** Maps a Content-ID (without angle brackets, lower case) to the URL that serves that part inline. */
@@ -29,48 +32,35 @@ const COMMON_ATTRIBUTES = [
   'cellspacing', 'dir', 'lang', 'title', 'colspan', 'rowspan', 'face', 'size', 'span', 'start', 'type',
 ];
 
-const SAFE_DATA_IMAGE = /^data:image\/(png|gif|jpe?g|webp|bmp);base64,[a-z0-9+/=\s]*$/i;
+const SAFE_DATA_IMAGE = /^data:image\/(?:png|gif|jpe?g|webp|bmp);base64,[a-z0-9+/=\s]*$/i;
 const MAX_HTML_CHARS = 2 * 1024 * 1024;
-
 /**
- * Neutralises CSS: no escapes (they hide `url(`), no `<` (it could end the style element), no imports,
- * no expressions or bindings, and remote `url()` only when allowed.
+ * CSS is parsed, which costs about a microsecond a character: past this many characters of CSS in one
+ * message (style attributes and elements together) further styles are dropped, so that one message cannot
+ * keep the process busy for seconds.
  */
-export function sanitizeCss(css: string, options: SanitizeOptions, blocked: { remote: boolean }): string {
-  let out = css.replace(/\\/g, '').replace(/</g, '').replace(/\/\*[\s\S]*?\*\//g, '');
-  out = out.replace(/@import[^;]*;?/gi, () => {
-    blocked.remote = true;
-    return '';
-  });
-  out = out.replace(/(expression|behavior|-moz-binding|javascript|vbscript)\s*[:(]/gi, 'blocked-');
-  out = out.replace(/(-webkit-)?image-set\s*\(/gi, 'blocked(');
-  out = out.replace(/url\s*\(\s*(['"]?)([^'")]*)\1\s*\)/gi, (_m, _q: string, target: string) => {
-    const url = target.trim();
-    if (/^cid:/i.test(url)) {
-      const inline = options.inlineUrlFor(normaliseContentId(url.slice(4)));
-      return inline ? `url("${inline}")` : 'none';
-    }
-    if (SAFE_DATA_IMAGE.test(url)) return `url("${url.replace(/\s+/g, '')}")`;
-    if (/^https?:\/\//i.test(url) && options.allowRemote) return `url("${url.replace(/["\s]/g, '')}")`;
-    if (/^https?:\/\//i.test(url) || url.startsWith('//')) blocked.remote = true;
-    return 'none';
-  });
-  // Anything still shaped like a URL function after the rewrite is malformed: drop it.
-  return out.replace(/url\s*\((?!"(\/api\/portal\/|data:image\/|https?:\/\/))/gi, 'blocked(');
+export const MAX_CSS_CHARS_PER_MESSAGE = 512 * 1024;
+
+/** How much CSS of one message has been parsed so far. */
+interface CssBudget {
+  used: number;
 }
 
-export function normaliseContentId(value: string): string {
-  let id = value.trim();
-  try {
-    id = decodeURIComponent(id);
-  } catch {
-    // keep it as written
-  }
-  return id.replace(/^<|>$/g, '').toLowerCase();
+function takeFromBudget(budget: CssBudget, chars: number): boolean {
+  if (budget.used + chars > MAX_CSS_CHARS_PER_MESSAGE) return false;
+  budget.used += chars;
+  return true;
 }
 
 export function sanitizeMailHtml(input: string, options: SanitizeOptions): SanitizedHtml {
   const blocked = { remote: false };
+  const budget: CssBudget = { used: 0 };
+  const withSanitizedStyle = (attribs: sanitizeHtml.Attributes): sanitizeHtml.Attributes => {
+    if (attribs.style === undefined) return { ...attribs };
+    const { style, ...rest } = attribs;
+    const css = takeFromBudget(budget, style.length) ? sanitizeStyleAttribute(style, options, blocked) : '';
+    return css ? { ...rest, style: css } : rest;
+  };
   const html = input.length > MAX_HTML_CHARS ? input.slice(0, MAX_HTML_CHARS) : input;
   const cleaned = sanitizeHtml(html, {
     allowedTags: ALLOWED_TAGS,
@@ -89,17 +79,10 @@ export function sanitizeMailHtml(input: string, options: SanitizeOptions): Sanit
     allowProtocolRelative: false,
     parseStyleAttributes: false,
     transformTags: {
-      '*': (tagName, attribs) => {
-        if (attribs.style !== undefined) attribs.style = sanitizeCss(attribs.style, options, blocked);
-        return { tagName, attribs };
-      },
-      a: (tagName, attribs) => {
-        if (attribs.style !== undefined) attribs.style = sanitizeCss(attribs.style, options, blocked);
-        return { tagName, attribs: { ...attribs, target: '_blank', rel: 'noopener noreferrer' } };
-      },
+      '*': (tagName, attribs) => ({ tagName, attribs: withSanitizedStyle(attribs) }),
+      a: (tagName, attribs) => ({ tagName, attribs: { ...withSanitizedStyle(attribs), target: '_blank', rel: 'noopener noreferrer' } }),
       img: (tagName, attribs) => {
-        const next = { ...attribs };
-        if (next.style !== undefined) next.style = sanitizeCss(next.style, options, blocked);
+        const next = withSanitizedStyle(attribs);
         const src = (next.src ?? '').trim();
         delete next.src;
         if (/^cid:/i.test(src)) {
@@ -115,7 +98,35 @@ export function sanitizeMailHtml(input: string, options: SanitizeOptions): Sanit
       },
     },
   });
-  // The text of <style> elements is passed through by the sanitiser as written: filter it here.
-  const result = cleaned.replace(/<style>([\s\S]*?)<\/style>/gi, (_m, css: string) => `<style>${sanitizeCss(css, options, blocked)}</style>`);
-  return { html: result, hasBlockedRemoteContent: blocked.remote };
+  return { html: sanitizeStyleElements(cleaned, options, blocked, budget), hasBlockedRemoteContent: blocked.remote };
+}
+
+/**
+ * The text of <style> elements is passed through by sanitize-html as written: it is parsed and rewritten here.
+ * In sanitize-html's output every `<style>` is one it wrote (text and attributes are escaped) and is followed
+ * by the `</style>` it wrote, because the raw text cannot contain `</style`. A scan with indexOf, not a
+ * lazy pattern, so many unclosed matches cannot make it quadratic.
+ */
+function sanitizeStyleElements(html: string, options: SanitizeOptions, blocked: { remote: boolean }, budget: CssBudget): string {
+  const open = '<style>';
+  const close = '</style>';
+  let out = '';
+  let position = 0;
+  for (;;) {
+    const start = html.indexOf(open, position);
+    if (start < 0) break;
+    const textStart = start + open.length;
+    const end = html.indexOf(close, textStart);
+    if (end < 0) {
+      // Not written by sanitize-html: keep nothing of it.
+      out += html.slice(position, start);
+      position = html.length;
+      break;
+    }
+    const css = html.slice(textStart, end);
+    const sanitized = takeFromBudget(budget, css.length) ? sanitizeStyleSheet(css, options, blocked) : '';
+    out += `${html.slice(position, textStart)}${sanitized}${close}`;
+    position = end + close.length;
+  }
+  return out + html.slice(position);
 }

@@ -8,11 +8,17 @@ import { storableText } from '../db/storable-text.ts';
 
 export const MAX_THREAD_MESSAGES = 30;
 
+/**
+ * One reply or forward marker at the start of a subject: "[EXT] RE[2]: ". Every repetition is followed by
+ * a character it cannot match, so a subject of many spaces cannot make it backtrack.
+ */
+const REPLY_PREFIX = /^(?:\[[^\]]{0,40}\]\s*)?(?:re|aw|fwd?|wg|sv|vs|antw)\s*(?:\[\d+\]\s*)?:\s*/i;
+
 /** "RE: AW:  Contract  draft" and "Contract draft" are one conversation. */
 export function normaliseSubject(subject: string): string {
   let s = subject.normalize('NFC').replace(/\s+/g, ' ').trim().toLowerCase();
   for (let i = 0; i < 20; i += 1) {
-    const next = s.replace(/^(\[[^\]]{0,40}\]\s*)?(re|aw|fwd?|wg|sv|vs|antw)\s*(\[\d+\])?\s*:\s*/i, '').trim();
+    const next = s.replace(REPLY_PREFIX, '').trim();
     if (next === s) break;
     s = next;
   }

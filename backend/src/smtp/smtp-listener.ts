@@ -15,9 +15,10 @@ import { isSealpostHeader } from '../../../common/src/headers.ts';
 import type { ConnectorInfo, TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { verifyPassword } from '../tenants/secrets.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
+import { addressForReply, checkAddressSyntax } from './address-syntax.ts';
 import { ConnectionLimits, type ConnectionLimitSettings, type ConnectionTicket, type Refusal } from './connection-limits.ts';
 import { startSessionTimeouts } from './session-timeouts.ts';
-import { adjustSmtpServer, setCommandHook, smtpError } from './smtp-server-adjustments.ts';
+import { adjustSmtpServer, hadSourceRoute, setCommandHook, smtpError } from './smtp-server-adjustments.ts';
 import { readMessageData } from './message-intake.ts';
 import { receivedHeader } from './received-header.ts';
 import { spoolMessages, type SpoolRequest } from './spool.ts';
@@ -60,8 +61,6 @@ interface ConnectionState {
   /** The slot this connection holds; undefined until admitted, and for a refused connection. */
   ticket?: ConnectionTicket;
 }
-
-const ADDRESS = /^[^\s@<>()[\]\\,;:"]+(?:\.[^\s@<>()[\]\\,;:"]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i;
 
 export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
   adjustSmtpServer();
@@ -187,8 +186,10 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
         return callback(smtpError(421, '4.7.0', 'Too many messages on one connection; please reconnect to send more'));
       }
       const mailFrom = address.address;
-      if (mailFrom !== '' && !ADDRESS.test(mailFrom)) {
-        return callback(smtpError(553, '5.1.7', `Sender address <${mailFrom}> is not a valid address`));
+      // The null reverse-path <> is how bounces are sent, so it is a valid sender.
+      const syntax = checkAddressSyntax(mailFrom, { sourceRoute: hadSourceRoute(address), nullPathAllowed: true });
+      if (!syntax.valid) {
+        return callback(smtpError(553, '5.1.7', `Sender address <${addressForReply(mailFrom)}> is not a valid address: ${syntax.problem}`));
       }
       state.sender = identifySender(state, mailFrom, directory);
       callback();
@@ -197,8 +198,9 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
     onRcptTo(address, session, callback) {
       const state = stateOf(session);
       const recipient = address.address;
-      if (!ADDRESS.test(recipient)) {
-        return callback(smtpError(553, '5.1.3', `Recipient address <${recipient}> is not a valid address`));
+      const syntax = checkAddressSyntax(recipient, { sourceRoute: hadSourceRoute(address) });
+      if (!syntax.valid) {
+        return callback(smtpError(553, '5.1.3', `Recipient address <${addressForReply(recipient)}> is not a valid address: ${syntax.problem}`));
       }
       if (session.envelope.rcptTo.length >= options.maxRecipients) {
         metrics.rejected.inc({ reason: 'too_many_recipients' });

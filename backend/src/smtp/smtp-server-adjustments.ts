@@ -8,10 +8,13 @@
  * - A server may have a command hook (setCommandHook) that sees every complete command line before it
  *   runs and may refuse it with a 421, which closes the connection: smtp-server has no hook for that,
  *   and per-connection command limits and the command timeout need it.
+ * - A source route (`<@relay.example,@other.example:user@host>`) is marked on the parsed address.
+ *   smtp-server removes the route before the hooks see the address (RFC 5321 says it should be ignored);
+ *   the gateway refuses it instead, like the `%` and `!` forms, so nobody can name another hop.
  * The connection limits also read a few of SMTPConnection's private fields (connectionInternals); they
  * are read here only, so an update of smtp-server that renames them breaks one file and its tests.
  */
-import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+import type { SMTPServer, SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
 /** Sees a complete command line before it runs; a returned reply (421 …) is sent and closes the connection. */
@@ -78,7 +81,14 @@ export function adjustSmtpServer(): void {
   const prototype = SMTPConnection.prototype as unknown as {
     send(code: number, data: unknown, context?: unknown): void;
     _isSupported(command: string): boolean;
+    _parseAddressCommand(name: string, command: unknown): false | (SMTPServerAddress & { sourceRoute?: boolean });
     secure: boolean;
+  };
+  const parseAddressCommand = prototype._parseAddressCommand;
+  prototype._parseAddressCommand = function parseAndMarkSourceRoute(this: typeof prototype, name: string, command: unknown) {
+    const parsed = parseAddressCommand.call(this, name, command);
+    if (parsed && namesSourceRoute(String(command ?? ''))) parsed.sourceRoute = true;
+    return parsed;
   };
   const isSupported = prototype._isSupported;
   prototype._isSupported = function supportedOnlyWhenSafe(this: typeof prototype, command: string) {
@@ -110,4 +120,15 @@ export function adjustSmtpServer(): void {
 /** An error for smtp-server hooks: the reply number and text, which starts with its enhanced code. */
 export function smtpError(responseCode: number, enhancedCode: string, text: string): Error & { responseCode: number } {
   return Object.assign(new Error(`${enhancedCode} ${text}`), { responseCode });
+}
+
+/** "RCPT TO:<@relay:user@host>": the path after the first colon starts with "<@". */
+function namesSourceRoute(command: string): boolean {
+  const colon = command.indexOf(':');
+  return colon >= 0 && command.slice(colon + 1).trimStart().startsWith('<@');
+}
+
+/** True when the client wrote a source route before this address (smtp-server has removed it already). */
+export function hadSourceRoute(address: SMTPServerAddress): boolean {
+  return (address as SMTPServerAddress & { sourceRoute?: boolean }).sourceRoute === true;
 }
