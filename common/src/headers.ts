@@ -189,7 +189,6 @@ export function formatSealpostHeaders(values: SealpostHeaderValues): Record<stri
 
 /** A value quoted in a note: short, and without control characters (the trace is stored as JSON text). */
 function truncate(value: string, max = 60): string {
-  // eslint-disable-next-line no-control-regex
   const clean = value.slice(0, max + 1).replace(/[\u0000-\u001f\u007f]/g, ' ');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }

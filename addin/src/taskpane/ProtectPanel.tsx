@@ -87,7 +87,6 @@ export function ProtectPanel() {
       cancelled = true;
     };
     // Read once when the pane opens; later changes come from the pane itself.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   useEffect(() => {

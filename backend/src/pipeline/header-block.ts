@@ -96,9 +96,7 @@ export function headerValue(fields: HeaderField[], name: string): string | undef
 export function formatField(name: string, value: string): Buffer {
   // Values often come from decoded mail (a subject may decode to NUL or CR): no control character may
   // reach a header the gateway writes, or the next server refuses it (RFC 5322 2.2).
-  // eslint-disable-next-line no-control-regex
   const safe = value.replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, ' ');
-  // eslint-disable-next-line no-control-regex
   const encoded = /[^\x00-\x7f]/.test(safe) ? libmime.encodeWords(safe, 'Q', 52) : safe;
   return Buffer.from(`${libmime.foldLines(`${name}: ${encoded}`, 76, true).replace(/\r?\n/g, '\r\n')}\r\n`);
 }

@@ -99,7 +99,6 @@ export async function parsePortalMessage(eml: Buffer): Promise<ParsedPortalMessa
 export function contentDisposition(kind: 'attachment' | 'inline', filename: string): string {
   // storableText first: a lone surrogate (from a UTF-16 encoded word) makes encodeURIComponent throw,
   // and a name of thousands of characters makes a header no browser keeps.
-  // eslint-disable-next-line no-control-regex
   const clean = storableText(filename, 255).replace(/[\x00-\x1f\x7f/\\]/g, '_').trim() || 'attachment';
   const fallback = clean.normalize('NFKD').replace(/[^\x20-\x7e]/g, '_').replace(/["%;]/g, '_');
   const encoded = encodeURIComponent(clean).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
