@@ -56,6 +56,10 @@ const environmentSchema = z.object({
   SEALPOST_DELIVERY_CONCURRENCY: positiveInt.default(50),
   SEALPOST_DELIVERY_LEASE_SECONDS: positiveInt.default(60),
   SEALPOST_HOUSEKEEPING_SECONDS: positiveInt.default(300),
+  SEALPOST_PORTAL_OPEN_CONCURRENCY: positiveInt.default(2),
+  SEALPOST_PORTAL_OPEN_QUEUE: z.coerce.number().int().min(0).default(16),
+  SEALPOST_PORTAL_CACHE_MB: positiveInt.default(64),
+  SEALPOST_PORTAL_CACHE_SECONDS: positiveInt.default(300),
   SEALPOST_ENTRA_AUTHORITY: z.string().url('must be an absolute URL such as https://login.microsoftonline.com').default('https://login.microsoftonline.com'),
 });
 
@@ -135,6 +139,11 @@ export interface Config {
   workerPollMs: number;
   /** How often the portal's housekeeping runs (expiry, retention, digests, old links and sessions). */
   housekeepingIntervalMs: number;
+  /**
+   * Opening a stored portal message (decrypt + parse) holds all of it in memory: how many may run at
+   * once, how many may wait, and how much of the opened structure is kept for later views and for how long.
+   */
+  portalReading: { openConcurrency: number; openQueue: number; cacheBytes: number; cacheTtlMs: number };
   /** Where the Outlook add-in's Entra ID tokens come from (the issuer of each Entra tenant is below it). */
   entra: { authority: string };
   /** Tenants from SEALPOST_CONFIG; undefined when no file is given (the demo tenant is created then). */
@@ -206,6 +215,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     workerPollMs: e.SEALPOST_WORKER_POLL_MS,
     housekeepingIntervalMs: e.SEALPOST_HOUSEKEEPING_SECONDS * 1000,
+    portalReading: {
+      openConcurrency: e.SEALPOST_PORTAL_OPEN_CONCURRENCY,
+      openQueue: e.SEALPOST_PORTAL_OPEN_QUEUE,
+      cacheBytes: e.SEALPOST_PORTAL_CACHE_MB * 1024 * 1024,
+      cacheTtlMs: e.SEALPOST_PORTAL_CACHE_SECONDS * 1000,
+    },
     entra: { authority: e.SEALPOST_ENTRA_AUTHORITY.replace(/\/+$/, '') },
     tenants,
     configFile: e.SEALPOST_CONFIG,

@@ -135,6 +135,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     publicUrl: config.http.publicUrl,
     hostname: config.smtp.hostname,
     maxMessageBytes: config.smtp.maxMessageBytes,
+    reading: config.portalReading,
     onSpooled: () => pipeline.signal.notify(),
   });
   protectionModes.register(portalProtection(portal));
