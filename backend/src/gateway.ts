@@ -138,6 +138,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     reading: config.portalReading,
     onSpooled: () => pipeline.signal.notify(),
   });
+  portal.registerMetrics(metrics.registry);
   protectionModes.register(portalProtection(portal));
   protectionModes.register(autoProtection({ portal, directory, protectionModes }));
   const housekeeping = new HousekeepingWorker({

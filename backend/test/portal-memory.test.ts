@@ -155,6 +155,8 @@ describe('portal reading under load', () => {
     assert.match(refused.json().detail, /try again in 5 seconds/);
     const download = await browser.request('GET', `/api/portal/messages/${id}/attachments/0`);
     assert.equal(download.status, 503);
+    const metrics = (await browser.request('GET', '/metrics')).body.toString('utf8');
+    assert.match(metrics, /^sealpost_portal_message_opens_total\{outcome="busy"\} 2$/m, 'operators see the refusals');
 
     running.release();
     waiting.release();

@@ -46,6 +46,14 @@ for (const [name, value] of Object.entries({ views: viewCount, downloads: downlo
 }
 
 const round0 = (n: number) => Math.round(n);
+
+/** sealpost_portal_message_opens_total by outcome (decrypted, cached, shared, busy), from /metrics. */
+async function openCounts(httpPort: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const counts: Record<string, number> = {};
+  for (const match of text.matchAll(/^sealpost_portal_message_opens_total\{outcome="(\w+)"\} (\d+)$/gm)) counts[match[1]!] = Number(match[2]);
+  return counts;
+}
 const sha256 = (data: Buffer | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 /** Cookies of one portal session, kept from the link's Set-Cookie answers. */
@@ -131,8 +139,9 @@ try {
     const baseline = rssNow()!;
     console.log(`gateway RSS before the bursts: ${round0(mib(baseline))} MiB (peak so far, storing included: ${round0(mib(readProcessMemory(gateway.pid)!.hwm))} MiB)`);
 
-    const results: Array<{ label: string; peak: number; seconds: number }> = [];
+    const results: Array<{ label: string; peak: number; seconds: number; opens: Record<string, number> }> = [];
     for (const label of ['cold', 'warm']) {
+      const countsBefore = await openCounts(gateway.options.httpPort);
       sampler.resetPeak();
       const started = performance.now();
       // Cold: every request starts before anything of the message was opened (its one attachment is
@@ -144,10 +153,13 @@ try {
       ]);
       const seconds = (performance.now() - started) / 1000;
       sampler.sampleNow();
-      results.push({ label, peak: sampler.peak, seconds });
+      const countsAfter = await openCounts(gateway.options.httpPort);
+      const opens = Object.fromEntries(Object.entries(countsAfter).map(([outcome, n]) => [outcome, n - (countsBefore[outcome] ?? 0)]));
+      results.push({ label, peak: sampler.peak, seconds, opens });
       console.log(
         `${label} burst: ${viewCount} views + ${downloadCount} downloads in ${seconds.toFixed(2)} s; ` +
-          `peak RSS ${round0(mib(sampler.peak))} MiB (+${round0(mib(sampler.peak - baseline))} MiB), RSS after ${round0(mib(rssNow()!))} MiB`,
+          `peak RSS ${round0(mib(sampler.peak))} MiB (+${round0(mib(sampler.peak - baseline))} MiB), RSS after ${round0(mib(rssNow()!))} MiB; ` +
+          `reads ${Object.entries(opens).map(([outcome, n]) => `${outcome} ${n}`).join(', ')}`,
       );
     }
     sampler.stop();
@@ -165,7 +177,7 @@ try {
         downloads: downloadCount,
         baselineMiB: round0(mib(baseline)),
         boundMiB: boundMib,
-        bursts: results.map((r) => ({ label: r.label, seconds: Math.round(r.seconds * 100) / 100, peakMiB: round0(mib(r.peak)), growthMiB: round0(mib(r.peak - baseline)) })),
+        bursts: results.map((r) => ({ label: r.label, seconds: Math.round(r.seconds * 100) / 100, peakMiB: round0(mib(r.peak)), growthMiB: round0(mib(r.peak - baseline)), opens: r.opens })),
         within,
       }),
     );

@@ -6,6 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import { Counter, type Registry } from 'prom-client';
 import {
   OPEN_LINK_PATH,
   OPEN_LINK_TOKEN_PARAM,
@@ -1100,6 +1101,29 @@ export class PortalService {
       );
     });
     return expiresAt;
+  }
+
+  /**
+   * Exposes how opening stored messages went as `sealpost_portal_message_opens_total{outcome}`:
+   * decrypted (a decrypt + parse ran), cached (served from the structure cache), shared (joined an open
+   * under way), busy (answered 503). Few decrypts for many reads is the cache and the sharing at work.
+   */
+  registerMetrics(registry: Registry): void {
+    const stats = this.readingStats;
+    const limiter = this.openLimiter;
+    new Counter({
+      name: 'sealpost_portal_message_opens_total',
+      help: 'Reads of stored portal messages, by how they were served: decrypted, cached, shared or busy (503)',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ outcome: 'decrypted' }, stats.decrypts);
+        this.inc({ outcome: 'cached' }, stats.cacheHits);
+        this.inc({ outcome: 'shared' }, stats.coalesced);
+        this.inc({ outcome: 'busy' }, limiter.refused);
+      },
+    });
   }
 
   /** For the routes: the link a (possibly unusable) token names, to find the address for a new one. */
