@@ -5,6 +5,9 @@ import { eq } from 'drizzle-orm';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { portalMessages } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
+import { HeavyWorkLimiter } from '../src/portal/heavy-work-limiter.ts';
+import { ParsedMessageCache, structureBytes, type ParsedStructure } from '../src/portal/parsed-message-cache.ts';
+import { PortalProblemError } from '../src/portal/portal-problems.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { PortalBrowser } from './support/portal-browser.ts';
@@ -164,5 +167,64 @@ describe('portal reading under load', () => {
     const view = await browser.request('GET', `/api/portal/messages/${id}`);
     assert.equal(view.status, 200);
     assert.equal(view.json().integrity, 'verified');
+  });
+});
+
+describe('portal reading limits', () => {
+  const structure = (text: string): ParsedStructure => ({ text, attachments: [], tooComplex: false });
+
+  test('the structure cache stays within its bytes, dropping the least recently used first, and forgets entries past their lifetime', () => {
+    let now = 0;
+    const entry = structureBytes(structure('x'.repeat(10_000)));
+    const cache = new ParsedMessageCache({ maxBytes: entry * 4, ttlMs: 60_000, smallPartBytes: 1024 }, () => now);
+    for (const key of ['a', 'b', 'c', 'd']) cache.set(key, structure('x'.repeat(10_000)));
+    assert.equal(cache.size, 4);
+    assert.ok(cache.get('a'), 'a is used again, so b is now the least recently used');
+    cache.set('e', structure('x'.repeat(10_000)));
+    assert.ok(cache.bytes <= entry * 4);
+    assert.equal(cache.get('b'), undefined);
+    assert.ok(cache.get('a') && cache.get('e'));
+
+    cache.set('huge', structure('x'.repeat(entry * 2)));
+    assert.equal(cache.get('huge'), undefined, 'one message may not take more than a quarter of the cache');
+
+    now = 60_001;
+    assert.equal(cache.get('a'), undefined, 'past its lifetime');
+    cache.set('f', structure('fresh'));
+    assert.equal(cache.size, 1, 'expired entries are dropped when something new comes');
+  });
+
+  test('the open limiter runs at most its concurrency, hands slots over in order, and refuses with busy beyond its queue', async () => {
+    const limiter = new HeavyWorkLimiter({ concurrency: 2, maxQueued: 2, retryAfterSeconds: 7 });
+    const releases: Array<() => void> = [];
+    const started: number[] = [];
+    let running = 0;
+    let mostAtOnce = 0;
+    const job = (n: number) =>
+      limiter.run(async () => {
+        started.push(n);
+        running += 1;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        running -= 1;
+        return n;
+      });
+    const jobs = [1, 2, 3, 4].map(job);
+    await assert.rejects(job(5), (error: unknown) => {
+      assert.ok(error instanceof PortalProblemError);
+      assert.equal(error.problem.status, 503);
+      assert.equal(error.headers['retry-after'], '7');
+      return true;
+    });
+    assert.equal(limiter.refused, 1);
+    assert.deepEqual([limiter.active, limiter.queued], [2, 2]);
+    for (let i = 0; i < 4; i++) {
+      await waitFor('a job to start', () => (releases[i] ? true : undefined));
+      releases[i]!();
+    }
+    assert.deepEqual(await Promise.all(jobs), [1, 2, 3, 4]);
+    assert.deepEqual(started, [1, 2, 3, 4], 'waiting jobs start in the order they came');
+    assert.equal(mostAtOnce, 2);
+    assert.deepEqual([limiter.active, limiter.queued], [0, 0]);
   });
 });
