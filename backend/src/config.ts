@@ -80,6 +80,10 @@ const environmentSchema = z.object({
   SEALPOST_METRICS_TOKEN: z.string().min(24, 'must be at least 24 characters').max(512).regex(/^\S+$/, 'must not contain spaces').optional(),
   SEALPOST_METRICS_PORT: port.optional(),
   SEALPOST_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  SEALPOST_PORTAL_OPEN_CONCURRENCY: positiveInt.default(2),
+  SEALPOST_PORTAL_OPEN_QUEUE: z.coerce.number().int().min(0).default(16),
+  SEALPOST_PORTAL_CACHE_MB: positiveInt.default(64),
+  SEALPOST_PORTAL_CACHE_SECONDS: positiveInt.default(300),
   SEALPOST_ENTRA_AUTHORITY: z.string().url('must be an absolute URL such as https://login.microsoftonline.com').default('https://login.microsoftonline.com'),
 });
 
@@ -185,6 +189,11 @@ export interface Config {
    * (and the main one does not); with neither, the main listener answers loopback clients only.
    */
   metrics: { token?: string; port?: number; host: string };
+  /**
+   * Opening a stored portal message (decrypt + parse) holds all of it in memory: how many may run at
+   * once, how many may wait, and how much of the opened structure is kept for later views and for how long.
+   */
+  portalReading: { openConcurrency: number; openQueue: number; cacheBytes: number; cacheTtlMs: number };
   /** Where the Outlook add-in's Entra ID tokens come from (the issuer of each Entra tenant is below it). */
   entra: { authority: string };
   /** Tenants from SEALPOST_CONFIG; undefined when no file is given (the demo tenant is created then). */
@@ -335,6 +344,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerPollMs: e.SEALPOST_WORKER_POLL_MS,
     housekeepingIntervalMs: e.SEALPOST_HOUSEKEEPING_SECONDS * 1000,
     metrics: { token: e.SEALPOST_METRICS_TOKEN, port: e.SEALPOST_METRICS_PORT, host: e.SEALPOST_METRICS_HOST },
+    portalReading: {
+      openConcurrency: e.SEALPOST_PORTAL_OPEN_CONCURRENCY,
+      openQueue: e.SEALPOST_PORTAL_OPEN_QUEUE,
+      cacheBytes: e.SEALPOST_PORTAL_CACHE_MB * 1024 * 1024,
+      cacheTtlMs: e.SEALPOST_PORTAL_CACHE_SECONDS * 1000,
+    },
     entra: { authority: withoutTrailingSlashes(e.SEALPOST_ENTRA_AUTHORITY) },
     tenants,
     configFile: e.SEALPOST_CONFIG,

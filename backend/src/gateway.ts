@@ -167,9 +167,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     publicUrl: config.http.publicUrl,
     hostname: config.smtp.hostname,
     maxMessageBytes: config.smtp.maxMessageBytes,
+    reading: config.portalReading,
     onSpooled: () => pipeline.signal.notify(),
     auditCheckpoints,
   });
+  portal.registerMetrics(metrics.registry);
   protectionModes.register(portalProtection(portal));
   protectionModes.register(autoProtection({ portal, directory, protectionModes }));
   const housekeeping = new HousekeepingWorker({

@@ -31,6 +31,8 @@ export type PortalProblemType =
   | 'urn:sealpost:problem:replies-disabled'
   | 'urn:sealpost:problem:too-large'
   | 'urn:sealpost:problem:rate-limited'
+  /** 503 with Retry-After: too many large messages are being opened at once. */
+  | 'urn:sealpost:problem:busy'
   | 'urn:sealpost:problem:integrity-failed'
   | 'urn:sealpost:problem:expired'
   | 'urn:sealpost:problem:invalid-request';

@@ -79,6 +79,7 @@ export const portalMessages = pgTable(
     toAddress: text('to_address').notNull(),
     messageIdHeader: text('message_id_header'),
     sizeBytes: integer('size_bytes').notNull(),
+    /** Keyed fingerprint `hmac-sha256:<hex>` (KeyVault.fingerprint); a bare SHA-256 only in rows from before. */
     contentSha256: text('content_sha256').notNull(),
     content: bytea('content').notNull(),
     wrappedDataKey: bytea('wrapped_data_key').notNull(),

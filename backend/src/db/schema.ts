@@ -125,6 +125,7 @@ export const messages = pgTable(
     connectorName: text('connector_name'),
     sizeBytes: integer('size_bytes').notNull(),
     messageIdHeader: text('message_id_header'),
+    /** Keyed fingerprint `hmac-sha256:<hex>` (KeyVault.fingerprint); a bare SHA-256 only in rows from before. */
     contentSha256: text('content_sha256').notNull(),
     content: bytea('content').notNull(),
     wrappedDataKey: bytea('wrapped_data_key').notNull(),

@@ -20,7 +20,7 @@ import { buildDigestMail, type DigestEntry } from './digest-mail.ts';
 import { issueLink } from './magic-links.ts';
 import type { PortalService } from './portal-service.ts';
 import { loadPortalSettings, type DigestInterval, type PortalSettings } from './portal-settings.ts';
-import { openMeta, type PortalMessageRow } from './portal-store.ts';
+import { openMeta, portalMessageHeadColumns, type PortalMessageHead } from './portal-store.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -269,8 +269,9 @@ class Sweeper {
           order by m.sent_at desc
           limit ${MAX_DIGEST_ENTRIES}`,
     );
-    const rows: PortalMessageRow[] = await tx
-      .select()
+    // Not the sealed EML: a digest needs only the metadata, and a row's EML may be tens of megabytes.
+    const rows: PortalMessageHead[] = await tx
+      .select(portalMessageHeadColumns)
       .from(portalMessages)
       .where(inArray(portalMessages.id, ids.map((r) => r.id)))
       .orderBy(desc(portalMessages.sentAt));

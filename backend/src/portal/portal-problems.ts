@@ -35,5 +35,13 @@ export const problems = {
   integrityFailed: () =>
     new PortalProblemError('integrity-failed', 409, 'The message failed its integrity check', 'The stored message was altered; it cannot be opened. The event was logged.'),
   expired: (detail = 'This message has expired or the sender withdrew access.') => new PortalProblemError('expired', 410, 'No longer available', detail),
+  busy: (retryAfter: number) =>
+    new PortalProblemError(
+      'busy',
+      503,
+      'The portal is busy',
+      `Many large messages are being opened right now. Please try again in ${retryAfter} seconds.`,
+      { 'retry-after': String(retryAfter) },
+    ),
   invalid: (detail: string) => new PortalProblemError('invalid-request', 400, 'The request is not valid', detail),
 };

@@ -3,9 +3,10 @@
  * reading, replying, and what members see of what they sent. HTTP routes and the gateway's protection
  * handler both call this; it owns every rule about who may see what.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import { Counter, type Registry } from 'prom-client';
 import {
   OPEN_LINK_PATH,
   OPEN_LINK_TOKEN_PARAM,
@@ -41,11 +42,22 @@ import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts
 import type { KeyVault } from '../vault/key-vault.ts';
 import { sanitizeMailHtml } from './html-sanitizer.ts';
 import { consumeLink, findLink, issueLink, takeRateToken, type LinkRow } from './magic-links.ts';
-import { parsePortalMessage, type ParsedAttachment } from './message-parsing.ts';
+import { HeavyWorkLimiter } from './heavy-work-limiter.ts';
+import { parsePortalMessage, type ParsedAttachment, type ParsedPortalMessage } from './message-parsing.ts';
+import { ParsedMessageCache, type CachedAttachment, type ParsedStructure } from './parsed-message-cache.ts';
 import { buildNotificationMail, buildReadReceiptMail, buildSignInMail } from './notification-mail.ts';
 import { problems } from './portal-problems.ts';
 import { languageFor, loadPortalSettings, type PortalSettings } from './portal-settings.ts';
-import { insertPortalMessage, openEml, openMeta, type PortalMessageMeta, type PortalMessageRow } from './portal-store.ts';
+import {
+  accessBinding,
+  insertPortalMessage,
+  loadSealedEml,
+  openEml,
+  openMeta,
+  portalMessageHeadColumns,
+  type PortalMessageHead,
+  type PortalMessageMeta,
+} from './portal-store.ts';
 import { createSession, type NewSession, type PortalSessionInfo } from './sessions.ts';
 import { findOrCreateThread, MAX_THREAD_MESSAGES, referencedMessageIds, subjectKey, takeThreadSlot } from './threads.ts';
 
@@ -70,6 +82,30 @@ export interface PortalServiceOptions {
   linkRequestLimits?: { perAddress: number; perIp: number; windowSeconds: number };
   /** The signed checkpoints the audit chain is verified against (outside the database). */
   auditCheckpoints?: CheckpointSource;
+  /** Bounds on opening stored messages (see Config.portalReading); defaults suit tests and small hosts. */
+  reading?: { openConcurrency: number; openQueue: number; cacheBytes: number; cacheTtlMs: number };
+}
+
+/** Attachments up to this size stay in the structure cache; larger ones are decoded again per download. */
+const SMALL_PART_BYTES = 512 * 1024;
+/** What a busy portal tells the browser to wait before trying again. */
+const BUSY_RETRY_SECONDS = 5;
+
+/** The outcome of one decrypt + parse, shared by every request for the same message that came meanwhile. */
+type OpenedMessage =
+  | { integrity: 'failed'; reason: string }
+  | { integrity: 'verified'; structure: ParsedStructure; parsed: ParsedPortalMessage };
+
+/** What one reader gets: the structure, and the bytes of the attachment asked for if any. */
+type ReadMessage =
+  | { integrity: 'failed' }
+  | { integrity: 'verified'; structure: ParsedStructure; attachmentContent?: Buffer };
+
+/** How often stored messages were opened and how the cache and the limiter answered, for tests and operators. */
+export interface ReadingStats {
+  decrypts: number;
+  cacheHits: number;
+  coalesced: number;
 }
 
 /** Who is asking, for the audit log. */
@@ -80,7 +116,7 @@ export interface Actor {
 type Relation = 'author' | 'addressee';
 
 interface Access {
-  row: PortalMessageRow;
+  row: PortalMessageHead;
   thread: typeof portalThreads.$inferSelect;
   relation: Relation;
   viewerIsExternal: boolean;
@@ -98,9 +134,22 @@ export interface AttachmentDownload {
 
 export class PortalService {
   private readonly limits: { perAddress: number; perIp: number; windowSeconds: number };
+  /** Decrypt + parse of stored messages: a few at a time, a bounded queue, 503 beyond. */
+  readonly openLimiter: HeavyWorkLimiter;
+  readonly structureCache: ParsedMessageCache;
+  /** Opens under way, by cache key: a second request for the same message waits for the first. */
+  private readonly opening = new Map<string, Promise<OpenedMessage>>();
+  readonly readingStats: ReadingStats = { decrypts: 0, cacheHits: 0, coalesced: 0 };
 
   constructor(private readonly options: PortalServiceOptions) {
     this.limits = options.linkRequestLimits ?? { perAddress: 5, perIp: 20, windowSeconds: 3600 };
+    const reading = options.reading ?? { openConcurrency: 2, openQueue: 16, cacheBytes: 64 * 1024 * 1024, cacheTtlMs: 300_000 };
+    this.openLimiter = new HeavyWorkLimiter({
+      concurrency: reading.openConcurrency,
+      maxQueued: reading.openQueue,
+      retryAfterSeconds: BUSY_RETRY_SECONDS,
+    });
+    this.structureCache = new ParsedMessageCache({ maxBytes: reading.cacheBytes, ttlMs: reading.cacheTtlMs, smallPartBytes: SMALL_PART_BYTES });
   }
 
   get db(): Database {
@@ -339,7 +388,7 @@ export class PortalService {
           .limit(1);
         threadId = latest?.id ?? '';
       } else if (link.portalMessageId) {
-        const [row] = await tx.select().from(portalMessages).where(eq(portalMessages.id, link.portalMessageId));
+        const [row] = await tx.select(portalMessageHeadColumns).from(portalMessages).where(eq(portalMessages.id, link.portalMessageId));
         if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) throw problems.linkUnusable();
       }
       const created = await createSession(tx, {
@@ -409,7 +458,7 @@ export class PortalService {
   }
 
   /** The message a fresh link leads to: the one asked for if still readable, else the latest readable. */
-  private async latestReadable(tenantId: string, address: string, preferredId?: string): Promise<PortalMessageRow | undefined> {
+  private async latestReadable(tenantId: string, address: string, preferredId?: string): Promise<PortalMessageHead | undefined> {
     const readable = and(
       eq(portalMessages.tenantId, tenantId),
       eq(portalMessages.toAddress, address),
@@ -419,14 +468,14 @@ export class PortalService {
       or(isNull(portalMessages.expiresAt), sql`${portalMessages.expiresAt} > now()`),
     );
     if (preferredId) {
-      const [row] = await this.options.db.select().from(portalMessages).where(and(readable, eq(portalMessages.id, preferredId)));
+      const [row] = await this.options.db.select(portalMessageHeadColumns).from(portalMessages).where(and(readable, eq(portalMessages.id, preferredId)));
       if (row) return row;
     }
-    const [latest] = await this.options.db.select().from(portalMessages).where(readable).orderBy(desc(portalMessages.sentAt)).limit(1);
+    const [latest] = await this.options.db.select(portalMessageHeadColumns).from(portalMessages).where(readable).orderBy(desc(portalMessages.sentAt)).limit(1);
     return latest;
   }
 
-  private async sendFreshLink(tx: Queryable, row: PortalMessageRow, clientIp: string): Promise<void> {
+  private async sendFreshLink(tx: Queryable, row: PortalMessageHead, clientIp: string): Promise<void> {
     const settings = await this.settings(row.tenantId, tx);
     const now = Date.now();
     const expiresAt = new Date(Math.min(now + settings.magicLinkTtlMinutes * 60_000, row.expiresAt?.getTime() ?? Infinity));
@@ -552,7 +601,7 @@ export class PortalService {
     return thread.externalAddress === session.address;
   }
 
-  private visibleTo(session: PortalSessionInfo, thread: typeof portalThreads.$inferSelect, row: PortalMessageRow): boolean {
+  private visibleTo(session: PortalSessionInfo, thread: typeof portalThreads.$inferSelect, row: PortalMessageHead): boolean {
     const relation: Relation = row.fromAddress === session.address ? 'author' : 'addressee';
     if (relation === 'author' ? row.deletedBySenderAt : row.deletedByRecipientAt) return false;
     if (this.isExternalIn(session, thread) && row.direction === 'from-member') {
@@ -570,12 +619,12 @@ export class PortalService {
 
   private async summarise(session: PortalSessionInfo, thread: typeof portalThreads.$inferSelect) {
     const rows = await this.options.db
-      .select()
+      .select(portalMessageHeadColumns)
       .from(portalMessages)
       .where(eq(portalMessages.threadId, thread.id))
       .orderBy(asc(portalMessages.sentAt));
     const visible = rows.filter((row) => this.visibleTo(session, thread, row));
-    const metas = await Promise.all(visible.map((row) => openMeta(this.options.vault, row)));
+    const metas = await Promise.all(visible.map((row) => openMeta(this.options.vault, row, undefined, thread)));
     const external = this.isExternalIn(session, thread);
     const summary: ThreadSummary = {
       id: thread.id,
@@ -625,7 +674,7 @@ export class PortalService {
   private async access(session: PortalSessionInfo, messageId: string): Promise<Access> {
     if (!isUuid(messageId)) throw problems.notFound();
     const [found] = await this.options.db
-      .select({ row: portalMessages, thread: portalThreads })
+      .select({ row: portalMessageHeadColumns, thread: portalThreads })
       .from(portalMessages)
       .innerJoin(portalThreads, eq(portalThreads.id, portalMessages.threadId))
       .where(and(eq(portalMessages.id, messageId), eq(portalMessages.tenantId, session.tenantId)));
@@ -642,9 +691,47 @@ export class PortalService {
     return { row, thread, relation, viewerIsExternal };
   }
 
-  private async openChecked(access: Access, session: PortalSessionInfo, actor: Actor) {
-    const opened = await openEml(this.options.vault, access.row);
+  /**
+   * The cache key names the message's content version and who may read it: a re-sealed, re-fingerprinted
+   * or moved row misses the cache and is opened (and checked) again.
+   */
+  private structureKey(access: Access): string {
+    const { row, thread } = access;
+    return createHash('sha256')
+      .update(JSON.stringify([row.id, row.contentSha256, row.wrappedDataKey.toString('base64'), accessBinding(row, thread)]))
+      .digest('hex');
+  }
+
+  /**
+   * Reads a message for one request: from the structure cache when it can, else through one decrypt +
+   * parse shared with every concurrent request for the same message and limited by openLimiter. The
+   * decrypted EML lives only while that one job runs; a large attachment only while it is being sent.
+   */
+  private async readMessage(access: Access, session: PortalSessionInfo, actor: Actor, attachmentId?: string): Promise<ReadMessage> {
+    const key = this.structureKey(access);
+    const cached = this.structureCache.get(key);
+    if (cached) {
+      const wanted = attachmentId === undefined ? undefined : cached.attachments.find((a) => a.id === attachmentId);
+      if (attachmentId === undefined || !wanted || wanted.content) {
+        this.readingStats.cacheHits += 1;
+        return { integrity: 'verified', structure: cached, attachmentContent: wanted?.content };
+      }
+    }
+    let job = this.opening.get(key);
+    if (job) {
+      this.readingStats.coalesced += 1;
+    } else {
+      job = this.openLimiter.run(() => this.openAndParse(access, key));
+      this.opening.set(key, job);
+      const started = job;
+      const forget = () => {
+        if (this.opening.get(key) === started) this.opening.delete(key);
+      };
+      started.then(forget, forget);
+    }
+    const opened = await job;
     if (opened.integrity === 'failed') {
+      // Every reader who was shown the failure is audited, as when each request opened the message itself.
       await appendAudit(this.options.db, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
         action: 'integrity_failed',
@@ -655,15 +742,38 @@ export class PortalService {
         details: { integrity: 'failed', reason: opened.reason, expectedSha256: access.row.contentSha256, channel: 'portal' },
       });
       this.options.logger.error({ portalMessageId: access.row.id, reason: opened.reason }, 'a portal message failed its integrity check');
+      return { integrity: 'failed' };
     }
-    return opened;
+    const attachmentContent = attachmentId === undefined ? undefined : opened.parsed.attachments.find((a) => a.id === attachmentId)?.content;
+    return { integrity: 'verified', structure: opened.structure, attachmentContent };
+  }
+
+  private async openAndParse(access: Access, key: string): Promise<OpenedMessage> {
+    const { row, thread } = access;
+    this.readingStats.decrypts += 1;
+    const sealed = await loadSealedEml(this.options.db, row.id);
+    if (!sealed) return { integrity: 'failed', reason: 'the stored content is missing' };
+    const opened = await openEml(this.options.vault, row, thread, sealed);
+    if (opened.integrity === 'failed') return { integrity: 'failed', reason: opened.reason };
+    const parsed = await parsePortalMessage(opened.eml);
+    const structure: ParsedStructure = {
+      text: parsed.text,
+      html: parsed.html,
+      tooComplex: parsed.tooComplex,
+      attachments: parsed.attachments.map(({ content, ...info }): CachedAttachment => ({
+        ...info,
+        ...(content.length <= this.structureCache.limits.smallPartBytes ? { content } : {}),
+      })),
+    };
+    this.structureCache.set(key, structure);
+    return { integrity: 'verified', structure, parsed };
   }
 
   async viewMessage(session: PortalSessionInfo, messageId: string, allowRemote: boolean, actor: Actor): Promise<PortalMessageView> {
     const access = await this.access(session, messageId);
     const { row, thread } = access;
-    const opened = await this.openChecked(access, session, actor);
-    const meta = await openMeta(this.options.vault, row);
+    const opened = await this.readMessage(access, session, actor);
+    const meta = await openMeta(this.options.vault, row, undefined, thread);
     const base = {
       id: row.id,
       threadId: row.threadId,
@@ -679,10 +789,10 @@ export class PortalService {
       access.viewerIsExternal && row.direction === 'from-member' && !row.noReply && thread.messageCount < MAX_THREAD_MESSAGES;
 
     let view: PortalMessageView;
-    if (!opened.eml || opened.integrity === 'failed') {
+    if (opened.integrity === 'failed') {
       view = { ...base, text: '', hasBlockedRemoteContent: false, attachments: [], integrity: 'failed', canReply: false };
     } else {
-      const parsed = await parsePortalMessage(opened.eml);
+      const parsed = opened.structure;
       const byCid = new Map(parsed.attachments.filter((a) => a.contentId).map((a) => [a.contentId!, a]));
       const sanitized = parsed.html
         ? sanitizeMailHtml(parsed.html, {
@@ -756,11 +866,11 @@ export class PortalService {
 
   async attachment(session: PortalSessionInfo, messageId: string, attachmentId: string, inline: boolean, actor: Actor): Promise<ParsedAttachment> {
     const access = await this.access(session, messageId);
-    const opened = await this.openChecked(access, session, actor);
-    if (opened.integrity === 'failed' || !opened.eml) throw problems.integrityFailed();
-    const parsed = await parsePortalMessage(opened.eml);
-    const attachment = parsed.attachments.find((a) => a.id === attachmentId);
-    if (!attachment) throw problems.notFound();
+    const opened = await this.readMessage(access, session, actor, attachmentId);
+    if (opened.integrity === 'failed') throw problems.integrityFailed();
+    const info = opened.structure.attachments.find((a) => a.id === attachmentId);
+    if (!info || !opened.attachmentContent) throw problems.notFound();
+    const attachment: ParsedAttachment = { ...info, content: opened.attachmentContent };
     if (!inline) {
       await appendAudit(this.options.db, this.options.vault.auditKeys, {
         tenantId: session.tenantId,
@@ -808,7 +918,7 @@ export class PortalService {
     if (total > limits.maxReplyBytes) throw problems.tooLarge(`A reply may hold at most ${formatBytes(limits.maxReplyBytes)} in all.`);
     if (input.attachments.length > limits.maxAttachments) throw problems.tooLarge(`A reply may carry at most ${limits.maxAttachments} attachments.`);
 
-    const meta = await openMeta(this.options.vault, row);
+    const meta = await openMeta(this.options.vault, row, undefined, thread);
     const subject = /^\s*(re|aw)\s*:/i.test(meta.subject) ? meta.subject : `Re: ${meta.subject}`;
     const parentId = row.messageIdHeader ?? undefined;
     const references = [...meta.references, ...(parentId ? [parentId] : [])].slice(-30);
@@ -909,7 +1019,7 @@ export class PortalService {
 
   private async rawAccess(session: PortalSessionInfo, messageId: string): Promise<Access> {
     const [found] = await this.options.db
-      .select({ row: portalMessages, thread: portalThreads })
+      .select({ row: portalMessageHeadColumns, thread: portalThreads })
       .from(portalMessages)
       .innerJoin(portalThreads, eq(portalThreads.id, portalMessages.threadId))
       .where(and(eq(portalMessages.id, messageId), eq(portalMessages.tenantId, session.tenantId)));
@@ -928,10 +1038,10 @@ export class PortalService {
   }
 
   /** The copies (one per recipient) of a message the member sent, by gateway message id or copy id. */
-  private async sentCopies(session: PortalSessionInfo, id: string): Promise<PortalMessageRow[]> {
+  private async sentCopies(session: PortalSessionInfo, id: string): Promise<PortalMessageHead[]> {
     if (!isUuid(id)) throw problems.notFound();
     const rows = await this.options.db
-      .select()
+      .select(portalMessageHeadColumns)
       .from(portalMessages)
       .where(
         and(
@@ -949,7 +1059,7 @@ export class PortalService {
   async listSent(session: PortalSessionInfo): Promise<SentMessage[]> {
     this.requireMember(session);
     const rows = await this.options.db
-      .select()
+      .select(portalMessageHeadColumns)
       .from(portalMessages)
       .where(
         and(
@@ -961,7 +1071,7 @@ export class PortalService {
       )
       .orderBy(desc(portalMessages.sentAt))
       .limit(1000);
-    const groups = new Map<string, PortalMessageRow[]>();
+    const groups = new Map<string, PortalMessageHead[]>();
     for (const row of rows) {
       const key = row.sourceMessageId ?? row.id;
       groups.set(key, [...(groups.get(key) ?? []), row]);
@@ -1036,6 +1146,29 @@ export class PortalService {
       );
     });
     return expiresAt;
+  }
+
+  /**
+   * Exposes how opening stored messages went as `sealpost_portal_message_opens_total{outcome}`:
+   * decrypted (a decrypt + parse ran), cached (served from the structure cache), shared (joined an open
+   * under way), busy (answered 503). Few decrypts for many reads is the cache and the sharing at work.
+   */
+  registerMetrics(registry: Registry): void {
+    const stats = this.readingStats;
+    const limiter = this.openLimiter;
+    new Counter({
+      name: 'sealpost_portal_message_opens_total',
+      help: 'Reads of stored portal messages, by how they were served: decrypted, cached, shared or busy (503)',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ outcome: 'decrypted' }, stats.decrypts);
+        this.inc({ outcome: 'cached' }, stats.cacheHits);
+        this.inc({ outcome: 'shared' }, stats.coalesced);
+        this.inc({ outcome: 'busy' }, limiter.refused);
+      },
+    });
   }
 
   /** For the routes: the link a (possibly unusable) token names, to find the address for a new one. */

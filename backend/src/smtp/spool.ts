@@ -2,7 +2,6 @@
  * Durable acceptance: the encrypted raw message, its envelope and its trace entry commit in one
  * transaction before the SMTP reply. The pipeline picks spooled messages up from the same table.
  */
-import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client.ts';
 import { messages, recipients } from '../db/schema.ts';
@@ -62,6 +61,7 @@ export async function spoolMessages(db: Database, vault: KeyVault, unchecked: Sp
 
 async function spoolStatement(vault: KeyVault, request: SpoolRequest) {
   const sealed = await vault.seal(request.tenantId, request.id, request.raw);
+  const fingerprint = await vault.fingerprint(request.tenantId, request.raw);
   const recipientRows = request.recipients.map((address, position) => sql`(${request.id}::uuid, ${position}::int, ${address})`);
   return sql`
     with stored as (
@@ -69,7 +69,7 @@ async function spoolStatement(vault: KeyVault, request: SpoolRequest) {
                             size_bytes, message_id_header, content_sha256, content, wrapped_data_key)
       values (${request.id}::uuid, ${request.tenantId}::uuid, ${request.direction}, ${request.mailFrom},
               ${request.clientAddress}, ${request.clientHelo ?? null}, ${request.tls}::boolean, ${request.connectorName ?? null},
-              ${request.raw.length}::int, ${request.messageIdHeader ?? null}, ${sha256(request.raw)},
+              ${request.raw.length}::int, ${request.messageIdHeader ?? null}, ${fingerprint},
               ${sealed.content}::bytea, ${sealed.wrappedDataKey}::bytea)
       returning id
     ), addressed as (
@@ -77,10 +77,6 @@ async function spoolStatement(vault: KeyVault, request: SpoolRequest) {
     )
     insert into message_trace (message_id, tenant_id, step, detail)
     values (${request.id}::uuid, ${request.tenantId}::uuid, 'received', ${JSON.stringify(receivedDetail(request))}::jsonb)`;
-}
-
-function sha256(raw: Buffer): string {
-  return createHash('sha256').update(raw).digest('hex');
 }
 
 function receivedDetail(request: SpoolRequest): Record<string, unknown> {
@@ -113,7 +109,8 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
       connectorName: request.connectorName ?? null,
       sizeBytes: request.raw.length,
       messageIdHeader: request.messageIdHeader ?? null,
-      contentSha256: sha256(request.raw),
+      // Keyed: a plain hash of the plaintext would let anyone with the database confirm a guess.
+      contentSha256: await vault.fingerprint(request.tenantId, request.raw, q),
       content: sealed.content,
       wrappedDataKey: sealed.wrappedDataKey,
     });

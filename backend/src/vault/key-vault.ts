@@ -2,7 +2,7 @@
  * The key hierarchy: master key → tenant key → per-object data key → content.
  * Tenant keys are created on first use and kept unwrapped in memory only.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { eq } from 'drizzle-orm';
@@ -20,9 +20,10 @@ export class KeyVault {
   private readonly tenantKeyCache = new Map<string, Buffer>();
   /** The audit chain's HMAC keys: SEALPOST_AUDIT_KEY when configured, else their own branch of the master key. */
   readonly auditKeys: AuditKeys;
+  private readonly fingerprintKeyCache = new Map<string, Buffer>();
 
   constructor(
-    private readonly db: Database,
+    readonly db: Database,
     private readonly masterKey: Buffer,
     auditKey?: Buffer,
   ) {
@@ -30,19 +31,36 @@ export class KeyVault {
     this.auditKeys = auditKey ? new AuditKeys(auditKey) : AuditKeys.fromMasterKey(masterKey);
   }
 
-  async seal(tenantId: string, objectId: string, plaintext: Buffer, q: Queryable = this.db): Promise<SealedObject> {
+  /**
+   * `boundTo` names who may read the object (for a portal message: its thread, sender and addressee);
+   * it is bound in with the ids, so a row whose access columns were changed no longer opens.
+   */
+  async seal(tenantId: string, objectId: string, plaintext: Buffer, q: Queryable = this.db, boundTo?: string): Promise<SealedObject> {
     const tenantKey = await this.tenantKey(tenantId, q);
     const dataKey = randomBytes(32);
     return {
-      content: sealWithKey(dataKey, plaintext, contentAad(tenantId, objectId)),
-      wrappedDataKey: sealWithKey(tenantKey, dataKey, dataKeyAad(tenantId, objectId)),
+      content: sealWithKey(dataKey, plaintext, contentAad(tenantId, objectId, boundTo)),
+      wrappedDataKey: sealWithKey(tenantKey, dataKey, dataKeyAad(tenantId, objectId, boundTo)),
     };
   }
 
-  async open(tenantId: string, objectId: string, sealed: SealedObject, q: Queryable = this.db): Promise<Buffer> {
+  async open(tenantId: string, objectId: string, sealed: SealedObject, q: Queryable = this.db, boundTo?: string): Promise<Buffer> {
     const tenantKey = await this.tenantKey(tenantId, q);
-    const dataKey = openWithKey(tenantKey, sealed.wrappedDataKey, dataKeyAad(tenantId, objectId));
-    return openWithKey(dataKey, sealed.content, contentAad(tenantId, objectId));
+    const dataKey = openWithKey(tenantKey, sealed.wrappedDataKey, dataKeyAad(tenantId, objectId, boundTo));
+    return openWithKey(dataKey, sealed.content, contentAad(tenantId, objectId, boundTo));
+  }
+
+  /**
+   * A keyed fingerprint (HMAC-SHA256, key derived from the tenant key) of stored content. A plain
+   * SHA-256 would let anyone holding the database confirm a guessed message; this one needs the keys.
+   */
+  async fingerprint(tenantId: string, data: Buffer, q: Queryable = this.db): Promise<string> {
+    let key = this.fingerprintKeyCache.get(tenantId);
+    if (!key) {
+      key = createHmac('sha256', await this.tenantKey(tenantId, q)).update('sealpost:content-fingerprint').digest();
+      this.fingerprintKeyCache.set(tenantId, key);
+    }
+    return `${FINGERPRINT_PREFIX}${createHmac('sha256', key).update(data).digest('hex')}`;
   }
 
   async tenantKey(tenantId: string, q: Queryable = this.db): Promise<Buffer> {
@@ -60,8 +78,12 @@ export class KeyVault {
 }
 
 const tenantKeyAad = (tenantId: string) => `sealpost:tenant-key:${tenantId}`;
-const dataKeyAad = (tenantId: string, objectId: string) => `sealpost:data-key:${tenantId}:${objectId}`;
-const contentAad = (tenantId: string, objectId: string) => `sealpost:content:${tenantId}:${objectId}`;
+/** Marks a keyed fingerprint; a bare 64-digit hex value is a plain SHA-256 from before keyed fingerprints. */
+export const FINGERPRINT_PREFIX = 'hmac-sha256:';
+
+const bound = (boundTo: string | undefined) => (boundTo === undefined ? '' : `:bound:${boundTo}`);
+const dataKeyAad = (tenantId: string, objectId: string, boundTo?: string) => `sealpost:data-key:${tenantId}:${objectId}${bound(boundTo)}`;
+const contentAad = (tenantId: string, objectId: string, boundTo?: string) => `sealpost:content:${tenantId}:${objectId}${bound(boundTo)}`;
 
 export interface MasterKeySource {
   key: Buffer;
