@@ -34,6 +34,8 @@ export function problemText(error: unknown, t: Translate, context: { maxMessages
       return t('problemInvalid', { detail: problem.detail ?? problem.title });
     case 'urn:sealpost:problem:unreachable':
       return t('problemUnreachable');
+    case 'urn:sealpost:problem:busy':
+      return t('problemBusy');
     default:
       return t('problemUnexpected', { status: problem.status || '—' });
   }

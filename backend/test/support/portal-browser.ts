@@ -1,5 +1,5 @@
 /**
- * A portal reader's browser for tests (the same as the one in portal-flow.test.ts): keeps its
+ * A portal reader's browser for tests: keeps its
  * cookies and CSRF token, speaks HTTP to the gateway from a chosen loopback address.
  */
 import { request as httpRequest } from 'node:http';
@@ -19,11 +19,11 @@ export class PortalBrowser {
     public localAddress = '127.0.0.1',
   ) {}
 
-  request(method: string, path: string, options: { json?: unknown; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
-    const payload = options.json !== undefined ? Buffer.from(JSON.stringify(options.json)) : undefined;
+  request(method: string, path: string, options: { json?: unknown; body?: Buffer; contentType?: string; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
+    const payload = options.json !== undefined ? Buffer.from(JSON.stringify(options.json)) : options.body;
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     if (payload) {
-      headers['content-type'] = 'application/json';
+      headers['content-type'] = options.json !== undefined ? 'application/json' : options.contentType!;
       headers['content-length'] = String(payload.length);
     }
     if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
