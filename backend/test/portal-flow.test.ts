@@ -251,7 +251,9 @@ describe('message portal', () => {
       assert.equal(download.body.toString(), expected[index]!.body);
       assert.equal(download.headers['content-disposition'], expected[index]!.disposition);
     }
-    const audit = await gateway.database.db.select().from(auditLog).where(eq(auditLog.subjectId, message.id));
+    // The names are sealed in the audit log; an authorised read opens them, made storable.
+    const tenantId = gateway.directory.allTenants().find((t) => t.name === 'Acme')!.id;
+    const audit = await gateway.portal.readAudit(tenantId, { subjectId: message.id });
     const names = audit.filter((e) => e.action === 'attachment_downloaded').map((e) => String(e.details.filename));
     assert.deepEqual(names.sort(), ['a\uFFFDb\r\nc"d😀.txt', '\uFFFDx'].sort(), 'the audit keeps the names, made storable');
   });

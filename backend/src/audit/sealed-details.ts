@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KeyVault } from '../vault/key-vault.ts';
+import { storableJson } from '../db/storable-text.ts';
 
 export interface SealedAuditDetails {
   id: string;
@@ -22,7 +23,8 @@ const objectIdOf = (id: string) => `audit-details:${id}`;
 
 export async function sealAuditDetails(vault: KeyVault, tenantId: string, content: Record<string, unknown>): Promise<SealedAuditDetails> {
   const id = randomUUID();
-  const sealed = await vault.seal(tenantId, objectIdOf(id), Buffer.from(JSON.stringify(content), 'utf8'));
+  // Sealed details read back like the open ones: text the database could store (no NUL, no lone surrogate).
+  const sealed = await vault.seal(tenantId, objectIdOf(id), Buffer.from(JSON.stringify(storableJson(content)), 'utf8'));
   return { id, content: sealed.content.toString('base64'), wrappedKey: sealed.wrappedDataKey.toString('base64') };
 }
 
