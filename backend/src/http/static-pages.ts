@@ -47,8 +47,8 @@ export const staticPages: FastifyPluginAsync = async (app) => {
       decorateReply: false,
       // Outlook shows the task pane in a frame: it must not be denied framing.
       setHeaders: (res) => {
-        res.header('x-content-type-options', 'nosniff');
-        res.header('referrer-policy', 'no-referrer');
+        res.setHeader('x-content-type-options', 'nosniff');
+        res.setHeader('referrer-policy', 'no-referrer');
       },
     });
   }
@@ -60,7 +60,7 @@ export const staticPages: FastifyPluginAsync = async (app) => {
       decorateReply: false,
       index: ['index.html'],
       setHeaders: (res) => {
-        for (const [name, value] of Object.entries(securityHeaders)) res.header(name, value);
+        for (const [name, value] of Object.entries(securityHeaders)) res.setHeader(name, value);
       },
     });
     const indexFile = join(portal, 'index.html');
