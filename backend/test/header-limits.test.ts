@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config.ts';
 import { waitFor } from './support/portal-mail.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
-import { SmtpConversation, type SmtpReply } from './support/smtp-conversation.ts';
+import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
 
 const INTERNET = { localAddress: '127.0.0.2' };
@@ -69,10 +69,6 @@ describe('header limits and unstorable text at SMTP time', () => {
     await smtp.quit();
     return { ...result, ms };
   }
-
-  /** The reply that ended the transaction, whichever command it answered. */
-  const finalReply = (result: { mail: SmtpReply; rcpt: SmtpReply[]; data?: SmtpReply; final?: SmtpReply }): SmtpReply =>
-    result.final ?? result.data ?? result.rcpt.find((r) => r.code !== 250) ?? result.mail;
 
   test('control headers after 1.1 MiB of header filler are refused with 552 5.3.4 and nothing is spooled or delivered', async () => {
     const storedBefore = await storedCount();

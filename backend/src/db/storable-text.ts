@@ -7,8 +7,6 @@
  * (they are stored encrypted as bytea); only the copies of their text in columns are.
  */
 
-const REPLACEMENT = '\uFFFD';
-
 /** The longest text a column gets unless its writer says otherwise. */
 export const DEFAULT_MAX_STORED_CHARS = 10_000;
 /** Nesting deeper than this in a JSON detail is replaced by a note (details are written by us, shallow). */
