@@ -196,8 +196,10 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
         return sendProblem(reply, { status: 404, title: 'No such message', detail: 'No message of your tenant has this id.' });
       }
       const rcpts = await db.select({ address: recipients.address }).from(recipients).where(eq(recipients.messageId, message.id));
-      const deliveryRows = await db.select().from(deliveries).where(eq(deliveries.messageId, message.id));
+      // The trace first: a delivery's status and its trace step commit together, so deliveries read after the
+      // trace are at least as new as it (read the other way round, a step could show before its status).
       const trace = await readTrace(db, message.id);
+      const deliveryRows = await db.select().from(deliveries).where(eq(deliveries.messageId, message.id));
       return {
         message: { ...message, recipients: rcpts.map((r) => r.address) },
         deliveries: deliveryRows,
