@@ -34,7 +34,7 @@ const all = roots
   .map((f) => relative(root, f))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();
-const usesDatabase = (file) => /support\/database/.test(readFileSync(join(root, file), 'utf8'));
+const usesDatabase = (file) => /support\/(database|test-gateway)/.test(readFileSync(join(root, file), 'utf8'));
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 // One report folder per run, so that runs side by side do not remove each other's reports.

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { Gateway } from '../src/gateway.ts';
+import { describe, test } from 'node:test';
 import { checkAddressSyntax } from '../src/smtp/address-syntax.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
-import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
-import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
+import { acmeGatewayForBlock } from './support/test-gateway.ts';
 
 const INTERNET = { localAddress: '127.0.0.2' };
 const EXCHANGE = { localAddress: '127.0.0.1' };
@@ -74,24 +71,10 @@ describe('envelope address syntax', () => {
 });
 
 describe('the SMTP gateway refuses addresses that name another hop', () => {
-  let database: TestDatabase;
-  let gateway: Gateway;
-  let tenantMailServer: MailPeer;
-
-  before(async () => {
-    database = await createTestDatabase();
-    tenantMailServer = await MailPeer.start();
-    gateway = await startTestGateway(database, [acmeTenant(tenantMailServer.port)]);
-  });
-
-  after(async () => {
-    await gateway.stop();
-    await tenantMailServer.close();
-    await database.cleanup();
-  });
+  const running = acmeGatewayForBlock();
 
   test('RCPT TO with a percent hack, a bang path or a source route gets 553 5.1.3 naming the reason', async () => {
-    const smtp = await SmtpConversation.open(gateway.smtpPort, INTERNET);
+    const smtp = await SmtpConversation.open(running.gateway.smtpPort, INTERNET);
     await smtp.command('EHLO mail.example.org');
     assert.equal((await smtp.command('MAIL FROM:<sender@example.org>')).code, 250);
     const percent = await smtp.command('RCPT TO:<user%victim.example@acme.test>');
@@ -107,7 +90,7 @@ describe('the SMTP gateway refuses addresses that name another hop', () => {
   });
 
   test('MAIL FROM with a percent hack or a source route gets 553 5.1.7, the null sender is still accepted', async () => {
-    const smtp = await SmtpConversation.open(gateway.smtpPort, EXCHANGE);
+    const smtp = await SmtpConversation.open(running.gateway.smtpPort, EXCHANGE);
     await smtp.command('EHLO exchange.acme.test');
     const percent = await smtp.command('MAIL FROM:<alice%relay.example@acme.test>');
     const route = await smtp.command('MAIL FROM:<@relay.example:alice@acme.test>');
@@ -121,7 +104,7 @@ describe('the SMTP gateway refuses addresses that name another hop', () => {
   });
 
   test('an SMTPUTF8 local part is still accepted and a malformed domain gets a reply that says what is wrong', async () => {
-    const smtp = await SmtpConversation.open(gateway.smtpPort, INTERNET);
+    const smtp = await SmtpConversation.open(running.gateway.smtpPort, INTERNET);
     await smtp.command('EHLO mail.example.org');
     await smtp.command('MAIL FROM:<jürgen@example.org> SMTPUTF8');
     const utf8 = await smtp.command('RCPT TO:<jürgen@acme.test>');

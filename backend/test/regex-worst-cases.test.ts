@@ -5,22 +5,19 @@
  * busy test machine does not fail the test, while a super-linear pattern (seconds on every run) does.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { matchSubjectTrigger, parseExpiry, parseSealpostHeaders } from '../../common/src/headers.ts';
 import { fillPlaceholders } from '../../common/src/placeholders.ts';
 import { checkSetupInput } from '../src/deployment/exchange-setup.ts';
-import type { Gateway } from '../src/gateway.ts';
 import { sanitizeStyleAttribute, sanitizeStyleSheet } from '../src/portal/css-sanitizer.ts';
 import { sanitizeMailHtml } from '../src/portal/html-sanitizer.ts';
 import { contentDisposition, downloadContentType, withinStructureLimits } from '../src/portal/message-parsing.ts';
 import { fillTemplate } from '../src/portal/notification-mail.ts';
 import { normaliseSubject, referencedMessageIds } from '../src/portal/threads.ts';
 import { checkAddressSyntax, isPlausibleAddress } from '../src/smtp/address-syntax.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
-import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
-import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
+import { acmeGatewayForBlock } from './support/test-gateway.ts';
 
 const LIMIT_MS = 50;
 
@@ -196,25 +193,11 @@ describe('patterns that see outside input run in linear time', () => {
 });
 
 describe('a crafted address cannot freeze the SMTP gateway', () => {
-  let database: TestDatabase;
-  let gateway: Gateway;
-  let tenantMailServer: MailPeer;
-
-  before(async () => {
-    database = await createTestDatabase();
-    tenantMailServer = await MailPeer.start();
-    gateway = await startTestGateway(database, [acmeTenant(tenantMailServer.port)]);
-  });
-
-  after(async () => {
-    await gateway.stop();
-    await tenantMailServer.close();
-    await database.cleanup();
-  });
+  const running = acmeGatewayForBlock();
 
   test('RCPT TO with 5,000 × "a." gets a 5xx at once, and another connection is answered meanwhile', async () => {
-    const attacker = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.2' });
-    const bystander = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.3' });
+    const attacker = await SmtpConversation.open(running.gateway.smtpPort, { localAddress: '127.0.0.2' });
+    const bystander = await SmtpConversation.open(running.gateway.smtpPort, { localAddress: '127.0.0.3' });
     await attacker.command('EHLO prober.example');
     await bystander.command('EHLO mail.example.org');
     await attacker.command('MAIL FROM:<prober@example.org>');

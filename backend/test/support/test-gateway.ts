@@ -5,7 +5,9 @@ import { stringify } from 'yaml';
 import { loadConfig, type TenantDefinition } from '../../src/config.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
 import { createLogger } from '../../src/logger.ts';
-import type { TestDatabase } from './database.ts';
+import { after, before } from 'node:test';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+import { MailPeer } from './mail-peer.ts';
 import { freePort } from './gateway-process.ts';
 
 export const ACME_API_TOKEN = 'acme-test-token-0123456789abcdef';
@@ -76,4 +78,23 @@ export async function startBrowserGateway(
   const origin = `http://127.0.0.1:${port}`;
   const gateway = await startTestGateway(database, tenants, { ...env, SEALPOST_HTTP_PORT: String(port), SEALPOST_PUBLIC_URL: origin });
   return { gateway, origin };
+}
+
+/**
+ * For a describe block: a fresh database, Acme's mail server as a loopback peer and a gateway for them,
+ * started before the block's tests and stopped after them. The fields are read inside the tests.
+ */
+export function acmeGatewayForBlock(env: Record<string, string> = {}): { gateway: Gateway; tenantMailServer: MailPeer; database: TestDatabase } {
+  const context = {} as { gateway: Gateway; tenantMailServer: MailPeer; database: TestDatabase };
+  before(async () => {
+    context.database = await createTestDatabase();
+    context.tenantMailServer = await MailPeer.start();
+    context.gateway = await startTestGateway(context.database, [acmeTenant(context.tenantMailServer.port)], env);
+  });
+  after(async () => {
+    await context.gateway.stop();
+    await context.tenantMailServer.close();
+    await context.database.cleanup();
+  });
+  return context;
 }
