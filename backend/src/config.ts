@@ -84,6 +84,8 @@ const environmentSchema = z.object({
   SEALPOST_PORTAL_OPEN_QUEUE: z.coerce.number().int().min(0).default(16),
   SEALPOST_PORTAL_CACHE_MB: positiveInt.default(64),
   SEALPOST_PORTAL_CACHE_SECONDS: positiveInt.default(300),
+  SEALPOST_ADDIN_TRY: z.enum(['on', 'off'], { message: 'must be "on" or "off"' }).optional(),
+  NODE_ENV: z.string().optional(),
   SEALPOST_ENTRA_AUTHORITY: z.string().url('must be an absolute URL such as https://login.microsoftonline.com').default('https://login.microsoftonline.com'),
 });
 
@@ -196,6 +198,11 @@ export interface Config {
   portalReading: { openConcurrency: number; openQueue: number; cacheBytes: number; cacheTtlMs: number };
   /** Where the Outlook add-in's Entra ID tokens come from (the issuer of each Entra tenant is below it). */
   entra: { authority: string };
+  /**
+   * The local try page for the task pane (/addin/try/) and its evaluation sign-in. Wanted by default for the
+   * embedded demo; it only ever serves the demo tenant, so the gateway turns it on only when that runs.
+   */
+  addinTry: boolean;
   /** Tenants from SEALPOST_CONFIG; undefined when no file is given (the demo tenant is created then). */
   tenants?: TenantDefinition[];
   configFile?: string;
@@ -292,6 +299,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenants = readTenantFile(e.SEALPOST_CONFIG);
   }
 
+  const addinTry = addinTryWanted(e.SEALPOST_ADDIN_TRY, e.SEALPOST_CONFIG, e.NODE_ENV);
+
   const smtpHostname = e.SEALPOST_HOSTNAME ?? hostname();
   const dataDir = resolve(e.SEALPOST_DATA_DIR);
   return {
@@ -351,9 +360,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cacheTtlMs: e.SEALPOST_PORTAL_CACHE_SECONDS * 1000,
     },
     entra: { authority: withoutTrailingSlashes(e.SEALPOST_ENTRA_AUTHORITY) },
+    addinTry,
     tenants,
     configFile: e.SEALPOST_CONFIG,
   };
+}
+
+/**
+ * The try page signs demo members in without Entra ID, so it belongs to the embedded demo only. The rule:
+ * a tenant file (SEALPOST_CONFIG) or NODE_ENV=production is a real deployment; there it is off, and asking
+ * for it stops the start. Without either it is on unless SEALPOST_ADDIN_TRY=off.
+ */
+function addinTryWanted(setting: 'on' | 'off' | undefined, configFile: string | undefined, nodeEnv: string | undefined): boolean {
+  const production = configFile ? 'SEALPOST_CONFIG is set (tenants from a file are a real deployment)' : nodeEnv === 'production' ? 'NODE_ENV is production' : undefined;
+  if (setting === 'on' && production) {
+    throw new ConfigurationError(
+      `Invalid configuration:\nSEALPOST_ADDIN_TRY: "on" is refused because ${production}. The try page signs demo members in ` +
+        'without Entra ID and is for the embedded demo only: remove SEALPOST_ADDIN_TRY.',
+    );
+  }
+  if (setting !== undefined) return setting === 'on';
+  return production === undefined;
 }
 
 export function readTenantFile(path: string): TenantDefinition[] {

@@ -10,6 +10,8 @@ import type { Config } from './config.ts';
 import { openDatabase, queryRows, type DatabaseHandle } from './db/client.ts';
 import { DeliveryWorker } from './delivery/delivery-worker.ts';
 import { SmtpDeliveryClient } from './delivery/smtp-client.ts';
+import { ADDIN_TRY_PAGE_PATH } from '../../common/src/addin-api.ts';
+import { EvaluationSignIns } from './http/addin-try-routes.ts';
 import { createHttpApp, type HttpApp } from './http/app.ts';
 import { createMetricsApp } from './http/operations-routes.ts';
 import type { Logger } from './logger.ts';
@@ -43,6 +45,8 @@ export interface Gateway {
   /** The separate metrics listener's port, when SEALPOST_METRICS_PORT is set. */
   metricsPort?: number;
   demo?: DemoTenant;
+  /** The task pane's local try page, when the demo runs with it on. */
+  addinTryUrl?: string;
   masterKeyFile?: string;
   /** Set when the audit signing key was generated into the data folder. */
   auditSigningKeyFile?: string;
@@ -189,6 +193,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   });
 
   let ready = false;
+  // Known once the SMTP listener listens: the try page's Send goes to it from the demo's connector address.
+  let smtpPort = 0;
+  const smtpTarget = () => ({ host: reachableHost(config.smtp.host), port: smtpPort });
   const http = await createHttpApp({
     db,
     logger,
@@ -204,6 +211,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       publicUrl: config.http.publicUrl,
       gatewayHost: config.smtp.hostname,
     },
+    addinTry: config.addinTry && demo ? { signIns: new EvaluationSignIns(), smtpTarget } : undefined,
   });
 
   pipeline.start();
@@ -228,7 +236,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   if (metricsHttp) await metricsHttp.listen({ port: config.metrics.port, host: config.metrics.host });
   ready = true;
 
-  const smtpPort = (smtp.server.address() as AddressInfo).port;
+  smtpPort = (smtp.server.address() as AddressInfo).port;
   const httpPort = (http.server.address() as AddressInfo).port;
   const metricsPort = metricsHttp ? (metricsHttp.server.address() as AddressInfo).port : undefined;
 
@@ -270,9 +278,15 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     httpPort,
     metricsPort,
     demo,
+    addinTryUrl: config.addinTry && demo ? `${config.http.publicUrl}${ADDIN_TRY_PAGE_PATH}` : undefined,
     masterKeyFile: master.generatedFile,
     auditSigningKeyFile: auditCheckpoints.signingKey.generatedFile,
     selfSignedTls: tls.selfSigned,
     stop,
   };
+}
+
+/** The SMTP listener's address as seen from this machine: a wildcard listener is reached on loopback. */
+function reachableHost(listenHost: string): string {
+  return listenHost === '0.0.0.0' || listenHost === '::' || listenHost === '' ? '127.0.0.1' : listenHost;
 }

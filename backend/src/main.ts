@@ -57,6 +57,9 @@ async function main(): Promise<void> {
       `  List messages (API):    curl -H "Authorization: Bearer <token>" http://127.0.0.1:${gateway.httpPort}/api/admin/messages`,
       `  Portal:                 ${config.http.publicUrl}/portal/   (members sign in there, recipients open their links)`,
       `  Outlook add-in:         ${config.http.publicUrl}/addin/manifest.xml`,
+      ...(gateway.addinTryUrl
+        ? [`  Try the task pane:      ${gateway.addinTryUrl}   (in a browser on this machine; no Entra ID, demo only; SEALPOST_ADDIN_TRY=off turns it off)`]
+        : []),
       apiToken
         ? `  Demo API token:         ${apiToken}   (shown once; it is stored hashed)`
         : '  Demo API token:         shown when the demo tenant was created; a new one: npm run api-token -- --tenant Demo',

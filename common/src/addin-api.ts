@@ -83,4 +83,48 @@ export interface AddinSignInConfig {
   authority: string;
   /** The scopes to ask for; the access token's audience is the add-in's API. */
   scopes: string[];
+  /**
+   * Set only for the demo tenant while the local try page is enabled: the sender signs in with the
+   * evaluation sign-in, which the try page's Outlook host hands over as Office's access token.
+   */
+  evaluation?: boolean;
 }
+
+/**
+ * The local try page (off in production; see README "Try the task pane locally"): the real task pane in a
+ * page that plays Outlook's compose window, for the demo tenant only, without Entra ID.
+ */
+export const ADDIN_TRY_PAGE_PATH = '/addin/try/';
+/** POST — the evaluation sign-in: a demo member's address in, an access token for /api/addin out. */
+export const ADDIN_TRY_SIGN_IN_PATH = '/api/addin-try/sign-in';
+/** POST — the try page's Send: the draft goes to the gateway over SMTP from the demo's connector address. */
+export const ADDIN_TRY_SEND_PATH = '/api/addin-try/send';
+
+export interface AddinTrySignInRequest {
+  address: string;
+}
+export interface AddinTrySignInResponse {
+  accessToken: string;
+  expiresAt: string;
+  address: string;
+}
+
+export interface AddinTrySendRequest {
+  to: string[];
+  cc: string[];
+  subject: string;
+  body: string;
+  /** The X-Sealpost-* headers the task pane set on the draft; other names are refused. */
+  headers: Record<string, string>;
+}
+export interface AddinTrySendResponse {
+  /** The gateway's message ids, from its 250 reply ("queued as …"): the trace is under these. */
+  messageIds: string[];
+  /** The gateway's final SMTP reply. */
+  reply: string;
+}
+
+/** Who the try page's draft is from: the demo tenant's member (backend/src/tenants/tenant-directory.ts). */
+export const ADDIN_TRY_SENDER = 'admin@demo.sealpost.test';
+/** The address the try page's Send comes from: the demo's stand-in for the tenant's Exchange. */
+export const ADDIN_TRY_CONNECTOR_ADDRESS = '127.0.0.2';

@@ -2,7 +2,8 @@
  * Signs the Outlook user in to Sealpost's add-in API. The sender's address tells the gateway which
  * organisation's Entra application to use (GET /api/addin-sign-in); the token then comes from MSAL nested
  * app authentication where Outlook supports it (NestedAppAuth 1.1), else from Office single sign-on.
- * MSAL is imported on demand, so a pane without nested app authentication never downloads it.
+ * MSAL is imported on demand, so a pane without nested app authentication never downloads it. On the demo's
+ * local try page the gateway answers `evaluation` instead, and the page's own Outlook host signs in.
  */
 import { ADDIN_SIGN_IN_PATH, type AddinSignInConfig } from '../../../common/src/addin-api.ts';
 import { isSetSupported, office, senderAddress } from './office.ts';
@@ -100,7 +101,8 @@ export async function signIn(baseUrl = ''): Promise<AccessTokens> {
   const address = senderAddress();
   if (!address) throw new SignInError('no-address', 'Office.context.mailbox.userProfile.emailAddress is empty');
   const config = await fetchSignInConfig(address, baseUrl);
-  const getter = isSetSupported('NestedAppAuth', '1.1') ? await nestedAppAuthentication(config) : officeSingleSignOn();
+  // The demo's try page (no Entra ID) hands its evaluation sign-in over as Office's access token.
+  const getter = !config.evaluation && isSetSupported('NestedAppAuth', '1.1') ? await nestedAppAuthentication(config) : officeSingleSignOn();
   let cached: { token: string; expiresAt: number } | undefined;
   return {
     async token(fresh = false) {

@@ -22,6 +22,7 @@ import { resolveRecipientMethods, type RecipientKeyLookup } from '../secure/meth
 import type { ProtectionModes, SecuredMode } from '../secure/protection-modes.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { REPOSITORY_MANIFEST, readRepositoryManifest, renderAddinManifest, type RenderedAddinManifest } from './addin-manifest.ts';
+import type { EvaluationSignIns } from './addin-try-routes.ts';
 import { EntraTokenError, EntraTokenValidator, type EntraIdentity } from './entra-tokens.ts';
 import { problemErrorHandler, sendProblem } from './problem-details.ts';
 import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
@@ -44,6 +45,8 @@ export interface AddinRoutesOptions {
   protectionModes: ProtectionModes;
   validator: EntraTokenValidator;
   keys?: RecipientKeyLookup;
+  /** Only while the demo's try page is on: evaluation sign-ins stand in for Entra ID tokens (addin-try-routes.ts). */
+  evaluationSignIns?: EvaluationSignIns;
 }
 
 interface AddinSender {
@@ -95,6 +98,31 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
       return unauthorized(reply, 'Sign-in required', 'Send the Entra ID access token of the signed-in Outlook user as "Authorization: Bearer <token>".');
     }
     const token = match[1]!;
+    const evaluation = options.evaluationSignIns?.lookup(token);
+    const evaluationTenant = evaluation ? directory.allTenants().find((t) => t.id === evaluation.tenantId) : undefined;
+    if (evaluation && evaluationTenant) {
+      request.addinSender = {
+        tenant: evaluationTenant,
+        identity: {
+          objectId: `evaluation:${evaluation.address}`,
+          tenantId: evaluationTenant.id,
+          email: evaluation.address,
+          scopes: [],
+          audience: 'sealpost-evaluation',
+          expiresAt: evaluation.expiresAt,
+        },
+        session: {
+          id: `evaluation:${evaluation.address}`,
+          tenantId: evaluationTenant.id,
+          address: evaluation.address,
+          role: evaluation.role as PortalRole,
+          csrfToken: '',
+          expiresAt: evaluation.expiresAt,
+          clientIp: request.ip,
+        },
+      };
+      return;
+    }
     const entraTenantId = EntraTokenValidator.unverifiedTenantId(token);
     if (!entraTenantId) return unauthorized(reply, 'The access token is not valid', 'The token is not an Entra ID access token.', 'invalid_token');
     const tenant = directory

@@ -4,7 +4,7 @@
  * it only answers for domains that have a tenant with Entra ID sign-in.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { ADDIN_SIGN_IN_PATH, type AddinSignInConfig } from '../../../common/src/addin-api.ts';
+import { ADDIN_SIGN_IN_PATH, ADDIN_TRY_SIGN_IN_PATH, type AddinSignInConfig } from '../../../common/src/addin-api.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { sendProblem } from './problem-details.ts';
 
@@ -12,6 +12,8 @@ export interface AddinSignInRoutesOptions {
   directory: TenantDirectory;
   entraAuthority: string;
   publicUrl: string;
+  /** Only while the demo's try page is on: the demo tenant's members sign in with the evaluation sign-in. */
+  evaluationTenantId?: () => string | undefined;
 }
 
 /** The scope the add-in asks for: its API's URI on this gateway's host, as Office single sign-on expects. */
@@ -19,7 +21,7 @@ export function addinApiScope(publicUrl: string, applicationId: string): string 
   return `api://${new URL(publicUrl).host}/${applicationId}/access_as_user`;
 }
 
-export const addinSignInRoutes: FastifyPluginAsync<AddinSignInRoutesOptions> = async (app, { directory, entraAuthority, publicUrl }) => {
+export const addinSignInRoutes: FastifyPluginAsync<AddinSignInRoutesOptions> = async (app, { directory, entraAuthority, publicUrl, evaluationTenantId }) => {
   app.get<{ Querystring: { address: string } }>(
     ADDIN_SIGN_IN_PATH,
     {
@@ -32,7 +34,12 @@ export const addinSignInRoutes: FastifyPluginAsync<AddinSignInRoutesOptions> = a
         response: {
           200: {
             type: 'object',
-            properties: { applicationId: { type: 'string' }, authority: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } } },
+            properties: {
+              applicationId: { type: 'string' },
+              authority: { type: 'string' },
+              scopes: { type: 'array', items: { type: 'string' } },
+              evaluation: { type: 'boolean' },
+            },
             required: ['applicationId', 'authority', 'scopes'],
           },
         },
@@ -41,6 +48,9 @@ export const addinSignInRoutes: FastifyPluginAsync<AddinSignInRoutesOptions> = a
     async (request, reply): Promise<AddinSignInConfig | undefined> => {
       const tenant = directory.tenantForAddress(request.query.address.toLowerCase());
       reply.header('cache-control', 'no-store');
+      if (tenant && !tenant.entra && evaluationTenantId && tenant.id === evaluationTenantId()) {
+        return { applicationId: 'sealpost-evaluation', authority: `${publicUrl}${ADDIN_TRY_SIGN_IN_PATH}`, scopes: [], evaluation: true };
+      }
       if (!tenant?.entra) {
         return sendProblem(reply, {
           status: 404,

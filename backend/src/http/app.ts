@@ -6,6 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
 import { addinSignInRoutes } from './addin-sign-in-routes.ts';
+import { addinTryRoutes, demoTenant, type EvaluationSignIns } from './addin-try-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { EntraTokenValidator } from './entra-tokens.ts';
 import { operationsRoutes, type MetricsAccess } from './operations-routes.ts';
@@ -34,6 +35,11 @@ export interface HttpAppOptions {
     publicUrl: string;
     gatewayHost: string;
   };
+  /**
+   * The task pane's local try page and evaluation sign-in, for the embedded demo only (config.ts decides
+   * whether it is wanted, the gateway whether the demo runs). Without it /addin/try/ and /api/addin-try/ are 404.
+   */
+  addinTry?: { signIns: EvaluationSignIns; smtpTarget: () => { host: string; port: number } };
 }
 
 export type HttpApp = Awaited<ReturnType<typeof createHttpApp>>;
@@ -58,12 +64,25 @@ export async function createHttpApp(options: HttpAppOptions) {
     const { directory, protectionModes, entraAuthority, publicUrl, gatewayHost } = options.addin;
     await app.register(setupRoutes, { prefix: '/api/admin/setup', db: options.db, directory, gatewayHost });
     await app.register(addinManifestRoutes, { db: options.db, publicUrl });
-    await app.register(addinSignInRoutes, { directory, entraAuthority, publicUrl });
+    const addinTry = options.portal ? options.addinTry : undefined;
+    const evaluationTenantId = addinTry ? () => demoTenant(directory)?.id : undefined;
+    await app.register(addinSignInRoutes, { directory, entraAuthority, publicUrl, evaluationTenantId });
     if (options.portal) {
       const validator = new EntraTokenValidator({ authorityBaseUrl: entraAuthority, addinHost: new URL(publicUrl).host });
-      await app.register(addinRoutes, { prefix: '/api/addin', db: options.db, directory, portal: options.portal, protectionModes, validator });
+      await app.register(addinRoutes, {
+        prefix: '/api/addin',
+        db: options.db,
+        directory,
+        portal: options.portal,
+        protectionModes,
+        validator,
+        evaluationSignIns: addinTry?.signIns,
+      });
+    }
+    if (addinTry) {
+      await app.register(addinTryRoutes, { db: options.db, directory, signIns: addinTry.signIns, smtpTarget: addinTry.smtpTarget });
     }
   }
-  await app.register(staticPages);
+  await app.register(staticPages, { addinTry: options.addin !== undefined && options.portal !== undefined && options.addinTry !== undefined });
   return app;
 }

@@ -36,7 +36,15 @@ const securityHeaders = {
   'content-security-policy': PORTAL_CONTENT_SECURITY_POLICY,
 };
 
-export const staticPages: FastifyPluginAsync = async (app) => {
+export interface StaticPagesOptions {
+  /** Serve the add-in's try page (dist/addin/try/); without it those files answer 404. */
+  addinTry?: boolean;
+}
+
+/** The try page's files, below /addin/; only the demo with the try page on serves them. */
+const ADDIN_TRY_FOLDER = '/try/';
+
+export const staticPages: FastifyPluginAsync<StaticPagesOptions> = async (app, options) => {
   const portal = join(distFolder, 'portal');
   const addin = join(distFolder, 'addin');
 
@@ -45,6 +53,7 @@ export const staticPages: FastifyPluginAsync = async (app) => {
       root: addin,
       prefix: '/addin/',
       decorateReply: false,
+      allowedPath: (pathName) => options.addinTry === true || !pathName.startsWith(ADDIN_TRY_FOLDER),
       // Outlook shows the task pane in a frame: it must not be denied framing.
       setHeaders: (res) => {
         res.setHeader('x-content-type-options', 'nosniff');
