@@ -68,7 +68,13 @@ export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configur
     {
       ...shared,
       name: 'addin',
-      entry: { taskpane: './addin/src/taskpane/main.tsx', commands: './addin/src/commands/main.ts' },
+      entry: {
+        taskpane: './addin/src/taskpane/main.tsx',
+        commands: './addin/src/commands/main.ts',
+        // The demo's try page (dist/addin/try/, served only while it is on): a compose window and its Outlook host.
+        'try/compose': './addin/src/try/main.tsx',
+        'try/office-host': './addin/src/try/office-host.ts',
+      },
       output: {
         path: resolve(root, 'dist/addin'),
         // Classic Outlook on Windows loads the launch-event script by a fixed address in the manifest.
@@ -82,6 +88,14 @@ export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configur
         addinIcons,
         new HtmlWebpackPlugin({ template: './addin/src/taskpane/taskpane.html', filename: 'taskpane.html', chunks: ['taskpane'] }),
         new HtmlWebpackPlugin({ template: './addin/src/commands/commands.html', filename: 'commands.html', chunks: ['commands'] }),
+        new HtmlWebpackPlugin({ template: './addin/src/try/index.html', filename: 'try/index.html', chunks: ['try/compose'] }),
+        // The same task pane, with the try page's Outlook host first instead of Microsoft's office.js.
+        new HtmlWebpackPlugin({
+          template: './addin/src/try/taskpane.html',
+          filename: 'try/taskpane.html',
+          chunks: ['try/office-host', 'taskpane'],
+          chunksSortMode: 'manual',
+        }),
       ],
     },
   ];

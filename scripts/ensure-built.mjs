@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const sources = ['portal', 'addin', 'common/src', 'manifest.xml', 'webpack.config.ts', 'package-lock.json'];
-const outputs = ['dist/portal/index.html', 'dist/addin/taskpane.html', 'dist/addin/commands.html'];
+const outputs = ['dist/portal/index.html', 'dist/addin/taskpane.html', 'dist/addin/commands.html', 'dist/addin/try/index.html'];
 
 function newest(path) {
   const full = join(root, path);
