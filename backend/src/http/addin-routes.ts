@@ -4,6 +4,7 @@
  * with that tenant's application id, and the sender must be one of the tenant's members (found by
  * object id, else by address, whose object id is then remembered). Previews come from the gateway's
  * own method resolution; sent messages, revocation and expiry go through the portal service.
+ * While the demo's try page is on, a token from its evaluation sign-in stands for a demo member instead.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,7 +1,8 @@
 /**
  * What the task pane needs before it can sign a sender in: the tenant's Entra application id and
  * authority. Public by nature (the same values are in the add-in's registration), so no token is asked;
- * it only answers for domains that have a tenant with Entra ID sign-in.
+ * it only answers for domains that have a tenant with Entra ID sign-in, and, while the demo's try page is on,
+ * for the demo tenant with `evaluation` (addin-try-routes.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { ADDIN_SIGN_IN_PATH, ADDIN_TRY_SIGN_IN_PATH, type AddinSignInConfig } from '../../../common/src/addin-api.ts';
