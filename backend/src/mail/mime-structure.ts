@@ -1,0 +1,281 @@
+/**
+ * A bounded scan of a message's MIME structure: how many parts, how deeply nested, each part's content
+ * type and size, and the longest header line and largest header field in any header section. It stops
+ * at the first limit and says which one, rather than reading on.
+ *
+ * Why not mailparser: simpleParser buffers and decodes every part (base64, charsets) and costs
+ * milliseconds on a message with attachments, while a guard check may spend a fraction of one. The scan
+ * only looks for boundary lines: one native Buffer.indexOf for "\r\n--" over the body, a compare against
+ * the open boundaries (at most maxDepth of them) at each hit, and header sections read with the same
+ * limits as everywhere else (header-section.ts, header-block.ts). Work is linear in the bytes scanned,
+ * times the nesting depth at most; no regular expression sees the body.
+ */
+import libmime from 'libmime';
+import { splitMessage, type HeaderField, type SplitMessage } from '../pipeline/header-block.ts';
+import { MAX_HEADER_FIELDS, MAX_HEADER_LINE_BYTES, type HeaderLimits } from '../pipeline/header-section.ts';
+
+export interface MimeScanLimits {
+  /** Parts counted, the message itself included; one more stops the scan with limitReached 'parts'. */
+  maxParts: number;
+  /** Nesting below the message itself (a part of a multipart at the top is depth 1); deeper stops with 'depth'. */
+  maxDepth: number;
+  /** Body bytes read at most; a longer body stops with 'bytes'. */
+  maxBodyBytes: number;
+}
+
+export interface MimePartSummary {
+  depth: number;
+  /** Lower-case type/subtype; text/plain when the part names none. */
+  contentType: string;
+  /** Bytes of the part's content after its header section; undefined when the scan stopped inside it. */
+  bodyBytes?: number;
+}
+
+export interface HeaderExtreme {
+  bytes: number;
+  /** The field it belongs to, as named in the message. */
+  field: string;
+  /** 0 for the message's own header section, else the part number (1-based, in order of appearance). */
+  part: number;
+}
+
+export interface MimeStructure {
+  parts: number;
+  /** The deepest nesting seen (0: the message is a single part). */
+  depth: number;
+  /** Parts in order of appearance, the message itself first. */
+  partList: MimePartSummary[];
+  /** The longest physical header line (bytes without CRLF) of any header section read. */
+  longestHeaderLine: HeaderExtreme;
+  /** The largest header field, folded lines included. */
+  largestHeaderField: HeaderExtreme;
+  bodyBytes: number;
+  scannedBodyBytes: number;
+  /** Set when the scan stopped early; the counts above are then lower bounds. */
+  limitReached?: 'parts' | 'depth' | 'bytes';
+  /** Structural faults found on the way (a multipart without boundary, an unreadable part header…), at most 10. */
+  problems: string[];
+}
+
+/** A part's header section is small; a larger one is reported as a problem and its part read as text. */
+const PART_HEADER_LIMITS: HeaderLimits = { maxHeaderBytes: 64 * 1024, maxLineBytes: MAX_HEADER_LINE_BYTES, maxFields: MAX_HEADER_FIELDS };
+const MAX_PROBLEMS = 10;
+const BOUNDARY_START = Buffer.from('\r\n--');
+const CRLF = Buffer.from('\r\n');
+
+interface OpenMultipart {
+  /** "--" + boundary. */
+  delimiter: Buffer;
+  /** Depth of the multipart itself; its children are one deeper. */
+  depth: number;
+}
+
+export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits): MimeStructure {
+  const body = message.body;
+  const window = body.length > limits.maxBodyBytes ? body.subarray(0, limits.maxBodyBytes) : body;
+  const result: MimeStructure = {
+    parts: 0,
+    depth: 0,
+    partList: [],
+    longestHeaderLine: { bytes: 0, field: '', part: 0 },
+    largestHeaderField: { bytes: 0, field: '', part: 0 },
+    bodyBytes: body.length,
+    scannedBodyBytes: window.length,
+    problems: [],
+  };
+  const problem = (text: string) => {
+    if (result.problems.length < MAX_PROBLEMS) result.problems.push(text);
+  };
+  const open: OpenMultipart[] = [];
+  let current: OpenLeaf;
+
+  /**
+   * Counts a part whose header fields are known and opens it when it is a multipart. A message/rfc822
+   * part's content begins with the embedded message's header section, which is read as a part one level
+   * deeper, so nesting through forwarded messages counts like nesting through multiparts.
+   * `contentStart` points at the CRLF of the blank line that ends the header section. Returns ok false
+   * when a limit stopped the scan, and where the search for the next delimiter goes on.
+   */
+  const enterPart = (fields: HeaderField[], depth: number, contentStart: number): { ok: boolean; next: number } => {
+    let headerFields = fields;
+    let partDepth = depth;
+    let start = contentStart;
+    for (;;) {
+      if (partDepth > limits.maxDepth) {
+        result.limitReached = 'depth';
+        result.depth = Math.max(result.depth, partDepth);
+        return { ok: false, next: start };
+      }
+      if (result.parts + 1 > limits.maxParts) {
+        result.parts += 1;
+        result.limitReached = 'parts';
+        return { ok: false, next: start };
+      }
+      result.parts += 1;
+      result.depth = Math.max(result.depth, partDepth);
+      measureHeader(headerFields, result.parts - 1, result);
+      const type = contentTypeOf(headerFields);
+      const summary: MimePartSummary = { depth: partDepth, contentType: type.value };
+      result.partList.push(summary);
+      current = undefined;
+      if (type.value.startsWith('multipart/')) {
+        const boundary = type.params.boundary;
+        if (boundary) open.push({ delimiter: Buffer.from(`--${boundary}`, 'latin1'), depth: partDepth });
+        else problem(`part ${result.parts} is ${type.value} without a boundary`);
+        return { ok: true, next: start };
+      }
+      if ((type.value === 'message/rfc822' || type.value === 'message/global') && isIdentityEncoding(headerFields)) {
+        const embedded = readHeaderSection(window, start + 2);
+        if (embedded) {
+          headerFields = embedded.fields;
+          start = embedded.contentStart;
+          partDepth += 1;
+          continue;
+        }
+        problem(`the message embedded in part ${result.parts} has an unreadable header section`);
+      }
+      current = { summary, contentStart: start };
+      return { ok: true, next: start };
+    }
+  };
+
+  const first = enterPart(message.fields, 0, 0);
+  if (!first.ok) return finish(result, current, window.length);
+
+  let at = 0;
+  while (open.length > 0) {
+    const hit = window.indexOf(BOUNDARY_START, at);
+    if (hit < 0) break;
+    const lineStart = hit + 2;
+    const crlf = window.indexOf(CRLF, lineStart);
+    const lineEnd = crlf < 0 ? window.length : crlf;
+    at = lineEnd;
+    const level = matchingLevel(window, lineStart, lineEnd, open);
+    if (level === undefined) continue;
+    // A boundary of an outer multipart ends every multipart opened inside it.
+    if (open.length - 1 > level.index) problem(`a multipart inside part ${result.parts} was not closed before its parent's boundary`);
+    const parent = open[level.index]!;
+    open.length = level.index + (level.closes ? 0 : 1);
+    closeLeaf(current, hit);
+    current = undefined;
+    if (level.closes) continue;
+    if (crlf < 0) break;
+    let part = readHeaderSection(window, crlf + 2);
+    if (!part) {
+      problem(`part ${result.parts + 1} has an unreadable header section`);
+      part = { fields: [], contentStart: crlf };
+    }
+    const entered = enterPart(part.fields, parent.depth + 1, part.contentStart);
+    if (!entered.ok) return finish(result, current, window.length);
+    at = entered.next;
+  }
+  if (window.length < body.length) result.limitReached = 'bytes';
+  else if (open.length > 0) problem(`${open.length} multipart${open.length === 1 ? ' was' : 's were'} not closed by the end of the message`);
+  return finish(result, current, window.length);
+}
+
+type OpenLeaf = { summary: MimePartSummary; contentStart: number } | undefined;
+
+/** A leaf part's content runs from after its blank line to the CRLF before the next delimiter. */
+function closeLeaf(leaf: OpenLeaf, end: number): void {
+  if (leaf) leaf.summary.bodyBytes = Math.max(0, end - (leaf.contentStart + 2));
+}
+
+function finish(result: MimeStructure, leaf: OpenLeaf, end: number): MimeStructure {
+  if (!result.limitReached) closeLeaf(leaf, end);
+  return result;
+}
+
+/**
+ * Which open multipart (innermost first) this line is a delimiter of. RFC 2046 5.1.1: the delimiter,
+ * "--" for the closing one, then optional white space ("transport padding") up to the line end.
+ */
+function matchingLevel(
+  window: Buffer,
+  lineStart: number,
+  lineEnd: number,
+  open: OpenMultipart[],
+): { index: number; closes: boolean } | undefined {
+  for (let index = open.length - 1; index >= 0; index -= 1) {
+    const delimiter = open[index]!.delimiter;
+    const afterDelimiter = lineStart + delimiter.length;
+    if (afterDelimiter > lineEnd) continue;
+    if (window.compare(delimiter, 0, delimiter.length, lineStart, afterDelimiter) !== 0) continue;
+    let rest = afterDelimiter;
+    let closes = false;
+    if (rest + 2 <= lineEnd && window[rest] === 0x2d && window[rest + 1] === 0x2d) {
+      closes = true;
+      rest += 2;
+    }
+    if (onlyWhiteSpace(window, rest, lineEnd)) return { index, closes };
+  }
+  return undefined;
+}
+
+function onlyWhiteSpace(buffer: Buffer, from: number, to: number): boolean {
+  // Padding is short in practice; a long tail is not a delimiter line.
+  if (to - from > 200) return false;
+  for (let i = from; i < to; i += 1) {
+    const byte = buffer[i];
+    if (byte !== 0x20 && byte !== 0x09) return false;
+  }
+  return true;
+}
+
+/** A part's header section starting at `start`; contentStart points at the CRLF of its blank line. */
+function readHeaderSection(window: Buffer, start: number): { fields: HeaderField[]; contentStart: number } | undefined {
+  const slice = window.subarray(start, start + PART_HEADER_LIMITS.maxHeaderBytes + 4);
+  if (slice.length >= 2 && slice[0] === 0x0d && slice[1] === 0x0a) return { fields: [], contentStart: start };
+  const split = splitMessage(slice, PART_HEADER_LIMITS);
+  if (split.outcome !== 'split') return undefined;
+  // A slice cut at the limit with no blank line reads as "all header": that is an unreadable header too.
+  if (split.body.length === 0 && slice.length === PART_HEADER_LIMITS.maxHeaderBytes + 4) return undefined;
+  return { fields: split.fields, contentStart: start + (slice.length - split.body.length) };
+}
+
+function measureHeader(fields: HeaderField[], part: number, result: MimeStructure): void {
+  for (const field of fields) {
+    if (field.raw.length > result.largestHeaderField.bytes) result.largestHeaderField = { bytes: field.raw.length, field: field.name, part };
+    let start = 0;
+    while (start < field.raw.length) {
+      const crlf = field.raw.indexOf(CRLF, start);
+      const end = crlf < 0 ? field.raw.length : crlf;
+      if (end - start > result.longestHeaderLine.bytes) result.longestHeaderLine = { bytes: end - start, field: field.name, part };
+      start = crlf < 0 ? field.raw.length : crlf + 2;
+    }
+  }
+}
+
+/** Content types are short; a longer value is cut before parsing so no parser sees an unbounded string. */
+const MAX_CONTENT_TYPE_CHARS = 2000;
+
+function contentTypeOf(fields: HeaderField[]): { value: string; params: Record<string, string> } {
+  const field = fields.find((f) => f.name.toLowerCase() === 'content-type');
+  if (!field) return { value: 'text/plain', params: {} };
+  const raw = unfoldedValue(field).slice(0, MAX_CONTENT_TYPE_CHARS);
+  try {
+    const parsed = libmime.parseHeaderValue(raw);
+    const value = parsed.value.trim().toLowerCase();
+    return { value: value.includes('/') ? value : 'text/plain', params: parsed.params ?? {} };
+  } catch {
+    return { value: 'text/plain', params: {} };
+  }
+}
+
+function isIdentityEncoding(fields: HeaderField[]): boolean {
+  const field = fields.find((f) => f.name.toLowerCase() === 'content-transfer-encoding');
+  if (!field) return true;
+  const value = unfoldedValue(field).trim().toLowerCase();
+  return value === '7bit' || value === '8bit' || value === 'binary';
+}
+
+/** The value after the colon with folding removed and nothing decoded. */
+export function unfoldedValue(field: HeaderField): string {
+  const text = field.raw.toString('latin1');
+  const colon = text.indexOf(':');
+  return text
+    .slice(colon + 1)
+    .replace(/\r\n(?=[ \t])/g, '')
+    .replace(/\r\n$/, '')
+    .trim();
+}
