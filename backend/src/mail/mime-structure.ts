@@ -269,9 +269,12 @@ function isIdentityEncoding(fields: HeaderField[]): boolean {
   return value === '7bit' || value === '8bit' || value === 'binary';
 }
 
-/** The value after the colon with folding removed and nothing decoded. */
-export function unfoldedValue(field: HeaderField): string {
-  const text = field.raw.toString('latin1');
+/**
+ * The value after the colon with folding removed and nothing decoded. latin1 keeps every byte as one
+ * character (boundaries are compared byte for byte); utf8 is for text a person wrote, such as addresses.
+ */
+export function unfoldedValue(field: HeaderField, encoding: 'latin1' | 'utf8' = 'latin1'): string {
+  const text = field.raw.toString(encoding);
   const colon = text.indexOf(':');
   return text
     .slice(colon + 1)
