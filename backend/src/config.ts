@@ -117,7 +117,14 @@ const guardSchema = z.strictObject({
     .optional(),
   /** Per-symbol scores that replace the check's own (REPLYTO_DOMAIN_DIFFERS: 6). */
   scores: z
-    .record(z.string().regex(/^[A-Z][A-Z0-9_]{0,99}$/, 'symbol names are upper case, e.g. REPLYTO_DOMAIN_DIFFERS'), z.number().finite())
+    .record(z.string(), z.number().finite())
+    .superRefine((scores, context) => {
+      for (const symbol of Object.keys(scores)) {
+        if (!/^[A-Z][A-Z0-9_]{0,99}$/.test(symbol)) {
+          context.addIssue({ code: 'custom', path: [symbol], message: 'is not a symbol: symbol names are upper case, e.g. REPLYTO_DOMAIN_DIFFERS' });
+        }
+      }
+    })
     .optional(),
   disabledChecks: z.array(z.enum(GUARD_CHECK_NAMES)).optional(),
   /**
