@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { messageStructureCheck } from '../src/guard/checks/message-structure.ts';
+import { absurdStructureHook, messageStructureCheck } from '../src/guard/checks/message-structure.ts';
 import { replyToDomainCheck } from '../src/guard/checks/reply-to-domain.ts';
 import type { GuardFinding } from '../src/guard/contract.ts';
 import { DEFAULT_GUARD_POLICY, resolveGuardPolicy } from '../src/guard/policy.ts';
@@ -91,6 +91,55 @@ describe('the MIME structure scan', () => {
   });
 });
 
+describe('the MIME structure scan on crafted worst cases', () => {
+  /** The fastest of three runs, so a busy machine does not fail the test while super-linear work (seconds) does. */
+  const fastest = (fn: () => unknown): number => {
+    let best = Number.POSITIVE_INFINITY;
+    for (let run = 0; run < 3; run += 1) {
+      const started = performance.now();
+      fn();
+      best = Math.min(best, performance.now() - started);
+    }
+    return best;
+  };
+
+  test('40 nested boundaries sharing a long prefix and 4 MB of near-miss delimiter lines cost one pass', () => {
+    const prefix = 'p'.repeat(60);
+    let open = '';
+    for (let d = 1; d <= 40; d += 1) open += `--${prefix}${d}\nContent-Type: multipart/mixed; boundary="${prefix}${d + 1}"\n\n`;
+    const nearMiss = `--${prefix}zz\n`.repeat(Math.ceil((4 * 1024 * 1024) / (prefix.length + 5)));
+    const raw = crlf(`${headers({ 'Content-Type': `multipart/mixed; boundary="${prefix}1"` })}\n${open}${nearMiss}`);
+    const message = split(raw);
+    let structure!: ReturnType<typeof scanMimeStructure>;
+    const ms = fastest(() => {
+      structure = scanMimeStructure(message, { maxParts: 5000, maxDepth: 50, maxBodyBytes: Number.MAX_SAFE_INTEGER });
+    });
+    assert.equal(structure.depth, 40);
+    assert.ok(ms < 400, `${ms.toFixed(1)} ms for ${message.body.length} bytes`);
+  });
+
+  test('delimiters followed by headers that never end stop the scan at the first unreadable part header', () => {
+    const raw = crlf(`${headers({ 'Content-Type': 'multipart/mixed; boundary=b' })}\n${'--b\nX-Filler: y\n'.repeat(300_000)}`);
+    const message = split(raw);
+    let structure!: ReturnType<typeof scanMimeStructure>;
+    const ms = fastest(() => {
+      structure = scanMimeStructure(message, { maxParts: 5000, maxDepth: 40, maxBodyBytes: Number.MAX_SAFE_INTEGER });
+    });
+    assert.match(structure.problems.join(), /part 2 has an unreadable header section; the rest was not read/);
+    assert.ok(ms < 100, `${ms.toFixed(1)} ms for ${message.body.length} bytes`);
+  });
+
+  test('thousands of empty parts stop at the part limit', () => {
+    const message = split(crlf(`${headers({ 'Content-Type': 'multipart/mixed; boundary=b' })}\n${'--b\n\n'.repeat(200_000)}--b--\n`));
+    let structure!: ReturnType<typeof scanMimeStructure>;
+    const ms = fastest(() => {
+      structure = scanMimeStructure(message, { maxParts: 5000, maxDepth: 40, maxBodyBytes: Number.MAX_SAFE_INTEGER });
+    });
+    assert.equal(structure.limitReached, 'parts');
+    assert.ok(ms < 100, `${ms.toFixed(1)} ms`);
+  });
+});
+
 describe('the message-structure check', () => {
   test('ordinary mail has no structure findings', async () => {
     for (const raw of [plainText(), alternativeHtml(), withAttachments(3, 100 * 1024)]) {
@@ -136,6 +185,31 @@ describe('the message-structure check', () => {
     const raw = crlf(`${headers({ From: 'b@example.org', 'Content-Type': 'multipart/mixed' })}\nhello\n`);
     const verdict = await run(guardInput(raw));
     assert.match(verdict.findings.find((f) => f.symbol === 'MIME_MALFORMED')!.reason, /multipart\/mixed without a boundary/);
+  });
+});
+
+describe('the end-of-DATA structure hook', () => {
+  const session = { id: 's1', remoteAddress: '192.0.2.1', tls: false, recipients: ['alice@acme.test'] };
+  const dataEnd = (raw: string) => absurdStructureHook().dataEnd!(session, { raw: Buffer.from(raw), header: split(raw) });
+
+  test('refuses absurd nesting and absurd part counts with 554 5.6.0, and lets ordinary mail and merely deep mail pass', () => {
+    assert.deepEqual(dataEnd(nested(41)), {
+      refuse: { code: 554, enhanced: '5.6.0', message: 'Message refused: MIME parts nested more than 40 deep; no mail program writes that' },
+    });
+    assert.match((dataEnd(manyParts(5001)) as { refuse: { message: string } }).refuse.message, /more than 5000 MIME parts/);
+    assert.equal(dataEnd(nested(40)), undefined);
+    assert.equal(dataEnd(manyParts(4999)), undefined);
+    assert.equal(dataEnd(withAttachments(3, 100 * 1024)), undefined);
+  });
+
+  test('reads only the first 8 MiB while the client waits; the message check still sees what lies beyond', async () => {
+    // 90 parts of 100 KiB of text lines, then a part nested 45 deep.
+    const filler = `--outer\nContent-Type: text/plain\n\n${`${'x'.repeat(76)}\n`.repeat(1350)}`.repeat(90);
+    const deepAfterFiller = crlf(`${headers({ From: 'a@example.org', 'Content-Type': 'multipart/mixed; boundary=outer' })}\n`) +
+      crlf(filler) + nested(45).slice(nested(45).indexOf('\r\n\r\n') + 4).replace(/^/, '--outer\r\nContent-Type: multipart/mixed; boundary="n1"\r\n\r\n');
+    assert.equal(dataEnd(deepAfterFiller), undefined);
+    const verdict = await run(guardInput(deepAfterFiller));
+    assert.deepEqual(symbols(verdict.findings), ['MIME_NESTING_TOO_DEEP']);
   });
 });
 

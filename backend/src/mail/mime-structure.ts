@@ -5,10 +5,11 @@
  *
  * Why not mailparser: simpleParser buffers and decodes every part (base64, charsets) and costs
  * milliseconds on a message with attachments, while a guard check may spend a fraction of one. The scan
- * only looks for boundary lines: one native Buffer.indexOf for "\r\n--" over the body, a compare against
- * the open boundaries (at most maxDepth of them) at each hit, and header sections read with the same
- * limits as everywhere else (header-section.ts, header-block.ts). Work is linear in the bytes scanned,
- * times the nesting depth at most; no regular expression sees the body.
+ * only looks for boundary lines: one native Buffer.indexOf for "\r\n--" over the body, one map lookup
+ * of each such line (if it is short enough to be a delimiter) among the open boundaries, and header
+ * sections read with the same limits as everywhere else (header-section.ts, header-block.ts). Work is
+ * linear in the bytes scanned, whatever the nesting; no regular expression sees the body. A part header
+ * that cannot be read ends the scan, so no stretch of the body is read as a header twice.
  */
 import libmime from 'libmime';
 import { splitMessage, type HeaderField, type SplitMessage } from '../pipeline/header-block.ts';
@@ -64,11 +65,60 @@ const BOUNDARY_START = Buffer.from('\r\n--');
 const CRLF = Buffer.from('\r\n');
 
 interface OpenMultipart {
-  /** "--" + boundary. */
-  delimiter: Buffer;
+  /** The boundary parameter, as latin1 text (one character a byte). */
+  boundary: string;
   /** Depth of the multipart itself; its children are one deeper. */
   depth: number;
 }
+
+/**
+ * The open multiparts, innermost last, with a map from boundary to its innermost level so that a line
+ * is matched with one lookup however deep the nesting (a reused boundary belongs to the innermost).
+ */
+class OpenMultiparts {
+  readonly stack: OpenMultipart[] = [];
+  private byBoundary = new Map<string, number>();
+  private longest = 0;
+
+  get size(): number {
+    return this.stack.length;
+  }
+
+  push(entry: OpenMultipart): void {
+    this.stack.push(entry);
+    this.byBoundary.set(entry.boundary, this.stack.length - 1);
+    this.longest = Math.max(this.longest, entry.boundary.length);
+  }
+
+  /** Keeps the first `size` levels. */
+  truncate(size: number): void {
+    if (size >= this.stack.length) return;
+    this.stack.length = size;
+    this.byBoundary = new Map(this.stack.map((entry, index) => [entry.boundary, index]));
+  }
+
+  /**
+   * Which open multipart this line is a delimiter of. RFC 2046 5.1.1: "--" and the boundary, "--" more for
+   * the closing delimiter, then optional white space ("transport padding") up to the line end.
+   */
+  match(window: Buffer, lineStart: number, lineEnd: number): { index: number; closes: boolean } | undefined {
+    const length = lineEnd - lineStart;
+    // Padding is short in practice; a much longer line is no delimiter and is not even copied.
+    if (length < 3 || length > this.longest + 4 + MAX_TRANSPORT_PADDING) return undefined;
+    let end = lineEnd;
+    while (end > lineStart + 2 && (window[end - 1] === 0x20 || window[end - 1] === 0x09)) end -= 1;
+    const text = window.toString('latin1', lineStart + 2, end);
+    const exact = this.byBoundary.get(text);
+    if (exact !== undefined) return { index: exact, closes: false };
+    if (text.endsWith('--')) {
+      const closing = this.byBoundary.get(text.slice(0, -2));
+      if (closing !== undefined) return { index: closing, closes: true };
+    }
+    return undefined;
+  }
+}
+
+const MAX_TRANSPORT_PADDING = 200;
 
 export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits): MimeStructure {
   const body = message.body;
@@ -86,7 +136,7 @@ export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits)
   const problem = (text: string) => {
     if (result.problems.length < MAX_PROBLEMS) result.problems.push(text);
   };
-  const open: OpenMultipart[] = [];
+  const open = new OpenMultiparts();
   let current: OpenLeaf;
 
   /**
@@ -120,7 +170,7 @@ export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits)
       current = undefined;
       if (type.value.startsWith('multipart/')) {
         const boundary = type.params.boundary;
-        if (boundary) open.push({ delimiter: Buffer.from(`--${boundary}`, 'latin1'), depth: partDepth });
+        if (boundary) open.push({ boundary, depth: partDepth });
         else problem(`part ${result.parts} is ${type.value} without a boundary`);
         return { ok: true, next: start };
       }
@@ -143,34 +193,35 @@ export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits)
   if (!first.ok) return finish(result, current, window.length);
 
   let at = 0;
-  while (open.length > 0) {
+  while (open.size > 0) {
     const hit = window.indexOf(BOUNDARY_START, at);
     if (hit < 0) break;
     const lineStart = hit + 2;
     const crlf = window.indexOf(CRLF, lineStart);
     const lineEnd = crlf < 0 ? window.length : crlf;
     at = lineEnd;
-    const level = matchingLevel(window, lineStart, lineEnd, open);
+    const level = open.match(window, lineStart, lineEnd);
     if (level === undefined) continue;
     // A boundary of an outer multipart ends every multipart opened inside it.
-    if (open.length - 1 > level.index) problem(`a multipart inside part ${result.parts} was not closed before its parent's boundary`);
-    const parent = open[level.index]!;
-    open.length = level.index + (level.closes ? 0 : 1);
+    if (open.size - 1 > level.index) problem(`a multipart inside part ${result.parts} was not closed before its parent's boundary`);
+    const parent = open.stack[level.index]!;
+    open.truncate(level.index + (level.closes ? 0 : 1));
     closeLeaf(current, hit);
     current = undefined;
     if (level.closes) continue;
     if (crlf < 0) break;
-    let part = readHeaderSection(window, crlf + 2);
+    const part = readHeaderSection(window, crlf + 2);
     if (!part) {
-      problem(`part ${result.parts + 1} has an unreadable header section`);
-      part = { fields: [], contentStart: crlf };
+      // Reading on would cost another header-section limit of bytes at every later delimiter line.
+      problem(`part ${result.parts + 1} has an unreadable header section; the rest was not read`);
+      return finish(result, undefined, window.length);
     }
     const entered = enterPart(part.fields, parent.depth + 1, part.contentStart);
     if (!entered.ok) return finish(result, current, window.length);
     at = entered.next;
   }
   if (window.length < body.length) result.limitReached = 'bytes';
-  else if (open.length > 0) problem(`${open.length} multipart${open.length === 1 ? ' was' : 's were'} not closed by the end of the message`);
+  else if (open.size > 0) problem(`${open.size} multipart${open.size === 1 ? ' was' : 's were'} not closed by the end of the message`);
   return finish(result, current, window.length);
 }
 
@@ -184,42 +235,6 @@ function closeLeaf(leaf: OpenLeaf, end: number): void {
 function finish(result: MimeStructure, leaf: OpenLeaf, end: number): MimeStructure {
   if (!result.limitReached) closeLeaf(leaf, end);
   return result;
-}
-
-/**
- * Which open multipart (innermost first) this line is a delimiter of. RFC 2046 5.1.1: the delimiter,
- * "--" for the closing one, then optional white space ("transport padding") up to the line end.
- */
-function matchingLevel(
-  window: Buffer,
-  lineStart: number,
-  lineEnd: number,
-  open: OpenMultipart[],
-): { index: number; closes: boolean } | undefined {
-  for (let index = open.length - 1; index >= 0; index -= 1) {
-    const delimiter = open[index]!.delimiter;
-    const afterDelimiter = lineStart + delimiter.length;
-    if (afterDelimiter > lineEnd) continue;
-    if (window.compare(delimiter, 0, delimiter.length, lineStart, afterDelimiter) !== 0) continue;
-    let rest = afterDelimiter;
-    let closes = false;
-    if (rest + 2 <= lineEnd && window[rest] === 0x2d && window[rest + 1] === 0x2d) {
-      closes = true;
-      rest += 2;
-    }
-    if (onlyWhiteSpace(window, rest, lineEnd)) return { index, closes };
-  }
-  return undefined;
-}
-
-function onlyWhiteSpace(buffer: Buffer, from: number, to: number): boolean {
-  // Padding is short in practice; a long tail is not a delimiter line.
-  if (to - from > 200) return false;
-  for (let i = from; i < to; i += 1) {
-    const byte = buffer[i];
-    if (byte !== 0x20 && byte !== 0x09) return false;
-  }
-  return true;
 }
 
 /** A part's header section starting at `start`; contentStart points at the CRLF of its blank line. */

@@ -72,17 +72,23 @@ export function structureFindings(
   return findings;
 }
 
-/** Nesting and part counts no real mail comes near: refused at the end of DATA. */
-export const ABSURD_STRUCTURE = { maxParts: 5000, maxNestingDepth: 40 } as const;
+/**
+ * Nesting and part counts no real mail comes near: refused at the end of DATA. Only the first 8 MiB of
+ * the body are read while the client waits: a body crafted as delimiter-like lines costs about a
+ * microsecond a line, and structure past that point is still seen by the message-structure check.
+ */
+export const ABSURD_STRUCTURE = { maxParts: 5000, maxNestingDepth: 40, maxBodyBytes: 8 * 1024 * 1024 } as const;
 
-export function absurdStructureHook(limits: { maxParts: number; maxNestingDepth: number } = ABSURD_STRUCTURE): SmtpHook {
+export function absurdStructureHook(
+  limits: { maxParts: number; maxNestingDepth: number; maxBodyBytes: number } = ABSURD_STRUCTURE,
+): SmtpHook {
   return {
     name: 'absurd-structure',
     dataEnd(_session, message) {
       const structure = scanMimeStructure(message.header, {
         maxParts: limits.maxParts,
         maxDepth: limits.maxNestingDepth,
-        maxBodyBytes: message.header.body.length,
+        maxBodyBytes: limits.maxBodyBytes,
       });
       if (structure.limitReached === 'depth') {
         return {
