@@ -89,8 +89,9 @@ export function strongestAction(a: GuardAction, b: GuardAction): GuardAction {
   return ACTION_STRENGTH[b] > ACTION_STRENGTH[a] ? b : a;
 }
 
-// A finding found at SMTP time is carried into the stored message and must read as a guard finding.
-const smtpFindingIsGuardFinding = (finding: SmtpHookFinding): GuardFinding => finding;
-const guardFindingIsSmtpFinding = (finding: GuardFinding): SmtpHookFinding => finding;
-void smtpFindingIsGuardFinding;
-void guardFindingIsSmtpFinding;
+/**
+ * A finding made at SMTP time is carried into the stored message and must read as a guard finding, and
+ * a guard finding must be one an SMTP hook can return: this type fails to compile when the two drift apart.
+ */
+type Assignable<From extends To, To> = From;
+export type SmtpFindingsAreGuardFindings = [Assignable<SmtpHookFinding, GuardFinding>, Assignable<GuardFinding, SmtpHookFinding>];
