@@ -53,13 +53,13 @@ export interface MimeStructure {
   largestHeaderField: HeaderExtreme;
   bodyBytes: number;
   scannedBodyBytes: number;
-  /** Set when the scan stopped early; the counts above are then lower bounds. */
+  /** Set when the scan stopped before the structure ended; the counts above are then lower bounds. */
   limitReached?: 'parts' | 'depth' | 'bytes';
   /** Structural faults found on the way (a multipart without boundary, an unreadable part header…), at most 10. */
   problems: string[];
 }
 
-/** A part's header section is small; a larger one is reported as a problem and its part read as text. */
+/** A part's header section is small; one that does not end within this is unreadable and ends the scan. */
 const PART_HEADER_LIMITS: HeaderLimits = { maxHeaderBytes: 64 * 1024, maxLineBytes: MAX_HEADER_LINE_BYTES, maxFields: MAX_HEADER_FIELDS };
 const MAX_PROBLEMS = 10;
 const BOUNDARY_START = Buffer.from('\r\n--');
@@ -221,7 +221,8 @@ export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits)
     if (!entered.ok) return finish(result, current, window.length);
     at = entered.next;
   }
-  if (window.length < body.length) result.limitReached = 'bytes';
+  // Only a scan that still had multiparts open when the window ended left structure unread.
+  if (open.size > 0 && window.length < body.length) result.limitReached = 'bytes';
   else if (open.size > 0) problem(`${open.size} multipart${open.size === 1 ? ' was' : 's were'} not closed by the end of the message`);
   return finish(result, current, window.length);
 }
