@@ -102,6 +102,55 @@ const memberSchema = z.strictObject({
   role: z.enum(['owner', 'operator', 'analyst', 'auditor', 'contact']).default('contact'),
 });
 
+/** The guard's checks by name, so a misspelt name in disabledChecks is an error rather than a check left on. */
+export const GUARD_CHECK_NAMES = ['message-structure', 'reply-to-domain'] as const;
+
+/**
+ * A tenant's inbound guard policy. Every field is optional: the guard fills in its defaults
+ * (backend/src/guard/policy.ts), so a tenant file names only what it changes.
+ */
+const guardSchema = z.strictObject({
+  /** Score sums at or above which a message is flagged, quarantined, rejected. */
+  thresholds: z
+    .strictObject({ flag: z.number().finite(), quarantine: z.number().finite(), reject: z.number().finite() })
+    .refine((t) => t.flag <= t.quarantine && t.quarantine <= t.reject, {
+      message: 'must rise: flag <= quarantine <= reject',
+    })
+    .optional(),
+  /** Per-symbol scores that replace the check's own (REPLYTO_DOMAIN_DIFFERS: 6). */
+  scores: z
+    .record(z.string(), z.number().finite())
+    .superRefine((scores, context) => {
+      for (const symbol of Object.keys(scores)) {
+        if (!/^[A-Z][A-Z0-9_]{0,99}$/.test(symbol)) {
+          context.addIssue({ code: 'custom', path: [symbol], message: 'is not a symbol: symbol names are upper case, e.g. REPLYTO_DOMAIN_DIFFERS' });
+        }
+      }
+    })
+    .optional(),
+  disabledChecks: z.array(z.enum(GUARD_CHECK_NAMES)).optional(),
+  /**
+   * What a check that times out or fails yields: a forced action and a score. Never deliver: a message a
+   * check could not read must not pass as if it had been read.
+   */
+  onCheckFailure: z
+    .strictObject({
+      action: z.enum(['flag', 'quarantine', 'reject']).optional(),
+      score: z.number().finite().optional(),
+    })
+    .optional(),
+  /** Limits of the message-structure check. */
+  limits: z
+    .strictObject({
+      maxParts: z.number().int().min(1).max(100_000).optional(),
+      maxNestingDepth: z.number().int().min(1).max(1000).optional(),
+      maxHeaderLineBytes: z.number().int().min(78).max(1_000_000).optional(),
+    })
+    .optional(),
+});
+
+export type GuardSettings = z.infer<typeof guardSchema>;
+
 const tenantSchema = z.strictObject({
   name: z.string().min(1),
   domains: z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be a domain name')).min(1),
@@ -126,6 +175,8 @@ const tenantSchema = z.strictObject({
       tenantIds: z.array(z.string().uuid('must be an Entra tenant id, a GUID')).min(1),
     })
     .optional(),
+  /** Inbound protection: thresholds, score overrides, disabled checks and limits (the guard's defaults otherwise). */
+  guard: guardSchema.optional(),
 });
 
 const fileSchema = z.strictObject({ tenants: z.array(tenantSchema).default([]) });
@@ -212,7 +263,8 @@ export interface Config {
 const TENANT_FILE_KEYS = [
   'tenants', 'name', 'domains', 'connectors', 'ips', 'smtpAuth', 'user', 'passwordHash', 'mailServer', 'members', 'email',
   'role', 'apiTokens', 'token', 'subjectTriggers', 'smartAlert', 'externalRecipientsWithAttachments', 'keywords', 'entra',
-  'applicationId', 'tenantIds',
+  'applicationId', 'tenantIds', 'guard', 'thresholds', 'flag', 'quarantine', 'reject', 'scores', 'disabledChecks',
+  'onCheckFailure', 'action', 'score', 'limits', 'maxParts', 'maxNestingDepth', 'maxHeaderLineBytes',
 ];
 
 /**

@@ -21,7 +21,11 @@ import { ProtectionModes } from './secure/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { PortalService } from './portal/portal-service.ts';
 import { autoProtection, portalProtection } from './secure/portal-mode.ts';
+import { absurdStructureHook } from './guard/checks/message-structure.ts';
+import type { GuardRunner } from './guard/contract.ts';
+import { createTenantGuard } from './guard/tenant-guard.ts';
 import { createSmtpListener } from './smtp/smtp-listener.ts';
+import type { SmtpHook } from './smtp/smtp-hooks.ts';
 import { loadTlsMaterial } from './smtp/tls-certificate.ts';
 import { applyTenantDefinitions, ensureDemoTenant, TenantDirectory, type DemoTenant } from './tenants/tenant-directory.ts';
 import { KeyVault, loadOrCreateMasterKey } from './vault/key-vault.ts';
@@ -33,6 +37,8 @@ export interface Gateway {
   vault: KeyVault;
   metrics: GatewayMetrics;
   pipeline: PipelineWorker;
+  /** Inbound protection for the guard stage: checks, each tenant's policy, one verdict per message. */
+  guard: GuardRunner;
   delivery: DeliveryWorker;
   smtp: SMTPServer;
   http: HttpApp;
@@ -54,7 +60,12 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
+export interface GatewayAdditions {
+  /** SMTP-time hooks run after the gateway's own (absurd MIME structure at the end of DATA). */
+  smtpHooks?: readonly SmtpHook[];
+}
+
+export async function startGateway(config: Config, logger: Logger, additions: GatewayAdditions = {}): Promise<Gateway> {
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
@@ -93,6 +104,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
   });
 
+  const guard = createTenantGuard({ directory, logger, metrics: metrics.registry });
   const protectionModes = new ProtectionModes();
   const client = new SmtpDeliveryClient({ heloName: config.smtp.hostname });
   const retry = {
@@ -161,6 +173,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     idleSeconds: config.smtp.idleSeconds,
     dataIdleSeconds: config.smtp.dataIdleSeconds,
     onSpooled: () => pipeline.signal.notify(),
+    hooks: [absurdStructureHook(), ...(additions.smtpHooks ?? [])],
   });
 
   const portal = new PortalService({
@@ -267,6 +280,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     vault,
     metrics,
     pipeline,
+    guard,
     delivery,
     smtp,
     http,

@@ -3,6 +3,7 @@
  * committed under backend/drizzle/, and applied at start-up on PGlite and PostgreSQL alike.
  */
 import { sql } from 'drizzle-orm';
+import type { GuardSettings } from '../config.ts';
 import {
   bigserial,
   boolean,
@@ -38,6 +39,8 @@ export interface TenantSettings {
   subjectTriggers?: string[];
   smartAlert?: SmartAlertRule;
   entra?: { applicationId: string; tenantIds: string[] };
+  /** The tenant file's guard section as written; the guard fills in its defaults. */
+  guard?: GuardSettings;
 }
 
 /** When the add-in asks at send time: external recipients with attachments, and/or these words. */

@@ -8,8 +8,8 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { headerValue, rewriteHeaders, splitMessage } from '../pipeline/header-block.ts';
-import { intakeHeaderLimits, smtpReplyForHeaderRefusal, type HeaderLimits } from '../pipeline/header-section.ts';
+import { headerValue, rewriteHeaders, splitMessage, type SplitMessage } from '../pipeline/header-block.ts';
+import { intakeHeaderLimits, smtpReplyForHeaderRefusal } from '../pipeline/header-section.ts';
 import { classifyStorageError } from '../db/storage-errors.ts';
 import { isSealpostHeader } from '../../../common/src/headers.ts';
 import type { ConnectorInfo, TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
@@ -21,6 +21,7 @@ import { startSessionTimeouts } from './session-timeouts.ts';
 import { adjustSmtpServer, hadSourceRoute, setCommandHook, smtpError } from './smtp-server-adjustments.ts';
 import { readMessageData } from './message-intake.ts';
 import { receivedHeader } from './received-header.ts';
+import { SmtpHooks, type SmtpHook, type SmtpHookFinding, type SmtpHookOutcome, type SmtpHookSession } from './smtp-hooks.ts';
 import { spoolMessages, type SpoolRequest } from './spool.ts';
 
 export interface SmtpListenerOptions {
@@ -45,6 +46,11 @@ export interface SmtpListenerOptions {
   dataIdleSeconds: number;
   /** Called after messages were spooled, so the pipeline can start at once. */
   onSpooled: (messageIds: string[]) => void;
+  /**
+   * SMTP-time hooks (smtp-hooks.ts), run in this order for Internet clients before each reply; a refusal
+   * is sent instead of the 2xx, findings travel with the message into its trace.
+   */
+  hooks?: readonly SmtpHook[];
 }
 
 /** Who is sending this transaction. */
@@ -60,6 +66,9 @@ interface ConnectionState {
   sender?: Sender;
   /** The slot this connection holds; undefined until admitted, and for a refused connection. */
   ticket?: ConnectionTicket;
+  /** Findings of SMTP-time hooks: at connect (for every message on the connection), and in this transaction. */
+  connectFindings: SmtpHookFinding[];
+  transactionFindings: SmtpHookFinding[];
 }
 
 export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
@@ -69,13 +78,30 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
   const stateOf = (session: SMTPServerSession): ConnectionState => {
     let state = states.get(session.id);
     if (!state) {
-      state = { connectedAt: Date.now(), messages: 0, ipConnectors: directory.connectorsForAddress(session.remoteAddress) };
+      state = {
+        connectedAt: Date.now(),
+        messages: 0,
+        ipConnectors: directory.connectorsForAddress(session.remoteAddress),
+        connectFindings: [],
+        transactionFindings: [],
+      };
       states.set(session.id, state);
     }
     return state;
   };
 
   const limits = new ConnectionLimits({ ...options.connectionLimits, maxClients: options.maxClients });
+  const hooks = new SmtpHooks(options.hooks ?? [], logger);
+  /** A hook's refusal as the reply smtp-server sends, counted and logged with the hook's name. */
+  const hookRefusal = (session: SMTPServerSession, phase: string, outcome: SmtpHookOutcome) => {
+    const refusal = outcome.refuse!;
+    metrics.rejected.inc({ reason: 'smtp_hook' });
+    logger.info(
+      { session: session.id, address: session.remoteAddress, hook: refusal.hook, phase, code: refusal.code, enhanced: refusal.enhanced },
+      'SMTP hook refused',
+    );
+    return smtpError(refusal.code, refusal.enhanced, refusal.message);
+  };
   const showConnections = () => {
     const current = limits.current();
     metrics.smtpConnections.set({ kind: 'connector' }, current.connector);
@@ -147,7 +173,15 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
       state.ticket = admission.ticket;
       showConnections();
       timeouts.watch(session.id);
-      callback();
+      // Connectors are known by address here; one that signs in later passes these hooks like the Internet.
+      if (state.ipConnectors.length > 0 || !hooks.has('connect')) return callback();
+      hooks.run('connect', hookSession(session)).then(
+        (outcome) => {
+          state.connectFindings.push(...outcome.findings);
+          callback(outcome.refuse ? hookRefusal(session, 'connect', outcome) : undefined);
+        },
+        (error: unknown) => callback(error as Error),
+      );
     },
 
     onClose(session) {
@@ -192,7 +226,15 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
         return callback(smtpError(553, '5.1.7', `Sender address <${addressForReply(mailFrom)}> is not a valid address: ${syntax.problem}`));
       }
       state.sender = identifySender(state, mailFrom, directory);
-      callback();
+      state.transactionFindings = [];
+      if (state.sender.kind !== 'internet' || !hooks.has('mailFrom')) return callback();
+      hooks.run('mailFrom', { ...hookSession(session), mailFrom }, mailFrom).then(
+        (outcome) => {
+          state.transactionFindings.push(...outcome.findings);
+          callback(outcome.refuse ? hookRefusal(session, 'mailFrom', outcome) : undefined);
+        },
+        (error: unknown) => callback(error as Error),
+      );
     },
 
     onRcptTo(address, session, callback) {
@@ -212,7 +254,14 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
         const domain = recipient.slice(recipient.lastIndexOf('@') + 1);
         return callback(smtpError(550, '5.7.1', `Relaying denied: this gateway does not accept mail for ${domain}`));
       }
-      callback();
+      if (sender.kind !== 'internet' || !hooks.has('rcptTo')) return callback();
+      hooks.run('rcptTo', hookSession(session), recipient).then(
+        (outcome) => {
+          state.transactionFindings.push(...outcome.findings);
+          callback(outcome.refuse ? hookRefusal(session, 'rcptTo', outcome) : undefined);
+        },
+        (error: unknown) => callback(error as Error),
+      );
     },
 
     onData(stream, session, callback) {
@@ -241,7 +290,20 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
             throw smtpError(reply.code, reply.enhanced, reply.text);
           }
           const state = stateOf(session);
-          const requests = buildSpoolRequests(session, state, intake.data, options, headerLimits);
+          // The intake checked the same limits while reading; splitting cannot refuse now, but if it ever did
+          // the message is refused rather than spooled with fields unread.
+          const message = splitMessage(intake.data, headerLimits);
+          if (message.outcome !== 'split') {
+            const reply = smtpReplyForHeaderRefusal(message);
+            throw smtpError(reply.code, reply.enhanced, reply.text);
+          }
+          const findings = [...state.connectFindings, ...state.transactionFindings];
+          if ((state.sender ?? { kind: 'internet' }).kind === 'internet' && hooks.has('dataEnd')) {
+            const outcome = await hooks.run('dataEnd', hookSession(session), { raw: intake.data, header: message });
+            if (outcome.refuse) throw hookRefusal(session, 'dataEnd', outcome);
+            findings.push(...outcome.findings);
+          }
+          const requests = buildSpoolRequests(session, state, message, options, findings);
           try {
             await spoolMessages(options.db, options.vault, requests);
           } catch (error) {
@@ -325,23 +387,29 @@ function identifySender(state: ConnectionState, mailFrom: string, directory: Ten
   return { kind: 'internet' };
 }
 
+/** What a hook may know of the conversation: the client and the transaction so far. */
+function hookSession(session: SMTPServerSession): SmtpHookSession {
+  const mailFrom = session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : undefined;
+  return {
+    id: session.id,
+    remoteAddress: session.remoteAddress,
+    helo: session.hostNameAppearsAs || undefined,
+    tls: Boolean(session.secure),
+    mailFrom,
+    recipients: session.envelope.rcptTo.map((r) => r.address),
+  };
+}
+
 function buildSpoolRequests(
   session: SMTPServerSession,
   state: ConnectionState,
-  data: Buffer,
+  message: SplitMessage,
   options: SmtpListenerOptions,
-  headerLimits: HeaderLimits,
+  smtpFindings: SmtpHookFinding[],
 ): SpoolRequest[] {
   const sender: Sender = state.sender ?? { kind: 'internet' };
   const mailFrom = session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : '';
   const allRecipients = session.envelope.rcptTo.map((r) => r.address);
-  // The intake checked the same limits while reading; splitting cannot refuse now, but if it ever did the
-  // message is refused rather than spooled with fields unread.
-  const message = splitMessage(data, headerLimits);
-  if (message.outcome !== 'split') {
-    const reply = smtpReplyForHeaderRefusal(message);
-    throw smtpError(reply.code, reply.enhanced, reply.text);
-  }
   const tlsInfo = session.secure ? tlsDetails(session) : undefined;
 
   // Internet mail: every control header is removed before anything reads the message.
@@ -395,6 +463,7 @@ function buildSpoolRequests(
         tlsProtocol: tlsInfo?.protocol,
         authenticated: Boolean(state.authConnector),
         removedControlHeaders: spoofed.length > 0 ? spoofed : undefined,
+        smtpFindings: smtpFindings.length > 0 ? smtpFindings : undefined,
       },
     } satisfies SpoolRequest;
   });

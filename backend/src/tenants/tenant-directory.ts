@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import { apiTokens, connectors, members, tenantDomains, tenants, type SmartAlertRule } from '../db/schema.ts';
-import type { TenantDefinition } from '../config.ts';
+import type { GuardSettings, TenantDefinition } from '../config.ts';
 import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
 import { generateApiToken, hashApiToken } from './secrets.ts';
 
@@ -20,6 +20,8 @@ export interface TenantInfo {
   subjectTriggers: readonly string[];
   smartAlert: SmartAlertRule;
   entra?: { applicationId: string; tenantIds: string[] };
+  /** The tenant file's guard section, undefined when it has none (the guard's defaults apply). */
+  guard?: GuardSettings;
 }
 
 /** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
@@ -58,6 +60,7 @@ export class TenantDirectory {
         subjectTriggers: row.settings.subjectTriggers ?? DEFAULT_SUBJECT_TRIGGERS,
         smartAlert: row.settings.smartAlert ?? DEFAULT_SMART_ALERT,
         entra: row.settings.entra,
+        guard: row.settings.guard,
       });
     }
     const byDomain = new Map<string, TenantInfo>();
@@ -152,6 +155,7 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         ...(definition.subjectTriggers ? { subjectTriggers: definition.subjectTriggers } : {}),
         ...(definition.smartAlert ? { smartAlert: definition.smartAlert } : {}),
         ...(definition.entra ? { entra: definition.entra } : {}),
+        ...(definition.guard ? { guard: definition.guard } : {}),
       };
       const [tenant] = await tx
         .insert(tenants)

@@ -3,6 +3,7 @@ declare module 'libmime' {
     decodeWords(value: string): string;
     encodeWords(value: string, mimeWordEncoding?: 'Q' | 'B', maxLength?: number): string;
     foldLines(value: string, lineLength?: number, afterSpace?: boolean): string;
+    parseHeaderValue(value: string): { value: string; params: Record<string, string> };
   };
   export default libmime;
 }
