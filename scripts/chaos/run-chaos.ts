@@ -16,7 +16,7 @@ import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { stringify } from 'yaml';
 import { freePort, GatewayProcess } from '../../backend/test/support/gateway-process.ts';
-import { SmtpConversation } from '../../backend/test/support/smtp-conversation.ts';
+import { SmtpConversation, type SmtpReply } from '../../backend/test/support/smtp-conversation.ts';
 
 /** Message states after which the gateway does nothing more with a message. */
 export const FINAL_STATES = new Set(['delivered', 'bounced', 'partly_delivered', 'quarantined', 'rejected']);
@@ -40,7 +40,10 @@ export interface ChaosOptions {
   deliveryLeaseSeconds: number;
   /** Time for sending every message (retries included). */
   sendTimeoutMs: number;
-  /** Time after the last 250 for every message to reach a final state. */
+  /**
+   * After the sending, how long the count of unsettled messages (not final, or accepted but not at the receiver)
+   * may stay without going down before the run fails: a slow queue passes, a stuck one does not.
+   */
   settleTimeoutMs: number;
   /** Progress lines. */
   log: (line: string) => void;
@@ -54,7 +57,7 @@ export const DEFAULT_CHAOS_OPTIONS = {
   deliveryConcurrency: 20,
   deliveryLeaseSeconds: 5,
   sendTimeoutMs: 30 * 60_000,
-  settleTimeoutMs: 5 * 60_000,
+  settleTimeoutMs: 2 * 60_000,
 } as const;
 
 export interface ChaosReport {
@@ -69,6 +72,8 @@ export interface ChaosReport {
   retries: number;
   /** Transactions whose DATA was sent in full but whose reply never came (the gateway died). */
   repliesLost: number;
+  /** Refusals that the sender retried, by reply (for example "451 4.3.0" while the database was away). */
+  refusals: Record<string, number>;
   /** Accepted messages that never arrived at the receiver, or that are not in the database. */
   lost: number;
   lostMarkers: string[];
@@ -89,6 +94,8 @@ export interface ChaosReport {
   notFinalSamples: string[];
   killsDone: number;
   databaseRestartsDone: number;
+  /** Times the gateway ended without being killed (a defect; it was started again to finish the count). */
+  gatewayExitsByItself: number;
   /** Longest time a kill or a database restart kept the gateway from accepting mail, in seconds. */
   longestOutageSeconds: number;
   bounds: { resent: number; deliveredTwice: number; explanation: string };
@@ -152,7 +159,6 @@ interface Outgoing {
   accepted: boolean;
   attempts: number;
   repliesLost: number;
-  refusedAfterData: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -172,7 +178,10 @@ function composeMessage(marker: string, portal: boolean): string {
   return `${headers.join('\r\n')}\r\n\r\nMessage ${marker}: sent while the gateway is being killed.\r\n`;
 }
 
-type TransactionOutcome = 'accepted' | 'refused-before-data' | 'refused-after-data' | 'reply-lost' | 'connection-failed';
+type TransactionOutcome =
+  | { kind: 'accepted' }
+  | { kind: 'refused-before-data' | 'refused-after-data'; reply: string }
+  | { kind: 'reply-lost' | 'connection-failed' };
 
 /**
  * One SMTP transaction, like an MTA's: only a 250 after DATA counts; a reply that never comes after the data
@@ -180,22 +189,22 @@ type TransactionOutcome = 'accepted' | 'refused-before-data' | 'refused-after-da
  */
 async function sendOnce(smtp: SmtpConversation, message: Outgoing, replyTimeoutMs: number): Promise<TransactionOutcome> {
   let dataSent = false;
+  const refused = (kind: 'refused-before-data' | 'refused-after-data', reply: SmtpReply): TransactionOutcome =>
+    reply.code === 0 ? { kind: dataSent ? 'reply-lost' : 'connection-failed' } : { kind, reply: `${reply.code} ${reply.text.split(' ')[0] ?? ''}`.trim() };
   try {
-    const mail = await smtp.command('MAIL FROM:<alice@chaos.test>');
-    if (mail.code !== 250) return mail.code === 0 ? 'connection-failed' : 'refused-before-data';
-    const rcpt = await smtp.command('RCPT TO:<partner@example.net>');
-    if (rcpt.code !== 250) return rcpt.code === 0 ? 'connection-failed' : 'refused-before-data';
+    for (const command of ['MAIL FROM:<alice@chaos.test>', 'RCPT TO:<partner@example.net>']) {
+      const reply = await smtp.command(command);
+      if (reply.code !== 250) return refused('refused-before-data', reply);
+    }
     const data = await smtp.command('DATA');
-    if (data.code !== 354) return data.code === 0 ? 'connection-failed' : 'refused-before-data';
+    if (data.code !== 354) return refused('refused-before-data', data);
     const stuffed = message.raw.replace(/(^|\r\n)\./g, '$1..');
     await smtp.writeAndDrain(`${stuffed}.\r\n`);
     dataSent = true;
     const final = await smtp.readReply(replyTimeoutMs);
-    if (final.code === 250) return 'accepted';
-    if (final.code === 0) return 'reply-lost';
-    return 'refused-after-data';
+    return final.code === 250 ? { kind: 'accepted' } : refused('refused-after-data', final);
   } catch {
-    return dataSent ? 'reply-lost' : 'connection-failed';
+    return { kind: dataSent ? 'reply-lost' : 'connection-failed' };
   }
 }
 
@@ -301,10 +310,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const messages: Outgoing[] = Array.from({ length: options.messages }, (_, i) => {
     const marker = `chaos-${runId}-${i}`;
     const portal = options.portalEvery > 0 && i % options.portalEvery === options.portalEvery - 1;
-    return { marker, raw: composeMessage(marker, portal), accepted: false, attempts: 0, repliesLost: 0, refusedAfterData: 0 };
+    return { marker, raw: composeMessage(marker, portal), accepted: false, attempts: 0, repliesLost: 0 };
   });
 
   let accepted = 0;
+  /** Refusals the sender retried, by reply code and enhanced code (a database outage: 451 4.3.0). */
+  const refusals: Record<string, number> = {};
   let killsDone = 0;
   let databaseRestartsDone = 0;
   let longestOutageMs = 0;
@@ -350,14 +361,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           }
           message.attempts += 1;
           const outcome = await sendOnce(smtp, message, 30_000);
-          if (outcome === 'accepted') {
+          if (outcome.kind === 'accepted') {
             message.accepted = true;
             accepted += 1;
             backoff = 0;
             break;
           }
-          if (outcome === 'reply-lost') message.repliesLost += 1;
-          if (outcome === 'refused-after-data') message.refusedAfterData += 1;
+          if (outcome.kind === 'reply-lost') message.repliesLost += 1;
+          if (outcome.kind === 'refused-before-data' || outcome.kind === 'refused-after-data') {
+            refusals[outcome.reply] = (refusals[outcome.reply] ?? 0) + 1;
+          }
           // After anything but a clean refusal the connection is not trusted again.
           await smtp.quit().catch(() => undefined);
           smtp = undefined;
@@ -367,9 +380,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await smtp?.quit().catch(() => undefined);
     };
 
+    let unexpectedExits = 0;
+    /** A gateway that ended by itself is a defect: it is recorded, then started again so the run can count the damage. */
+    const restartIfExited = async (during: string) => {
+      if (gateway.pid !== undefined && isRunning(gateway.pid)) return;
+      unexpectedExits += 1;
+      failures.push(`the gateway exited by itself ${during}; last output:\n${tail(gateway.output)}`);
+      log(`chaos: the gateway exited by itself ${during}; starting it again`);
+      await gateway.start(120_000);
+    };
+
     const chaos = async () => {
       for (const [j, event] of events.entries()) {
-        while (accepted < thresholds[j]! && !sendingDone) await sleep(20);
+        while (accepted < thresholds[j]! && !sendingDone) {
+          await restartIfExited('between the chaos steps');
+          await sleep(50);
+        }
         if (sendingDone) break;
         const outageStarted = Date.now();
         if (event === 'kill') {
@@ -381,11 +407,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           log(`chaos: restarting the database after ${accepted} accepted`);
           await options.restartDatabase!();
           databaseRestartsDone += 1;
-          await waitUntilAccepting(gateway.httpPort, 120_000);
+          await waitUntilReady(gateway.httpPort, 120_000, () => restartIfExited('during the database restart'));
         }
         const outage = Date.now() - outageStarted;
         longestOutageMs = Math.max(longestOutageMs, outage);
         log(`chaos: the gateway accepts mail again after ${(outage / 1000).toFixed(1)} s`);
+      }
+      while (!sendingDone) {
+        await restartIfExited('after the last chaos step');
+        await sleep(50);
       }
     };
 
@@ -406,7 +436,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log(`chaos: sending done, ${accepted}/${options.messages} accepted in ${((Date.now() - started) / 1000).toFixed(1)} s; waiting for final states`);
 
     // Settling: every stored message in a final state and every accepted message at the receiver.
-    const settleDeadline = Date.now() + options.settleTimeoutMs;
+    let lastProgressAt = Date.now();
+    let fewestUnsettled = Number.POSITIVE_INFINITY;
     let rows: MessageRow[] = [];
     let lastReport = 0;
     for (;;) {
@@ -418,8 +449,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const open = rows.filter((r) => !FINAL_STATES.has(r.state)).length;
       const missing = messages.filter((m) => m.accepted && !receiver.counts.has(m.marker)).length;
       if (rows.length > 0 && open === 0 && missing === 0) break;
-      if (Date.now() > settleDeadline) {
-        failures.push(`not settled within ${options.settleTimeoutMs / 1000} s: ${open} messages not final, ${missing} accepted messages not at the receiver`);
+      if (open + missing < fewestUnsettled) {
+        fewestUnsettled = open + missing;
+        lastProgressAt = Date.now();
+      }
+      if (Date.now() - lastProgressAt > options.settleTimeoutMs) {
+        failures.push(
+          `no progress for ${options.settleTimeoutMs / 1000} s while settling: ${open} messages not final, ${missing} accepted messages not at the receiver`,
+        );
         break;
       }
       if (Date.now() - lastReport > 10_000) {
@@ -436,7 +473,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       failures.push(`the final message states could not be read: ${(error as Error).message}`);
     }
 
-    return buildReport({ options, messages, receiver, rows, killsDone, databaseRestartsDone, longestOutageMs, started, failures, gatewayOutput: gateway.output });
+    return buildReport({ options, messages, receiver, rows, refusals, killsDone, databaseRestartsDone, unexpectedExits, longestOutageMs, started, failures, gatewayOutput: gateway.output });
   } finally {
     await gateway.stop().catch(() => undefined);
     await states.close().catch(() => undefined);
@@ -444,10 +481,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
-/** Waits until the gateway's readiness check passes again (the database answers). */
-async function waitUntilAccepting(httpPort: number, timeoutMs: number): Promise<void> {
+/** Waits until the gateway's readiness check passes again (the database answers); `check` runs between tries. */
+async function waitUntilReady(httpPort: number, timeoutMs: number, check: () => Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    await check();
     try {
       const response = await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(2000) });
       if (response.ok) return;
@@ -459,13 +497,28 @@ async function waitUntilAccepting(httpPort: number, timeoutMs: number): Promise<
   throw new Error(`the gateway was not ready again within ${timeoutMs / 1000} s after the database restart`);
 }
 
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tail(output: string, lines = 15): string {
+  return output.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
 function buildReport(input: {
   options: ChaosOptions;
   messages: Outgoing[];
   receiver: MarkerReceiver;
   rows: MessageRow[];
+  refusals: Record<string, number>;
   killsDone: number;
   databaseRestartsDone: number;
+  unexpectedExits: number;
   longestOutageMs: number;
   started: number;
   failures: string[];
@@ -521,6 +574,7 @@ function buildReport(input: {
     attempts,
     retries: attempts - messages.filter((m) => m.attempts > 0).length,
     repliesLost: messages.reduce((sum, m) => sum + m.repliesLost, 0),
+    refusals: input.refusals,
     lost: lostMarkers.length,
     lostMarkers: lostMarkers.slice(0, 20),
     resentBecause250Lost: resent,
@@ -534,6 +588,7 @@ function buildReport(input: {
     notFinalSamples,
     killsDone: input.killsDone,
     databaseRestartsDone: input.databaseRestartsDone,
+    gatewayExitsByItself: input.unexpectedExits,
     longestOutageSeconds: Math.round(input.longestOutageMs / 100) / 10,
     bounds: {
       resent: resentBound,
@@ -557,9 +612,7 @@ function buildReport(input: {
   if (options.restartDatabase && report.databaseRestartsDone < 1) failures.push('the database restart did not happen');
   const unexpectedStates = Object.keys(stateCounts).filter((s) => s === 'bounced' || s === 'partly_delivered' || s === 'rejected' || s === 'quarantined');
   if (unexpectedStates.length > 0) failures.push(`messages ended ${unexpectedStates.map((s) => `${s} (${stateCounts[s]})`).join(', ')}; every one should be delivered`);
-  if (failures.length > 0 && input.gatewayOutput.trim()) {
-    failures.push(`last gateway output:\n${input.gatewayOutput.trimEnd().split('\n').slice(-15).join('\n')}`);
-  }
+  if (failures.length > 0 && input.gatewayOutput.trim()) failures.push(`last gateway output:\n${tail(input.gatewayOutput)}`);
   return report;
 }
 
@@ -572,6 +625,7 @@ export function formatChaosReport(report: ChaosReport): string {
     `  accepted (250 seen)          ${report.accepted}`,
     `  not accepted                 ${report.notAccepted}`,
     `  SMTP transactions            ${report.attempts} (${report.retries} retries, ${report.repliesLost} replies lost to a kill)`,
+    `  refusals retried             ${Object.entries(report.refusals).map(([r, n]) => `${r}: ${n}`).join(', ') || 'none'}`,
     `  lost                         ${report.lost}  (must be 0)`,
     `  resent (250 not seen)        ${report.resentBecause250Lost}  (bound ${report.bounds.resent}; ${report.storedDespite4xx} of them stored although answered 4xx)`,
     `  delivered twice by gateway   ${report.deliveredTwiceByGateway}  (bound ${report.bounds.deliveredTwice})`,
@@ -580,6 +634,7 @@ export function formatChaosReport(report: ChaosReport): string {
     `  not in a final state         ${report.notFinal}  (must be 0)`,
     `  kills done                   ${report.killsDone}`,
     `  database restarts done       ${report.databaseRestartsDone}`,
+    `  gateway exits by itself      ${report.gatewayExitsByItself}  (must be 0)`,
     `  longest outage               ${report.longestOutageSeconds} s`,
     `  elapsed                      ${report.elapsedSeconds} s`,
     `  bounds: ${report.bounds.explanation}`,
