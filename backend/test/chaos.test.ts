@@ -19,8 +19,9 @@ describe('chaos', () => {
         deliveryConcurrency: 6,
         databaseUrl: database.url,
         workDir: database.dataDir,
-        sendTimeoutMs: 60_000,
-        settleTimeoutMs: 45_000,
+        // Limits against a hang, not speed targets: on a busy machine a restart on PGlite takes 10-20 s.
+        sendTimeoutMs: 180_000,
+        settleTimeoutMs: 60_000,
         log: (line) => t.diagnostic(line),
       });
       for (const line of formatChaosReport(report).split('\n')) if (line.trim()) t.diagnostic(line);

@@ -506,8 +506,17 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** Start-up notices every (re)start prints; they say nothing about a failure. */
+const START_UP_NOTICES = ['using a master key generated', 'audit checkpoints are signed with a key generated', 'STARTTLS uses a self-signed'];
+
+/** The last lines the gateway printed, without its start-up notices. */
 function tail(output: string, lines = 15): string {
-  return output.trimEnd().split('\n').slice(-lines).join('\n');
+  return output
+    .trimEnd()
+    .split('\n')
+    .filter((line) => !START_UP_NOTICES.some((notice) => line.includes(notice)))
+    .slice(-lines)
+    .join('\n');
 }
 
 function buildReport(input: {
@@ -612,7 +621,8 @@ function buildReport(input: {
   if (options.restartDatabase && report.databaseRestartsDone < 1) failures.push('the database restart did not happen');
   const unexpectedStates = Object.keys(stateCounts).filter((s) => s === 'bounced' || s === 'partly_delivered' || s === 'rejected' || s === 'quarantined');
   if (unexpectedStates.length > 0) failures.push(`messages ended ${unexpectedStates.map((s) => `${s} (${stateCounts[s]})`).join(', ')}; every one should be delivered`);
-  if (failures.length > 0 && input.gatewayOutput.trim()) failures.push(`last gateway output:\n${tail(input.gatewayOutput)}`);
+  const lastOutput = tail(input.gatewayOutput);
+  if (failures.length > 0 && lastOutput) failures.push(`last gateway output:\n${lastOutput}`);
   return report;
 }
 
