@@ -441,6 +441,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let rows: MessageRow[] = [];
     let lastReport = 0;
     for (;;) {
+      await restartIfExited('while the queue was settling');
       try {
         rows = await states.rows();
       } catch (error) {
