@@ -3,11 +3,26 @@
  * restarts the database: on PostgreSQL other test files share the server at the same time.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { DEFAULT_CHAOS_OPTIONS, formatChaosReport, runChaos } from '../../scripts/chaos/run-chaos.ts';
 import { createTestDatabase } from './support/database.ts';
 
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
 describe('chaos', () => {
+  test('npm run chaos without DATABASE_URL explains that it needs PostgreSQL and exits 2', () => {
+    const env = { ...process.env };
+    delete env.DATABASE_URL;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/chaos.ts', '--messages', '10'], { cwd: root, env, encoding: 'utf8' });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /DATABASE_URL is not set\. The chaos test needs PostgreSQL/);
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/chaos.ts', '--kills', 'many'], { cwd: root, env, encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--kills must be a whole number >= 0 \(got "many"\)/);
+  });
+
   test('a gateway killed twice with kill -9 while 300 messages arrive loses none, repeats few, and settles every message', async (t) => {
     const database = await createTestDatabase();
     try {
