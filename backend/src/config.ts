@@ -4,11 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_MAX_HEADER_BYTES, MAX_CONFIGURABLE_HEADER_BYTES } from './pipeline/header-section.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
+import { colourProblem, normaliseColour, resolveLogo } from './tenants/branding.ts';
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -124,6 +125,25 @@ const tenantSchema = z.strictObject({
       tenantIds: z.array(z.string().uuid('must be an Entra tenant id, a GUID')).min(1),
     })
     .optional(),
+  /**
+   * What recipients see: the name, a logo (a PNG, JPEG or SVG file next to the tenant file, or a data: URL)
+   * and a brand colour white text is readable on. Without it the portal and the mails look like Sealpost.
+   */
+  branding: z
+    .strictObject({
+      name: z.string().trim().min(1).max(80).optional(),
+      logo: z.string().min(1).max(200_000, 'a logo may have at most 64 KiB').optional(),
+      colour: z
+        .string()
+        .max(40)
+        .superRefine((value, context) => {
+          const problem = colourProblem(value);
+          if (problem) context.addIssue({ code: 'custom', message: problem });
+        })
+        .transform(normaliseColour)
+        .optional(),
+    })
+    .optional(),
 });
 
 const fileSchema = z.strictObject({ tenants: z.array(tenantSchema).default([]) });
@@ -205,7 +225,7 @@ export interface Config {
 const TENANT_FILE_KEYS = [
   'tenants', 'name', 'domains', 'connectors', 'ips', 'smtpAuth', 'user', 'passwordHash', 'mailServer', 'members', 'email',
   'role', 'apiTokens', 'token', 'subjectTriggers', 'smartAlert', 'externalRecipientsWithAttachments', 'keywords', 'entra',
-  'applicationId', 'tenantIds',
+  'applicationId', 'tenantIds', 'branding', 'logo', 'colour',
 ];
 
 /**
@@ -375,6 +395,15 @@ export function readTenantFile(path: string): TenantDefinition[] {
   }
   const names = new Set<string>();
   const domains = new Set<string>();
+  parsed.data.tenants.forEach((tenant, index) => {
+    const logo = tenant.branding?.logo;
+    if (!logo) return;
+    try {
+      tenant.branding!.logo = resolveLogo(logo, dirname(resolve(path)));
+    } catch (error) {
+      throw new ConfigurationError(`SEALPOST_CONFIG (${path}) is invalid:\ntenants.${index}.branding.logo: ${(error as Error).message}`);
+    }
+  });
   for (const tenant of parsed.data.tenants) {
     if (names.has(tenant.name)) throw new ConfigurationError(`SEALPOST_CONFIG: tenant "${tenant.name}" appears twice`);
     names.add(tenant.name);

@@ -38,6 +38,8 @@ export interface TenantSettings {
   subjectTriggers?: string[];
   smartAlert?: SmartAlertRule;
   entra?: { applicationId: string; tenantIds: string[] };
+  /** From the tenant file's branding, checked there (the logo as a data: URL). */
+  branding?: { name?: string; colour?: string; logo?: string };
 }
 
 /** When the add-in asks at send time: external recipients with attachments, and/or these words. */

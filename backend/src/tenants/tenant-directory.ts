@@ -11,6 +11,7 @@ import { apiTokens, connectors, members, tenantDomains, tenants, type SmartAlert
 import type { TenantDefinition } from '../config.ts';
 import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
 import { generateApiToken, hashApiToken } from './secrets.ts';
+import { brandingKey, type TenantBranding } from './branding.ts';
 
 export interface TenantInfo {
   id: string;
@@ -20,6 +21,10 @@ export interface TenantInfo {
   subjectTriggers: readonly string[];
   smartAlert: SmartAlertRule;
   entra?: { applicationId: string; tenantIds: string[] };
+  /** What recipients see; empty for Sealpost's own look. */
+  branding: TenantBranding;
+  /** The opaque id the portal asks for this tenant's branding by. */
+  brandingKey: string;
 }
 
 /** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
@@ -58,6 +63,8 @@ export class TenantDirectory {
         subjectTriggers: row.settings.subjectTriggers ?? DEFAULT_SUBJECT_TRIGGERS,
         smartAlert: row.settings.smartAlert ?? DEFAULT_SMART_ALERT,
         entra: row.settings.entra,
+        branding: row.settings.branding ?? {},
+        brandingKey: brandingKey(row.id),
       });
     }
     const byDomain = new Map<string, TenantInfo>();
@@ -111,6 +118,11 @@ export class TenantDirectory {
     return this.connectorList.some((c) => c.smtpAuthUser);
   }
 
+  tenantByBrandingKey(key: string): TenantInfo | undefined {
+    for (const tenant of this.byId.values()) if (tenant.brandingKey === key) return tenant;
+    return undefined;
+  }
+
   allTenants(): TenantInfo[] {
     return [...this.byId.values()];
   }
@@ -152,6 +164,7 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         ...(definition.subjectTriggers ? { subjectTriggers: definition.subjectTriggers } : {}),
         ...(definition.smartAlert ? { smartAlert: definition.smartAlert } : {}),
         ...(definition.entra ? { entra: definition.entra } : {}),
+        ...(definition.branding ? { branding: definition.branding } : {}),
       };
       const [tenant] = await tx
         .insert(tenants)
