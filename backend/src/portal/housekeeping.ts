@@ -295,7 +295,7 @@ class Sweeper {
         subject: meta.subject,
         sentAt: row.sentAt,
         ...(row.expiresAt ? { expiresAt: row.expiresAt } : {}),
-        link: portal.linkUrl(link.token),
+        link: portal.linkUrl(link.token, tenant.id),
       });
       audit.push({
         tenantId: tenant.id,
