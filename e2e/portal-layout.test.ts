@@ -164,6 +164,7 @@ describe('the portal at 360 px and 1280 px', () => {
     await page.getByRole('button', { name: 'Deutsch', exact: true }).click();
     await page.waitForFunction(() => document.documentElement.lang === 'de');
     const date = await page.locator('tbody td').last().innerText();
+    assert.ok(await page.locator('tbody td').last().isVisible(), 'the date column is shown at the last width, 1280 px');
     assert.match(date, /^\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2}$/, `the German date ${date}`);
     await checkPage(page, problems, 'inbox-de', 'Posteingang');
     await page.getByRole('button', { name: 'English', exact: true }).click();

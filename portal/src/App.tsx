@@ -42,6 +42,8 @@ const useStyles = makeStyles({
     margin: '0 auto',
     padding: `${tokens.spacingVerticalL} ${tokens.spacingHorizontalL}`,
     '@media (max-width: 480px)': { padding: `${tokens.spacingVerticalM} ${tokens.spacingHorizontalM}` },
+    // The pages space their parts with gaps; the browser's own heading and paragraph margins would double them.
+    '& h1, & h2, & h3, & p': { marginBlock: 0 },
   },
   skip: {
     position: 'absolute',

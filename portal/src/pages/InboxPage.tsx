@@ -25,7 +25,11 @@ const useStyles = makeStyles({
   },
   // Counts and dates never break inside; on a phone the two count columns give their room to subject and sender.
   number: { whiteSpace: 'nowrap', overflowWrap: 'normal', '@media (max-width: 600px)': { display: 'none' } },
-  date: { whiteSpace: 'nowrap', overflowWrap: 'normal', '@media (max-width: 420px)': { whiteSpace: 'normal' } },
+  // On a phone the conversation is one cell: the subject, and under it who with and when.
+  wideOnly: { '@media (max-width: 600px)': { display: 'none' } },
+  narrowOnly: { display: 'none', '@media (max-width: 600px)': { display: 'block' } },
+  date: { whiteSpace: 'nowrap', overflowWrap: 'normal' },
+  secondary: { color: tokens.colorNeutralForeground2, fontSize: tokens.fontSizeBase200, fontWeight: tokens.fontWeightRegular },
   unread: { fontWeight: tokens.fontWeightSemibold },
   caption: { textAlign: 'start', captionSide: 'top', paddingBottom: tokens.spacingVerticalXS },
 });
@@ -62,14 +66,16 @@ export function InboxPage() {
           <thead>
             <tr>
               <th scope="col">{t('colSubject')}</th>
-              <th scope="col">{t('colCounterpart')}</th>
+              <th scope="col" className={table.wideOnly}>
+                {t('colCounterpart')}
+              </th>
               <th scope="col" className={table.number}>
                 {t('colCount')}
               </th>
               <th scope="col" className={table.number}>
                 {t('colUnread')}
               </th>
-              <th scope="col" className={table.date}>
+              <th scope="col" className={`${table.date} ${table.wideOnly}`}>
                 {t('colDate')}
               </th>
             </tr>
@@ -83,11 +89,14 @@ export function InboxPage() {
                     <Link href={to} onClick={(e) => followInApp(e, to)}>
                       {thread.subject || t('noSubject')}
                     </Link>
+                    <span className={`${table.narrowOnly} ${table.secondary}`}>
+                      {thread.counterpart} · {formatDate(thread.lastMessageAt)}
+                    </span>
                   </td>
-                  <td>{thread.counterpart}</td>
+                  <td className={table.wideOnly}>{thread.counterpart}</td>
                   <td className={table.number}>{thread.messageCount}</td>
                   <td className={table.number}>{thread.unread}</td>
-                  <td className={table.date}>{formatDate(thread.lastMessageAt)}</td>
+                  <td className={`${table.date} ${table.wideOnly}`}>{formatDate(thread.lastMessageAt)}</td>
                 </tr>
               );
             })}
