@@ -10,6 +10,8 @@ import { Notice, PageTitle, usePageStyles } from './common.tsx';
 
 const useStyles = makeStyles({
   list: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalM, alignSelf: 'stretch' },
+  // The date field has its label above it: its button lines up with the field, not with the label.
+  expiry: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalM, alignItems: 'flex-end' },
   recipients: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalS },
   card: {
     display: 'flex',
@@ -97,7 +99,7 @@ function SentItem({ message, onChanged }: { message: SentMessage; onChanged: () 
             </li>
           ))}
         </ul>
-        <div className={page.row}>
+        <div className={styles.expiry}>
           {active.length > 1 && <Button onClick={() => void revoke()}>{t('revokeAll')}</Button>}
           <Field label={t('expiryLabel')}>
             <Input type="date" value={day} onChange={(_, data) => setDay(data.value)} />
