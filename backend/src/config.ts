@@ -229,6 +229,28 @@ const TENANT_FILE_KEYS = [
 ];
 
 /**
+ * The keys valid inside each object of the tenant file, named by the key that holds it, so that a
+ * suggestion is always a key that belongs where the misspelt one stands.
+ */
+const KEYS_INSIDE: Record<string, readonly string[]> = {
+  '': ['tenants'],
+  tenants: ['name', 'domains', 'connectors', 'mailServer', 'members', 'apiTokens', 'subjectTriggers', 'smartAlert', 'entra', 'branding'],
+  connectors: ['name', 'ips', 'smtpAuth'],
+  smtpAuth: ['user', 'passwordHash'],
+  members: ['email', 'role'],
+  apiTokens: ['name', 'token'],
+  smartAlert: ['externalRecipientsWithAttachments', 'keywords'],
+  entra: ['applicationId', 'tenantIds'],
+  branding: ['name', 'logo', 'colour'],
+};
+
+/** The keys valid at an issue's path: the object's holder is the last key that is not an array index. */
+function keysAt(path: readonly PropertyKey[]): readonly string[] {
+  const holder = [...path].reverse().find((segment) => typeof segment === 'string');
+  return KEYS_INSIDE[typeof holder === 'string' ? holder : ''] ?? TENANT_FILE_KEYS;
+}
+
+/**
  * Levenshtein distance of two short key names. Written here rather than taken from a package: keys are a
  * few dozen characters and this is the only use.
  */
@@ -265,7 +287,7 @@ function describeIssues(prefix: string, issues: z.core.$ZodIssue[]): string {
       if (issue.code === 'unrecognized_keys') {
         return issue.keys
           .map((key) => {
-            const suggestion = nearestKey(key);
+            const suggestion = nearestKey(key, keysAt(issue.path));
             return `${where ? `${where}.` : ''}${key}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
           })
           .join('\n');
