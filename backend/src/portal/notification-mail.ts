@@ -221,8 +221,15 @@ export function buildReadReceiptMail(input: {
   readAt: Date;
   hostname: string;
   from: string;
+  branding?: MailBranding;
 }) {
-  const envelope = { from: { name: 'Sealpost', address: input.from }, to: input.to, hostname: input.hostname, language: input.language };
+  const envelope = {
+    from: { name: input.branding?.name ?? 'Sealpost', address: input.from },
+    to: input.to,
+    hostname: input.hostname,
+    language: input.language,
+    branding: input.branding,
+  };
   return compose(envelope, READ_RECEIPT[input.language], {
     sender: input.reader,
     subject: input.subject || '(no subject)',

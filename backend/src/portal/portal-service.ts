@@ -893,6 +893,7 @@ export class PortalService {
           readAt: new Date(),
           hostname: this.options.hostname,
           from: `no-reply@${tenant?.domains[0] ?? this.options.hostname}`,
+          branding: this.mailBranding(session.tenantId),
         });
         await this.spool(tx, session.tenantId, '', row.fromAddress, mail, { portalReadReceiptFor: row.id });
         receiptSpooled = true;
