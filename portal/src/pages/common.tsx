@@ -13,7 +13,12 @@ export const usePageStyles = makeStyles({
   muted: { color: tokens.colorNeutralForeground2 },
   /** Text that may hold long addresses or unbroken words: it wraps inside its box instead of widening the page. */
   wrap: { overflowWrap: 'anywhere', minWidth: 0 },
-  title: { margin: 0, overflowWrap: 'anywhere' },
+  title: {
+    margin: 0,
+    overflowWrap: 'anywhere',
+    // A long subject as the title of a phone's page should not fill the screen.
+    '@media (max-width: 480px)': { fontSize: tokens.fontSizeBase500, lineHeight: tokens.lineHeightBase500 },
+  },
 });
 
 export function PageTitle({ children }: { children: ReactNode }) {
