@@ -142,6 +142,36 @@ describe('Outlook task pane', () => {
     assert.equal(await page.locator('tr[data-recipient]').count(), 3);
   });
 
+  test("at the pane's 320 px the recipient table stays inside the pane and breaks no word of a reason", async () => {
+    const long = 'accounts-payable.department.of-the-customer@subsidiary.example-customer-group.net';
+    const page = await openPane({ item: { subject: 'Hello', to: ['bob@acme.test', long] } });
+    await page.setViewportSize({ width: 320, height: 700 });
+    await waitUntilInteractive(page);
+    await page.locator(`tr[data-recipient="${long}"]`).waitFor();
+    const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+    assert.ok(size.scroll <= size.client, `the pane is ${size.scroll} px wide in ${size.client} px`);
+    // A word split over two lines has two boxes; the reasons are sentences and wrap between words only.
+    const broken = await page.evaluate(() => {
+      const split: string[] = [];
+      for (const caption of document.querySelectorAll('tr[data-recipient] .fui-Caption1')) {
+        const text = caption.firstChild;
+        if (!text || text.nodeType !== Node.TEXT_NODE) continue;
+        const content = text.textContent ?? '';
+        for (const match of content.matchAll(/\S+/g)) {
+          const range = document.createRange();
+          range.setStart(text, match.index);
+          range.setEnd(text, match.index + match[0].length);
+          const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+          if (lines.size > 1) split.push(match[0]);
+        }
+      }
+      return split;
+    });
+    assert.deepEqual(broken, [], 'no word of a reason is broken across lines');
+    const address = page.locator(`tr[data-recipient="${long}"] .fui-Text`).first();
+    assert.equal(await address.innerText(), long, 'the whole address is shown');
+  });
+
   test('below requirement set 1.8 the pane offers the subject trigger and it lands in the subject', async () => {
     const page = await openPane({
       requirementSets: [{ name: 'Mailbox', version: '1.7' }],

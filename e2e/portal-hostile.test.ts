@@ -316,7 +316,8 @@ describe('hostile content in the portal', () => {
     await frame.getByText('End of the figures.').waitFor();
     await settle(page);
 
-    assert.equal(await page.locator('#message-subject').innerText(), HOSTILE_SUBJECT_ENCODED, 'the subject shows literally');
+    // The subject is the conversation's title, shown once (the message under it is named by its sender).
+    assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), HOSTILE_SUBJECT_ENCODED, 'the subject shows literally');
     assert.equal(await page.locator('dd').first().innerText(), `${HOSTILE_FROM_NAME_ENCODED} <alice@acme.test>`, 'the sender name shows literally');
     await page.getByRole('link', { name: HOSTILE_FILE_ENCODED, exact: true }).waitFor();
     await page.getByRole('link', { name: HOSTILE_FILE_RFC2231, exact: true }).waitFor();
@@ -351,7 +352,8 @@ describe('hostile content in the portal', () => {
     await frame.getByText('End of the report.').waitFor();
     await settle(page);
 
-    assert.equal(await page.locator('#message-subject').innerText(), HOSTILE_SUBJECT_RAW, 'the subject shows literally');
+    // The subject is the conversation's title, shown once (the message under it is named by its sender).
+    assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), HOSTILE_SUBJECT_RAW, 'the subject shows literally');
     assert.equal(await page.locator('dd').first().innerText(), `${HOSTILE_FROM_NAME_RAW} <alice@acme.test>`, 'the sender name shows literally');
     await page.getByRole('link', { name: HOSTILE_FILE_RAW, exact: true }).waitFor();
     assert.equal(await page.locator('iframe').count(), 1, 'only the message frame is on the page');

@@ -20,7 +20,7 @@ import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-ga
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
 import { assertAccessible } from './support/accessibility.ts';
 import { startForwarder, type Forwarder } from './support/portal-forwarder.ts';
-import { tokenOf, waitFor } from '../backend/test/support/portal-mail.ts';
+import { magicLinkOf, tokenOf, waitFor } from '../backend/test/support/portal-mail.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 
 const RECIPIENT = 'client@example.net';
@@ -142,7 +142,10 @@ describe('the portal in the browser', () => {
     assert.doesNotMatch(sandbox, /allow-scripts/, 'the message frame runs no script');
     assert.match((await iframe.getAttribute('srcdoc')) ?? '', /^<!doctype html><html[^>]*><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'/);
 
-    await page.getByRole('heading', { level: 2, name: 'Contract for signature' }).waitFor();
+    // The subject is the page's title once; the message below is named by its sender.
+    await page.getByRole('heading', { level: 1, name: 'Contract for signature' }).waitFor();
+    await page.getByRole('heading', { level: 2, name: 'Message from Alice Lawyer' }).waitFor();
+    assert.equal(await page.getByText('Contract for signature', { exact: true }).count(), 1, 'the subject is shown once');
     await assertAccessible(page, 'the message view in English');
     await switchLanguage(page, 'de');
     await page.getByRole('heading', { name: 'Anhänge' }).waitFor();
@@ -271,8 +274,11 @@ describe('the portal in the browser', () => {
       const [signIn] = (await tenantMailServer.waitForMessages(start + 1)).slice(start);
       assert.deepEqual(signIn!.recipients, ['alice@acme.test']);
 
-      await member.goto(`${origin}/portal/open?token=${tokenOf(signIn!)}`);
-      await member.getByRole('button', { name: 'Open message' }).click();
+      const signInLink = magicLinkOf(signIn!).replaceAll('&amp;', '&');
+      assert.match(signInLink, /&for=sign-in/, 'the sign-in link says what it is for');
+      await member.goto(signInLink);
+      await member.getByRole('heading', { level: 1, name: 'Sign in to your secure messages' }).waitFor();
+      await member.getByRole('button', { name: 'Sign in', exact: true }).click();
       await member.waitForURL(/\/portal\/sent$/);
       const item = member.getByRole('article', { name: 'Contract for signature' });
       await item.getByText(/^Read /).waitFor();

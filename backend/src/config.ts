@@ -4,11 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_MAX_HEADER_BYTES, MAX_CONFIGURABLE_HEADER_BYTES } from './pipeline/header-section.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
+import { colourProblem, normaliseColour, resolveLogo } from './tenants/branding.ts';
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -177,6 +178,25 @@ const tenantSchema = z.strictObject({
     .optional(),
   /** Inbound protection: thresholds, score overrides, disabled checks and limits (the guard's defaults otherwise). */
   guard: guardSchema.optional(),
+  /**
+   * What recipients see: the name, a logo (a PNG, JPEG or SVG file next to the tenant file, or a data: URL)
+   * and a brand colour white text is readable on. Without it the portal and the mails look like Sealpost.
+   */
+  branding: z
+    .strictObject({
+      name: z.string().trim().min(1).max(80).optional(),
+      logo: z.string().min(1).max(200_000, 'a logo may have at most 64 KiB').optional(),
+      colour: z
+        .string()
+        .max(40)
+        .superRefine((value, context) => {
+          const problem = colourProblem(value);
+          if (problem) context.addIssue({ code: 'custom', message: problem });
+        })
+        .transform(normaliseColour)
+        .optional(),
+    })
+    .optional(),
 });
 
 const fileSchema = z.strictObject({ tenants: z.array(tenantSchema).default([]) });
@@ -264,8 +284,35 @@ const TENANT_FILE_KEYS = [
   'tenants', 'name', 'domains', 'connectors', 'ips', 'smtpAuth', 'user', 'passwordHash', 'mailServer', 'members', 'email',
   'role', 'apiTokens', 'token', 'subjectTriggers', 'smartAlert', 'externalRecipientsWithAttachments', 'keywords', 'entra',
   'applicationId', 'tenantIds', 'guard', 'thresholds', 'flag', 'quarantine', 'reject', 'scores', 'disabledChecks',
-  'onCheckFailure', 'action', 'score', 'limits', 'maxParts', 'maxNestingDepth', 'maxHeaderLineBytes',
+  'onCheckFailure', 'action', 'score', 'limits', 'maxParts', 'maxNestingDepth', 'maxHeaderLineBytes', 'branding', 'logo',
+  'colour',
 ];
+
+/**
+ * The keys valid inside each object of the tenant file, named by the key that holds it, so that a
+ * suggestion is always a key that belongs where the misspelt one stands.
+ */
+const KEYS_INSIDE: Record<string, readonly string[]> = {
+  '': ['tenants'],
+  tenants: ['name', 'domains', 'connectors', 'mailServer', 'members', 'apiTokens', 'subjectTriggers', 'smartAlert', 'entra', 'guard', 'branding'],
+  connectors: ['name', 'ips', 'smtpAuth'],
+  smtpAuth: ['user', 'passwordHash'],
+  members: ['email', 'role'],
+  apiTokens: ['name', 'token'],
+  smartAlert: ['externalRecipientsWithAttachments', 'keywords'],
+  entra: ['applicationId', 'tenantIds'],
+  branding: ['name', 'logo', 'colour'],
+  guard: ['thresholds', 'scores', 'disabledChecks', 'onCheckFailure', 'limits'],
+  thresholds: ['flag', 'quarantine', 'reject'],
+  onCheckFailure: ['action', 'score'],
+  limits: ['maxParts', 'maxNestingDepth', 'maxHeaderLineBytes'],
+};
+
+/** The keys valid at an issue's path: the object's holder is the last key that is not an array index. */
+function keysAt(path: readonly PropertyKey[]): readonly string[] {
+  const holder = [...path].reverse().find((segment) => typeof segment === 'string');
+  return KEYS_INSIDE[typeof holder === 'string' ? holder : ''] ?? TENANT_FILE_KEYS;
+}
 
 /**
  * Levenshtein distance of two short key names. Written here rather than taken from a package: keys are a
@@ -304,7 +351,7 @@ function describeIssues(prefix: string, issues: z.core.$ZodIssue[]): string {
       if (issue.code === 'unrecognized_keys') {
         return issue.keys
           .map((key) => {
-            const suggestion = nearestKey(key);
+            const suggestion = nearestKey(key, keysAt(issue.path));
             return `${where ? `${where}.` : ''}${key}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
           })
           .join('\n');
@@ -454,6 +501,15 @@ export function readTenantFile(path: string): TenantDefinition[] {
   }
   const names = new Set<string>();
   const domains = new Set<string>();
+  parsed.data.tenants.forEach((tenant, index) => {
+    const logo = tenant.branding?.logo;
+    if (!logo) return;
+    try {
+      tenant.branding!.logo = resolveLogo(logo, dirname(resolve(path)));
+    } catch (error) {
+      throw new ConfigurationError(`SEALPOST_CONFIG (${path}) is invalid:\ntenants.${index}.branding.logo: ${(error as Error).message}`);
+    }
+  });
   for (const tenant of parsed.data.tenants) {
     if (names.has(tenant.name)) throw new ConfigurationError(`SEALPOST_CONFIG: tenant "${tenant.name}" appears twice`);
     names.add(tenant.name);

@@ -16,6 +16,10 @@ export const CSRF_HEADER = 'X-Sealpost-CSRF';
 export const OPEN_LINK_PATH = '/portal/open';
 /** Query parameter of OPEN_LINK_PATH that carries the link token. */
 export const OPEN_LINK_TOKEN_PARAM = 'token';
+/** Query parameter of OPEN_LINK_PATH naming the tenant's branding (GET /api/portal/branding/:key). */
+export const OPEN_LINK_BRAND_PARAM = 'brand';
+/** Query parameter of OPEN_LINK_PATH set to `sign-in` on a member's sign-in link, so the page says so. */
+export const OPEN_LINK_PURPOSE_PARAM = 'for';
 
 export type PortalLanguage = 'en' | 'de';
 export type PortalRole = 'owner' | 'operator' | 'analyst' | 'auditor' | 'contact';
@@ -88,7 +92,27 @@ export interface PortalSession {
   role?: PortalRole;
   csrfToken: string;
   expiresAt: string;
+  /** The tenant's look; absent for Sealpost's own. */
+  branding?: PortalBranding;
 }
+
+/**
+ * GET /api/portal/branding/:key — a tenant's look, by the opaque key its links carry. An unknown key
+ * answers {} like a tenant without branding, so the endpoint tells nobody which tenants exist.
+ */
+export interface PortalBranding {
+  name?: string;
+  /** #rrggbb, readable under white text. */
+  colour?: string;
+  /** Same-origin URL of the logo image (PNG, JPEG or SVG, served so it cannot run script). */
+  logoUrl?: string;
+}
+
+/**
+ * GET /api/portal/session/state — whether this browser has a session, always 200 so that an anonymous
+ * visit logs no failed request. Everything a session may do still checks the session itself.
+ */
+export type PortalSessionState = { signedIn: true; session: PortalSession } | { signedIn: false; ipChanged?: boolean };
 
 // --- Reading --------------------------------------------------------------------------------------
 

@@ -1,12 +1,13 @@
 /** The portal's frame: header with navigation and language, the page for the current address. */
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { Button, FluentProvider, Link, Spinner, Text, makeStyles, tokens, webLightTheme } from '@fluentui/react-components';
-import type { PortalLanguage, PortalSession } from '../../common/src/portal-api.ts';
+import { Button, FluentProvider, Link, Spinner, Text, makeStyles, tokens } from '@fluentui/react-components';
+import type { PortalBranding, PortalLanguage, PortalSession } from '../../common/src/portal-api.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
 import { SessionContext, fetchSession, useSession } from './session.tsx';
+import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
 import { IpChangedPage } from './pages/IpChangedPage.tsx';
 import { StartPage } from './pages/StartPage.tsx';
@@ -21,16 +22,29 @@ const useStyles = makeStyles({
     display: 'flex',
     flexWrap: 'wrap',
     alignItems: 'center',
-    columnGap: tokens.spacingHorizontalL,
-    rowGap: tokens.spacingVerticalS,
-    padding: `${tokens.spacingVerticalM} ${tokens.spacingHorizontalXL}`,
+    columnGap: tokens.spacingHorizontalM,
+    rowGap: tokens.spacingVerticalXS,
+    padding: `${tokens.spacingVerticalS} ${tokens.spacingHorizontalL}`,
+    borderTop: `${tokens.strokeWidthThickest} solid ${tokens.colorBrandBackground}`,
     borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
-    backgroundColor: tokens.colorNeutralBackground2,
+    backgroundColor: tokens.colorNeutralBackground1,
+    '@media (max-width: 480px)': { padding: `${tokens.spacingVerticalXS} ${tokens.spacingHorizontalM}` },
   },
-  brand: { marginRight: 'auto' },
-  nav: { display: 'flex', gap: tokens.spacingHorizontalL },
-  navList: { display: 'flex', gap: tokens.spacingHorizontalL, listStyleType: 'none', margin: 0, padding: 0 },
-  main: { maxWidth: '960px', margin: '0 auto', padding: `${tokens.spacingVerticalXL} ${tokens.spacingHorizontalXL}` },
+  brand: { display: 'flex', alignItems: 'center', gap: tokens.spacingHorizontalS, marginRight: 'auto', minWidth: 0 },
+  logo: { display: 'block', height: '28px', width: 'auto', maxWidth: '120px', objectFit: 'contain' },
+  brandName: { color: tokens.colorBrandForeground1, overflowWrap: 'anywhere' },
+  product: { color: tokens.colorNeutralForeground3 },
+  nav: { display: 'flex', gap: tokens.spacingHorizontalM },
+  navList: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalM, listStyleType: 'none', margin: 0, padding: 0 },
+  account: { color: tokens.colorNeutralForeground2, overflowWrap: 'anywhere', minWidth: 0 },
+  main: {
+    maxWidth: '960px',
+    margin: '0 auto',
+    padding: `${tokens.spacingVerticalL} ${tokens.spacingHorizontalL}`,
+    '@media (max-width: 480px)': { padding: `${tokens.spacingVerticalM} ${tokens.spacingHorizontalM}` },
+    // The pages space their parts with gaps; the browser's own heading and paragraph margins would double them.
+    '& h1, & h2, & h3, & p': { marginBlock: 0 },
+  },
   skip: {
     position: 'absolute',
     left: '-10000px',
@@ -38,7 +52,35 @@ const useStyles = makeStyles({
   },
 });
 
-function Header({ language, onLanguage }: { language: PortalLanguage; onLanguage: (l: PortalLanguage) => void }) {
+/** The header's left end: the tenant's logo and name when it has branding, else the tenant's and Sealpost's names. */
+function BrandMark({ branding, tenantName }: { branding: PortalBranding | undefined; tenantName: string | undefined }) {
+  const styles = useStyles();
+  const { t } = useI18n();
+  if (branding?.name || branding?.logoUrl) {
+    return (
+      <div className={styles.brand}>
+        {branding.logoUrl && <img className={styles.logo} src={branding.logoUrl} alt={branding.name ? '' : (tenantName ?? '')} />}
+        {branding.name && (
+          <Text weight="semibold" size={400} className={styles.brandName}>
+            {branding.name}
+          </Text>
+        )}
+        <Text size={200} className={styles.product}>
+          {t('portalTitle')}
+        </Text>
+      </div>
+    );
+  }
+  return (
+    <div className={styles.brand}>
+      <Text weight="semibold" size={400}>
+        {tenantName ? `${tenantName} · ${t('productName')}` : t('productName')}
+      </Text>
+    </div>
+  );
+}
+
+function Header({ language, onLanguage, branding }: { language: PortalLanguage; onLanguage: (l: PortalLanguage) => void; branding?: PortalBranding }) {
   const styles = useStyles();
   const { t } = useI18n();
   const { session } = useSession();
@@ -62,9 +104,7 @@ function Header({ language, onLanguage }: { language: PortalLanguage; onLanguage
   const other: PortalLanguage = language === 'en' ? 'de' : 'en';
   return (
     <header className={styles.header}>
-      <Text weight="semibold" size={400} className={styles.brand}>
-        {session ? `${session.tenantName} · ${t('productName')}` : t('productName')}
-      </Text>
+      <BrandMark branding={branding} tenantName={session?.tenantName} />
       {session && (
         <nav aria-label={t('navigation')} className={styles.nav}>
           <ul className={styles.navList}>
@@ -74,12 +114,16 @@ function Header({ language, onLanguage }: { language: PortalLanguage; onLanguage
           </ul>
         </nav>
       )}
-      {session && <Text>{t('signedInAs', { address: session.address })}</Text>}
-      <Button appearance="subtle" lang={other} onClick={() => onLanguage(other)}>
+      {session && (
+        <Text size={200} className={styles.account}>
+          {t('signedInAs', { address: session.address })}
+        </Text>
+      )}
+      <Button appearance="subtle" size="small" lang={other} onClick={() => onLanguage(other)}>
         {t('switchLanguage')}
       </Button>
       {session && (
-        <Button appearance="secondary" onClick={() => void signOut()}>
+        <Button appearance="secondary" size="small" onClick={() => void signOut()}>
           {t('signOut')}
         </Button>
       )}
@@ -113,6 +157,9 @@ export function App() {
   const [chosenLanguage, setChosenLanguage] = useState<PortalLanguage | undefined>(storedLanguage);
   const language = chosenLanguage ?? session?.language ?? browserLanguage();
   const i18n = useMemo(() => makeI18n(language), [language]);
+  const linkBranding = useLinkBranding();
+  const branding = session ? session.branding : linkBranding;
+  const theme = useBrandTheme(branding);
 
   const reload = useCallback(async () => {
     try {
@@ -151,13 +198,13 @@ export function App() {
   };
 
   return (
-    <FluentProvider theme={webLightTheme}>
+    <FluentProvider theme={theme}>
       <I18nContext.Provider value={i18n}>
         <SessionContext.Provider value={{ session, reload }}>
           <a href="#content" className={styles.skip}>
             {i18n.t('skipToContent')}
           </a>
-          <Header language={language} onLanguage={chooseLanguage} />
+          <Header language={language} onLanguage={chooseLanguage} branding={branding} />
           <main id="content" className={styles.main} tabIndex={-1}>
             <Page ipChanged={ipChanged} />
           </main>

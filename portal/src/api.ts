@@ -82,8 +82,10 @@ export async function apiRequest<T>(method: string, path: string, body?: unknown
     }
     throw problem;
   }
-  if (response.status === 204 || response.status === 202) return undefined as T;
+  // Read the whole answer even when it is empty of meaning (202, 204): a body left unread is cut off when
+  // the page moves on, which the browser reports as a failed request.
   const text = await response.text();
+  if (response.status === 204 || response.status === 202) return undefined as T;
   return (text ? JSON.parse(text) : undefined) as T;
 }
 

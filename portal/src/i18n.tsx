@@ -4,6 +4,7 @@
  */
 import { createContext, useContext } from 'react';
 import type { PortalLanguage } from '../../common/src/portal-api.ts';
+import { dateFormatters, dateLocale } from '../../common/src/dates.ts';
 import { fillPlaceholders } from '../../common/src/placeholders.ts';
 
 const en = {
@@ -26,6 +27,9 @@ const en = {
   openButton: 'Open message',
   opening: 'Opening…',
   openNoToken: 'This address has no link in it. Open the link from your notification e-mail again.',
+  signInLinkTitle: 'Sign in to your secure messages',
+  signInLinkBody: 'Choose "Sign in" to see the secure messages you sent and who read them. The link works only once.',
+  signInLinkButton: 'Sign in',
 
   unusableTitle: 'This link can no longer be used',
   unusableBody: 'The link was already used, has expired or is not complete. You can ask for a new link; it will be sent to the address the message was for.',
@@ -58,7 +62,8 @@ const en = {
   noSubject: '(no subject)',
 
   threadMessages: 'Messages in this conversation',
-  threadCount: '{count} of {max} messages',
+  threadCount: 'Messages: {count} · a conversation holds up to {max}',
+  messageHeading: 'Message from {sender}',
   unreadMark: 'unread',
   selectMessage: 'Choose a message to read it.',
 
@@ -206,6 +211,9 @@ const de: Record<MessageKey, string> = {
   openButton: 'Nachricht öffnen',
   opening: 'Wird geöffnet…',
   openNoToken: 'Diese Adresse enthält keinen Link. Öffnen Sie den Link aus Ihrer Benachrichtigung erneut.',
+  signInLinkTitle: 'Bei Ihren sicheren Nachrichten anmelden',
+  signInLinkBody: 'Wählen Sie „Anmelden“, um Ihre gesendeten sicheren Nachrichten zu sehen und wer sie gelesen hat. Der Link funktioniert nur einmal.',
+  signInLinkButton: 'Anmelden',
 
   unusableTitle: 'Dieser Link kann nicht mehr verwendet werden',
   unusableBody: 'Der Link wurde bereits verwendet, ist abgelaufen oder unvollständig. Sie können einen neuen Link anfordern; er wird an die Adresse gesendet, für die die Nachricht bestimmt war.',
@@ -238,7 +246,8 @@ const de: Record<MessageKey, string> = {
   noSubject: '(kein Betreff)',
 
   threadMessages: 'Nachrichten dieser Unterhaltung',
-  threadCount: '{count} von {max} Nachrichten',
+  threadCount: 'Nachrichten: {count} · eine Unterhaltung fasst bis zu {max}',
+  messageHeading: 'Nachricht von {sender}',
   unreadMark: 'ungelesen',
   selectMessage: 'Wählen Sie eine Nachricht, um sie zu lesen.',
 
@@ -405,14 +414,14 @@ export interface I18n {
 }
 
 export function makeI18n(language: PortalLanguage): I18n {
-  const dateTime = new Intl.DateTimeFormat(language, { dateStyle: 'medium', timeStyle: 'short' });
-  const day = new Intl.DateTimeFormat(language, { dateStyle: 'long' });
+  // German 02.12.2026, 14:05; English in the reader's own English locale; the reader's time zone.
+  const dates = dateFormatters(dateLocale(language, typeof navigator === 'undefined' ? [] : (navigator.languages ?? [navigator.language])));
   const number = new Intl.NumberFormat(language, { maximumFractionDigits: 1 });
   return {
     language,
     t: translator(language),
-    formatDate: (iso) => dateTime.format(new Date(iso)),
-    formatDay: (iso) => day.format(new Date(iso)),
+    formatDate: (iso) => dates.dateTime(new Date(iso)),
+    formatDay: (iso) => dates.day(new Date(iso)),
     formatSize: (bytes) => {
       if (bytes < 1024) return `${number.format(bytes)} B`;
       if (bytes < 1024 * 1024) return `${number.format(bytes / 1024)} KB`;

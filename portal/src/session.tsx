@@ -1,7 +1,7 @@
 /** The reader's portal session as the pages see it. */
 import { createContext, useContext } from 'react';
-import type { PortalSession } from '../../common/src/portal-api.ts';
-import { api, setCsrfToken } from './api.ts';
+import type { PortalSession, PortalSessionState } from '../../common/src/portal-api.ts';
+import { ApiProblem, api, setCsrfToken } from './api.ts';
 
 export interface SessionState {
   /** undefined while it is being looked up; null when this browser has none. */
@@ -13,9 +13,19 @@ export interface SessionState {
 export const SessionContext = createContext<SessionState>({ session: undefined, reload: async () => null });
 export const useSession = (): SessionState => useContext(SessionContext);
 
-/** GET /api/portal/session; remembers its CSRF token for the state-changing requests. */
-export async function fetchSession(): Promise<PortalSession> {
-  const session = await api.get<PortalSession>('/api/portal/session', { quiet: true });
-  setCsrfToken(session.csrfToken);
-  return session;
+/**
+ * GET /api/portal/session/state (200 also without a session, so an anonymous visit logs no failed request);
+ * remembers the session's CSRF token for the state-changing requests. Null without a session; a session
+ * opened on another network is the session-ip-changed problem, as the other routes answer it.
+ */
+export async function fetchSession(): Promise<PortalSession | null> {
+  const state = await api.get<PortalSessionState>('/api/portal/session/state', { quiet: true });
+  if (!state.signedIn) {
+    if (state.ipChanged) {
+      throw new ApiProblem({ type: 'urn:sealpost:problem:session-ip-changed', title: 'Session opened on another network', status: 401 });
+    }
+    return null;
+  }
+  setCsrfToken(state.session.csrfToken);
+  return state.session;
 }

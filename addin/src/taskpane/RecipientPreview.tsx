@@ -51,7 +51,12 @@ const METHOD_ICONS: Record<RecipientMethod, typeof GlobeRegular> = {
 const useStyles = makeStyles({
   section: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalS },
   heading: { display: 'flex', alignItems: 'center', justifyContent: 'space-between', gap: tokens.spacingHorizontalS },
-  address: { display: 'flex', flexDirection: 'column', wordBreak: 'break-all' },
+  address: { display: 'flex', flexDirection: 'column', minWidth: 0 },
+  // An address has no spaces: it may break anywhere, but only where it must. The reason is prose and
+  // wraps between words like any sentence.
+  addressText: { overflowWrap: 'anywhere' },
+  reason: { overflowWrap: 'break-word', hyphens: 'auto' },
+  methodColumn: { width: '7.5rem' },
   method: { display: 'flex', alignItems: 'center', gap: tokens.spacingHorizontalXS },
   held: { color: tokens.colorPaletteRedForeground1 },
 });
@@ -130,7 +135,7 @@ export function RecipientPreview({ mode, secure }: { mode: SecuredMode; secure: 
           <TableHeader>
             <TableRow>
               <TableHeaderCell>{t('previewRecipient')}</TableHeaderCell>
-              <TableHeaderCell>{t('previewMethod')}</TableHeaderCell>
+              <TableHeaderCell className={styles.methodColumn}>{t('previewMethod')}</TableHeaderCell>
             </TableRow>
           </TableHeader>
           <TableBody>
@@ -140,11 +145,11 @@ export function RecipientPreview({ mode, secure }: { mode: SecuredMode; secure: 
                 <TableRow key={row.address} data-recipient={row.address} data-method={row.method}>
                   <TableCell>
                     <span className={styles.address}>
-                      <Text>{row.address}</Text>
-                      <Caption1>{row.reasonCode ? t(`reason_${row.reasonCode}` as MessageKey) : row.reason}</Caption1>
+                      <Text className={styles.addressText}>{row.address}</Text>
+                      <Caption1 className={styles.reason}>{row.reasonCode ? t(`reason_${row.reasonCode}` as MessageKey) : row.reason}</Caption1>
                     </span>
                   </TableCell>
-                  <TableCell>
+                  <TableCell className={styles.methodColumn}>
                     <span className={`${styles.method} ${row.method === 'held' ? styles.held : ''}`}>
                       <Icon aria-hidden="true" />
                       <Text>{t(`method_${row.method}` as MessageKey)}</Text>

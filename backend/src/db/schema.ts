@@ -41,6 +41,8 @@ export interface TenantSettings {
   entra?: { applicationId: string; tenantIds: string[] };
   /** The tenant file's guard section as written; the guard fills in its defaults. */
   guard?: GuardSettings;
+  /** From the tenant file's branding, checked there (the logo as a data: URL). */
+  branding?: { name?: string; colour?: string; logo?: string };
 }
 
 /** When the add-in asks at send time: external recipients with attachments, and/or these words. */

@@ -57,6 +57,11 @@ const ADMIN_ROLES: PortalRole[] = ['owner', 'operator'];
 const AUDIT_ROLES: PortalRole[] = ['owner', 'operator', 'auditor'];
 
 const uuidParam = { type: 'string', maxLength: 64 } as const;
+const brandingKeyParam = { type: 'string', maxLength: 64 } as const;
+const brandingSchema = {
+  type: 'object',
+  properties: { name: { type: 'string' }, colour: { type: 'string' }, logoUrl: { type: 'string' } },
+} as const;
 const threadSummarySchema = {
   type: 'object',
   properties: {
@@ -184,7 +189,8 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
   });
 
   app.addHook('onSend', async (_request, reply) => {
-    reply.header('cache-control', 'no-store');
+    // A tenant's logo may be kept by the browser; every other answer is personal and never stored.
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
   });
@@ -289,6 +295,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
               role: { type: 'string' },
               csrfToken: { type: 'string' },
               expiresAt: { type: 'string' },
+              branding: brandingSchema,
             },
             required: ['address', 'tenantName', 'language', 'csrfToken', 'expiresAt'],
           },
@@ -296,6 +303,68 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
     },
     async (request) => portal.sessionView(await sessionOf(request)),
+  );
+
+  // The portal's first question on every page: answered 200 for anonymous visitors too, so a visit without
+  // a session logs no failed request. It grants nothing; every other route still checks the session.
+  app.get(
+    '/session/state',
+    {
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              signedIn: { type: 'boolean' },
+              ipChanged: { type: 'boolean' },
+              session: {
+                type: 'object',
+                properties: {
+                  address: { type: 'string' },
+                  tenantName: { type: 'string' },
+                  language: { type: 'string', enum: ['en', 'de'] },
+                  role: { type: 'string' },
+                  csrfToken: { type: 'string' },
+                  expiresAt: { type: 'string' },
+                  branding: brandingSchema,
+                },
+                required: ['address', 'tenantName', 'language', 'csrfToken', 'expiresAt'],
+              },
+            },
+            required: ['signedIn'],
+          },
+        },
+      },
+    },
+    async (request) => {
+      const cookies = parseCookies(request.headers.cookie);
+      const lookup = await resolveSession(db, cookies[PORTAL_SESSION_COOKIE], cookies[PORTAL_BROWSER_COOKIE], request.ip);
+      if (lookup.kind === 'missing') return { signedIn: false };
+      if (lookup.kind === 'ip-changed') return { signedIn: false, ipChanged: true };
+      return { signedIn: true, session: await portal.sessionView(lookup.session) };
+    },
+  );
+
+  app.get<{ Params: { key: string } }>(
+    '/branding/:key',
+    { schema: { params: { type: 'object', properties: { key: brandingKeyParam } }, response: { 200: brandingSchema } } },
+    async (request) => portal.brandingByKey(request.params.key),
+  );
+
+  app.get<{ Params: { key: string } }>(
+    '/branding/:key/logo',
+    { schema: { params: { type: 'object', properties: { key: brandingKeyParam } } } },
+    async (request, reply) => {
+      const logo = portal.logoByKey(request.params.key);
+      if (!logo) throw problems.notFound();
+      // An SVG logo is shown as an image, where it runs nothing; opened on its own, this policy keeps its scripts off.
+      return reply
+        .header('content-security-policy', "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox")
+        .header('cache-control', 'public, max-age=3600')
+        .header('content-disposition', 'inline; filename="logo"')
+        .type(logo.contentType)
+        .send(logo.bytes);
+    },
   );
 
   app.delete('/session', async (request, reply) => {

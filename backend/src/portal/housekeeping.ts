@@ -295,7 +295,7 @@ class Sweeper {
         subject: meta.subject,
         sentAt: row.sentAt,
         ...(row.expiresAt ? { expiresAt: row.expiresAt } : {}),
-        link: portal.linkUrl(link.token),
+        link: portal.linkUrl(link.token, tenant.id),
       });
       audit.push({
         tenantId: tenant.id,
@@ -312,7 +312,8 @@ class Sweeper {
       language,
       template: settings.digestTemplate,
       domain,
-      from: { name: 'Sealpost', address: `no-reply@${domain}` },
+      // The tenant's own name when it has branding: the recipient knows the sender's organisation, not Sealpost.
+      from: { name: portal.mailBranding(tenant.id)?.name ?? 'Sealpost', address: `no-reply@${domain}` },
       to: address,
       entries,
       total,

@@ -5,7 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import { dateFormatters } from '../../../common/src/dates.ts';
 import type { PortalLanguage } from '../../../common/src/portal-api.ts';
+import type { Logo } from '../tenants/branding.ts';
 import type { NotificationTemplate } from './portal-settings.ts';
 
 export const DEFAULT_NOTIFICATION_TEMPLATES: Record<PortalLanguage, NotificationTemplate> = {
@@ -17,7 +19,7 @@ export const DEFAULT_NOTIFICATION_TEMPLATES: Record<PortalLanguage, Notification
       'The link works once and until {{expires}}. If it no longer works, the page lets you ask for a new one.\n',
     html:
       '<p>{{sender}} has sent you a secure message: <strong>{{subject}}</strong>.</p>' +
-      '<p><a href="{{link}}">Open the message</a></p>' +
+      '<p><a href="{{link}}" style="{{buttonStyle}}">Open the message</a></p>' +
       '<p>The link works once and until {{expires}}. If it no longer works, the page lets you ask for a new one.</p>',
   },
   de: {
@@ -28,7 +30,7 @@ export const DEFAULT_NOTIFICATION_TEMPLATES: Record<PortalLanguage, Notification
       'Der Link gilt einmal und bis {{expires}}. Funktioniert er nicht mehr, können Sie auf der Seite einen neuen anfordern.\n',
     html:
       '<p>{{sender}} hat Ihnen eine sichere Nachricht gesendet: <strong>{{subject}}</strong>.</p>' +
-      '<p><a href="{{link}}">Nachricht öffnen</a></p>' +
+      '<p><a href="{{link}}" style="{{buttonStyle}}">Nachricht öffnen</a></p>' +
       '<p>Der Link gilt einmal und bis {{expires}}. Funktioniert er nicht mehr, können Sie auf der Seite einen neuen anfordern.</p>',
   },
 };
@@ -37,12 +39,12 @@ const SIGN_IN: Record<PortalLanguage, NotificationTemplate> = {
   en: {
     subject: 'Your sign-in link for secure messages',
     text: 'Sign in to see the secure messages you sent:\n{{link}}\n\nThe link works once and until {{expires}}. If you did not ask for it, ignore this message.\n',
-    html: '<p><a href="{{link}}">Sign in</a> to see the secure messages you sent.</p><p>The link works once and until {{expires}}. If you did not ask for it, ignore this message.</p>',
+    html: '<p><a href="{{link}}" style="{{buttonStyle}}">Sign in</a></p><p>Sign in to see the secure messages you sent.</p><p>The link works once and until {{expires}}. If you did not ask for it, ignore this message.</p>',
   },
   de: {
     subject: 'Ihr Anmeldelink für sichere Nachrichten',
     text: 'Melden Sie sich an, um Ihre gesendeten sicheren Nachrichten zu sehen:\n{{link}}\n\nDer Link gilt einmal und bis {{expires}}. Haben Sie ihn nicht angefordert, ignorieren Sie diese Nachricht.\n',
-    html: '<p><a href="{{link}}">Anmelden</a>, um Ihre gesendeten sicheren Nachrichten zu sehen.</p><p>Der Link gilt einmal und bis {{expires}}. Haben Sie ihn nicht angefordert, ignorieren Sie diese Nachricht.</p>',
+    html: '<p><a href="{{link}}" style="{{buttonStyle}}">Anmelden</a></p><p>Melden Sie sich an, um Ihre gesendeten sicheren Nachrichten zu sehen.</p><p>Der Link gilt einmal und bis {{expires}}. Haben Sie ihn nicht angefordert, ignorieren Sie diese Nachricht.</p>',
   },
 };
 
@@ -71,12 +73,49 @@ export function fillTemplate(template: string, values: Record<string, string>, h
   });
 }
 
+const MAIL_DATES = { en: dateFormatters('en-GB', 'UTC'), de: dateFormatters('de-DE', 'UTC') };
+
+/** A date in a mail: the portal's format (02.12.2026, 14:05), in UTC and saying so, as the reader's zone is unknown. */
 export function formatDate(date: Date, language: PortalLanguage): string {
-  return new Intl.DateTimeFormat(language === 'de' ? 'de-DE' : 'en-GB', {
-    dateStyle: 'long',
-    timeStyle: 'short',
-    timeZone: 'UTC',
-  }).format(date) + ' UTC';
+  return `${MAIL_DATES[language].dateTime(date)} UTC`;
+}
+
+/** A tenant's look in its mails; without it they look like Sealpost's. */
+export interface MailBranding {
+  name: string;
+  /** #rrggbb, checked to be readable under white text. */
+  colour?: string;
+  logo?: Logo;
+}
+
+/** Sealpost's own brand colour (Fluent's default brand shade 80). */
+const DEFAULT_MAIL_COLOUR = '#0f6cbd';
+const LOGO_CID = 'brand-logo@sealpost';
+
+const FOOTER: Record<PortalLanguage, (name: string | undefined) => string> = {
+  en: (name) => (name ? `Sent securely by ${name} with Sealpost.` : 'Sent securely with Sealpost.'),
+  de: (name) => (name ? `Sicher versendet von ${name} mit Sealpost.` : 'Sicher versendet mit Sealpost.'),
+};
+
+function buttonStyle(colour: string): string {
+  return `display:inline-block;padding:10px 20px;background-color:${colour};color:#ffffff;text-decoration:none;border-radius:4px;font-weight:600`;
+}
+
+/** The mail's frame: a header with the tenant's logo and name in its colour, the content, a footer. */
+function brandedHtml(content: string, language: PortalLanguage, branding: MailBranding | undefined): string {
+  const colour = branding?.colour ?? DEFAULT_MAIL_COLOUR;
+  const name = escapeHtml(branding?.name ?? 'Sealpost');
+  const logo = branding?.logo ? `<img src="cid:${LOGO_CID}" alt="" height="32" style="height:32px;vertical-align:middle;margin-right:10px;border:0">` : '';
+  return (
+    `<!doctype html><html lang="${language}"><body style="margin:0;padding:0;background-color:#f5f5f5">` +
+    '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background-color:#f5f5f5"><tr><td align="center" style="padding:16px 8px">' +
+    '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:560px;background-color:#ffffff;border-radius:8px;' +
+    'font-family:\'Segoe UI\',Arial,sans-serif;font-size:15px;line-height:1.5;color:#242424">' +
+    `<tr><td style="padding:14px 20px;border-bottom:3px solid ${colour};font-size:17px;font-weight:600;color:${colour}">${logo}${name}</td></tr>` +
+    `<tr><td style="padding:8px 20px 4px">${content}</td></tr>` +
+    `<tr><td style="padding:12px 20px 16px;font-size:12px;color:#616161;border-top:1px solid #e0e0e0">${escapeHtml(FOOTER[language](branding?.name))}</td></tr>` +
+    '</table></td></tr></table></body></html>'
+  );
 }
 
 export interface ComposedMail {
@@ -89,19 +128,38 @@ interface Envelope {
   to: string;
   hostname: string;
   autoSubmitted?: boolean;
+  language: PortalLanguage;
+  branding?: MailBranding;
 }
 
 async function compose(envelope: Envelope, template: NotificationTemplate, values: Record<string, string>): Promise<ComposedMail> {
   const messageId = `<${randomUUID()}@${envelope.hostname}>`;
-  const subject = fillTemplate(template.subject, values, false).replace(/[\r\n]+/g, ' ');
+  const { branding, language } = envelope;
+  const filled = { ...values, buttonStyle: buttonStyle(branding?.colour ?? DEFAULT_MAIL_COLOUR) };
+  const subject = fillTemplate(template.subject, filled, false).replace(/[\r\n]+/g, ' ');
+  const text = fillTemplate(template.text, filled, false);
   const raw = await new MailComposer({
     from: envelope.from,
     to: envelope.to,
     subject,
     messageId,
     date: new Date(),
-    text: fillTemplate(template.text, values, false),
-    html: `<!doctype html><html><body>${fillTemplate(template.html, values, true)}</body></html>`,
+    // The plain part names the tenant too, for readers whose mail program shows no HTML.
+    text: branding ? `${text.trimEnd()}\n\n-- \n${FOOTER[language](branding.name.replace(/[\r\n]+/g, ' '))}\n` : text,
+    html: brandedHtml(fillTemplate(template.html, filled, true), language, branding),
+    ...(branding?.logo
+      ? {
+          attachments: [
+            {
+              cid: LOGO_CID,
+              filename: `logo.${branding.logo.contentType === 'image/png' ? 'png' : branding.logo.contentType === 'image/jpeg' ? 'jpg' : 'svg'}`,
+              content: branding.logo.bytes,
+              contentType: branding.logo.contentType,
+              contentDisposition: 'inline' as const,
+            },
+          ],
+        }
+      : {}),
     headers: envelope.autoSubmitted === false ? {} : { 'Auto-Submitted': 'auto-generated' },
   })
     .compile()
@@ -118,6 +176,8 @@ export interface NotificationInput {
   link: string;
   expiresAt: Date;
   hostname: string;
+  /** The tenant's look; unset: Sealpost's. */
+  branding?: MailBranding;
 }
 
 /** The notification a recipient gets for a new portal message (or a fresh link to one). */
@@ -125,14 +185,29 @@ export function buildNotificationMail(input: NotificationInput): Promise<Compose
   const template = { ...DEFAULT_NOTIFICATION_TEMPLATES[input.language], ...stripEmpty(input.template) };
   const senderLabel = input.sender.name ? `${input.sender.name} <${input.sender.address}>` : input.sender.address;
   return compose(
-    { from: input.sender, to: input.recipient, hostname: input.hostname },
+    { from: input.sender, to: input.recipient, hostname: input.hostname, language: input.language, branding: input.branding },
     template,
     { sender: senderLabel, subject: input.subject || '(no subject)', link: input.link, expires: formatDate(input.expiresAt, input.language) },
   );
 }
 
-export function buildSignInMail(input: { language: PortalLanguage; to: string; link: string; expiresAt: Date; hostname: string; from: string }) {
-  return compose({ from: { name: 'Sealpost', address: input.from }, to: input.to, hostname: input.hostname }, SIGN_IN[input.language], {
+export function buildSignInMail(input: {
+  language: PortalLanguage;
+  to: string;
+  link: string;
+  expiresAt: Date;
+  hostname: string;
+  from: string;
+  branding?: MailBranding;
+}) {
+  const envelope = {
+    from: { name: input.branding?.name ?? 'Sealpost', address: input.from },
+    to: input.to,
+    hostname: input.hostname,
+    language: input.language,
+    branding: input.branding,
+  };
+  return compose(envelope, SIGN_IN[input.language], {
     link: input.link,
     expires: formatDate(input.expiresAt, input.language),
   });
@@ -146,8 +221,16 @@ export function buildReadReceiptMail(input: {
   readAt: Date;
   hostname: string;
   from: string;
+  branding?: MailBranding;
 }) {
-  return compose({ from: { name: 'Sealpost', address: input.from }, to: input.to, hostname: input.hostname }, READ_RECEIPT[input.language], {
+  const envelope = {
+    from: { name: input.branding?.name ?? 'Sealpost', address: input.from },
+    to: input.to,
+    hostname: input.hostname,
+    language: input.language,
+    branding: input.branding,
+  };
+  return compose(envelope, READ_RECEIPT[input.language], {
     sender: input.reader,
     subject: input.subject || '(no subject)',
     expires: formatDate(input.readAt, input.language),

@@ -8,8 +8,11 @@ import { and, asc, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { Counter, type Registry } from 'prom-client';
 import {
+  OPEN_LINK_BRAND_PARAM,
   OPEN_LINK_PATH,
+  OPEN_LINK_PURPOSE_PARAM,
   OPEN_LINK_TOKEN_PARAM,
+  type PortalBranding,
   type MessageSummary,
   type PortalLanguage,
   type PortalLimits,
@@ -39,13 +42,14 @@ import { describeHeaderRefusal } from '../pipeline/header-section.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../secure/protection-modes.ts';
 import { spoolWithin } from '../smtp/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
+import { decodeLogo, type Logo, type TenantBranding } from '../tenants/branding.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { sanitizeMailHtml } from './html-sanitizer.ts';
 import { consumeLink, findLink, issueLink, takeRateToken, type LinkRow } from './magic-links.ts';
 import { HeavyWorkLimiter } from './heavy-work-limiter.ts';
 import { parsePortalMessage, type ParsedAttachment, type ParsedPortalMessage } from './message-parsing.ts';
 import { ParsedMessageCache, type CachedAttachment, type ParsedStructure } from './parsed-message-cache.ts';
-import { buildNotificationMail, buildReadReceiptMail, buildSignInMail } from './notification-mail.ts';
+import { buildNotificationMail, buildReadReceiptMail, buildSignInMail, type MailBranding } from './notification-mail.ts';
 import { problems } from './portal-problems.ts';
 import { languageFor, loadPortalSettings, type PortalSettings } from './portal-settings.ts';
 import {
@@ -171,8 +175,36 @@ export class PortalService {
     return loadPortalSettings(q, tenantId);
   }
 
-  linkUrl(token: string): string {
-    return `${this.options.publicUrl}${OPEN_LINK_PATH}?${OPEN_LINK_TOKEN_PARAM}=${encodeURIComponent(token)}`;
+  /**
+   * The magic link: the token, then the tenant's branding key (so the page shows the tenant's look before
+   * anything is opened) and, for a member's sign-in link, its purpose (so the page speaks of signing in).
+   */
+  linkUrl(token: string, tenantId?: string, purpose?: 'sign-in'): string {
+    const tenant = tenantId ? this.options.directory.tenantById(tenantId) : undefined;
+    const brand = tenant && hasBranding(tenant.branding) ? `&${OPEN_LINK_BRAND_PARAM}=${tenant.brandingKey}` : '';
+    const forSignIn = purpose ? `&${OPEN_LINK_PURPOSE_PARAM}=${purpose}` : '';
+    return `${this.options.publicUrl}${OPEN_LINK_PATH}?${OPEN_LINK_TOKEN_PARAM}=${encodeURIComponent(token)}${brand}${forSignIn}`;
+  }
+
+  /** GET /api/portal/branding/:key: the look of the tenant whose links carry this key; {} for any other. */
+  brandingByKey(key: string): PortalBranding {
+    const tenant = this.options.directory.tenantByBrandingKey(key);
+    return tenant ? portalBranding(tenant) : {};
+  }
+
+  /** The logo image of the tenant whose links carry this key. */
+  logoByKey(key: string): Logo | undefined {
+    const logo = this.options.directory.tenantByBrandingKey(key)?.branding.logo;
+    return logo ? decodeLogo(logo) : undefined;
+  }
+
+  /** What the mails of a tenant show: its branding, else nothing of its own. */
+  mailBranding(tenantId: string): MailBranding | undefined {
+    const tenant = this.options.directory.tenantById(tenantId);
+    if (!tenant || !hasBranding(tenant.branding)) return undefined;
+    const { name, colour, logo } = tenant.branding;
+    const decoded = logo ? decodeLogo(logo) : undefined;
+    return { name: name ?? tenant.name, ...(colour ? { colour } : {}), ...(decoded ? { logo: decoded } : {}) };
   }
 
   get secureCookies(): boolean {
@@ -270,9 +302,10 @@ export class PortalService {
           sender: { name: parsed.from?.name, address: memberAddress },
           recipient,
           subject: parsed.subject,
-          link: this.linkUrl(link.token),
+          link: this.linkUrl(link.token, tenant.id),
           expiresAt: linkExpiresAt,
           hostname: this.options.hostname,
+          branding: this.mailBranding(tenant.id),
         });
         await spoolWithin(tx, vault, [
           {
@@ -495,9 +528,10 @@ export class PortalService {
       sender: { name: meta.fromName, address: row.fromAddress },
       recipient: row.toAddress,
       subject: meta.subject,
-      link: this.linkUrl(link.token),
+      link: this.linkUrl(link.token, row.tenantId),
       expiresAt,
       hostname: this.options.hostname,
+      branding: this.mailBranding(row.tenantId),
     });
     await this.spool(tx, row.tenantId, '', row.toAddress, mail, { portalFreshLinkFor: row.id });
     await appendAudit(tx, this.options.vault.auditKeys, {
@@ -535,9 +569,10 @@ export class PortalService {
       const mail = await buildSignInMail({
         language: languageFor(settings, address),
         to: address,
-        link: this.linkUrl(link.token),
+        link: this.linkUrl(link.token, tenant.id, 'sign-in'),
         expiresAt,
         hostname: this.options.hostname,
+        branding: this.mailBranding(tenant.id),
         from: `no-reply@${tenant.domains[0] ?? this.options.hostname}`,
       });
       await this.spool(tx, tenant.id, '', address, mail, { portalSignIn: true });
@@ -573,9 +608,11 @@ export class PortalService {
   async sessionView(session: PortalSessionInfo) {
     const tenant = this.options.directory.tenantById(session.tenantId);
     const settings = await this.settings(session.tenantId);
+    const branding = tenant && hasBranding(tenant.branding) ? portalBranding(tenant) : undefined;
     return {
       address: session.address,
       tenantName: tenant?.name ?? '',
+      ...(branding ? { branding } : {}),
       language: languageFor(settings, session.address) as PortalLanguage,
       ...(session.role ? { role: session.role } : {}),
       csrfToken: session.csrfToken,
@@ -856,6 +893,7 @@ export class PortalService {
           readAt: new Date(),
           hostname: this.options.hostname,
           from: `no-reply@${tenant?.domains[0] ?? this.options.hostname}`,
+          branding: this.mailBranding(session.tenantId),
         });
         await this.spool(tx, session.tenantId, '', row.fromAddress, mail, { portalReadReceiptFor: row.id });
         receiptSpooled = true;
@@ -1189,4 +1227,18 @@ export function formatBytes(bytes: number): string {
 
 function isUuid(value: string): boolean {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}
+
+function hasBranding(branding: TenantBranding): boolean {
+  return Boolean(branding.name || branding.colour || branding.logo);
+}
+
+function portalBranding(tenant: TenantInfo): PortalBranding {
+  const { name, colour, logo } = tenant.branding;
+  if (!hasBranding(tenant.branding)) return {};
+  return {
+    name: name ?? tenant.name,
+    ...(colour ? { colour } : {}),
+    ...(logo ? { logoUrl: `/api/portal/branding/${tenant.brandingKey}/logo` } : {}),
+  };
 }

@@ -11,6 +11,7 @@ import { apiTokens, connectors, members, tenantDomains, tenants, type SmartAlert
 import type { GuardSettings, TenantDefinition } from '../config.ts';
 import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
 import { generateApiToken, hashApiToken } from './secrets.ts';
+import { brandingKey, type TenantBranding } from './branding.ts';
 
 export interface TenantInfo {
   id: string;
@@ -22,6 +23,10 @@ export interface TenantInfo {
   entra?: { applicationId: string; tenantIds: string[] };
   /** The tenant file's guard section, undefined when it has none (the guard's defaults apply). */
   guard?: GuardSettings;
+  /** What recipients see; empty for Sealpost's own look. */
+  branding: TenantBranding;
+  /** The opaque id the portal asks for this tenant's branding by. */
+  brandingKey: string;
 }
 
 /** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
@@ -61,6 +66,8 @@ export class TenantDirectory {
         smartAlert: row.settings.smartAlert ?? DEFAULT_SMART_ALERT,
         entra: row.settings.entra,
         guard: row.settings.guard,
+        branding: row.settings.branding ?? {},
+        brandingKey: brandingKey(row.id),
       });
     }
     const byDomain = new Map<string, TenantInfo>();
@@ -114,6 +121,11 @@ export class TenantDirectory {
     return this.connectorList.some((c) => c.smtpAuthUser);
   }
 
+  tenantByBrandingKey(key: string): TenantInfo | undefined {
+    for (const tenant of this.byId.values()) if (tenant.brandingKey === key) return tenant;
+    return undefined;
+  }
+
   allTenants(): TenantInfo[] {
     return [...this.byId.values()];
   }
@@ -156,6 +168,7 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         ...(definition.smartAlert ? { smartAlert: definition.smartAlert } : {}),
         ...(definition.entra ? { entra: definition.entra } : {}),
         ...(definition.guard ? { guard: definition.guard } : {}),
+        ...(definition.branding ? { branding: definition.branding } : {}),
       };
       const [tenant] = await tx
         .insert(tenants)

@@ -7,9 +7,9 @@ function decodedText(mail: ReceivedMail): string {
   return mail.raw.toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '=');
 }
 
-/** The full magic link (…/portal/open?token=…) a mail carries. */
+/** The full magic link (…/portal/open?token=…, with its brand and purpose parameters) a mail carries. */
 export function magicLinkOf(mail: ReceivedMail): string {
-  const match = /https?:\/\/[^\s"<>]+\/portal\/open\?token=[A-Za-z0-9_-]+/.exec(decodedText(mail));
+  const match = /https?:\/\/[^\s"<>]+\/portal\/open\?token=[A-Za-z0-9_-]+(?:&(?:amp;)?[a-z]+=[A-Za-z0-9_-]*)*/.exec(decodedText(mail));
   assert.ok(match, 'the mail carries a magic link');
   return match[0];
 }

@@ -16,12 +16,22 @@ const useStyles = makeStyles({
     fontSize: tokens.fontSizeBase300,
     '& th, & td': {
       textAlign: 'start',
-      padding: `${tokens.spacingVerticalS} ${tokens.spacingHorizontalM}`,
+      verticalAlign: 'top',
+      padding: `${tokens.spacingVerticalXS} ${tokens.spacingHorizontalS}`,
       borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
+      overflowWrap: 'anywhere',
     },
-    '& th': { fontWeight: tokens.fontWeightSemibold },
+    '& th': { fontWeight: tokens.fontWeightSemibold, color: tokens.colorNeutralForeground2 },
   },
+  // Counts and dates never break inside; on a phone the two count columns give their room to subject and sender.
+  number: { whiteSpace: 'nowrap', overflowWrap: 'normal', '@media (max-width: 600px)': { display: 'none' } },
+  // On a phone the conversation is one cell: the subject, and under it who with and when.
+  wideOnly: { '@media (max-width: 600px)': { display: 'none' } },
+  narrowOnly: { display: 'none', '@media (max-width: 600px)': { display: 'block' } },
+  date: { whiteSpace: 'nowrap', overflowWrap: 'normal' },
+  secondary: { color: tokens.colorNeutralForeground2, fontSize: tokens.fontSizeBase200, fontWeight: tokens.fontWeightRegular },
   unread: { fontWeight: tokens.fontWeightSemibold },
+  caption: { textAlign: 'start', captionSide: 'top', paddingBottom: tokens.spacingVerticalXS },
 });
 
 export function InboxPage() {
@@ -50,16 +60,24 @@ export function InboxPage() {
       {list && list.threads.length === 0 && <Body1 as="p">{t('inboxEmpty')}</Body1>}
       {list && list.threads.length > 0 && (
         <table className={table.table}>
-          <caption className={styles.muted} style={{ textAlign: 'start' }}>
+          <caption className={`${styles.muted} ${table.caption}`}>
             {t('threadsTable')}
           </caption>
           <thead>
             <tr>
               <th scope="col">{t('colSubject')}</th>
-              <th scope="col">{t('colCounterpart')}</th>
-              <th scope="col">{t('colCount')}</th>
-              <th scope="col">{t('colUnread')}</th>
-              <th scope="col">{t('colDate')}</th>
+              <th scope="col" className={table.wideOnly}>
+                {t('colCounterpart')}
+              </th>
+              <th scope="col" className={table.number}>
+                {t('colCount')}
+              </th>
+              <th scope="col" className={table.number}>
+                {t('colUnread')}
+              </th>
+              <th scope="col" className={`${table.date} ${table.wideOnly}`}>
+                {t('colDate')}
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -71,11 +89,14 @@ export function InboxPage() {
                     <Link href={to} onClick={(e) => followInApp(e, to)}>
                       {thread.subject || t('noSubject')}
                     </Link>
+                    <span className={`${table.narrowOnly} ${table.secondary}`}>
+                      {thread.counterpart} · {formatDate(thread.lastMessageAt)}
+                    </span>
                   </td>
-                  <td>{thread.counterpart}</td>
-                  <td>{thread.messageCount}</td>
-                  <td>{thread.unread}</td>
-                  <td>{formatDate(thread.lastMessageAt)}</td>
+                  <td className={table.wideOnly}>{thread.counterpart}</td>
+                  <td className={table.number}>{thread.messageCount}</td>
+                  <td className={table.number}>{thread.unread}</td>
+                  <td className={`${table.date} ${table.wideOnly}`}>{formatDate(thread.lastMessageAt)}</td>
                 </tr>
               );
             })}

@@ -12,8 +12,8 @@ import {
   DialogTrigger,
   Link,
   Spinner,
-  Title2,
-  Title3,
+  Subtitle1,
+  Subtitle2,
   makeStyles,
   tokens,
 } from '@fluentui/react-components';
@@ -29,9 +29,11 @@ const useStyles = makeStyles({
   facts: {
     display: 'grid',
     gridTemplateColumns: 'max-content 1fr',
-    columnGap: tokens.spacingHorizontalL,
-    rowGap: tokens.spacingVerticalXS,
+    columnGap: tokens.spacingHorizontalM,
+    rowGap: tokens.spacingVerticalXXS,
     margin: 0,
+    alignSelf: 'stretch',
+    minWidth: 0,
     '& dt': { fontWeight: tokens.fontWeightSemibold },
     '& dd': { margin: 0, overflowWrap: 'anywhere' },
   },
@@ -58,6 +60,8 @@ const useStyles = makeStyles({
 
 export interface MessageViewProps {
   messageId: string;
+  /** The conversation's subject, already the page's title: the message repeats it only when its own differs. */
+  threadSubject?: string;
   allowRemote: boolean;
   threadCanReply: boolean;
   maxMessages: number;
@@ -66,7 +70,7 @@ export interface MessageViewProps {
   onReplied: () => void;
 }
 
-export function MessageView({ messageId, allowRemote, threadCanReply, maxMessages, onAllowRemote, onDeleted, onReplied }: MessageViewProps) {
+export function MessageView({ messageId, threadSubject, allowRemote, threadCanReply, maxMessages, onAllowRemote, onDeleted, onReplied }: MessageViewProps) {
   const { t, language, formatDate, formatSize } = useI18n();
   const styles = useStyles();
   const page = usePageStyles();
@@ -110,9 +114,11 @@ export function MessageView({ messageId, allowRemote, threadCanReply, maxMessage
   const base = `/api/portal/messages/${encodeURIComponent(view.id)}`;
   return (
     <article aria-labelledby="message-subject" className={page.stack}>
-      <Title2 as="h2" id="message-subject">
-        {view.subject || t('noSubject')}
-      </Title2>
+      <Subtitle1 as="h2" id="message-subject" className={page.wrap}>
+        {threadSubject !== undefined && view.subject === threadSubject
+          ? t('messageHeading', { sender: view.fromName || view.from })
+          : view.subject || t('noSubject')}
+      </Subtitle1>
       <dl className={styles.facts}>
         <dt>{t('messageFrom')}</dt>
         <dd>{view.fromName ? `${view.fromName} <${view.from}>` : view.from}</dd>
@@ -170,12 +176,12 @@ export function MessageView({ messageId, allowRemote, threadCanReply, maxMessage
 
       {downloads.length > 0 && (
         <section aria-labelledby="attachments-heading" className={page.stack}>
-          <Title3 as="h3" id="attachments-heading">
+          <Subtitle2 as="h3" id="attachments-heading">
             {t('attachmentsTitle')}
-          </Title3>
+          </Subtitle2>
           <ul className={styles.attachments}>
             {downloads.map((attachment) => (
-              <li key={attachment.id}>
+              <li key={attachment.id} className={page.wrap}>
                 <Link href={`${base}/attachments/${encodeURIComponent(attachment.id)}`}>
                   {attachment.filename}
                 </Link>{' '}

@@ -4,7 +4,7 @@
  */
 import { useState } from 'react';
 import { Body1, Button } from '@fluentui/react-components';
-import { OPEN_LINK_TOKEN_PARAM, type OpenLinkResponse } from '../../../common/src/portal-api.ts';
+import { OPEN_LINK_PURPOSE_PARAM, OPEN_LINK_TOKEN_PARAM, type OpenLinkResponse } from '../../../common/src/portal-api.ts';
 import { ApiProblem, api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { problemText } from '../problems.ts';
@@ -18,6 +18,7 @@ export function OpenPage() {
   const { query } = useLocation();
   const { reload } = useSession();
   const token = query.get(OPEN_LINK_TOKEN_PARAM) ?? '';
+  const signIn = query.get(OPEN_LINK_PURPOSE_PARAM) === 'sign-in';
   const [state, setState] = useState<{ kind: 'ready' | 'opening' | 'unusable' } | { kind: 'failed'; message: string }>({ kind: 'ready' });
 
   const open = async () => {
@@ -48,12 +49,12 @@ export function OpenPage() {
 
   return (
     <div className={styles.stack}>
-      <PageTitle>{t('openTitle')}</PageTitle>
+      <PageTitle>{signIn ? t('signInLinkTitle') : t('openTitle')}</PageTitle>
       {token ? (
         <>
-          <Body1 as="p">{t('openBody')}</Body1>
+          <Body1 as="p">{signIn ? t('signInLinkBody') : t('openBody')}</Body1>
           <Button appearance="primary" size="large" disabled={state.kind === 'opening'} onClick={() => void open()}>
-            {state.kind === 'opening' ? t('opening') : t('openButton')}
+            {state.kind === 'opening' ? t('opening') : signIn ? t('signInLinkButton') : t('openButton')}
           </Button>
           {state.kind === 'failed' && <Notice intent="error">{state.message}</Notice>}
         </>

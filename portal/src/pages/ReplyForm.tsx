@@ -1,6 +1,6 @@
 /** The reply: text and files within the tenant's limits, sent as multipart/form-data. */
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { Body1, Button, Field, Textarea, Title3, makeStyles, tokens } from '@fluentui/react-components';
+import { Body1, Button, Field, Subtitle2, Textarea, makeStyles, tokens } from '@fluentui/react-components';
 import type { PortalLimits, ReplyCreated } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
@@ -68,9 +68,9 @@ export function ReplyForm({ messageId, maxMessages, onReplied }: { messageId: st
 
   return (
     <section aria-labelledby="reply-heading" className={`${page.stack} ${page.wide}`}>
-      <Title3 as="h3" id="reply-heading">
+      <Subtitle2 as="h3" id="reply-heading">
         {t('replyTitle')}
-      </Title3>
+      </Subtitle2>
       <form onSubmit={(e) => void send(e)} className={`${page.stack} ${page.wide}`}>
         <Field label={t('replyText')} required className={page.wide}>
           <Textarea value={text} onChange={(_, data) => setText(data.value)} resize="vertical" rows={6} />
@@ -93,7 +93,7 @@ export function ReplyForm({ messageId, maxMessages, onReplied }: { messageId: st
         {files.length > 0 && (
           <ul className={styles.files} aria-label={t('replyFilesChosen')}>
             {files.map((file, index) => (
-              <li key={`${file.name}-${index}`} className={page.row}>
+              <li key={`${file.name}-${index}`} className={`${page.row} ${page.wrap}`}>
                 <Body1>
                   {file.name} ({formatSize(file.size)})
                 </Body1>

@@ -1,6 +1,6 @@
 /** For members: the secure messages they sent, who read them, revoking access and changing the expiry. */
 import { useCallback, useEffect, useState } from 'react';
-import { Body1, Button, Field, Input, Spinner, Text, Title2, makeStyles, tokens } from '@fluentui/react-components';
+import { Body1, Button, Field, Input, Spinner, Subtitle1, Text, makeStyles, tokens } from '@fluentui/react-components';
 import type { ChangeExpiryRequest, ChangeExpiryResponse, RevokeRequest, SentMessage, SentMessageList } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
@@ -9,13 +9,16 @@ import { useSession } from '../session.tsx';
 import { Notice, PageTitle, usePageStyles } from './common.tsx';
 
 const useStyles = makeStyles({
-  list: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalL, alignSelf: 'stretch' },
+  list: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalM, alignSelf: 'stretch' },
+  // The date field has its label above it: its button lines up with the field, not with the label.
+  expiry: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalM, alignItems: 'flex-end' },
   recipients: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalS },
   card: {
     display: 'flex',
     flexDirection: 'column',
-    gap: tokens.spacingVerticalM,
-    padding: tokens.spacingHorizontalL,
+    gap: tokens.spacingVerticalS,
+    padding: tokens.spacingHorizontalM,
+    minWidth: 0,
     borderRadius: tokens.borderRadiusMedium,
     boxShadow: tokens.shadow4,
     backgroundColor: tokens.colorNeutralBackground1,
@@ -67,9 +70,9 @@ function SentItem({ message, onChanged }: { message: SentMessage; onChanged: () 
   return (
     <li>
       <article className={styles.card} aria-labelledby={headingId}>
-        <Title2 as="h2" id={headingId}>
+        <Subtitle1 as="h2" id={headingId} className={page.wrap}>
           {message.subject || t('noSubject')}
-        </Title2>
+        </Subtitle1>
         <Body1 className={page.muted}>
           {t('sentOn', { date: formatDate(message.sentAt) })}
           {' · '}
@@ -78,7 +81,9 @@ function SentItem({ message, onChanged }: { message: SentMessage; onChanged: () 
         <ul className={styles.recipients} aria-label={t('recipientsTitle')}>
           {message.recipients.map((recipient) => (
             <li key={recipient.address} className={page.row}>
-              <Text weight="semibold">{recipient.address}</Text>
+              <Text weight="semibold" className={page.wrap}>
+                {recipient.address}
+              </Text>
               <Body1>
                 {recipient.revokedAt
                   ? t('revokedAt', { date: formatDate(recipient.revokedAt) })
@@ -94,7 +99,7 @@ function SentItem({ message, onChanged }: { message: SentMessage; onChanged: () 
             </li>
           ))}
         </ul>
-        <div className={page.row}>
+        <div className={styles.expiry}>
           {active.length > 1 && <Button onClick={() => void revoke()}>{t('revokeAll')}</Button>}
           <Field label={t('expiryLabel')}>
             <Input type="date" value={day} onChange={(_, data) => setDay(data.value)} />

@@ -20,7 +20,7 @@ import {
   TableHeaderCell,
   TableRow,
   Textarea,
-  Title2,
+  Subtitle1,
   makeStyles,
   tokens,
 } from '@fluentui/react-components';
@@ -65,9 +65,9 @@ interface Prepared {
 type SetupFailure = { field: 'ips' | 'host' | 'other'; text: string };
 
 const useStyles = makeStyles({
-  steps: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalXXL, alignSelf: 'stretch' },
-  step: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalM, alignItems: 'flex-start' },
-  paragraph: { margin: 0 },
+  steps: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalXL, alignSelf: 'stretch' },
+  step: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalS, alignItems: 'flex-start', minWidth: 0 },
+  paragraph: { margin: 0, overflowWrap: 'anywhere' },
   code: {
     alignSelf: 'stretch',
     margin: 0,
@@ -80,7 +80,7 @@ const useStyles = makeStyles({
     backgroundColor: tokens.colorNeutralBackground3,
     color: tokens.colorNeutralForeground1,
   },
-  inline: { fontFamily: tokens.fontFamilyMonospace },
+  inline: { fontFamily: tokens.fontFamilyMonospace, overflowWrap: 'anywhere' },
   form: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalM, alignSelf: 'stretch', maxWidth: '560px' },
   table: { alignSelf: 'stretch' },
   value: { fontFamily: tokens.fontFamilyMonospace, overflowWrap: 'anywhere' },
@@ -117,9 +117,9 @@ function Step({ number, title, children }: { number: number; title: string; chil
   return (
     <li>
       <section aria-labelledby={headingId} className={styles.step}>
-        <Title2 as="h2" id={headingId}>
+        <Subtitle1 as="h2" id={headingId}>
           {t('setupStep', { number, title })}
-        </Title2>
+        </Subtitle1>
         {children}
       </section>
     </li>

@@ -1,6 +1,6 @@
 /** The start page: readers are sent to their inbox; everybody else learns how to get in. */
 import { useEffect, useState, type FormEvent } from 'react';
-import { Body1, Button, Field, Input, Spinner, Title2 } from '@fluentui/react-components';
+import { Body1, Button, Field, Input, Spinner, Subtitle1, makeStyles } from '@fluentui/react-components';
 import type { SignInRequest } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
@@ -9,7 +9,14 @@ import { navigate } from '../router.ts';
 import { useSession } from '../session.tsx';
 import { Notice, PageTitle, usePageStyles } from './common.tsx';
 
+const useStyles = makeStyles({
+  // Full width on a phone, room for a long address on a large screen.
+  form: { alignSelf: 'stretch', maxWidth: '30rem' },
+  field: { alignSelf: 'stretch' },
+});
+
 export function StartPage() {
+  const own = useStyles();
   const { t } = useI18n();
   const styles = usePageStyles();
   const { session } = useSession();
@@ -37,13 +44,13 @@ export function StartPage() {
     <div className={styles.stack}>
       <PageTitle>{t('startTitle')}</PageTitle>
       <Body1 as="p">{t('startBody')}</Body1>
-      <section aria-labelledby="sign-in-heading" className={styles.stack}>
-        <Title2 as="h2" id="sign-in-heading">
+      <section aria-labelledby="sign-in-heading" className={`${styles.stack} ${styles.wide}`}>
+        <Subtitle1 as="h2" id="sign-in-heading">
           {t('signInTitle')}
-        </Title2>
+        </Subtitle1>
         <Body1 as="p">{t('signInBody')}</Body1>
-        <form onSubmit={(e) => void submit(e)} className={styles.stack}>
-          <Field label={t('emailLabel')} required>
+        <form onSubmit={(e) => void submit(e)} className={`${styles.stack} ${own.form}`}>
+          <Field label={t('emailLabel')} required className={own.field}>
             <Input type="email" autoComplete="email" value={email} onChange={(_, data) => setEmail(data.value)} />
           </Field>
           <Button type="submit" appearance="primary" disabled={state.kind === 'sending' || !email.trim()}>

@@ -1,6 +1,6 @@
 /** A conversation: its messages, the chosen one shown below, and the reply form. */
 import { useCallback, useEffect, useState } from 'react';
-import { Body1, Link, Spinner, Title2, makeStyles, shorthands, tokens } from '@fluentui/react-components';
+import { Body1, Link, Spinner, Subtitle1, makeStyles, shorthands, tokens } from '@fluentui/react-components';
 import type { ThreadDetail } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
@@ -10,11 +10,12 @@ import { Notice, PageTitle, usePageStyles } from './common.tsx';
 import { MessageView } from './MessageView.tsx';
 
 const useStyles = makeStyles({
-  list: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalS, alignSelf: 'stretch' },
+  list: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalXS, alignSelf: 'stretch' },
   item: {
     display: 'flex',
     flexDirection: 'column',
-    padding: `${tokens.spacingVerticalS} ${tokens.spacingHorizontalM}`,
+    padding: `${tokens.spacingVerticalXS} ${tokens.spacingHorizontalM}`,
+    overflowWrap: 'anywhere',
     border: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
     borderRadius: tokens.borderRadiusMedium,
   },
@@ -62,14 +63,14 @@ export function ThreadPage({ threadId }: { threadId: string }) {
   return (
     <div className={page.stack}>
       <PageTitle>{detail.thread.subject || t('noSubject')}</PageTitle>
-      <Body1 as="p" className={page.muted}>
+      <Body1 as="p" className={`${page.muted} ${page.wrap}`}>
         {detail.thread.counterpart} · {t('threadCount', { count: detail.messages.length, max: detail.maxMessages })}
       </Body1>
       {notice && <Notice intent="success">{notice}</Notice>}
       <section aria-labelledby="thread-messages" className={`${page.stack} ${page.wide}`}>
-        <Title2 as="h2" id="thread-messages">
+        <Subtitle1 as="h2" id="thread-messages">
           {t('threadMessages')}
-        </Title2>
+        </Subtitle1>
         <ul className={styles.list}>
           {detail.messages.map((message) => {
             const to = `${base}?message=${encodeURIComponent(message.id)}`;
@@ -91,6 +92,7 @@ export function ThreadPage({ threadId }: { threadId: string }) {
           <MessageView
             key={chosen}
             messageId={chosen}
+            threadSubject={detail.thread.subject}
             allowRemote={allowRemote}
             threadCanReply={detail.canReply}
             maxMessages={detail.maxMessages}

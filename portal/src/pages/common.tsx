@@ -1,20 +1,33 @@
 /** Small pieces several pages share. */
 import { useState, type ReactNode } from 'react';
-import { Button, MessageBar, MessageBarBody, MessageBarTitle, Title1, makeStyles, tokens } from '@fluentui/react-components';
+import { Button, MessageBar, MessageBarBody, MessageBarTitle, Title3, makeStyles, tokens } from '@fluentui/react-components';
 import type { RequestLinkRequest } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { problemText } from '../problems.ts';
 
 export const usePageStyles = makeStyles({
-  stack: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalL, alignItems: 'flex-start' },
+  stack: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalM, alignItems: 'flex-start', minWidth: 0 },
   wide: { alignSelf: 'stretch' },
   row: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalM, alignItems: 'center' },
   muted: { color: tokens.colorNeutralForeground2 },
+  /** Text that may hold long addresses or unbroken words: it wraps inside its box instead of widening the page. */
+  wrap: { overflowWrap: 'anywhere', minWidth: 0 },
+  title: {
+    margin: 0,
+    overflowWrap: 'anywhere',
+    // A long subject as the title of a phone's page should not fill the screen.
+    '@media (max-width: 480px)': { fontSize: tokens.fontSizeBase500, lineHeight: tokens.lineHeightBase500 },
+  },
 });
 
 export function PageTitle({ children }: { children: ReactNode }) {
-  return <Title1 as="h1">{children}</Title1>;
+  const styles = usePageStyles();
+  return (
+    <Title3 as="h1" className={styles.title}>
+      {children}
+    </Title3>
+  );
 }
 
 export function Notice({ intent, title, children }: { intent: 'success' | 'error' | 'warning' | 'info'; title?: string; children: ReactNode }) {
