@@ -21,6 +21,7 @@ import type { PortalMessageView } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { messageFrameDocument } from '../message-frame.ts';
+import { getPrefetched } from '../prefetch.ts';
 import { problemText } from '../problems.ts';
 import { Notice, usePageStyles } from './common.tsx';
 import { ReplyForm } from './ReplyForm.tsx';
@@ -80,7 +81,7 @@ export function MessageView({ messageId, allowRemote, threadCanReply, maxMessage
     setView(undefined);
     setFailure(undefined);
     const query = allowRemote ? '?remote=allow' : '';
-    api.get<PortalMessageView>(`/api/portal/messages/${encodeURIComponent(messageId)}${query}`).then(
+    getPrefetched<PortalMessageView>(`/api/portal/messages/${encodeURIComponent(messageId)}${query}`).then(
       (answer) => live && setView(answer),
       (error: unknown) => live && setFailure(error),
     );

@@ -1,6 +1,7 @@
 /**
  * Where the notification's link leads. Loading this page changes nothing (mail scanners fetch links);
- * only the button opens the message and uses up the link.
+ * only the button opens the message and uses up the link. The press starts everything the message page
+ * needs at once: its script while the link is opened, then the thread and the message together.
  */
 import { useState } from 'react';
 import { Body1, Button } from '@fluentui/react-components';
@@ -8,6 +9,8 @@ import { OPEN_LINK_TOKEN_PARAM, type OpenLinkResponse } from '../../../common/sr
 import { ApiProblem, api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { problemText } from '../problems.ts';
+import { SentPage, ThreadPage } from '../lazy-pages.tsx';
+import { prefetch } from '../prefetch.ts';
 import { navigate, useLocation } from '../router.ts';
 import { useSession } from '../session.tsx';
 import { Notice, PageTitle, RequestLinkButton, usePageStyles } from './common.tsx';
@@ -16,19 +19,29 @@ export function OpenPage() {
   const { t } = useI18n();
   const styles = usePageStyles();
   const { query } = useLocation();
-  const { reload } = useSession();
+  const { adopt, reload } = useSession();
   const token = query.get(OPEN_LINK_TOKEN_PARAM) ?? '';
   const [state, setState] = useState<{ kind: 'ready' | 'opening' | 'unusable' } | { kind: 'failed'; message: string }>({ kind: 'ready' });
 
   const open = async () => {
     setState({ kind: 'opening' });
+    // A page that fails to load is loaded again when shown, and says so there.
+    const nextPage = (purpose: 'message' | 'sign-in') => (purpose === 'sign-in' ? SentPage : ThreadPage).preload().catch(() => undefined);
+    const messagePage = nextPage('message');
     try {
       const opened = await api.post<OpenLinkResponse>('/api/portal/links/open', { token }, { quiet: true });
-      await reload();
-      if (opened.purpose === 'sign-in') navigate('/portal/sent', { replace: true });
-      else if (opened.threadId) {
+      if (opened.session) adopt(opened.session);
+      else await reload();
+      if (opened.purpose === 'sign-in') {
+        await nextPage('sign-in');
+        navigate('/portal/sent', { replace: true });
+      } else if (opened.threadId) {
+        const thread = encodeURIComponent(opened.threadId);
+        prefetch(`/api/portal/threads/${thread}`);
+        if (opened.messageId) prefetch(`/api/portal/messages/${encodeURIComponent(opened.messageId)}`);
+        await messagePage;
         const message = opened.messageId ? `?message=${encodeURIComponent(opened.messageId)}` : '';
-        navigate(`/portal/threads/${encodeURIComponent(opened.threadId)}${message}`, { replace: true });
+        navigate(`/portal/threads/${thread}${message}`, { replace: true });
       } else navigate('/portal/threads', { replace: true });
     } catch (error) {
       if (error instanceof ApiProblem && error.is('link-unusable')) setState({ kind: 'unusable' });
