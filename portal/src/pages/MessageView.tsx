@@ -75,6 +75,8 @@ export function MessageView({ messageId, allowRemote, threadCanReply, maxMessage
   const [failure, setFailure] = useState<unknown>();
   const [deleteFailure, setDeleteFailure] = useState<unknown>();
   const frame = useRef<HTMLIFrameElement>(null);
+  // The reply form is drawn once the message is on screen, so that showing the message waits for nothing else.
+  const [messageShown, setMessageShown] = useState(false);
 
   useEffect(() => {
     let live = true;
@@ -90,9 +92,18 @@ export function MessageView({ messageId, allowRemote, threadCanReply, maxMessage
     };
   }, [messageId, allowRemote]);
 
+  useEffect(() => {
+    if (!view) return;
+    // A frame that never reports its load must not keep the reply form away.
+    const timer = window.setTimeout(() => setMessageShown(true), view.html ? 1000 : 0);
+    return () => window.clearTimeout(timer);
+  }, [view]);
+
   const fitFrame = () => {
     const document = frame.current?.contentDocument;
     if (frame.current && document?.documentElement) frame.current.style.height = `${document.documentElement.scrollHeight + 4}px`;
+    // After the next paint, the message is on screen.
+    requestAnimationFrame(() => window.setTimeout(() => setMessageShown(true), 0));
   };
 
   const remove = async () => {
@@ -212,7 +223,7 @@ export function MessageView({ messageId, allowRemote, threadCanReply, maxMessage
       </Dialog>
       {deleteFailure !== undefined && <Notice intent="error">{problemText(deleteFailure, t)}</Notice>}
 
-      {view.canReply && threadCanReply && <ReplyForm messageId={view.id} maxMessages={maxMessages} onReplied={onReplied} />}
+      {view.canReply && threadCanReply && messageShown && <ReplyForm messageId={view.id} maxMessages={maxMessages} onReplied={onReplied} />}
     </article>
   );
 }

@@ -1,9 +1,10 @@
 /**
  * Where the notification's link leads. Loading this page changes nothing (mail scanners fetch links);
- * only the button opens the message and uses up the link. The press starts everything the message page
- * needs at once: its script while the link is opened, then the thread and the message together.
+ * only the button opens the message and uses up the link. While the reader looks at the button, the
+ * message page's script is fetched (when the browser is idle), so the press waits only for the server:
+ * the link is opened, then the thread and the message are asked for together.
  */
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Body1, Button } from '@fluentui/react-components';
 import { OPEN_LINK_TOKEN_PARAM, type OpenLinkResponse } from '../../../common/src/portal-api.ts';
 import { ApiProblem, api } from '../api.ts';
@@ -22,6 +23,17 @@ export function OpenPage() {
   const { adopt, reload } = useSession();
   const token = query.get(OPEN_LINK_TOKEN_PARAM) ?? '';
   const [state, setState] = useState<{ kind: 'ready' | 'opening' | 'unusable' } | { kind: 'failed'; message: string }>({ kind: 'ready' });
+
+  useEffect(() => {
+    if (!token) return;
+    const preload = () => void ThreadPage.preload().catch(() => undefined);
+    if (typeof window.requestIdleCallback !== 'function') {
+      const timer = window.setTimeout(preload, 500);
+      return () => window.clearTimeout(timer);
+    }
+    const idle = window.requestIdleCallback(preload, { timeout: 2000 });
+    return () => window.cancelIdleCallback(idle);
+  }, [token]);
 
   const open = async () => {
     setState({ kind: 'opening' });
