@@ -338,13 +338,17 @@ try {
     }
     const tablesAfter = await tableStatistics();
 
-    const openPage = jsSize([...scriptsBeforeClick]);
+    // What the open page needs to show itself: the scripts its index page names (the pages' own files come later).
+    const indexScripts = [...readFileSync(join(portalDist, 'index.html'), 'utf8').matchAll(/src="?\/portal\/([^"\s>]+\.js)/g)].map((m) => m[1]!);
+    const entry = jsSize(indexScripts);
+    const beforeClick = jsSize([...scriptsBeforeClick]);
     const opened = jsSize([...scriptsAfterOpening]);
     console.log(
-      `portal JavaScript the open page loads: ${kib(openPage.gzipBytes)} KiB gzipped (${scriptsBeforeClick.size} files); ` +
-        `with the message shown: ${kib(opened.gzipBytes)} KiB gzipped (${scriptsAfterOpening.size} files)`,
+      `portal JavaScript the open page needs: ${kib(entry.gzipBytes)} KiB gzipped (${indexScripts.length} files); ` +
+        `loaded before the press (idle prefetch included): ${kib(beforeClick.gzipBytes)} KiB (${scriptsBeforeClick.size} files); ` +
+        `with the message shown: ${kib(opened.gzipBytes)} KiB (${scriptsAfterOpening.size} files)`,
     );
-    summary.openPageJs = { gzipBytes: openPage.gzipBytes, files: scriptsBeforeClick.size, withMessageGzipBytes: opened.gzipBytes };
+    summary.openPageJs = { gzipBytes: entry.gzipBytes, files: indexScripts.length, beforeClickGzipBytes: beforeClick.gzipBytes, withMessageGzipBytes: opened.gzipBytes };
     console.log(`open page, link → button shown (fresh browser context): p50 ${round1(percentile(pageLoads, 50))} ms`);
     console.log('requests after the click (median ms from the click: start → end):');
     const rows = [...requests.entries()].sort((a, b) => percentile(a[1].start, 50) - percentile(b[1].start, 50));
