@@ -60,6 +60,8 @@ export interface OpenLinkResponse {
   messageId?: string;
   /** What the link was for: a recipient's message, or a member's sign-in (then go to the sent list). */
   purpose?: 'message' | 'sign-in';
+  /** The session the link started, as GET /api/portal/session would answer: the portal needs no second request. */
+  session?: PortalSession;
 }
 
 /**

@@ -1,21 +1,18 @@
-/** The portal's frame: header with navigation and language, the page for the current address. */
-import { useCallback, useEffect, useMemo, useState } from 'react';
+/**
+ * The portal's frame: header with navigation and language, the page for the current address. Every page
+ * but the open page is its own script file (lazy-pages.tsx), fetched when its address is first shown.
+ */
+import { Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { Button, FluentProvider, Link, Spinner, Text, makeStyles, tokens } from '@fluentui/react-components';
 import type { PortalBranding, PortalLanguage, PortalSession } from '../../common/src/portal-api.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
-import { SessionContext, fetchSession, useSession } from './session.tsx';
+import { SessionContext, fetchSession, isAdminRole, useSession } from './session.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
-import { IpChangedPage } from './pages/IpChangedPage.tsx';
-import { StartPage } from './pages/StartPage.tsx';
-import { InboxPage } from './pages/InboxPage.tsx';
-import { ThreadPage } from './pages/ThreadPage.tsx';
-import { SentPage } from './pages/SentPage.tsx';
-import { SetupPage, isAdminRole } from './pages/SetupPage.tsx';
-import { NotFoundPage } from './pages/NotFoundPage.tsx';
+import { InboxPage, IpChangedPage, NotFoundPage, SentPage, SetupPage, StartPage, ThreadPage } from './lazy-pages.tsx';
 
 const useStyles = makeStyles({
   header: {
@@ -161,6 +158,12 @@ export function App() {
   const branding = session ? session.branding : linkBranding;
   const theme = useBrandTheme(branding);
 
+  const adopt = useCallback((known: PortalSession) => {
+    setCsrfToken(known.csrfToken);
+    setSession(known);
+    setIpChanged(false);
+  }, []);
+
   const reload = useCallback(async () => {
     try {
       const current = await fetchSession();
@@ -200,13 +203,15 @@ export function App() {
   return (
     <FluentProvider theme={theme}>
       <I18nContext.Provider value={i18n}>
-        <SessionContext.Provider value={{ session, reload }}>
+        <SessionContext.Provider value={{ session, reload, adopt }}>
           <a href="#content" className={styles.skip}>
             {i18n.t('skipToContent')}
           </a>
           <Header language={language} onLanguage={chooseLanguage} branding={branding} />
           <main id="content" className={styles.main} tabIndex={-1}>
-            <Page ipChanged={ipChanged} />
+            <Suspense fallback={<Spinner label={i18n.t('loading')} />}>
+              <Page ipChanged={ipChanged} />
+            </Suspense>
           </main>
         </SessionContext.Provider>
       </I18nContext.Provider>

@@ -1,6 +1,6 @@
 /** The reader's portal session as the pages see it. */
 import { createContext, useContext } from 'react';
-import type { PortalSession, PortalSessionState } from '../../common/src/portal-api.ts';
+import type { PortalRole, PortalSession, PortalSessionState } from '../../common/src/portal-api.ts';
 import { ApiProblem, api, setCsrfToken } from './api.ts';
 
 export interface SessionState {
@@ -8,9 +8,11 @@ export interface SessionState {
   session: PortalSession | null | undefined;
   /** Fetches GET /api/portal/session again (after opening a link) and returns it. */
   reload: () => Promise<PortalSession | null>;
+  /** Takes a session the server has just described (opening a link answers with it): no second request. */
+  adopt: (session: PortalSession) => void;
 }
 
-export const SessionContext = createContext<SessionState>({ session: undefined, reload: async () => null });
+export const SessionContext = createContext<SessionState>({ session: undefined, reload: async () => null, adopt: () => undefined });
 export const useSession = (): SessionState => useContext(SessionContext);
 
 /**
@@ -29,3 +31,7 @@ export async function fetchSession(): Promise<PortalSession | null> {
   setCsrfToken(state.session.csrfToken);
   return state.session;
 }
+
+const ADMIN_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator'];
+
+export const isAdminRole = (role: PortalRole | undefined): boolean => role !== undefined && ADMIN_ROLES.includes(role);

@@ -7,18 +7,29 @@
  *    relayed message, or every notification. Printed: messages per second accepted and end to end.
  * 2. Opening. In Chromium, a recipient opens the notification's link and presses *Open message*; the time
  *    from the press to the message body being shown, p50 and p95.
- * 3. Size. The portal's JavaScript as served, gzipped.
+ *    Printed too: the requests after the press (median start and end, from the press), so a slow step or
+ *    requests made one after the other show; on PostgreSQL, the database's own table statistics per open.
+ * 3. Size. The portal's JavaScript, gzipped: all files, what the open page loads (from Chromium's resource
+ *    timing), and what has been loaded once the message is shown.
  *
- * The gateway runs in this process on embedded PGlite, or on PostgreSQL with SEALPOST_TEST_DATABASE=postgres
- * and DATABASE_URL set. The browser part needs the built portal (npm run build; npm start builds it too).
+ * The gateway runs in this process on embedded PGlite, or on PostgreSQL when DATABASE_URL is set (or
+ * SEALPOST_TEST_DATABASE=postgres with DATABASE_URL, as in the tests). The browser part needs the built
+ * portal (npm run build; npm start builds it too).
  *
- * Options: --messages N (per round, default 400), --sessions S (default 20), --opens N (default 20).
+ * Options: --messages N (per round, default 400), --sessions S (default 20), --opens N (default 20),
+ * --cpu-profile FOLDER (V8 CPU profiles of this process, gateway included, from each click to the message
+ * shown, as FOLDER/open-N.cpuprofile; their top self-time functions are printed, and
+ * scripts/bench/cpu-profile-top.ts reads them again). Profiling slows the opening down: time without it.
+ * --browser-profile FOLDER: the same for the page's JavaScript in Chromium (FOLDER/page-N.cpuprofile).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { Session } from 'node:inspector/promises';
 import { gzipSync } from 'node:zlib';
+import pg from 'pg';
+import type { Page } from 'playwright-core';
 import { createTestDatabase, testDatabaseKind } from '../../backend/test/support/database.ts';
 import { MailPeer } from '../../backend/test/support/mail-peer.ts';
 import { magicLinkOf } from '../../backend/test/support/portal-mail.ts';
@@ -27,14 +38,19 @@ import { acmeTenant, startBrowserGateway } from '../../backend/test/support/test
 import { launchChromium } from '../../e2e/support/chromium.ts';
 import { percentile as percentileOf } from './latency-probe.ts';
 import { REPOSITORY_ROOT } from './sealpost-gateway.ts';
+import { formatTop, topSelfTime, type CpuProfile } from './cpu-profile-top.ts';
 
 const { values } = parseArgs({
   options: {
     messages: { type: 'string', default: '400' },
     sessions: { type: 'string', default: '20' },
     opens: { type: 'string', default: '20' },
+    'cpu-profile': { type: 'string' },
+    'browser-profile': { type: 'string' },
   },
 });
+// The issue's command sets only DATABASE_URL: that means PostgreSQL here (the tests also ask for it by name).
+if (process.env.DATABASE_URL && !process.env.SEALPOST_TEST_DATABASE) process.env.SEALPOST_TEST_DATABASE = 'postgres';
 const messageCount = Number(values.messages);
 const sessionCount = Number(values.sessions);
 const openCount = Number(values.opens);
@@ -66,6 +82,120 @@ function htmlMessage(index: number, marker: string, portal: boolean): string {
     '',
     html,
   ].join('\r\n');
+}
+
+const kib = (bytes: number) => (bytes / 1024).toFixed(1);
+
+/** Raw and gzipped (level 9) size of files in dist/portal. */
+function jsSize(files: string[]): { bytes: number; gzipBytes: number } {
+  let bytes = 0;
+  let gzipBytes = 0;
+  for (const file of files) {
+    const content = readFileSync(join(portalDist, file));
+    bytes += content.length;
+    gzipBytes += gzipSync(content, { level: 9 }).length;
+  }
+  return { bytes, gzipBytes };
+}
+
+/** The portal's script files the page has loaded so far (Chromium's resource timing). */
+async function scriptsLoaded(page: Page): Promise<string[]> {
+  const urls = await page.evaluate(() => performance.getEntriesByType('resource').map((entry) => entry.name));
+  return urls.map((url) => new URL(url).pathname).filter((path) => path.startsWith('/portal/') && path.endsWith('.js')).map((path) => path.slice('/portal/'.length));
+}
+
+/** Every request after the click, named without ids and content hashes, with start and end relative to the click. */
+async function requestsAfterClick(page: Page): Promise<Array<{ name: string; start: number; end: number }>> {
+  const entries = await page.evaluate(() => {
+    const clickedAt = (window as unknown as { clickedAt: number }).clickedAt;
+    return performance
+      .getEntriesByType('resource')
+      .filter((entry) => entry.startTime >= clickedAt)
+      .map((entry) => ({ url: entry.name, start: entry.startTime - clickedAt, end: (entry as PerformanceResourceTiming).responseEnd - clickedAt, initiator: (entry as PerformanceResourceTiming).initiatorType }));
+  });
+  return entries.map((entry) => {
+    const path = new URL(entry.url).pathname
+      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, ':id')
+      .replace(/\.[0-9a-f]{16,}\.js$/, '.js');
+    return { name: `${entry.initiator === 'fetch' ? 'API' : entry.initiator} ${path}`, start: entry.start, end: entry.end };
+  });
+}
+
+/** Profiles this process (gateway and browser driver) only while a message is being opened. */
+async function openingProfiler(folder: string) {
+  mkdirSync(folder, { recursive: true });
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  const profiles: CpuProfile[] = [];
+  return {
+    profiles,
+    start: () => session.post('Profiler.start'),
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      profiles.push(profile as CpuProfile);
+      writeFileSync(join(folder, `open-${profiles.length}.cpuprofile`), JSON.stringify(profile));
+    },
+    close: () => session.disconnect(),
+  };
+}
+
+/**
+ * Notes in the page when the click arrives and when the marker is first painted in the message frame
+ * (checked every animation frame), so the time is the page's own and not the test driver's polling.
+ */
+async function watchForMarker(page: Page, marker: string): Promise<void> {
+  // Given as text: the TypeScript loader would wrap named inner functions in a helper the page lacks.
+  await page.evaluate(`(() => {
+    const marker = ${JSON.stringify(marker)};
+    document.addEventListener('click', () => { window.clickedAt = performance.now(); }, { capture: true, once: true });
+    function check() {
+      const frame = document.querySelector('iframe');
+      const body = frame && frame.contentDocument && frame.contentDocument.body;
+      // Layout is asked for only once the text is there: asking every frame would slow the page down.
+      if (frame && body && (body.textContent || '').includes(marker) && frame.getBoundingClientRect().height > 0) {
+        // The next animation frame comes after the frame's content was painted.
+        requestAnimationFrame(() => { window.shownAt = performance.now(); });
+        return;
+      }
+      requestAnimationFrame(check);
+    }
+    requestAnimationFrame(check);
+  })()`);
+}
+
+type TableCounters = Map<string, Record<string, number>>;
+const TABLE_COUNTERS = ['seq_scan', 'seq_tup_read', 'idx_scan', 'idx_tup_fetch', 'n_tup_ins', 'n_tup_upd'] as const;
+
+/** PostgreSQL's own per-table statistics for the benchmark's database (undefined on PGlite). */
+async function tableStatistics(): Promise<TableCounters | undefined> {
+  if (!database.url) return undefined;
+  // Backends report their counters when they go idle, at most once a second.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<Record<string, string>>(
+      `select relname, ${TABLE_COUNTERS.map((c) => `coalesce(${c}, 0) as ${c}`).join(', ')} from pg_stat_user_tables`,
+    );
+    const { rows: [db] } = await client.query<{ xact_commit: string }>('select xact_commit from pg_stat_database where datname = current_database()');
+    const counters: TableCounters = new Map(rows.map((row) => [row.relname!, Object.fromEntries(TABLE_COUNTERS.map((c) => [c, Number(row[c])]))]));
+    counters.set('(database)', { xact_commit: Number(db?.xact_commit ?? 0) });
+    return counters;
+  } finally {
+    await client.end();
+  }
+}
+
+function printTableStatistics(before: TableCounters, after: TableCounters, opens: number): void {
+  const perOpen = (table: string, counter: string) => ((after.get(table)?.[counter] ?? 0) - (before.get(table)?.[counter] ?? 0)) / opens;
+  console.log(`PostgreSQL statistics per open (pg_stat_user_tables): ${perOpen('(database)', 'xact_commit').toFixed(1)} commits`);
+  const tables = [...after.keys()].filter((t) => t !== '(database)' && TABLE_COUNTERS.some((c) => perOpen(t, c) > 0));
+  tables.sort((a, b) => perOpen(b, 'seq_tup_read') + perOpen(b, 'idx_tup_fetch') - (perOpen(a, 'seq_tup_read') + perOpen(a, 'idx_tup_fetch')));
+  for (const table of tables) {
+    console.log(`  ${table.padEnd(26)} ${TABLE_COUNTERS.map((c) => `${c} ${round1(perOpen(table, c))}`).join(', ')}`);
+  }
 }
 
 async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
@@ -141,36 +271,100 @@ try {
   if (jsFiles.length === 0) {
     console.log('dist/portal is missing: run "npm run build" for the opening time and the JavaScript size.');
   } else {
-    const raw = jsFiles.reduce((sum, f) => sum + readFileSync(join(portalDist, f)).length, 0);
-    const gz = jsFiles.reduce((sum, f) => sum + gzipSync(readFileSync(join(portalDist, f)), { level: 9 }).length, 0);
-    console.log(`portal JavaScript: ${(raw / 1024).toFixed(1)} KiB, ${(gz / 1024).toFixed(1)} KiB gzipped (${jsFiles.length} files)`);
-    summary.portalJs = { bytes: raw, gzipBytes: gz, files: jsFiles.length };
+    const all = jsSize(jsFiles);
+    console.log(`portal JavaScript, all files: ${kib(all.bytes)} KiB, ${kib(all.gzipBytes)} KiB gzipped (${jsFiles.length} files)`);
+    summary.portalJs = { bytes: all.bytes, gzipBytes: all.gzipBytes, files: jsFiles.length };
 
     // Opening: the notifications of the portal round, in order of their messages.
     const links = portalRound.mails.slice(0, openCount).map((mail) => ({ link: magicLinkOf(mail), index: Number(/client(\d+)@/.exec(mail.recipients[0]!)?.[1]) }));
     const chromium = await launchChromium();
     const timings: number[] = [];
+    const polledTimings: number[] = [];
+    const pageLoads: number[] = [];
+    const pageProfiles: CpuProfile[] = [];
+    const requests = new Map<string, { start: number[]; end: number[] }>();
+    const scriptsBeforeClick = new Set<string>();
+    const scriptsAfterOpening = new Set<string>();
+    const profiler = values['cpu-profile'] ? await openingProfiler(values['cpu-profile']) : undefined;
+    const tablesBefore = await tableStatistics();
     try {
       for (const { link, index } of links) {
         const context = await chromium.browser.newContext();
         const page = await context.newPage();
+        const loading = performance.now();
         await page.goto(link);
         const button = page.getByRole('button', { name: /open message/i });
         await button.waitFor({ state: 'visible', timeout: 30_000 });
+        pageLoads.push(performance.now() - loading);
+        for (const name of await scriptsLoaded(page)) scriptsBeforeClick.add(name);
         const marker = portalRound.markers[index]!;
+        await watchForMarker(page, marker);
+        await profiler?.start();
+        const pageProfiler = values['browser-profile'] ? await context.newCDPSession(page) : undefined;
+        if (pageProfiler) {
+          await pageProfiler.send('Profiler.enable');
+          await pageProfiler.send('Profiler.setSamplingInterval', { interval: 100 });
+          await pageProfiler.send('Profiler.start');
+        }
         const started = performance.now();
         await button.click();
+        // Playwright polls at growing intervals (up to 500 ms): its time is printed for comparison only.
         await page.frameLocator('iframe').getByText(marker).waitFor({ state: 'visible', timeout: 30_000 });
-        timings.push(performance.now() - started);
+        polledTimings.push(performance.now() - started);
+        await profiler?.stop();
+        if (pageProfiler) {
+          const { profile } = await pageProfiler.send('Profiler.stop');
+          pageProfiles.push(profile as CpuProfile);
+          mkdirSync(values['browser-profile']!, { recursive: true });
+          writeFileSync(join(values['browser-profile']!, `page-${pageProfiles.length}.cpuprofile`), JSON.stringify(profile));
+        }
+        const inPage = await page.waitForFunction(() => {
+          const state = window as unknown as { clickedAt?: number; shownAt?: number };
+          return state.shownAt !== undefined && state.clickedAt !== undefined ? state.shownAt - state.clickedAt : undefined;
+        });
+        timings.push((await inPage.jsonValue())!);
+        for (const name of await scriptsLoaded(page)) scriptsAfterOpening.add(name);
+        for (const entry of await requestsAfterClick(page)) {
+          const times = requests.get(entry.name) ?? { start: [], end: [] };
+          times.start.push(entry.start);
+          times.end.push(entry.end);
+          requests.set(entry.name, times);
+        }
         await context.close();
       }
     } finally {
+      profiler?.close();
       await chromium.close();
     }
+    const tablesAfter = await tableStatistics();
+
+    // What the open page needs to show itself: the scripts its index page names (the pages' own files come later).
+    const indexScripts = [...readFileSync(join(portalDist, 'index.html'), 'utf8').matchAll(/src="?\/portal\/([^"\s>]+\.js)/g)].map((m) => m[1]!);
+    const entry = jsSize(indexScripts);
+    const beforeClick = jsSize([...scriptsBeforeClick]);
+    const opened = jsSize([...scriptsAfterOpening]);
     console.log(
-      `open message → shown: p50 ${round1(percentile(timings, 50))} ms, p95 ${round1(percentile(timings, 95))} ms (${timings.length} opens in Chromium)`,
+      `portal JavaScript the open page needs: ${kib(entry.gzipBytes)} KiB gzipped (${indexScripts.length} files); ` +
+        `loaded before the press (idle prefetch included): ${kib(beforeClick.gzipBytes)} KiB (${scriptsBeforeClick.size} files); ` +
+        `with the message shown: ${kib(opened.gzipBytes)} KiB (${scriptsAfterOpening.size} files)`,
+    );
+    summary.openPageJs = { gzipBytes: entry.gzipBytes, files: indexScripts.length, beforeClickGzipBytes: beforeClick.gzipBytes, withMessageGzipBytes: opened.gzipBytes };
+    console.log(`open page, link → button shown (fresh browser context): p50 ${round1(percentile(pageLoads, 50))} ms`);
+    console.log('requests after the click (median ms from the click: start → end):');
+    const rows = [...requests.entries()].sort((a, b) => percentile(a[1].start, 50) - percentile(b[1].start, 50));
+    for (const [name, times] of rows) {
+      console.log(`  ${round1(percentile(times.start, 50)).toString().padStart(7)} → ${round1(percentile(times.end, 50)).toString().padEnd(7)} ${name} (${times.start.length}×)`);
+    }
+    console.log(
+      `open message → shown: p50 ${round1(percentile(timings, 50))} ms, p95 ${round1(percentile(timings, 95))} ms (${timings.length} opens in Chromium, ` +
+        `click to the marker painted in the message frame; as Playwright's polling sees it: p50 ${round1(percentile(polledTimings, 50))} ms, ` +
+        `p95 ${round1(percentile(polledTimings, 95))} ms)`,
     );
     summary.openToShownMs = { p50: round1(percentile(timings, 50)), p95: round1(percentile(timings, 95)), samples: timings.length };
+    summary.openToShownPolledMs = { p50: round1(percentile(polledTimings, 50)), p95: round1(percentile(polledTimings, 95)) };
+    if (tablesBefore && tablesAfter) printTableStatistics(tablesBefore, tablesAfter, timings.length);
+    if (pageProfiles.length) console.log(`${formatTop(topSelfTime(pageProfiles, 20))}\n(profiles of the page's JavaScript from each click to the message shown: ${values['browser-profile']})`);
+    if (profiler) console.log(`${formatTop(topSelfTime(profiler.profiles, 20))}\n(profiles of this process from each click to the message shown: ${values['cpu-profile']})`);
   }
   console.log(JSON.stringify(summary));
 } finally {

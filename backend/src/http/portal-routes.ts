@@ -120,6 +120,19 @@ const messageViewSchema = {
   },
   required: ['id', 'threadId', 'from', 'to', 'cc', 'subject', 'sentAt', 'text', 'hasBlockedRemoteContent', 'attachments', 'integrity', 'canReply'],
 } as const;
+const sessionSchema = {
+  type: 'object',
+  properties: {
+    address: { type: 'string' },
+    tenantName: { type: 'string' },
+    language: { type: 'string', enum: ['en', 'de'] },
+    role: { type: 'string' },
+    csrfToken: { type: 'string' },
+    expiresAt: { type: 'string' },
+    branding: brandingSchema,
+  },
+  required: ['address', 'tenantName', 'language', 'csrfToken', 'expiresAt'],
+} as const;
 const auditEntrySchema = {
   type: 'object',
   properties: {
@@ -227,7 +240,11 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       schema: {
         body: { type: 'object', properties: { token: { type: 'string', maxLength: 200 } }, required: ['token'] },
         response: {
-          200: { type: 'object', properties: { threadId: { type: 'string' }, messageId: { type: 'string' }, purpose: { type: 'string' } }, required: ['threadId'] },
+          200: {
+            type: 'object',
+            properties: { threadId: { type: 'string' }, messageId: { type: 'string' }, purpose: { type: 'string' }, session: sessionSchema },
+            required: ['threadId', 'session'],
+          },
           410: problemSchema,
         },
       },
@@ -239,7 +256,13 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         `${PORTAL_SESSION_COOKIE}=${opened.created.sessionToken}; ${cookieAttributes(maxAge)}`,
         `${PORTAL_BROWSER_COOKIE}=${opened.created.browserSecret}; ${cookieAttributes(maxAge)}`,
       ]);
-      return { threadId: opened.threadId, ...(opened.messageId ? { messageId: opened.messageId } : {}), purpose: opened.purpose };
+      // The session comes with the answer, so the portal shows the message without asking for it again.
+      return {
+        threadId: opened.threadId,
+        ...(opened.messageId ? { messageId: opened.messageId } : {}),
+        purpose: opened.purpose,
+        session: opened.view,
+      };
     },
   );
 
@@ -286,19 +309,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
     {
       schema: {
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              address: { type: 'string' },
-              tenantName: { type: 'string' },
-              language: { type: 'string', enum: ['en', 'de'] },
-              role: { type: 'string' },
-              csrfToken: { type: 'string' },
-              expiresAt: { type: 'string' },
-              branding: brandingSchema,
-            },
-            required: ['address', 'tenantName', 'language', 'csrfToken', 'expiresAt'],
-          },
+          200: sessionSchema,
         },
       },
     },

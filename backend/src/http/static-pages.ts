@@ -29,6 +29,16 @@ const PORTAL_CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/**
+ * Script files carry a hash of their content in their name (webpack's [contenthash]): a changed script
+ * gets a new name, so a browser may keep them for a year without asking again. The index page names the
+ * current scripts, so it is asked for again every time.
+ */
+const HASHED_SCRIPT = /\.[0-9a-f]{20}\.js(?:\.br|\.gz)?$/;
+const SCRIPT = /\.js(?:\.br|\.gz)?$/;
+const CACHE_HASHED = 'public, max-age=31536000, immutable';
+const CACHE_REVALIDATE = 'no-cache';
+
 const securityHeaders = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -68,14 +78,25 @@ export const staticPages: FastifyPluginAsync<StaticPagesOptions> = async (app, o
       prefix: '/portal/',
       decorateReply: false,
       index: ['index.html'],
-      setHeaders: (res) => {
+      // The build writes name.js.br and name.js.gz next to every script (webpack.config.ts).
+      preCompressed: true,
+      cacheControl: false,
+      setHeaders: (res, path) => {
         for (const [name, value] of Object.entries(securityHeaders)) res.setHeader(name, value);
+        res.setHeader('cache-control', HASHED_SCRIPT.test(path) ? CACHE_HASHED : CACHE_REVALIDATE);
+        // `path` is the file sent: name.js, or its compressed copy name.js.br / name.js.gz.
+        if (SCRIPT.test(path)) res.setHeader('vary', 'accept-encoding');
       },
     });
     const indexFile = join(portal, 'index.html');
     app.setNotFoundHandler((request, reply) => {
       if (request.method === 'GET' && request.url.startsWith('/portal/') && existsSync(indexFile)) {
-        return reply.code(200).headers(securityHeaders).type('text/html; charset=utf-8').send(readFileSync(indexFile));
+        return reply
+          .code(200)
+          .headers(securityHeaders)
+          .header('cache-control', CACHE_REVALIDATE)
+          .type('text/html; charset=utf-8')
+          .send(readFileSync(indexFile));
       }
       return reply
         .code(404)

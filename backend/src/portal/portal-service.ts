@@ -17,6 +17,7 @@ import {
   type PortalLanguage,
   type PortalLimits,
   type PortalMessageView,
+  type PortalSession,
   type PortalRole,
   type SentMessage,
   type ThreadDetail,
@@ -402,7 +403,10 @@ export class PortalService {
   // --- Links and sessions --------------------------------------------------------------------------
 
   /** POST links/open: consumes the link and starts a session. */
-  async openLink(token: string, clientIp: string): Promise<{ created: NewSession; threadId: string; messageId?: string; purpose: string }> {
+  async openLink(
+    token: string,
+    clientIp: string,
+  ): Promise<{ created: NewSession; view: PortalSession; threadId: string; messageId?: string; purpose: string }> {
     const { db } = this.options;
     return db.transaction(async (tx) => {
       const link = await consumeLink(tx, token);
@@ -442,7 +446,8 @@ export class PortalService {
         subjectId: link.portalMessageId ?? undefined,
         details: { channel: 'magic-link', purpose: link.purpose, role: role ?? null },
       });
-      return { created, threadId, messageId: link.portalMessageId ?? undefined, purpose: link.purpose };
+      const view = this.describeSession(created.session, settings);
+      return { created, view, threadId, messageId: link.portalMessageId ?? undefined, purpose: link.purpose };
     });
   }
 
@@ -605,9 +610,12 @@ export class PortalService {
     ]);
   }
 
-  async sessionView(session: PortalSessionInfo) {
+  async sessionView(session: PortalSessionInfo): Promise<PortalSession> {
+    return this.describeSession(session, await this.settings(session.tenantId));
+  }
+
+  private describeSession(session: PortalSessionInfo, settings: PortalSettings): PortalSession {
     const tenant = this.options.directory.tenantById(session.tenantId);
-    const settings = await this.settings(session.tenantId);
     const branding = tenant && hasBranding(tenant.branding) ? portalBranding(tenant) : undefined;
     return {
       address: session.address,

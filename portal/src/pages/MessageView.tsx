@@ -21,6 +21,7 @@ import type { PortalMessageView } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { messageFrameDocument } from '../message-frame.ts';
+import { getPrefetched } from '../prefetch.ts';
 import { problemText } from '../problems.ts';
 import { Notice, usePageStyles } from './common.tsx';
 import { ReplyForm } from './ReplyForm.tsx';
@@ -78,13 +79,15 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
   const [failure, setFailure] = useState<unknown>();
   const [deleteFailure, setDeleteFailure] = useState<unknown>();
   const frame = useRef<HTMLIFrameElement>(null);
+  // The reply form is drawn once the message is on screen, so that showing the message waits for nothing else.
+  const [messageShown, setMessageShown] = useState(false);
 
   useEffect(() => {
     let live = true;
     setView(undefined);
     setFailure(undefined);
     const query = allowRemote ? '?remote=allow' : '';
-    api.get<PortalMessageView>(`/api/portal/messages/${encodeURIComponent(messageId)}${query}`).then(
+    getPrefetched<PortalMessageView>(`/api/portal/messages/${encodeURIComponent(messageId)}${query}`).then(
       (answer) => live && setView(answer),
       (error: unknown) => live && setFailure(error),
     );
@@ -93,9 +96,18 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
     };
   }, [messageId, allowRemote]);
 
+  useEffect(() => {
+    if (!view) return;
+    // A frame that never reports its load must not keep the reply form away.
+    const timer = window.setTimeout(() => setMessageShown(true), view.html ? 1000 : 0);
+    return () => window.clearTimeout(timer);
+  }, [view]);
+
   const fitFrame = () => {
     const document = frame.current?.contentDocument;
     if (frame.current && document?.documentElement) frame.current.style.height = `${document.documentElement.scrollHeight + 4}px`;
+    // After the next paint, the message is on screen.
+    requestAnimationFrame(() => window.setTimeout(() => setMessageShown(true), 0));
   };
 
   const remove = async () => {
@@ -217,7 +229,7 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
       </Dialog>
       {deleteFailure !== undefined && <Notice intent="error">{problemText(deleteFailure, t)}</Notice>}
 
-      {view.canReply && threadCanReply && <ReplyForm messageId={view.id} maxMessages={maxMessages} onReplied={onReplied} />}
+      {view.canReply && threadCanReply && messageShown && <ReplyForm messageId={view.id} maxMessages={maxMessages} onReplied={onReplied} />}
     </article>
   );
 }

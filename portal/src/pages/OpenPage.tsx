@@ -1,13 +1,17 @@
 /**
  * Where the notification's link leads. Loading this page changes nothing (mail scanners fetch links);
- * only the button opens the message and uses up the link.
+ * only the button opens the message and uses up the link. While the reader looks at the button, the
+ * message page's script is fetched (when the browser is idle), so the press waits only for the server:
+ * the link is opened, then the thread and the message are asked for together.
  */
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Body1, Button } from '@fluentui/react-components';
 import { OPEN_LINK_PURPOSE_PARAM, OPEN_LINK_TOKEN_PARAM, type OpenLinkResponse } from '../../../common/src/portal-api.ts';
 import { ApiProblem, api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { problemText } from '../problems.ts';
+import { SentPage, ThreadPage } from '../lazy-pages.tsx';
+import { prefetch } from '../prefetch.ts';
 import { navigate, useLocation } from '../router.ts';
 import { useSession } from '../session.tsx';
 import { Notice, PageTitle, RequestLinkButton, usePageStyles } from './common.tsx';
@@ -16,20 +20,41 @@ export function OpenPage() {
   const { t } = useI18n();
   const styles = usePageStyles();
   const { query } = useLocation();
-  const { reload } = useSession();
+  const { adopt, reload } = useSession();
   const token = query.get(OPEN_LINK_TOKEN_PARAM) ?? '';
   const signIn = query.get(OPEN_LINK_PURPOSE_PARAM) === 'sign-in';
   const [state, setState] = useState<{ kind: 'ready' | 'opening' | 'unusable' } | { kind: 'failed'; message: string }>({ kind: 'ready' });
 
+  useEffect(() => {
+    if (!token) return;
+    const preload = () => void ThreadPage.preload().catch(() => undefined);
+    if (typeof window.requestIdleCallback !== 'function') {
+      const timer = window.setTimeout(preload, 500);
+      return () => window.clearTimeout(timer);
+    }
+    const idle = window.requestIdleCallback(preload, { timeout: 2000 });
+    return () => window.cancelIdleCallback(idle);
+  }, [token]);
+
   const open = async () => {
     setState({ kind: 'opening' });
+    // A page that fails to load is loaded again when shown, and says so there.
+    const nextPage = (purpose: 'message' | 'sign-in') => (purpose === 'sign-in' ? SentPage : ThreadPage).preload().catch(() => undefined);
+    const messagePage = nextPage('message');
     try {
       const opened = await api.post<OpenLinkResponse>('/api/portal/links/open', { token }, { quiet: true });
-      await reload();
-      if (opened.purpose === 'sign-in') navigate('/portal/sent', { replace: true });
-      else if (opened.threadId) {
+      if (opened.session) adopt(opened.session);
+      else await reload();
+      if (opened.purpose === 'sign-in') {
+        await nextPage('sign-in');
+        navigate('/portal/sent', { replace: true });
+      } else if (opened.threadId) {
+        const thread = encodeURIComponent(opened.threadId);
+        prefetch(`/api/portal/threads/${thread}`);
+        if (opened.messageId) prefetch(`/api/portal/messages/${encodeURIComponent(opened.messageId)}`);
+        await messagePage;
         const message = opened.messageId ? `?message=${encodeURIComponent(opened.messageId)}` : '';
-        navigate(`/portal/threads/${encodeURIComponent(opened.threadId)}${message}`, { replace: true });
+        navigate(`/portal/threads/${thread}${message}`, { replace: true });
       } else navigate('/portal/threads', { replace: true });
     } catch (error) {
       if (error instanceof ApiProblem && error.is('link-unusable')) setState({ kind: 'unusable' });

@@ -24,17 +24,12 @@ import {
   makeStyles,
   tokens,
 } from '@fluentui/react-components';
-import type { PortalRole } from '../../../common/src/portal-api.ts';
 import { ApiProblem, api } from '../api.ts';
 import { useI18n, type Translate } from '../i18n.tsx';
 import { problemText } from '../problems.ts';
 import { followInApp } from '../router.ts';
-import { useSession } from '../session.tsx';
+import { isAdminRole, useSession } from '../session.tsx';
 import { Notice, PageTitle, usePageStyles } from './common.tsx';
-
-const ADMIN_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator'];
-
-export const isAdminRole = (role: PortalRole | undefined): boolean => role !== undefined && ADMIN_ROLES.includes(role);
 
 type Platform = 'exchange-online' | 'exchange-onprem';
 

@@ -2,8 +2,8 @@
 import { useCallback, useEffect, useState } from 'react';
 import { Body1, Link, Spinner, Subtitle1, makeStyles, shorthands, tokens } from '@fluentui/react-components';
 import type { ThreadDetail } from '../../../common/src/portal-api.ts';
-import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
+import { getPrefetched } from '../prefetch.ts';
 import { problemText } from '../problems.ts';
 import { followInApp, navigate, useLocation } from '../router.ts';
 import { Notice, PageTitle, usePageStyles } from './common.tsx';
@@ -34,7 +34,7 @@ export function ThreadPage({ threadId }: { threadId: string }) {
 
   const load = useCallback(async () => {
     try {
-      setDetail(await api.get<ThreadDetail>(`/api/portal/threads/${encodeURIComponent(threadId)}`));
+      setDetail(await getPrefetched<ThreadDetail>(`/api/portal/threads/${encodeURIComponent(threadId)}`));
       setFailure(undefined);
     } catch (error) {
       setFailure(error);
