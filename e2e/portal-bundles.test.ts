@@ -113,7 +113,7 @@ describe('the portal loads only what each page needs', () => {
       const beforeClick = requested.length;
       await button.click();
       await page.frameLocator('iframe[title="Message content"]').getByText(MARKER).waitFor();
-      await page.getByRole('heading', { level: 2, name: 'Delivery terms' }).waitFor();
+      await page.getByRole('heading', { level: 1, name: 'Delivery terms' }).waitFor();
       // The reply form comes once the message is on screen.
       await page.getByLabel('Your reply').waitFor();
       const afterClick = requested.slice(beforeClick).map((url) => new URL(url).pathname);
