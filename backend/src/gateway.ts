@@ -14,11 +14,12 @@ import { createHttpApp, type HttpApp } from './http/app.ts';
 import { createMetricsApp } from './http/operations-routes.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type GatewayMetrics } from './metrics.ts';
-import { PipelineWorker } from './pipeline/pipeline-worker.ts';
 import { ProtectionModes } from './secure/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { PortalService } from './portal/portal-service.ts';
 import { autoProtection, portalProtection } from './secure/portal-mode.ts';
+import { StageRunner } from './stages/stage-runner.ts';
+import type { GuardRunner } from './stages/guard.ts';
 import { createSmtpListener } from './smtp/smtp-listener.ts';
 import { loadTlsMaterial } from './smtp/tls-certificate.ts';
 import { applyTenantDefinitions, ensureDemoTenant, TenantDirectory, type DemoTenant } from './tenants/tenant-directory.ts';
@@ -30,7 +31,8 @@ export interface Gateway {
   directory: TenantDirectory;
   vault: KeyVault;
   metrics: GatewayMetrics;
-  pipeline: PipelineWorker;
+  /** The stages after the 250 (stages/stage-runner.ts). */
+  pipeline: StageRunner;
   delivery: DeliveryWorker;
   smtp: SMTPServer;
   http: HttpApp;
@@ -50,7 +52,13 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
+/** Parts another component provides to the gateway. */
+export interface GatewayParts {
+  /** The inbound checks the guard stage runs; without them inbound mail is recorded as "no checks configured". */
+  guard?: GuardRunner;
+}
+
+export async function startGateway(config: Config, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
@@ -97,7 +105,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     maxAgeMs: config.delivery.maxQueueAgeMs,
   };
   // The two workers wake each other: routed messages start deliveries, bounces go back to routing.
-  let pipeline!: PipelineWorker;
+  let pipeline!: StageRunner;
   const delivery = new DeliveryWorker({
     db,
     vault,
@@ -116,7 +124,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     pollMs: config.workerPollMs,
     onBounceSpooled: () => pipeline.signal.notify(),
   });
-  pipeline = new PipelineWorker({
+  pipeline = new StageRunner({
     db,
     vault,
     directory,
@@ -124,6 +132,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     logger,
     pollMs: config.workerPollMs,
     heldRetryMs: config.delivery.heldRetryMs,
+    guard: parts.guard,
     onRouted: () => delivery.signal.notify(),
   });
 
