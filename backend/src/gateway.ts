@@ -204,6 +204,15 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     metrics,
     isReady: () => ready,
     auditCheckpoints,
+    release: {
+      db,
+      vault,
+      hostname: config.smtp.hostname,
+      onReleased: () => {
+        pipeline.signal.notify();
+        delivery.signal.notify();
+      },
+    },
     metricsAccess: { token: config.metrics.token, onMainListener: config.metrics.port === undefined },
     portal,
     addin: {

@@ -2,6 +2,7 @@
 import Fastify from 'fastify';
 import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
+import type { MessageReleaseDeps } from '../delivery/message-release.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
@@ -25,6 +26,8 @@ export interface HttpAppOptions {
   metricsAccess?: MetricsAccess;
   /** The signed audit checkpoints, exported to each tenant's admins for safekeeping elsewhere. */
   auditCheckpoints?: CheckpointSource;
+  /** Releasing held and quarantined messages through the admin API. */
+  release?: MessageReleaseDeps;
   portal?: PortalService;
   /** The Outlook add-in's API and manifest, and the admin's Exchange setup. */
   addin?: {
@@ -49,7 +52,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     isReady: options.isReady,
     metricsAccess: options.metricsAccess,
   });
-  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db, auditCheckpoints: options.auditCheckpoints });
+  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db, auditCheckpoints: options.auditCheckpoints, release: options.release });
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
     await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup });
