@@ -177,7 +177,11 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     hostname: config.smtp.hostname,
     maxMessageBytes: config.smtp.maxMessageBytes,
     reading: config.portalReading,
-    onSpooled: () => pipeline.signal.notify(),
+    // Notifications are stored already queued for delivery; replies and receipts go through the stages.
+    onSpooled: () => {
+      pipeline.signal.notify();
+      delivery.signal.notify();
+    },
     auditCheckpoints,
   });
   portal.registerMetrics(metrics.registry);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { and, eq } from 'drizzle-orm';
-import { auditLog, deliveries, messages } from '../src/db/schema.ts';
+import { auditLog, deliveries, messages, portalMessages, portalThreads } from '../src/db/schema.ts';
+import { loadSealedEml, openEml } from '../src/portal/portal-store.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { createLogger } from '../src/logger.ts';
 import { headerValue } from '../src/pipeline/header-block.ts';
@@ -187,7 +188,7 @@ describe('the stages after the 250', () => {
     const mail = (await tenantMailServer.waitForMessages(start + 1, 30_000))[start]!;
     assert.ok(mail.raw.equals(raw), 'the same bytes as received');
     const release = (await readTrace(db(), id)).find((t) => t.step === 'released');
-    assert.deepEqual(release?.detail.skipped, ['parsed', 'classified', 'requested', 'guarded', 'routed', 'queued']);
+    assert.deepEqual(release?.detail.skipped, ['parsed', 'classified', 'requested', 'guarded', 'routed', 'protected', 'queued']);
   });
 
   test('an unreadable outbound message cannot be protected: released, it goes back to its sender, never out', async () => {
@@ -209,6 +210,58 @@ describe('the stages after the 250', () => {
     assert.match(bounce.raw.toString(), /Status: 5\.6\.0/);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(relay.received.length, relayStart, 'nothing was sent to the outside recipient');
+  });
+
+  test('portal protection runs once in the protect stage on the cleaned message, with the request at hand, and its notification is queued directly', async () => {
+    const relayStart = relay.received.length;
+    const expires = new Date(Date.now() + 3 * 86_400_000);
+    expires.setUTCMilliseconds(0);
+    const id = await send(
+      gateway,
+      'alice@acme.test',
+      ['client@example.net'],
+      simpleMessage({
+        from: 'alice@acme.test',
+        to: 'client@example.net',
+        subject: '[secure] Contract',
+        body: 'Confidential clause 7.',
+        headers: { 'X-Sealpost-Expires': expires.toISOString(), 'X-Sealpost-Options': 'read-receipt' },
+      }),
+      '127.0.0.1',
+    );
+    assert.equal(await settled(id, 'received'), 'delivered');
+    const trace = await readTrace(db(), id);
+    const protectedSteps = trace.filter((t) => t.step === 'protected');
+    assert.equal(protectedSteps.length, 1, 'protected once');
+    assert.equal(protectedSteps[0]!.detail.outcome, 'handled');
+    assert.equal(protectedSteps[0]!.detail.mode, 'auto', 'the subject trigger asks for automatic protection');
+    assert.equal((protectedSteps[0]!.detail.detail as { method?: string }).method, 'portal', 'no certificate or key known: the portal');
+    const [delivery] = await db().select().from(deliveries).where(eq(deliveries.messageId, id));
+    assert.equal(delivery?.status, 'delivered');
+    assert.equal(delivery?.lastReply, 'handled by auto');
+
+    const [stored] = await db().select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    assert.equal(stored?.expiresAt?.toISOString(), expires.toISOString(), 'the expiry came from the parsed request, not the cleaned headers');
+    assert.equal(stored?.readReceipt, true);
+    const [thread] = await db().select().from(portalThreads).where(eq(portalThreads.id, stored!.threadId));
+    const opened = await openEml(gateway.vault, stored!, thread!, (await loadSealedEml(db(), stored!.id))!);
+    assert.equal(opened.integrity, 'verified');
+    const eml = opened.eml!.toString();
+    assert.doesNotMatch(eml, /^X-Sealpost-/im, 'no control header was sealed into the protected copy');
+    assert.match(eml, /\r\nSubject: Contract\r\n/, 'the subject trigger was removed before protection');
+
+    const notification = (await relay.waitForMessages(relayStart + 1))[relayStart]!;
+    assert.deepEqual(notification.recipients, ['client@example.net']);
+    const [notificationRow] = await db()
+      .select({ id: messages.id, stage: messages.stage })
+      .from(messages)
+      .where(and(eq(messages.direction, 'notification'), eq(messages.mailFrom, 'alice@acme.test')));
+    assert.equal(notificationRow?.stage, 'queued');
+    const notificationSteps = await waitFor('the notification\'s delivery to be recorded', async () => {
+      const steps = (await readTrace(db(), notificationRow!.id)).map((t) => t.step);
+      return steps.includes('delivered') ? steps : undefined;
+    });
+    assert.deepEqual(notificationSteps.filter((s) => s !== 'delivery_attempt'), ['received', 'routed', 'delivered'], 'no second pass through the stages');
   });
 
   describe('the runner itself (the gateway\'s own runner paused)', () => {
@@ -261,7 +314,7 @@ describe('the stages after the 250', () => {
       assert.deepEqual(error?.detail, { stage: 'route', error: 'route failed once', attempts: 1, willRetry: true });
       await new Promise((resolve) => setTimeout(resolve, 20));
       assert.equal(await runner.runBatch(), 1);
-      assert.deepEqual(Object.fromEntries(runs), { parse: 1, classify: 1, request: 1, guard: 1, route: 2, queue: 1 });
+      assert.deepEqual(Object.fromEntries(runs), { parse: 1, classify: 1, request: 1, guard: 1, route: 2, protect: 1, queue: 1 });
       assert.deepEqual(await row(id), { state: 'routed', stage: 'queued', attempts: 1 });
       const steps = (await readTrace(db(), id)).map((t) => t.step);
       assert.equal(steps.filter((s) => s === 'guard').length, 1, 'the guard ran once');
@@ -279,7 +332,7 @@ describe('the stages after the 250', () => {
       assert.equal(await other.runBatch(), 0, 'a leased message is not taken while its lease lasts');
       await new Promise((resolve) => setTimeout(resolve, 1200));
       assert.equal(await other.runBatch(), 1);
-      assert.deepEqual(Object.fromEntries(runs), { route: 1, queue: 1 }, 'the other runner resumed after the guard');
+      assert.deepEqual(Object.fromEntries(runs), { route: 1, protect: 1, queue: 1 }, 'the other runner resumed after the guard');
       wake();
       await stuckBatch;
       assert.deepEqual(await row(id), { state: 'routed', stage: 'queued', attempts: 0 });
@@ -301,7 +354,7 @@ describe('the stages after the 250', () => {
       const runs = new Map<string, number>();
       const healthy = new StageRunner(runnerOptions({ stages: counted(runs), guard: async () => ({ action: 'deliver', score: 0, findings: [] }) }));
       assert.equal(await healthy.runBatch(), 1);
-      assert.deepEqual(Object.fromEntries(runs), { guard: 1, route: 1, queue: 1 });
+      assert.deepEqual(Object.fromEntries(runs), { guard: 1, route: 1, protect: 1, queue: 1 });
       assert.equal((await row(id)).state, 'routed');
     });
   });

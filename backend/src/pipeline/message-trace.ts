@@ -13,6 +13,7 @@ export type TraceStep =
   | 'quarantined'
   | 'rejected'
   | 'routed'
+  | 'protected'
   | 'held'
   | 'released'
   | 'pipeline_error'

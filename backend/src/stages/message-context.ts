@@ -12,7 +12,7 @@ import type { TenantInfo } from '../tenants/tenant-directory.ts';
 import type { GuardVerdict } from './guard.ts';
 
 /** The stages in the order they run; `received` is where the 250 leaves a message. */
-export const STAGE_ORDER = ['received', 'parsed', 'classified', 'requested', 'guarded', 'routed', 'queued'] as const;
+export const STAGE_ORDER = ['received', 'parsed', 'classified', 'requested', 'guarded', 'routed', 'protected', 'queued'] as const;
 export type StagePoint = (typeof STAGE_ORDER)[number];
 
 export function stageIndex(point: string): number {
@@ -39,6 +39,17 @@ export interface StoredRoute {
   held: boolean;
 }
 
+/** What a protection mode did for one recipient. */
+export type ProtectedRoute =
+  /** The mode took the message over (the portal stored it and queued the notification). */
+  | { outcome: 'handled'; detail: Record<string, unknown> }
+  /** The mode cannot serve the recipient now: the route is held and retried, never sent in the clear. */
+  | { outcome: 'unavailable'; reason: string }
+  /** The message goes back to the sender (for example over quota). */
+  | { outcome: 'refused'; reason: string; enhancedCode: string }
+  /** The mode made a protected copy to deliver; it is made again when the delivery is sent. */
+  | { outcome: 'at_delivery'; detail: Record<string, unknown> };
+
 /** Everything the stages decided so far, as stored in messages.stage_results. */
 export interface StageResults {
   parsed?: { headerBytes: number; fields: number };
@@ -46,6 +57,8 @@ export interface StageResults {
   request?: StoredRequest;
   guard?: GuardVerdict & { checked: boolean };
   routes?: StoredRoute[];
+  /** What the protect stage did for each protected recipient. */
+  protected?: Record<string, ProtectedRoute>;
   /** Why the stages stopped the message (state held): the stage, the reason and whether a retry can help. */
   held?: { stage: string; reason: string; transient: boolean };
 }
@@ -56,7 +69,7 @@ export interface QueuedDelivery {
   recipient: string;
   route: Route;
   protection: ProtectionMode;
-  status: 'queued' | 'held';
+  status: 'queued' | 'held' | 'delivered';
   heldRetry: boolean;
   lastReply: string | null;
 }

@@ -28,13 +28,14 @@ import { classifyStage } from './classify.ts';
 import { guardStage, type GuardRunner } from './guard.ts';
 import { stageIndex, type MessageContext, type StagePoint, type StageResults } from './message-context.ts';
 import { parseStage, readHeader } from './parse.ts';
+import { protectStage } from './protect.ts';
 import { queueStage } from './queue.ts';
 import { requestStage } from './request.ts';
 import { routeStage } from './route.ts';
 import type { Stage, StageDeps } from './stage.ts';
 
 /** The stages in their order. */
-export const STAGES: readonly Stage[] = [parseStage, classifyStage, requestStage, guardStage, routeStage, queueStage];
+export const STAGES: readonly Stage[] = [parseStage, classifyStage, requestStage, guardStage, routeStage, protectStage, queueStage];
 
 export interface StageRunnerOptions {
   db: Database;
@@ -237,7 +238,9 @@ export class StageRunner extends WorkerLoop {
       context.stage = stage.reaches;
       if (context.stopped) return { context, stage: stage.reaches, state: context.stopped.state, attempts: context.attempts, releaseLease: true };
       const last = stage.reaches === 'queued';
-      return { context, stage: stage.reaches, state: last ? 'routed' : 'received', attempts: context.attempts, releaseLease: last };
+      // Every recipient taken over by its mode in the protect stage: the message is already done.
+      const done = last && context.deliveries!.length > 0 && context.deliveries!.every((d) => d.status === 'delivered');
+      return { context, stage: stage.reaches, state: done ? 'delivered' : last ? 'routed' : 'received', attempts: context.attempts, releaseLease: last };
     } catch (error) {
       return this.failed(stage, context, error as Error);
     }
@@ -301,6 +304,7 @@ export class StageRunner extends WorkerLoop {
           deliveryRows.slice(i, i + 1000).map(({ heldRetry, ...row }) => ({
             ...row,
             nextAttemptAt: heldRetry ? sql`now() + make_interval(secs => ${heldRetryMs / 1000})` : sql`now()`,
+            finishedAt: row.status === 'delivered' ? sql`now()` : null,
           })),
         );
       }
