@@ -8,7 +8,7 @@ import type { Gateway } from '../src/gateway.ts';
 import { createLogger } from '../src/logger.ts';
 import { headerValue } from '../src/pipeline/header-block.ts';
 import { readTrace } from '../src/pipeline/message-trace.ts';
-import { ProtectionModes } from '../src/secure/protection-modes.ts';
+import { ProtectionModes } from '../src/protect/protection-modes.ts';
 import { spoolMessages } from '../src/smtp/spool.ts';
 import type { GuardAction, GuardRunner } from '../src/stages/guard.ts';
 import type { Stage } from '../src/stages/stage.ts';

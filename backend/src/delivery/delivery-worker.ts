@@ -14,7 +14,7 @@ import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { formatField, headerValue, splitMessage } from '../pipeline/header-block.ts';
 import { recordTrace, type TraceEntry } from '../pipeline/message-trace.ts';
-import type { ProtectionModes, SecuredMode } from '../secure/protection-modes.ts';
+import type { ProtectionModes, SecuredMode } from '../protect/protection-modes.ts';
 import { spoolWithin } from '../smtp/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';

@@ -15,7 +15,7 @@ import type { PortalService } from '../portal/portal-service.ts';
 import { problemErrorHandler } from './problem-details.ts';
 import { setupRoutes } from './setup-routes.ts';
 import { staticPages } from './static-pages.ts';
-import type { ProtectionModes } from '../secure/protection-modes.ts';
+import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 
 export interface HttpAppOptions {

@@ -36,7 +36,7 @@ import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
 import type { Logger } from '../logger.ts';
 import { controlHeaderLookup, headerValue, splitMessage } from '../pipeline/header-block.ts';
 import { describeHeaderRefusal } from '../pipeline/header-section.ts';
-import type { ProtectionContext, ProtectionOutcome } from '../secure/protection-modes.ts';
+import type { ProtectionContext, ProtectionOutcome } from '../protect/protection-modes.ts';
 import { spoolWithin } from '../smtp/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';

@@ -7,7 +7,7 @@
  */
 import { isSealpostHeader, matchSubjectTrigger } from '../../../common/src/headers.ts';
 import { headerValue, rewriteHeaders } from '../pipeline/header-block.ts';
-import type { SecuredMode } from '../secure/protection-modes.ts';
+import type { SecuredMode } from '../protect/protection-modes.ts';
 import { requestFromStored, requireTenant, type MessageContext, type ProtectedRoute } from './message-context.ts';
 import { readHeader } from './parse.ts';
 import type { Stage } from './stage.ts';

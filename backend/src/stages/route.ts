@@ -3,7 +3,7 @@
  * protection mode this gateway cannot apply is held, never sent in the clear.
  */
 import { routeRecipients } from '../pipeline/message-router.ts';
-import type { SecuredMode } from '../secure/protection-modes.ts';
+import type { SecuredMode } from '../protect/protection-modes.ts';
 import { requestFromStored, requireTenant, type StoredRoute } from './message-context.ts';
 import type { Stage } from './stage.ts';
 

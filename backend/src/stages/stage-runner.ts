@@ -19,7 +19,7 @@ import { storableJson } from '../db/storable-text.ts';
 import type { Logger } from '../logger.ts';
 import { UnreadableHeaderError } from '../pipeline/header-section.ts';
 import { recordTrace, type TraceEntry } from '../pipeline/message-trace.ts';
-import type { ProtectionModes } from '../secure/protection-modes.ts';
+import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { MessageDirection } from '../smtp/spool.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';

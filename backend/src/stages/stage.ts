@@ -1,6 +1,6 @@
 /** What one stage is: the point it brings a message to, and the work that gets it there. */
 import type { Database } from '../db/client.ts';
-import type { ProtectionModes } from '../secure/protection-modes.ts';
+import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { GuardRunner } from './guard.ts';
 import type { MessageContext, StagePoint } from './message-context.ts';

@@ -3,9 +3,9 @@
  * here when it exists; until then a message that asks for it is held in the queue and retried, never
  * sent in the clear.
  */
-import type { ProtectionMode, SealpostRequest } from '../../../common/src/headers.ts';
+import type { SealpostRequest, SecuredMode } from '../../../common/src/headers.ts';
 
-export type SecuredMode = Exclude<ProtectionMode, 'none'>;
+export type { SecuredMode } from '../../../common/src/headers.ts';
 
 export interface ProtectionContext {
   messageId: string;
