@@ -339,6 +339,22 @@ describe('the stages after the 250', () => {
       assert.equal((await db().select().from(deliveries).where(eq(deliveries.messageId, id))).length, 1, 'queued once');
     });
 
+    test('a stored message that cannot be decrypted is held at once, and the rest of its batch goes on', async () => {
+      const broken = await spoolInbound('Tampered');
+      const fine = await spoolInbound('Fine');
+      const [stored] = await db().select({ content: messages.content }).from(messages).where(eq(messages.id, broken));
+      const flipped = Buffer.from(stored!.content);
+      flipped[flipped.length - 1] = flipped[flipped.length - 1]! ^ 1;
+      await db().update(messages).set({ content: flipped }).where(eq(messages.id, broken));
+      const runner = new StageRunner(runnerOptions({}));
+      assert.equal(await runner.runBatch(), 2);
+      assert.deepEqual(await row(broken), { state: 'held', stage: 'received', attempts: 1 });
+      const held = (await readTrace(db(), broken)).find((t) => t.step === 'held');
+      assert.equal(held?.detail.stage, 'parse');
+      assert.match(String(held?.detail.reason), /^the stored message cannot be decrypted \(.+\): the message cannot be read, so it is held until an operator releases it$/);
+      assert.equal((await row(fine)).state, 'routed');
+    });
+
     test('a stage that keeps failing holds the message with its stage and reason; released, it retries from that stage', async () => {
       const id = await spoolInbound('Checks down', 'X-Test-Verdict: throw\r\n');
       const failing = new StageRunner(runnerOptions({ maxAttempts: 1 }));

@@ -34,6 +34,21 @@ import { requestStage } from './request.ts';
 import { routeStage } from './route.ts';
 import type { Stage, StageDeps } from './stage.ts';
 
+/** The stored message could not be decrypted (its integrity check failed): no retry changes that. */
+class UnopenableMessageError extends Error {
+  override name = 'UnopenableMessageError';
+  constructor(cause: string) {
+    super(`the stored message cannot be decrypted (${cause})`);
+  }
+}
+
+class UnopenableMessage {
+  constructor(
+    readonly context: MessageContext,
+    readonly error: UnopenableMessageError,
+  ) {}
+}
+
 /** The stages in their order. */
 export const STAGES: readonly Stage[] = [parseStage, classifyStage, requestStage, guardStage, routeStage, protectStage, queueStage];
 
@@ -46,6 +61,11 @@ export interface StageRunnerOptions {
   pollMs: number;
   heldRetryMs: number;
   batchSize?: number;
+  /**
+   * Batches worked at once. A batch waits on its slowest stage (a portal store, a check waiting on DNS);
+   * with several in flight the next batch is parsed and routed meanwhile, as a separate queue once did.
+   */
+  parallelBatches?: number;
   /** How long a claim lasts without renewal; the claims of a process that died come back after it. */
   leaseSeconds?: number;
   workerId?: string;
@@ -64,6 +84,7 @@ export interface StageRunnerOptions {
 const DEFAULT_LEASE_SECONDS = 60;
 const DEFAULT_RETRY_BASE_MS = 10_000;
 const DEFAULT_MAX_ATTEMPTS = 10;
+const DEFAULT_PARALLEL_BATCHES = 3;
 
 interface ClaimedMessage {
   id: string;
@@ -120,18 +141,48 @@ export class StageRunner extends WorkerLoop {
 
   override async stop(): Promise<void> {
     clearInterval(this.leaseTimer);
-    await super.stop();
+    const stopping = super.stop();
+    this.wakeLanes();
+    await stopping;
   }
 
   protected async run(): Promise<void> {
+    const lanes = Array.from({ length: Math.max(1, this.options.parallelBatches ?? DEFAULT_PARALLEL_BATCHES) }, (_, lane) => this.runLane(lane));
+    await Promise.all(lanes);
+  }
+
+  private laneWaiters: Array<() => void> = [];
+
+  private waitForLaneZero(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.options.pollMs);
+      this.laneWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private wakeLanes(): void {
+    for (const wake of this.laneWaiters.splice(0)) wake();
+  }
+
+  private async runLane(lane: number): Promise<void> {
     while (this.running) {
       let claimed = 0;
       try {
         claimed = await this.runBatch();
       } catch (error) {
-        this.options.logger.error({ err: error }, 'stage batch failed; retrying shortly');
+        this.options.logger.error({ err: error, lane }, 'stage batch failed; retrying shortly');
       }
-      if (claimed === 0 && this.running) await this.signal.wait(this.options.pollMs);
+      if (claimed === 0 && this.running) {
+        // One lane listens for new work; the others poll, so a burst is taken up within one poll.
+        if (lane === 0) await this.signal.wait(this.options.pollMs);
+        else await this.waitForLaneZero();
+      } else if (lane === 0) {
+        // More work may wait: the other lanes look now rather than after a whole poll.
+        this.wakeLanes();
+      }
     }
   }
 
@@ -141,7 +192,11 @@ export class StageRunner extends WorkerLoop {
     try {
       const claimed = await this.claim();
       if (claimed.length === 0) return 0;
-      const contexts = await this.load(claimed);
+      const loaded = await this.load(claimed);
+      const contexts = loaded.filter((c): c is MessageContext => !(c instanceof UnopenableMessage));
+      const unopenable = loaded.filter((c): c is UnopenableMessage => c instanceof UnopenableMessage);
+      // A stored message that cannot be decrypted stays so: it is held at once, with the reason.
+      if (unopenable.length > 0) await this.commit(parseStage, unopenable.map((u) => this.failed(parseStage, u.context, u.error)));
       let queued = 0;
       const deps: StageDeps = {
         db: this.options.db,
@@ -190,7 +245,7 @@ export class StageRunner extends WorkerLoop {
     });
   }
 
-  private async load(claimed: ClaimedMessage[]): Promise<MessageContext[]> {
+  private async load(claimed: ClaimedMessage[]): Promise<Array<MessageContext | UnopenableMessage>> {
     const { db, vault, directory } = this.options;
     const recipientRows = await queryRows<{ message_id: string; address: string }>(
       db,
@@ -205,11 +260,30 @@ export class StageRunner extends WorkerLoop {
       recipientsByMessage.set(row.message_id, list);
     }
     return Promise.all(
-      claimed.map(async (message): Promise<MessageContext> => {
-        const raw = await vault.open(message.tenant_id, message.id, {
-          content: Buffer.from(message.content),
-          wrappedDataKey: Buffer.from(message.wrapped_data_key),
-        });
+      claimed.map(async (message): Promise<MessageContext | UnopenableMessage> => {
+        let raw: Buffer;
+        try {
+          raw = await vault.open(message.tenant_id, message.id, {
+            content: Buffer.from(message.content),
+            wrappedDataKey: Buffer.from(message.wrapped_data_key),
+          });
+        } catch (error) {
+          const context: MessageContext = {
+            id: message.id,
+            tenantId: message.tenant_id,
+            direction: message.direction,
+            mailFrom: message.mail_from,
+            clientAddress: message.client_address,
+            connectorName: message.connector_name,
+            recipients: [],
+            raw: Buffer.alloc(0),
+            results: message.stage_results ?? {},
+            stage: (stageIndex(message.stage) > 0 ? message.stage : 'received') as StagePoint,
+            attempts: message.pipeline_attempts,
+            trace: [],
+          };
+          return new UnopenableMessage(context, new UnopenableMessageError((error as Error).message));
+        }
         return {
           id: message.id,
           tenantId: message.tenant_id,
@@ -248,7 +322,7 @@ export class StageRunner extends WorkerLoop {
 
   private failed(stage: Stage, context: MessageContext, error: Error): StageOutcome {
     const attempts = context.attempts + 1;
-    const unreadable = error instanceof UnreadableHeaderError;
+    const unreadable = error instanceof UnreadableHeaderError || error instanceof UnopenableMessageError;
     const hold = unreadable || attempts >= (this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.options.logger.error({ err: error, messageId: context.id, stage: stage.name }, `stage ${stage.name} failed`);
     const base = { messageId: context.id, tenantId: context.tenantId };
