@@ -40,6 +40,7 @@ const GUARD_ACTIONS: readonly GuardAction[] = ['deliver', 'flag', 'quarantine', 
 export const guardStage: Stage = {
   name: 'guard',
   reaches: 'guarded',
+  actsOutside: (context, { guard }) => context.direction === 'inbound' && guard !== undefined,
   async run(context, { guard }) {
     if (context.direction !== 'inbound') return;
     const base = { messageId: context.id, tenantId: context.tenantId, step: 'guard' as const };

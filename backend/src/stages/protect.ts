@@ -23,6 +23,7 @@ export function cleanedMessage(context: MessageContext): Buffer {
 export const protectStage: Stage = {
   name: 'protect',
   reaches: 'protected',
+  actsOutside: (context) => (context.results.routes ?? []).some((r) => r.protection !== 'none' && !r.held),
   async run(context, { protectionModes }) {
     const routes = (context.results.routes ?? []).filter((r) => r.protection !== 'none' && !r.held);
     if (routes.length === 0) return;

@@ -196,7 +196,7 @@ export class StageRunner extends WorkerLoop {
       const contexts = loaded.filter((c): c is MessageContext => !(c instanceof UnopenableMessage));
       const unopenable = loaded.filter((c): c is UnopenableMessage => c instanceof UnopenableMessage);
       // A stored message that cannot be decrypted stays so: it is held at once, with the reason.
-      if (unopenable.length > 0) await this.commit(parseStage, unopenable.map((u) => this.failed(parseStage, u.context, u.error)));
+      if (unopenable.length > 0) await this.commit(unopenable.map((u) => this.failed(parseStage, u.context, u.error)));
       let queued = 0;
       const deps: StageDeps = {
         db: this.options.db,
@@ -205,15 +205,34 @@ export class StageRunner extends WorkerLoop {
         guard: this.options.guard,
       };
       let active = contexts;
+      // The latest outcome of each message not yet written. Stages that only compute (parse, classify,
+      // request, route, queue) are written together; before and after a stage that waits on something
+      // outside or acts on the world (guard checks, protection), what came before is written, so a crash
+      // there resumes right at that stage and never repeats what it did.
+      const pending = new Map<string, StageOutcome>();
+      const flush = async () => {
+        if (pending.size === 0) return;
+        const outcomes = [...pending.values()];
+        pending.clear();
+        const queuedBy = new Map(outcomes.map((o) => [o.context.id, o.context.deliveries?.filter((d) => d.status === 'queued').length ?? 0]));
+        const kept = await this.commit(outcomes);
+        for (const id of kept) queued += queuedBy.get(id) ?? 0;
+        const lost = new Set(outcomes.filter((o) => !kept.has(o.context.id)).map((o) => o.context.id));
+        if (lost.size > 0) active = active.filter((c) => !lost.has(c.id));
+      };
       for (const stage of this.stages) {
         const due = active.filter((c) => stageIndex(c.stage) < stageIndex(stage.reaches));
         if (due.length === 0) continue;
-        const outcomes = await Promise.all(due.map((context) => this.runStage(stage, context, deps)));
-        const kept = await this.commit(stage, outcomes);
-        queued += outcomes.filter((o) => kept.has(o.context.id)).reduce((sum, o) => sum + (o.context.deliveries?.filter((d) => d.status === 'queued').length ?? 0), 0);
-        const leaving = new Set(outcomes.filter((o) => o.releaseLease || !kept.has(o.context.id)).map((o) => o.context.id));
+        const checkpoint = due.some((c) => stage.actsOutside?.(c, deps) ?? false);
+        if (checkpoint) await flush();
+        const stillDue = due.filter((c) => active.includes(c));
+        const outcomes = await Promise.all(stillDue.map((context) => this.runStage(stage, context, deps)));
+        for (const outcome of outcomes) pending.set(outcome.context.id, outcome);
+        const leaving = new Set(outcomes.filter((o) => o.releaseLease).map((o) => o.context.id));
+        if (checkpoint) await flush();
         active = active.filter((c) => !leaving.has(c.id));
       }
+      await flush();
       if (queued > 0) this.options.onRouted();
       return claimed.length;
     } finally {
@@ -304,7 +323,6 @@ export class StageRunner extends WorkerLoop {
   }
 
   private async runStage(stage: Stage, context: MessageContext, deps: StageDeps): Promise<StageOutcome> {
-    context.trace = [];
     try {
       // A message resumed past the parse stage reads its header from the same stored bytes.
       if (stage !== parseStage && stageIndex(context.stage) >= stageIndex('parsed')) readHeader(context);
@@ -326,7 +344,7 @@ export class StageRunner extends WorkerLoop {
     const hold = unreadable || attempts >= (this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.options.logger.error({ err: error, messageId: context.id, stage: stage.name }, `stage ${stage.name} failed`);
     const base = { messageId: context.id, tenantId: context.tenantId };
-    context.trace = [{ ...base, step: 'pipeline_error', detail: { stage: stage.name, error: error.message, attempts, willRetry: !hold } }];
+    context.trace.push({ ...base, step: 'pipeline_error', detail: { stage: stage.name, error: error.message, attempts, willRetry: !hold } });
     context.deliveries = undefined;
     if (hold) {
       const reason = unreadable
@@ -345,11 +363,12 @@ export class StageRunner extends WorkerLoop {
    * state, the trace steps and (for the queue stage) the deliveries. Only messages this runner still leases
    * are written; returns their ids.
    */
-  private async commit(stage: Stage, outcomes: StageOutcome[]): Promise<Set<string>> {
+  private async commit(outcomes: StageOutcome[]): Promise<Set<string>> {
     const { db, heldRetryMs } = this.options;
-    return db.transaction(async (tx) => {
-      // Until the deliveries are queued nothing has left the gateway: a lost commit repeats the stage.
-      if (stage.reaches !== 'queued') await tx.execute(sql`set local synchronous_commit = off`);
+    const written = await db.transaction(async (tx) => {
+      // Until deliveries are queued or a mode has acted, a lost commit only repeats a stage that computes.
+      const acted = outcomes.some((o) => o.context.deliveries || o.context.results.protected);
+      if (!acted) await tx.execute(sql`set local synchronous_commit = off`);
       const kept = new Set<string>();
       for (let i = 0; i < outcomes.length; i += 500) {
         const rows = outcomes.slice(i, i + 500).map(
@@ -386,5 +405,12 @@ export class StageRunner extends WorkerLoop {
       for (let i = 0; i < trace.length; i += 1000) await recordTrace(tx, trace.slice(i, i + 1000));
       return kept;
     });
+    // Written: the next stages start a fresh trace; the deliveries are queued.
+    for (const outcome of outcomes) {
+      if (!written.has(outcome.context.id)) continue;
+      outcome.context.trace = [];
+      outcome.context.deliveries = undefined;
+    }
+    return written;
   }
 }

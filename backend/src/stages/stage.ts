@@ -24,4 +24,10 @@ export interface Stage {
    * holds the message (after retries, unless it is an UnreadableHeaderError).
    */
   run(context: MessageContext, deps: StageDeps): Promise<void>;
+  /**
+   * True when, for this message, the stage waits on something outside the process or acts on the world
+   * (runs the inbound checks, protects). The runner writes what came before such a stage and what it did
+   * right after it; stages that only compute are written together with the next write.
+   */
+  actsOutside?(context: MessageContext, deps: StageDeps): boolean;
 }
