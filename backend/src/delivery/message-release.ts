@@ -40,7 +40,8 @@ export type ReleaseOutcome =
   | { kind: 'not_releasable'; state: string; reason: string }
   | { kind: 'released'; action: 'retry' | 'delivered_as_received' | 'delivered' | 'returned_to_sender'; state: string; detail: string };
 
-const RELEASABLE = new Set(['held', 'quarantined']);
+/** pipeline_failed: held by a version before the stages (a header section that could not be read). */
+const RELEASABLE = new Set(['held', 'quarantined', 'pipeline_failed']);
 
 export async function releaseMessage(deps: MessageReleaseDeps, tenantId: string, messageId: string, by: ReleasedBy): Promise<ReleaseOutcome> {
   const { db, vault } = deps;
@@ -79,7 +80,7 @@ export async function releaseMessage(deps: MessageReleaseDeps, tenantId: string,
         .from(recipients)
         .where(eq(recipients.messageId, messageId))
         .orderBy(recipients.position);
-      const asReceived = row.state === 'held';
+      const asReceived = row.state !== 'quarantined';
       await tx.insert(deliveries).values(
         addresses.map(({ address }) => ({
           messageId,
@@ -92,7 +93,7 @@ export async function releaseMessage(deps: MessageReleaseDeps, tenantId: string,
         })),
       );
       await tx.update(messages).set({ state: 'routed' }).where(eq(messages.id, messageId));
-      const why = row.state === 'held' ? held?.reason : `quarantined by the inbound checks (score ${results.guard?.score ?? 'unknown'})`;
+      const why = row.state !== 'quarantined' ? (held?.reason ?? 'the message could not be read') : `quarantined by the inbound checks (score ${results.guard?.score ?? 'unknown'})`;
       await trace({
         action: asReceived ? 'delivered as received' : 'delivered',
         to: 'the tenant mail server',
