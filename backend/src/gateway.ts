@@ -16,14 +16,14 @@ import { createHttpApp, type HttpApp } from './http/app.ts';
 import { createMetricsApp } from './http/operations-routes.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type GatewayMetrics } from './metrics.ts';
-import { PipelineWorker } from './pipeline/pipeline-worker.ts';
-import { ProtectionModes } from './secure/protection-modes.ts';
+import { ProtectionModes } from './protect/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { PortalService } from './portal/portal-service.ts';
-import { autoProtection, portalProtection } from './secure/portal-mode.ts';
+import { autoProtection, portalProtection } from './protect/portal-mode.ts';
 import { absurdStructureHook } from './guard/checks/message-structure.ts';
 import type { GuardRunner } from './guard/contract.ts';
 import { createTenantGuard } from './guard/tenant-guard.ts';
+import { StageRunner } from './stages/stage-runner.ts';
 import { createSmtpListener } from './smtp/smtp-listener.ts';
 import type { SmtpHook } from './smtp/smtp-hooks.ts';
 import { loadTlsMaterial } from './smtp/tls-certificate.ts';
@@ -36,7 +36,8 @@ export interface Gateway {
   directory: TenantDirectory;
   vault: KeyVault;
   metrics: GatewayMetrics;
-  pipeline: PipelineWorker;
+  /** The stages after the 250 (stages/stage-runner.ts). */
+  pipeline: StageRunner;
   /** Inbound protection for the guard stage: checks, each tenant's policy, one verdict per message. */
   guard: GuardRunner;
   delivery: DeliveryWorker;
@@ -60,12 +61,15 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export interface GatewayAdditions {
+/** Parts another component may provide instead of the gateway's own, or in addition to them. */
+export interface GatewayParts {
+  /** The inbound checks the guard stage runs (default: the guard's checks under each tenant's policy). */
+  guard?: GuardRunner;
   /** SMTP-time hooks run after the gateway's own (absurd MIME structure at the end of DATA). */
   smtpHooks?: readonly SmtpHook[];
 }
 
-export async function startGateway(config: Config, logger: Logger, additions: GatewayAdditions = {}): Promise<Gateway> {
+export async function startGateway(config: Config, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
@@ -104,7 +108,7 @@ export async function startGateway(config: Config, logger: Logger, additions: Ga
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
   });
 
-  const guard = createTenantGuard({ directory, logger, metrics: metrics.registry });
+  const guard = parts.guard ?? createTenantGuard({ directory, logger, metrics: metrics.registry });
   const protectionModes = new ProtectionModes();
   const client = new SmtpDeliveryClient({ heloName: config.smtp.hostname });
   const retry = {
@@ -113,7 +117,7 @@ export async function startGateway(config: Config, logger: Logger, additions: Ga
     maxAgeMs: config.delivery.maxQueueAgeMs,
   };
   // The two workers wake each other: routed messages start deliveries, bounces go back to routing.
-  let pipeline!: PipelineWorker;
+  let pipeline!: StageRunner;
   const delivery = new DeliveryWorker({
     db,
     vault,
@@ -132,7 +136,7 @@ export async function startGateway(config: Config, logger: Logger, additions: Ga
     pollMs: config.workerPollMs,
     onBounceSpooled: () => pipeline.signal.notify(),
   });
-  pipeline = new PipelineWorker({
+  pipeline = new StageRunner({
     db,
     vault,
     directory,
@@ -140,6 +144,7 @@ export async function startGateway(config: Config, logger: Logger, additions: Ga
     logger,
     pollMs: config.workerPollMs,
     heldRetryMs: config.delivery.heldRetryMs,
+    guard,
     onRouted: () => delivery.signal.notify(),
   });
 
@@ -173,7 +178,7 @@ export async function startGateway(config: Config, logger: Logger, additions: Ga
     idleSeconds: config.smtp.idleSeconds,
     dataIdleSeconds: config.smtp.dataIdleSeconds,
     onSpooled: () => pipeline.signal.notify(),
-    hooks: [absurdStructureHook(), ...(additions.smtpHooks ?? [])],
+    hooks: [absurdStructureHook(), ...(parts.smtpHooks ?? [])],
   });
 
   const portal = new PortalService({
@@ -185,7 +190,11 @@ export async function startGateway(config: Config, logger: Logger, additions: Ga
     hostname: config.smtp.hostname,
     maxMessageBytes: config.smtp.maxMessageBytes,
     reading: config.portalReading,
-    onSpooled: () => pipeline.signal.notify(),
+    // Notifications are stored already queued for delivery; replies and receipts go through the stages.
+    onSpooled: () => {
+      pipeline.signal.notify();
+      delivery.signal.notify();
+    },
     auditCheckpoints,
   });
   portal.registerMetrics(metrics.registry);
@@ -215,6 +224,15 @@ export async function startGateway(config: Config, logger: Logger, additions: Ga
     metrics,
     isReady: () => ready,
     auditCheckpoints,
+    release: {
+      db,
+      vault,
+      hostname: config.smtp.hostname,
+      onReleased: () => {
+        pipeline.signal.notify();
+        delivery.signal.notify();
+      },
+    },
     metricsAccess: { token: config.metrics.token, onMainListener: config.metrics.port === undefined },
     portal,
     addin: {

@@ -7,7 +7,7 @@ import type { PreviewResponse } from '../../common/src/addin-api.ts';
 import { loopHeaderName } from '../../common/src/headers.ts';
 import { members } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
-import { resolveRecipientMethods } from '../src/secure/method-resolution.ts';
+import { resolveRecipientMethods } from '../src/protect/method-resolution.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { LocalEntraIssuer } from './support/local-entra-issuer.ts';
 import { MailPeer } from './support/mail-peer.ts';

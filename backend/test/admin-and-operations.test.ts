@@ -47,12 +47,12 @@ describe('the admin API and the operations endpoints', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.equal(body.message.id, messageId);
-    assert.deepEqual(body.trace.map((t) => t.step), ['received', 'classified', 'routed', 'delivered']);
+    assert.deepEqual(body.trace.map((t) => t.step), ['received', 'parsed', 'classified', 'guard', 'routed', 'delivered']);
     const received = body.trace[0]!.detail;
     assert.equal(received.client, '127.0.0.2');
     assert.equal(received.tls, false);
     assert.equal(received.direction, 'inbound');
-    const delivered = body.trace[3]!.detail;
+    const delivered = body.trace.find((t) => t.step === 'delivered')!.detail;
     assert.match(String(delivered.reply), /^250 /);
     assert.equal(delivered.remote, `127.0.0.1:${peer.port}`);
     assert.equal(body.deliveries[0]!.status, 'delivered');

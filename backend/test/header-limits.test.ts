@@ -223,10 +223,15 @@ describe('header limits and unstorable text at SMTP time', () => {
       const [row] = await gateway.database.db.select({ state: messages.state, attempts: messages.pipelineAttempts }).from(messages).where(eq(messages.id, id));
       return row && row.state !== 'received' ? row : undefined;
     });
-    assert.deepEqual(state, { state: 'pipeline_failed', attempts: 1 });
-    const error = (await readTrace(gateway.database.db, id)).find((t) => t.step === 'pipeline_error');
+    assert.deepEqual(state, { state: 'held', attempts: 1 });
+    const trace = await readTrace(gateway.database.db, id);
+    const error = trace.find((t) => t.step === 'pipeline_error');
     assert.match(String(error?.detail.error), /^Message header section too large: \d+ bytes, the limit is 1114112$/);
     assert.equal(error?.detail.willRetry, false);
+    assert.equal(error?.detail.stage, 'parse');
+    const held = trace.find((t) => t.step === 'held');
+    assert.equal(held?.detail.stage, 'parse');
+    assert.match(String(held?.detail.reason), /cannot be read, so it is held until an operator releases it$/);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(tenantMailServer.received.length, deliveredBefore);
   });

@@ -5,7 +5,7 @@ import { simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { auditLog, portalLinks, portalMessages, portalThreads } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
-import { resolveRecipientMethods } from '../src/secure/method-resolution.ts';
+import { resolveRecipientMethods } from '../src/protect/method-resolution.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';

@@ -38,6 +38,7 @@ export type PreviewReasonCode =
   | 'certificate-known'
   | 'key-known'
   | 'nothing-known'
+  | 'mandatory'
   | 'invalid-address'
   | 'mode-unavailable'
   | 'sender-chose';

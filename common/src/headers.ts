@@ -13,8 +13,20 @@ export const HEADER_OPTIONS = 'X-Sealpost-Options';
 export const HEADER_FLAG = 'X-Sealpost-Flag';
 export const SEALPOST_HEADER_PREFIX = 'x-sealpost-';
 
+/** The protection modes, written once: the add-in, the gateway and the previews all read this list. */
 export const PROTECTION_MODES = ['auto', 'portal', 'smime', 'pgp', 'pdf', 'none'] as const;
 export type ProtectionMode = (typeof PROTECTION_MODES)[number];
+export type SecuredMode = Exclude<ProtectionMode, 'none'>;
+/** The modes that protect, in the order a sender is offered them. */
+export const SECURED_MODES = PROTECTION_MODES.filter((mode): mode is SecuredMode => mode !== 'none');
+/** How a mode is named in a sentence ("the sender chose S/MIME"). */
+export const PROTECTION_MODE_NAMES: Record<SecuredMode, string> = {
+  auto: 'automatic',
+  portal: 'the Sealpost portal',
+  smime: 'S/MIME',
+  pgp: 'OpenPGP',
+  pdf: 'a password-protected PDF',
+};
 
 export const SEND_OPTIONS = ['read-receipt', 'no-reply', 'otp', 'sign'] as const;
 export type SendOption = (typeof SEND_OPTIONS)[number];

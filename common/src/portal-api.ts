@@ -276,7 +276,8 @@ export type AuditAction =
   | 'replied'
   | 'revoked'
   | 'expiry_changed'
-  | 'integrity_failed';
+  | 'integrity_failed'
+  | 'message_released';
 
 /** GET /api/portal/admin/audit?limit=&subjectId= — newest first. */
 export interface AuditEntryView {

@@ -26,6 +26,8 @@ export const AUDIT_ACTIONS = [
   'revoked',
   'expiry_changed',
   'integrity_failed',
+  /** An operator released a message the gateway's stages had held or quarantined. */
+  'message_released',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

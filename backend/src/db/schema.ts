@@ -134,9 +134,18 @@ export const messages = pgTable(
     contentSha256: text('content_sha256').notNull(),
     content: bytea('content').notNull(),
     wrappedDataKey: bytea('wrapped_data_key').notNull(),
-    /** received → routed; routed once the pipeline has created its deliveries. */
+    /**
+     * received → routed once the stages have queued its deliveries; then delivered, bounced or partly_delivered.
+     * A message the stages stopped is held (a stage failed), quarantined or rejected (the guard's verdict).
+     */
     state: text('state').notNull().default('received'),
+    /** The last stage the message passed (stages/stage-runner.ts): a restart resumes after it. */
+    stage: text('stage').notNull().default('received'),
+    /** What each passed stage decided (classification, request, guard verdict, routes), for the stages after it. */
+    stageResults: jsonb('stage_results').$type<Record<string, unknown>>().notNull().default({}),
     pipelineAttempts: integer('pipeline_attempts').notNull().default(0),
+    /** The stage runner that leases the message, until pipeline_locked_until; an expired lease is anyone's. */
+    pipelineLeaseOwner: text('pipeline_lease_owner'),
     pipelineLockedUntil: timestamp('pipeline_locked_until', { withTimezone: true }),
     pipelineNextAt: timestamp('pipeline_next_at', { withTimezone: true }).notNull().defaultNow(),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
@@ -178,6 +187,8 @@ export const deliveries = pgTable(
     protection: text('protection').notNull().default('none'),
     /** queued | delivering | held | delivered | failed | expired */
     status: text('status').notNull(),
+    /** Deliver the message exactly as it was received (an operator released it past the stages). */
+    asReceived: boolean('as_received').notNull().default(false),
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
     lockedUntil: timestamp('locked_until', { withTimezone: true }),

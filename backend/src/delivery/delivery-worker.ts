@@ -12,9 +12,9 @@ import { queryRows, type Database, type Transaction } from '../db/client.ts';
 import { deliveries, messages } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { headerValue, splitMessage } from '../pipeline/header-block.ts';
+import { formatField, headerValue, splitMessage } from '../pipeline/header-block.ts';
 import { recordTrace, type TraceEntry } from '../pipeline/message-trace.ts';
-import type { ProtectionModes, SecuredMode } from '../secure/protection-modes.ts';
+import type { ProtectionModes, SecuredMode } from '../protect/protection-modes.ts';
 import { spoolWithin } from '../smtp/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -22,7 +22,9 @@ import { WorkSignal } from '../work-signal.ts';
 import { deliverToMailbox } from './development-mailbox.ts';
 import { buildDeliveryStatusNotification, type FailedRecipient } from './delivery-status-notification.ts';
 import { resolveMailExchangers, type ExchangerLookup } from './mail-exchangers.ts';
-import { prepareOutgoingMessage, type OutgoingRoute } from './outgoing-message.ts';
+import { prepareOutgoingMessage, type OutgoingMessage, type OutgoingRoute } from './outgoing-message.ts';
+import { spamHeaders } from '../stages/guard.ts';
+import type { StageResults } from '../stages/message-context.ts';
 import { hasExpired, nextAttemptDelayMs, type RetryPolicy } from './retry-schedule.ts';
 import type { RecipientOutcome, SmtpDeliveryClient, SmtpTarget } from './smtp-client.ts';
 import { storableOptionalText, storableText } from '../db/storable-text.ts';
@@ -58,12 +60,15 @@ interface ClaimedDelivery {
   recipient: string;
   route: OutgoingRoute;
   protection: string;
+  as_received: boolean;
   attempts: number;
   created_at: Date | string;
 }
 
 interface LoadedMessage {
   raw: Buffer;
+  /** Fields the delivered copy gets from the stages: the inbound checks' verdict when they flagged it. */
+  extraFields: Buffer[];
   mailFrom: string;
   direction: string;
   receivedAt: Date;
@@ -162,7 +167,7 @@ export class DeliveryWorker {
                   limit ${limit}
                   for update skip locked) due
             where d.id = due.id
-            returning d.id, d.message_id, d.tenant_id, d.recipient, d.route, d.protection, d.attempts, d.created_at`,
+            returning d.id, d.message_id, d.tenant_id, d.recipient, d.route, d.protection, d.as_received, d.attempts, d.created_at`,
       );
     });
     if (claimed.length === 0) return 0;
@@ -170,7 +175,7 @@ export class DeliveryWorker {
     const groups = new Map<string, ClaimedDelivery[]>();
     for (const delivery of claimed) {
       const destination = this.destinationFor(delivery);
-      const key = `${delivery.message_id}|${delivery.route}|${delivery.protection}|${destination.label}`;
+      const key = `${delivery.message_id}|${delivery.route}|${delivery.protection}|${delivery.as_received}|${destination.label}`;
       const group = groups.get(key) ?? [];
       group.push(delivery);
       groups.set(key, group);
@@ -217,8 +222,13 @@ export class DeliveryWorker {
 
   private async openMessage(row: typeof messages.$inferSelect): Promise<LoadedMessage> {
     const raw = await this.options.vault.open(row.tenantId, row.id, { content: row.content, wrappedDataKey: row.wrappedDataKey });
+    const guard = (row.stageResults as StageResults).guard;
     return {
       raw,
+      extraFields:
+        guard?.action === 'flag'
+          ? [formatField('X-Spam-Flag', spamHeaders(guard).flag), formatField('X-Spam-Status', spamHeaders(guard).status)]
+          : [],
       mailFrom: row.mailFrom,
       direction: row.direction,
       receivedAt: row.receivedAt,
@@ -265,7 +275,10 @@ export class DeliveryWorker {
   private async send(group: ClaimedDelivery[], tenant: TenantInfo, raw: Buffer, message: LoadedMessage): Promise<DeliveryResult[]> {
     const first = group[0]!;
     const recipientsOfGroup = group.map((d) => d.recipient);
-    const prepared = prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers);
+    // An operator released this message past the stages: it goes to the tenant's mail server as it came.
+    const prepared: OutgoingMessage = first.as_received
+      ? { outcome: 'ready', raw }
+      : prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers, message.extraFields);
     if (prepared.outcome === 'refused') {
       // Permanent: the same bytes give the same answer on every attempt, so the sender is told at once.
       return group.map((delivery) => ({ delivery, status: 'failed', reply: prepared.reason, enhancedCode: '5.6.0', message }));

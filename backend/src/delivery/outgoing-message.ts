@@ -21,6 +21,8 @@ export function prepareOutgoingMessage(
   route: OutgoingRoute,
   recipients: string[],
   subjectTriggers: readonly string[],
+  /** Fields the gateway adds to this copy (for example the inbound checks' verdict). */
+  extraFields: readonly Buffer[] = [],
 ): OutgoingMessage {
   const message = splitMessage(raw);
   if (message.outcome !== 'split') return { outcome: 'refused', reason: describeHeaderRefusal(message) };
@@ -29,7 +31,7 @@ export function prepareOutgoingMessage(
   const replace = trigger?.triggered ? { subject: trigger.subject } : undefined;
 
   if (route === 'external') {
-    return { outcome: 'ready', raw: rewriteHeaders(message, { remove: isSealpostHeader, replace }) };
+    return { outcome: 'ready', raw: rewriteHeaders(message, { remove: isSealpostHeader, replace, append: [...extraFields] }) };
   }
   const loopHeaders = [...new Set(recipients.map((r) => r.slice(r.lastIndexOf('@') + 1).toLowerCase()))].map(loopHeaderName);
   const loopNames = new Set(loopHeaders.map((h) => h.toLowerCase()));
@@ -38,7 +40,7 @@ export function prepareOutgoingMessage(
     raw: rewriteHeaders(message, {
       remove: (name) => loopNames.has(name.toLowerCase()),
       replace,
-      append: loopHeaders.map((name) => formatField(name, 'true')),
+      append: [...loopHeaders.map((name) => formatField(name, 'true')), ...extraFields],
     }),
   };
 }

@@ -19,8 +19,9 @@ import { PortalProblemError } from '../portal/portal-problems.ts';
 import type { PortalService } from '../portal/portal-service.ts';
 import type { PortalSessionInfo } from '../portal/sessions.ts';
 import { isPlausibleAddress } from '../smtp/address-syntax.ts';
-import { resolveRecipientMethods, type RecipientKeyLookup } from '../secure/method-resolution.ts';
-import type { ProtectionModes, SecuredMode } from '../secure/protection-modes.ts';
+import { resolveRecipientMethods, type RecipientKeyLookup } from '../protect/method-resolution.ts';
+import type { ProtectionModes } from '../protect/protection-modes.ts';
+import { PROTECTION_MODE_NAMES, SECURED_MODES, type SecuredMode } from '../../../common/src/headers.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { REPOSITORY_MANIFEST, readRepositoryManifest, renderAddinManifest, type RenderedAddinManifest } from './addin-manifest.ts';
 import type { EvaluationSignIns } from './addin-try-routes.ts';
@@ -30,14 +31,8 @@ import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
 import { distFolder } from './static-pages.ts';
 
 export const MAX_PREVIEW_RECIPIENTS = 500;
-const MODE_ORDER: SecuredMode[] = ['auto', 'portal', 'smime', 'pgp', 'pdf'];
-const MODE_NAMES: Record<SecuredMode, string> = {
-  auto: 'automatic',
-  portal: 'the Sealpost portal',
-  smime: 'S/MIME',
-  pgp: 'OpenPGP',
-  pdf: 'a password-protected PDF',
-};
+const MODE_ORDER = SECURED_MODES;
+const MODE_NAMES = PROTECTION_MODE_NAMES;
 
 export interface AddinRoutesOptions {
   db: Database;

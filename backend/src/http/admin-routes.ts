@@ -6,6 +6,7 @@ import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
 import { deliveries, messages, recipients } from '../db/schema.ts';
 import { readTrace } from '../pipeline/message-trace.ts';
+import { releaseMessage, type MessageReleaseDeps } from '../delivery/message-release.ts';
 import { requireApiToken } from './api-token-auth.ts';
 import { sendProblem } from './problem-details.ts';
 
@@ -67,9 +68,11 @@ export interface AdminRoutesOptions {
   db: Database;
   /** Without it (an app built without the audit checkpoints) the checkpoint export answers 404. */
   auditCheckpoints?: CheckpointSource;
+  /** What releasing a held or quarantined message needs; without it the release answers 404. */
+  release?: MessageReleaseDeps;
 }
 
-export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, { db, auditCheckpoints }) => {
+export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, { db, auditCheckpoints, release }) => {
   app.addHook('onRequest', requireApiToken(db));
 
   /**
@@ -126,7 +129,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
     },
   );
 
-  app.get<{ Querystring: { limit?: number; before?: string } }>(
+  app.get<{ Querystring: { limit?: number; before?: string; state?: string } }>(
     '/messages',
     {
       schema: {
@@ -135,6 +138,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
           properties: {
             limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
             before: { type: 'string', format: 'date-time' },
+            /** Only messages in this state, for example held or quarantined (what an operator may release). */
+            state: { type: 'string', minLength: 1, maxLength: 40 },
           },
           additionalProperties: false,
         },
@@ -143,9 +148,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
     },
     async (request) => {
       const tenantId = request.tenantId!;
-      const where = request.query.before
-        ? and(eq(messages.tenantId, tenantId), lt(messages.receivedAt, new Date(request.query.before)))
-        : eq(messages.tenantId, tenantId);
+      const where = and(
+        eq(messages.tenantId, tenantId),
+        request.query.before ? lt(messages.receivedAt, new Date(request.query.before)) : undefined,
+        request.query.state ? eq(messages.state, request.query.state) : undefined,
+      );
       const rows = await db
         .select({
           id: messages.id,
@@ -205,6 +212,43 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
         deliveries: deliveryRows,
         trace: trace.map(({ at, step, detail }) => ({ at, step, detail })),
       };
+    },
+  );
+
+  /**
+   * Releases a held or quarantined message: a message held by a failure a retry can cure goes through the
+   * stages again; inbound mail goes to the tenant's mail server; outbound mail that cannot be protected goes
+   * back to its sender. It is never sent unprotected.
+   */
+  app.post<{ Params: { id: string } }>(
+    '/messages/:id/release',
+    {
+      schema: {
+        params: { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] },
+        response: {
+          200: {
+            type: 'object',
+            properties: { action: { type: 'string' }, state: { type: 'string' }, detail: { type: 'string' } },
+            required: ['action', 'state', 'detail'],
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      if (!release) {
+        return sendProblem(reply, { status: 404, title: 'No release', detail: 'This gateway does not release messages.' });
+      }
+      const outcome = await releaseMessage(release, request.tenantId!, request.params.id, {
+        actor: 'admin API token',
+        clientIp: request.ip,
+      });
+      if (outcome.kind === 'not_found') {
+        return sendProblem(reply, { status: 404, title: 'No such message', detail: 'No message of your tenant has this id.' });
+      }
+      if (outcome.kind === 'not_releasable') {
+        return sendProblem(reply, { status: 409, title: 'Message not releasable', detail: outcome.reason });
+      }
+      return { action: outcome.action, state: outcome.state, detail: outcome.detail };
     },
   );
 };

@@ -2,6 +2,7 @@
 import Fastify from 'fastify';
 import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
+import type { MessageReleaseDeps } from '../delivery/message-release.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
@@ -15,7 +16,7 @@ import type { PortalService } from '../portal/portal-service.ts';
 import { problemErrorHandler } from './problem-details.ts';
 import { setupRoutes } from './setup-routes.ts';
 import { staticPages } from './static-pages.ts';
-import type { ProtectionModes } from '../secure/protection-modes.ts';
+import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 
 export interface HttpAppOptions {
@@ -26,6 +27,8 @@ export interface HttpAppOptions {
   metricsAccess?: MetricsAccess;
   /** The signed audit checkpoints, exported to each tenant's admins for safekeeping elsewhere. */
   auditCheckpoints?: CheckpointSource;
+  /** Releasing held and quarantined messages through the admin API. */
+  release?: MessageReleaseDeps;
   portal?: PortalService;
   /** The Outlook add-in's API and manifest, and the admin's Exchange setup. */
   addin?: {
@@ -55,7 +58,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     isReady: options.isReady,
     metricsAccess: options.metricsAccess,
   });
-  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db, auditCheckpoints: options.auditCheckpoints });
+  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db, auditCheckpoints: options.auditCheckpoints, release: options.release });
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
     await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup });

@@ -144,3 +144,13 @@ export function controlHeaderLookup(fields: HeaderField[]): (name: string) => st
     return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
   };
 }
+
+/**
+ * The headers that carry the inbound checks' verdict (X-Spam-Flag, X-Spam-Status). Only the gateway may
+ * write them: they are removed from Internet mail on arrival, so a sender cannot pre-flag (or pre-clear)
+ * its own message.
+ */
+export function isSpamVerdictHeader(name: string): boolean {
+  const normalised = name.replace(/\s+/g, '').toLowerCase();
+  return normalised === 'x-spam-flag' || normalised === 'x-spam-status';
+}

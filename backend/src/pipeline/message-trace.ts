@@ -6,10 +6,16 @@ import { storableJson } from '../db/storable-text.ts';
 
 export type TraceStep =
   | 'received'
+  | 'parsed'
   | 'classified'
   | 'request'
+  | 'guard'
+  | 'quarantined'
+  | 'rejected'
   | 'routed'
+  | 'protected'
   | 'held'
+  | 'released'
   | 'pipeline_error'
   | 'delivery_attempt'
   | 'delivered'

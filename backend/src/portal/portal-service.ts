@@ -40,7 +40,7 @@ import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
 import type { Logger } from '../logger.ts';
 import { controlHeaderLookup, headerValue, splitMessage } from '../pipeline/header-block.ts';
 import { describeHeaderRefusal } from '../pipeline/header-section.ts';
-import type { ProtectionContext, ProtectionOutcome } from '../secure/protection-modes.ts';
+import type { ProtectionContext, ProtectionOutcome } from '../protect/protection-modes.ts';
 import { spoolWithin } from '../smtp/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { decodeLogo, type Logo, type TenantBranding } from '../tenants/branding.ts';
@@ -238,7 +238,8 @@ export class PortalService {
     const prepared = prepareOutgoingMessage(context.raw, 'external', [recipient], tenant.subjectTriggers);
     if (prepared.outcome === 'refused') return { kind: 'refused', reason: prepared.reason, enhancedCode: '5.6.0' };
     const lookup = (name: string) => headerValue(split.fields, name);
-    const request = parseSealpostHeaders(controlHeaderLookup(split.fields), lookup('subject'), tenant.subjectTriggers);
+    // From the protect stage the request comes parsed and the message cleaned of the headers that carried it.
+    const request = context.request ?? parseSealpostHeaders(controlHeaderLookup(split.fields), lookup('subject'), tenant.subjectTriggers);
     const eml = prepared.raw;
     const parsed = await parsePortalMessage(eml);
     const memberAddress = this.memberAddressOf(tenant, parsed.from?.address, source.mailFrom);
@@ -321,6 +322,7 @@ export class PortalService {
             raw: notification.raw,
             messageIdHeader: notification.messageId,
             traceDetail: { portalNotificationFor: context.messageId, portalMessageId },
+            queuedFor: 'external',
           },
         ]);
         const gateway = { actorId: context.messageId, actorAddress: memberAddress, clientIp: source.clientAddress, subjectId: portalMessageId };

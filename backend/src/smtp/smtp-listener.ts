@@ -8,7 +8,7 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { headerValue, rewriteHeaders, splitMessage, type SplitMessage } from '../pipeline/header-block.ts';
+import { headerValue, isSpamVerdictHeader, rewriteHeaders, splitMessage, type SplitMessage } from '../pipeline/header-block.ts';
 import { intakeHeaderLimits, smtpReplyForHeaderRefusal } from '../pipeline/header-section.ts';
 import { classifyStorageError } from '../db/storage-errors.ts';
 import { isSealpostHeader } from '../../../common/src/headers.ts';
@@ -412,8 +412,10 @@ function buildSpoolRequests(
   const allRecipients = session.envelope.rcptTo.map((r) => r.address);
   const tlsInfo = session.secure ? tlsDetails(session) : undefined;
 
-  // Internet mail: every control header is removed before anything reads the message.
-  const spoofed = sender.kind === 'internet' ? message.fields.filter((f) => isSealpostHeader(f.name)).map((f) => f.name) : [];
+  // Internet mail: every control header, and every verdict header only the gateway may write, is removed
+  // before anything reads the message.
+  const gatewayOnly = (name: string) => isSealpostHeader(name) || isSpamVerdictHeader(name);
+  const spoofed = sender.kind === 'internet' ? message.fields.filter((f) => gatewayOnly(f.name)).map((f) => f.name) : [];
 
   const groups = new Map<string, string[]>();
   if (sender.kind === 'connector') {
@@ -445,7 +447,7 @@ function buildSpoolRequests(
     });
     const raw = rewriteHeaders(message, {
       prepend: [received],
-      remove: sender.kind === 'internet' ? isSealpostHeader : undefined,
+      remove: sender.kind === 'internet' ? gatewayOnly : undefined,
     });
     return {
       id,

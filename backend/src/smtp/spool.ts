@@ -4,7 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client.ts';
-import { messages, recipients } from '../db/schema.ts';
+import { deliveries, messages, recipients } from '../db/schema.ts';
 import { storableJson, storableOptionalText, storableText } from '../db/storable-text.ts';
 import { recordTrace } from '../pipeline/message-trace.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -24,6 +24,11 @@ export interface SpoolRequest {
   raw: Buffer;
   messageIdHeader?: string;
   traceDetail: Record<string, unknown>;
+  /**
+   * A message the gateway wrote for a route it already knows (a portal notification to its external
+   * recipient): stored with its deliveries queued, so it does not pass through the stages a second time.
+   */
+  queuedFor?: 'external';
 }
 
 /** RFC 5322 caps a line at 998 bytes; a longer Message-ID is no use to anyone looking for it. */
@@ -113,6 +118,7 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
       contentSha256: await vault.fingerprint(request.tenantId, request.raw, q),
       content: sealed.content,
       wrappedDataKey: sealed.wrappedDataKey,
+      ...(request.queuedFor ? { state: 'routed', stage: 'queued' } : {}),
     });
     await q
       .insert(recipients)
@@ -123,5 +129,20 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
       step: 'received',
       detail: receivedDetail(request),
     });
+    if (request.queuedFor) {
+      const route = request.queuedFor;
+      await q.insert(deliveries).values(
+        request.recipients.map((recipient) => ({ messageId: request.id, tenantId: request.tenantId, recipient, route, protection: 'none', status: 'queued' })),
+      );
+      await recordTrace(
+        q,
+        request.recipients.map((recipient) => ({
+          messageId: request.id,
+          tenantId: request.tenantId,
+          step: 'routed' as const,
+          detail: { recipient, route, protection: 'none', reason: 'gateway notification to an external address' },
+        })),
+      );
+    }
   }
 }

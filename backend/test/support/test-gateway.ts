@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig, type TenantDefinition } from '../../src/config.ts';
-import { startGateway, type Gateway, type GatewayAdditions } from '../../src/gateway.ts';
+import { startGateway, type Gateway, type GatewayParts } from '../../src/gateway.ts';
 import { createLogger } from '../../src/logger.ts';
 import { after, before } from 'node:test';
 import { createTestDatabase, type TestDatabase } from './database.ts';
@@ -41,7 +41,7 @@ export async function startTestGateway(
   database: TestDatabase,
   tenants: TenantDefinition[] | undefined,
   env: Record<string, string> = {},
-  additions: GatewayAdditions = {},
+  parts: GatewayParts = {},
 ): Promise<Gateway> {
   const environment: Record<string, string> = {
     SEALPOST_DATA_DIR: database.dataDir,
@@ -63,7 +63,7 @@ export async function startTestGateway(
     environment.SEALPOST_CONFIG = file;
   }
   const config = loadConfig(environment);
-  return startGateway(config, createLogger(config.logLevel), additions);
+  return startGateway(config, createLogger(config.logLevel), parts);
 }
 
 /**

@@ -3,15 +3,23 @@
  * here when it exists; until then a message that asks for it is held in the queue and retried, never
  * sent in the clear.
  */
-import type { ProtectionMode } from '../../../common/src/headers.ts';
+import type { SealpostRequest, SecuredMode } from '../../../common/src/headers.ts';
 
-export type SecuredMode = Exclude<ProtectionMode, 'none'>;
+export type { SecuredMode } from '../../../common/src/headers.ts';
 
 export interface ProtectionContext {
   messageId: string;
   tenantId: string;
   recipient: string;
+  /**
+   * The message to protect. From the protect stage it is cleaned: control headers and the subject trigger
+   * are already removed, so nothing of them is sealed into the protected copy.
+   */
   raw: Buffer;
+  /** The sender: envelope and From address (from the protect stage). */
+  sender?: { mailFrom: string; from?: string };
+  /** The parsed request (mode, expiry, options), which the cleaned message no longer carries. */
+  request?: SealpostRequest;
 }
 
 export type ProtectionOutcome =

@@ -1,0 +1,32 @@
+/**
+ * Route: where each recipient goes and how it must be protected (pipeline/message-router.ts). A route whose
+ * protection mode this gateway cannot apply is held, never sent in the clear.
+ */
+import { routeRecipients } from '../pipeline/message-router.ts';
+import type { SecuredMode } from '../protect/protection-modes.ts';
+import { requestFromStored, requireTenant, type StoredRoute } from './message-context.ts';
+import type { Stage } from './stage.ts';
+
+export const routeStage: Stage = {
+  name: 'route',
+  reaches: 'routed',
+  async run(context, { directory, protectionModes }) {
+    const routes = routeRecipients(context.direction, requireTenant(context), context.recipients, requestFromStored(context.results.request), directory);
+    context.results.routes = routes.map((route): StoredRoute => {
+      const held = route.protection !== 'none' && !protectionModes.handlerFor(route.protection as SecuredMode);
+      return {
+        ...route,
+        held,
+        reason: held ? `held: protection "${route.protection}" is not available yet; the message will not be sent unprotected` : route.reason,
+      };
+    });
+    for (const route of context.results.routes) {
+      context.trace.push({
+        messageId: context.id,
+        tenantId: context.tenantId,
+        step: route.held ? 'held' : 'routed',
+        detail: { recipient: route.recipient, route: route.route, protection: route.protection, reason: route.reason },
+      });
+    }
+  },
+};

@@ -1,0 +1,33 @@
+/** What one stage is: the point it brings a message to, and the work that gets it there. */
+import type { Database } from '../db/client.ts';
+import type { ProtectionModes } from '../protect/protection-modes.ts';
+import type { TenantDirectory } from '../tenants/tenant-directory.ts';
+import type { GuardRunner } from './guard.ts';
+import type { MessageContext, StagePoint } from './message-context.ts';
+
+export interface StageDeps {
+  db: Database;
+  directory: TenantDirectory;
+  protectionModes: ProtectionModes;
+  /** The inbound checks; without them the guard stage records that no checks are configured. */
+  guard?: GuardRunner;
+}
+
+export interface Stage {
+  /** The stage's name in traces and held reasons: parse, classify, request, guard, route, queue. */
+  name: string;
+  /** The point a message has reached once this stage has passed; stored in messages.stage. */
+  reaches: Exclude<StagePoint, 'received'>;
+  /**
+   * Does the stage's work on the context: records its decision in context.results and its trace steps in
+   * context.trace. Runs outside any database transaction; the runner commits the result. A thrown error
+   * holds the message (after retries, unless it is an UnreadableHeaderError).
+   */
+  run(context: MessageContext, deps: StageDeps): Promise<void>;
+  /**
+   * True when, for this message, the stage waits on something outside the process or acts on the world
+   * (runs the inbound checks, protects). The runner writes what came before such a stage and what it did
+   * right after it; stages that only compute are written together with the next write.
+   */
+  actsOutside?(context: MessageContext, deps: StageDeps): boolean;
+}
