@@ -18,7 +18,7 @@ import { members } from '../db/schema.ts';
 import { PortalProblemError } from '../portal/portal-problems.ts';
 import type { PortalService } from '../portal/portal-service.ts';
 import type { PortalSessionInfo } from '../portal/sessions.ts';
-import { isPlausibleAddress } from '../smtp/address-syntax.ts';
+import { isPlausibleAddress } from '../mail/address-syntax.ts';
 import { resolveRecipientMethods, type RecipientKeyLookup } from '../protect/method-resolution.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import { PROTECTION_MODE_NAMES, SECURED_MODES, type SecuredMode } from '../../../common/src/headers.ts';

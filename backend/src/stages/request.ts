@@ -4,7 +4,7 @@
  * carries them (delivery/outgoing-message.ts removes them with the subject trigger).
  */
 import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
-import { controlHeaderLookup, headerValue } from '../pipeline/header-block.ts';
+import { controlHeaderLookup, headerValue } from '../mail/header-block.ts';
 import { repliesToPortalMessage } from '../portal/threads.ts';
 import { requireTenant, storedRequest } from './message-context.ts';
 import { readHeader } from './parse.ts';
