@@ -5,7 +5,7 @@
  */
 import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
 import { controlHeaderLookup, headerValue } from '../mail/header-block.ts';
-import { repliesToPortalMessage } from '../portal/threads.ts';
+import { repliesToPortalMessage } from '../messages/portal-replies.ts';
 import { requireTenant, storedRequest } from './message-context.ts';
 import { readHeader } from './parse.ts';
 import type { Stage } from './stage.ts';
