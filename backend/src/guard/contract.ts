@@ -44,7 +44,7 @@ export interface GuardInput {
   recipients: string[];
   remoteAddress?: string;
   raw: Buffer;
-  /** splitMessage(raw) from pipeline/header-block.ts. */
+  /** splitMessage(raw) from mail/header-block.ts. */
   header: SplitMessage;
 }
 

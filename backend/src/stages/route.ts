@@ -1,5 +1,5 @@
 /**
- * Route: where each recipient goes and how it must be protected (pipeline/message-router.ts). A route whose
+ * Route: where each recipient goes and how it must be protected (messages/message-router.ts). A route whose
  * protection mode this gateway cannot apply is held, never sent in the clear.
  */
 import { routeRecipients } from '../messages/message-router.ts';
