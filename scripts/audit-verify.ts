@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AuditCheckpointFile, signingKeyFromPem } from '../backend/src/audit/audit-checkpoints.ts';
-import { AuditKeys } from '../backend/src/audit/audit-keys.ts';
+import { AuditKeys } from '../backend/src/vault/audit-keys.ts';
 import { formatAuditProblem, verifyAuditChain } from '../backend/src/audit/audit-log.ts';
 import { loadConfig } from '../backend/src/config.ts';
 import { openDatabase } from '../backend/src/db/client.ts';

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DEFAULT_MAX_HEADER_BYTES, MAX_CONFIGURABLE_HEADER_BYTES } from './pipeline/header-section.ts';
+import { DEFAULT_MAX_HEADER_BYTES, MAX_CONFIGURABLE_HEADER_BYTES } from './mail/header-section.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { colourProblem, normaliseColour, resolveLogo } from './tenants/branding.ts';
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { and, eq, gte, sql } from 'drizzle-orm';
 import { AuditCheckpointer } from '../src/audit/audit-checkpointer.ts';
 import { AuditCheckpointFile, AuditSigningKey, loadOrCreateAuditSigningKey } from '../src/audit/audit-checkpoints.ts';
-import { AuditKeys } from '../src/audit/audit-keys.ts';
+import { AuditKeys } from '../src/vault/audit-keys.ts';
 import { appendAudit, GENESIS_HASH, legacyEntryHash, verifyAuditChain, type AuditProblem } from '../src/audit/audit-log.ts';
 import { openDatabase, queryRows, type DatabaseHandle, type Queryable } from '../src/db/client.ts';
 import { auditLog, tenants } from '../src/db/schema.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkAddressSyntax } from '../src/smtp/address-syntax.ts';
+import { checkAddressSyntax } from '../src/mail/address-syntax.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeGatewayForBlock } from './support/test-gateway.ts';
 

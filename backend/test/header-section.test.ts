@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatField, splitMessage } from '../src/pipeline/header-block.ts';
-import { HeaderSectionScanner, scanHeaderSection, type HeaderLimits, type HeaderScan } from '../src/pipeline/header-section.ts';
+import { formatField, splitMessage } from '../src/mail/header-block.ts';
+import { HeaderSectionScanner, scanHeaderSection, type HeaderLimits, type HeaderScan } from '../src/mail/header-section.ts';
 import { isSealpostHeader } from '../../common/src/headers.ts';
-import { prepareOutgoingMessage } from '../src/delivery/outgoing-message.ts';
+import { prepareOutgoingMessage } from '../src/mail/outgoing-message.ts';
 import { parsePortalMessage } from '../src/portal/message-parsing.ts';
 
 const LIMITS: HeaderLimits = { maxHeaderBytes: 1000, maxLineBytes: 700, maxFields: 20 };

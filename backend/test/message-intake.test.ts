@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
-import type { HeaderLimits } from '../src/pipeline/header-section.ts';
+import type { HeaderLimits } from '../src/mail/header-section.ts';
 import { readMessageData } from '../src/smtp/message-intake.ts';
 
 function feed(chunks: string[], maxBytes = 1024, headerLimits?: HeaderLimits) {

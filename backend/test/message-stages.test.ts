@@ -6,10 +6,10 @@ import { auditLog, deliveries, messages, portalMessages, portalThreads } from '.
 import { loadSealedEml, openEml } from '../src/portal/portal-store.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { createLogger } from '../src/logger.ts';
-import { headerValue } from '../src/pipeline/header-block.ts';
-import { readTrace } from '../src/pipeline/message-trace.ts';
+import { headerValue } from '../src/mail/header-block.ts';
+import { readTrace } from '../src/messages/message-trace.ts';
 import { ProtectionModes } from '../src/protect/protection-modes.ts';
-import { spoolMessages } from '../src/smtp/spool.ts';
+import { spoolMessages } from '../src/messages/spool.ts';
 import type { GuardAction, GuardRunner } from '../src/stages/guard.ts';
 import type { Stage } from '../src/stages/stage.ts';
 import { STAGES, StageRunner, type StageRunnerOptions } from '../src/stages/stage-runner.ts';

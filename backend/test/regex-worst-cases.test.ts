@@ -15,7 +15,7 @@ import { sanitizeMailHtml } from '../src/portal/html-sanitizer.ts';
 import { contentDisposition, downloadContentType, withinStructureLimits } from '../src/portal/message-parsing.ts';
 import { fillTemplate } from '../src/portal/notification-mail.ts';
 import { normaliseSubject, referencedMessageIds } from '../src/portal/threads.ts';
-import { checkAddressSyntax, isPlausibleAddress } from '../src/smtp/address-syntax.ts';
+import { checkAddressSyntax, isPlausibleAddress } from '../src/mail/address-syntax.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeGatewayForBlock } from './support/test-gateway.ts';
 

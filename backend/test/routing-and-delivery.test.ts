@@ -6,7 +6,7 @@ import { simpleParser } from 'mailparser';
 import { eq } from 'drizzle-orm';
 import { deliveries, messages } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
-import { readTrace } from '../src/pipeline/message-trace.ts';
+import { readTrace } from '../src/messages/message-trace.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation, simpleMessage } from './support/smtp-conversation.ts';

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { eq } from 'drizzle-orm';
 import { messages } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
-import { readTrace } from '../src/pipeline/message-trace.ts';
+import { readTrace } from '../src/messages/message-trace.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';

@@ -9,7 +9,7 @@ import { queryRows, type Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { WorkerLoop } from '../work-signal.ts';
 import type { AuditCheckpoint, AuditCheckpointFile, AuditSigningKey } from './audit-checkpoints.ts';
-import type { AuditKeys } from './audit-keys.ts';
+import type { AuditKeys } from '../vault/audit-keys.ts';
 import { GENESIS_HASH, walkTenantChain, type AuditProblem } from './audit-log.ts';
 
 export interface AuditCheckpointerOptions {

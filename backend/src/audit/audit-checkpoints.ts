@@ -1,7 +1,7 @@
 /**
  * Signed checkpoints of the audit chain, kept outside the database.
  *
- * The keyed chain (audit-keys.ts) stops anyone without the audit key from rewriting entries, but not from
+ * The keyed chain (vault/audit-keys.ts) stops anyone without the audit key from rewriting entries, but not from
  * removing the newest ones: a shorter chain is still a valid chain. So the gateway signs, per tenant, the
  * newest sequence number and hash it has verified ({tenantId, seq, hash, at}) with an Ed25519 key that is not
  * in the database, and appends the checkpoint to a JSON-lines file in the data folder. An organisation can

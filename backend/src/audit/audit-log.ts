@@ -12,7 +12,7 @@ import { and, asc, desc, eq, gt, sql } from 'drizzle-orm';
 import { queryRows, type Queryable } from '../db/client.ts';
 import { auditLog } from '../db/schema.ts';
 import type { AuditCheckpoint, AuditCheckpointFile, AuditSigningKey } from './audit-checkpoints.ts';
-import type { AuditKeys } from './audit-keys.ts';
+import type { AuditKeys } from '../vault/audit-keys.ts';
 import { storableJson, storableOptionalText } from '../db/storable-text.ts';
 
 export const AUDIT_ACTIONS = [

@@ -4,8 +4,8 @@
  * small enough and asked for).
  */
 import { randomBytes } from 'node:crypto';
-import { formatField, splitMessage } from '../pipeline/header-block.ts';
-import { rfc5322Date } from '../smtp/received-header.ts';
+import { formatField, splitMessage } from '../mail/header-block.ts';
+import { rfc5322Date } from '../mail/received-header.ts';
 
 export interface FailedRecipient {
   recipient: string;

@@ -13,10 +13,10 @@ import { and, eq, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
 import { deliveries, messages, recipients } from '../db/schema.ts';
-import { headerValue, splitMessage } from '../pipeline/header-block.ts';
-import { recordTrace } from '../pipeline/message-trace.ts';
+import { headerValue, splitMessage } from '../mail/header-block.ts';
+import { recordTrace } from '../messages/message-trace.ts';
 import { STAGE_ORDER, stageIndex, type StageResults } from '../stages/message-context.ts';
-import { spoolWithin } from '../smtp/spool.ts';
+import { spoolWithin } from '../messages/spool.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { buildDeliveryStatusNotification } from './delivery-status-notification.ts';
 

@@ -8,7 +8,7 @@
  * and may refuse with a 4xx/5xx. Their contract lives with the SMTP listener (smtp/smtp-hooks.ts),
  * which sits below the guard, and is re-exported here so a check and its hook are written against one place.
  */
-import type { SplitMessage } from '../pipeline/header-block.ts';
+import type { SplitMessage } from '../mail/header-block.ts';
 import type { SmtpHookFinding } from '../smtp/smtp-hooks.ts';
 import type { GuardPolicy } from './policy.ts';
 
@@ -44,7 +44,7 @@ export interface GuardInput {
   recipients: string[];
   remoteAddress?: string;
   raw: Buffer;
-  /** splitMessage(raw) from pipeline/header-block.ts. */
+  /** splitMessage(raw) from mail/header-block.ts. */
   header: SplitMessage;
 }
 

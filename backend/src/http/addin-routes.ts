@@ -9,16 +9,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { and, eq, isNull } from 'drizzle-orm';
-import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AddinSettings, PreviewResponse, RecipientMethod, RecipientPreview } from '../../../common/src/addin-api.ts';
 import { ADDIN_COMMANDS_SCRIPT_PATH, ADDIN_MANIFEST_PATH, ADDIN_ORIGIN_GLOBAL } from '../../../common/src/addin-api.ts';
 import type { PortalRole } from '../../../common/src/portal-api.ts';
 import type { Database } from '../db/client.ts';
 import { members } from '../db/schema.ts';
-import { PortalProblemError } from '../portal/portal-problems.ts';
 import type { PortalService } from '../portal/portal-service.ts';
 import type { PortalSessionInfo } from '../portal/sessions.ts';
-import { isPlausibleAddress } from '../smtp/address-syntax.ts';
+import { isPlausibleAddress } from '../mail/address-syntax.ts';
 import { resolveRecipientMethods, type RecipientKeyLookup } from '../protect/method-resolution.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import { PROTECTION_MODE_NAMES, SECURED_MODES, type SecuredMode } from '../../../common/src/headers.ts';
@@ -26,7 +25,7 @@ import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts
 import { REPOSITORY_MANIFEST, readRepositoryManifest, renderAddinManifest, type RenderedAddinManifest } from './addin-manifest.ts';
 import type { EvaluationSignIns } from './addin-try-routes.ts';
 import { EntraTokenError, EntraTokenValidator, type EntraIdentity } from './entra-tokens.ts';
-import { problemErrorHandler, sendProblem } from './problem-details.ts';
+import { sendProblem } from './problem-details.ts';
 import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
 import { distFolder } from './static-pages.ts';
 
@@ -72,14 +71,6 @@ function unauthorized(reply: FastifyReply, title: string, detail: string, error?
 
 export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, options) => {
   const { db, directory, portal, protectionModes, validator } = options;
-
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof PortalProblemError) {
-      reply.headers(error.headers);
-      return sendProblem(reply, error.problem);
-    }
-    return problemErrorHandler(error, request, reply);
-  });
 
   // The server's own time for each answer, so the preview's budget can be measured from outside.
   app.addHook('onSend', async (_request, reply, payload) => {

@@ -22,7 +22,7 @@ import {
 import { HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS } from '../../../common/src/headers.ts';
 import type { Database } from '../db/client.ts';
 import { members } from '../db/schema.ts';
-import { isPlausibleAddress } from '../smtp/address-syntax.ts';
+import { isPlausibleAddress } from '../mail/address-syntax.ts';
 import { DEMO_CONNECTOR_ADDRESS, DEMO_DOMAIN, type TenantDirectory, type TenantInfo } from '../tenants/tenant-directory.ts';
 import { isLoopback } from './operations-routes.ts';
 import { sendProblem } from './problem-details.ts';

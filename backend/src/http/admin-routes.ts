@@ -5,7 +5,7 @@ import type { AuditCheckpoint } from '../audit/audit-checkpoints.ts';
 import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
 import { deliveries, messages, recipients } from '../db/schema.ts';
-import { readTrace } from '../pipeline/message-trace.ts';
+import { readTrace } from '../messages/message-trace.ts';
 import { releaseMessage, type MessageReleaseDeps } from '../delivery/message-release.ts';
 import { requireApiToken } from './api-token-auth.ts';
 import { sendProblem } from './problem-details.ts';

@@ -1,5 +1,4 @@
 /** The Fastify application: one plugin per audience. */
-import Fastify from 'fastify';
 import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
 import type { MessageReleaseDeps } from '../delivery/message-release.ts';
@@ -13,7 +12,7 @@ import { EntraTokenValidator } from './entra-tokens.ts';
 import { operationsRoutes, type MetricsAccess } from './operations-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
 import type { PortalService } from '../portal/portal-service.ts';
-import { problemErrorHandler } from './problem-details.ts';
+import { problemAnsweringServer } from './problem-details.ts';
 import { setupRoutes } from './setup-routes.ts';
 import { staticPages } from './static-pages.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
@@ -50,8 +49,7 @@ export type HttpApp = Awaited<ReturnType<typeof createHttpApp>>;
 export async function createHttpApp(options: HttpAppOptions) {
   // Request lines are not logged: URLs can carry link tokens. Warnings and errors still are.
   const requestLogger = options.logger.child({ component: 'http' }, { level: 'warn' });
-  const app = Fastify({ loggerInstance: requestLogger, bodyLimit: 1024 * 1024 });
-  app.setErrorHandler(problemErrorHandler);
+  const app = problemAnsweringServer({ loggerInstance: requestLogger, bodyLimit: 1024 * 1024 });
   await app.register(operationsRoutes, {
     db: options.db,
     metrics: options.metrics,

@@ -2,11 +2,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { sql } from 'drizzle-orm';
-import Fastify, { type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { problemErrorHandler, sendProblem } from './problem-details.ts';
+import { problemAnsweringServer, sendProblem } from './problem-details.ts';
 
 /**
  * Who may read /metrics. Metrics tell an outsider how busy the gateway is and how much it bounces, so they
@@ -107,8 +107,7 @@ export function isLoopback(address: string | undefined): boolean {
 
 /** The separate metrics listener (SEALPOST_METRICS_PORT): /metrics and nothing else. */
 export async function createMetricsApp(options: { logger: Logger; metrics: GatewayMetrics; token?: string }) {
-  const app = Fastify({ loggerInstance: options.logger.child({ component: 'metrics-http' }, { level: 'warn' }), bodyLimit: 1024 });
-  app.setErrorHandler(problemErrorHandler);
+  const app = problemAnsweringServer({ loggerInstance: options.logger.child({ component: 'metrics-http' }, { level: 'warn' }), bodyLimit: 1024 });
   await app.register(metricsRoute, { metrics: options.metrics, token: options.token, loopbackOnly: false });
   return app;
 }

@@ -3,19 +3,19 @@
  * sent, and the audit routes for admins. Every route declares its schema; every answer is no-store.
  */
 import multipart from '@fastify/multipart';
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import {
   CSRF_HEADER,
   PORTAL_SESSION_COOKIE,
   type PortalRole,
 } from '../../../common/src/portal-api.ts';
 import { contentDisposition, downloadContentType, INLINE_IMAGE_TYPES } from '../portal/message-parsing.ts';
-import { PortalProblemError, problems } from '../portal/portal-problems.ts';
+import { problems } from '../portal/portal-problems.ts';
 import type { PortalService, ReplyInput } from '../portal/portal-service.ts';
 import { DEFAULT_PORTAL_SETTINGS, updatePortalSettings, type PortalSettings } from '../portal/portal-settings.ts';
 import { endSession, resolveSession, type PortalSessionInfo } from '../portal/sessions.ts';
 import { sameSecret } from '../portal/tokens.ts';
-import { problemErrorHandler, sendProblem } from './problem-details.ts';
+import { problemErrorHandlerFor, sendProblem } from './problem-details.ts';
 import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
 
@@ -186,20 +186,13 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
   const db = portal.db;
   await app.register(multipart, { limits: { fields: 10, fieldSize: DEFAULT_PORTAL_SETTINGS.maxReplyBytes, parts: 100 } });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof PortalProblemError) {
-      reply.headers(error.headers);
-      return sendProblem(reply, error.problem);
-    }
-    const code = (error as { code?: string }).code;
-    if (code === 'FST_REQ_FILE_TOO_LARGE' || code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT' || code === 'FST_FIELDS_LIMIT') {
-      return sendProblem(reply, problems.tooLarge('The reply or one of its attachments is larger than allowed; see GET /api/portal/limits.').problem);
-    }
-    if (error.validation) {
-      return sendProblem(reply, problems.invalid(error.message).problem);
-    }
-    return problemErrorHandler(error, request, reply);
-  });
+  // The app's one error handler, with the portal's typed problems for invalid and oversized requests.
+  app.setErrorHandler(
+    problemErrorHandlerFor({
+      invalid: (detail) => problems.invalid(detail).problem,
+      tooLarge: () => problems.tooLarge('The reply or one of its attachments is larger than allowed; see GET /api/portal/limits.').problem,
+    }),
+  );
 
   app.addHook('onSend', async (_request, reply) => {
     // A tenant's logo may be kept by the browser; every other answer is personal and never stored.

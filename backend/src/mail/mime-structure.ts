@@ -13,8 +13,8 @@
  * that cannot be read ends the scan, so no stretch of the body is read as a header twice.
  */
 import libmime from 'libmime';
-import { splitMessage, type HeaderField, type SplitMessage } from '../pipeline/header-block.ts';
-import { MAX_HEADER_FIELDS, MAX_HEADER_LINE_BYTES, type HeaderLimits } from '../pipeline/header-section.ts';
+import { splitMessage, type HeaderField, type SplitMessage } from './header-block.ts';
+import { MAX_HEADER_FIELDS, MAX_HEADER_LINE_BYTES, type HeaderLimits } from './header-section.ts';
 
 export interface MimeScanLimits {
   /** Parts counted, the message itself included; one more stops the scan with limitReached 'parts'. */

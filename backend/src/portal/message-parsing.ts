@@ -5,7 +5,7 @@
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import type { AttachmentInfo } from '../../../common/src/portal-api.ts';
 import { normaliseContentId } from './html-sanitizer.ts';
-import { STORED_MESSAGE_LIMITS } from '../pipeline/header-section.ts';
+import { STORED_MESSAGE_LIMITS } from '../mail/header-section.ts';
 import { storableText } from '../db/storable-text.ts';
 
 export const MAX_MIME_PARTS = 500;

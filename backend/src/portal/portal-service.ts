@@ -36,12 +36,12 @@ import {
 import { openAuditDetails, sealAuditDetails, SEALED_DETAILS_KEY } from '../audit/sealed-details.ts';
 import type { Database, Queryable } from '../db/client.ts';
 import { members, messages, portalLinks, portalMessages, portalThreads } from '../db/schema.ts';
-import { prepareOutgoingMessage } from '../delivery/outgoing-message.ts';
+import { prepareOutgoingMessage } from '../mail/outgoing-message.ts';
 import type { Logger } from '../logger.ts';
-import { controlHeaderLookup, headerValue, splitMessage } from '../pipeline/header-block.ts';
-import { describeHeaderRefusal } from '../pipeline/header-section.ts';
+import { controlHeaderLookup, headerValue, splitMessage } from '../mail/header-block.ts';
+import { describeHeaderRefusal } from '../mail/header-section.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../protect/protection-modes.ts';
-import { spoolWithin } from '../smtp/spool.ts';
+import { spoolWithin } from '../messages/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { decodeLogo, type Logo, type TenantBranding } from '../tenants/branding.ts';
 import type { KeyVault } from '../vault/key-vault.ts';

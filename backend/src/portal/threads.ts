@@ -5,6 +5,8 @@ import type { Queryable } from '../db/client.ts';
 import { portalMessages, portalThreads } from '../db/schema.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { storableText } from '../db/storable-text.ts';
+// The request stage reads Message-IDs the same way, so the reading lives with the message store.
+export { referencedMessageIds } from '../messages/portal-replies.ts';
 
 export const MAX_THREAD_MESSAGES = 30;
 
@@ -30,13 +32,6 @@ export async function subjectKey(vault: KeyVault, tenantId: string, subject: str
   const tenantKey = await vault.tenantKey(tenantId, q);
   const derived = createHmac('sha256', tenantKey).update('sealpost:portal-subject-key').digest();
   return createHmac('sha256', derived).update(normaliseSubject(subject)).digest('hex');
-}
-
-/** Message-IDs named in In-Reply-To and References, with angle brackets, at most 50. */
-export function referencedMessageIds(inReplyTo: string | undefined, references: string | undefined): string[] {
-  const ids = `${inReplyTo ?? ''} ${references ?? ''}`.match(/<[^<>\s]{1,500}>/g) ?? [];
-  // Compared with stored Message-IDs, which are kept in storable form.
-  return [...new Set(ids.map((id) => storableText(id, 998)))].slice(-50);
 }
 
 export interface ThreadKey {
@@ -115,19 +110,4 @@ export async function takeThreadSlot(tx: Queryable, threadId: string): Promise<b
     .where(and(eq(portalThreads.id, threadId), lt(portalThreads.messageCount, MAX_THREAD_MESSAGES)))
     .returning({ id: portalThreads.id });
   return rows.length > 0;
-}
-
-/**
- * True when an outbound message answers a stored portal message of the tenant (an Outlook reply to a
- * portal message or to a reply written in the portal): it then stays in the portal.
- */
-export async function repliesToPortalMessage(q: Queryable, tenantId: string, inReplyTo?: string, references?: string): Promise<boolean> {
-  const ids = referencedMessageIds(inReplyTo, references);
-  if (ids.length === 0) return false;
-  const [hit] = await q
-    .select({ id: portalMessages.id })
-    .from(portalMessages)
-    .where(and(eq(portalMessages.tenantId, tenantId), inArray(portalMessages.messageIdHeader, ids)))
-    .limit(1);
-  return hit !== undefined;
 }

@@ -2,12 +2,19 @@
  * The portal's protection handlers: 'portal' stores the message for the external recipient and sends a
  * notification; 'auto' asks the method resolution and hands the recipient to S/MIME, OpenPGP or the portal.
  */
-import type { PortalService } from '../portal/portal-service.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { resolveRecipientMethod, type RecipientKeyLookup } from './method-resolution.ts';
-import type { ProtectionHandler, ProtectionModes } from './protection-modes.ts';
+import type { ProtectionContext, ProtectionHandler, ProtectionModes, ProtectionOutcome } from './protection-modes.ts';
 
-export function portalProtection(portal: PortalService): ProtectionHandler {
+/**
+ * What the portal mode needs from the portal: store the message for one recipient and notify them. The
+ * portal's service provides it; declared here so protection does not depend on the portal above it.
+ */
+export interface PortalStorage {
+  storeForRecipient(context: ProtectionContext): Promise<ProtectionOutcome>;
+}
+
+export function portalProtection(portal: PortalStorage): ProtectionHandler {
   return {
     mode: 'portal',
     protect: (context) => portal.storeForRecipient(context),
@@ -15,7 +22,7 @@ export function portalProtection(portal: PortalService): ProtectionHandler {
 }
 
 export function autoProtection(deps: {
-  portal: PortalService;
+  portal: PortalStorage;
   directory: TenantDirectory;
   protectionModes: ProtectionModes;
   keys?: RecipientKeyLookup;

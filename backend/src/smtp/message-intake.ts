@@ -12,7 +12,7 @@ import {
   intakeHeaderLimits,
   type HeaderLimits,
   type HeaderRefusal,
-} from '../pipeline/header-section.ts';
+} from '../mail/header-section.ts';
 
 export type IntakeResult =
   | { outcome: 'complete'; data: Buffer }

@@ -11,7 +11,7 @@
  * A hook that throws or overruns its time is logged and leaves a finding on the message; it never
  * refuses and never crashes the connection, and the message goes on to the guard after the 250 like any other.
  */
-import type { SplitMessage } from '../pipeline/header-block.ts';
+import type { SplitMessage } from '../mail/header-block.ts';
 import type { Logger } from '../logger.ts';
 
 /** The same shape as a guard finding (guard/contract.ts), which this layer cannot import. */

@@ -8,21 +8,21 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { headerValue, isSpamVerdictHeader, rewriteHeaders, splitMessage, type SplitMessage } from '../pipeline/header-block.ts';
-import { intakeHeaderLimits, smtpReplyForHeaderRefusal } from '../pipeline/header-section.ts';
+import { headerValue, isSpamVerdictHeader, rewriteHeaders, splitMessage, type SplitMessage } from '../mail/header-block.ts';
+import { intakeHeaderLimits, smtpReplyForHeaderRefusal } from '../mail/header-section.ts';
 import { classifyStorageError } from '../db/storage-errors.ts';
 import { isSealpostHeader } from '../../../common/src/headers.ts';
 import type { ConnectorInfo, TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { verifyPassword } from '../tenants/secrets.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
-import { addressForReply, checkAddressSyntax } from './address-syntax.ts';
+import { addressForReply, checkAddressSyntax } from '../mail/address-syntax.ts';
 import { ConnectionLimits, type ConnectionLimitSettings, type ConnectionTicket, type Refusal } from './connection-limits.ts';
 import { startSessionTimeouts } from './session-timeouts.ts';
 import { adjustSmtpServer, hadSourceRoute, setCommandHook, smtpError } from './smtp-server-adjustments.ts';
 import { readMessageData } from './message-intake.ts';
-import { receivedHeader } from './received-header.ts';
+import { receivedHeader } from '../mail/received-header.ts';
 import { SmtpHooks, type SmtpHook, type SmtpHookFinding, type SmtpHookOutcome, type SmtpHookSession } from './smtp-hooks.ts';
-import { spoolMessages, type SpoolRequest } from './spool.ts';
+import { spoolMessages, type SpoolRequest } from '../messages/spool.ts';
 
 export interface SmtpListenerOptions {
   db: Database;

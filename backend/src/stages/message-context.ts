@@ -4,10 +4,10 @@
  * with the earlier decisions at hand instead of making them again.
  */
 import type { ProtectionMode, SealpostRequest, SendOption } from '../../../common/src/headers.ts';
-import type { SplitMessage } from '../pipeline/header-block.ts';
-import type { TraceEntry } from '../pipeline/message-trace.ts';
-import type { Route } from '../pipeline/message-router.ts';
-import type { MessageDirection } from '../smtp/spool.ts';
+import type { SplitMessage } from '../mail/header-block.ts';
+import type { TraceEntry } from '../messages/message-trace.ts';
+import type { Route } from '../messages/message-router.ts';
+import type { MessageDirection } from '../messages/spool.ts';
 import type { TenantInfo } from '../tenants/tenant-directory.ts';
 import type { GuardVerdict } from './guard.ts';
 

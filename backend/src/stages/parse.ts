@@ -2,8 +2,8 @@
  * Parse: split the header section within the stored-message limits. A header section that cannot be read
  * whole stays so, and the message is held at once (an UnreadableHeaderError is never retried).
  */
-import { splitMessage } from '../pipeline/header-block.ts';
-import { UnreadableHeaderError } from '../pipeline/header-section.ts';
+import { splitMessage } from '../mail/header-block.ts';
+import { UnreadableHeaderError } from '../mail/header-section.ts';
 import type { MessageContext } from './message-context.ts';
 import type { Stage } from './stage.ts';
 

@@ -6,7 +6,7 @@
  * protection again. A mode that is not available leaves the route held, never sent in the clear.
  */
 import { isSealpostHeader, matchSubjectTrigger } from '../../../common/src/headers.ts';
-import { headerValue, rewriteHeaders } from '../pipeline/header-block.ts';
+import { headerValue, rewriteHeaders } from '../mail/header-block.ts';
 import type { SecuredMode } from '../protect/protection-modes.ts';
 import { requestFromStored, requireTenant, type MessageContext, type ProtectedRoute } from './message-context.ts';
 import { readHeader } from './parse.ts';

@@ -1,11 +1,11 @@
 /**
  * Request: what the sender asked for (X-Sealpost-* headers and the subject trigger). Only a tenant's own
  * connector may ask: Internet mail had these headers removed when it was received. The delivered copy never
- * carries them (delivery/outgoing-message.ts removes them with the subject trigger).
+ * carries them (mail/outgoing-message.ts removes them with the subject trigger).
  */
 import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
-import { controlHeaderLookup, headerValue } from '../pipeline/header-block.ts';
-import { repliesToPortalMessage } from '../portal/threads.ts';
+import { controlHeaderLookup, headerValue } from '../mail/header-block.ts';
+import { repliesToPortalMessage } from '../messages/portal-replies.ts';
 import { requireTenant, storedRequest } from './message-context.ts';
 import { readHeader } from './parse.ts';
 import type { Stage } from './stage.ts';

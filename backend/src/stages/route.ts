@@ -1,8 +1,8 @@
 /**
- * Route: where each recipient goes and how it must be protected (pipeline/message-router.ts). A route whose
+ * Route: where each recipient goes and how it must be protected (messages/message-router.ts). A route whose
  * protection mode this gateway cannot apply is held, never sent in the clear.
  */
-import { routeRecipients } from '../pipeline/message-router.ts';
+import { routeRecipients } from '../messages/message-router.ts';
 import type { SecuredMode } from '../protect/protection-modes.ts';
 import { requestFromStored, requireTenant, type StoredRoute } from './message-context.ts';
 import type { Stage } from './stage.ts';

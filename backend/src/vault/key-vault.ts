@@ -6,7 +6,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { eq } from 'drizzle-orm';
-import { AuditKeys } from '../audit/audit-keys.ts';
+import { AuditKeys } from './audit-keys.ts';
 import type { Database, Queryable } from '../db/client.ts';
 import { tenantKeys } from '../db/schema.ts';
 import { openWithKey, sealWithKey } from './envelope-encryption.ts';

@@ -1,6 +1,6 @@
 /** Messages built for the guard's tests and benchmark: ordinary ones and ones crafted to break parsers. */
 import { randomBytes } from 'node:crypto';
-import { splitMessage, type SplitMessage } from '../../src/pipeline/header-block.ts';
+import { splitMessage, type SplitMessage } from '../../src/mail/header-block.ts';
 import type { GuardInput } from '../../src/guard/contract.ts';
 
 /** LF-written text as the CRLF mail it stands for. */

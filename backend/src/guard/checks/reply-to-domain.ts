@@ -14,7 +14,7 @@
 import { domainToASCII } from 'node:url';
 import addressparser from 'nodemailer/lib/addressparser';
 import { unfoldedValue } from '../../mail/mime-structure.ts';
-import type { HeaderField } from '../../pipeline/header-block.ts';
+import type { HeaderField } from '../../mail/header-block.ts';
 import type { GuardCheck, GuardFinding } from '../contract.ts';
 
 export const REPLY_TO_SCORES = {

@@ -5,8 +5,8 @@
  * The subject trigger is removed on every route.
  */
 import { isSealpostHeader, loopHeaderName, matchSubjectTrigger } from '../../../common/src/headers.ts';
-import { formatField, headerValue, rewriteHeaders, splitMessage } from '../pipeline/header-block.ts';
-import { describeHeaderRefusal } from '../pipeline/header-section.ts';
+import { formatField, headerValue, rewriteHeaders, splitMessage } from './header-block.ts';
+import { describeHeaderRefusal } from './header-section.ts';
 
 export type OutgoingRoute = 'tenant-mail-server' | 'external';
 

@@ -6,7 +6,7 @@ import { sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client.ts';
 import { deliveries, messages, recipients } from '../db/schema.ts';
 import { storableJson, storableOptionalText, storableText } from '../db/storable-text.ts';
-import { recordTrace } from '../pipeline/message-trace.ts';
+import { recordTrace } from './message-trace.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 
 export type MessageDirection = 'inbound' | 'outbound' | 'notification';

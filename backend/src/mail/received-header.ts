@@ -1,5 +1,5 @@
 /** The Received trace field (RFC 5321 section 4.4) the gateway puts on top of every message it accepts. */
-import { formatField } from '../pipeline/header-block.ts';
+import { formatField } from './header-block.ts';
 
 export interface ReceivedInfo {
   helo?: string;

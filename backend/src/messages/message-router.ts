@@ -5,7 +5,7 @@
  * sender asked (a request can raise protection, never lower it).
  */
 import type { ProtectionMode, SealpostRequest } from '../../../common/src/headers.ts';
-import type { MessageDirection } from '../smtp/spool.ts';
+import type { MessageDirection } from './spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 
 export type Route = 'tenant-mail-server' | 'external';
