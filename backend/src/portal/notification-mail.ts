@@ -191,6 +191,17 @@ export function buildNotificationMail(input: NotificationInput): Promise<Compose
   );
 }
 
+/** A mail the gateway writes in a tenant's name: from its branded name, or from Sealpost. */
+function fromTenant(input: { language: PortalLanguage; to: string; hostname: string; from: string; branding?: MailBranding }): Envelope {
+  return {
+    from: { name: input.branding?.name ?? 'Sealpost', address: input.from },
+    to: input.to,
+    hostname: input.hostname,
+    language: input.language,
+    branding: input.branding,
+  };
+}
+
 export function buildSignInMail(input: {
   language: PortalLanguage;
   to: string;
@@ -200,14 +211,7 @@ export function buildSignInMail(input: {
   from: string;
   branding?: MailBranding;
 }) {
-  const envelope = {
-    from: { name: input.branding?.name ?? 'Sealpost', address: input.from },
-    to: input.to,
-    hostname: input.hostname,
-    language: input.language,
-    branding: input.branding,
-  };
-  return compose(envelope, SIGN_IN[input.language], {
+  return compose(fromTenant(input), SIGN_IN[input.language], {
     link: input.link,
     expires: formatDate(input.expiresAt, input.language),
   });
@@ -223,14 +227,7 @@ export function buildReadReceiptMail(input: {
   from: string;
   branding?: MailBranding;
 }) {
-  const envelope = {
-    from: { name: input.branding?.name ?? 'Sealpost', address: input.from },
-    to: input.to,
-    hostname: input.hostname,
-    language: input.language,
-    branding: input.branding,
-  };
-  return compose(envelope, READ_RECEIPT[input.language], {
+  return compose(fromTenant(input), READ_RECEIPT[input.language], {
     sender: input.reader,
     subject: input.subject || '(no subject)',
     expires: formatDate(input.readAt, input.language),
