@@ -372,11 +372,17 @@ export class PortalService {
   /** Writes the stores in one transaction: each copy, its link and notification, and one audit append for all. */
   private async writeStores(stores: PendingStore[]): Promise<string[]> {
     const { db, vault } = this.options;
+    // Thread locks are taken in one order (sender, then recipient) by every group, and the audit lock last,
+    // so two groups written at once never wait on each other in a circle.
+    const order = stores.map((_, i) => i);
+    const threadKey = (s: PendingStore) => `${s.tenant.id}\n${s.memberAddress}\n${s.recipient}`;
+    order.sort((a, b) => (threadKey(stores[a]!) < threadKey(stores[b]!) ? -1 : threadKey(stores[a]!) > threadKey(stores[b]!) ? 1 : a - b));
     return db.transaction(async (tx) => {
       const threadIds: string[] = [];
       const audit: AuditEntryInput[] = [];
       const notifications: SpoolRequest[] = [];
-      for (const store of stores) {
+      for (const index of order) {
+        const store = stores[index]!;
         const { context, tenant, source, recipient, request, eml, parsed, memberAddress, settings, now, expiresAt, linkExpiresAt, language, portalMessageId, meta } = store;
         const threadId = await findOrCreateThread(tx, {
           tenantId: tenant.id,
@@ -454,7 +460,7 @@ export class PortalService {
           },
           { tenantId: tenant.id, action: 'link_issued', ...gateway, details: { channel: 'email', recipient, expiresAt: linkExpiresAt.toISOString() } },
         );
-        threadIds.push(threadId);
+        threadIds[index] = threadId;
       }
       await spoolWithin(tx, vault, notifications);
       await appendAudit(tx, this.options.vault.auditKeys, audit);
