@@ -4,6 +4,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { auditLog, portalLinks, portalMessages, portalThreads } from '../src/db/schema.ts';
+import { verifyAuditChain } from '../src/audit/audit-log.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { resolveRecipientMethods } from '../src/protect/method-resolution.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
@@ -122,6 +123,39 @@ describe('message portal', () => {
     assert.equal(outcome.kind, 'handled');
     const afterRows = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
     assert.equal(afterRows.length, 1);
+  });
+
+  test('copies stored at the same moment each get their own data key, link, notification and audit entries, once, and the chain verifies', async () => {
+    const { id } = await sendPortalMessage('together@example.net', 'Together');
+    const [first] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const raw = await contractMessage({ to: 'together@example.net', subject: 'Together' });
+    const start = relay.received.length;
+    // together-1 twice: the same copy asked for twice at once is stored once.
+    const recipients = ['together-1@example.net', 'together-2@example.net', 'together-3@example.net', 'together-1@example.net', 'together-4@example.net'];
+    const outcomes = await Promise.all(recipients.map((recipient) => gateway.portal.storeForRecipient({ messageId: id, tenantId: first!.tenantId, recipient, raw })));
+    assert.deepEqual(outcomes.map((o) => o.kind), recipients.map(() => 'handled'));
+
+    const rows = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    assert.deepEqual(rows.map((r) => r.toAddress).sort(), ['together-1@example.net', 'together-2@example.net', 'together-3@example.net', 'together-4@example.net', 'together@example.net']);
+    assert.equal(new Set(rows.map((r) => r.wrappedDataKey.toString('hex'))).size, rows.length, 'one data key per stored copy');
+    for (const outcome of outcomes) {
+      const detail = (outcome as unknown as { detail: { portalMessageId: string; threadId: string } }).detail;
+      const row = rows.find((r) => r.id === detail.portalMessageId);
+      assert.ok(row, 'the outcome names a stored copy');
+      assert.equal(row.threadId, detail.threadId, 'the outcome names the copy\'s own thread');
+    }
+    const mails = await relay.waitForMessages(start + 4);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const notified = relay.received.slice(start).flatMap((m) => m.recipients).sort();
+    assert.deepEqual(notified, ['together-1@example.net', 'together-2@example.net', 'together-3@example.net', 'together-4@example.net'], 'one notification per copy');
+    assert.ok(mails.slice(start).every((m) => tokenOf(m)), 'each notification carries its link');
+
+    const entries = await gateway.database.db.select().from(auditLog).where(eq(auditLog.actorId, id));
+    for (const row of rows.filter((r) => r.toAddress !== 'together@example.net')) {
+      assert.deepEqual(entries.filter((e) => e.subjectId === row.id).map((e) => e.action).sort(), ['link_issued', 'sent'], `audit entries of ${row.toAddress}`);
+    }
+    const chain = await verifyAuditChain(gateway.database.db, gateway.vault.auditKeys, { tenantId: first!.tenantId });
+    assert.equal(chain.ok, true, JSON.stringify(chain.problems));
   });
 
   test('GET of the open page does not consume the link; POST consumes it and starts an HttpOnly SameSite=Strict session', async () => {

@@ -55,8 +55,9 @@ const messageCount = Number(values.messages);
 const sessionCount = Number(values.sessions);
 const openCount = Number(values.opens);
 for (const [name, value] of Object.entries({ messages: messageCount, sessions: sessionCount, opens: openCount })) {
-  if (!Number.isInteger(value) || value <= 0) {
-    console.error(`--${name} must be a positive integer`);
+  // --opens 0 measures throughput only (no browser).
+  if (!Number.isInteger(value) || value < (name === 'opens' ? 0 : 1)) {
+    console.error(`--${name} must be a ${name === 'opens' ? 'non-negative' : 'positive'} integer`);
     process.exit(2);
   }
 }
@@ -206,6 +207,14 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs: number
   }
 }
 
+/** Statements this process sent to PostgreSQL (gateway included), BEGIN and COMMIT counted too. */
+let statementsSent = 0;
+const sendQuery = pg.Client.prototype.query;
+pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unknown[]) {
+  statementsSent += 1;
+  return (sendQuery as (...a: unknown[]) => unknown).apply(this, args);
+} as typeof pg.Client.prototype.query;
+
 const database = await createTestDatabase();
 const mailServer = await MailPeer.start();
 const relay = await MailPeer.start();
@@ -253,8 +262,22 @@ try {
   // A short warm-up so neither round pays for first connections and compiled statements.
   await load('warm-up', true, Math.min(20, messageCount), Math.min(5, sessionCount));
 
-  const relayRound = await load('relay', false, messageCount, sessionCount);
-  const portalRound = await load('portal', true, messageCount, sessionCount);
+  const rounds: Record<string, string> = {};
+  /** A round, with the database's commits and this process's statements per message on PostgreSQL. */
+  const measuredLoad = async (label: string, portal: boolean) => {
+    const before = await tableStatistics();
+    const statementsBefore = statementsSent;
+    const round = await load(label, portal, messageCount, sessionCount);
+    const statements = (statementsSent - statementsBefore) / messageCount;
+    const after = await tableStatistics();
+    if (before && after) {
+      const commits = ((after.get('(database)')?.xact_commit ?? 0) - (before.get('(database)')?.xact_commit ?? 0)) / messageCount;
+      rounds[label] = `${label}: ${commits.toFixed(1)} commits, ${statements.toFixed(1)} statements per message`;
+    }
+    return round;
+  };
+  const relayRound = await measuredLoad('relay', false);
+  const portalRound = await measuredLoad('portal', true);
   for (const round of [relayRound, portalRound]) {
     console.log(
       `${round.label.padEnd(7)} accepted ${round1(round.accepted.perSecond)} msg/s (${round1(round.accepted.seconds)} s); ` +
@@ -266,9 +289,12 @@ try {
   summary.relay = { acceptedPerSecond: round1(relayRound.accepted.perSecond), endToEndPerSecond: round1(relayRound.endToEnd.perSecond) };
   summary.portal = { acceptedPerSecond: round1(portalRound.accepted.perSecond), endToEndPerSecond: round1(portalRound.endToEnd.perSecond) };
   summary.portalToRelay = Math.round(ratio * 100) / 100;
+  if (Object.keys(rounds).length > 0) console.log(`PostgreSQL per message: ${Object.values(rounds).join('; ')}`);
 
   const jsFiles = existsSync(portalDist) ? readdirSync(portalDist).filter((f) => f.endsWith('.js')) : [];
-  if (jsFiles.length === 0) {
+  if (openCount === 0) {
+    console.log('--opens 0: the opening and the JavaScript size are not measured.');
+  } else if (jsFiles.length === 0) {
     console.log('dist/portal is missing: run "npm run build" for the opening time and the JavaScript size.');
   } else {
     const all = jsSize(jsFiles);

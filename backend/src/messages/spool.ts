@@ -99,11 +99,22 @@ function receivedDetail(request: SpoolRequest): Record<string, unknown> {
   };
 }
 
-/** For callers that already hold a transaction (a bounce created together with a delivery's failure). */
+/**
+ * For callers that already hold a transaction (a bounce created together with a delivery's failure, the
+ * portal's notifications). Every request is sealed under its own data key; the rows of all requests are
+ * written together, one statement a table, so a group of notifications costs what one does.
+ */
 export async function spoolWithin(q: Queryable, vault: KeyVault, requests: SpoolRequest[]): Promise<void> {
+  if (requests.length === 0) return;
+  const prepared = [];
   for (const request of requests.map(storable)) {
     const sealed = await vault.seal(request.tenantId, request.id, request.raw, q);
-    await q.insert(messages).values({
+    // Keyed: a plain hash of the plaintext would let anyone with the database confirm a guess.
+    const contentSha256 = await vault.fingerprint(request.tenantId, request.raw, q);
+    prepared.push({ request, sealed, contentSha256 });
+  }
+  await q.insert(messages).values(
+    prepared.map(({ request, sealed, contentSha256 }) => ({
       id: request.id,
       tenantId: request.tenantId,
       direction: request.direction,
@@ -114,35 +125,40 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
       connectorName: request.connectorName ?? null,
       sizeBytes: request.raw.length,
       messageIdHeader: request.messageIdHeader ?? null,
-      // Keyed: a plain hash of the plaintext would let anyone with the database confirm a guess.
-      contentSha256: await vault.fingerprint(request.tenantId, request.raw, q),
+      contentSha256,
       content: sealed.content,
       wrappedDataKey: sealed.wrappedDataKey,
-      ...(request.queuedFor ? { state: 'routed', stage: 'queued' } : {}),
-    });
-    await q
-      .insert(recipients)
-      .values(request.recipients.map((address, position) => ({ messageId: request.id, position, address })));
-    await recordTrace(q, {
-      messageId: request.id,
-      tenantId: request.tenantId,
-      step: 'received',
-      detail: receivedDetail(request),
-    });
-    if (request.queuedFor) {
-      const route = request.queuedFor;
-      await q.insert(deliveries).values(
-        request.recipients.map((recipient) => ({ messageId: request.id, tenantId: request.tenantId, recipient, route, protection: 'none', status: 'queued' })),
-      );
-      await recordTrace(
-        q,
+      ...(request.queuedFor ? { state: 'routed', stage: 'queued' } : { state: 'received', stage: 'received' }),
+    })),
+  );
+  await q
+    .insert(recipients)
+    .values(prepared.flatMap(({ request }) => request.recipients.map((address, position) => ({ messageId: request.id, position, address }))));
+  const queued = prepared.map((p) => p.request).filter((request) => request.queuedFor);
+  if (queued.length > 0) {
+    await q.insert(deliveries).values(
+      queued.flatMap((request) =>
         request.recipients.map((recipient) => ({
           messageId: request.id,
           tenantId: request.tenantId,
-          step: 'routed' as const,
-          detail: { recipient, route, protection: 'none', reason: 'gateway notification to an external address' },
+          recipient,
+          route: request.queuedFor!,
+          protection: 'none',
+          status: 'queued',
         })),
-      );
-    }
+      ),
+    );
   }
+  // Each message's received step comes before its routed steps (the trace is read in insertion order).
+  await recordTrace(q, [
+    ...prepared.map(({ request }) => ({ messageId: request.id, tenantId: request.tenantId, step: 'received' as const, detail: receivedDetail(request) })),
+    ...queued.flatMap((request) =>
+      request.recipients.map((recipient) => ({
+        messageId: request.id,
+        tenantId: request.tenantId,
+        step: 'routed' as const,
+        detail: { recipient, route: request.queuedFor!, protection: 'none', reason: 'gateway notification to an external address' },
+      })),
+    ),
+  ]);
 }

@@ -23,7 +23,7 @@ import {
   type ThreadDetail,
   type ThreadSummary,
 } from '../../../common/src/portal-api.ts';
-import { parseSealpostHeaders } from '../../../common/src/headers.ts';
+import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
 import {
   appendAudit,
   readAudit,
@@ -41,7 +41,7 @@ import type { Logger } from '../logger.ts';
 import { controlHeaderLookup, headerValue, splitMessage } from '../mail/header-block.ts';
 import { describeHeaderRefusal } from '../mail/header-section.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../protect/protection-modes.ts';
-import { spoolWithin } from '../messages/spool.ts';
+import { spoolWithin, type SpoolRequest } from '../messages/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { decodeLogo, type Logo, type TenantBranding } from '../tenants/branding.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -137,6 +137,32 @@ export interface AttachmentDownload {
   attachment: ParsedAttachment;
 }
 
+/** A copy for one recipient, checked and prepared, waiting to be written. */
+interface PendingStore {
+  context: ProtectionContext;
+  tenant: TenantInfo;
+  source: { mailFrom: string; clientAddress: string };
+  recipient: string;
+  request: SealpostRequest;
+  eml: Buffer;
+  parsed: ParsedPortalMessage;
+  memberAddress: string;
+  settings: PortalSettings;
+  now: Date;
+  expiresAt: Date;
+  linkExpiresAt: Date;
+  language: ReturnType<typeof languageFor>;
+  portalMessageId: string;
+  meta: PortalMessageMeta;
+  messageIdHeader: string | undefined;
+  referencedIds: string[];
+}
+
+/** Stores written in one transaction at most (one audit append, one commit). */
+const MAX_STORES_PER_GROUP = 50;
+/** Groups written at once, on their own connections: while one waits for its commit, the next is written. */
+const MAX_STORE_GROUPS_WRITING = 2;
+
 export class PortalService {
   private readonly limits: { perAddress: number; perIp: number; windowSeconds: number };
   /** Decrypt + parse of stored messages: a few at a time, a bounded queue, 503 beyond. */
@@ -219,7 +245,7 @@ export class PortalService {
    * (gateway message, recipient): the delivery worker may call again after a crash.
    */
   async storeForRecipient(context: ProtectionContext): Promise<ProtectionOutcome> {
-    const { db, vault, directory } = this.options;
+    const { db, directory } = this.options;
     const recipient = context.recipient.toLowerCase();
     const existing = await this.copyOf(context.messageId, recipient);
     if (existing) return { kind: 'handled', detail: { portalMessageId: existing.id, threadId: existing.threadId, repeated: true } };
@@ -262,15 +288,108 @@ export class PortalService {
       references: parsed.references,
     };
 
-    let threadId = '';
+    const store: PendingStore = {
+      context,
+      tenant,
+      source,
+      recipient,
+      request,
+      eml,
+      parsed,
+      memberAddress,
+      settings,
+      now,
+      expiresAt,
+      linkExpiresAt,
+      language,
+      portalMessageId,
+      meta,
+      messageIdHeader: lookup('message-id')?.trim(),
+      referencedIds: referencedMessageIds(lookup('in-reply-to'), lookup('references')),
+    };
+    let threadId: string;
     try {
-      await db.transaction(async (tx) => {
-        threadId = await findOrCreateThread(tx, {
+      threadId = await this.storeInGroup(store);
+    } catch (error) {
+      // A second worker stored the same copy at the same moment: that is the one.
+      const again = await this.copyOf(context.messageId, recipient);
+      if (again) return { kind: 'handled', detail: { portalMessageId: again.id, threadId: again.threadId, repeated: true } };
+      throw error;
+    }
+    this.options.onSpooled();
+    return {
+      kind: 'handled',
+      detail: { portalMessageId, threadId, deliveryMode: 'portal_secure', expiresAt: expiresAt.toISOString() },
+    };
+  }
+
+  /**
+   * Stores wait here for a transaction. Every store taken up at once is written in one transaction, which
+   * extends the tenant's audit chain once: the chain's lock and the commit's flush to disk are paid once a
+   * group instead of once a message (with every store in its own transaction, the stores queued on that lock).
+   */
+  private readonly storeQueue: Array<{ store: PendingStore; resolve: (threadId: string) => void; reject: (error: unknown) => void }> = [];
+  private storeGroupsWriting = 0;
+
+  private storeInGroup(store: PendingStore): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.storeQueue.push({ store, resolve, reject });
+      if (this.storeGroupsWriting < MAX_STORE_GROUPS_WRITING) void this.writeStoreGroups();
+    });
+  }
+
+  private async writeStoreGroups(): Promise<void> {
+    this.storeGroupsWriting += 1;
+    try {
+      for (;;) {
+        const group = this.storeQueue.splice(0, MAX_STORES_PER_GROUP);
+        if (group.length === 0) return;
+        try {
+          const threadIds = await this.writeStores(group.map((g) => g.store));
+          group.forEach((g, i) => g.resolve(threadIds[i]!));
+        } catch (error) {
+          if (group.length === 1) {
+            group[0]!.reject(error);
+            continue;
+          }
+          // One store of the group failed (a copy another worker stored, a full thread): each is written
+          // alone, so the others are stored and only the failing one gets its error.
+          for (const g of group) {
+            try {
+              const [threadId] = await this.writeStores([g.store]);
+              g.resolve(threadId!);
+            } catch (single) {
+              g.reject(single);
+            }
+          }
+        }
+      }
+    } finally {
+      this.storeGroupsWriting -= 1;
+    }
+  }
+
+  /** Writes the stores in one transaction: each copy, its link and notification, and one audit append for all. */
+  private async writeStores(stores: PendingStore[]): Promise<string[]> {
+    const { db, vault } = this.options;
+    // Thread locks are taken in one order (sender, then recipient) by every group, and the audit lock last,
+    // so two groups written at once never wait on each other in a circle.
+    const order = stores.map((_, i) => i);
+    const threadKey = (s: PendingStore) => `${s.tenant.id}\n${s.memberAddress}\n${s.recipient}`;
+    order.sort((a, b) => (threadKey(stores[a]!) < threadKey(stores[b]!) ? -1 : threadKey(stores[a]!) > threadKey(stores[b]!) ? 1 : a - b));
+    return db.transaction(async (tx) => {
+      const threadIds: string[] = [];
+      const audit: AuditEntryInput[] = [];
+      const notifications: SpoolRequest[] = [];
+      for (const index of order) {
+        const store = stores[index]!;
+        const { context, tenant, source, recipient, request, eml, parsed, memberAddress, settings, now, expiresAt, linkExpiresAt, language, portalMessageId, meta } = store;
+        const threadId = await findOrCreateThread(tx, {
           tenantId: tenant.id,
           memberAddress,
           externalAddress: recipient,
           subjectKey: await subjectKey(vault, tenant.id, parsed.subject, tx),
-          referencedIds: referencedMessageIds(lookup('in-reply-to'), lookup('references')),
+          referencedIds: store.referencedIds,
         });
         if (!(await takeThreadSlot(tx, threadId))) throw new Error('a new thread was full at once');
         await insertPortalMessage(tx, vault, {
@@ -282,7 +401,7 @@ export class PortalService {
           deliveryMode: 'portal_secure',
           fromAddress: memberAddress,
           toAddress: recipient,
-          messageIdHeader: lookup('message-id')?.trim(),
+          messageIdHeader: store.messageIdHeader,
           eml,
           meta,
           readReceipt: request.options.includes('read-receipt'),
@@ -309,8 +428,7 @@ export class PortalService {
           hostname: this.options.hostname,
           branding: this.mailBranding(tenant.id),
         });
-        await spoolWithin(tx, vault, [
-          {
+        notifications.push({
             id: randomUUID(),
             tenantId: tenant.id,
             direction: 'notification',
@@ -323,10 +441,9 @@ export class PortalService {
             messageIdHeader: notification.messageId,
             traceDetail: { portalNotificationFor: context.messageId, portalMessageId },
             queuedFor: 'external',
-          },
-        ]);
+        });
         const gateway = { actorId: context.messageId, actorAddress: memberAddress, clientIp: source.clientAddress, subjectId: portalMessageId };
-        await appendAudit(tx, this.options.vault.auditKeys, [
+        audit.push(
           {
             tenantId: tenant.id,
             action: 'sent',
@@ -342,19 +459,13 @@ export class PortalService {
             },
           },
           { tenantId: tenant.id, action: 'link_issued', ...gateway, details: { channel: 'email', recipient, expiresAt: linkExpiresAt.toISOString() } },
-        ]);
-      });
-    } catch (error) {
-      // A second worker stored the same copy at the same moment: that is the one.
-      const again = await this.copyOf(context.messageId, recipient);
-      if (again) return { kind: 'handled', detail: { portalMessageId: again.id, threadId: again.threadId, repeated: true } };
-      throw error;
-    }
-    this.options.onSpooled();
-    return {
-      kind: 'handled',
-      detail: { portalMessageId, threadId, deliveryMode: 'portal_secure', expiresAt: expiresAt.toISOString() },
-    };
+        );
+        threadIds[index] = threadId;
+      }
+      await spoolWithin(tx, vault, notifications);
+      await appendAudit(tx, this.options.vault.auditKeys, audit);
+      return threadIds;
+    });
   }
 
   private async copyOf(messageId: string, recipient: string) {
