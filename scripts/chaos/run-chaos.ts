@@ -573,10 +573,9 @@ function buildReport(input: {
   // Every event cuts at most one SMTP transaction per sending session between its commit and its 250.
   const resentBound = events * options.concurrency;
   // A kill or a database outage repeats deliveries whose result was not yet committed: those being sent at that
-  // moment (at most the delivery concurrency) and those whose result waited for or was in the recording
-  // transaction. The delivery worker does not cap the second group (it keeps claiming while results wait), so
-  // this bound is the one the durability test uses, an expectation for a gateway whose recording keeps up, not
-  // a guarantee of the worker: a run over it means recording fell behind delivery.
+  // moment and those whose result waited for or was in the recording transaction. The delivery worker keeps
+  // the two together under twice its concurrency (it stops claiming while results wait), so this is a bound the
+  // worker guarantees, not an expectation.
   const deliveredTwiceBound = events * 2 * options.deliveryConcurrency;
 
   const report: ChaosReport = {
@@ -608,7 +607,7 @@ function buildReport(input: {
       explanation:
         `resent <= events x sending sessions (${events} x ${options.concurrency}): each kill or database restart cuts at most one ` +
         `transaction per session after its commit; delivered twice <= events x 2 x delivery concurrency (${events} x 2 x ${options.deliveryConcurrency}): ` +
-        'the deliveries in flight plus the results not yet committed (recording keeping up with delivery)',
+        'the deliveries in flight plus the results not yet committed, which the delivery worker keeps under twice its concurrency',
     },
     elapsedSeconds: Math.round((Date.now() - input.started) / 100) / 10,
     failures,

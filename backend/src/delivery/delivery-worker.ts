@@ -97,6 +97,8 @@ export class DeliveryWorker {
   private loop: Promise<void> | undefined;
   private inFlight = 0;
   private pending: DeliveryResult[] = [];
+  /** Results taken from `pending` and being written now. */
+  private recording = 0;
   private flushing: Promise<void> | undefined;
   private readonly workerId: string;
 
@@ -136,7 +138,11 @@ export class DeliveryWorker {
   private async run(): Promise<void> {
     while (this.running) {
       let claimed = 0;
-      const room = this.options.concurrency - this.inFlight;
+      // Deliveries sent but not yet recorded are sent again if this process dies, so they count against a
+      // limit too: at most twice the concurrency is ever sent and unrecorded, which bounds the repeats a
+      // crash can cause while recording falls behind.
+      const unrecorded = this.pending.length + this.recording;
+      const room = Math.min(this.options.concurrency - this.inFlight, 2 * this.options.concurrency - this.inFlight - unrecorded);
       if (room > 0) {
         try {
           claimed = await this.claimAndDispatch(room);
@@ -144,7 +150,7 @@ export class DeliveryWorker {
           this.options.logger.error({ err: error }, 'claiming deliveries failed; retrying shortly');
         }
       }
-      if ((claimed === 0 || this.inFlight >= this.options.concurrency) && this.running) {
+      if ((claimed === 0 || room - claimed <= 0) && this.running) {
         await this.signal.wait(claimed === 0 && this.inFlight === 0 ? this.options.pollMs : 250);
       }
     }
@@ -356,11 +362,16 @@ export class DeliveryWorker {
   private async drainPending(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, 500);
+      this.recording = batch.length;
       try {
         await this.record(batch);
       } catch (error) {
         // The claims expire and the deliveries are retried: nothing is lost, at worst sent twice.
         this.options.logger.error({ err: error, count: batch.length }, 'recording delivery results failed');
+      } finally {
+        this.recording = 0;
+        // Room to claim again.
+        this.signal.notify();
       }
     }
   }
