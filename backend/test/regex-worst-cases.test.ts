@@ -34,10 +34,10 @@ function withinLimit<T>(what: string, fn: () => T, limitMs = LIMIT_MS): T {
   return answer;
 }
 
-/** The fastest of three runs, in milliseconds. */
-function timeOf(fn: () => unknown): number {
+/** The fastest of `runs` runs (three unless told), in milliseconds. */
+function timeOf(fn: () => unknown, runs = 3): number {
   let best = Number.POSITIVE_INFINITY;
-  for (let run = 0; run < 3; run += 1) {
+  for (let run = 0; run < runs; run += 1) {
     const started = performance.now();
     fn();
     best = Math.min(best, performance.now() - started);
@@ -120,9 +120,19 @@ describe('patterns that see outside input run in linear time', () => {
     // Valid CSS up to the size limit is real parsing work, not backtracking: it only has to grow linearly.
     const small = `p{${repeat('color:red;', 5_000)}}`;
     const large = `p{${repeat('color:red;', 20_000)}}`;
-    const smallMs = timeOf(() => sanitizeStyleSheet(small, css, { remote: false }));
     withinLimit('200,000 characters of declarations', () => sanitizeStyleSheet(large, css, { remote: false }), 1_000);
-    assert.ok(timeOf(() => sanitizeStyleSheet(large, css, { remote: false })) < Math.max(8 * smallMs, 40), `4 × the CSS took more than 8 × the time (${smallMs.toFixed(1)} ms for 50,000 characters)`);
+    // The two sizes are timed in turn, best of seven each, so a collection or another test file's burst of
+    // work that lands on one size's runs does not decide the ratio; quadratic growth would be 16 ×.
+    let smallMs = Number.POSITIVE_INFINITY;
+    let largeMs = Number.POSITIVE_INFINITY;
+    for (let run = 0; run < 7; run += 1) {
+      smallMs = Math.min(smallMs, timeOf(() => sanitizeStyleSheet(small, css, { remote: false }), 1));
+      largeMs = Math.min(largeMs, timeOf(() => sanitizeStyleSheet(large, css, { remote: false }), 1));
+    }
+    assert.ok(
+      largeMs < Math.max(8 * smallMs, 60),
+      `4 × the CSS took more than 8 × the time (${smallMs.toFixed(1)} ms for 50,000 characters, ${largeMs.toFixed(1)} ms for 200,000)`,
+    );
     assert.equal(sanitizeStyleSheet('@media print { p { color: red } }', css, { remote: false }), '@media print{p{color:red}}');
   });
 
