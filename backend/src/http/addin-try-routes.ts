@@ -33,6 +33,7 @@ const EVALUATION_SIGN_IN_MINUTES = 60;
 /** Sign-ins kept at once; the oldest goes first. The try page is for one person on one machine. */
 const MAX_EVALUATION_SIGN_INS = 1000;
 const TOKEN_PREFIX = 'sealpost-try.';
+const QUEUED_AS = 'queued as ';
 const MAX_TRY_RECIPIENTS = 50;
 const SENDER_HEADERS = [HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS].map((name) => name.toLowerCase());
 
@@ -219,8 +220,7 @@ export const addinTryRoutes: FastifyPluginAsync<AddinTryRoutesOptions> = async (
           headers,
         });
         const response = String(info.response ?? '');
-        const queued = /queued as ([\w-]+(?:, [\w-]+)*)/.exec(response);
-        return { messageIds: queued ? queued[1]!.split(', ') : [], reply: response };
+        return { messageIds: queuedIds(response), reply: response };
       } catch (error) {
         const { response, message } = error as { response?: string; message?: string };
         request.log.warn({ err: error }, 'the try page could not hand its message to the gateway');
@@ -249,4 +249,15 @@ function signInRequired(reply: FastifyReply) {
     title: 'Sign-in required',
     detail: 'Send the token from the evaluation sign-in as "Authorization: Bearer <token>".',
   });
+}
+
+/** The message ids in this gateway's answer to DATA ("250 2.6.0 Ok: queued as <id>, <id>"). */
+function queuedIds(response: string): string[] {
+  const at = response.indexOf(QUEUED_AS);
+  if (at < 0) return [];
+  return response
+    .slice(at + QUEUED_AS.length)
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id.length > 0 && id.length <= 64 && /^[\w-]+$/.test(id));
 }
