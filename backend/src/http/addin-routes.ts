@@ -98,15 +98,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
           audience: 'sealpost-evaluation',
           expiresAt: evaluation.expiresAt,
         },
-        session: {
-          id: `evaluation:${evaluation.address}`,
-          tenantId: evaluationTenant.id,
-          address: evaluation.address,
-          role: evaluation.role as PortalRole,
-          csrfToken: '',
-          expiresAt: evaluation.expiresAt,
-          clientIp: request.ip,
-        },
+        session: addinSession(`evaluation:${evaluation.address}`, evaluationTenant.id, evaluation.address, evaluation.role, evaluation.expiresAt, request.ip),
       };
       return;
     }
@@ -150,15 +142,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
     request.addinSender = {
       tenant,
       identity,
-      session: {
-        id: `entra:${identity.objectId}`,
-        tenantId: tenant.id,
-        address: member.email,
-        role: member.role as PortalRole,
-        csrfToken: '',
-        expiresAt: identity.expiresAt,
-        clientIp: request.ip,
-      },
+      session: addinSession(`entra:${identity.objectId}`, tenant.id, member.email, member.role, identity.expiresAt, request.ip),
     };
   });
 
@@ -376,3 +360,8 @@ export const addinManifestRoutes: FastifyPluginAsync<AddinManifestRoutesOptions>
       .send(manifest.xml);
   });
 };
+
+/** The session the portal's services see for a sender signed in to the add-in (no cookie, so no CSRF token). */
+function addinSession(id: string, tenantId: string, address: string, role: string, expiresAt: Date, clientIp: string): PortalSessionInfo {
+  return { id, tenantId, address, role: role as PortalRole, csrfToken: '', expiresAt, clientIp };
+}
