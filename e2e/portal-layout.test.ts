@@ -115,6 +115,9 @@ describe('the portal at 360 px and 1280 px', () => {
         await logo.evaluate((img: HTMLImageElement) => img.decode());
         assert.ok(await logo.evaluate((img: HTMLImageElement) => img.naturalWidth > 0), `${name}: the tenant's logo is shown`);
         if (options.primaryButton) {
+          // The pointer may rest where the last click was, over this button: its hover shade is not the brand colour.
+          await page.mouse.move(0, 0);
+          await page.waitForTimeout(300);
           const colour = await page.getByRole('button', { name: options.primaryButton, exact: true }).evaluate((b) => getComputedStyle(b).backgroundColor);
           assert.equal(colour, 'rgb(122, 31, 92)', `${name}: the primary button wears the brand colour`);
         }
