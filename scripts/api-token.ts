@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { and, eq } from 'drizzle-orm';
 import { ConfigurationError, loadConfig } from '../backend/src/config.ts';
 import { openDatabase } from '../backend/src/db/client.ts';
+import { withTenants } from '../backend/src/db/tenant-scope.ts';
 import { apiTokens, tenants } from '../backend/src/db/schema.ts';
 import { generateApiToken, hashApiToken } from '../backend/src/tenants/secrets.ts';
 
@@ -36,12 +37,15 @@ try {
   } else {
     const token = generateApiToken();
     const tokenHash = hashApiToken(token);
-    const replaced = await database.db
-      .update(apiTokens)
-      .set({ tokenHash })
-      .where(and(eq(apiTokens.tenantId, tenant.id), eq(apiTokens.name, tokenName)))
-      .returning({ name: apiTokens.name });
-    if (replaced.length === 0) await database.db.insert(apiTokens).values({ tenantId: tenant.id, name: tokenName, tokenHash });
+    const replaced = await withTenants(database.db, tenant.id, async (tx) => {
+      const rows = await tx
+        .update(apiTokens)
+        .set({ tokenHash })
+        .where(and(eq(apiTokens.tenantId, tenant.id), eq(apiTokens.name, tokenName)))
+        .returning({ name: apiTokens.name });
+      if (rows.length === 0) await tx.insert(apiTokens).values({ tenantId: tenant.id, name: tokenName, tokenHash });
+      return rows;
+    });
     process.stdout.write(
       `${replaced.length ? 'Replaced' : 'Issued'} the API token "${tokenName}" of tenant ${tenantName} (shown once; it is stored hashed):\n${token}\n`,
     );

@@ -8,6 +8,7 @@ import { AuditCheckpointFile, loadOrCreateAuditSigningKey } from './audit/audit-
 import type { CheckpointSource } from './audit/audit-log.ts';
 import type { Config } from './config.ts';
 import { openDatabase, queryRows, type DatabaseHandle } from './db/client.ts';
+import { allTenantIds, withTenants } from './db/tenant-scope.ts';
 import { DeliveryWorker } from './delivery/delivery-worker.ts';
 import { SmtpDeliveryClient } from './delivery/smtp-client.ts';
 import { ADDIN_TRY_PAGE_PATH } from '../../common/src/addin-api.ts';
@@ -99,11 +100,14 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   await directory.refresh();
 
   const metrics = createMetrics(async () => {
-    const rows = await queryRows<{ status: string; count: string | number }>(
-      db,
-      sql`select status, count(*) as count from deliveries where status in ('queued', 'held', 'delivering') group by status
-          union all
-          select 'routing' as status, count(*) as count from messages where state = 'received'`,
+    // The queue of every tenant, as the operator's metrics show it.
+    const rows = await withTenants(db, await allTenantIds(db), (tx) =>
+      queryRows<{ status: string; count: string | number }>(
+        tx,
+        sql`select status, count(*) as count from deliveries where status in ('queued', 'held', 'delivering') group by status
+            union all
+            select 'routing' as status, count(*) as count from messages where state = 'received'`,
+      ),
     );
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
   });

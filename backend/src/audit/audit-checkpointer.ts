@@ -6,6 +6,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { queryRows, type Database } from '../db/client.ts';
+import { allTenantIds, withTenants } from '../db/tenant-scope.ts';
 import type { Logger } from '../logger.ts';
 import { WorkerLoop } from '../work-signal.ts';
 import type { AuditCheckpoint, AuditCheckpointFile, AuditSigningKey } from './audit-checkpoints.ts';
@@ -79,9 +80,12 @@ export class AuditCheckpointer extends WorkerLoop {
     const { db, keys, signingKey, file, logger } = this.options;
     this.appendedSinceRun = 0;
     const newest = await this.newestCheckpoints();
-    const heads = await queryRows<{ tenant_id: string; seq: string | number; hash: string }>(
-      db,
-      sql`select distinct on (tenant_id) tenant_id, seq, hash from audit_log order by tenant_id, seq desc`,
+    // This job serves every tenant; each tenant's chain is then read in that tenant's scope.
+    const heads = await withTenants(db, await allTenantIds(db), (tx) =>
+      queryRows<{ tenant_id: string; seq: string | number; hash: string }>(
+        tx,
+        sql`select distinct on (tenant_id) tenant_id, seq, hash from audit_log order by tenant_id, seq desc`,
+      ),
     );
     const written: AuditCheckpoint[] = [];
     const refused: AuditProblem[] = [];
@@ -92,9 +96,8 @@ export class AuditCheckpointer extends WorkerLoop {
       const problems: AuditProblem[] = [];
       if (previous) {
         // The walk starts after the checkpointed entry, so that entry itself is compared first.
-        const [anchored] = await queryRows<{ id: number; hash: string }>(
-          db,
-          sql`select id, hash from audit_log where tenant_id = ${tenantId}::uuid and seq = ${previous.seq}`,
+        const [anchored] = await withTenants(db, tenantId, (tx) =>
+          queryRows<{ id: number; hash: string }>(tx, sql`select id, hash from audit_log where tenant_id = ${tenantId}::uuid and seq = ${previous.seq}`),
         );
         if (!anchored) {
           problems.push({
@@ -117,13 +120,15 @@ export class AuditCheckpointer extends WorkerLoop {
       const end =
         problems.length > 0
           ? undefined
-          : await walkTenantChain(db, keys, tenantId, {
-              afterSeq: previous?.seq ?? 0,
-              prevHash: previous?.hash ?? GENESIS_HASH,
-              // Entries from before the chain was keyed are taken once, by the tenant's first checkpoint.
-              legacy: previous ? 0 : 'prefix',
-              report: (problem) => problems.push(problem),
-            });
+          : await withTenants(db, tenantId, (tx) =>
+              walkTenantChain(tx, keys, tenantId, {
+                afterSeq: previous?.seq ?? 0,
+                prevHash: previous?.hash ?? GENESIS_HASH,
+                // Entries from before the chain was keyed are taken once, by the tenant's first checkpoint.
+                legacy: previous ? 0 : 'prefix',
+                report: (problem) => problems.push(problem),
+              }),
+            );
       if (problems.length > 0) {
         refused.push(...problems.slice(0, 10));
         logger.error(

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, gt, sql } from 'drizzle-orm';
 import { queryRows, type Queryable } from '../db/client.ts';
+import { allTenantIds, withTenants } from '../db/tenant-scope.ts';
 import { auditLog } from '../db/schema.ts';
 import type { AuditCheckpoint, AuditCheckpointFile, AuditSigningKey } from './audit-checkpoints.ts';
 import type { AuditKeys } from '../vault/audit-keys.ts';
@@ -64,8 +65,8 @@ export interface AuditEntry {
 export async function appendAudit(q: Queryable, keys: AuditKeys, entries: AuditEntryInput | AuditEntryInput[]): Promise<void> {
   const list = Array.isArray(entries) ? entries : [entries];
   if (list.length === 0) return;
-  await q.transaction(async (tx) => {
-    const tenants = [...new Set(list.map((e) => e.tenantId))].sort();
+  const tenants = [...new Set(list.map((e) => e.tenantId))].sort();
+  await withTenants(q, tenants, async (tx) => {
     for (const tenantId of tenants) {
       await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`audit:${tenantId}`}, 0))`);
     }
@@ -337,7 +338,11 @@ export async function verifyAuditChain(
     : { byTenant: new Map<string, Map<number, AuditCheckpoint>>(), problems: [], count: 0 };
   const inDatabase = tenantId
     ? [tenantId]
-    : (await queryRows<{ tenant_id: string }>(q, sql`select distinct tenant_id from audit_log order by tenant_id`)).map((r) => r.tenant_id);
+    : (
+        await withTenants(q, await allTenantIds(q), (tx) =>
+          queryRows<{ tenant_id: string }>(tx, sql`select distinct tenant_id from audit_log order by tenant_id`),
+        )
+      ).map((r) => r.tenant_id);
   // A tenant whose entries are all gone is still known to its checkpoints.
   const tenantIds = [...new Set([...inDatabase, ...signed.byTenant.keys()])].sort();
   const problems: AuditProblem[] = [...signed.problems];
@@ -357,7 +362,7 @@ export async function verifyAuditChain(
       }
     };
     const legacy = Math.max(0, ...[...anchors.values()].map((a) => a.legacyThrough));
-    const end = await walkTenantChain(q, keys, tenant, { afterSeq: 0, prevHash: GENESIS_HASH, legacy, anchors, report });
+    const end = await withTenants(q, tenant, (tx) => walkTenantChain(tx, keys, tenant, { afterSeq: 0, prevHash: GENESIS_HASH, legacy, anchors, report }));
     checked += end.checked;
     const newest = [...anchors.values()].reduce<AuditCheckpoint | undefined>((a, b) => (!a || b.seq > a.seq ? b : a), undefined);
     if (newest && newest.seq > end.lastSeq) {
@@ -398,7 +403,7 @@ export async function readAudit(
   const where = options.subjectId
     ? and(eq(auditLog.tenantId, tenantId), eq(auditLog.subjectId, options.subjectId))
     : eq(auditLog.tenantId, tenantId);
-  const rows = await q.select().from(auditLog).where(where).orderBy(desc(auditLog.seq)).limit(options.limit ?? 100);
+  const rows = await withTenants(q, tenantId, (tx) => tx.select().from(auditLog).where(where).orderBy(desc(auditLog.seq)).limit(options.limit ?? 100));
   return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
 }
 

@@ -30,6 +30,8 @@ export interface DatabaseHandle {
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 const MIGRATION_LOCK_ID = 73_011_975;
+/** The role the gateway's queries run as on PostgreSQL: no owner, no superuser, no BYPASSRLS. */
+export const GATEWAY_ROLE = 'sealpost_gateway';
 
 export interface OpenDatabaseOptions {
   url?: string;
@@ -42,28 +44,34 @@ export interface OpenDatabaseOptions {
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (options.url) {
     releasePooledClientsOnFailedTransactions();
+    // Migrations run as the configured user, who owns the tables; everything else runs as the gateway role,
+    // which row-level security always applies to (drizzle/0007_tenant_isolation.sql).
+    const owner = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: 5000 });
+    owner.on('error', (error) => options.onPoolError?.(error));
+    await owner.connect();
+    try {
+      await owner.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+      try {
+        await migratePostgres(drizzlePostgres(owner, { schema }), { migrationsFolder });
+      } finally {
+        await owner.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+      }
+    } finally {
+      await owner.end();
+    }
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
+      // Set when the connection starts, so no query of this pool ever runs as the owner.
+      options: `-c role=${GATEWAY_ROLE}`,
     });
     pool.on('error', (error) => options.onPoolError?.(error));
     // A connection that drops while checked out also emits 'error' on its client; without a listener that
     // would end the process during a database outage. The query in flight fails on its own.
     pool.on('connect', (client) => client.on('error', (error) => options.onPoolError?.(error)));
     const db = drizzlePostgres(pool, { schema }) as unknown as Database;
-    const client = await pool.connect();
-    try {
-      await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
-      try {
-        await migratePostgres(drizzlePostgres(client, { schema }), { migrationsFolder });
-      } finally {
-        await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
-      }
-    } finally {
-      client.release();
-    }
     return { db, kind: 'postgres', close: () => pool.end() };
   }
 
@@ -72,6 +80,9 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const client = await PGlite.create({ dataDir: folder });
   const db = drizzlePglite(client, { schema }) as unknown as Database;
   await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder });
+  // The embedded database has one session: after the migrations it runs as the gateway role for good, so
+  // row-level security applies here as on PostgreSQL.
+  await client.exec(`set role ${GATEWAY_ROLE}`);
   return { db, kind: 'pglite', close: () => client.close() };
 }
 

@@ -162,6 +162,8 @@ export const recipients = pgTable(
     messageId: uuid('message_id')
       .notNull()
       .references(() => messages.id, { onDelete: 'cascade' }),
+    /** The message's tenant, so that row-level security needs no look-up of the message. */
+    tenantId: uuid('tenant_id').notNull(),
     position: integer('position').notNull(),
     address: text('address').notNull(),
   },

@@ -9,6 +9,7 @@ import { hostname as osHostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { queryRows, type Database, type Transaction } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { deliveries, messages } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
@@ -118,9 +119,7 @@ export class DeliveryWorker {
     this.leaseTimer = setInterval(() => {
       if (this.inFlight === 0) return;
       this.options.db
-        .update(deliveries)
-        .set({ lockedUntil: sql`now() + make_interval(secs => ${leaseSeconds})` })
-        .where(sql`${deliveries.lockedBy} = ${this.workerId} and ${deliveries.status} = 'delivering'`)
+        .execute(sql`select sealpost_renew_delivery_leases(${this.workerId}, ${leaseSeconds})`)
         .catch((error: unknown) => this.options.logger.warn({ err: error }, 'renewing delivery leases failed'));
     }, Math.max(1000, (leaseSeconds * 1000) / 3));
     this.leaseTimer.unref();
@@ -163,17 +162,10 @@ export class DeliveryWorker {
       await tx.execute(sql`set local synchronous_commit = off`);
       return queryRows<ClaimedDelivery>(
         tx,
-        sql`update deliveries d
-            set status = 'delivering', locked_by = ${this.workerId},
-                locked_until = now() + make_interval(secs => ${lockSeconds}), attempts = d.attempts + 1
-            from (select id from deliveries
-                  where (status in ('queued', 'held') and next_attempt_at <= now())
-                     or (status = 'delivering' and locked_until < now())
-                  order by next_attempt_at
-                  limit ${limit}
-                  for update skip locked) due
-            where d.id = due.id
-            returning d.id, d.message_id, d.tenant_id, d.recipient, d.route, d.protection, d.as_received, d.attempts, d.created_at`,
+        // Claimed across tenants by the one function allowed to (drizzle/0007_tenant_isolation.sql); the
+        // messages and the outcomes are then read and written in the scope of the claimed tenants only.
+        sql`select id, message_id, tenant_id, recipient, route, protection, as_received, attempts, created_at
+            from sealpost_claim_deliveries(${this.workerId}, ${lockSeconds}, ${limit})`,
       );
     });
     if (claimed.length === 0) return 0;
@@ -189,7 +181,9 @@ export class DeliveryWorker {
     // The messages of the whole claim are read with one query; each is decrypted when its group starts.
     const messageCache = new Map<string, Promise<LoadedMessage>>();
     const messageIds = [...new Set(claimed.map((d) => d.message_id))];
-    const rows = await this.options.db.select().from(messages).where(inArray(messages.id, messageIds));
+    const rows = await withTenants(this.options.db, claimed.map((d) => d.tenant_id), (tx) =>
+      tx.select().from(messages).where(inArray(messages.id, messageIds)),
+    );
     for (const row of rows) messageCache.set(row.id, this.openMessage(row));
     for (const group of groups.values()) {
       this.inFlight += group.length;
@@ -220,8 +214,8 @@ export class DeliveryWorker {
     return { kind: 'mx', domain, label: `mx:${domain}` };
   }
 
-  private async loadMessage(tx: Database | Transaction, messageId: string): Promise<LoadedMessage> {
-    const [row] = await tx.select().from(messages).where(eq(messages.id, messageId));
+  private async loadMessage(tenantId: string, messageId: string): Promise<LoadedMessage> {
+    const [row] = await withTenants(this.options.db, tenantId, (tx) => tx.select().from(messages).where(eq(messages.id, messageId)));
     if (!row) throw new Error(`message ${messageId} is missing`);
     return this.openMessage(row);
   }
@@ -247,7 +241,7 @@ export class DeliveryWorker {
     const tenant = this.options.directory.tenantById(first.tenant_id);
     let loading = cache.get(first.message_id);
     if (!loading) {
-      loading = this.loadMessage(this.options.db, first.message_id);
+      loading = this.loadMessage(first.tenant_id, first.message_id);
       cache.set(first.message_id, loading);
     }
     const message = await loading;
@@ -387,7 +381,7 @@ export class DeliveryWorker {
     const { metrics, retry } = this.options;
     const now = new Date();
     let bounces = 0;
-    await this.options.db.transaction(async (tx) => {
+    await withTenants(this.options.db, batch.map((r) => r.delivery.tenant_id), async (tx) => {
       // A lost status update only means the delivery is attempted again.
       await tx.execute(sql`set local synchronous_commit = off`);
       const trace: TraceEntry[] = [];

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { deliveries, messages, recipients } from '../db/schema.ts';
 import { headerValue, splitMessage } from '../mail/header-block.ts';
 import { recordTrace } from '../messages/message-trace.ts';
@@ -45,7 +46,7 @@ const RELEASABLE = new Set(['held', 'quarantined', 'pipeline_failed']);
 
 export async function releaseMessage(deps: MessageReleaseDeps, tenantId: string, messageId: string, by: ReleasedBy): Promise<ReleaseOutcome> {
   const { db, vault } = deps;
-  const outcome = await db.transaction(async (tx): Promise<ReleaseOutcome> => {
+  const outcome = await withTenants(db, tenantId, async (tx): Promise<ReleaseOutcome> => {
     const [row] = await tx
       .select()
       .from(messages)

@@ -13,7 +13,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AddinSettings, PreviewResponse, RecipientMethod, RecipientPreview } from '../../../common/src/addin-api.ts';
 import { ADDIN_COMMANDS_SCRIPT_PATH, ADDIN_MANIFEST_PATH, ADDIN_ORIGIN_GLOBAL } from '../../../common/src/addin-api.ts';
 import type { PortalRole } from '../../../common/src/portal-api.ts';
-import type { Database } from '../db/client.ts';
+import type { Database, Transaction } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { members } from '../db/schema.ts';
 import type { PortalService } from '../portal/portal-service.ts';
 import type { PortalSessionInfo } from '../portal/sessions.ts';
@@ -290,6 +291,10 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
 
 /** The member by Entra object id, else by address; the object id is remembered on first sight. */
 async function findMember(db: Database, tenantId: string, identity: EntraIdentity): Promise<{ email: string; role: string } | undefined> {
+  return withTenants(db, tenantId, (tx) => findMemberIn(tx, tenantId, identity));
+}
+
+async function findMemberIn(db: Transaction, tenantId: string, identity: EntraIdentity): Promise<{ email: string; role: string } | undefined> {
   const [byObjectId] = await db
     .select({ email: members.email, role: members.role })
     .from(members)

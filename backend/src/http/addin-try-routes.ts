@@ -21,6 +21,7 @@ import {
 } from '../../../common/src/addin-api.ts';
 import { HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS } from '../../../common/src/headers.ts';
 import type { Database } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { members } from '../db/schema.ts';
 import { isPlausibleAddress } from '../mail/address-syntax.ts';
 import { DEMO_CONNECTOR_ADDRESS, DEMO_DOMAIN, type TenantDirectory, type TenantInfo } from '../tenants/tenant-directory.ts';
@@ -132,10 +133,12 @@ export const addinTryRoutes: FastifyPluginAsync<AddinTryRoutesOptions> = async (
           detail: `${address} is not an address of the demo tenant (${DEMO_DOMAIN}); other organisations sign in with Entra ID.`,
         });
       }
-      const [member] = await db
-        .select({ email: members.email, role: members.role })
-        .from(members)
-        .where(and(eq(members.tenantId, tenant.id), eq(members.email, address)));
+      const [member] = await withTenants(db, tenant.id, (tx) =>
+        tx
+          .select({ email: members.email, role: members.role })
+          .from(members)
+          .where(and(eq(members.tenantId, tenant.id), eq(members.email, address))),
+      );
       if (!member) {
         return sendProblem(reply, {
           status: 404,

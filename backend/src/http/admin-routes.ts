@@ -6,6 +6,7 @@ import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
 import { deliveries, messages, recipients } from '../db/schema.ts';
 import { readTrace } from '../messages/message-trace.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { releaseMessage, type MessageReleaseDeps } from '../delivery/message-release.ts';
 import { requireApiToken } from './api-token-auth.ts';
 import { sendProblem } from './problem-details.ts';
@@ -153,26 +154,29 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
         request.query.before ? lt(messages.receivedAt, new Date(request.query.before)) : undefined,
         request.query.state ? eq(messages.state, request.query.state) : undefined,
       );
-      const rows = await db
-        .select({
-          id: messages.id,
-          direction: messages.direction,
-          mailFrom: messages.mailFrom,
-          sizeBytes: messages.sizeBytes,
-          messageIdHeader: messages.messageIdHeader,
-          state: messages.state,
-          tls: messages.tls,
-          receivedAt: messages.receivedAt,
-        })
-        .from(messages)
-        .where(where)
-        .orderBy(desc(messages.receivedAt))
-        .limit(request.query.limit ?? 50);
-      const result = [];
-      for (const row of rows) {
-        const rcpts = await db.select({ address: recipients.address }).from(recipients).where(eq(recipients.messageId, row.id));
-        result.push({ ...row, recipients: rcpts.map((r) => r.address) });
-      }
+      const result = await withTenants(db, tenantId, async (tx) => {
+        const rows = await tx
+          .select({
+            id: messages.id,
+            direction: messages.direction,
+            mailFrom: messages.mailFrom,
+            sizeBytes: messages.sizeBytes,
+            messageIdHeader: messages.messageIdHeader,
+            state: messages.state,
+            tls: messages.tls,
+            receivedAt: messages.receivedAt,
+          })
+          .from(messages)
+          .where(where)
+          .orderBy(desc(messages.receivedAt))
+          .limit(request.query.limit ?? 50);
+        const listed = [];
+        for (const row of rows) {
+          const rcpts = await tx.select({ address: recipients.address }).from(recipients).where(eq(recipients.messageId, row.id));
+          listed.push({ ...row, recipients: rcpts.map((r) => r.address) });
+        }
+        return listed;
+      });
       return { messages: result };
     },
   );
@@ -195,18 +199,23 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
       },
     },
     async (request, reply) => {
-      const [message] = await db
-        .select()
-        .from(messages)
-        .where(and(eq(messages.id, request.params.id), eq(messages.tenantId, request.tenantId!)));
-      if (!message) {
+      const found = await withTenants(db, request.tenantId!, async (tx) => {
+        const [message] = await tx
+          .select()
+          .from(messages)
+          .where(and(eq(messages.id, request.params.id), eq(messages.tenantId, request.tenantId!)));
+        if (!message) return undefined;
+        const rcpts = await tx.select({ address: recipients.address }).from(recipients).where(eq(recipients.messageId, message.id));
+        // The trace first: a delivery's status and its trace step commit together, so deliveries read after the
+        // trace are at least as new as it (read the other way round, a step could show before its status).
+        const trace = await readTrace(tx, message.id);
+        const deliveryRows = await tx.select().from(deliveries).where(eq(deliveries.messageId, message.id));
+        return { message, rcpts, trace, deliveryRows };
+      });
+      if (!found) {
         return sendProblem(reply, { status: 404, title: 'No such message', detail: 'No message of your tenant has this id.' });
       }
-      const rcpts = await db.select({ address: recipients.address }).from(recipients).where(eq(recipients.messageId, message.id));
-      // The trace first: a delivery's status and its trace step commit together, so deliveries read after the
-      // trace are at least as new as it (read the other way round, a step could show before its status).
-      const trace = await readTrace(db, message.id);
-      const deliveryRows = await db.select().from(deliveries).where(eq(deliveries.messageId, message.id));
+      const { message, rcpts, trace, deliveryRows } = found;
       return {
         message: { ...message, recipients: rcpts.map((r) => r.address) },
         deliveries: deliveryRows,

@@ -361,7 +361,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
 
   app.delete('/session', async (request, reply) => {
     const session = await sessionOf(request);
-    await endSession(db, session.id);
+    await endSession(db, session);
     reply.header('set-cookie', [
       `${PORTAL_SESSION_COOKIE}=; ${cookieAttributes(0)}`,
       `${PORTAL_BROWSER_COOKIE}=; ${cookieAttributes(0)}`,

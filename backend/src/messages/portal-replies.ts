@@ -4,7 +4,8 @@
  * reading to file a new message into its thread; both read the message store, so the query lives here.
  */
 import { and, eq, inArray } from 'drizzle-orm';
-import type { Queryable } from '../db/client.ts';
+import type { Database } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { portalMessages } from '../db/schema.ts';
 import { storableText } from '../db/storable-text.ts';
 
@@ -19,13 +20,15 @@ export function referencedMessageIds(inReplyTo: string | undefined, references: 
  * True when an outbound message answers a stored portal message of the tenant (an Outlook reply to a
  * portal message or to a reply written in the portal): it then stays in the portal.
  */
-export async function repliesToPortalMessage(q: Queryable, tenantId: string, inReplyTo?: string, references?: string): Promise<boolean> {
+export async function repliesToPortalMessage(db: Database, tenantId: string, inReplyTo?: string, references?: string): Promise<boolean> {
   const ids = referencedMessageIds(inReplyTo, references);
   if (ids.length === 0) return false;
-  const [hit] = await q
-    .select({ id: portalMessages.id })
-    .from(portalMessages)
-    .where(and(eq(portalMessages.tenantId, tenantId), inArray(portalMessages.messageIdHeader, ids)))
-    .limit(1);
+  const [hit] = await withTenants(db, tenantId, (tx) =>
+    tx
+      .select({ id: portalMessages.id })
+      .from(portalMessages)
+      .where(and(eq(portalMessages.tenantId, tenantId), inArray(portalMessages.messageIdHeader, ids)))
+      .limit(1),
+  );
   return hit !== undefined;
 }

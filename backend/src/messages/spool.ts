@@ -4,6 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { deliveries, messages, recipients } from '../db/schema.ts';
 import { storableJson, storableOptionalText, storableText } from '../db/storable-text.ts';
 import { recordTrace } from './message-trace.ts';
@@ -56,18 +57,21 @@ export async function spoolMessages(db: Database, vault: KeyVault, unchecked: Sp
   if (requests.length === 1) {
     // The common case, one tenant: a single statement is its own transaction, so the message, its
     // recipients and its trace entry commit together in one round trip.
-    await db.execute(await spoolStatement(vault, requests[0]!));
+    const statement = await spoolStatement(vault, requests[0]!);
+    await withTenants(db, requests[0]!.tenantId, (tx) => tx.execute(statement));
     return;
   }
-  await db.transaction(async (tx) => {
-    await spoolWithin(tx, vault, requests);
-  });
+  await withTenants(
+    db,
+    requests.map((r) => r.tenantId),
+    (tx) => spoolWithin(tx, vault, requests),
+  );
 }
 
 async function spoolStatement(vault: KeyVault, request: SpoolRequest) {
   const sealed = await vault.seal(request.tenantId, request.id, request.raw);
   const fingerprint = await vault.fingerprint(request.tenantId, request.raw);
-  const recipientRows = request.recipients.map((address, position) => sql`(${request.id}::uuid, ${position}::int, ${address})`);
+  const recipientRows = request.recipients.map((address, position) => sql`(${request.id}::uuid, ${request.tenantId}::uuid, ${position}::int, ${address})`);
   return sql`
     with stored as (
       insert into messages (id, tenant_id, direction, mail_from, client_address, client_helo, tls, connector_name,
@@ -78,7 +82,7 @@ async function spoolStatement(vault: KeyVault, request: SpoolRequest) {
               ${sealed.content}::bytea, ${sealed.wrappedDataKey}::bytea)
       returning id
     ), addressed as (
-      insert into message_recipients (message_id, position, address) values ${sql.join(recipientRows, sql`, `)}
+      insert into message_recipients (message_id, tenant_id, position, address) values ${sql.join(recipientRows, sql`, `)}
     )
     insert into message_trace (message_id, tenant_id, step, detail)
     values (${request.id}::uuid, ${request.tenantId}::uuid, 'received', ${JSON.stringify(receivedDetail(request))}::jsonb)`;
@@ -133,7 +137,7 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
   );
   await q
     .insert(recipients)
-    .values(prepared.flatMap(({ request }) => request.recipients.map((address, position) => ({ messageId: request.id, position, address }))));
+    .values(prepared.flatMap(({ request }) => request.recipients.map((address, position) => ({ messageId: request.id, tenantId: request.tenantId, position, address }))));
   const queued = prepared.map((p) => p.request).filter((request) => request.queuedFor);
   if (queued.length > 0) {
     await q.insert(deliveries).values(

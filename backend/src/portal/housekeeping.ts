@@ -11,6 +11,7 @@ import { desc, inArray, sql } from 'drizzle-orm';
 import type { PortalLanguage } from '../../../common/src/portal-api.ts';
 import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
 import { queryRows, type Database, type Queryable } from '../db/client.ts';
+import { allTenantIds, withTenants } from '../db/tenant-scope.ts';
 import { portalMessages } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
@@ -85,12 +86,14 @@ export async function runHousekeeping(options: HousekeepingOptions, now: Date = 
     rateEventsDeleted: 0,
     digests: [],
   };
-  const sweeper = new Sweeper(options, now, report);
+  // Housekeeping serves every tenant: sweeps across them name them all; work for one tenant names that one.
+  const everyone = await allTenantIds(options.db);
+  const sweeper = new Sweeper(options, now, report, everyone);
   try {
-    await sweeper.deleteMessages('expired', sql`expires_at <= ${iso(now)}::timestamptz`);
-    for (const { tenantId, days } of await tenantsWithRetention(options.db)) {
+    await sweeper.deleteMessages('expired', sql`expires_at <= ${iso(now)}::timestamptz`, everyone);
+    for (const { tenantId, days } of await tenantsWithRetention(options.db, everyone)) {
       const cutoff = new Date(now.getTime() - days * DAY_MS);
-      await sweeper.deleteMessages('retention', sql`tenant_id = ${tenantId}::uuid and sent_at < ${iso(cutoff)}::timestamptz`);
+      await sweeper.deleteMessages('retention', sql`tenant_id = ${tenantId}::uuid and sent_at < ${iso(cutoff)}::timestamptz`, tenantId);
     }
     await sweeper.deleteShortLived();
     await sweeper.sendDigests();
@@ -109,6 +112,7 @@ class Sweeper {
     private readonly options: HousekeepingOptions,
     private readonly now: Date,
     private readonly report: HousekeepingReport,
+    private readonly everyone: string[],
   ) {
     this.batchSize = options.batchSize ?? 500;
   }
@@ -118,8 +122,8 @@ class Sweeper {
   }
 
   /** A transaction that holds the housekeeping lock; throws LockHeldElsewhere when another process has it. */
-  private async locked<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.options.db.transaction(async (tx) => {
+  private async locked<T>(tenants: string | string[], work: (tx: Queryable) => Promise<T>): Promise<T> {
+    return withTenants(this.options.db, tenants, async (tx) => {
       const [row] = await queryRows<{ got: boolean }>(tx, sql`select pg_try_advisory_xact_lock(hashtextextended(${LOCK_KEY}, 0)) as got`);
       if (!row?.got) throw new LockHeldElsewhere();
       return work(tx);
@@ -127,10 +131,10 @@ class Sweeper {
   }
 
   /** Deletes matching portal messages batch by batch, each batch with its empty threads and audit entries. */
-  async deleteMessages(reason: 'expired' | 'retention', condition: ReturnType<typeof sql>): Promise<void> {
+  async deleteMessages(reason: 'expired' | 'retention', condition: ReturnType<typeof sql>, tenants: string | string[]): Promise<void> {
     for (;;) {
       if (this.stopped()) return;
-      const count = await this.locked(async (tx) => {
+      const count = await this.locked(tenants, async (tx) => {
         const gone = await queryRows<{ id: string; tenant_id: string; thread_id: string }>(
           tx,
           sql`delete from portal_messages
@@ -191,7 +195,7 @@ class Sweeper {
     for (const { key, table, condition } of tables) {
       for (;;) {
         if (this.stopped()) return;
-        const count = await this.locked(async (tx) => {
+        const count = await this.locked(this.everyone, async (tx) => {
           const rows = await queryRows<{ n: number }>(
             tx,
             sql`with gone as (
@@ -216,8 +220,9 @@ class Sweeper {
       const intervalMs = settings.digestInterval === 'never' ? undefined : DIGEST_INTERVAL_MS[settings.digestInterval];
       if (!intervalMs) continue;
       const dueBefore = iso(new Date(this.now.getTime() - intervalMs));
-      const due = await queryRows<{ address: string }>(
-        this.options.db,
+      const due = await withTenants(this.options.db, tenant.id, (tx) =>
+        queryRows<{ address: string }>(
+        tx,
         sql`select m.to_address as address
             from portal_messages m
             left join portal_digests d on d.tenant_id = m.tenant_id and d.address = m.to_address
@@ -226,12 +231,13 @@ class Sweeper {
             group by m.to_address
             order by m.to_address
             limit ${MAX_DIGESTS_PER_RUN}`,
+        ),
       );
       for (const { address } of due) {
         if (this.stopped()) return;
         let sent = 0;
         try {
-          sent = await this.locked((tx) => this.sendDigest(tx, tenant, settings, address, intervalMs));
+          sent = await this.locked(tenant.id, (tx) => this.sendDigest(tx, tenant, settings, address, intervalMs));
         } catch (error) {
           if (error instanceof LockHeldElsewhere) throw error;
           // One recipient's failure must not hold back everyone else's digest; it is tried again next run.
@@ -338,10 +344,12 @@ function waitingUnread(now: Date) {
 }
 
 /** Tenants that set a retention period, with the period in days. */
-async function tenantsWithRetention(db: Database): Promise<Array<{ tenantId: string; days: number }>> {
-  const rows = await queryRows<{ tenant_id: string; days: unknown }>(
-    db,
-    sql`select tenant_id, settings -> 'retentionDays' as days from portal_tenant_settings where settings -> 'retentionDays' is not null`,
+async function tenantsWithRetention(db: Database, everyone: string[]): Promise<Array<{ tenantId: string; days: number }>> {
+  const rows = await withTenants(db, everyone, (tx) =>
+    queryRows<{ tenant_id: string; days: unknown }>(
+      tx,
+      sql`select tenant_id, settings -> 'retentionDays' as days from portal_tenant_settings where settings -> 'retentionDays' is not null`,
+    ),
   );
   return rows
     .map((r) => ({ tenantId: r.tenant_id, days: Number(r.days) }))

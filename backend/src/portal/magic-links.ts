@@ -3,7 +3,8 @@
  * consumes it (mail scanners fetch links); consuming is one atomic update, so a link opens one session.
  */
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
-import type { Queryable } from '../db/client.ts';
+import { queryRows, type Queryable } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { portalLinks, portalRateEvents } from '../db/schema.ts';
 import { hashSecret, newSecret } from './tokens.ts';
 
@@ -37,21 +38,39 @@ export async function issueLink(q: Queryable, input: IssueLinkInput): Promise<{ 
   return { token, id: row!.id, expiresAt: input.expiresAt };
 }
 
+/**
+ * The tenant whose link a token is, asked before any tenant is known: the database answers with the
+ * tenant only (drizzle/0007_tenant_isolation.sql), and the link itself is then read in that tenant's scope.
+ */
+async function tenantOfLink(q: Queryable, token: string): Promise<string | undefined> {
+  const [row] = await queryRows<{ tenant_id: string | null }>(q, sql`select sealpost_tenant_of_portal_link(${hashSecret(token)}) as tenant_id`);
+  return row?.tenant_id ?? undefined;
+}
+
 /** The link a token names, in whatever state it is; undefined for a token that was never issued. */
 export async function findLink(q: Queryable, token: string): Promise<LinkRow | undefined> {
   if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
-  const [row] = await q.select().from(portalLinks).where(eq(portalLinks.tokenHash, hashSecret(token)));
+  const tenantId = await tenantOfLink(q, token);
+  if (!tenantId) return undefined;
+  const [row] = await withTenants(q, tenantId, (tx) => tx.select().from(portalLinks).where(eq(portalLinks.tokenHash, hashSecret(token))));
   return row;
 }
 
-/** Marks an unused, unexpired link used; undefined when it was used, expired or never issued. */
+/**
+ * Marks an unused, unexpired link used; undefined when it was used, expired or never issued. Given a
+ * transaction, the caller scopes the rest of it to the link's tenant.
+ */
 export async function consumeLink(q: Queryable, token: string): Promise<LinkRow | undefined> {
   if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
-  const [row] = await q
-    .update(portalLinks)
-    .set({ usedAt: sql`now()` })
-    .where(and(eq(portalLinks.tokenHash, hashSecret(token)), isNull(portalLinks.usedAt), gt(portalLinks.expiresAt, sql`now()`)))
-    .returning();
+  const tenantId = await tenantOfLink(q, token);
+  if (!tenantId) return undefined;
+  const [row] = await withTenants(q, tenantId, (tx) =>
+    tx
+      .update(portalLinks)
+      .set({ usedAt: sql`now()` })
+      .where(and(eq(portalLinks.tokenHash, hashSecret(token)), isNull(portalLinks.usedAt), gt(portalLinks.expiresAt, sql`now()`)))
+      .returning(),
+  );
   return row;
 }
 

@@ -1,6 +1,7 @@
 /** A tenant's portal settings, with the product defaults for everything the tenant did not set. */
 import { eq, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client.ts';
+import { inTenantScope } from '../db/tenant-scope.ts';
 import { portalTenantSettings } from '../db/schema.ts';
 import type { PortalLanguage } from '../../../common/src/portal-api.ts';
 
@@ -55,12 +56,16 @@ export const DEFAULT_PORTAL_SETTINGS: PortalSettings = {
 };
 
 export async function loadPortalSettings(q: Queryable, tenantId: string): Promise<PortalSettings> {
-  const [row] = await q.select().from(portalTenantSettings).where(eq(portalTenantSettings.tenantId, tenantId));
+  const [row] = await inTenantScope(q, tenantId, (tx) => tx.select().from(portalTenantSettings).where(eq(portalTenantSettings.tenantId, tenantId)));
   return { ...DEFAULT_PORTAL_SETTINGS, ...((row?.settings ?? {}) as Partial<PortalSettings>) };
 }
 
 /** Merges the given settings into the tenant's stored ones. */
-export async function updatePortalSettings(q: Queryable, tenantId: string, changes: Partial<PortalSettings>): Promise<PortalSettings> {
+export async function updatePortalSettings(db: Queryable, tenantId: string, changes: Partial<PortalSettings>): Promise<PortalSettings> {
+  return inTenantScope(db, tenantId, (q) => updateSettingsIn(q, tenantId, changes));
+}
+
+async function updateSettingsIn(q: Queryable, tenantId: string, changes: Partial<PortalSettings>): Promise<PortalSettings> {
   const [row] = await q.select().from(portalTenantSettings).where(eq(portalTenantSettings.tenantId, tenantId));
   const merged = { ...((row?.settings ?? {}) as Partial<PortalSettings>), ...changes };
   await q

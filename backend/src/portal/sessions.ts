@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
-import type { Queryable } from '../db/client.ts';
+import { queryRows, type Queryable } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { portalSessions } from '../db/schema.ts';
 import type { PortalRole } from '../../../common/src/portal-api.ts';
 import { hashSecret, newSecret, sameSecret } from './tokens.ts';
@@ -68,10 +69,17 @@ export async function resolveSession(
   clientIp: string,
 ): Promise<SessionLookup> {
   if (!sessionToken || !browserSecret) return { kind: 'missing' };
-  const [row] = await q
-    .select()
-    .from(portalSessions)
-    .where(and(eq(portalSessions.tokenHash, hashSecret(sessionToken)), isNull(portalSessions.endedAt), gt(portalSessions.expiresAt, sql`now()`)));
+  // Whose session this is comes first, and only the tenant (drizzle/0007_tenant_isolation.sql); the session
+  // is then read in that tenant's scope.
+  const tokenHash = hashSecret(sessionToken);
+  const [owner] = await queryRows<{ tenant_id: string | null }>(q, sql`select sealpost_tenant_of_portal_session(${tokenHash}) as tenant_id`);
+  if (!owner?.tenant_id) return { kind: 'missing' };
+  const [row] = await withTenants(q, owner.tenant_id, (tx) =>
+    tx
+      .select()
+      .from(portalSessions)
+      .where(and(eq(portalSessions.tokenHash, tokenHash), isNull(portalSessions.endedAt), gt(portalSessions.expiresAt, sql`now()`))),
+  );
   if (!row || !sameSecret(row.browserSecretHash, hashSecret(browserSecret))) return { kind: 'missing' };
   const session: PortalSessionInfo = {
     id: row.id,
@@ -86,6 +94,6 @@ export async function resolveSession(
   return { kind: 'ok', session };
 }
 
-export async function endSession(q: Queryable, sessionId: string): Promise<void> {
-  await q.update(portalSessions).set({ endedAt: sql`now()` }).where(eq(portalSessions.id, sessionId));
+export async function endSession(q: Queryable, session: { id: string; tenantId: string }): Promise<void> {
+  await withTenants(q, session.tenantId, (tx) => tx.update(portalSessions).set({ endedAt: sql`now()` }).where(eq(portalSessions.id, session.id)));
 }

@@ -14,6 +14,7 @@ import { hostname as osHostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { queryRows, type Database } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { deliveries as deliveriesTable } from '../db/schema.ts';
 import { storableJson } from '../db/storable-text.ts';
 import type { Logger } from '../logger.ts';
@@ -131,10 +132,7 @@ export class StageRunner extends WorkerLoop {
     this.leaseTimer = setInterval(() => {
       if (this.working === 0) return;
       this.options.db
-        .execute(
-          sql`update messages set pipeline_locked_until = now() + make_interval(secs => ${leaseSeconds})
-              where pipeline_lease_owner = ${this.workerId} and state = 'received'`,
-        )
+        .execute(sql`select sealpost_renew_pipeline_leases(${this.workerId}, ${leaseSeconds})`)
         .catch((error: unknown) => this.options.logger.warn({ err: error }, 'renewing message leases failed'));
     }, Math.max(1000, (leaseSeconds * 1000) / 3));
     this.leaseTimer.unref();
@@ -256,31 +254,26 @@ export class StageRunner extends WorkerLoop {
     return this.options.db.transaction(async (tx) => {
       // A lost claim only means the message is claimed again once the lease has passed.
       await tx.execute(sql`set local synchronous_commit = off`);
+      // Claimed across tenants by the one function allowed to (drizzle/0007_tenant_isolation.sql); each
+      // message is then read and written in its own tenant's scope.
       return queryRows<ClaimedMessage>(
         tx,
-        sql`update messages m
-            set pipeline_lease_owner = ${this.workerId},
-                pipeline_locked_until = now() + make_interval(secs => ${leaseSeconds})
-            from (select id from messages
-                  where state = 'received' and pipeline_next_at <= now()
-                    and (pipeline_locked_until is null or pipeline_locked_until < now())
-                  order by pipeline_next_at
-                  limit ${this.options.batchSize ?? 50}
-                  for update skip locked) due
-            where m.id = due.id
-            returning m.id, m.tenant_id, m.direction, m.mail_from, m.client_address, m.connector_name, m.content,
-                      m.wrapped_data_key, m.pipeline_attempts, m.stage, m.stage_results`,
+        sql`select id, tenant_id, direction, mail_from, client_address, connector_name, content, wrapped_data_key,
+                   pipeline_attempts, stage, stage_results
+            from sealpost_claim_pipeline(${this.workerId}, ${leaseSeconds}, ${this.options.batchSize ?? 50})`,
       );
     });
   }
 
   private async load(claimed: ClaimedMessage[]): Promise<Array<MessageContext | UnopenableMessage>> {
     const { db, vault, directory } = this.options;
-    const recipientRows = await queryRows<{ message_id: string; address: string }>(
-      db,
-      sql`select message_id, address from message_recipients
+    const recipientRows = await withTenants(db, claimed.map((m) => m.tenant_id), (tx) =>
+      queryRows<{ message_id: string; address: string }>(
+        tx,
+        sql`select message_id, address from message_recipients
           where message_id in (${sql.join(claimed.map((m) => sql`${m.id}::uuid`), sql`, `)})
           order by message_id, position`,
+      ),
     );
     const recipientsByMessage = new Map<string, string[]>();
     for (const row of recipientRows) {
@@ -375,7 +368,7 @@ export class StageRunner extends WorkerLoop {
    */
   private async commit(outcomes: StageOutcome[]): Promise<Set<string>> {
     const { db, heldRetryMs } = this.options;
-    const written = await db.transaction(async (tx) => {
+    const written = await withTenants(db, outcomes.map((o) => o.context.tenantId), async (tx) => {
       // Until deliveries are queued or a mode has acted, a lost commit only repeats a stage that computes.
       const acted = outcomes.some((o) => o.context.deliveries || o.context.results.protected);
       if (!acted) await tx.execute(sql`set local synchronous_commit = off`);

@@ -5,8 +5,9 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
-import { and, eq } from 'drizzle-orm';
-import type { Database } from '../db/client.ts';
+import { eq, sql } from 'drizzle-orm';
+import { queryRows, type Database } from '../db/client.ts';
+import { scopeTransaction } from '../db/tenant-scope.ts';
 import { apiTokens, connectors, members, tenantDomains, tenants, type SmartAlertRule } from '../db/schema.ts';
 import type { GuardSettings, TenantDefinition } from '../config.ts';
 import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
@@ -170,12 +171,14 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         ...(definition.guard ? { guard: definition.guard } : {}),
         ...(definition.branding ? { branding: definition.branding } : {}),
       };
-      const [tenant] = await tx
-        .insert(tenants)
-        .values({ name: definition.name, mailServer: definition.mailServer ?? null, settings })
-        .onConflictDoUpdate({ target: tenants.name, set: { mailServer: definition.mailServer ?? null, settings } })
-        .returning();
+      // A tenant is created unscoped (it has no id yet); everything of it is then written in its scope.
+      const [existingTenant] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.name, definition.name));
+      if (existingTenant) await scopeTransaction(tx, existingTenant.id);
+      const [tenant] = existingTenant
+        ? await tx.update(tenants).set({ mailServer: definition.mailServer ?? null, settings }).where(eq(tenants.id, existingTenant.id)).returning()
+        : await tx.insert(tenants).values({ name: definition.name, mailServer: definition.mailServer ?? null, settings }).returning();
       if (!tenant) throw new Error(`tenant ${definition.name} could not be saved`);
+      await scopeTransaction(tx, tenant.id);
 
       for (const rawDomain of definition.domains) {
         const domain = rawDomain.toLowerCase();
@@ -255,10 +258,8 @@ export async function ensureDemoTenant(db: Database, dataDir: string): Promise<D
   return { created: true, domain: DEMO_DOMAIN, mailboxFolder, apiToken };
 }
 
+/** Whose token this is, asked before any tenant is known: the database answers with the tenant only. */
 export async function tenantForApiToken(db: Database, token: string): Promise<string | undefined> {
-  const [row] = await db
-    .select({ tenantId: apiTokens.tenantId })
-    .from(apiTokens)
-    .where(and(eq(apiTokens.tokenHash, hashApiToken(token))));
-  return row?.tenantId;
+  const [row] = await queryRows<{ tenant_id: string | null }>(db, sql`select sealpost_tenant_of_api_token(${hashApiToken(token)}) as tenant_id`);
+  return row?.tenant_id ?? undefined;
 }

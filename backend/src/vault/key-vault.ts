@@ -9,6 +9,7 @@ import { eq } from 'drizzle-orm';
 import { AuditKeys } from './audit-keys.ts';
 import type { Database, Queryable } from '../db/client.ts';
 import { tenantKeys } from '../db/schema.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { openWithKey, sealWithKey } from './envelope-encryption.ts';
 
 export interface SealedObject {
@@ -68,8 +69,12 @@ export class KeyVault {
     if (cached) return cached;
     const fresh = sealWithKey(this.masterKey, randomBytes(32), tenantKeyAad(tenantId));
     // Several processes may create the key at once: the first insert wins, everyone reads the winner.
-    await q.insert(tenantKeys).values({ tenantId, wrappedKey: fresh }).onConflictDoNothing();
-    const [row] = await q.select().from(tenantKeys).where(eq(tenantKeys.tenantId, tenantId));
+    const createOrRead = async (tx: Queryable) => {
+      await tx.insert(tenantKeys).values({ tenantId, wrappedKey: fresh }).onConflictDoNothing();
+      return tx.select().from(tenantKeys).where(eq(tenantKeys.tenantId, tenantId));
+    };
+    // A transaction handed in is already scoped to the tenant it works for.
+    const [row] = q === this.db ? await withTenants(this.db, tenantId, createOrRead) : await createOrRead(q);
     if (!row) throw new Error(`tenant ${tenantId} has no key`);
     const key = openWithKey(this.masterKey, row.wrappedKey, tenantKeyAad(tenantId));
     this.tenantKeyCache.set(tenantId, key);
