@@ -3,6 +3,7 @@
  * link, reads the message with its inline image, downloads an attachment, replies with a file, and meets
  * the pages for unusable links and a changed network. Accessibility is checked with axe in both languages.
  */
+import { ownerDb } from '../backend/test/support/database.ts';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -98,7 +99,7 @@ describe('the portal in the browser', () => {
   });
 
   async function linkRow(linkToken: string) {
-    const [row] = await gateway.database.db.select().from(portalLinks).where(eq(portalLinks.tokenHash, hashSecret(linkToken)));
+    const [row] = await ownerDb(gateway.database.db).select().from(portalLinks).where(eq(portalLinks.tokenHash, hashSecret(linkToken)));
     assert.ok(row, 'the link is stored');
     return row;
   }

@@ -7,7 +7,7 @@ import { appendAudit } from '../src/audit/audit-log.ts';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { queryRows } from '../src/db/client.ts';
 import type { Gateway } from '../src/gateway.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { tokenOf } from './support/portal-mail.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
@@ -91,7 +91,7 @@ describe('the audit log in a running gateway', () => {
     assert.equal(Buffer.from(await download.arrayBuffer()).toString(), '%PDF-1.4 merger terms');
 
     const rows = await queryRows<{ action: string; details: string; whole: string }>(
-      gateway.database.db,
+      ownerDb(gateway.database.db),
       sql`select action, details::text as details, t::text as whole from audit_log t where tenant_id = ${acmeId}::uuid`,
     );
     assert.ok(rows.some((r) => r.action === 'attachment_downloaded'), 'the download was audited');
@@ -132,7 +132,7 @@ describe('the audit log in a running gateway', () => {
     }
     const newest = exported.checkpoints.at(-1)!;
     const [head] = await queryRows<{ seq: number; hash: string }>(
-      gateway.database.db,
+      ownerDb(gateway.database.db),
       sql`select seq, hash from audit_log where tenant_id = ${acmeId}::uuid order by seq desc limit 1`,
     );
     assert.deepEqual({ seq: newest.seq, hash: newest.hash }, { seq: Number(head!.seq), hash: head!.hash });
@@ -147,7 +147,7 @@ describe('the audit log in a running gateway', () => {
   test('entries written just before the gateway stops get their checkpoint as it stops', async () => {
     await appendAudit(gateway.database.db, gateway.vault.auditKeys, { tenantId: acmeId, action: 'signed_in', actorId: 'last-session' });
     const [head] = await queryRows<{ seq: number; hash: string }>(
-      gateway.database.db,
+      ownerDb(gateway.database.db),
       sql`select seq, hash from audit_log where tenant_id = ${acmeId}::uuid order by seq desc limit 1`,
     );
     await gateway.stop();

@@ -13,8 +13,9 @@ import { AuditKeys } from '../src/vault/audit-keys.ts';
 import { appendAudit, GENESIS_HASH, legacyEntryHash, verifyAuditChain, type AuditProblem } from '../src/audit/audit-log.ts';
 import { openDatabase, queryRows, type DatabaseHandle, type Queryable } from '../src/db/client.ts';
 import { auditLog, tenants } from '../src/db/schema.ts';
+import { withTenants } from '../src/db/tenant-scope.ts';
 import { createLogger } from '../src/logger.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 
 const keys = new AuditKeys(randomBytes(32));
 
@@ -27,7 +28,7 @@ describe('audit log', () => {
   before(async () => {
     database = await createTestDatabase();
     handle = await openDatabase({ url: database.url, dataDir: database.dataDir });
-    const rows = await handle.db.insert(tenants).values([{ name: 'Audited' }, { name: 'Other' }]).returning();
+    const rows = await ownerDb(handle.db).insert(tenants).values([{ name: 'Audited' }, { name: 'Other' }]).returning();
     tenantId = rows[0]!.id;
     otherTenantId = rows[1]!.id;
     for (let i = 0; i < 5; i += 1) {
@@ -50,7 +51,7 @@ describe('audit log', () => {
   });
 
   test('each entry carries the hash of the one before and the chain verifies', async () => {
-    const rows = await handle.db.select().from(auditLog).where(eq(auditLog.tenantId, tenantId)).orderBy(auditLog.seq);
+    const rows = await ownerDb(handle.db).select().from(auditLog).where(eq(auditLog.tenantId, tenantId)).orderBy(auditLog.seq);
     assert.equal(rows.length, 5);
     for (let i = 1; i < rows.length; i += 1) assert.equal(rows[i]!.prevHash, rows[i - 1]!.hash);
     const result = await verifyAuditChain(handle.db, keys);
@@ -70,14 +71,23 @@ describe('audit log', () => {
   const refusedAsAppendOnly = (error: unknown) => /append-only/.test(String((error as { cause?: unknown }).cause ?? error));
 
   test('UPDATE, DELETE and TRUNCATE of audit entries fail through the application', async () => {
-    await assert.rejects(handle.db.update(auditLog).set({ action: 'deleted' }).where(eq(auditLog.tenantId, tenantId)), refusedAsAppendOnly);
-    await assert.rejects(handle.db.delete(auditLog).where(eq(auditLog.tenantId, tenantId)), refusedAsAppendOnly);
-    await assert.rejects(handle.db.execute(sql`truncate audit_log`), refusedAsAppendOnly);
+    // In the tenant's own scope, where its entries are visible to the application's role.
+    await assert.rejects(
+      withTenants(handle.db, tenantId, (tx) => tx.update(auditLog).set({ action: 'deleted' }).where(eq(auditLog.tenantId, tenantId))),
+      refusedAsAppendOnly,
+    );
+    await assert.rejects(
+      withTenants(handle.db, tenantId, (tx) => tx.delete(auditLog).where(eq(auditLog.tenantId, tenantId))),
+      refusedAsAppendOnly,
+    );
+    // TRUNCATE is refused to the application's role altogether, and to the owner by the trigger.
+    await assert.rejects(handle.db.execute(sql`truncate audit_log`));
+    await assert.rejects(ownerDb(handle.db).execute(sql`truncate audit_log`), refusedAsAppendOnly);
     assert.equal((await verifyAuditChain(handle.db, keys)).ok, true);
   });
 
   test('a row changed by a superuser who bypassed the trigger is reported as the first broken link', async () => {
-    await handle.db.transaction(async (tx) => {
+    await ownerDb(handle.db).transaction(async (tx) => {
       await tx.execute(sql`alter table audit_log disable trigger audit_log_append_only`);
       await tx.execute(sql`update audit_log set details = '{"integrity":"failed"}'::jsonb where tenant_id = ${tenantId} and seq = 3`);
       await tx.execute(sql`alter table audit_log enable trigger audit_log_append_only`);
@@ -91,7 +101,7 @@ describe('audit log', () => {
   });
 
   test('a row removed by a superuser is reported as a missing entry', async () => {
-    await handle.db.transaction(async (tx) => {
+    await ownerDb(handle.db).transaction(async (tx) => {
       await tx.execute(sql`alter table audit_log disable trigger audit_log_append_only`);
       await tx.execute(sql`delete from audit_log where tenant_id = ${otherTenantId} and seq = 2`);
       await tx.execute(sql`alter table audit_log enable trigger audit_log_append_only`);
@@ -183,7 +193,7 @@ describe('the audit chain against the database owner: keyed hashes and signed ch
     signingKey = loadOrCreateAuditSigningKey(undefined, join(database.dataDir, 'audit-signing.key'));
     checkpointFile = new AuditCheckpointFile(join(database.dataDir, 'audit-checkpoints.jsonl'));
     await open();
-    const rows = await handle.db
+    const rows = await ownerDb(handle.db)
       .insert(tenants)
       .values([{ name: 'Rewritten' }, { name: 'Truncated' }, { name: 'Untouched' }, { name: 'Legacy' }])
       .returning();
@@ -235,8 +245,8 @@ describe('the audit chain against the database owner: keyed hashes and signed ch
   });
 
   test('an entry edited with the triggers switched off and the chain re-hashed with plain SHA-256 is reported as altered, and the checkpoint shows it even without the key', async () => {
-    await asDatabaseOwner(handle.db, (tx) => rewriteAndRehash(tx, tenant.rewritten, 3, { integrity: 'failed', attachment: 3 }));
-    const [edited] = await handle.db.select().from(auditLog).where(and(eq(auditLog.tenantId, tenant.rewritten), eq(auditLog.seq, 3)));
+    await asDatabaseOwner(ownerDb(handle.db), (tx) => rewriteAndRehash(tx, tenant.rewritten, 3, { integrity: 'failed', attachment: 3 }));
+    const [edited] = await ownerDb(handle.db).select().from(auditLog).where(and(eq(auditLog.tenantId, tenant.rewritten), eq(auditLog.seq, 3)));
     assert.deepEqual(edited!.details, { integrity: 'failed', attachment: 3 }, 'the database owner did change the row');
 
     const result = await verify(tenant.rewritten);
@@ -256,7 +266,7 @@ describe('the audit chain against the database owner: keyed hashes and signed ch
   });
 
   test('the newest entries deleted after a checkpoint are reported as truncated after that checkpoint', async () => {
-    await asDatabaseOwner(handle.db, async (tx) => {
+    await asDatabaseOwner(ownerDb(handle.db), async (tx) => {
       await tx.delete(auditLog).where(and(eq(auditLog.tenantId, tenant.truncated), gte(auditLog.seq, 5)));
     });
     // The shorter chain is still a valid chain: without the checkpoint nothing would show.
@@ -274,7 +284,7 @@ describe('the audit chain against the database owner: keyed hashes and signed ch
   test('a forged or edited checkpoint is reported as a bad signature and vouches for nothing', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const impostor = new AuditSigningKey(publicKey, privateKey);
-    const [head] = await queryRows<{ hash: string }>(handle.db, sql`select hash from audit_log where tenant_id = ${tenant.untouched} and seq = 6`);
+    const [head] = await queryRows<{ hash: string }>(ownerDb(handle.db), sql`select hash from audit_log where tenant_id = ${tenant.untouched} and seq = 6`);
     // Claims a longer chain, signed by another key under this deployment's key id.
     const forged = { ...impostor.sign({ tenantId: tenant.untouched, seq: 60, hash: head!.hash, at: new Date().toISOString(), legacyThrough: 0 }), keyId: signingKey.keyId };
     // A genuine checkpoint with its seq changed afterwards.
@@ -294,7 +304,7 @@ describe('the audit chain against the database owner: keyed hashes and signed ch
     for (let seq = 1; seq <= 3; seq += 1) {
       const entry = { tenantId: tenant.legacy, seq, at: new Date(), action: 'read', actorId: null, actorAddress: null, clientIp: null, subjectId: `old-${seq}`, details: {}, prevHash };
       const hash = legacyEntryHash(entry);
-      await handle.db.insert(auditLog).values({ ...entry, hash });
+      await ownerDb(handle.db).insert(auditLog).values({ ...entry, hash });
       prevHash = hash;
     }
     assert.deepEqual(kindsAndSeqs((await verify(tenant.legacy)).problems), ['altered@1', 'altered@2', 'altered@3'], 'no checkpoint vouches for them yet');
@@ -306,21 +316,21 @@ describe('the audit chain against the database owner: keyed hashes and signed ch
     assert.deepEqual((await verify(tenant.legacy)).problems, []);
 
     // An unkeyed entry after the vouched-for ones is not legacy, it is a forgery.
-    const [last] = await handle.db.select().from(auditLog).where(and(eq(auditLog.tenantId, tenant.legacy), eq(auditLog.seq, 4)));
+    const [last] = await ownerDb(handle.db).select().from(auditLog).where(and(eq(auditLog.tenantId, tenant.legacy), eq(auditLog.seq, 4)));
     const forged = { tenantId: tenant.legacy, seq: 5, at: new Date(), action: 'read', actorId: null, actorAddress: null, clientIp: null, subjectId: 'forged', details: {}, prevHash: last!.hash };
-    await handle.db.insert(auditLog).values({ ...forged, hash: legacyEntryHash(forged) });
+    await ownerDb(handle.db).insert(auditLog).values({ ...forged, hash: legacyEntryHash(forged) });
     assert.deepEqual(kindsAndSeqs((await verify(tenant.legacy)).problems), ['altered@5']);
   });
 
   test('a chain rewritten from end to end is reported in a bounded list that counts the rest', async (t) => {
-    const [bulk] = await handle.db.insert(tenants).values({ name: 'Bulk' }).returning();
+    const [bulk] = await ownerDb(handle.db).insert(tenants).values({ name: 'Bulk' }).returning();
     const entries = Array.from({ length: 2000 }, (_, i) => ({ tenantId: bulk!.id, action: 'read' as const, subjectId: `message-${i}` }));
     await appendAudit(handle.db, auditKeys, entries);
     let started = performance.now();
     assert.equal((await verify(bulk!.id)).ok, true);
     t.diagnostic(`verifying 2000 intact entries took ${Math.round(performance.now() - started)} ms`);
 
-    await asDatabaseOwner(handle.db, async (tx) => {
+    await asDatabaseOwner(ownerDb(handle.db), async (tx) => {
       await tx.execute(sql`update audit_log set action = 'deleted' where tenant_id = ${bulk!.id}::uuid`);
     });
     started = performance.now();

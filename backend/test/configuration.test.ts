@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { eq } from 'drizzle-orm';
 import { loadConfig } from '../src/config.ts';
 import { connectors, members, tenants } from '../src/db/schema.ts';
-import { createTestDatabase } from './support/database.ts';
+import { createTestDatabase, ownerDb } from './support/database.ts';
 import { freePort, GatewayProcess } from './support/gateway-process.ts';
 import { startTestGateway } from './support/test-gateway.ts';
 
@@ -73,7 +73,7 @@ describe('configuration', () => {
         { name: 'Acme', domains: ['acme.test', 'acme-mail.test'], connectors: [{ name: 'exo', ips: ['192.0.2.0/24'] }], members: [], apiTokens: [], mailServer: 'smtp://127.0.0.1:2601' },
       ]);
       try {
-        const db = second.database.db;
+        const db = ownerDb(second.database.db);
         const [tenant] = await db.select().from(tenants).where(eq(tenants.name, 'Acme'));
         assert.equal(tenant?.mailServer, 'smtp://127.0.0.1:2601');
         assert.deepEqual(second.directory.tenantById(tenant!.id)?.domains.sort(), ['acme-mail.test', 'acme.test']);

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { asc, eq } from 'drizzle-orm';
 import { messageTrace } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
@@ -65,7 +65,7 @@ describe('an unreadable protection request fails closed', () => {
       assert.doesNotMatch(mail.raw.toString('utf8'), /Settlement offer/, 'the content did not leave in the clear');
       assert.match(mail.raw.toString('utf8'), /portal\/open\?token=/, 'a portal notification instead');
 
-      const steps = await gateway.database.db.select().from(messageTrace).where(eq(messageTrace.messageId, id)).orderBy(asc(messageTrace.id));
+      const steps = await ownerDb(gateway.database.db).select().from(messageTrace).where(eq(messageTrace.messageId, id)).orderBy(asc(messageTrace.id));
       const request = steps.find((s) => s.step === 'request');
       assert.ok(request, 'a request step was traced');
       const detail = request.detail as { mode: string; failedClosed: boolean; notes: string[] };

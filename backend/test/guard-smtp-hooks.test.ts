@@ -14,7 +14,7 @@ import { messageTrace } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
 import type { SmtpHook } from '../src/guard/contract.ts';
 import { nested, plainText } from './support/crafted-mail.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
@@ -64,7 +64,7 @@ describe('SMTP-time hooks', () => {
   const receivedDetail = async (reply: string | undefined) => {
     const id = reply?.split('queued as ')[1];
     assert.ok(id, `a queue id in "${reply}"`);
-    const steps = await gateway.database.db.select().from(messageTrace).where(eq(messageTrace.messageId, id)).orderBy(asc(messageTrace.id));
+    const steps = await ownerDb(gateway.database.db).select().from(messageTrace).where(eq(messageTrace.messageId, id)).orderBy(asc(messageTrace.id));
     return steps.find((s) => s.step === 'received')!.detail as { smtpFindings?: Array<{ symbol: string; reason: string }> };
   };
 

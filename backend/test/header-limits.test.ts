@@ -10,7 +10,7 @@ import { readTrace } from '../src/messages/message-trace.ts';
 import { spoolMessages } from '../src/messages/spool.ts';
 import { loadConfig } from '../src/config.ts';
 import { waitFor } from './support/portal-mail.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
@@ -58,7 +58,7 @@ describe('header limits and unstorable text at SMTP time', () => {
     await database.cleanup();
   });
 
-  const storedCount = async () => (await gateway.database.db.select({ id: messages.id }).from(messages)).length;
+  const storedCount = async () => (await ownerDb(gateway.database.db).select({ id: messages.id }).from(messages)).length;
 
   async function fromInternet(data: string | Buffer, from = 'sender@example.org', to = ['alice@acme.test']) {
     const smtp = await SmtpConversation.open(gateway.smtpPort, INTERNET);
@@ -108,7 +108,7 @@ describe('header limits and unstorable text at SMTP time', () => {
     const lastFiller = filler(fillerBytes).split('\r\n').at(-2)!;
     assert.ok(raw.includes(`${lastFiller}\r\n`), 'the last filler field arrived: nothing was cut');
     assert.match(raw, /\r\n\r\nHello under the limit\.\r\n$/);
-    const received = (await readTrace(gateway.database.db, id)).find((t) => t.step === 'received');
+    const received = (await readTrace(ownerDb(gateway.database.db), id)).find((t) => t.step === 'received');
     assert.deepEqual(received?.detail.removedControlHeaders, ['X-Sealpost-Encrypt', 'X-Sealpost-acme-test']);
     console.log(`# accepted a ${(Buffer.byteLength(headers) / 1024).toFixed(0)} KiB header section in ${sent.ms.toFixed(0)} ms`);
   });
@@ -136,7 +136,7 @@ describe('header limits and unstorable text at SMTP time', () => {
     const raw = mails[deliveredBefore]!.raw.toString('latin1');
     assert.doesNotMatch(raw, /X-Sealpost-(Encrypt|Flag|Expires)/i);
     assert.doesNotMatch(raw, /2030-01-01/, 'the folded value went with its field');
-    const received = (await readTrace(gateway.database.db, id)).find((t) => t.step === 'received');
+    const received = (await readTrace(ownerDb(gateway.database.db), id)).find((t) => t.step === 'received');
     assert.deepEqual(received?.detail.removedControlHeaders, ['X-Sealpost-Encrypt', 'X-Sealpost-Flag', 'X-Sealpost-Expires']);
   });
 
@@ -161,9 +161,9 @@ describe('header limits and unstorable text at SMTP time', () => {
     );
     assert.equal(sent.final?.code, 250, sent.final?.text);
     const id = sent.final!.text.split('queued as ')[1]!;
-    const [row] = await gateway.database.db.select().from(messages).where(eq(messages.id, id));
+    const [row] = await ownerDb(gateway.database.db).select().from(messages).where(eq(messages.id, id));
     assert.equal(row!.messageIdHeader, '<encoded\uFFFDnul@example.org>');
-    const received = (await readTrace(gateway.database.db, id)).find((t) => t.step === 'received');
+    const received = (await readTrace(ownerDb(gateway.database.db), id)).find((t) => t.step === 'received');
     assert.equal(received?.detail.messageIdHeader, '<encoded\uFFFDnul@example.org>');
   });
 
@@ -184,7 +184,7 @@ describe('header limits and unstorable text at SMTP time', () => {
   });
 
   test('a spool failure the database will always repeat gets 554 5.6.0; an outage keeps 451 4.3.0', async () => {
-    const db = gateway.database.db;
+    const db = ownerDb(gateway.database.db);
     await db.execute(
       sql.raw(`create function sealpost_test_refuse() returns trigger language plpgsql as $$
         begin
@@ -220,11 +220,11 @@ describe('header limits and unstorable text at SMTP time', () => {
       { id, tenantId: tenant.id, direction: 'inbound', mailFrom: 'sender@example.org', recipients: ['alice@acme.test'], clientAddress: '127.0.0.2', tls: false, raw, traceDetail: {} },
     ]);
     const state = await waitFor('the pipeline to decide', async () => {
-      const [row] = await gateway.database.db.select({ state: messages.state, attempts: messages.pipelineAttempts }).from(messages).where(eq(messages.id, id));
+      const [row] = await ownerDb(gateway.database.db).select({ state: messages.state, attempts: messages.pipelineAttempts }).from(messages).where(eq(messages.id, id));
       return row && row.state !== 'received' ? row : undefined;
     });
     assert.deepEqual(state, { state: 'held', attempts: 1 });
-    const trace = await readTrace(gateway.database.db, id);
+    const trace = await readTrace(ownerDb(gateway.database.db), id);
     const error = trace.find((t) => t.step === 'pipeline_error');
     assert.match(String(error?.detail.error), /^Message header section too large: \d+ bytes, the limit is 1114112$/);
     assert.equal(error?.detail.willRetry, false);
@@ -237,7 +237,7 @@ describe('header limits and unstorable text at SMTP time', () => {
   });
 
   test('errors the database raises for NUL in text and \\u0000 in jsonb are classified as permanent, others as temporary', async () => {
-    const db = gateway.database.db;
+    const db = ownerDb(gateway.database.db);
     const failure = async (query: ReturnType<typeof sql>) => {
       try {
         await db.execute(query);

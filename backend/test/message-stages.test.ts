@@ -13,7 +13,7 @@ import { spoolMessages } from '../src/messages/spool.ts';
 import type { GuardAction, GuardRunner } from '../src/stages/guard.ts';
 import type { Stage } from '../src/stages/stage.ts';
 import { STAGES, StageRunner, type StageRunnerOptions } from '../src/stages/stage-runner.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { waitFor } from './support/portal-mail.ts';
 import { SmtpConversation, simpleMessage } from './support/smtp-conversation.ts';
@@ -74,7 +74,7 @@ describe('the stages after the 250', () => {
     await database.cleanup();
   });
 
-  const db = () => gateway.database.db;
+  const db = () => ownerDb(gateway.database.db);
   const stateOf = async (id: string) => (await db().select({ state: messages.state }).from(messages).where(eq(messages.id, id)))[0]?.state;
   const settled = (id: string, not = 'received') =>
     waitFor(`message ${id} to leave ${not}`, async () => {
@@ -269,7 +269,7 @@ describe('the stages after the 250', () => {
     after(() => gateway.pipeline.start());
 
     const runnerOptions = (extra: Partial<StageRunnerOptions>): StageRunnerOptions => ({
-      db: db(),
+      db: gateway.database.db,
       vault: gateway.vault,
       directory: gateway.directory,
       protectionModes: new ProtectionModes(),

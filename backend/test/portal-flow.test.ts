@@ -7,7 +7,7 @@ import { auditLog, portalLinks, portalMessages, portalThreads } from '../src/db/
 import { verifyAuditChain } from '../src/audit/audit-log.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { resolveRecipientMethods } from '../src/protect/method-resolution.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeTenant, globexTenant, startTestGateway } from './support/test-gateway.ts';
@@ -102,7 +102,7 @@ describe('message portal', () => {
     assert.match(parsed.subject ?? '', /Secure message from .*Contract for signature/);
     assert.ok(!relay.received.some((m) => m.raw.toString().includes('Confidential clause 7')), 'the message itself never reached the relay');
 
-    const [row] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const [row] = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
     assert.ok(row);
     assert.equal(row.toAddress, 'client@example.net');
     assert.equal(row.deliveryMode, 'portal_secure');
@@ -118,16 +118,16 @@ describe('message portal', () => {
 
   test('storing is idempotent per message and recipient when the delivery worker calls twice', async () => {
     const { id } = await sendPortalMessage('twice@example.net', 'Twice');
-    const before = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const before = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
     const outcome = await gateway.portal.storeForRecipient({ messageId: id, tenantId: before[0]!.tenantId, recipient: 'twice@example.net', raw: await contractMessage({ to: 'twice@example.net', subject: 'Twice' }) });
     assert.equal(outcome.kind, 'handled');
-    const afterRows = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const afterRows = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
     assert.equal(afterRows.length, 1);
   });
 
   test('copies stored at the same moment each get their own data key, link, notification and audit entries, once, and the chain verifies', async () => {
     const { id } = await sendPortalMessage('together@example.net', 'Together');
-    const [first] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const [first] = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
     const raw = await contractMessage({ to: 'together@example.net', subject: 'Together' });
     const start = relay.received.length;
     // together-1 twice: the same copy asked for twice at once is stored once.
@@ -135,7 +135,7 @@ describe('message portal', () => {
     const outcomes = await Promise.all(recipients.map((recipient) => gateway.portal.storeForRecipient({ messageId: id, tenantId: first!.tenantId, recipient, raw })));
     assert.deepEqual(outcomes.map((o) => o.kind), recipients.map(() => 'handled'));
 
-    const rows = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const rows = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
     assert.deepEqual(rows.map((r) => r.toAddress).sort(), ['together-1@example.net', 'together-2@example.net', 'together-3@example.net', 'together-4@example.net', 'together@example.net']);
     assert.equal(new Set(rows.map((r) => r.wrappedDataKey.toString('hex'))).size, rows.length, 'one data key per stored copy');
     for (const outcome of outcomes) {
@@ -150,7 +150,7 @@ describe('message portal', () => {
     assert.deepEqual(notified, ['together-1@example.net', 'together-2@example.net', 'together-3@example.net', 'together-4@example.net'], 'one notification per copy');
     assert.ok(mails.slice(start).every((m) => tokenOf(m)), 'each notification carries its link');
 
-    const entries = await gateway.database.db.select().from(auditLog).where(eq(auditLog.actorId, id));
+    const entries = await ownerDb(gateway.database.db).select().from(auditLog).where(eq(auditLog.actorId, id));
     for (const row of rows.filter((r) => r.toAddress !== 'together@example.net')) {
       assert.deepEqual(entries.filter((e) => e.subjectId === row.id).map((e) => e.action).sort(), ['link_issued', 'sent'], `audit entries of ${row.toAddress}`);
     }
@@ -163,7 +163,7 @@ describe('message portal', () => {
     const browser = new Browser(gateway.httpPort);
     const page = await browser.request('GET', `/portal/open?token=${token}`);
     assert.notEqual(page.status, 500);
-    const [link] = await gateway.database.db.select().from(portalLinks).where(and(eq(portalLinks.address, 'reader@example.net')));
+    const [link] = await ownerDb(gateway.database.db).select().from(portalLinks).where(and(eq(portalLinks.address, 'reader@example.net')));
     assert.equal(link!.usedAt, null, 'a scanner fetching the link consumed nothing');
     assert.equal(link!.tokenHash.length, 64, 'only a hash of the token is stored');
     assert.notEqual(link!.tokenHash, token);
@@ -226,7 +226,7 @@ describe('message portal', () => {
     const remote = await browser.request('GET', `/api/portal/messages/${message.id}?remote=allow`);
     assert.match(remote.json().html, /tracker\.example/);
 
-    const audit = await gateway.database.db.select().from(auditLog).where(eq(auditLog.subjectId, message.id));
+    const audit = await ownerDb(gateway.database.db).select().from(auditLog).where(eq(auditLog.subjectId, message.id));
     assert.ok(audit.some((e) => e.action === 'read' && e.details.integrity === 'verified'));
     assert.ok(audit.some((e) => e.action === 'attachment_downloaded'));
   });
@@ -294,17 +294,17 @@ describe('message portal', () => {
 
   test('tampering with the stored ciphertext shows integrity failed and writes an audit entry', async () => {
     const { id, token } = await sendPortalMessage('tamper@example.net', 'Tamper');
-    const [row] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const [row] = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
     const flipped = Buffer.from(row!.content);
     flipped[flipped.length - 5] = flipped[flipped.length - 5]! ^ 0xff;
-    await gateway.database.db.update(portalMessages).set({ content: flipped }).where(eq(portalMessages.id, row!.id));
+    await ownerDb(gateway.database.db).update(portalMessages).set({ content: flipped }).where(eq(portalMessages.id, row!.id));
     const browser = new Browser(gateway.httpPort);
     await browser.open(token);
     const view = await browser.request('GET', `/api/portal/messages/${row!.id}`);
     assert.equal(view.status, 200);
     assert.equal(view.json().integrity, 'failed');
     assert.equal(view.json().text, '');
-    const entries = await gateway.database.db.select().from(auditLog).where(and(eq(auditLog.subjectId, row!.id), eq(auditLog.action, 'integrity_failed')));
+    const entries = await ownerDb(gateway.database.db).select().from(auditLog).where(and(eq(auditLog.subjectId, row!.id), eq(auditLog.action, 'integrity_failed')));
     assert.equal(entries.length, 1);
   });
 
@@ -349,7 +349,7 @@ describe('message portal', () => {
     );
     assert.deepEqual(mail.recipients, ['alice@acme.test']);
     const parsed = await simpleParser(mail.raw);
-    const [source] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+    const [source] = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
     assert.equal(parsed.inReplyTo, source!.messageIdHeader);
     assert.equal(parsed.from?.value[0]?.address, 'replier@example.net');
     assert.equal(parsed.attachments[0]?.filename, 'signed.pdf');
@@ -435,7 +435,7 @@ describe('message portal', () => {
     const { token } = await sendPortalMessage('busy@example.net', 'Long conversation');
     const browser = new Browser(gateway.httpPort);
     const opened = (await browser.open(token)).json();
-    await gateway.database.db.update(portalThreads).set({ messageCount: 30 }).where(eq(portalThreads.id, opened.threadId));
+    await ownerDb(gateway.database.db).update(portalThreads).set({ messageCount: 30 }).where(eq(portalThreads.id, opened.threadId));
     const form = multipartReply('one more', { name: 'a.txt', content: Buffer.from('a'), type: 'text/plain' });
     const replied = await browser.request('POST', `/api/portal/messages/${opened.messageId}/replies`, { body: await form.body, contentType: form.contentType });
     assert.equal(replied.status, 409);
@@ -559,7 +559,7 @@ describe('message portal', () => {
 
   test('a sender over quota gets the message back with the reason', async () => {
     const tenantId = gateway.directory.allTenants().find((t) => t.name === 'Acme')!.id;
-    await gateway.database.db.execute(
+    await ownerDb(gateway.database.db).execute(
       sql`insert into portal_tenant_settings (tenant_id, settings) values (${tenantId}, ${JSON.stringify({ memberQuotaBytes: { 'alice@acme.test': 10 } })}::jsonb)
           on conflict (tenant_id) do update set settings = excluded.settings`,
     );
@@ -571,7 +571,7 @@ describe('message portal', () => {
       );
       assert.match(bounce.raw.toString(), /portal storage is full/);
     } finally {
-      await gateway.database.db.execute(sql`update portal_tenant_settings set settings = '{}'::jsonb where tenant_id = ${tenantId}`);
+      await ownerDb(gateway.database.db).execute(sql`update portal_tenant_settings set settings = '{}'::jsonb where tenant_id = ${tenantId}`);
     }
   });
 });

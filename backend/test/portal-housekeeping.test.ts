@@ -11,7 +11,7 @@ import { createLogger } from '../src/logger.ts';
 import { runHousekeeping, type HousekeepingReport } from '../src/portal/housekeeping.ts';
 import { updatePortalSettings, type PortalSettings } from '../src/portal/portal-settings.ts';
 import { hashSecret } from '../src/portal/tokens.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer, type ReceivedMail } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeTenant, globexTenant, startTestGateway } from './support/test-gateway.ts';
@@ -81,12 +81,12 @@ describe('portal housekeeping', () => {
     await database.cleanup();
   });
 
-  const db = () => gateway.database.db;
+  const db = () => ownerDb(gateway.database.db);
 
   function housekeep(now: Date, batchSize?: number): Promise<HousekeepingReport> {
     return runHousekeeping(
       {
-        db: db(),
+        db: gateway.database.db,
         vault: gateway.vault,
         directory: gateway.directory,
         portal: gateway.portal,
@@ -382,11 +382,11 @@ describe('portal housekeeping in the background', () => {
       await smtp.quit();
       assert.equal(result.final?.code, 250);
       await relay.waitForMessages(1);
-      const [row] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.toAddress, 'late@example.net'));
+      const [row] = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.toAddress, 'late@example.net'));
       assert.ok(row);
-      await gateway.database.db.update(portalMessages).set({ expiresAt: sql`now() - interval '1 second'` }).where(eq(portalMessages.id, row.id));
+      await ownerDb(gateway.database.db).update(portalMessages).set({ expiresAt: sql`now() - interval '1 second'` }).where(eq(portalMessages.id, row.id));
       const deadline = Date.now() + 10_000;
-      while ((await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.id, row.id))).length > 0) {
+      while ((await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.id, row.id))).length > 0) {
         assert.ok(Date.now() < deadline, 'the background sweep deleted the expired message');
         await new Promise((resolve) => setTimeout(resolve, 200));
       }

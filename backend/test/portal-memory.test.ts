@@ -8,7 +8,7 @@ import type { Gateway } from '../src/gateway.ts';
 import { HeavyWorkLimiter } from '../src/portal/heavy-work-limiter.ts';
 import { ParsedMessageCache, structureBytes, type ParsedStructure } from '../src/portal/parsed-message-cache.ts';
 import { PortalProblemError } from '../src/portal/portal-problems.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { PortalBrowser } from './support/portal-browser.ts';
 import { tokenOf, waitFor } from './support/portal-mail.ts';
@@ -59,7 +59,7 @@ describe('portal reading under load', () => {
     assert.equal(result.final?.code, 250, `accepted: ${result.final?.text ?? result.mail.text}`);
     const messageId = result.final!.text.split('queued as ')[1]!;
     const notification = (await relay.waitForMessages(start + 1)).slice(start).find((m) => m.recipients.includes(to))!;
-    const [row] = await gateway.database.db.select({ id: portalMessages.id }).from(portalMessages).where(eq(portalMessages.sourceMessageId, messageId));
+    const [row] = await ownerDb(gateway.database.db).select({ id: portalMessages.id }).from(portalMessages).where(eq(portalMessages.sourceMessageId, messageId));
     const browser = new PortalBrowser(gateway.httpPort);
     assert.equal((await browser.open(tokenOf(notification))).status, 200);
     return { id: row!.id, browser };

@@ -6,7 +6,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import { auditLog, messages, portalMessages, portalThreads } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { accessBinding } from '../src/portal/portal-store.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { PortalBrowser } from './support/portal-browser.ts';
 import { tokenOf } from './support/portal-mail.ts';
@@ -47,14 +47,14 @@ describe('portal messages at rest', () => {
     const messageId = result.final!.text.split('queued as ')[1]!;
     const mails = await relay.waitForMessages(start + 1);
     const notification = mails.slice(start).find((m) => m.recipients.includes(to))!;
-    const [row] = await gateway.database.db.select().from(portalMessages).where(eq(portalMessages.sourceMessageId, messageId));
+    const [row] = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, messageId));
     assert.ok(row, 'the portal copy is stored');
     return { messageId, row, token: tokenOf(notification) };
   }
 
   /** The stored EML as the gateway's vault opens it (with the row's own access binding). */
   async function storedEml(row: typeof portalMessages.$inferSelect): Promise<Buffer> {
-    const [thread] = await gateway.database.db.select().from(portalThreads).where(eq(portalThreads.id, row.threadId));
+    const [thread] = await ownerDb(gateway.database.db).select().from(portalThreads).where(eq(portalThreads.id, row.threadId));
     return gateway.vault.open(row.tenantId, `${row.id}:eml`, { content: row.content, wrappedDataKey: row.wrappedDataKey }, undefined, accessBinding(row, thread!));
   }
 
@@ -88,7 +88,7 @@ describe('portal messages at rest', () => {
     assert.match(row.contentSha256, /^hmac-sha256:[0-9a-f]{64}$/);
     assert.ok(!row.contentSha256.includes(sha256(eml)), 'a guessed plaintext cannot be confirmed from the database');
 
-    const [spooled] = await gateway.database.db.select().from(messages).where(eq(messages.id, messageId));
+    const [spooled] = await ownerDb(gateway.database.db).select().from(messages).where(eq(messages.id, messageId));
     const raw = await gateway.vault.open(spooled!.tenantId, spooled!.id, { content: spooled!.content, wrappedDataKey: spooled!.wrappedDataKey });
     assert.match(spooled!.contentSha256, /^hmac-sha256:[0-9a-f]{64}$/);
     assert.ok(!spooled!.contentSha256.includes(sha256(raw)), 'the spooled message is fingerprinted with a key too');
@@ -108,7 +108,7 @@ describe('portal messages at rest', () => {
     assert.equal((await browser.open(attacker.token)).status, 200);
     assert.equal((await browser.request('GET', `/api/portal/messages/${victim.row.id}`)).status, 404, 'before the move the attacker cannot see it');
 
-    await gateway.database.db.execute(
+    await ownerDb(gateway.database.db).execute(
       sql`update portal_messages set to_address = 'attacker@example.net', thread_id = ${attacker.row.threadId} where id = ${victim.row.id}`,
     );
 
@@ -140,7 +140,7 @@ describe('portal messages at rest', () => {
     const browser = new PortalBrowser(gateway.httpPort);
     assert.equal((await browser.open(intruder.token)).status, 200);
 
-    await gateway.database.db.execute(sql`update portal_threads set external_address = 'intruder@example.net' where id = ${victim.row.threadId}`);
+    await ownerDb(gateway.database.db).execute(sql`update portal_threads set external_address = 'intruder@example.net' where id = ${victim.row.threadId}`);
     const view = await browser.request('GET', `/api/portal/messages/${victim.row.id}`);
     assert.equal(view.status, 200);
     assert.equal(view.json().integrity, 'failed');
@@ -151,7 +151,7 @@ describe('portal messages at rest', () => {
   test('the version marker cannot be used to downgrade a row: a plain SHA-256 in content_sha256 fails the integrity check', async () => {
     const { row, token } = await sendPortalMessage('downgrade@example.net', 'Downgrade');
     const eml = await storedEml(row);
-    await gateway.database.db.update(portalMessages).set({ contentSha256: sha256(eml) }).where(eq(portalMessages.id, row.id));
+    await ownerDb(gateway.database.db).update(portalMessages).set({ contentSha256: sha256(eml) }).where(eq(portalMessages.id, row.id));
     const browser = new PortalBrowser(gateway.httpPort);
     await browser.open(token);
     const view = await browser.request('GET', `/api/portal/messages/${row.id}`);
@@ -167,7 +167,7 @@ describe('portal messages at rest', () => {
       `${row.id}:meta`,
       { content: row.meta, wrappedDataKey: row.metaWrappedDataKey },
       undefined,
-      accessBinding(row, (await gateway.database.db.select().from(portalThreads).where(eq(portalThreads.id, row.threadId)))[0]!),
+      accessBinding(row, (await ownerDb(gateway.database.db).select().from(portalThreads).where(eq(portalThreads.id, row.threadId)))[0]!),
     );
     // What the store wrote before: seals with only the tenant and object ids, and a plain SHA-256.
     const oldEml = await gateway.vault.seal(row.tenantId, `${row.id}:eml`, eml);

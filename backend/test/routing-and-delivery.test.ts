@@ -7,7 +7,7 @@ import { eq } from 'drizzle-orm';
 import { deliveries, messages } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { readTrace } from '../src/messages/message-trace.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation, simpleMessage } from './support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
@@ -80,7 +80,7 @@ describe('routing and delivery', () => {
     assert.doesNotMatch(external.raw.toString(), /^X-Sealpost-/im, 'nothing under X-Sealpost- leaves for an outside recipient');
     assert.match(internal.raw.toString(), /^X-Sealpost-acme-test: true\r$/m);
 
-    const trace = await readTrace(gateway.database.db, id);
+    const trace = await readTrace(ownerDb(gateway.database.db), id);
     const request = trace.find((t) => t.step === 'request');
     assert.deepEqual(request?.detail.options, ['read-receipt']);
     assert.deepEqual(request?.detail.notes, [
@@ -98,7 +98,7 @@ describe('routing and delivery', () => {
       simpleMessage({ from: 'alice@acme.test', to: 'client@example.net', subject: 'Contract', headers: { 'X-Sealpost-Encrypt': 'pdf' } }),
     );
     const held = await waitFor('the held delivery to be retried', async () => {
-      const [row] = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+      const [row] = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
       return row && row.status === 'held' && row.attempts >= 1 ? row : undefined;
     });
     assert.equal(held.protection, 'pdf');
@@ -115,7 +115,7 @@ describe('routing and delivery', () => {
     );
     const relayStart = relay.received.length;
     const rows = await waitFor('routing and the first attempt', async () => {
-      const found = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+      const found = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
       return found.length === 2 && found.every((r) => r.status !== 'queued' && r.status !== 'delivering') ? found : undefined;
     });
     const external = rows.find((r) => r.recipient === 'client@example.net')!;
@@ -154,7 +154,7 @@ describe('routing and delivery', () => {
     assert.match(report, /no such user here/);
     assert.ok(parsed.subject);
 
-    const trace = await readTrace(gateway.database.db, id);
+    const trace = await readTrace(ownerDb(gateway.database.db), id);
     const steps = trace.map((t) => `${t.step}:${String(t.detail.recipient ?? '')}`);
     assert.ok(steps.includes('deferred:gone@example.net'));
     assert.ok(steps.includes('failed:gone@example.net'));
@@ -166,11 +166,11 @@ describe('routing and delivery', () => {
     relay.answer = () => ({ code: 550, message: '5.1.1 unknown' });
     const id = await send(gateway, '', ['nobody@example.net'], simpleMessage({ from: 'mailer-daemon@acme.test', to: 'nobody@example.net', subject: 'DSN' }));
     await waitFor('the failure', async () => {
-      const [row] = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+      const [row] = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
       return row?.status === 'failed' ? row : undefined;
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const trace = await readTrace(gateway.database.db, id);
+    const trace = await readTrace(ownerDb(gateway.database.db), id);
     assert.ok(!trace.some((t) => t.step === 'bounce_sent'));
   });
 });
@@ -219,10 +219,10 @@ describe('with no configuration at all', () => {
       const content = readFileSync(join(folder, file), 'utf8');
       assert.match(content, /Subject: First/);
       assert.match(content, /X-Sealpost-demo-sealpost-test: true/);
-      const trace = await readTrace(gateway.database.db, id);
+      const trace = await readTrace(ownerDb(gateway.database.db), id);
       assert.equal((trace.find((t) => t.step === 'received')?.detail as { direction: string }).direction, 'inbound');
       const state = await waitFor('the final state', async () => {
-        const [row] = await gateway.database.db.select({ state: messages.state }).from(messages).where(eq(messages.id, id));
+        const [row] = await ownerDb(gateway.database.db).select({ state: messages.state }).from(messages).where(eq(messages.id, id));
         return row?.state === 'routed' ? undefined : row?.state;
       });
       assert.equal(state, 'delivered');
@@ -235,7 +235,7 @@ describe('with no configuration at all', () => {
         simpleMessage({ from: 'admin@demo.sealpost.test', to: 'client@example.org', subject: 'Contract' }).replace('Subject: Contract', 'Subject: Contract\r\nX-Sealpost-Encrypt: portal'),
         '127.0.0.2',
       );
-      const outboundTrace = await readTrace(gateway.database.db, outbound);
+      const outboundTrace = await readTrace(ownerDb(gateway.database.db), outbound);
       assert.equal((outboundTrace.find((t) => t.step === 'received')?.detail as { direction: string }).direction, 'outbound');
       const notification = await waitFor('the portal notification in the mailbox', async () => {
         try {
@@ -260,7 +260,7 @@ describe('with no configuration at all', () => {
     try {
       const id = await send(gateway, 'someone@example.org', ['alice@acme.test', 'nobody@acme.test'], simpleMessage({ from: 'someone@example.org', to: 'alice@acme.test', subject: 'Two' }), '127.0.0.3');
       const state = await waitFor('the final state', async () => {
-        const [row] = await gateway.database.db.select({ state: messages.state }).from(messages).where(eq(messages.id, id));
+        const [row] = await ownerDb(gateway.database.db).select({ state: messages.state }).from(messages).where(eq(messages.id, id));
         return row?.state === 'routed' || row?.state === 'received' ? undefined : row?.state;
       });
       assert.equal(state, 'partly_delivered');

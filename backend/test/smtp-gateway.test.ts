@@ -9,7 +9,7 @@ import { readTrace } from '../src/messages/message-trace.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, ownerDb } from './support/database.ts';
 import { freePort, GatewayProcess } from './support/gateway-process.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation, simpleMessage } from './support/smtp-conversation.ts';
@@ -109,13 +109,13 @@ describe('the SMTP gateway', () => {
     assert.doesNotMatch(raw, /X-Sealpost-Flag/i);
     // The only loop header is the gateway's own, once.
     assert.equal(raw.match(/^X-Sealpost-acme-test: true\r$/gim)?.length, 1);
-    const trace = await readTrace(gateway.database.db, id);
+    const trace = await readTrace(ownerDb(gateway.database.db), id);
     const received = trace.find((t) => t.step === 'received');
     assert.deepEqual(received?.detail.removedControlHeaders, ['X-Sealpost-Encrypt', 'x-sealpost-acme-test', 'X-SEALPOST-FLAG']);
   });
 
   test('a message with a bare LF is refused, and a smuggled second message never exists', async () => {
-    const count = async () => (await gateway.database.db.select({ id: messages.id }).from(messages)).length;
+    const count = async () => (await ownerDb(gateway.database.db).select({ id: messages.id }).from(messages)).length;
     const beforeCount = await count();
     const smtp = await SmtpConversation.open(gateway.smtpPort, INTERNET);
     await smtp.command('EHLO mail.example.org');
@@ -159,9 +159,9 @@ describe('the SMTP gateway', () => {
     const queued = /<~ {2}250 2\.6\.0 Ok: queued as ([0-9a-f-]{36})/.exec(stdout);
     assert.ok(queued, `swaks got 250 over TLS:\n${stdout}`);
     const id = queued[1]!;
-    const [row] = await gateway.database.db.select().from(messages).where(eq(messages.id, id));
+    const [row] = await ownerDb(gateway.database.db).select().from(messages).where(eq(messages.id, id));
     assert.equal(row?.tls, true);
-    const trace = await readTrace(gateway.database.db, id);
+    const trace = await readTrace(ownerDb(gateway.database.db), id);
     assert.match(String(trace.find((t) => t.step === 'received')?.detail.tlsProtocol), /^TLSv1\.[23]$/);
     let mail = tenantMailServer.received.find((m) => m.raw.includes(id));
     for (let i = 0; !mail && i < 100; i++) {
