@@ -56,8 +56,11 @@ interface Made {
   input: Buffer;
 }
 
-/** 'smime' protects once per group; 'pgp' once per recipient (no protectGroup). */
-function recordingModes(made: Made[]): ProtectionHandler[] {
+/**
+ * 'smime' protects once per group; 'pgp' once per recipient (no protectGroup); 'pdf' cannot serve anyone
+ * until `pdfReady` is set, so the stages leave its routes held and the delivery worker protects them later.
+ */
+function recordingModes(made: Made[], pdfReady: { value: boolean; calls: number }): ProtectionHandler[] {
   const deliver = (raw: Buffer, recipients: string[]): ProtectionOutcome => {
     const out = encrypt(raw, recipients);
     made.push({ recipients, raw: out, input: raw });
@@ -72,6 +75,13 @@ function recordingModes(made: Made[]): ProtectionHandler[] {
     {
       mode: 'pgp',
       protect: async (context: ProtectionContext) => deliver(context.raw, [context.recipient]),
+    },
+    {
+      mode: 'pdf',
+      protect: async (context: ProtectionContext) => {
+        pdfReady.calls += 1;
+        return pdfReady.value ? deliver(context.raw, [context.recipient]) : { kind: 'unavailable', reason: 'no password known yet' };
+      },
     },
   ];
 }
@@ -123,6 +133,7 @@ describe('protected copies', () => {
   let tenantMailServer: MailPeer;
   let relay: MailPeer;
   const made: Made[] = [];
+  const pdfReady = { value: false, calls: 0 };
 
   before(async () => {
     database = await createTestDatabase();
@@ -132,7 +143,7 @@ describe('protected copies', () => {
       database,
       [acmeTenant(tenantMailServer.port)],
       { SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`, SEALPOST_HELD_RETRY_SECONDS: '1' },
-      { protectionModes: recordingModes(made) },
+      { protectionModes: recordingModes(made, pdfReady) },
     );
   });
 
@@ -221,6 +232,31 @@ describe('protected copies', () => {
       assert.ok(mine && mail.raw.equals(mine.raw), `${mail.recipients[0]} got the bytes made for them`);
     }
     assert.ok(!ours[0]!.raw.equals(ours[1]!.raw), 'two calls never give the same bytes');
+  });
+
+  test('a route the stages left held is protected once at delivery, and its retries send the stored copy', async () => {
+    const to = [unique('erin')];
+    relay.answer = (recipient, attempt) => (to.includes(recipient) && attempt === 1 ? { code: 451, message: 'try again later' } : undefined);
+    const before = made.length;
+    const id = await send(gateway, to, 'pdf');
+    await waitFor('the delivery held by the stages', async () => {
+      const [row] = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+      return row?.status === 'held' ? row : undefined;
+    });
+    assert.equal(relay.received.filter((m) => m.recipients.includes(to[0]!)).length, 0, 'nothing sent while the mode cannot serve');
+    pdfReady.value = true;
+    const callsBefore = pdfReady.calls;
+
+    const mail = await waitFor('the delivery after the refusal', () => relay.received.find((m) => m.recipients.includes(to[0]!)));
+    const ours = made.slice(before);
+    assert.equal(ours.length, 1, 'protected once');
+    assert.ok(mail.raw.equals(ours[0]!.raw), 'the retry sent the bytes made at the first attempt');
+    assert.ok(!ours[0]!.input.toString().includes('X-Sealpost-Encrypt'), 'the mode got the message without control headers');
+    const [row] = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+    assert.ok(row?.protectedCopyId, 'the delivery names its stored copy');
+    assert.ok(row.attempts >= 2);
+    assert.equal(pdfReady.calls - callsBefore, 1, 'the mode was asked once after it became ready');
+    await waitFor('the copy deleted once the delivery is final', async () => ((await copiesOf(gateway, id)).length === 0 ? true : undefined));
   });
 
   test('a stored copy that cannot be decrypted is held, never sent', async () => {
