@@ -17,7 +17,7 @@ import { createHttpApp, type HttpApp } from './http/app.ts';
 import { createMetricsApp } from './http/operations-routes.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type GatewayMetrics } from './metrics.ts';
-import { ProtectionModes } from './protect/protection-modes.ts';
+import { ProtectionModes, type ProtectionHandler } from './protect/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { PortalService } from './portal/portal-service.ts';
 import { autoProtection, portalProtection } from './protect/portal-mode.ts';
@@ -68,6 +68,8 @@ export interface GatewayParts {
   guard?: GuardRunner;
   /** SMTP-time hooks run after the gateway's own (absurd MIME structure at the end of DATA). */
   smtpHooks?: readonly SmtpHook[];
+  /** Protection modes registered besides the gateway's own (portal, auto); one of the same mode replaces it. */
+  protectionModes?: readonly ProtectionHandler[];
 }
 
 export async function startGateway(config: Config, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
@@ -204,6 +206,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   portal.registerMetrics(metrics.registry);
   protectionModes.register(portalProtection(portal));
   protectionModes.register(autoProtection({ portal, directory, protectionModes }));
+  for (const handler of parts.protectionModes ?? []) protectionModes.register(handler);
   const housekeeping = new HousekeepingWorker({
     db,
     vault,

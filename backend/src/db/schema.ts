@@ -191,6 +191,8 @@ export const deliveries = pgTable(
     status: text('status').notNull(),
     /** Deliver the message exactly as it was received (an operator released it past the stages). */
     asReceived: boolean('as_received').notNull().default(false),
+    /** The stored protected copy this delivery sends (protected_copies); null when no mode made one. */
+    protectedCopyId: uuid('protected_copy_id'),
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
     lockedUntil: timestamp('locked_until', { withTimezone: true }),
@@ -204,6 +206,33 @@ export const deliveries = pgTable(
     index('deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} in ('queued', 'held', 'delivering')`),
     index('deliveries_message_idx').on(t.messageId),
   ],
+);
+
+/**
+ * The bytes a protection mode made for a group of recipients of one message (S/MIME, OpenPGP, a password
+ * PDF), stored once so that every delivery attempt sends the same bytes. Encrypted at rest like the
+ * message itself: its own data key, wrapped by the tenant key, with the copy id, message, mode and
+ * recipients bound in as additional data. Deleted once the message's deliveries are final.
+ */
+export const protectedCopies = pgTable(
+  'protected_copies',
+  {
+    id: uuid('id').primaryKey(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    /** The protection mode that made the copy (the route's mode: smime, pgp, pdf, auto). */
+    mode: text('mode').notNull(),
+    /** The recipients the copy serves. */
+    recipients: text('recipients').array().notNull(),
+    content: bytea('content').notNull(),
+    wrappedDataKey: bytea('wrapped_data_key').notNull(),
+    /** Bytes of the protected copy before encryption. */
+    sizeBytes: integer('size_bytes').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('protected_copies_message_idx').on(t.messageId)],
 );
 
 /** One message, one trace: every step recorded against the message id. */

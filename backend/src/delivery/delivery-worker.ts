@@ -15,7 +15,8 @@ import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { formatField, headerValue, splitMessage } from '../mail/header-block.ts';
 import { recordTrace, type TraceEntry } from '../messages/message-trace.ts';
-import type { ProtectionModes, SecuredMode } from '../protect/protection-modes.ts';
+import { deleteCopiesOfFinishedMessages, insertProtectedCopies, openProtectedCopy, sealProtectedCopy } from '../protect/protected-copies.ts';
+import type { ProtectionModes, ProtectionOutcome, SecuredMode } from '../protect/protection-modes.ts';
 import { spoolWithin } from '../messages/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -62,6 +63,7 @@ interface ClaimedDelivery {
   route: OutgoingRoute;
   protection: string;
   as_received: boolean;
+  protected_copy_id: string | null;
   attempts: number;
   created_at: Date | string;
 }
@@ -164,7 +166,8 @@ export class DeliveryWorker {
         tx,
         // Claimed across tenants by the one function allowed to (drizzle/0007_tenant_isolation.sql); the
         // messages and the outcomes are then read and written in the scope of the claimed tenants only.
-        sql`select id, message_id, tenant_id, recipient, route, protection, as_received, attempts, created_at
+        sql`select id, message_id, tenant_id, recipient, route, protection, as_received, protected_copy_id,
+                   attempts, created_at
             from sealpost_claim_deliveries(${this.workerId}, ${lockSeconds}, ${limit})`,
       );
     });
@@ -173,7 +176,8 @@ export class DeliveryWorker {
     const groups = new Map<string, ClaimedDelivery[]>();
     for (const delivery of claimed) {
       const destination = this.destinationFor(delivery);
-      const key = `${delivery.message_id}|${delivery.route}|${delivery.protection}|${delivery.as_received}|${destination.label}`;
+      // Recipients that share a stored protected copy and a destination get it in one transaction.
+      const key = `${delivery.message_id}|${delivery.route}|${delivery.protection}|${delivery.as_received}|${delivery.protected_copy_id ?? ''}|${destination.label}`;
       const group = groups.get(key) ?? [];
       group.push(delivery);
       groups.set(key, group);
@@ -250,34 +254,97 @@ export class DeliveryWorker {
 
     if (!tenant) return results('deferred', 'the tenant of this message is unknown to this gateway process');
 
-    let raw = message.raw;
     if (first.protection !== 'none') {
+      if (first.protected_copy_id) return this.sendStoredCopy(group, tenant, first.protected_copy_id, message);
       const handler = this.options.protectionModes.handlerFor(first.protection as SecuredMode);
       if (!handler) {
         return results('held', `held: protection "${first.protection}" is not available yet; the message will not be sent unprotected`);
       }
-      // Protection modes fill this hand-off point; each recipient is protected on its own.
+      // The stages could not protect this route (its mode was not available then): it is protected now,
+      // from the message without the sender's instructions to the gateway, and a copy to deliver is stored
+      // so that later attempts send the same bytes.
+      const cleaned = prepareOutgoingMessage(message.raw, 'external', [], tenant.subjectTriggers);
+      if (cleaned.outcome === 'refused') return results('failed', cleaned.reason, { enhancedCode: '5.6.0' });
+      const base = { messageId: first.message_id, tenantId: tenant.id, raw: cleaned.raw };
+      if (handler.protectGroup) {
+        const outcome = await handler.protectGroup({ ...base, recipients: group.map((d) => d.recipient) });
+        return this.afterProtection(group, tenant, outcome, message);
+      }
       const outcomes: DeliveryResult[] = [];
       for (const delivery of group) {
-        const outcome = await handler.protect({ messageId: first.message_id, tenantId: tenant.id, recipient: delivery.recipient, raw });
-        if (outcome.kind === 'handled') outcomes.push({ delivery, status: 'delivered', reply: `handled by ${first.protection}`, message });
-        else if (outcome.kind === 'unavailable') outcomes.push({ delivery, status: 'held', reply: `held: ${outcome.reason}`, message });
-        else if (outcome.kind === 'refused') {
-          outcomes.push({ delivery, status: 'failed', reply: outcome.reason, enhancedCode: outcome.enhancedCode, message });
-        }
-        else outcomes.push(...(await this.send([delivery], tenant, outcome.raw, message)));
+        const outcome = await handler.protect({ ...base, recipient: delivery.recipient });
+        outcomes.push(...(await this.afterProtection([delivery], tenant, outcome, message)));
       }
       return outcomes;
     }
-    return this.send(group, tenant, raw, message);
+    return this.send(group, tenant, message.raw, message);
   }
 
-  private async send(group: ClaimedDelivery[], tenant: TenantInfo, raw: Buffer, message: LoadedMessage): Promise<DeliveryResult[]> {
+  /** Acts on what a mode did at delivery; bytes to deliver are stored first, then sent. */
+  private async afterProtection(
+    group: ClaimedDelivery[],
+    tenant: TenantInfo,
+    outcome: ProtectionOutcome,
+    message: LoadedMessage,
+  ): Promise<DeliveryResult[]> {
+    const first = group[0]!;
+    switch (outcome.kind) {
+      case 'handled':
+        return group.map((delivery) => ({ delivery, status: 'delivered', reply: `handled by ${first.protection}`, message }));
+      case 'unavailable':
+        return group.map((delivery) => ({ delivery, status: 'held', reply: `held: ${outcome.reason}`, message }));
+      case 'refused':
+        return group.map((delivery) => ({ delivery, status: 'failed', reply: outcome.reason, enhancedCode: outcome.enhancedCode, message }));
+      case 'deliver': {
+        const { db, vault } = this.options;
+        const recipients = group.map((d) => d.recipient);
+        const copy = await sealProtectedCopy(vault, { tenantId: tenant.id, messageId: first.message_id, mode: first.protection, recipients, raw: outcome.raw });
+        await withTenants(db, tenant.id, async (tx) => {
+          await insertProtectedCopies(tx, [copy]);
+          await tx
+            .update(deliveries)
+            .set({ protectedCopyId: copy.id })
+            .where(inArray(deliveries.id, group.map((d) => d.id)));
+        });
+        return this.send(group, tenant, outcome.raw, message, { protectedCopy: true });
+      }
+    }
+  }
+
+  /**
+   * Sends the protected copy the stages stored for these deliveries, decrypted for this attempt only. A
+   * copy that is gone or cannot be decrypted holds the deliveries: they are never sent unprotected, and
+   * the mode is not asked again.
+   */
+  private async sendStoredCopy(group: ClaimedDelivery[], tenant: TenantInfo, copyId: string, message: LoadedMessage): Promise<DeliveryResult[]> {
+    const copy = await openProtectedCopy(this.options.vault, this.options.db, tenant.id, copyId);
+    if (copy.outcome !== 'opened') {
+      const why = copy.outcome === 'missing' ? 'is missing' : `cannot be decrypted (${copy.reason})`;
+      const reply = `held: the stored protected copy ${why}; the message will not be sent unprotected`;
+      return group.map((delivery) => ({ delivery, status: 'held', reply, message }));
+    }
+    const strangers = group.filter((d) => !copy.recipients.includes(d.recipient));
+    if (strangers.length > 0) {
+      const reply = 'held: the stored protected copy does not serve this recipient; the message will not be sent unprotected';
+      return group.map((delivery) => ({ delivery, status: 'held', reply, message }));
+    }
+    return this.send(group, tenant, copy.raw, message, { protectedCopy: true });
+  }
+
+  private async send(
+    group: ClaimedDelivery[],
+    tenant: TenantInfo,
+    raw: Buffer,
+    message: LoadedMessage,
+    how: { protectedCopy?: boolean } = {},
+  ): Promise<DeliveryResult[]> {
     const first = group[0]!;
     const recipientsOfGroup = group.map((d) => d.recipient);
     // An operator released this message past the stages: it goes to the tenant's mail server as it came.
-    const prepared: OutgoingMessage = first.as_received
-      ? { outcome: 'ready', raw }
+    // A protected copy leaves exactly as its mode made it (from the cleaned message) on every attempt.
+    const prepared: OutgoingMessage =
+      first.as_received || (how.protectedCopy && first.route === 'external')
+        ? { outcome: 'ready', raw }
       : prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers, message.extraFields);
     if (prepared.outcome === 'refused') {
       // Permanent: the same bytes give the same answer on every attempt, so the sender is told at once.
@@ -388,6 +455,15 @@ export class DeliveryWorker {
       const updates: DeliveryUpdate[] = [];
       const finishedMessages: string[] = [];
       const failedByMessage = new Map<string, { message: LoadedMessage; tenantId: string; recipients: FailedRecipient[] }>();
+      // Recipients that share a protected copy come back together, so the retry is again one transaction.
+      const sharedDelays = new Map<string, number>();
+      const retryDelay = (delivery: ClaimedDelivery): number => {
+        if (!delivery.protected_copy_id) return nextAttemptDelayMs(delivery.attempts, retry);
+        const key = `${delivery.protected_copy_id}|${delivery.attempts}`;
+        const delay = sharedDelays.get(key) ?? nextAttemptDelayMs(delivery.attempts, retry);
+        sharedDelays.set(key, delay);
+        return delay;
+      };
 
       for (const result of batch) {
         const { delivery } = result;
@@ -426,7 +502,7 @@ export class DeliveryWorker {
         } else {
           const held = result.status === 'held';
           if (!held) metrics.deferred.inc();
-          const delayMs = held ? this.options.heldRetryMs : nextAttemptDelayMs(delivery.attempts, retry);
+          const delayMs = held ? this.options.heldRetryMs : retryDelay(delivery);
           updates.push({
             id: delivery.id,
             status: held ? 'held' : 'queued',
@@ -531,6 +607,8 @@ async function settleFinishedMessages(tx: Transaction, messageIds: string[]): Pr
             having bool_and(d.status in ('delivered', 'failed', 'expired'))) s
       where m.id = s.message_id and m.state = 'routed'`);
   }
+  // Nothing sends a protected copy again once every delivery of its message is final.
+  await deleteCopiesOfFinishedMessages(tx, ids);
 }
 
 /** Writes the outcome of many deliveries with one statement per 500 rows. */

@@ -1,6 +1,9 @@
-/** Admin API: the messages of the admin's tenant and the trace of each, and the tenant's signed audit checkpoints. */
+/**
+ * Admin API: the messages of the admin's tenant and the trace of each, the tenant's signed audit checkpoints,
+ * and a preview of how 'auto' would protect given recipients.
+ */
 import { and, desc, eq, lt } from 'drizzle-orm';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { AuditCheckpoint } from '../audit/audit-checkpoints.ts';
 import type { CheckpointSource } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
@@ -8,6 +11,9 @@ import { deliveries, messages, recipients } from '../db/schema.ts';
 import { readTrace } from '../messages/message-trace.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { releaseMessage, type MessageReleaseDeps } from '../delivery/message-release.ts';
+import { checkAddressSyntax } from '../mail/address-syntax.ts';
+import { FALLBACK_ORDER } from '../protect/fallback-order.ts';
+import { resolveRecipientMethods, type MethodResolutionDeps } from '../protect/method-resolution.ts';
 import { requireApiToken } from './api-token-auth.ts';
 import { sendProblem } from './problem-details.ts';
 
@@ -71,10 +77,120 @@ export interface AdminRoutesOptions {
   auditCheckpoints?: CheckpointSource;
   /** What releasing a held or quarantined message needs; without it the release answers 404. */
   release?: MessageReleaseDeps;
+  /** What the protection preview resolves with: the gateway's own directory, modes and key stores. */
+  protection?: MethodResolutionDeps;
 }
 
-export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, { db, auditCheckpoints, release }) => {
+/** Most recipients one protection preview resolves. */
+export const MAX_PROTECTION_PREVIEW_RECIPIENTS = 100;
+
+const protectionPreviewResponse = {
+  type: 'object',
+  properties: {
+    recipients: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { address: { type: 'string' }, method: { type: 'string' }, reasonCode: { type: 'string' }, reason: { type: 'string' } },
+        required: ['address', 'method', 'reasonCode', 'reason'],
+      },
+    },
+    fallbackOrder: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          mode: { type: 'string' },
+          condition: { type: 'string' },
+          reasonCode: { type: 'string' },
+          reason: { type: 'string' },
+          available: { type: 'boolean' },
+        },
+        required: ['mode', 'condition', 'reasonCode', 'reason', 'available'],
+      },
+    },
+    availableModes: { type: 'array', items: { type: 'string' } },
+  },
+  required: ['recipients', 'fallbackOrder', 'availableModes'],
+} as const;
+
+export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, { db, auditCheckpoints, release, protection }) => {
   app.addHook('onRequest', requireApiToken(db));
+
+  /**
+   * How 'auto' would protect each recipient (method, reason, reasonCode), with the fallback order it follows
+   * and the modes this gateway has. The same order and resolution as the gateway and the add-in preview.
+   */
+  const previewProtection = async (tenantId: string, given: string[], reply: FastifyReply) => {
+    if (!protection) {
+      return sendProblem(reply, { status: 404, title: 'No protection preview', detail: 'This gateway does not resolve protection methods.' });
+    }
+    if (given.length === 0) {
+      return sendProblem(reply, { status: 400, title: 'No recipients', detail: 'Name at least one recipient (recipient=address).' });
+    }
+    if (given.length > MAX_PROTECTION_PREVIEW_RECIPIENTS) {
+      return sendProblem(reply, {
+        status: 400,
+        title: 'Too many recipients',
+        detail: `At most ${MAX_PROTECTION_PREVIEW_RECIPIENTS} recipients per preview; ${given.length} were given.`,
+      });
+    }
+    const addresses = [...new Set(given.map((r) => r.trim().toLowerCase()))];
+    for (const address of addresses) {
+      const syntax = checkAddressSyntax(address);
+      if (!syntax.valid) {
+        return sendProblem(reply, {
+          status: 400,
+          title: 'Not a valid recipient address',
+          detail: `"${address}" is not a valid address: ${syntax.problem}.`,
+        });
+      }
+    }
+    const { protectionModes } = protection;
+    const resolutions = await resolveRecipientMethods(protection, tenantId, addresses);
+    return {
+      recipients: resolutions.map((r) => ({ address: r.recipient, method: r.method, reasonCode: r.reasonCode, reason: r.reason })),
+      fallbackOrder: FALLBACK_ORDER.map((step) => ({
+        mode: step.mode,
+        condition: step.when,
+        reasonCode: step.reasonCode,
+        reason: step.reason,
+        available: protectionModes?.handlerFor(step.mode) !== undefined,
+      })),
+      availableModes: protectionModes?.available() ?? [],
+    };
+  };
+
+  app.get<{ Querystring: { recipient?: string[] } }>(
+    '/protection/preview',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { recipient: { type: 'array', items: { type: 'string', maxLength: 320 } } },
+          additionalProperties: false,
+        },
+        response: { 200: protectionPreviewResponse },
+      },
+    },
+    async (request, reply) => previewProtection(request.tenantId!, request.query.recipient ?? [], reply),
+  );
+
+  app.post<{ Body: { recipients: string[] } }>(
+    '/protection/preview',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          properties: { recipients: { type: 'array', items: { type: 'string', maxLength: 320 } } },
+          required: ['recipients'],
+          additionalProperties: false,
+        },
+        response: { 200: protectionPreviewResponse },
+      },
+    },
+    async (request, reply) => previewProtection(request.tenantId!, request.body.recipients, reply),
+  );
 
   /**
    * The tenant's signed checkpoints in seq order, with the public key that verifies them, for an external log:

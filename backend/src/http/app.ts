@@ -56,7 +56,13 @@ export async function createHttpApp(options: HttpAppOptions) {
     isReady: options.isReady,
     metricsAccess: options.metricsAccess,
   });
-  await app.register(adminRoutes, { prefix: '/api/admin', db: options.db, auditCheckpoints: options.auditCheckpoints, release: options.release });
+  await app.register(adminRoutes, {
+    prefix: '/api/admin',
+    db: options.db,
+    auditCheckpoints: options.auditCheckpoints,
+    release: options.release,
+    protection: options.addin ? { directory: options.addin.directory, protectionModes: options.addin.protectionModes } : undefined,
+  });
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
     await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup });

@@ -22,8 +22,16 @@ export interface ProtectionContext {
   request?: SealpostRequest;
 }
 
+/** The context of one protection for a group of recipients that share a mode and a route. */
+export interface GroupProtectionContext extends Omit<ProtectionContext, 'recipient'> {
+  recipients: string[];
+}
+
 export type ProtectionOutcome =
-  /** The protected message to deliver to the recipient instead of the original. */
+  /**
+   * The protected message to deliver to the recipient instead of the original. It is stored (encrypted at
+   * rest) once, and every delivery attempt sends these same bytes; the mode is never asked again.
+   */
   | { kind: 'deliver'; raw: Buffer; detail: Record<string, unknown> }
   /** The handler took the message over (for example stored it in the portal and queued a notification). */
   | { kind: 'handled'; detail: Record<string, unknown> }
@@ -34,7 +42,16 @@ export type ProtectionOutcome =
 
 export interface ProtectionHandler {
   mode: SecuredMode;
+  /** Protects the message for one recipient. */
   protect(context: ProtectionContext): Promise<ProtectionOutcome>;
+  /**
+   * Optional: protects the message once for all recipients of a group (the recipients of one message that
+   * ask for this mode and take the same route), for example S/MIME encrypting to every certificate in one
+   * envelope. The outcome serves every recipient of the group; a 'deliver' outcome is stored as one copy and
+   * sent to recipients that share a destination in one SMTP transaction. Without it, each recipient is
+   * protected on its own.
+   */
+  protectGroup?(context: GroupProtectionContext): Promise<ProtectionOutcome>;
 }
 
 export class ProtectionModes {

@@ -8,6 +8,7 @@ import type { SplitMessage } from '../mail/header-block.ts';
 import type { TraceEntry } from '../messages/message-trace.ts';
 import type { Route } from '../messages/message-router.ts';
 import type { MessageDirection } from '../messages/spool.ts';
+import type { SealedProtectedCopy } from '../protect/protected-copies.ts';
 import type { TenantInfo } from '../tenants/tenant-directory.ts';
 import type { GuardVerdict } from './guard.ts';
 
@@ -47,8 +48,11 @@ export type ProtectedRoute =
   | { outcome: 'unavailable'; reason: string }
   /** The message goes back to the sender (for example over quota). */
   | { outcome: 'refused'; reason: string; enhancedCode: string }
-  /** The mode made a protected copy to deliver; it is made again when the delivery is sent. */
-  | { outcome: 'at_delivery'; detail: Record<string, unknown> };
+  /**
+   * The mode made a protected copy to deliver, stored encrypted (protected_copies, `copyId`) for the
+   * recipients that share it; every delivery attempt sends those bytes and the mode is not asked again.
+   */
+  | { outcome: 'stored'; copyId: string; recipients: string[]; detail: Record<string, unknown> };
 
 /** Everything the stages decided so far, as stored in messages.stage_results. */
 export interface StageResults {
@@ -70,6 +74,8 @@ export interface QueuedDelivery {
   route: Route;
   protection: ProtectionMode;
   status: 'queued' | 'held' | 'delivered';
+  /** The stored protected copy the delivery sends, when the protect stage made one. */
+  protectedCopyId: string | null;
   heldRetry: boolean;
   lastReply: string | null;
 }
@@ -95,6 +101,8 @@ export interface MessageContext {
   trace: TraceEntry[];
   /** The deliveries the queue stage made; written with its result. */
   deliveries?: QueuedDelivery[];
+  /** Protected copies the protect stage sealed; written with its result. */
+  protectedCopies?: SealedProtectedCopy[];
   /** Set by a stage that ends the message's way through the stages (quarantine, reject). */
   stopped?: { state: 'quarantined' | 'rejected' };
 }

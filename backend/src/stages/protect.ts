@@ -3,12 +3,15 @@
  * its mode with the cleaned message (control headers and the subject trigger already removed, so no mode
  * seals them into what it protects), the parsed request and the sender. What the mode did is stored per
  * recipient, so a resumed message does not protect a recipient twice and a retried delivery never runs
- * protection again. A mode that is not available leaves the route held, never sent in the clear.
+ * protection again: bytes a mode returns to deliver are stored once per (mode, group of recipients),
+ * encrypted at rest, and the deliveries send exactly those. A mode that is not available leaves the route
+ * held, never sent in the clear.
  */
 import { isSealpostHeader, matchSubjectTrigger } from '../../../common/src/headers.ts';
 import { headerValue, rewriteHeaders } from '../mail/header-block.ts';
+import { sealProtectedCopy } from '../protect/protected-copies.ts';
 import type { SecuredMode } from '../protect/protection-modes.ts';
-import { requestFromStored, requireTenant, type MessageContext, type ProtectedRoute } from './message-context.ts';
+import { requestFromStored, requireTenant, type MessageContext, type ProtectedRoute, type StoredRoute } from './message-context.ts';
 import { readHeader } from './parse.ts';
 import type { Stage } from './stage.ts';
 
@@ -24,39 +27,57 @@ export const protectStage: Stage = {
   name: 'protect',
   reaches: 'protected',
   actsOutside: (context) => (context.results.routes ?? []).some((r) => r.protection !== 'none' && !r.held),
-  async run(context, { protectionModes }) {
+  async run(context, { protectionModes, vault }) {
     const routes = (context.results.routes ?? []).filter((r) => r.protection !== 'none' && !r.held);
     if (routes.length === 0) return;
     const done = (context.results.protected ??= {});
     const request = requestFromStored(context.results.request);
     const sender = { mailFrom: context.mailFrom, from: headerValue(readHeader(context).fields, 'from')?.trim() };
     let cleaned: Buffer | undefined;
+    // A mode that protects for a group is asked once per (mode, route); any other mode once per recipient.
+    const groups = new Map<string, StoredRoute[]>();
     for (const route of routes) {
       if (done[route.recipient]) continue;
       const handler = protectionModes.handlerFor(route.protection as SecuredMode);
+      const key = handler?.protectGroup ? `${route.protection}|${route.route}` : `${route.protection}|${route.route}|${route.recipient}`;
+      groups.set(key, [...(groups.get(key) ?? []), route]);
+    }
+    for (const group of groups.values()) {
+      const mode = group[0]!.protection;
+      const recipients = group.map((r) => r.recipient);
+      const handler = protectionModes.handlerFor(mode as SecuredMode);
       let result: ProtectedRoute;
       if (!handler) {
-        result = { outcome: 'unavailable', reason: `protection "${route.protection}" is not available yet; the message will not be sent unprotected` };
+        result = { outcome: 'unavailable', reason: `protection "${mode}" is not available yet; the message will not be sent unprotected` };
       } else {
         cleaned ??= cleanedMessage(context);
-        const outcome = await handler.protect({ messageId: context.id, tenantId: context.tenantId, recipient: route.recipient, raw: cleaned, sender, request });
-        result =
-          outcome.kind === 'handled'
-            ? { outcome: 'handled', detail: outcome.detail }
-            : outcome.kind === 'unavailable'
-              ? { outcome: 'unavailable', reason: outcome.reason }
-              : outcome.kind === 'refused'
-                ? { outcome: 'refused', reason: outcome.reason, enhancedCode: outcome.enhancedCode }
-                : // A mode that returns bytes to deliver protects again at delivery, until protected copies are stored.
-                  { outcome: 'at_delivery', detail: outcome.detail };
+        const base = { messageId: context.id, tenantId: context.tenantId, raw: cleaned, sender, request };
+        const outcome = handler.protectGroup
+          ? await handler.protectGroup({ ...base, recipients })
+          : await handler.protect({ ...base, recipient: recipients[0]! });
+        if (outcome.kind === 'deliver') {
+          // Stored once for the group, encrypted at rest; every delivery attempt sends these bytes.
+          const copy = await sealProtectedCopy(vault, { tenantId: context.tenantId, messageId: context.id, mode, recipients, raw: outcome.raw });
+          (context.protectedCopies ??= []).push(copy);
+          result = { outcome: 'stored', copyId: copy.id, recipients, detail: outcome.detail };
+        } else {
+          result =
+            outcome.kind === 'handled'
+              ? { outcome: 'handled', detail: outcome.detail }
+              : outcome.kind === 'unavailable'
+                ? { outcome: 'unavailable', reason: outcome.reason }
+                : { outcome: 'refused', reason: outcome.reason, enhancedCode: outcome.enhancedCode };
+        }
       }
-      done[route.recipient] = result;
-      context.trace.push({
-        messageId: context.id,
-        tenantId: context.tenantId,
-        step: 'protected',
-        detail: { recipient: route.recipient, mode: route.protection, ...result },
-      });
+      for (const recipient of recipients) {
+        done[recipient] = result;
+        context.trace.push({
+          messageId: context.id,
+          tenantId: context.tenantId,
+          step: 'protected',
+          detail: { recipient, mode, ...result },
+        });
+      }
     }
   },
 };

@@ -13,8 +13,16 @@ export const queueStage: Stage = {
     if (!routes) throw new Error('the message has no stored routes to queue');
     const protectedRoutes = context.results.protected ?? {};
     context.deliveries = routes.map((route): QueuedDelivery => {
-      const base = { messageId: context.id, tenantId: context.tenantId, recipient: route.recipient, route: route.route, protection: route.protection };
       const done = protectedRoutes[route.recipient];
+      const base = {
+        messageId: context.id,
+        tenantId: context.tenantId,
+        recipient: route.recipient,
+        route: route.route,
+        protection: route.protection,
+        // The delivery sends the stored protected copy; the mode is not asked again.
+        protectedCopyId: done?.outcome === 'stored' ? done.copyId : null,
+      };
       // The mode took it over in the protect stage: nothing is left to send for this recipient.
       if (done?.outcome === 'handled') {
         const reply = `handled by ${route.protection}`;

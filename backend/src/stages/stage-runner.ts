@@ -20,6 +20,7 @@ import { storableJson } from '../db/storable-text.ts';
 import type { Logger } from '../logger.ts';
 import { UnreadableHeaderError } from '../mail/header-section.ts';
 import { recordTrace, type TraceEntry } from '../messages/message-trace.ts';
+import { insertProtectedCopies } from '../protect/protected-copies.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { MessageDirection } from '../messages/spool.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
@@ -207,6 +208,7 @@ export class StageRunner extends WorkerLoop {
         db: this.options.db,
         directory: this.options.directory,
         protectionModes: this.options.protectionModes,
+        vault: this.options.vault,
         guard: this.options.guard,
       };
       let active = contexts;
@@ -370,7 +372,7 @@ export class StageRunner extends WorkerLoop {
     const { db, heldRetryMs } = this.options;
     const written = await withTenants(db, outcomes.map((o) => o.context.tenantId), async (tx) => {
       // Until deliveries are queued or a mode has acted, a lost commit only repeats a stage that computes.
-      const acted = outcomes.some((o) => o.context.deliveries || o.context.results.protected);
+      const acted = outcomes.some((o) => o.context.deliveries || o.context.results.protected || o.context.protectedCopies);
       if (!acted) await tx.execute(sql`set local synchronous_commit = off`);
       const kept = new Set<string>();
       for (let i = 0; i < outcomes.length; i += 500) {
@@ -394,6 +396,9 @@ export class StageRunner extends WorkerLoop {
         for (const row of written) kept.add(row.id);
       }
       const keptOutcomes = outcomes.filter((o) => kept.has(o.context.id));
+      // Before the deliveries that send them; written even when a later group of the message failed, since
+      // the stored result already names them.
+      await insertProtectedCopies(tx, keptOutcomes.flatMap((o) => o.context.protectedCopies ?? []));
       const deliveryRows = keptOutcomes.flatMap((o) => o.context.deliveries ?? []);
       for (let i = 0; i < deliveryRows.length; i += 1000) {
         await tx.insert(deliveriesTable).values(
@@ -413,6 +418,7 @@ export class StageRunner extends WorkerLoop {
       if (!written.has(outcome.context.id)) continue;
       outcome.context.trace = [];
       outcome.context.deliveries = undefined;
+      outcome.context.protectedCopies = undefined;
     }
     return written;
   }

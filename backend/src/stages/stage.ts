@@ -2,6 +2,7 @@
 import type { Database } from '../db/client.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
+import type { KeyVault } from '../vault/key-vault.ts';
 import type { GuardRunner } from './guard.ts';
 import type { MessageContext, StagePoint } from './message-context.ts';
 
@@ -9,6 +10,8 @@ export interface StageDeps {
   db: Database;
   directory: TenantDirectory;
   protectionModes: ProtectionModes;
+  /** Seals what the stages store besides the message (protected copies). */
+  vault: KeyVault;
   /** The inbound checks; without them the guard stage records that no checks are configured. */
   guard?: GuardRunner;
 }
