@@ -6,18 +6,28 @@
 -- SECURITY DEFINER functions at the end, which return only what that job needs.
 DO $$
 BEGIN
-  CREATE ROLE sealpost_gateway NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sealpost_gateway') THEN
+    CREATE ROLE sealpost_gateway NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+  END IF;
 EXCEPTION
   -- Several databases of one server (or several gateways starting together) may create it at once.
   WHEN duplicate_object OR unique_violation THEN NULL;
+  WHEN insufficient_privilege THEN
+    RAISE EXCEPTION 'the database user % may not create the role sealpost_gateway', current_user
+      USING HINT = format('As a superuser, run once: CREATE ROLE sealpost_gateway NOLOGIN; GRANT sealpost_gateway TO %I;', current_user);
 END
 $$;
 --> statement-breakpoint
 DO $$
 BEGIN
-  EXECUTE format('GRANT sealpost_gateway TO %I', current_user);
+  IF NOT pg_has_role(current_user, 'sealpost_gateway', 'MEMBER') THEN
+    EXECUTE format('GRANT sealpost_gateway TO %I', current_user);
+  END IF;
 EXCEPTION
-  WHEN duplicate_object OR unique_violation OR invalid_grant_operation THEN NULL;
+  WHEN duplicate_object OR unique_violation THEN NULL;
+  WHEN insufficient_privilege OR invalid_grant_operation THEN
+    RAISE EXCEPTION 'the database user % may not take the role sealpost_gateway', current_user
+      USING HINT = format('As a superuser, run once: GRANT sealpost_gateway TO %I;', current_user);
 END
 $$;
 --> statement-breakpoint

@@ -12,7 +12,7 @@ import { deliveries } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { openProtectedCopy } from '../src/protect/protected-copies.ts';
 import type { GroupProtectionContext, ProtectionContext, ProtectionHandler, ProtectionOutcome } from '../src/protect/protection-modes.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, ownerDb, type TestDatabase } from './support/database.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { waitFor } from './support/portal-mail.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
@@ -120,7 +120,7 @@ interface CopyRow {
 
 function copiesOf(gateway: Gateway, messageId: string): Promise<CopyRow[]> {
   return queryRows<CopyRow>(
-    gateway.database.db,
+    ownerDb(gateway.database.db),
     sql`select id, tenant_id, mode, recipients, content, size_bytes from protected_copies where message_id = ${messageId}::uuid order by created_at, id`,
   );
 }
@@ -194,14 +194,14 @@ describe('protected copies', () => {
     assert.ok(delivered[0]!.raw.equals(protectedAtStage.raw), 'the successful attempt sent exactly the stored bytes');
     assert.ok(!delivered[0]!.raw.includes(SECRET), 'nothing left in the clear');
 
-    const rows = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+    const rows = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
     assert.equal(rows.length, 2);
     for (const row of rows) {
       assert.equal(row.protectedCopyId, copy.id);
       assert.ok(row.attempts >= 3, `refused twice, then delivered (attempts ${row.attempts})`);
     }
     await waitFor('both deliveries final', async () => {
-      const now = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+      const now = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
       return now.every((d) => d.status === 'delivered') ? true : undefined;
     });
     assert.equal(made.length - before, 1, 'the retries never asked the mode again');
@@ -240,7 +240,7 @@ describe('protected copies', () => {
     const before = made.length;
     const id = await send(gateway, to, 'pdf');
     await waitFor('the delivery held by the stages', async () => {
-      const [row] = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+      const [row] = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
       return row?.status === 'held' ? row : undefined;
     });
     assert.equal(relay.received.filter((m) => m.recipients.includes(to[0]!)).length, 0, 'nothing sent while the mode cannot serve');
@@ -252,7 +252,7 @@ describe('protected copies', () => {
     assert.equal(ours.length, 1, 'protected once');
     assert.ok(mail.raw.equals(ours[0]!.raw), 'the retry sent the bytes made at the first attempt');
     assert.ok(!ours[0]!.input.toString().includes('X-Sealpost-Encrypt'), 'the mode got the message without control headers');
-    const [row] = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+    const [row] = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
     assert.ok(row?.protectedCopyId, 'the delivery names its stored copy');
     assert.ok(row.attempts >= 2);
     assert.equal(pdfReady.calls - callsBefore, 1, 'the mode was asked once after it became ready');
@@ -271,19 +271,19 @@ describe('protected copies', () => {
     });
     assert.ok(copy);
     // One bit of the ciphertext flipped: the integrity check fails.
-    await gateway.database.db.execute(
+    await ownerDb(gateway.database.db).execute(
       sql`update protected_copies set content = set_byte(content, 20, get_byte(content, 20) # 1) where id = ${copy.id}::uuid`,
     );
     tampered = true;
     const held = await waitFor('the delivery held', async () => {
-      const [row] = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+      const [row] = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
       return row?.status === 'held' ? row : undefined;
     });
     assert.match(held.lastReply ?? '', /protected copy cannot be decrypted/);
     assert.match(held.lastReply ?? '', /will not be sent unprotected/);
     // It stays held on the retries, and nothing reached the recipient.
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    const [again] = await gateway.database.db.select().from(deliveries).where(eq(deliveries.messageId, id));
+    const [again] = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
     assert.equal(again?.status, 'held');
     assert.ok(again!.attempts >= 2, 'retried while held');
     assert.equal(relay.received.filter((m) => m.recipients.some((r) => to.includes(r))).length, 0);
