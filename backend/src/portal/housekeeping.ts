@@ -22,6 +22,7 @@ import { spoolPortalMail } from './portal-outbox.ts';
 import { loadPortalSettings, type DigestInterval, type PortalSettings } from './portal-settings.ts';
 import { openMeta, portalMessageHeadColumns, type PortalMessageHead } from './portal-store.ts';
 import type { TenantPortal } from './tenant-portal.ts';
+import { waitingUnread } from './visibility.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -330,13 +331,6 @@ class Sweeper {
     await appendAudit(tx, this.options.vault.auditKeys, audit);
     return entries.length;
   }
-}
-
-/** A message that waits for its external recipient: unread, not withdrawn, not deleted, not expired. */
-function waitingUnread(now: Date) {
-  return sql`m.direction = 'from-member' and m.delivery_mode = 'portal_secure'
-    and m.first_read_at is null and m.revoked_at is null and m.deleted_by_recipient_at is null
-    and (m.expires_at is null or m.expires_at > ${iso(now)}::timestamptz)`;
 }
 
 /** Tenants that set a retention period, with the period in days. */

@@ -14,8 +14,8 @@
  * - Only the external recipient replies, and only to what a member sent, unless the member asked for
  *   no replies or the thread is full.
  *
- * The same rule as database conditions (for thread listings, fresh links and the sender's copies)
- * sits below the row-by-row form, so a query and a check cannot drift apart.
+ * The same rule as database conditions (for thread listings, fresh links, the sender's copies and
+ * digests) sits below the row-by-row form, so a query and a check cannot drift apart.
  */
 import { and, eq, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { portalMessages, portalThreads } from '../db/schema.ts';
@@ -117,3 +117,12 @@ export function sentByMember(address: string): SQL | undefined {
   );
 }
 
+/**
+ * A message that waits for its external recipient: unread, not withdrawn, not deleted, not expired at
+ * `now`. For plain SQL over portal_messages under the alias `m` (the digests of housekeeping.ts).
+ */
+export function waitingUnread(now: Date): SQL {
+  return sql`m.direction = 'from-member' and m.delivery_mode = 'portal_secure'
+    and m.first_read_at is null and m.revoked_at is null and m.deleted_by_recipient_at is null
+    and (m.expires_at is null or m.expires_at > ${now.toISOString()}::timestamptz)`;
+}
