@@ -19,7 +19,7 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { ProtectionModes, type ProtectionHandler } from './protect/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
-import { PortalService } from './portal/portal-service.ts';
+import { createPortal, type Portal } from './portal/portal.ts';
 import { autoProtection, portalProtection } from './protect/portal-mode.ts';
 import { absurdStructureHook } from './guard/checks/message-structure.ts';
 import type { GuardRunner } from './guard/contract.ts';
@@ -44,7 +44,7 @@ export interface Gateway {
   delivery: DeliveryWorker;
   smtp: SMTPServer;
   http: HttpApp;
-  portal: PortalService;
+  portal: Portal;
   housekeeping: HousekeepingWorker;
   auditCheckpointer: AuditCheckpointer;
   auditCheckpoints: CheckpointSource;
@@ -187,7 +187,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     hooks: [absurdStructureHook(), ...(parts.smtpHooks ?? [])],
   });
 
-  const portal = new PortalService({
+  const portal = createPortal({
     db,
     vault,
     directory,
@@ -203,15 +203,15 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     },
     auditCheckpoints,
   });
-  portal.registerMetrics(metrics.registry);
-  protectionModes.register(portalProtection(portal));
-  protectionModes.register(autoProtection({ portal, directory, protectionModes }));
+  portal.opener.registerMetrics(metrics.registry);
+  protectionModes.register(portalProtection(portal.copies));
+  protectionModes.register(autoProtection({ portal: portal.copies, directory, protectionModes }));
   for (const handler of parts.protectionModes ?? []) protectionModes.register(handler);
   const housekeeping = new HousekeepingWorker({
     db,
     vault,
     directory,
-    portal,
+    tenants: portal.tenants,
     logger,
     publicUrl: config.http.publicUrl,
     hostname: config.smtp.hostname,

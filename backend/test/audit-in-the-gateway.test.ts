@@ -103,11 +103,11 @@ describe('the audit log in a running gateway', () => {
     assert.match(downloaded.details, /"sizeBytes": 21/);
     assert.match(downloaded.details, new RegExp(`"attachmentId": "${attachment.id}"`));
 
-    const [entry] = await gateway.portal.readAudit(acmeId, { subjectId: portalMessageId, limit: 1 });
+    const [entry] = await gateway.portal.tenants.readAudit(acmeId, { subjectId: portalMessageId, limit: 1 });
     assert.equal(entry?.action, 'attachment_downloaded');
     assert.equal(entry?.details.filename, SECRET_FILE, 'the tenant key opens the name for an authorised reader');
     assert.equal(entry?.details.sealed, undefined);
-    assert.equal((await gateway.portal.verifyAudit(acmeId)).ok, true, 'the chain covers the sealed details');
+    assert.equal((await gateway.portal.tenants.verifyAudit(acmeId)).ok, true, 'the chain covers the sealed details');
   });
 
   test("the admin API exports the tenant's signed checkpoints with the public key that verifies them, and no other tenant's", async () => {

@@ -44,7 +44,7 @@ describe('the import layers of backend/src', () => {
     const stage = await layerProblems('backend/src/stages/probe.ts', "import { repliesToPortalMessage } from '../portal/threads.ts';\n");
     assert.equal(stage.length, 1, stage.join('\n'));
     assert.match(stage[0]!, /stages\/ sits below http, deployment, portal, delivery/);
-    assert.equal((await layerProblems('backend/src/protect/probe.ts', "import type { PortalService } from '../portal/portal-service.ts';\n")).length, 1);
+    assert.equal((await layerProblems('backend/src/protect/probe.ts', "import type { Portal } from '../portal/portal.ts';\n")).length, 1);
     assert.equal((await layerProblems('backend/src/vault/probe.ts', "export { AuditLog } from '../audit/audit-log.ts';\n")).length, 1);
     // A nested folder climbs two levels.
     assert.equal((await layerProblems('backend/src/guard/checks/probe.ts', "import { guardStage } from '../../stages/guard.ts';\n")).length, 1);

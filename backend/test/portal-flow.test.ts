@@ -119,7 +119,7 @@ describe('message portal', () => {
   test('storing is idempotent per message and recipient when the delivery worker calls twice', async () => {
     const { id } = await sendPortalMessage('twice@example.net', 'Twice');
     const before = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
-    const outcome = await gateway.portal.storeForRecipient({ messageId: id, tenantId: before[0]!.tenantId, recipient: 'twice@example.net', raw: await contractMessage({ to: 'twice@example.net', subject: 'Twice' }) });
+    const outcome = await gateway.portal.copies.storeForRecipient({ messageId: id, tenantId: before[0]!.tenantId, recipient: 'twice@example.net', raw: await contractMessage({ to: 'twice@example.net', subject: 'Twice' }) });
     assert.equal(outcome.kind, 'handled');
     const afterRows = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
     assert.equal(afterRows.length, 1);
@@ -132,7 +132,7 @@ describe('message portal', () => {
     const start = relay.received.length;
     // together-1 twice: the same copy asked for twice at once is stored once.
     const recipients = ['together-1@example.net', 'together-2@example.net', 'together-3@example.net', 'together-1@example.net', 'together-4@example.net'];
-    const outcomes = await Promise.all(recipients.map((recipient) => gateway.portal.storeForRecipient({ messageId: id, tenantId: first!.tenantId, recipient, raw })));
+    const outcomes = await Promise.all(recipients.map((recipient) => gateway.portal.copies.storeForRecipient({ messageId: id, tenantId: first!.tenantId, recipient, raw })));
     assert.deepEqual(outcomes.map((o) => o.kind), recipients.map(() => 'handled'));
 
     const rows = await ownerDb(gateway.database.db).select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
@@ -287,7 +287,7 @@ describe('message portal', () => {
     }
     // The names are sealed in the audit log; an authorised read opens them, made storable.
     const tenantId = gateway.directory.allTenants().find((t) => t.name === 'Acme')!.id;
-    const audit = await gateway.portal.readAudit(tenantId, { subjectId: message.id });
+    const audit = await gateway.portal.tenants.readAudit(tenantId, { subjectId: message.id });
     const names = audit.filter((e) => e.action === 'attachment_downloaded').map((e) => String(e.details.filename));
     assert.deepEqual(names.sort(), ['a\uFFFDb\r\nc"d😀.txt', '\uFFFDx'].sort(), 'the audit keeps the names, made storable');
   });

@@ -89,7 +89,7 @@ describe('portal housekeeping', () => {
         db: gateway.database.db,
         vault: gateway.vault,
         directory: gateway.directory,
-        portal: gateway.portal,
+        tenants: gateway.portal.tenants,
         logger: createLogger('silent'),
         publicUrl: gateway.config.http.publicUrl,
         hostname: gateway.config.smtp.hostname,

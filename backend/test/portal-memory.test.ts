@@ -26,7 +26,7 @@ function holdOpenSlot(gateway: Gateway): { release: () => void; done: Promise<vo
   const held = new Promise<void>((resolve) => {
     release = resolve;
   });
-  return { release: () => release(), done: gateway.portal.openLimiter.run(() => held) };
+  return { release: () => release(), done: gateway.portal.opener.openLimiter.run(() => held) };
 }
 
 describe('portal reading under load', () => {
@@ -68,7 +68,7 @@ describe('portal reading under load', () => {
   /** Waits until `count` more requests joined an open already under way. */
   async function joined(before: number, count: number) {
     await waitFor(`${count} requests to join the open under way`, () =>
-      gateway.portal.readingStats.coalesced - before >= count ? true : undefined,
+      gateway.portal.opener.readingStats.coalesced - before >= count ? true : undefined,
     );
   }
 
@@ -92,7 +92,7 @@ describe('portal reading under load', () => {
 
   test('ten concurrent views of one message decrypt and parse it once; later views come from the cache', async () => {
     const { id, browser } = await sendPortalMessage('views@example.net', 'the harbour');
-    const stats = gateway.portal.readingStats;
+    const stats = gateway.portal.opener.readingStats;
     const before = { ...stats };
     const slot = holdOpenSlot(gateway);
     const views = Array.from({ length: 10 }, () => browser.request('GET', `/api/portal/messages/${id}`));
@@ -123,7 +123,7 @@ describe('portal reading under load', () => {
     const view = await browser.request('GET', `/api/portal/messages/${id}`);
     const large = view.json().attachments.find((a: { filename: string }) => a.filename === 'plans.bin');
     const logo = view.json().attachments.find((a: { filename: string }) => a.filename === 'logo.png');
-    const stats = gateway.portal.readingStats;
+    const stats = gateway.portal.opener.readingStats;
     const before = { ...stats };
 
     const slot = holdOpenSlot(gateway);
@@ -148,7 +148,7 @@ describe('portal reading under load', () => {
     const { id, browser } = await sendPortalMessage('busy@example.net', 'the tunnel');
     const running = holdOpenSlot(gateway);
     const waiting = holdOpenSlot(gateway);
-    assert.equal(gateway.portal.openLimiter.queued, 1, 'the only queue place is taken');
+    assert.equal(gateway.portal.opener.openLimiter.queued, 1, 'the only queue place is taken');
 
     const refused = await browser.request('GET', `/api/portal/messages/${id}`);
     assert.equal(refused.status, 503);

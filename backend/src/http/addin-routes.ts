@@ -3,7 +3,7 @@
  * the Sealpost tenant is the one whose Entra tenant ids contain the token's tid, the token is validated
  * with that tenant's application id, and the sender must be one of the tenant's members (found by
  * object id, else by address, whose object id is then remembered). Previews come from the gateway's
- * own method resolution; sent messages, revocation and expiry go through the portal service.
+ * own method resolution; sent messages, revocation and expiry go through the portal's sent copies.
  * While the demo's try page is on, a token from its evaluation sign-in stands for a demo member instead.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import type { PortalRole } from '../../../common/src/portal-api.ts';
 import type { Database, Transaction } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { members } from '../db/schema.ts';
-import type { PortalService } from '../portal/portal-service.ts';
+import type { Portal } from '../portal/portal.ts';
 import type { PortalSessionInfo } from '../portal/sessions.ts';
 import { isPlausibleAddress } from '../mail/address-syntax.ts';
 import { resolveRecipientMethods, type RecipientKeyLookup } from '../protect/method-resolution.ts';
@@ -37,7 +37,7 @@ const MODE_NAMES = PROTECTION_MODE_NAMES;
 export interface AddinRoutesOptions {
   db: Database;
   directory: TenantDirectory;
-  portal: PortalService;
+  portal: Portal;
   protectionModes: ProtectionModes;
   validator: EntraTokenValidator;
   keys?: RecipientKeyLookup;
@@ -48,7 +48,7 @@ export interface AddinRoutesOptions {
 interface AddinSender {
   tenant: TenantInfo;
   identity: EntraIdentity;
-  /** The member as the portal service knows members: it owns the rules for what they sent. */
+  /** The member as the portal knows members: its rules decide what they sent (portal/visibility.ts). */
   session: PortalSessionInfo;
 }
 
@@ -177,7 +177,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
     },
     async (request): Promise<AddinSettings> => {
       const { tenant } = senderOf(request);
-      const settings = await portal.settings(tenant.id);
+      const settings = await portal.tenants.settings(tenant.id);
       return {
         tenantName: tenant.name,
         // Only what this gateway can carry out: a mode without a handler would hold the message.
@@ -255,7 +255,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
   app.get(
     '/sent',
     { schema: { response: { 200: { type: 'object', properties: { messages: { type: 'array', items: sentMessageSchema } }, required: ['messages'] }, ...errorResponses } } },
-    async (request) => ({ messages: await portal.listSent(senderOf(request).session) }),
+    async (request) => ({ messages: await portal.sent.listSent(senderOf(request).session) }),
   );
 
   app.post<{ Params: { messageId: string }; Body: { recipient?: string } | null }>(
@@ -268,7 +268,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
       },
     },
     async (request, reply) => {
-      await portal.revoke(senderOf(request).session, request.params.messageId, request.body?.recipient, { clientIp: request.ip });
+      await portal.sent.revoke(senderOf(request).session, request.params.messageId, request.body?.recipient, { clientIp: request.ip });
       return reply.code(204).send();
     },
   );
@@ -283,7 +283,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
       },
     },
     async (request) => {
-      const expiresAt = await portal.changeExpiry(senderOf(request).session, request.params.messageId, new Date(request.body.expiresAt), { clientIp: request.ip });
+      const expiresAt = await portal.sent.changeExpiry(senderOf(request).session, request.params.messageId, new Date(request.body.expiresAt), { clientIp: request.ip });
       return { expiresAt: expiresAt.toISOString() };
     },
   );

@@ -11,7 +11,7 @@ import { adminRoutes } from './admin-routes.ts';
 import { EntraTokenValidator } from './entra-tokens.ts';
 import { operationsRoutes, type MetricsAccess } from './operations-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
-import type { PortalService } from '../portal/portal-service.ts';
+import type { Portal } from '../portal/portal.ts';
 import { problemAnsweringServer } from './problem-details.ts';
 import { setupRoutes } from './setup-routes.ts';
 import { staticPages } from './static-pages.ts';
@@ -28,7 +28,7 @@ export interface HttpAppOptions {
   auditCheckpoints?: CheckpointSource;
   /** Releasing held and quarantined messages through the admin API. */
   release?: MessageReleaseDeps;
-  portal?: PortalService;
+  portal?: Portal;
   /** The Outlook add-in's API and manifest, and the admin's Exchange setup. */
   addin?: {
     directory: TenantDirectory;

@@ -11,7 +11,8 @@ import {
 } from '../../../common/src/portal-api.ts';
 import { contentDisposition, downloadContentType, INLINE_IMAGE_TYPES } from '../portal/message-parsing.ts';
 import { problems } from '../portal/portal-problems.ts';
-import type { PortalService, ReplyInput } from '../portal/portal-service.ts';
+import type { Portal } from '../portal/portal.ts';
+import type { ReplyInput } from '../portal/portal-replies.ts';
 import { DEFAULT_PORTAL_SETTINGS, updatePortalSettings, type PortalSettings } from '../portal/portal-settings.ts';
 import { endSession, resolveSession, type PortalSessionInfo } from '../portal/sessions.ts';
 import { sameSecret } from '../portal/tokens.ts';
@@ -177,7 +178,7 @@ const verificationSchema = {
 } as const;
 
 export interface PortalRoutesOptions {
-  portal: PortalService;
+  portal: Portal;
   /** When set, admins get the Exchange setup (scripts and DNS records) under /admin/setup. */
   setup?: Omit<SetupRoutesOptions, 'db' | 'authenticate'>;
 }
@@ -202,7 +203,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
   });
 
   const cookieAttributes = (maxAgeSeconds: number) =>
-    `Path=${COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${portal.secureCookies ? '; Secure' : ''}`;
+    `Path=${COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${portal.tenants.secureCookies ? '; Secure' : ''}`;
 
   /** Resolves the session; state-changing requests must carry the CSRF header. */
   async function sessionOf(request: FastifyRequest, options: { roles?: PortalRole[] } = {}): Promise<PortalSessionInfo> {
@@ -243,7 +244,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
     },
     async (request, reply) => {
-      const opened = await portal.openLink(request.body.token, request.ip);
+      const opened = await portal.links.openLink(request.body.token, request.ip);
       const maxAge = Math.max(60, Math.floor((opened.created.session.expiresAt.getTime() - Date.now()) / 1000));
       reply.header('set-cookie', [
         `${PORTAL_SESSION_COOKIE}=${opened.created.sessionToken}; ${cookieAttributes(maxAge)}`,
@@ -279,7 +280,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         const lookup = await resolveSession(db, cookies[PORTAL_SESSION_COOKIE], cookies[PORTAL_BROWSER_COOKIE], request.ip);
         if (lookup.kind !== 'missing') sessionAddress = { tenantId: lookup.session.tenantId, address: lookup.session.address };
       }
-      const work = await portal.requestLink({ email: body.email, token: body.token, sessionAddress }, request.ip);
+      const work = await portal.links.requestLink({ email: body.email, token: body.token, sessionAddress }, request.ip);
       return answerThenRun(reply, work);
     },
   );
@@ -293,7 +294,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
     },
     async (request, reply) => {
-      return answerThenRun(reply, await portal.requestSignIn(request.body.email, request.ip));
+      return answerThenRun(reply, await portal.links.requestSignIn(request.body.email, request.ip));
     },
   );
 
@@ -306,7 +307,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         },
       },
     },
-    async (request) => portal.sessionView(await sessionOf(request)),
+    async (request) => portal.tenants.sessionView(await sessionOf(request)),
   );
 
   // The portal's first question on every page: answered 200 for anonymous visitors too, so a visit without
@@ -333,21 +334,21 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       const lookup = await resolveSession(db, cookies[PORTAL_SESSION_COOKIE], cookies[PORTAL_BROWSER_COOKIE], request.ip);
       if (lookup.kind === 'missing') return { signedIn: false };
       if (lookup.kind === 'ip-changed') return { signedIn: false, ipChanged: true };
-      return { signedIn: true, session: await portal.sessionView(lookup.session) };
+      return { signedIn: true, session: await portal.tenants.sessionView(lookup.session) };
     },
   );
 
   app.get<{ Params: { key: string } }>(
     '/branding/:key',
     { schema: { params: { type: 'object', properties: { key: brandingKeyParam } }, response: { 200: brandingSchema } } },
-    async (request) => portal.brandingByKey(request.params.key),
+    async (request) => portal.tenants.brandingByKey(request.params.key),
   );
 
   app.get<{ Params: { key: string } }>(
     '/branding/:key/logo',
     { schema: { params: { type: 'object', properties: { key: brandingKeyParam } } } },
     async (request, reply) => {
-      const logo = portal.logoByKey(request.params.key);
+      const logo = portal.tenants.logoByKey(request.params.key);
       if (!logo) throw problems.notFound();
       // An SVG logo is shown as an image, where it runs nothing; opened on its own, this policy keeps its scripts off.
       return reply
@@ -378,14 +379,14 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         },
       },
     },
-  }, async (request) => portal.limitsFor((await sessionOf(request)).tenantId));
+  }, async (request) => portal.tenants.limitsFor((await sessionOf(request)).tenantId));
 
   // --- Reading -----------------------------------------------------------------------------------
 
   app.get(
     '/threads',
     { schema: { response: { 200: { type: 'object', properties: { threads: { type: 'array', items: threadSummarySchema } } } } } },
-    async (request) => ({ threads: await portal.listThreads(await sessionOf(request)) }),
+    async (request) => ({ threads: await portal.mailbox.listThreads(await sessionOf(request)) }),
   );
 
   app.get<{ Params: { threadId: string } }>(
@@ -406,7 +407,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         },
       },
     },
-    async (request) => portal.threadDetail(await sessionOf(request), request.params.threadId),
+    async (request) => portal.mailbox.threadDetail(await sessionOf(request), request.params.threadId),
   );
 
   app.get<{ Params: { messageId: string }; Querystring: { remote?: string } }>(
@@ -419,12 +420,12 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
     },
     async (request) =>
-      portal.viewMessage(await sessionOf(request), request.params.messageId, request.query.remote === 'allow', actor(request)),
+      portal.mailbox.viewMessage(await sessionOf(request), request.params.messageId, request.query.remote === 'allow', actor(request)),
   );
 
   const download = (inline: boolean) => async (request: FastifyRequest<{ Params: { messageId: string; attachmentId: string } }>, reply: FastifyReply) => {
     const session = await sessionOf(request);
-    const attachment = await portal.attachment(session, request.params.messageId, request.params.attachmentId, inline, actor(request));
+    const attachment = await portal.mailbox.attachment(session, request.params.messageId, request.params.attachmentId, inline, actor(request));
     if (inline && !INLINE_IMAGE_TYPES.test(attachment.contentType)) throw problems.notFound();
     return reply
       .header('content-type', inline ? attachment.contentType : downloadContentType(attachment.contentType))
@@ -447,7 +448,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
     '/messages/:messageId',
     { schema: { params: { type: 'object', properties: { messageId: uuidParam }, required: ['messageId'] } } },
     async (request, reply) => {
-      await portal.deleteForReader(await sessionOf(request), request.params.messageId, actor(request));
+      await portal.mailbox.deleteForReader(await sessionOf(request), request.params.messageId, actor(request));
       return reply.code(204).send();
     },
   );
@@ -464,9 +465,9 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
     },
     async (request, reply) => {
       const session = await sessionOf(request);
-      await portal.replyAllowed(session, request.params.messageId);
+      await portal.replies.replyAllowed(session, request.params.messageId);
       if (!request.isMultipart()) throw problems.invalid('Send the reply as multipart/form-data with a "text" field.');
-      const limits = await portal.limitsFor(session.tenantId);
+      const limits = await portal.tenants.limitsFor(session.tenantId);
       const input: ReplyInput = { text: '', attachments: [] };
       let sawText = false;
       let total = 0;
@@ -490,7 +491,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         }
       }
       if (!sawText) throw problems.invalid('The "text" field is required.');
-      const created = await portal.reply(session, request.params.messageId, input, actor(request));
+      const created = await portal.replies.reply(session, request.params.messageId, input, actor(request));
       return reply.code(201).send(created);
     },
   );
@@ -500,7 +501,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
   app.get(
     '/sent',
     { schema: { response: { 200: { type: 'object', properties: { messages: { type: 'array', items: sentMessageSchema } } } } } },
-    async (request) => ({ messages: await portal.listSent(await sessionOf(request)) }),
+    async (request) => ({ messages: await portal.sent.listSent(await sessionOf(request)) }),
   );
 
   app.post<{ Params: { messageId: string }; Body: { recipient?: string } }>(
@@ -512,7 +513,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
     },
     async (request, reply) => {
-      await portal.revoke(await sessionOf(request), request.params.messageId, request.body?.recipient, actor(request));
+      await portal.sent.revoke(await sessionOf(request), request.params.messageId, request.body?.recipient, actor(request));
       return reply.code(204).send();
     },
   );
@@ -527,7 +528,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
     },
     async (request) => {
-      const expiresAt = await portal.changeExpiry(await sessionOf(request), request.params.messageId, new Date(request.body.expiresAt), actor(request));
+      const expiresAt = await portal.sent.changeExpiry(await sessionOf(request), request.params.messageId, new Date(request.body.expiresAt), actor(request));
       return { expiresAt: expiresAt.toISOString() };
     },
   );
@@ -538,7 +539,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
     admin.get(
       '/audit/verify',
       { schema: { response: { 200: verificationSchema } } },
-      async (request) => portal.verifyAudit((await sessionOf(request, { roles: AUDIT_ROLES })).tenantId),
+      async (request) => portal.tenants.verifyAudit((await sessionOf(request, { roles: AUDIT_ROLES })).tenantId),
     );
     admin.get<{ Querystring: { limit?: number; subjectId?: string } }>(
       '/audit',
@@ -553,11 +554,11 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
       async (request) => {
         const session = await sessionOf(request, { roles: AUDIT_ROLES });
-        const entries = await portal.readAudit(session.tenantId, { limit: request.query.limit, subjectId: request.query.subjectId });
+        const entries = await portal.tenants.readAudit(session.tenantId, { limit: request.query.limit, subjectId: request.query.subjectId });
         return { entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })) };
       },
     );
-    admin.get('/settings', async (request) => portal.settings((await sessionOf(request, { roles: ADMIN_ROLES })).tenantId));
+    admin.get('/settings', async (request) => portal.tenants.settings((await sessionOf(request, { roles: ADMIN_ROLES })).tenantId));
     admin.patch<{ Body: Partial<PortalSettings> }>(
       '/settings',
       {

@@ -19,9 +19,11 @@ import type { KeyVault } from '../vault/key-vault.ts';
 import { WorkerLoop } from '../work-signal.ts';
 import { buildDigestMail, type DigestEntry } from './digest-mail.ts';
 import { issueLink } from './magic-links.ts';
-import type { PortalService } from './portal-service.ts';
+import { spoolPortalMail } from './portal-outbox.ts';
 import { loadPortalSettings, type DigestInterval, type PortalSettings } from './portal-settings.ts';
 import { openMeta, portalMessageHeadColumns, type PortalMessageHead } from './portal-store.ts';
+import type { TenantPortal } from './tenant-portal.ts';
+import { waitingUnread } from './visibility.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -49,7 +51,8 @@ export interface HousekeepingOptions {
   db: Database;
   vault: KeyVault;
   directory: TenantDirectory;
-  portal: PortalService;
+  /** The tenants' links and mail branding. */
+  tenants: TenantPortal;
   logger: Logger;
   /** The public address of the portal, for the start page linked in digests. */
   publicUrl: string;
@@ -253,7 +256,7 @@ class Sweeper {
 
   /** Sends one digest inside the transaction; answers how many messages it listed (0: none sent). */
   private async sendDigest(tx: Queryable, tenant: TenantInfo, settings: PortalSettings, address: string, intervalMs: number): Promise<number> {
-    const { vault, portal } = this.options;
+    const { vault, tenants } = this.options;
     const [previous] = await queryRows<{ last_sent_at: Date | string }>(
       tx,
       sql`select last_sent_at from portal_digests where tenant_id = ${tenant.id}::uuid and address = ${address} for update`,
@@ -301,7 +304,7 @@ class Sweeper {
         subject: meta.subject,
         sentAt: row.sentAt,
         ...(row.expiresAt ? { expiresAt: row.expiresAt } : {}),
-        link: portal.linkUrl(link.token, tenant.id),
+        link: tenants.linkUrl(link.token, tenant.id),
       });
       audit.push({
         tenantId: tenant.id,
@@ -319,14 +322,14 @@ class Sweeper {
       template: settings.digestTemplate,
       domain,
       // The tenant's own name when it has branding: the recipient knows the sender's organisation, not Sealpost.
-      from: { name: portal.mailBranding(tenant.id)?.name ?? 'Sealpost', address: `no-reply@${domain}` },
+      from: { name: tenants.mailBranding(tenant.id)?.name ?? 'Sealpost', address: `no-reply@${domain}` },
       to: address,
       entries,
       total,
       startPage: `${this.options.publicUrl}/portal/`,
       hostname: this.options.hostname,
     });
-    await portal.spool(tx, tenant.id, '', address, mail, { portalDigest: true, listed: entries.length, waiting: total });
+    await spoolPortalMail(tx, vault, tenant.id, '', address, mail, { portalDigest: true, listed: entries.length, waiting: total });
     await tx.execute(
       sql`insert into portal_digests (tenant_id, address, last_sent_at) values (${tenant.id}::uuid, ${address}, ${iso(this.now)}::timestamptz)
           on conflict (tenant_id, address) do update set last_sent_at = excluded.last_sent_at`,
@@ -334,13 +337,6 @@ class Sweeper {
     await appendAudit(tx, this.options.vault.auditKeys, audit);
     return entries.length;
   }
-}
-
-/** A message that waits for its external recipient: unread, not withdrawn, not deleted, not expired. */
-function waitingUnread(now: Date) {
-  return sql`m.direction = 'from-member' and m.delivery_mode = 'portal_secure'
-    and m.first_read_at is null and m.revoked_at is null and m.deleted_by_recipient_at is null
-    and (m.expires_at is null or m.expires_at > ${iso(now)}::timestamptz)`;
 }
 
 /** Tenants that set a retention period, with the period in days. */

@@ -1,4 +1,4 @@
-/** Problems the portal answers with (RFC 9457), thrown by the portal service and sent by its routes. */
+/** Problems the portal answers with (RFC 9457), thrown by the portal's services and sent by its routes. */
 import type { PortalProblem, PortalProblemType } from '../../../common/src/portal-api.ts';
 
 export class PortalProblemError extends Error {

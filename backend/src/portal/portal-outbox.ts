@@ -1,0 +1,31 @@
+/** The gateway's own spool, for the mails the portal writes (notifications, sign-in links, receipts, digests). */
+import { randomUUID } from 'node:crypto';
+import type { Queryable } from '../db/client.ts';
+import { spoolWithin } from '../messages/spool.ts';
+import type { KeyVault } from '../vault/key-vault.ts';
+
+/** Queues one mail the portal wrote, within the caller's transaction. */
+export async function spoolPortalMail(
+  tx: Queryable,
+  vault: KeyVault,
+  tenantId: string,
+  mailFrom: string,
+  to: string,
+  mail: { raw: Buffer; messageId: string },
+  traceDetail: Record<string, unknown>,
+): Promise<void> {
+  await spoolWithin(tx, vault, [
+    {
+      id: randomUUID(),
+      tenantId,
+      direction: 'notification',
+      mailFrom,
+      recipients: [to],
+      clientAddress: 'gateway',
+      tls: false,
+      raw: mail.raw,
+      messageIdHeader: mail.messageId,
+      traceDetail,
+    },
+  ]);
+}
