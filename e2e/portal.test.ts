@@ -3,7 +3,6 @@
  * link, reads the message with its inline image, downloads an attachment, replies with a file, and meets
  * the pages for unusable links and a changed network. Accessibility is checked with axe in both languages.
  */
-import { ownerDb } from '../backend/test/support/database.ts';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +13,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { portalLinks } from '../backend/src/db/schema.ts';
 import type { Gateway } from '../backend/src/gateway.ts';
 import { hashSecret } from '../backend/src/portal/tokens.ts';
-import { createTestDatabase, type TestDatabase } from '../backend/test/support/database.ts';
+import { createTestDatabase, ownerDb, type TestDatabase } from '../backend/test/support/database.ts';
 import { MailPeer } from '../backend/test/support/mail-peer.ts';
 import { SmtpConversation } from '../backend/test/support/smtp-conversation.ts';
 import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
@@ -225,7 +224,7 @@ describe('the portal in the browser', () => {
   test('an expired link shows the same can-no-longer-be-used page', async () => {
     const fresh = tokenOf(relay.received.at(-1)!);
     assert.equal((await linkRow(fresh)).usedAt, null);
-    await gateway.database.db
+    await ownerDb(gateway.database.db)
       .update(portalLinks)
       .set({ expiresAt: new Date(Date.now() - 60_000) })
       .where(and(eq(portalLinks.tokenHash, hashSecret(fresh)), isNull(portalLinks.usedAt)));

@@ -8,7 +8,7 @@ import { loopHeaderName } from '../../common/src/headers.ts';
 import { members } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { resolveRecipientMethods } from '../src/protect/method-resolution.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, ownerDb, type TestDatabase } from './support/database.ts';
 import { LocalEntraIssuer } from './support/local-entra-issuer.ts';
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
@@ -93,7 +93,7 @@ describe('Outlook add-in API', () => {
     assert.deepEqual(settings.smartAlert, { externalRecipientsWithAttachments: true, keywords: ['privileged', 'vertraulich'] }, "the tenant's own send-time rule");
     assert.match(answer.headers.get('server-timing') ?? '', /^app;dur=\d/);
 
-    const [row] = await gateway.database.db
+    const [row] = await ownerDb(gateway.database.db)
       .select()
       .from(members)
       .where(and(eq(members.email, 'alice@acme.test')));

@@ -185,7 +185,7 @@ describe('message portal', () => {
 
   test('used, expired and tampered links all get the same link-unusable problem', async () => {
     const { token } = await sendPortalMessage('late@example.net', 'Late');
-    await gateway.database.db
+    await ownerDb(gateway.database.db)
       .update(portalLinks)
       .set({ expiresAt: new Date(Date.now() - 1000) })
       .where(eq(portalLinks.address, 'late@example.net'));

@@ -59,7 +59,7 @@ describe('portal messages at rest', () => {
   }
 
   async function integrityFailures(portalMessageId: string) {
-    return gateway.database.db
+    return ownerDb(gateway.database.db)
       .select()
       .from(auditLog)
       .where(and(eq(auditLog.subjectId, portalMessageId), eq(auditLog.action, 'integrity_failed')));
@@ -172,7 +172,7 @@ describe('portal messages at rest', () => {
     // What the store wrote before: seals with only the tenant and object ids, and a plain SHA-256.
     const oldEml = await gateway.vault.seal(row.tenantId, `${row.id}:eml`, eml);
     const oldMeta = await gateway.vault.seal(row.tenantId, `${row.id}:meta`, meta);
-    await gateway.database.db
+    await ownerDb(gateway.database.db)
       .update(portalMessages)
       .set({ content: oldEml.content, wrappedDataKey: oldEml.wrappedDataKey, meta: oldMeta.content, metaWrappedDataKey: oldMeta.wrappedDataKey, contentSha256: sha256(eml) })
       .where(eq(portalMessages.id, row.id));

@@ -4,6 +4,7 @@
  */
 import { and, eq } from 'drizzle-orm';
 import type { Queryable } from '../db/client.ts';
+import { inTenantScope } from '../db/tenant-scope.ts';
 import { portalMessages, portalThreads } from '../db/schema.ts';
 import { problems } from './portal-problems.ts';
 import { portalMessageHeadColumns, type PortalMessageHead } from './portal-store.ts';
@@ -39,11 +40,13 @@ export async function findAccess(
   options: { withdrawn: 'refuse' | 'allow' } = { withdrawn: 'refuse' },
 ): Promise<Access> {
   if (!isUuid(messageId)) throw problems.notFound();
-  const [found] = await q
-    .select({ row: portalMessageHeadColumns, thread: portalThreads })
-    .from(portalMessages)
-    .innerJoin(portalThreads, eq(portalThreads.id, portalMessages.threadId))
-    .where(and(eq(portalMessages.id, messageId), eq(portalMessages.tenantId, session.tenantId)));
+  const [found] = await inTenantScope(q, session.tenantId, (tx) =>
+    tx
+      .select({ row: portalMessageHeadColumns, thread: portalThreads })
+      .from(portalMessages)
+      .innerJoin(portalThreads, eq(portalThreads.id, portalMessages.threadId))
+      .where(and(eq(portalMessages.id, messageId), eq(portalMessages.tenantId, session.tenantId))),
+  );
   if (!found) throw problems.notFound();
   const { row, thread } = found;
   const visibility = visibilityOf(session, thread, row);

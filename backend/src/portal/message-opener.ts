@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import { appendAudit } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import type { Logger } from '../logger.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { HeavyWorkLimiter } from './heavy-work-limiter.ts';
@@ -124,7 +125,7 @@ export class MessageOpener {
   private async openAndParse(access: Access, key: string): Promise<OpenedMessage> {
     const { row, thread } = access;
     this.readingStats.decrypts += 1;
-    const sealed = await loadSealedEml(this.options.db, row.id);
+    const sealed = await withTenants(this.options.db, row.tenantId, (tx) => loadSealedEml(tx, row.id));
     if (!sealed) return { integrity: 'failed', reason: 'the stored content is missing' };
     const opened = await openEml(this.options.vault, row, thread, sealed);
     if (opened.integrity === 'failed') return { integrity: 'failed', reason: opened.reason };

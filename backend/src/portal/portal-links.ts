@@ -7,6 +7,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import type { PortalRole, PortalSession } from '../../../common/src/portal-api.ts';
 import { appendAudit } from '../audit/audit-log.ts';
 import type { Database, Queryable } from '../db/client.ts';
+import { scopeTransaction, withTenants } from '../db/tenant-scope.ts';
 import { members, portalMessages, portalThreads } from '../db/schema.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -52,6 +53,8 @@ export class PortalLinks {
     return db.transaction(async (tx) => {
       const link = await consumeLink(tx, token);
       if (!link) throw problems.linkUnusable();
+      // From here on the transaction works for the link's tenant only.
+      await scopeTransaction(tx, link.tenantId);
       const settings = await this.options.tenants.settings(link.tenantId, tx);
       let role: PortalRole | undefined;
       let threadId = link.threadId ?? '';
@@ -127,9 +130,7 @@ export class PortalLinks {
       for (const target of targets) {
         const row = await this.latestReadable(target.tenantId, target.address, target.portalMessageId);
         if (!row) continue;
-        await db.transaction(async (tx) => {
-          await this.sendFreshLink(tx, row, clientIp);
-        });
+        await withTenants(db, row.tenantId, (tx) => this.sendFreshLink(tx, row, clientIp));
         spooled = true;
       }
       if (spooled) this.options.onSpooled();
@@ -139,12 +140,14 @@ export class PortalLinks {
   /** The message a fresh link leads to: the one asked for if still readable, else the latest readable. */
   private async latestReadable(tenantId: string, address: string, preferredId?: string): Promise<PortalMessageHead | undefined> {
     const readable = and(eq(portalMessages.tenantId, tenantId), readableByRecipient(address));
-    if (preferredId) {
-      const [row] = await this.options.db.select(portalMessageHeadColumns).from(portalMessages).where(and(readable, eq(portalMessages.id, preferredId)));
-      if (row) return row;
-    }
-    const [latest] = await this.options.db.select(portalMessageHeadColumns).from(portalMessages).where(readable).orderBy(desc(portalMessages.sentAt)).limit(1);
-    return latest;
+    return withTenants(this.options.db, tenantId, async (tx) => {
+      if (preferredId) {
+        const [row] = await tx.select(portalMessageHeadColumns).from(portalMessages).where(and(readable, eq(portalMessages.id, preferredId)));
+        if (row) return row;
+      }
+      const [latest] = await tx.select(portalMessageHeadColumns).from(portalMessages).where(readable).orderBy(desc(portalMessages.sentAt)).limit(1);
+      return latest;
+    });
   }
 
   private async sendFreshLink(tx: Queryable, row: PortalMessageHead, clientIp: string): Promise<void> {
@@ -203,7 +206,7 @@ export class PortalLinks {
     if (!tenant) return;
     const settings = await this.options.tenants.settings(tenant.id);
     const expiresAt = new Date(Date.now() + settings.signInLinkTtlMinutes * 60_000);
-    await db.transaction(async (tx) => {
+    await withTenants(db, tenant.id, async (tx) => {
       const link = await issueLink(tx, { tenantId: tenant.id, address, purpose: 'sign-in', expiresAt });
       const mail = await buildSignInMail({
         language: languageFor(settings, address),

@@ -8,6 +8,7 @@ import type { MessageSummary, PortalMessageView, ThreadDetail, ThreadSummary } f
 import { appendAudit } from '../audit/audit-log.ts';
 import { sealAuditDetails, SEALED_DETAILS_KEY } from '../audit/sealed-details.ts';
 import type { Database } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { portalMessages, portalThreads } from '../db/schema.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -42,15 +43,17 @@ export class PortalMailbox {
   private async threadsOf(session: PortalSessionInfo, threadId?: string) {
     const mine = threadsOfParty(session.address);
     const where = threadId ? and(eq(portalThreads.tenantId, session.tenantId), mine, eq(portalThreads.id, threadId)) : and(eq(portalThreads.tenantId, session.tenantId), mine);
-    return this.options.db.select().from(portalThreads).where(where).orderBy(desc(portalThreads.lastMessageAt)).limit(500);
+    return withTenants(this.options.db, session.tenantId, (tx) => tx.select().from(portalThreads).where(where).orderBy(desc(portalThreads.lastMessageAt)).limit(500));
   }
 
   private async summarise(session: PortalSessionInfo, thread: typeof portalThreads.$inferSelect) {
-    const rows = await this.options.db
+    const rows = await withTenants(this.options.db, session.tenantId, (tx) =>
+      tx
       .select(portalMessageHeadColumns)
       .from(portalMessages)
       .where(eq(portalMessages.threadId, thread.id))
-      .orderBy(asc(portalMessages.sentAt));
+      .orderBy(asc(portalMessages.sentAt)),
+    );
     const now = Date.now();
     const visible = rows.filter((row) => visibilityOf(session, thread, row, now).kind === 'visible');
     const metas = await Promise.all(visible.map((row) => openMeta(this.options.vault, row, undefined, thread)));
@@ -153,7 +156,7 @@ export class PortalMailbox {
   private async recordRead(session: PortalSessionInfo, access: Access, meta: PortalMessageMeta, integrity: string, actor: Actor) {
     const { row } = access;
     let receiptSpooled = false;
-    await this.options.db.transaction(async (tx) => {
+    await withTenants(this.options.db, session.tenantId, async (tx) => {
       let first = false;
       if (access.relation === 'addressee' && !row.firstReadAt) {
         const updated = await tx
@@ -225,7 +228,7 @@ export class PortalMailbox {
     // A withdrawn or expired message can still be removed from one's own view.
     const access = await findAccess(this.options.db, session, messageId, { withdrawn: 'allow' });
     const column = access.relation === 'author' ? { deletedBySenderAt: sql`now()` } : { deletedByRecipientAt: sql`now()` };
-    await this.options.db.transaction(async (tx) => {
+    await withTenants(this.options.db, session.tenantId, async (tx) => {
       const [updated] = await tx.update(portalMessages).set(column).where(eq(portalMessages.id, access.row.id)).returning();
       const physically = Boolean(updated?.deletedBySenderAt && updated.deletedByRecipientAt);
       if (physically) await tx.delete(portalMessages).where(eq(portalMessages.id, access.row.id));

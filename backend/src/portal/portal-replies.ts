@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { appendAudit } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { spoolWithin } from '../messages/spool.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { sanitizeMailHtml } from './html-sanitizer.ts';
@@ -75,7 +76,7 @@ export class PortalReplies {
       .build();
 
     const replyId = randomUUID();
-    await this.options.db.transaction(async (tx) => {
+    await withTenants(this.options.db, session.tenantId, async (tx) => {
       if (!(await takeThreadSlot(tx, thread.id))) throw problems.threadFull(MAX_THREAD_MESSAGES);
       await insertPortalMessage(tx, this.options.vault, {
         id: replyId,

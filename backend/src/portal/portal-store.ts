@@ -13,6 +13,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { eq, getTableColumns } from 'drizzle-orm';
 import type { Queryable } from '../db/client.ts';
+import { inTenantScope } from '../db/tenant-scope.ts';
 import { portalMessages, portalThreads } from '../db/schema.ts';
 import { storableOptionalText, storableText } from '../db/storable-text.ts';
 import { FINGERPRINT_PREFIX, type KeyVault } from '../vault/key-vault.ts';
@@ -166,7 +167,7 @@ export async function openMeta(vault: KeyVault, row: MetaRow, q?: Queryable, thr
   try {
     let binding: string | undefined;
     if (!isLegacyRow(row)) {
-      const parties = thread ?? (await threadPartiesOf(q ?? vault.db, row.threadId));
+      const parties = thread ?? (await inTenantScope(q ?? vault.db, row.tenantId, (tx) => threadPartiesOf(tx, row.threadId)));
       if (!parties) throw new Error('the thread is missing');
       binding = accessBinding(row, parties);
     }

@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
 import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
-import type { Database } from '../db/client.ts';
+import { queryRows, type Database, type Queryable } from '../db/client.ts';
+import { inTenantScope, withTenants } from '../db/tenant-scope.ts';
 import { messages, portalMessages } from '../db/schema.ts';
 import { controlHeaderLookup, headerValue, splitMessage } from '../mail/header-block.ts';
 import { describeHeaderRefusal } from '../mail/header-section.ts';
@@ -75,15 +76,17 @@ export class RecipientCopies {
   async storeForRecipient(context: ProtectionContext): Promise<ProtectionOutcome> {
     const { db, directory } = this.options;
     const recipient = context.recipient.toLowerCase();
-    const existing = await this.copyOf(context.messageId, recipient);
+    // What is already stored and who sent it, read together in the tenant's scope.
+    const { existing, source } = await withTenants(db, context.tenantId, async (tx) => ({
+      existing: await this.copyOf(tx, context.messageId, recipient),
+      source: (
+        await tx.select({ mailFrom: messages.mailFrom, clientAddress: messages.clientAddress }).from(messages).where(eq(messages.id, context.messageId))
+      )[0],
+    }));
     if (existing) return { kind: 'handled', detail: { portalMessageId: existing.id, threadId: existing.threadId, repeated: true } };
 
     const tenant = directory.tenantById(context.tenantId);
     if (!tenant) return { kind: 'unavailable', reason: 'the tenant is unknown to this gateway process' };
-    const [source] = await db
-      .select({ mailFrom: messages.mailFrom, clientAddress: messages.clientAddress })
-      .from(messages)
-      .where(eq(messages.id, context.messageId));
     if (!source) return { kind: 'unavailable', reason: 'the message is missing' };
 
     // A header section that cannot be read whole would be stored with fields nobody checked: refused.
@@ -140,7 +143,7 @@ export class RecipientCopies {
       threadId = await this.storeInGroup(store);
     } catch (error) {
       // A second worker stored the same copy at the same moment: that is the one.
-      const again = await this.copyOf(context.messageId, recipient);
+      const again = await inTenantScope(this.options.db, context.tenantId, (q) => this.copyOf(q, context.messageId, recipient));
       if (again) return { kind: 'handled', detail: { portalMessageId: again.id, threadId: again.threadId, repeated: true } };
       throw error;
     }
@@ -205,7 +208,7 @@ export class RecipientCopies {
     const order = stores.map((_, i) => i);
     const threadKey = (s: PendingStore) => `${s.tenant.id}\n${s.memberAddress}\n${s.recipient}`;
     order.sort((a, b) => (threadKey(stores[a]!) < threadKey(stores[b]!) ? -1 : threadKey(stores[a]!) > threadKey(stores[b]!) ? 1 : a - b));
-    return db.transaction(async (tx) => {
+    return withTenants(db, stores.map((s) => s.tenant.id), async (tx) => {
       const threadIds: string[] = [];
       const audit: AuditEntryInput[] = [];
       const notifications: SpoolRequest[] = [];
@@ -296,8 +299,8 @@ export class RecipientCopies {
     });
   }
 
-  private async copyOf(messageId: string, recipient: string) {
-    const [row] = await this.options.db
+  private async copyOf(q: Queryable, messageId: string, recipient: string) {
+    const [row] = await q
       .select({ id: portalMessages.id, threadId: portalMessages.threadId })
       .from(portalMessages)
       .where(and(eq(portalMessages.sourceMessageId, messageId), eq(portalMessages.toAddress, recipient)));
@@ -317,12 +320,14 @@ export class RecipientCopies {
   }
 
   private async quotaRefusal(tenantId: string, member: string, bytes: number, settings: PortalSettings): Promise<ProtectionOutcome | undefined> {
-    const rows = (await this.options.db.execute(
-      sql`select coalesce(sum(size_bytes), 0)::bigint as tenant_bytes,
-                 coalesce(sum(size_bytes) filter (where from_address = ${member} and direction = 'from-member'), 0)::bigint as member_bytes
-          from portal_messages where tenant_id = ${tenantId}`,
-    )) as unknown as { rows: Array<{ tenant_bytes: string | number; member_bytes: string | number }> };
-    const usage = rows.rows[0];
+    const [usage] = await withTenants(this.options.db, tenantId, (tx) =>
+      queryRows<{ tenant_bytes: string | number; member_bytes: string | number }>(
+        tx,
+        sql`select coalesce(sum(size_bytes), 0)::bigint as tenant_bytes,
+                   coalesce(sum(size_bytes) filter (where from_address = ${member} and direction = 'from-member'), 0)::bigint as member_bytes
+            from portal_messages where tenant_id = ${tenantId}`,
+      ),
+    );
     const memberQuota = settings.memberQuotaBytes[member] ?? settings.memberDefaultQuotaBytes;
     if (Number(usage?.member_bytes ?? 0) + bytes > memberQuota) {
       return {

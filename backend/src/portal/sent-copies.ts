@@ -7,6 +7,7 @@ import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm';
 import type { SentMessage } from '../../../common/src/portal-api.ts';
 import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import { portalLinks, portalMessages } from '../db/schema.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { isUuid, type Actor } from './message-access.ts';
@@ -34,7 +35,8 @@ export class SentCopies {
   /** The copies (one per recipient) of a message the member sent, by gateway message id or copy id. */
   private async copiesOf(session: PortalSessionInfo, id: string): Promise<PortalMessageHead[]> {
     if (!isUuid(id)) throw problems.notFound();
-    const rows = await this.options.db
+    const rows = await withTenants(this.options.db, session.tenantId, (tx) =>
+      tx
       .select(portalMessageHeadColumns)
       .from(portalMessages)
       .where(
@@ -43,19 +45,22 @@ export class SentCopies {
           sentByMember(session.address),
           or(eq(portalMessages.sourceMessageId, id), eq(portalMessages.id, id)),
         ),
-      );
+      ),
+    );
     if (rows.length === 0) throw problems.notFound();
     return rows;
   }
 
   async listSent(session: PortalSessionInfo): Promise<SentMessage[]> {
     this.requireMember(session);
-    const rows = await this.options.db
+    const rows = await withTenants(this.options.db, session.tenantId, (tx) =>
+      tx
       .select(portalMessageHeadColumns)
       .from(portalMessages)
       .where(and(eq(portalMessages.tenantId, session.tenantId), sentByMember(session.address)))
       .orderBy(desc(portalMessages.sentAt))
-      .limit(1000);
+      .limit(1000),
+    );
     const groups = new Map<string, PortalMessageHead[]>();
     for (const row of rows) {
       const key = row.sourceMessageId ?? row.id;
@@ -85,7 +90,7 @@ export class SentCopies {
     this.requireMember(session);
     const copies = (await this.copiesOf(session, id)).filter((c) => !recipient || c.toAddress === recipient.toLowerCase());
     if (copies.length === 0) throw problems.notFound();
-    await this.options.db.transaction(async (tx) => {
+    await withTenants(this.options.db, session.tenantId, async (tx) => {
       const ids = copies.map((c) => c.id);
       await tx.update(portalMessages).set({ revokedAt: sql`now()` }).where(and(inArray(portalMessages.id, ids), isNull(portalMessages.revokedAt)));
       // Open links to these copies stop working too.
@@ -114,7 +119,7 @@ export class SentCopies {
     const sentAt = copies[0]!.sentAt;
     const max = sentAt.getTime() + settings.maxExpiryDays * DAY_MS;
     const expiresAt = new Date(Math.min(requested.getTime(), max));
-    await this.options.db.transaction(async (tx) => {
+    await withTenants(this.options.db, session.tenantId, async (tx) => {
       await tx.update(portalMessages).set({ expiresAt }).where(inArray(portalMessages.id, copies.map((c) => c.id)));
       await appendAudit(
         tx,
