@@ -27,7 +27,7 @@ import { REPOSITORY_MANIFEST, readRepositoryManifest, renderAddinManifest, type 
 import type { EvaluationSignIns } from './addin-try-routes.ts';
 import { EntraTokenError, EntraTokenValidator, type EntraIdentity } from './entra-tokens.ts';
 import { sendProblem } from './problem-details.ts';
-import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
+import { problemSchema, recipientMethodsSchema, sentMessageSchema } from './shared-schemas.ts';
 import { distFolder } from './static-pages.ts';
 
 export const MAX_PREVIEW_RECIPIENTS = 500;
@@ -208,14 +208,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
           200: {
             type: 'object',
             properties: {
-              recipients: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: { address: { type: 'string' }, method: { type: 'string' }, reasonCode: { type: 'string' }, reason: { type: 'string' } },
-                  required: ['address', 'method', 'reasonCode', 'reason'],
-                },
-              },
+              recipients: recipientMethodsSchema,
             },
             required: ['recipients'],
           },

@@ -16,6 +16,7 @@ import { FALLBACK_ORDER } from '../protect/fallback-order.ts';
 import { resolveRecipientMethods, type MethodResolutionDeps } from '../protect/method-resolution.ts';
 import { requireApiToken } from './api-token-auth.ts';
 import { sendProblem } from './problem-details.ts';
+import { recipientMethodsSchema } from './shared-schemas.ts';
 
 const messageSummary = {
   type: 'object',
@@ -87,14 +88,7 @@ export const MAX_PROTECTION_PREVIEW_RECIPIENTS = 100;
 const protectionPreviewResponse = {
   type: 'object',
   properties: {
-    recipients: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { address: { type: 'string' }, method: { type: 'string' }, reasonCode: { type: 'string' }, reason: { type: 'string' } },
-        required: ['address', 'method', 'reasonCode', 'reason'],
-      },
-    },
+    recipients: recipientMethodsSchema,
     fallbackOrder: {
       type: 'array',
       items: {

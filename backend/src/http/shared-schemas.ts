@@ -26,3 +26,13 @@ export const sentMessageSchema = {
   },
   required: ['id', 'threadId', 'subject', 'sentAt', 'recipients'],
 } as const;
+
+/** How one recipient will be protected: the add-in's preview and the admin's preview of the fallback order. */
+export const recipientMethodsSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: { address: { type: 'string' }, method: { type: 'string' }, reasonCode: { type: 'string' }, reason: { type: 'string' } },
+    required: ['address', 'method', 'reasonCode', 'reason'],
+  },
+} as const;

@@ -6,33 +6,25 @@
 import { and, desc, eq } from 'drizzle-orm';
 import type { PortalRole, PortalSession } from '../../../common/src/portal-api.ts';
 import { appendAudit } from '../audit/audit-log.ts';
-import type { Database, Queryable } from '../db/client.ts';
+import type { Queryable } from '../db/client.ts';
 import { scopeTransaction, withTenants } from '../db/tenant-scope.ts';
 import { members, portalMessages, portalThreads } from '../db/schema.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
-import type { KeyVault } from '../vault/key-vault.ts';
 import { consumeLink, findLink, issueLink, takeRateToken, type LinkRow } from './magic-links.ts';
 import { buildNotificationMail, buildSignInMail } from './notification-mail.ts';
-import { spoolPortalMail } from './portal-outbox.ts';
+import { spoolPortalMail, type PortalMailingDeps } from './portal-outbox.ts';
 import { problems } from './portal-problems.ts';
 import { languageFor } from './portal-settings.ts';
 import { openMeta, portalMessageHeadColumns, type PortalMessageHead } from './portal-store.ts';
 import { createSession, type NewSession } from './sessions.ts';
-import type { TenantPortal } from './tenant-portal.ts';
 import { readableByRecipient, withdrawalOf } from './visibility.ts';
 
 /** Work a route runs after it has answered (so its duration tells the client nothing). */
 export type DeferredWork = () => Promise<void>;
 const nothingToDo: DeferredWork = async () => {};
 
-export interface PortalLinksOptions {
-  db: Database;
-  vault: KeyVault;
+export interface PortalLinksOptions extends PortalMailingDeps {
   directory: TenantDirectory;
-  tenants: TenantPortal;
-  hostname: string;
-  /** Called after mail was spooled, so the pipeline routes it at once. */
-  onSpooled: () => void;
   /** Rate limits for asking for links: per address and per client IP, within windowSeconds. */
   linkRequestLimits?: { perAddress: number; perIp: number; windowSeconds: number };
 }

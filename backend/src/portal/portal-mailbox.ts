@@ -7,34 +7,25 @@ import { and, asc, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { MessageSummary, PortalMessageView, ThreadDetail, ThreadSummary } from '../../../common/src/portal-api.ts';
 import { appendAudit } from '../audit/audit-log.ts';
 import { sealAuditDetails, SEALED_DETAILS_KEY } from '../audit/sealed-details.ts';
-import type { Database } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { portalMessages, portalThreads } from '../db/schema.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
-import type { KeyVault } from '../vault/key-vault.ts';
 import { sanitizeMailHtml } from './html-sanitizer.ts';
 import { canReplyTo, findAccess, isUuid, type Access, type Actor } from './message-access.ts';
 import type { MessageOpener } from './message-opener.ts';
 import type { ParsedAttachment } from './message-parsing.ts';
 import { buildReadReceiptMail } from './notification-mail.ts';
-import { spoolPortalMail } from './portal-outbox.ts';
+import { spoolPortalMail, type PortalMailingDeps } from './portal-outbox.ts';
 import { problems } from './portal-problems.ts';
 import { languageFor } from './portal-settings.ts';
 import { openMeta, portalMessageHeadColumns, type PortalMessageMeta } from './portal-store.ts';
 import type { PortalSessionInfo } from './sessions.ts';
-import type { TenantPortal } from './tenant-portal.ts';
 import { MAX_THREAD_MESSAGES } from './threads.ts';
 import { isExternalIn, replyRefusal, threadsOfParty, visibilityOf } from './visibility.ts';
 
-export interface PortalMailboxOptions {
-  db: Database;
-  vault: KeyVault;
+export interface PortalMailboxOptions extends PortalMailingDeps {
   directory: TenantDirectory;
-  tenants: TenantPortal;
   opener: MessageOpener;
-  hostname: string;
-  /** Called after mail was spooled, so the pipeline routes it at once. */
-  onSpooled: () => void;
 }
 
 export class PortalMailbox {

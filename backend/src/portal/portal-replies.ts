@@ -5,17 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { appendAudit } from '../audit/audit-log.ts';
-import type { Database } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { spoolWithin } from '../messages/spool.ts';
-import type { KeyVault } from '../vault/key-vault.ts';
+import type { PortalMailingDeps } from './portal-outbox.ts';
 import { sanitizeMailHtml } from './html-sanitizer.ts';
 import { checkReply, findAccess, type Actor } from './message-access.ts';
 import { problems } from './portal-problems.ts';
 import { insertPortalMessage, openMeta } from './portal-store.ts';
 import { formatBytes, previewOf } from './portal-text.ts';
 import type { PortalSessionInfo } from './sessions.ts';
-import type { TenantPortal } from './tenant-portal.ts';
 import { MAX_THREAD_MESSAGES, takeThreadSlot } from './threads.ts';
 
 export interface ReplyInput {
@@ -24,14 +22,7 @@ export interface ReplyInput {
   attachments: Array<{ filename: string; contentType: string; content: Buffer }>;
 }
 
-export interface PortalRepliesOptions {
-  db: Database;
-  vault: KeyVault;
-  tenants: TenantPortal;
-  hostname: string;
-  /** Called after mail was spooled, so the pipeline routes it at once. */
-  onSpooled: () => void;
-}
+export type PortalRepliesOptions = PortalMailingDeps;
 
 export class PortalReplies {
   constructor(private readonly options: PortalRepliesOptions) {}

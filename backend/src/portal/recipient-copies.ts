@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
 import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
-import { queryRows, type Database, type Queryable } from '../db/client.ts';
+import { queryRows, type Queryable } from '../db/client.ts';
 import { inTenantScope, withTenants } from '../db/tenant-scope.ts';
 import { messages, portalMessages } from '../db/schema.ts';
 import { controlHeaderLookup, headerValue, splitMessage } from '../mail/header-block.ts';
@@ -18,26 +18,19 @@ import { prepareOutgoingMessage } from '../mail/outgoing-message.ts';
 import { spoolWithin, type SpoolRequest } from '../messages/spool.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../protect/protection-modes.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
-import type { KeyVault } from '../vault/key-vault.ts';
+import type { PortalMailingDeps } from './portal-outbox.ts';
 import { issueLink } from './magic-links.ts';
 import { parsePortalMessage, type ParsedPortalMessage } from './message-parsing.ts';
 import { buildNotificationMail } from './notification-mail.ts';
 import { languageFor, type PortalSettings } from './portal-settings.ts';
 import { insertPortalMessage, type PortalMessageMeta } from './portal-store.ts';
 import { formatBytes, previewOf } from './portal-text.ts';
-import type { TenantPortal } from './tenant-portal.ts';
 import { findOrCreateThread, referencedMessageIds, subjectKey, takeThreadSlot } from './threads.ts';
 
 const DAY_MS = 86_400_000;
 
-export interface RecipientCopiesOptions {
-  db: Database;
-  vault: KeyVault;
+export interface RecipientCopiesOptions extends PortalMailingDeps {
   directory: TenantDirectory;
-  tenants: TenantPortal;
-  hostname: string;
-  /** Called after mail was spooled, so the pipeline routes it at once. */
-  onSpooled: () => void;
 }
 
 /** A copy for one recipient, checked and prepared, waiting to be written. */

@@ -6,7 +6,7 @@
 import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm';
 import type { SentMessage } from '../../../common/src/portal-api.ts';
 import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
-import type { Database } from '../db/client.ts';
+import type { Database, Queryable } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { portalLinks, portalMessages } from '../db/schema.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -27,6 +27,30 @@ export interface SentCopiesOptions {
 
 export class SentCopies {
   constructor(private readonly options: SentCopiesOptions) {}
+
+  /** One audit entry per copy the member acted on, in the transaction that acted. */
+  private auditEach(
+    tx: Queryable,
+    session: PortalSessionInfo,
+    actor: Actor,
+    copies: PortalMessageHead[],
+    action: AuditEntryInput['action'],
+    details: (copy: PortalMessageHead) => Record<string, unknown>,
+  ): Promise<void> {
+    return appendAudit(
+      tx,
+      this.options.vault.auditKeys,
+      copies.map((c): AuditEntryInput => ({
+        tenantId: session.tenantId,
+        action,
+        actorId: session.id,
+        actorAddress: session.address,
+        clientIp: actor.clientIp,
+        subjectId: c.id,
+        details: { channel: 'portal', ...details(c) },
+      })),
+    );
+  }
 
   private requireMember(session: PortalSessionInfo): void {
     if (!session.role) throw problems.forbidden('Only members of the organisation can see sent messages.');
@@ -95,19 +119,7 @@ export class SentCopies {
       await tx.update(portalMessages).set({ revokedAt: sql`now()` }).where(and(inArray(portalMessages.id, ids), isNull(portalMessages.revokedAt)));
       // Open links to these copies stop working too.
       await tx.update(portalLinks).set({ usedAt: sql`now()` }).where(and(inArray(portalLinks.portalMessageId, ids), isNull(portalLinks.usedAt)));
-      await appendAudit(
-        tx,
-        this.options.vault.auditKeys,
-        copies.map((c): AuditEntryInput => ({
-          tenantId: session.tenantId,
-          action: 'revoked',
-          actorId: session.id,
-          actorAddress: session.address,
-          clientIp: actor.clientIp,
-          subjectId: c.id,
-          details: { channel: 'portal', recipient: c.toAddress },
-        })),
-      );
+      await this.auditEach(tx, session, actor, copies, 'revoked', (c) => ({ recipient: c.toAddress }));
     });
   }
 
@@ -121,19 +133,11 @@ export class SentCopies {
     const expiresAt = new Date(Math.min(requested.getTime(), max));
     await withTenants(this.options.db, session.tenantId, async (tx) => {
       await tx.update(portalMessages).set({ expiresAt }).where(inArray(portalMessages.id, copies.map((c) => c.id)));
-      await appendAudit(
-        tx,
-        this.options.vault.auditKeys,
-        copies.map((c): AuditEntryInput => ({
-          tenantId: session.tenantId,
-          action: 'expiry_changed',
-          actorId: session.id,
-          actorAddress: session.address,
-          clientIp: actor.clientIp,
-          subjectId: c.id,
-          details: { channel: 'portal', from: c.expiresAt?.toISOString() ?? null, to: expiresAt.toISOString(), capped: expiresAt.getTime() < requested.getTime() },
-        })),
-      );
+      await this.auditEach(tx, session, actor, copies, 'expiry_changed', (c) => ({
+        from: c.expiresAt?.toISOString() ?? null,
+        to: expiresAt.toISOString(),
+        capped: expiresAt.getTime() < requested.getTime(),
+      }));
     });
     return expiresAt;
   }
