@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
+import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { appendAudit, readAudit } from '../src/audit/audit-log.ts';
 import { GATEWAY_ROLE, openDatabase, queryRows, type DatabaseHandle } from '../src/db/client.ts';
@@ -33,16 +34,9 @@ async function gatewayRoleSession(database: TestDatabase, handle: DatabaseHandle
     };
   }
   // PGlite has one session, which the gateway runs as its role already.
+  const session = (handle.db as unknown as { $client: PGlite }).$client;
   return {
-    query: async <T>(text: string, values?: unknown[]) => {
-      const params = (values ?? []).map((v) => sql`${v}`);
-      let i = 0;
-      const statement = sql.join(
-        text.split(/\$\d+/).flatMap((part, index, parts) => (index < parts.length - 1 ? [sql.raw(part), params[i++]!] : [sql.raw(part)])),
-        sql``,
-      );
-      return queryRows<T>(handle.db, statement);
-    },
+    query: async <T>(text: string, values?: unknown[]) => (await session.query<T>(text, values)).rows,
     close: async () => undefined,
   };
 }

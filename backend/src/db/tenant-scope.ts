@@ -19,7 +19,7 @@ export async function withTenants<T>(db: Queryable, tenants: string | Iterable<s
   const scope = scopeValue(tenants);
   if (!(db instanceof PgTransaction)) {
     return db.transaction(async (tx) => {
-      await tx.execute(sql`select set_config('sealpost.tenant_ids', ${scope}, true)`);
+      await setScope(tx, scope);
       return work(tx);
     });
   }
@@ -44,7 +44,12 @@ export function inTenantScope<T>(q: Queryable, tenantId: string, work: (q: Query
 
 /** Sets the scope for the rest of an open transaction (one that creates a tenant, then writes its rows). */
 export async function scopeTransaction(tx: Transaction, tenants: string | Iterable<string>): Promise<void> {
-  await tx.execute(sql`select set_config('sealpost.tenant_ids', ${scopeValue(tenants)}, true)`);
+  await setScope(tx, scopeValue(tenants));
+}
+
+/** The one place the scope is written: transaction-local, so a pooled connection never carries it on. */
+async function setScope(tx: Transaction, scope: string): Promise<void> {
+  await tx.execute(sql`select set_config('sealpost.tenant_ids', ${scope}, true)`);
 }
 
 /** Every tenant: for the jobs that serve all of them (the audit checkpoints, housekeeping). */
