@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { DEFAULT_MAX_HEADER_BYTES, MAX_CONFIGURABLE_HEADER_BYTES } from './mail/header-section.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { colourProblem, normaliseColour, resolveLogo } from './tenants/branding.ts';
+import { guardSectionSchema } from './guard/policy-settings.ts';
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -101,56 +102,11 @@ const connectorSchema = z
 const memberSchema = z.strictObject({
   email: z.string().email(),
   role: z.enum(['owner', 'operator', 'analyst', 'auditor', 'contact']).default('contact'),
+  /** The member's name as mail shows it: a message from outside that shows this name is a warning sign. */
+  name: z.string().trim().min(1).max(200).optional(),
 });
 
-/** The guard's checks by name, so a misspelt name in disabledChecks is an error rather than a check left on. */
-export const GUARD_CHECK_NAMES = ['message-structure', 'reply-to-domain'] as const;
-
-/**
- * A tenant's inbound guard policy. Every field is optional: the guard fills in its defaults
- * (backend/src/guard/policy.ts), so a tenant file names only what it changes.
- */
-const guardSchema = z.strictObject({
-  /** Score sums at or above which a message is flagged, quarantined, rejected. */
-  thresholds: z
-    .strictObject({ flag: z.number().finite(), quarantine: z.number().finite(), reject: z.number().finite() })
-    .refine((t) => t.flag <= t.quarantine && t.quarantine <= t.reject, {
-      message: 'must rise: flag <= quarantine <= reject',
-    })
-    .optional(),
-  /** Per-symbol scores that replace the check's own (REPLYTO_DOMAIN_DIFFERS: 6). */
-  scores: z
-    .record(z.string(), z.number().finite())
-    .superRefine((scores, context) => {
-      for (const symbol of Object.keys(scores)) {
-        if (!/^[A-Z][A-Z0-9_]{0,99}$/.test(symbol)) {
-          context.addIssue({ code: 'custom', path: [symbol], message: 'is not a symbol: symbol names are upper case, e.g. REPLYTO_DOMAIN_DIFFERS' });
-        }
-      }
-    })
-    .optional(),
-  disabledChecks: z.array(z.enum(GUARD_CHECK_NAMES)).optional(),
-  /**
-   * What a check that times out or fails yields: a forced action and a score. Never deliver: a message a
-   * check could not read must not pass as if it had been read.
-   */
-  onCheckFailure: z
-    .strictObject({
-      action: z.enum(['flag', 'quarantine', 'reject']).optional(),
-      score: z.number().finite().optional(),
-    })
-    .optional(),
-  /** Limits of the message-structure check. */
-  limits: z
-    .strictObject({
-      maxParts: z.number().int().min(1).max(100_000).optional(),
-      maxNestingDepth: z.number().int().min(1).max(1000).optional(),
-      maxHeaderLineBytes: z.number().int().min(78).max(1_000_000).optional(),
-    })
-    .optional(),
-});
-
-export type GuardSettings = z.infer<typeof guardSchema>;
+export { GUARD_CHECK_NAMES, type GuardSettings } from './guard/policy-settings.ts';
 
 const tenantSchema = z.strictObject({
   name: z.string().min(1),
@@ -177,7 +133,7 @@ const tenantSchema = z.strictObject({
     })
     .optional(),
   /** Inbound protection: thresholds, score overrides, disabled checks and limits (the guard's defaults otherwise). */
-  guard: guardSchema.optional(),
+  guard: guardSectionSchema.optional(),
   /**
    * What recipients see: the name, a logo (a PNG, JPEG or SVG file next to the tenant file, or a data: URL)
    * and a brand colour white text is readable on. Without it the portal and the mails look like Sealpost.
@@ -279,39 +235,36 @@ export interface Config {
   configFile?: string;
 }
 
-/** Every key the tenant file knows, for suggesting the one a misspelt key was meant to be. */
-const TENANT_FILE_KEYS = [
-  'tenants', 'name', 'domains', 'connectors', 'ips', 'smtpAuth', 'user', 'passwordHash', 'mailServer', 'members', 'email',
-  'role', 'apiTokens', 'token', 'subjectTriggers', 'smartAlert', 'externalRecipientsWithAttachments', 'keywords', 'entra',
-  'applicationId', 'tenantIds', 'guard', 'thresholds', 'flag', 'quarantine', 'reject', 'scores', 'disabledChecks',
-  'onCheckFailure', 'action', 'score', 'limits', 'maxParts', 'maxNestingDepth', 'maxHeaderLineBytes', 'branding', 'logo',
-  'colour',
-];
-
 /**
- * The keys valid inside each object of the tenant file, named by the key that holds it, so that a
- * suggestion is always a key that belongs where the misspelt one stands.
+ * The keys valid inside the object at an issue's path, read from the schema itself, so that a suggestion
+ * is always a key that belongs where the misspelt one stands and no list of keys can fall behind.
  */
-const KEYS_INSIDE: Record<string, readonly string[]> = {
-  '': ['tenants'],
-  tenants: ['name', 'domains', 'connectors', 'mailServer', 'members', 'apiTokens', 'subjectTriggers', 'smartAlert', 'entra', 'guard', 'branding'],
-  connectors: ['name', 'ips', 'smtpAuth'],
-  smtpAuth: ['user', 'passwordHash'],
-  members: ['email', 'role'],
-  apiTokens: ['name', 'token'],
-  smartAlert: ['externalRecipientsWithAttachments', 'keywords'],
-  entra: ['applicationId', 'tenantIds'],
-  branding: ['name', 'logo', 'colour'],
-  guard: ['thresholds', 'scores', 'disabledChecks', 'onCheckFailure', 'limits'],
-  thresholds: ['flag', 'quarantine', 'reject'],
-  onCheckFailure: ['action', 'score'],
-  limits: ['maxParts', 'maxNestingDepth', 'maxHeaderLineBytes'],
-};
+function keysAt(path: readonly PropertyKey[], root: z.ZodType = fileSchema): readonly string[] {
+  let schema: z.ZodType | undefined = root;
+  for (const segment of path) {
+    schema = unwrapSchema(schema);
+    if (!schema) return [];
+    const def = schema.def as { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType };
+    if (def.type === 'array' && typeof segment === 'number') schema = def.element;
+    else if (def.type === 'object' && typeof segment === 'string') schema = def.shape?.[segment];
+    else if (def.type === 'record') schema = (def as unknown as { valueType: z.ZodType }).valueType;
+    else return [];
+  }
+  const object = unwrapSchema(schema);
+  const def = object?.def as { type: string; shape?: Record<string, z.ZodType> } | undefined;
+  return def?.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+}
 
-/** The keys valid at an issue's path: the object's holder is the last key that is not an array index. */
-function keysAt(path: readonly PropertyKey[]): readonly string[] {
-  const holder = [...path].reverse().find((segment) => typeof segment === 'string');
-  return KEYS_INSIDE[typeof holder === 'string' ? holder : ''] ?? TENANT_FILE_KEYS;
+/** Looks through optional, default, pipe (transform) and refinement wrappers to the schema that holds the keys. */
+function unwrapSchema(schema: z.ZodType | undefined): z.ZodType | undefined {
+  let current = schema;
+  for (let depth = 0; current && depth < 10; depth += 1) {
+    const def = current.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
+    if (def.innerType) current = def.innerType;
+    else if (def.type === 'pipe' && def.in) current = def.in;
+    else return current;
+  }
+  return current;
 }
 
 /**
@@ -332,7 +285,7 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-export function nearestKey(key: string, known: readonly string[] = TENANT_FILE_KEYS): string | undefined {
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
   const lower = key.toLowerCase().slice(0, 100);
   const exact = known.find((k) => k.toLowerCase() === lower);
   if (exact) return exact;

@@ -3,7 +3,7 @@
  * committed under backend/drizzle/, and applied at start-up on PGlite and PostgreSQL alike.
  */
 import { sql } from 'drizzle-orm';
-import type { GuardSettings } from '../config.ts';
+import type { GuardSettings, PolicyMatch, PolicySettings } from '../guard/policy-settings.ts';
 import {
   bigserial,
   boolean,
@@ -81,6 +81,8 @@ export const members = pgTable(
     tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
     email: text('email').notNull(),
     role: text('role').notNull(),
+    /** The member's name as mail shows it (the header protection knows impersonations by it). */
+    name: text('name'),
     /** The member's Entra ID object id (oid), remembered at the first add-in sign-in. */
     entraObjectId: text('entra_object_id'),
     createdAt: createdAt(),
@@ -233,6 +235,33 @@ export const protectedCopies = pgTable(
     createdAt: createdAt(),
   },
   (t) => [index('protected_copies_message_idx').on(t.messageId)],
+);
+
+/**
+ * A tenant's inbound policies (guard/policy-settings.ts): the first enabled one by priority whose routing
+ * rules match decides a message. Written by the tenant file (source 'file', replaced at each start) or the
+ * admin API (source 'admin'); a policy the file names cannot be edited through the API.
+ */
+export const guardPolicies = pgTable(
+  'guard_policies',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    /** Lower first. */
+    priority: integer('priority').notNull(),
+    match: jsonb('match').$type<PolicyMatch>().notNull().default({}),
+    settings: jsonb('settings').$type<PolicySettings>().notNull().default({}),
+    /** file | admin */
+    source: text('source').notNull(),
+    /** Bumped on every change, so an editor's stale copy is refused rather than overwriting a newer one. */
+    revision: integer('revision').notNull().default(1),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedBy: text('updated_by'),
+  },
+  (t) => [uniqueIndex('guard_policies_tenant_name_idx').on(t.tenantId, sql`lower(${t.name})`)],
 );
 
 /** One message, one trace: every step recorded against the message id. */

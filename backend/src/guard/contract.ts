@@ -11,6 +11,7 @@
 import type { SplitMessage } from '../mail/header-block.ts';
 import type { SmtpHookFinding } from '../smtp/smtp-hooks.ts';
 import type { GuardPolicy } from './policy.ts';
+import type { GuardModuleName } from './policy-settings.ts';
 
 export type {
   SmtpDataEnd,
@@ -28,12 +29,52 @@ export interface GuardFinding {
   score: number;
   reason: string;
   action?: Exclude<GuardAction, 'deliver'>;
+  /** The check that found it (set by the runner). */
+  check?: string;
+  /** The check's own score, when the policy replaced it (a module's scoreDelta, a per-symbol score). */
+  baseScore?: number;
+}
+
+/** A header a check adds to the delivered message; only these names, so a check cannot rewrite the message. */
+export const GUARD_HEADER_NAMES = ['Authentication-Results'] as const;
+export interface GuardHeader {
+  name: (typeof GUARD_HEADER_NAMES)[number];
+  /** The field's value, unfolded; the stage folds it. */
+  value: string;
+}
+
+/**
+ * What the checks established about the message beyond its score, for the actions after the verdict
+ * (a rejection notice goes only to a sender the authentication check verified).
+ */
+export interface GuardFacts {
+  /** SPF passed for the envelope sender's domain, or DKIM passed for it, and DMARC did not fail. */
+  senderVerified?: boolean;
+  /** The DMARC result for the From domain (pass, fail, none, temperror, permerror). */
+  dmarc?: string;
+  /** The country of the connecting address, when a GeoIP database knows it. */
+  country?: string;
 }
 
 export interface GuardVerdict {
   action: GuardAction;
   score: number;
   findings: GuardFinding[];
+  /** The policy that decided (undefined only in verdicts stored before policies had names). */
+  policy?: { id?: string; name: string };
+  /** Headers the checks add to the delivered message. */
+  headers?: GuardHeader[];
+  facts?: GuardFacts;
+  /** Whether an action was forced by a finding (a module's action, a check that failed) rather than by the sum. */
+  forced?: boolean;
+}
+
+/** What the tenant directory knows that checks may read: its domains and members. */
+export interface GuardTenant {
+  id: string;
+  name: string;
+  domains: readonly string[];
+  members: ReadonlyArray<{ email: string; name?: string }>;
 }
 
 export interface GuardInput {
@@ -43,12 +84,28 @@ export interface GuardInput {
   mailFrom: string;
   recipients: string[];
   remoteAddress?: string;
+  /** The name the client gave in HELO/EHLO. */
+  helo?: string;
   raw: Buffer;
   /** splitMessage(raw) from mail/header-block.ts. */
   header: SplitMessage;
+  /** The tenant as the directory knows it (its domains and members); absent in some tests. */
+  tenant?: GuardTenant;
+  /** Findings made at SMTP time (before the 250), carried into the verdict. */
+  smtpFindings?: readonly GuardFinding[];
 }
 
-export type GuardRunner = (input: GuardInput) => Promise<GuardVerdict>;
+export interface GuardRunOptions {
+  /** Decide under this policy instead of the one the tenant's routing rules pick (simulation). */
+  policy?: GuardPolicy;
+  /**
+   * Findings stored with an earlier verdict: checks that are not replayable contribute these instead of
+   * running again (simulation over past mail).
+   */
+  storedFindings?: readonly GuardFinding[];
+}
+
+export type GuardRunner = (input: GuardInput, options?: GuardRunOptions) => Promise<GuardVerdict>;
 
 /**
  * What a check receives: the input seen through its byte budget. `raw` and `header.body` hold at most
@@ -71,15 +128,28 @@ export interface GuardCheckBudget {
   bytes?: number;
 }
 
+/** What a check returns: its findings, or its findings with headers and facts for the stage. */
+export type GuardCheckResult = GuardFinding[] | { findings: GuardFinding[]; headers?: GuardHeader[]; facts?: GuardFacts };
+
 export interface GuardCheck {
   /** kebab-case, unique; the tenant file disables a check by this name. */
   name: string;
+  /**
+   * The policy module the check belongs to: the module's switch turns it off, and the module's scoreDelta
+   * and action apply to its findings with a positive score (the runner applies them; the check need not).
+   */
+  module?: GuardModuleName;
+  /**
+   * Whether a stored message may be checked again later with the same answer (policy simulation over past
+   * mail). A check that asks the outside world (DNS) at the time of receipt is not: its stored findings are reused.
+   */
+  replayable?: boolean;
   phase: 'message';
   /** The directions it reads; inbound only unless it says otherwise. */
   directions?: ReadonlyArray<'inbound' | 'outbound'>;
   budget?: GuardCheckBudget;
   /** Must stop work when `signal` aborts (the time budget ran out); the runner has moved on by then. */
-  run(context: GuardCheckContext, signal: AbortSignal): Promise<GuardFinding[]> | GuardFinding[];
+  run(context: GuardCheckContext, signal: AbortSignal): Promise<GuardCheckResult> | GuardCheckResult;
 }
 
 /** Which action wins when several apply: the strongest. */

@@ -22,12 +22,15 @@ import {
   type GuardAction,
   type GuardCheck,
   type GuardCheckContext,
+  type GuardFacts,
   type GuardFinding,
+  type GuardHeader,
   type GuardInput,
   type GuardRunner,
   type GuardVerdict,
+  GUARD_HEADER_NAMES,
 } from './contract.ts';
-import { DEFAULT_GUARD_POLICY, type GuardPolicy } from './policy.ts';
+import { DEFAULT_GUARD_POLICY, type GuardModuleSettings, type GuardPolicy } from './policy.ts';
 
 export interface GuardBudgets {
   /** Milliseconds a check may take unless it names its own budget. */
@@ -41,7 +44,8 @@ export const DEFAULT_GUARD_BUDGETS: GuardBudgets = { ms: 250, bytes: 16 * 1024 *
 
 export interface GuardRunnerOptions {
   checks: readonly GuardCheck[];
-  policyFor: (tenantId: string) => GuardPolicy;
+  /** The policy for a message: the tenant's policy its routing rules pick. */
+  policyFor: (input: GuardInput) => GuardPolicy | Promise<GuardPolicy>;
   budgets?: Partial<GuardBudgets>;
   logger?: Logger;
   /** Per-check durations and verdicts are recorded in this registry (sealpost_guard_*). */
@@ -62,7 +66,7 @@ export function createGuardRunner(options: GuardRunnerOptions): GuardRunner {
   const metrics = options.metrics ? guardMetrics(options.metrics) : undefined;
   const logger = options.logger;
 
-  const runCheck = async (check: GuardCheck, input: GuardInput, policy: GuardPolicy): Promise<GuardFinding[]> => {
+  const runCheck = async (check: GuardCheck, input: GuardInput, policy: GuardPolicy): Promise<CheckAnswer> => {
     const suffix = symbolSuffix(check.name);
     const budgetMs = check.budget?.ms ?? budgets.ms;
     const budgetBytes = check.budget?.bytes ?? budgets.bytes;
@@ -74,6 +78,8 @@ export function createGuardRunner(options: GuardRunnerOptions): GuardRunner {
       action: policy.onCheckFailure.action,
     });
     const findings: GuardFinding[] = [];
+    let headers: GuardHeader[] = [];
+    let facts: GuardFacts = {};
     if (context.truncated) {
       findings.push({
         symbol: `GUARD_TRUNCATED_${suffix}`,
@@ -98,9 +104,12 @@ export function createGuardRunner(options: GuardRunnerOptions): GuardRunner {
         outcome = 'timeout';
         findings.push(failure('TIMEOUT', `${check.name} did not finish within ${budgetMs} ms; the message was not fully checked`));
       } else {
-        const problem = invalidFindings(result);
+        const answer = Array.isArray(result) ? { findings: result as unknown } : (result as { findings?: unknown; headers?: unknown; facts?: unknown } | null);
+        const problem = answer && typeof answer === 'object' ? invalidFindings(answer.findings) ?? invalidHeaders(answer.headers) : `${String(result)} instead of findings`;
         if (problem) throw new Error(`returned ${problem}`);
-        findings.push(...(result as GuardFinding[]));
+        findings.push(...(answer!.findings as GuardFinding[]));
+        headers = (answer!.headers as GuardHeader[] | undefined) ?? [];
+        facts = (answer!.facts as GuardFacts | undefined) ?? {};
         if (elapsed > budgetMs) {
           outcome = 'timeout';
           findings.push(failure('TIMEOUT', `${check.name} took ${Math.round(elapsed)} ms, more than its ${budgetMs} ms`));
@@ -116,14 +125,14 @@ export function createGuardRunner(options: GuardRunnerOptions): GuardRunner {
     }
     if (outcome === 'timeout') logger?.warn({ messageId: input.messageId, check: check.name, budgetMs }, 'guard check overran its time');
     metrics?.checkSeconds.observe({ check: check.name, outcome }, (performance.now() - started) / 1000);
-    return findings;
+    return { findings: applyModule(findings.map((f) => ({ ...f, check: check.name })), moduleSettings(check, policy)), headers, facts };
   };
 
-  return async (input: GuardInput): Promise<GuardVerdict> => {
-    const extra: GuardFinding[] = [];
+  return async (input: GuardInput, runOptions = {}): Promise<GuardVerdict> => {
+    const extra: GuardFinding[] = [...(input.smtpFindings ?? [])];
     let policy: GuardPolicy;
     try {
-      policy = options.policyFor(input.tenantId);
+      policy = runOptions.policy ?? (await options.policyFor(input));
     } catch (error) {
       policy = DEFAULT_GUARD_POLICY;
       logger?.error({ err: error, messageId: input.messageId, tenantId: input.tenantId }, 'guard policy unavailable; defaults apply');
@@ -135,30 +144,94 @@ export function createGuardRunner(options: GuardRunnerOptions): GuardRunner {
       });
     }
     const active = options.checks.filter(
-      (check) => !policy.disabledChecks.has(check.name) && (check.directions ?? ['inbound']).includes(input.direction),
+      (check) =>
+        !policy.disabledChecks.has(check.name) &&
+        moduleSettings(check, policy)?.enabled !== false &&
+        (check.directions ?? ['inbound']).includes(input.direction),
     );
-    const perCheck = await Promise.all(active.map((check) => runCheck(check, input, policy)));
-    const verdict = decide([...extra, ...perCheck.flat()], policy);
+    const stored = runOptions.storedFindings;
+    const perCheck = await Promise.all(
+      active.map((check): CheckAnswer | Promise<CheckAnswer> =>
+        stored && check.replayable === false
+          ? { findings: applyModule(stored.filter((f) => f.check === check.name).map(withoutPolicyScore), moduleSettings(check, policy)), headers: [], facts: {} }
+          : runCheck(check, input, policy),
+      ),
+    );
+    const verdict = decide([...extra, ...perCheck.flatMap((answer) => answer.findings)], policy);
+    const headers = perCheck.flatMap((answer) => answer.headers);
+    const facts = Object.assign({}, ...perCheck.map((answer) => answer.facts)) as GuardFacts;
     metrics?.verdicts.inc({ action: verdict.action });
-    return verdict;
+    return {
+      ...verdict,
+      policy: { ...(policy.id ? { id: policy.id } : {}), name: policy.name },
+      ...(headers.length ? { headers } : {}),
+      ...(Object.keys(facts).length ? { facts } : {}),
+    };
   };
 }
 
-/** Scores by policy (per-symbol overrides), the sum, then the strongest of forced and threshold actions. */
+interface CheckAnswer {
+  findings: GuardFinding[];
+  headers: GuardHeader[];
+  facts: GuardFacts;
+}
+
+function moduleSettings(check: GuardCheck, policy: GuardPolicy): GuardModuleSettings | undefined {
+  return check.module ? policy.modules[check.module] : undefined;
+}
+
+/**
+ * A module's scoreDelta replaces the score of each of its findings that counts against the message
+ * (positive), and its action (quarantine, reject) is forced by each of them. Findings that speak for the
+ * message (negative) and notes (zero) are left as the check made them.
+ */
+function applyModule(findings: GuardFinding[], module: GuardModuleSettings | undefined): GuardFinding[] {
+  if (!module || (module.scoreDelta === undefined && module.action === 'score')) return findings;
+  return findings.map((finding) => {
+    if (finding.score <= 0 || finding.symbol.startsWith('GUARD_')) return finding;
+    const forced = module.action === 'score' ? finding.action : strongestAction(finding.action ?? 'deliver', module.action);
+    const score = module.scoreDelta ?? finding.score;
+    return {
+      ...finding,
+      score,
+      ...(score !== finding.score ? { baseScore: finding.baseScore ?? finding.score } : {}),
+      ...(forced && forced !== 'deliver' ? { action: forced } : {}),
+    };
+  });
+}
+
+/** A stored finding carries the score its policy gave it; the check's own is kept in baseScore. */
+function withoutPolicyScore(finding: GuardFinding): GuardFinding {
+  const { baseScore, ...rest } = finding;
+  return baseScore === undefined ? rest : { ...rest, score: baseScore };
+}
+
+/**
+ * Scores by policy (per-symbol overrides), the sum, then the strongest of the forced actions and the
+ * thresholds': at the block threshold the policy's block action (quarantine or reject), at the flag
+ * threshold a flag (or quarantine, when the policy quarantines instead of marking).
+ */
 export function decide(found: readonly GuardFinding[], policy: GuardPolicy): GuardVerdict {
   let score = 0;
   let forced: GuardAction = 'deliver';
   const findings = found.map((finding) => {
     const override = policy.scores[finding.symbol];
-    const scored = override === undefined ? finding : { ...finding, score: override };
+    const scored =
+      override === undefined || override === finding.score ? finding : { ...finding, score: override, baseScore: finding.baseScore ?? finding.score };
     score += scored.score;
     if (scored.action) forced = strongestAction(forced, scored.action);
     return scored;
   });
-  const { flag, quarantine, reject } = policy.thresholds;
-  const byScore: GuardAction = score >= reject ? 'reject' : score >= quarantine ? 'quarantine' : score >= flag ? 'flag' : 'deliver';
+  const { flag, block } = policy.thresholds;
+  const byScore: GuardAction = score >= block ? policy.onBlock : score >= flag ? (policy.onFlag.quarantine ? 'quarantine' : 'flag') : 'deliver';
+  const action = strongestAction(forced, byScore);
   // Rounded so that 0.1 + 0.2 reads as 0.3 in a trace.
-  return { action: strongestAction(forced, byScore), score: Math.round(score * 1000) / 1000, findings };
+  return {
+    action,
+    score: Math.round(score * 1000) / 1000,
+    findings,
+    ...(action !== byScore ? { forced: true } : {}),
+  };
 }
 
 function boundedContext(input: GuardInput, policy: GuardPolicy, budgetBytes: number): GuardCheckContext {
@@ -195,6 +268,19 @@ function invalidFindings(result: unknown): string | undefined {
     if (action !== undefined && (typeof action !== 'string' || !ACTIONS.has(action) || action === 'deliver')) {
       return `${symbol} with the unknown action ${String(action)}`;
     }
+  }
+  return undefined;
+}
+
+const HEADER_NAMES = new Set<string>(GUARD_HEADER_NAMES);
+
+function invalidHeaders(headers: unknown): string | undefined {
+  if (headers === undefined) return undefined;
+  if (!Array.isArray(headers)) return 'headers that are not a list';
+  for (const header of headers as unknown[]) {
+    const { name, value } = (header ?? {}) as Record<string, unknown>;
+    if (typeof name !== 'string' || !HEADER_NAMES.has(name)) return `a header the checks may not add (${String(name).slice(0, 40)})`;
+    if (typeof value !== 'string' || /[\r\n\x00]/.test(value) || value.length > 8000) return `an invalid ${name} value`;
   }
   return undefined;
 }
