@@ -42,6 +42,18 @@ const environmentSchema = z.object({
   SEALPOST_PUBLIC_URL: z.string().url('must be an absolute URL such as https://mail.example.com').optional(),
   SEALPOST_HOSTNAME: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name').optional(),
   SEALPOST_RELAY: smtpUrl.optional(),
+  /** The operator's GeoIP database (MaxMind mmdb format, a Country or City database) for country rules. */
+  SEALPOST_GEOIP_DB: z.string().min(1).optional(),
+  /**
+   * DNS servers for sender authentication (SPF, DKIM, DMARC, ARC), as host or host:port, comma-separated;
+   * the system's resolvers otherwise.
+   */
+  SEALPOST_DNS_SERVERS: z
+    .string()
+    .regex(/^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$/, 'must be a comma-separated list of host or host:port')
+    .optional(),
+  /** How long one DNS question of sender authentication may take before it counts as a temporary error. */
+  SEALPOST_DNS_TIMEOUT_MS: positiveInt.default(2000),
   SEALPOST_MASTER_KEY: z.string().optional(),
   SEALPOST_TLS_CERT: z.string().optional(),
   SEALPOST_TLS_KEY: z.string().optional(),
@@ -189,6 +201,8 @@ export interface Config {
   };
   http: { host: string; port: number; publicUrl: string };
   relay?: string;
+  /** Inbound checks' outside sources: the GeoIP database and the DNS servers sender authentication asks. */
+  guard: { geoipDatabase?: string; dnsServers?: string[]; dnsTimeoutMs: number };
   masterKey?: Buffer;
   /** The audit chain's keys and its signed checkpoints, all kept outside the database. */
   audit: {
@@ -385,6 +399,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       publicUrl: (e.SEALPOST_PUBLIC_URL ?? `http://localhost:${e.SEALPOST_HTTP_PORT}`).replace(/\/$/, ''),
     },
     relay: e.SEALPOST_RELAY,
+    guard: {
+      geoipDatabase: e.SEALPOST_GEOIP_DB === undefined ? undefined : resolve(e.SEALPOST_GEOIP_DB),
+      dnsServers: e.SEALPOST_DNS_SERVERS?.split(',').map((s) => s.trim()),
+      dnsTimeoutMs: e.SEALPOST_DNS_TIMEOUT_MS,
+    },
     masterKey,
     audit: {
       key: auditKey,

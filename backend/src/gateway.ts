@@ -22,8 +22,10 @@ import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { createPortal, type Portal } from './portal/portal.ts';
 import { autoProtection, portalProtection } from './protect/portal-mode.ts';
 import { absurdStructureHook } from './guard/checks/message-structure.ts';
-import type { GuardRunner } from './guard/contract.ts';
-import { createTenantGuard } from './guard/tenant-guard.ts';
+import type { GuardRunner, GuardServices } from './guard/contract.ts';
+import { GuardPolicyStore } from './guard/policy-store.ts';
+import { guardOutsideSources } from './guard/outside-sources.ts';
+import { createTenantGuard, gatewayGuardChecks, gatewayGuardHooks } from './guard/tenant-guard.ts';
 import { StageRunner } from './stages/stage-runner.ts';
 import { createSmtpListener } from './smtp/smtp-listener.ts';
 import type { SmtpHook } from './smtp/smtp-hooks.ts';
@@ -41,6 +43,10 @@ export interface Gateway {
   pipeline: StageRunner;
   /** Inbound protection for the guard stage: checks, each tenant's policy, one verdict per message. */
   guard: GuardRunner;
+  /** Each tenant's inbound policies. */
+  policies: GuardPolicyStore;
+  /** What the inbound checks use from outside the message (GeoIP, DNS), also for simulation. */
+  guardServices: GuardServices;
   delivery: DeliveryWorker;
   smtp: SMTPServer;
   http: HttpApp;
@@ -114,7 +120,15 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
   });
 
-  const guard = parts.guard ?? createTenantGuard({ directory, logger, metrics: metrics.registry });
+  const policies = new GuardPolicyStore(db, { auditKeys: vault.auditKeys });
+  const guardServices: GuardServices = {
+    hostname: config.smtp.hostname,
+    directory,
+    policies,
+    ...(await guardOutsideSources(config.guard, logger)),
+  };
+  const guard =
+    parts.guard ?? createTenantGuard({ policies, directory, logger, metrics: metrics.registry, checks: gatewayGuardChecks(guardServices) });
   const protectionModes = new ProtectionModes();
   const client = new SmtpDeliveryClient({ heloName: config.smtp.hostname });
   const retry = {
@@ -184,7 +198,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     idleSeconds: config.smtp.idleSeconds,
     dataIdleSeconds: config.smtp.dataIdleSeconds,
     onSpooled: () => pipeline.signal.notify(),
-    hooks: [absurdStructureHook(), ...(parts.smtpHooks ?? [])],
+    hooks: [absurdStructureHook(), ...gatewayGuardHooks(guardServices), ...(parts.smtpHooks ?? [])],
   });
 
   const portal = createPortal({
@@ -306,6 +320,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     metrics,
     pipeline,
     guard,
+    policies,
+    guardServices,
     delivery,
     smtp,
     http,

@@ -47,7 +47,7 @@ describe('the admin API and the operations endpoints', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.equal(body.message.id, messageId);
-    assert.deepEqual(body.trace.map((t) => t.step), ['received', 'parsed', 'classified', 'guard', 'routed', 'delivered']);
+    assert.deepEqual(body.trace.map((t) => t.step), ['received', 'parsed', 'classified', 'scored', 'routed', 'delivered']);
     const received = body.trace[0]!.detail;
     assert.equal(received.client, '127.0.0.2');
     assert.equal(received.tls, false);

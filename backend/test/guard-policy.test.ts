@@ -9,6 +9,7 @@ import { loadConfig, type TenantDefinition } from '../src/config.ts';
 import { openDatabase, type DatabaseHandle } from '../src/db/client.ts';
 import { DEFAULT_GUARD_POLICY, resolveGuardPolicy } from '../src/guard/policy.ts';
 import { createTenantGuard } from '../src/guard/tenant-guard.ts';
+import { GuardPolicyStore } from '../src/guard/policy-store.ts';
 import { applyTenantDefinitions, TenantDirectory } from '../src/tenants/tenant-directory.ts';
 import { guardInput, manyParts, plainText } from './support/crafted-mail.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
@@ -30,13 +31,13 @@ describe('the guard section of the tenant file', () => {
   test('is read with what it names; everything else keeps the defaults', () => {
     withTenantFile(
       tenantWithGuard(
-        '      thresholds: { flag: 4, quarantine: 8, reject: 20 }\n      scores: { REPLYTO_DOMAIN_DIFFERS: 7 }\n' +
+        '      thresholds: { flag: 4, block: 20 }\n      scores: { REPLYTO_DOMAIN_DIFFERS: 7 }\n' +
           '      disabledChecks: [message-structure]\n      onCheckFailure: { action: flag }\n      limits: { maxParts: 50 }\n',
       ),
       (file) => {
         const [tenant] = loadConfig({ SEALPOST_CONFIG: file }).tenants!;
         const policy = resolveGuardPolicy(tenant!.guard);
-        assert.deepEqual(policy.thresholds, { flag: 4, quarantine: 8, reject: 20 });
+        assert.deepEqual(policy.thresholds, { flag: 4, block: 20 });
         assert.deepEqual(policy.scores, { REPLYTO_DOMAIN_DIFFERS: 7 });
         assert.deepEqual([...policy.disabledChecks], ['message-structure']);
         assert.deepEqual(policy.onCheckFailure, { action: 'flag', score: 0 });
@@ -48,7 +49,7 @@ describe('the guard section of the tenant file', () => {
   });
 
   test('a misspelt key is an error that names it and suggests the right one', () => {
-    withTenantFile(tenantWithGuard('      tresholds: { flag: 4, quarantine: 8, reject: 20 }\n'), (file) => {
+    withTenantFile(tenantWithGuard('      tresholds: { flag: 4, block: 20 }\n'), (file) => {
       assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenants\.0\.guard\.tresholds: unknown key \(did you mean "thresholds"\?\)/);
     });
     withTenantFile(tenantWithGuard('      limits: { maxNestingDept: 4 }\n'), (file) => {
@@ -63,8 +64,8 @@ describe('the guard section of the tenant file', () => {
     const refused: Array<[string, RegExp]> = [
       ['      disabledChecks: [reply-to]\n', /tenants\.0\.guard\.disabledChecks\.0: .*"message-structure"\|"reply-to-domain"/],
       ['      onCheckFailure: { action: deliver }\n', /tenants\.0\.guard\.onCheckFailure\.action: .*"flag"\|"quarantine"\|"reject"/],
-      ['      thresholds: { flag: 10, quarantine: 5, reject: 15 }\n', /tenants\.0\.guard\.thresholds: must rise: flag <= quarantine <= reject/],
-      ['      thresholds: { flag: 5 }\n', /tenants\.0\.guard\.thresholds\.quarantine: /],
+      ['      thresholds: { flag: 10, block: 5 }\n', /tenants\.0\.guard\.thresholds: must rise: flag <= block/],
+      ['      onFlag: { quarantine: true, subjectPrefix: "[SPAM]" }\n', /tenants\.0\.guard\.onFlag: quarantine instead of marking cannot be combined/],
       ['      scores: { replyto_domain_differs: 2 }\n', /tenants\.0\.guard\.scores\.replyto_domain_differs: is not a symbol: symbol names are upper case/],
       ['      limits: { maxParts: 0 }\n', /tenants\.0\.guard\.limits\.maxParts: /],
     ];
@@ -88,7 +89,7 @@ describe("each tenant's verdicts follow its own stored policy", () => {
 
   test('a strict tenant quarantines what a tenant on the defaults only flags, and a disabled check finds nothing', async () => {
     const tenants: TenantDefinition[] = [
-      { name: 'Strict', domains: ['strict.test'], connectors: [], members: [], apiTokens: [], guard: { thresholds: { flag: 2, quarantine: 4, reject: 50 } } },
+      { name: 'Strict', domains: ['strict.test'], connectors: [], members: [], apiTokens: [], guard: { thresholds: { flag: 2, block: 4 } } },
       { name: 'Plain', domains: ['plain.test'], connectors: [], members: [], apiTokens: [] },
       { name: 'Relaxed', domains: ['relaxed.test'], connectors: [], members: [], apiTokens: [], guard: { disabledChecks: ['message-structure'], scores: { REPLYTO_DOMAIN_DIFFERS: 0 } } },
     ];
@@ -97,7 +98,7 @@ describe("each tenant's verdicts follow its own stored policy", () => {
     await applyTenantDefinitions(handle.db, tenants);
     const directory = new TenantDirectory(handle.db);
     await directory.refresh();
-    const guard = createTenantGuard({ directory });
+    const guard = createTenantGuard({ policies: new GuardPolicyStore(handle.db), directory });
     const idOf = (name: string) => directory.allTenants().find((t) => t.name === name)!.id;
 
     const suspicious = manyParts(300);

@@ -128,10 +128,14 @@ describe('the guard runner', () => {
     assert.deepEqual(decide([], policy), { action: 'deliver', score: 0, findings: [] });
     assert.equal(decide([finding('A', 2), finding('B', 2.9)], policy).action, 'deliver');
     assert.equal(decide([finding('A', 2), finding('B', 3)], policy).action, 'flag');
-    assert.equal(decide([finding('A', 4), finding('B', 6)], policy).action, 'quarantine');
-    const rejected = decide([finding('A', 10), finding('B', 5)], policy);
-    assert.equal(rejected.action, 'reject');
-    assert.equal(rejected.score, 15);
+    assert.equal(decide([finding('A', 4), finding('B', 6)], policy).action, 'flag');
+    const blocked = decide([finding('A', 10), finding('B', 5)], policy);
+    assert.equal(blocked.action, 'quarantine', 'a blocked message is quarantined by default');
+    assert.equal(blocked.score, 15);
+    const rejecting = resolveGuardPolicy({ onBlock: 'reject' });
+    assert.equal(decide([finding('A', 10), finding('B', 5)], rejecting).action, 'reject');
+    const quarantining = resolveGuardPolicy({ onFlag: { quarantine: true } });
+    assert.equal(decide([finding('A', 6)], quarantining).action, 'quarantine', 'a policy may quarantine instead of marking');
     assert.equal(decide([finding('A', 0.1), finding('B', 0.2)], policy).score, 0.3);
     assert.equal(decide([finding('A', 20), finding('WELCOME', -11)], policy).action, 'flag', 'negative scores count too');
   });
@@ -141,12 +145,12 @@ describe('the guard runner', () => {
     assert.equal(decide([finding('VIRUS', 0, 'reject')], policy).action, 'reject');
     assert.equal(decide([finding('A', 1, 'flag'), finding('B', 0, 'quarantine')], policy).action, 'quarantine');
     assert.equal(decide([finding('A', 0, 'quarantine'), finding('B', 0, 'reject'), finding('C', 0, 'flag')], policy).action, 'reject');
-    assert.equal(decide([finding('A', 16, 'flag')], policy).action, 'reject', 'a weak forced action does not lower a high score');
+    assert.equal(decide([finding('A', 16, 'flag')], policy).action, 'quarantine', 'a weak forced action does not lower a high score');
   });
 
   test("the tenant's thresholds, per-symbol scores and disabled checks apply", async () => {
     const policy: GuardPolicy = resolveGuardPolicy({
-      thresholds: { flag: 2, quarantine: 3, reject: 100 },
+      thresholds: { flag: 2, block: 3 },
       scores: { REPLYTO_DOMAIN_DIFFERS: 2.5 },
       disabledChecks: ['message-structure'],
     });

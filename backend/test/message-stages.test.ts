@@ -89,7 +89,7 @@ describe('the stages after the 250', () => {
     const id = await send(gateway, 'news@example.org', ['alice@acme.test'], simpleMessage({ from: 'news@example.org', to: 'alice@acme.test', subject: 'Hi' }), '127.0.0.2');
     await tenantMailServer.waitForMessages(start + 1);
     const steps = (await readTrace(db(), id)).map((t) => t.step);
-    assert.deepEqual(steps.slice(0, 5), ['received', 'parsed', 'classified', 'guard', 'routed']);
+    assert.deepEqual(steps.slice(0, 5), ['received', 'parsed', 'classified', 'scored', 'routed']);
     const [row] = await db().select({ stage: messages.stage, results: messages.stageResults }).from(messages).where(eq(messages.id, id));
     assert.equal(row?.stage, 'queued');
     assert.deepEqual((row?.results as { guard?: unknown }).guard, { checked: true, action: 'deliver', score: 0, findings: [] });
@@ -115,7 +115,7 @@ describe('the stages after the 250', () => {
     assert.doesNotMatch(mail, /X-Spam-Flag: NO|score=-100/, 'the sender\'s own verdict headers were removed on arrival');
     const received = (await readTrace(db(), id)).find((t) => t.step === 'received');
     assert.deepEqual(received?.detail.removedControlHeaders, ['X-Spam-Status', 'X-Spam-Flag']);
-    const guard = (await readTrace(db(), id)).find((t) => t.step === 'guard');
+    const guard = (await readTrace(db(), id)).find((t) => t.step === 'scored');
     assert.deepEqual(guard?.detail, { action: 'flag', score: 9.5, symbols: ['TEST_VERDICT (+9.5): the message asked for flag'] });
   });
 
@@ -317,7 +317,7 @@ describe('the stages after the 250', () => {
       assert.deepEqual(Object.fromEntries(runs), { parse: 1, classify: 1, request: 1, guard: 1, route: 2, protect: 1, queue: 1 });
       assert.deepEqual(await row(id), { state: 'routed', stage: 'queued', attempts: 1 });
       const steps = (await readTrace(db(), id)).map((t) => t.step);
-      assert.equal(steps.filter((s) => s === 'guard').length, 1, 'the guard ran once');
+      assert.equal(steps.filter((s) => s === 'scored').length, 1, 'the guard ran once');
     });
 
     test('the lease of a runner that stopped mid-stage expires and another runner finishes the message, once', async () => {

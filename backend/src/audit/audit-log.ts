@@ -29,6 +29,13 @@ export const AUDIT_ACTIONS = [
   'integrity_failed',
   /** An operator released a message the gateway's stages had held or quarantined. */
   'message_released',
+  /** An inbound policy was created, changed or deleted (details: the policy's settings, and before a change the previous ones). */
+  'policy_created',
+  'policy_updated',
+  'policy_deleted',
+  /** A quarantined message was looked at, released or deleted. */
+  'quarantine_viewed',
+  'quarantine_deleted',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

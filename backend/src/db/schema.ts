@@ -3,7 +3,7 @@
  * committed under backend/drizzle/, and applied at start-up on PGlite and PostgreSQL alike.
  */
 import { sql } from 'drizzle-orm';
-import type { GuardSettings, PolicyMatch, PolicySettings } from '../guard/policy-settings.ts';
+import type { PolicyMatch, PolicySettings } from '../guard/policy-settings.ts';
 import {
   bigserial,
   boolean,
@@ -39,8 +39,6 @@ export interface TenantSettings {
   subjectTriggers?: string[];
   smartAlert?: SmartAlertRule;
   entra?: { applicationId: string; tenantIds: string[] };
-  /** The tenant file's guard section as written; the guard fills in its defaults. */
-  guard?: GuardSettings;
   /** From the tenant file's branding, checked there (the logo as a data: URL). */
   branding?: { name?: string; colour?: string; logo?: string };
 }

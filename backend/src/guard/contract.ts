@@ -165,3 +165,30 @@ export function strongestAction(a: GuardAction, b: GuardAction): GuardAction {
  */
 type Assignable<From extends To, To> = From;
 export type SmtpFindingsAreGuardFindings = [Assignable<SmtpHookFinding, GuardFinding>, Assignable<GuardFinding, SmtpHookFinding>];
+
+/**
+ * What checks may use from outside the message, given by the gateway (or a test) when it builds them:
+ * the tenants, their policies, the operator's GeoIP database and the DNS sender authentication asks.
+ */
+export interface GuardServices {
+  /** The gateway's host name: the authserv-id of Authentication-Results. */
+  hostname: string;
+  /** The tenant directory: which tenant an address belongs to, its domains and members. */
+  directory: { tenantForAddress(address: string): { id: string } | undefined };
+  /** The policy a message with this envelope gets (for SMTP-time hooks, which know only the envelope). */
+  policies: { policyFor(envelope: { tenantId: string; mailFrom: string; recipients: readonly string[] }): Promise<GuardPolicy> };
+  /** The country (ISO 3166-1 alpha-2) of an address; absent when the operator has no GeoIP database. */
+  geoip?: GeoIpLookup;
+  /**
+   * DNS for sender authentication, in mailauth's resolver shape: (name, rrtype) → answers, throwing an
+   * error with code ENOTFOUND/ENODATA for no answer and ETIMEOUT (or another code) when DNS failed.
+   */
+  resolver?: (name: string, rrtype: string) => Promise<unknown>;
+}
+
+export interface GeoIpLookup {
+  /** undefined when the database does not know the address. */
+  country(ip: string): string | undefined;
+  /** Where the database came from, for the policy view ("/var/lib/geoip/GeoLite2-Country.mmdb, built 2026-11-28"). */
+  readonly description: string;
+}

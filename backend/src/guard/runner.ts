@@ -105,7 +105,7 @@ export function createGuardRunner(options: GuardRunnerOptions): GuardRunner {
         findings.push(failure('TIMEOUT', `${check.name} did not finish within ${budgetMs} ms; the message was not fully checked`));
       } else {
         const answer = Array.isArray(result) ? { findings: result as unknown } : (result as { findings?: unknown; headers?: unknown; facts?: unknown } | null);
-        const problem = answer && typeof answer === 'object' ? invalidFindings(answer.findings) ?? invalidHeaders(answer.headers) : `${String(result)} instead of findings`;
+        const problem = answer && typeof answer === 'object' ? invalidFindings(answer.findings) ?? invalidHeaders(answer.headers) : `${typeof result} instead of a list of findings`;
         if (problem) throw new Error(`returned ${problem}`);
         findings.push(...(answer!.findings as GuardFinding[]));
         headers = (answer!.headers as GuardHeader[] | undefined) ?? [];

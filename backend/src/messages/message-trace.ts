@@ -9,7 +9,7 @@ export type TraceStep =
   | 'parsed'
   | 'classified'
   | 'request'
-  | 'guard'
+  | 'scored'
   | 'quarantined'
   | 'rejected'
   | 'routed'

@@ -25,11 +25,19 @@ export interface SpoolRequest {
   raw: Buffer;
   messageIdHeader?: string;
   traceDetail: Record<string, unknown>;
+  /** What the SMTP conversation established, for the stages (stage_results.received). */
+  received?: ReceivedFacts;
   /**
    * A message the gateway wrote for a route it already knows (a portal notification to its external
    * recipient): stored with its deliveries queued, so it does not pass through the stages a second time.
    */
   queuedFor?: 'external';
+}
+
+export interface ReceivedFacts {
+  helo?: string;
+  /** Findings of the SMTP-time hooks, which the guard counts with its own. */
+  smtpFindings?: Array<{ symbol: string; score: number; reason: string; action?: 'flag' | 'quarantine' | 'reject' }>;
 }
 
 /** RFC 5322 caps a line at 998 bytes; a longer Message-ID is no use to anyone looking for it. */
@@ -49,7 +57,12 @@ function storable(request: SpoolRequest): SpoolRequest {
     connectorName: storableOptionalText(request.connectorName) ?? undefined,
     messageIdHeader: storableOptionalText(request.messageIdHeader, MAX_MESSAGE_ID_CHARS) ?? undefined,
     traceDetail: storableJson(request.traceDetail),
+    received: request.received ? (storableJson(request.received as Record<string, unknown>) as ReceivedFacts) : undefined,
   };
+}
+
+function initialResults(request: SpoolRequest): Record<string, unknown> {
+  return request.received ? { received: request.received } : {};
 }
 
 export async function spoolMessages(db: Database, vault: KeyVault, unchecked: SpoolRequest[]): Promise<void> {
@@ -75,11 +88,11 @@ async function spoolStatement(vault: KeyVault, request: SpoolRequest) {
   return sql`
     with stored as (
       insert into messages (id, tenant_id, direction, mail_from, client_address, client_helo, tls, connector_name,
-                            size_bytes, message_id_header, content_sha256, content, wrapped_data_key)
+                            size_bytes, message_id_header, content_sha256, content, wrapped_data_key, stage_results)
       values (${request.id}::uuid, ${request.tenantId}::uuid, ${request.direction}, ${request.mailFrom},
               ${request.clientAddress}, ${request.clientHelo ?? null}, ${request.tls}::boolean, ${request.connectorName ?? null},
               ${request.raw.length}::int, ${request.messageIdHeader ?? null}, ${fingerprint},
-              ${sealed.content}::bytea, ${sealed.wrappedDataKey}::bytea)
+              ${sealed.content}::bytea, ${sealed.wrappedDataKey}::bytea, ${JSON.stringify(initialResults(request))}::jsonb)
       returning id
     ), addressed as (
       insert into message_recipients (message_id, tenant_id, position, address) values ${sql.join(recipientRows, sql`, `)}
@@ -132,6 +145,7 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
       contentSha256,
       content: sealed.content,
       wrappedDataKey: sealed.wrappedDataKey,
+      stageResults: initialResults(request),
       ...(request.queuedFor ? { state: 'routed', stage: 'queued' } : { state: 'received', stage: 'received' }),
     })),
   );

@@ -467,6 +467,7 @@ function buildSpoolRequests(
         removedControlHeaders: spoofed.length > 0 ? spoofed : undefined,
         smtpFindings: smtpFindings.length > 0 ? smtpFindings : undefined,
       },
+      received: { helo: session.hostNameAppearsAs, ...(smtpFindings.length > 0 ? { smtpFindings } : {}) },
     } satisfies SpoolRequest;
   });
 }

@@ -19,7 +19,7 @@ export const guardStage: Stage = {
   actsOutside: (context, { guard }) => context.direction === 'inbound' && guard !== undefined,
   async run(context, { guard }) {
     if (context.direction !== 'inbound') return;
-    const base = { messageId: context.id, tenantId: context.tenantId, step: 'guard' as const };
+    const base = { messageId: context.id, tenantId: context.tenantId, step: 'scored' as const };
     if (!guard) {
       context.results.guard = { checked: false, action: 'deliver', score: 0, findings: [] };
       context.trace.push({ ...base, detail: { action: 'deliver', reason: 'no checks configured' } });
@@ -32,8 +32,13 @@ export const guardStage: Stage = {
       mailFrom: context.mailFrom,
       recipients: context.recipients,
       remoteAddress: context.clientAddress,
+      helo: context.results.received?.helo,
       raw: context.raw,
       header: readHeader(context),
+      tenant: context.tenant
+        ? { id: context.tenant.id, name: context.tenant.name, domains: context.tenant.domains, members: context.tenant.members }
+        : undefined,
+      smtpFindings: context.results.received?.smtpFindings,
     });
     // A verdict the stage cannot act on is a failure of the checks, not a reason to deliver.
     if (!GUARD_ACTIONS.includes(verdict.action)) throw new Error(`the checks answered an unknown action "${String(verdict.action)}"`);

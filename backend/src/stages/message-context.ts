@@ -7,7 +7,7 @@ import type { ProtectionMode, SealpostRequest, SendOption } from '../../../commo
 import type { SplitMessage } from '../mail/header-block.ts';
 import type { TraceEntry } from '../messages/message-trace.ts';
 import type { Route } from '../messages/message-router.ts';
-import type { MessageDirection } from '../messages/spool.ts';
+import type { MessageDirection, ReceivedFacts } from '../messages/spool.ts';
 import type { SealedProtectedCopy } from '../protect/protected-copies.ts';
 import type { TenantInfo } from '../tenants/tenant-directory.ts';
 import type { GuardVerdict } from './guard.ts';
@@ -56,6 +56,8 @@ export type ProtectedRoute =
 
 /** Everything the stages decided so far, as stored in messages.stage_results. */
 export interface StageResults {
+  /** What the SMTP conversation established (HELO name, SMTP-time findings). */
+  received?: ReceivedFacts;
   parsed?: { headerBytes: number; fields: number };
   classified?: { direction: MessageDirection; tenantId: string; tenant: string; connector: string | null };
   request?: StoredRequest;

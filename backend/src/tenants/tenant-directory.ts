@@ -7,9 +7,10 @@ import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { queryRows, type Database } from '../db/client.ts';
-import { scopeTransaction } from '../db/tenant-scope.ts';
+import { allTenantIds, scopeTransaction, withTenants } from '../db/tenant-scope.ts';
 import { apiTokens, connectors, members, tenantDomains, tenants, type SmartAlertRule } from '../db/schema.ts';
-import type { GuardSettings, TenantDefinition } from '../config.ts';
+import type { TenantDefinition } from '../config.ts';
+import { applyFilePolicies } from '../guard/policy-store.ts';
 import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
 import { generateApiToken, hashApiToken } from './secrets.ts';
 import { brandingKey, type TenantBranding } from './branding.ts';
@@ -22,8 +23,8 @@ export interface TenantInfo {
   subjectTriggers: readonly string[];
   smartAlert: SmartAlertRule;
   entra?: { applicationId: string; tenantIds: string[] };
-  /** The tenant file's guard section, undefined when it has none (the guard's defaults apply). */
-  guard?: GuardSettings;
+  /** Members by address, with the name mail shows for them when the tenant file gives one. */
+  members: Array<{ email: string; name?: string; role: string }>;
   /** What recipients see; empty for Sealpost's own look. */
   branding: TenantBranding;
   /** The opaque id the portal asks for this tenant's branding by. */
@@ -51,10 +52,18 @@ export class TenantDirectory {
   constructor(private readonly db: Database) {}
 
   async refresh(): Promise<void> {
-    const [tenantRows, domainRows, connectorRows] = await Promise.all([
+    const [tenantRows, domainRows, connectorRows, memberRows] = await Promise.all([
       this.db.select().from(tenants),
       this.db.select().from(tenantDomains),
       this.db.select().from(connectors),
+      // Members are each tenant's own (row-level security): read in a scope of every tenant.
+      allTenantIds(this.db).then((ids) =>
+        ids.length === 0
+          ? []
+          : withTenants(this.db, ids, (tx) =>
+              tx.select({ tenantId: members.tenantId, email: members.email, name: members.name, role: members.role }).from(members),
+            ),
+      ),
     ]);
     const byId = new Map<string, TenantInfo>();
     for (const row of tenantRows) {
@@ -66,10 +75,13 @@ export class TenantDirectory {
         subjectTriggers: row.settings.subjectTriggers ?? DEFAULT_SUBJECT_TRIGGERS,
         smartAlert: row.settings.smartAlert ?? DEFAULT_SMART_ALERT,
         entra: row.settings.entra,
-        guard: row.settings.guard,
+        members: [],
         branding: row.settings.branding ?? {},
         brandingKey: brandingKey(row.id),
       });
+    }
+    for (const row of memberRows) {
+      byId.get(row.tenantId)?.members.push({ email: row.email, role: row.role, ...(row.name ? { name: row.name } : {}) });
     }
     const byDomain = new Map<string, TenantInfo>();
     for (const row of domainRows) {
@@ -168,7 +180,6 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         ...(definition.subjectTriggers ? { subjectTriggers: definition.subjectTriggers } : {}),
         ...(definition.smartAlert ? { smartAlert: definition.smartAlert } : {}),
         ...(definition.entra ? { entra: definition.entra } : {}),
-        ...(definition.guard ? { guard: definition.guard } : {}),
         ...(definition.branding ? { branding: definition.branding } : {}),
       };
       // A tenant is created unscoped (it has no id yet); everything of it is then written in its scope.
@@ -203,11 +214,14 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
 
       for (const member of definition.members) {
         const email = member.email.toLowerCase();
+        const name = member.name ?? null;
         await tx
           .insert(members)
-          .values({ tenantId: tenant.id, email, role: member.role })
-          .onConflictDoUpdate({ target: [members.tenantId, members.email], set: { role: member.role } });
+          .values({ tenantId: tenant.id, email, role: member.role, name })
+          .onConflictDoUpdate({ target: [members.tenantId, members.email], set: { role: member.role, name } });
       }
+
+      await applyFilePolicies(tx, tenant.id, definition.guard);
 
       for (const token of definition.apiTokens) {
         const tokenHash = hashApiToken(token.token);
