@@ -5,12 +5,10 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { GuardServices } from './contract.ts';
+import { createDnsResolver } from './dns-resolver.ts';
+import { openGeoIpDatabase } from './geoip.ts';
 
-export async function guardOutsideSources(
-  settings: Config['guard'],
-  logger: Logger,
-): Promise<Pick<GuardServices, 'geoip' | 'resolver'>> {
-  void settings;
-  void logger;
-  return {};
+export async function guardOutsideSources(settings: Config['guard'], logger: Logger): Promise<Pick<GuardServices, 'geoip' | 'resolver'>> {
+  const geoip = settings.geoipDatabase ? await openGeoIpDatabase(settings.geoipDatabase, logger) : undefined;
+  return { ...(geoip ? { geoip } : {}), resolver: createDnsResolver({ servers: settings.dnsServers, timeoutMs: settings.dnsTimeoutMs }) };
 }
