@@ -165,6 +165,12 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     pollMs: config.workerPollMs,
     heldRetryMs: config.delivery.heldRetryMs,
     guard,
+    notices: {
+      publicUrl: config.http.publicUrl,
+      hostname: config.smtp.hostname,
+      // The portal is made after the stage runner; notices are composed only once messages flow.
+      branding: (tenantId) => portal.tenants.mailBranding(tenantId),
+    },
     onRouted: () => delivery.signal.notify(),
   });
 

@@ -166,7 +166,10 @@ describe('the stages after the 250', () => {
     assert.equal((await db().select().from(deliveries).where(eq(deliveries.messageId, id))).length, 0);
     const notifications = await db().select({ id: messages.id }).from(messages).where(eq(messages.mailFrom, ''));
     const trace = await readTrace(db(), id);
-    assert.equal(trace.find((t) => t.step === 'rejected')?.detail.bounce, 'none: the sender of Internet mail may be forged');
+    assert.equal(
+      trace.find((t) => t.step === 'rejected')?.detail.rejectionNotice,
+      'none: the sender was not verified (SPF or DKIM) and may be forged',
+    );
     assert.ok(!trace.some((t) => t.step === 'bounce_sent'));
     assert.ok(notifications.every((n) => n.id !== id));
   });

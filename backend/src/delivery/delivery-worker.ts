@@ -24,8 +24,8 @@ import { WorkSignal } from '../work-signal.ts';
 import { deliverToMailbox } from './development-mailbox.ts';
 import { buildDeliveryStatusNotification, type FailedRecipient } from './delivery-status-notification.ts';
 import { resolveMailExchangers, type ExchangerLookup } from './mail-exchangers.ts';
-import { prepareOutgoingMessage, type OutgoingMessage, type OutgoingRoute } from '../mail/outgoing-message.ts';
-import { spamHeaders } from '../stages/guard.ts';
+import { prepareOutgoingMessage, type OutgoingMarking, type OutgoingMessage, type OutgoingRoute } from '../mail/outgoing-message.ts';
+import { deliveryMarking } from '../guard/delivery-marking.ts';
 import type { StageResults } from '../stages/message-context.ts';
 import { hasExpired, nextAttemptDelayMs, type RetryPolicy } from './retry-schedule.ts';
 import type { RecipientOutcome, SmtpDeliveryClient, SmtpTarget } from './smtp-client.ts';
@@ -72,6 +72,8 @@ interface LoadedMessage {
   raw: Buffer;
   /** Fields the delivered copy gets from the stages: the inbound checks' verdict when they flagged it. */
   extraFields: Buffer[];
+  /** The inbound checks' marks on the delivered copy (Authentication-Results, subject prefix). */
+  marking?: OutgoingMarking;
   mailFrom: string;
   direction: string;
   receivedAt: Date;
@@ -226,13 +228,11 @@ export class DeliveryWorker {
 
   private async openMessage(row: typeof messages.$inferSelect): Promise<LoadedMessage> {
     const raw = await this.options.vault.open(row.tenantId, row.id, { content: row.content, wrappedDataKey: row.wrappedDataKey });
-    const guard = (row.stageResults as StageResults).guard;
+    const marked = deliveryMarking((row.stageResults as StageResults).guard, this.options.hostname);
     return {
       raw,
-      extraFields:
-        guard?.action === 'flag'
-          ? [formatField('X-Spam-Flag', spamHeaders(guard).flag), formatField('X-Spam-Status', spamHeaders(guard).status)]
-          : [],
+      extraFields: marked.fields,
+      marking: marked.marking,
       mailFrom: row.mailFrom,
       direction: row.direction,
       receivedAt: row.receivedAt,
@@ -345,7 +345,7 @@ export class DeliveryWorker {
     const prepared: OutgoingMessage =
       first.as_received || (how.protectedCopy && first.route === 'external')
         ? { outcome: 'ready', raw }
-      : prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers, message.extraFields);
+      : prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers, message.extraFields, message.marking);
     if (prepared.outcome === 'refused') {
       // Permanent: the same bytes give the same answer on every attempt, so the sender is told at once.
       return group.map((delivery) => ({ delivery, status: 'failed', reply: prepared.reason, enhancedCode: '5.6.0', message }));

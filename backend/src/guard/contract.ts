@@ -67,6 +67,11 @@ export interface GuardVerdict {
   facts?: GuardFacts;
   /** Whether an action was forced by a finding (a module's action, a check that failed) rather than by the sum. */
   forced?: boolean;
+  /**
+   * The whole policy that decided, for acting on the verdict (marking, notifications). Not stored with the
+   * message: the stage keeps what it needs later.
+   */
+  appliedPolicy?: GuardPolicy;
 }
 
 /** What the tenant directory knows that checks may read: its domains and members. */

@@ -78,13 +78,14 @@ export interface GuardPolicy {
   quarantine: {
     delivery: 'notify' | 'portalOnly';
     sender?: string;
-    subject: string;
+    /** undefined: the notice's subject in the policy's language. */
+    subject?: string;
     template?: string;
     language: 'en' | 'de';
     adminReleaseThreshold: number;
     retentionDays: number;
   };
-  rejection: { notify: boolean; subject: string; template?: string };
+  rejection: { notify: boolean; subject?: string; template?: string };
 }
 
 const moduleDefaults: GuardModuleSettings = { enabled: true, action: 'score' };
@@ -109,12 +110,11 @@ export const DEFAULT_GUARD_POLICY: GuardPolicy = Object.freeze({
   },
   quarantine: {
     delivery: 'notify',
-    subject: 'A message to you was held in quarantine',
     language: 'en',
     adminReleaseThreshold: 15,
     retentionDays: 30,
   },
-  rejection: { notify: true, subject: 'Your message was not delivered' },
+  rejection: { notify: true },
 }) as GuardPolicy;
 
 /** The check each module holds, for switching a module off. */
@@ -207,7 +207,7 @@ export function resolveGuardPolicy(
     quarantine: {
       delivery: settings.quarantine?.delivery ?? d.quarantine.delivery,
       ...(settings.quarantine?.sender ? { sender: settings.quarantine.sender } : {}),
-      subject: settings.quarantine?.subject ?? d.quarantine.subject,
+      ...(settings.quarantine?.subject ? { subject: settings.quarantine.subject } : {}),
       ...(settings.quarantine?.template ? { template: settings.quarantine.template } : {}),
       language: settings.quarantine?.language ?? d.quarantine.language,
       adminReleaseThreshold: settings.quarantine?.adminReleaseThreshold ?? block,
@@ -215,7 +215,7 @@ export function resolveGuardPolicy(
     },
     rejection: {
       notify: settings.rejection?.notify ?? d.rejection.notify,
-      subject: settings.rejection?.subject ?? d.rejection.subject,
+      ...(settings.rejection?.subject ? { subject: settings.rejection.subject } : {}),
       ...(settings.rejection?.template ? { template: settings.rejection.template } : {}),
     },
   };

@@ -164,6 +164,7 @@ export function createGuardRunner(options: GuardRunnerOptions): GuardRunner {
     return {
       ...verdict,
       policy: { ...(policy.id ? { id: policy.id } : {}), name: policy.name },
+      appliedPolicy: policy,
       ...(headers.length ? { headers } : {}),
       ...(Object.keys(facts).length ? { facts } : {}),
     };

@@ -102,8 +102,8 @@ export function formatField(name: string, value: string): Buffer {
 }
 
 export interface HeaderRewrite {
-  /** Fields whose name makes this return true are dropped. */
-  remove?: (name: string) => boolean;
+  /** Fields for which this returns true are dropped. */
+  remove?: (name: string, field: HeaderField) => boolean;
   /** Values for fields to replace in place (first occurrence), by lower-case name. */
   replace?: Record<string, string>;
   /** Raw header lines (CRLF-terminated) placed before all others, in this order. */
@@ -117,7 +117,7 @@ export function rewriteHeaders(message: SplitMessage, rewrite: HeaderRewrite): B
   const replaced = new Set<string>();
   for (const field of message.fields) {
     const lower = field.name.toLowerCase();
-    if (rewrite.remove?.(field.name)) continue;
+    if (rewrite.remove?.(field.name, field)) continue;
     const replacement = rewrite.replace?.[lower];
     if (replacement !== undefined && !replaced.has(lower)) {
       replaced.add(lower);

@@ -5,7 +5,7 @@
  * The subject trigger is removed on every route.
  */
 import { isSealpostHeader, loopHeaderName, matchSubjectTrigger } from '../../../common/src/headers.ts';
-import { formatField, headerValue, rewriteHeaders, splitMessage } from './header-block.ts';
+import { formatField, headerValue, rewriteHeaders, splitMessage, type HeaderField } from './header-block.ts';
 import { describeHeaderRefusal } from './header-section.ts';
 
 export type OutgoingRoute = 'tenant-mail-server' | 'external';
@@ -23,24 +23,47 @@ export function prepareOutgoingMessage(
   subjectTriggers: readonly string[],
   /** Fields the gateway adds to this copy (for example the inbound checks' verdict). */
   extraFields: readonly Buffer[] = [],
+  /** The inbound checks' marks: fields placed on top (Authentication-Results), a subject prefix, fields to drop. */
+  marking: OutgoingMarking = {},
 ): OutgoingMessage {
   const message = splitMessage(raw);
   if (message.outcome !== 'split') return { outcome: 'refused', reason: describeHeaderRefusal(message) };
   const subject = headerValue(message.fields, 'subject');
   const trigger = subject === undefined ? undefined : matchSubjectTrigger(subject, subjectTriggers);
-  const replace = trigger?.triggered ? { subject: trigger.subject } : undefined;
+  const cleanSubject = trigger?.triggered ? trigger.subject : subject;
+  const prefix = marking.subjectPrefix;
+  const prefixed = prefix && !(cleanSubject ?? '').startsWith(prefix) ? `${prefix} ${cleanSubject ?? ''}`.trimEnd() : undefined;
+  const replace = prefixed !== undefined || trigger?.triggered ? { subject: prefixed ?? cleanSubject ?? '' } : undefined;
+  // A message without a Subject gets the prefix as its subject.
+  const addedSubject = prefixed !== undefined && subject === undefined ? [formatField('Subject', prefixed)] : [];
+  const drop = marking.drop;
 
   if (route === 'external') {
-    return { outcome: 'ready', raw: rewriteHeaders(message, { remove: isSealpostHeader, replace, append: [...extraFields] }) };
+    return {
+      outcome: 'ready',
+      raw: rewriteHeaders(message, {
+        remove: (name, field) => isSealpostHeader(name) || (drop?.(name, field) ?? false),
+        replace,
+        prepend: [...(marking.prepend ?? [])],
+        append: [...addedSubject, ...extraFields],
+      }),
+    };
   }
   const loopHeaders = [...new Set(recipients.map((r) => r.slice(r.lastIndexOf('@') + 1).toLowerCase()))].map(loopHeaderName);
   const loopNames = new Set(loopHeaders.map((h) => h.toLowerCase()));
   return {
     outcome: 'ready',
     raw: rewriteHeaders(message, {
-      remove: (name) => loopNames.has(name.toLowerCase()),
+      remove: (name, field) => loopNames.has(name.toLowerCase()) || (drop?.(name, field) ?? false),
       replace,
-      append: [...loopHeaders.map((name) => formatField(name, 'true')), ...extraFields],
+      prepend: [...(marking.prepend ?? [])],
+      append: [...addedSubject, ...loopHeaders.map((name) => formatField(name, 'true')), ...extraFields],
     }),
   };
+}
+
+export interface OutgoingMarking {
+  prepend?: readonly Buffer[];
+  subjectPrefix?: string;
+  drop?: (name: string, field: HeaderField) => boolean;
 }

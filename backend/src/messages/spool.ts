@@ -31,7 +31,7 @@ export interface SpoolRequest {
    * A message the gateway wrote for a route it already knows (a portal notification to its external
    * recipient): stored with its deliveries queued, so it does not pass through the stages a second time.
    */
-  queuedFor?: 'external';
+  queuedFor?: 'external' | 'tenant-mail-server';
 }
 
 export interface ReceivedFacts {
@@ -175,7 +175,12 @@ export async function spoolWithin(q: Queryable, vault: KeyVault, requests: Spool
         messageId: request.id,
         tenantId: request.tenantId,
         step: 'routed' as const,
-        detail: { recipient, route: request.queuedFor!, protection: 'none', reason: 'gateway notification to an external address' },
+        detail: {
+          recipient,
+          route: request.queuedFor!,
+          protection: 'none',
+          reason: request.queuedFor === 'external' ? 'gateway notification to an external address' : "gateway notification to the tenant's mail server",
+        },
       })),
     ),
   ]);

@@ -123,7 +123,7 @@ export interface ComposedMail {
   messageId: string;
 }
 
-interface Envelope {
+export interface Envelope {
   from: { name?: string; address: string };
   to: string;
   hostname: string;
@@ -132,7 +132,7 @@ interface Envelope {
   branding?: MailBranding;
 }
 
-async function compose(envelope: Envelope, template: NotificationTemplate, values: Record<string, string>): Promise<ComposedMail> {
+export async function compose(envelope: Envelope, template: NotificationTemplate, values: Record<string, string>): Promise<ComposedMail> {
   const messageId = `<${randomUUID()}@${envelope.hostname}>`;
   const { branding, language } = envelope;
   const filled = { ...values, buttonStyle: buttonStyle(branding?.colour ?? DEFAULT_MAIL_COLOUR) };
@@ -192,7 +192,7 @@ export function buildNotificationMail(input: NotificationInput): Promise<Compose
 }
 
 /** A mail the gateway writes in a tenant's name: from its branded name, or from Sealpost. */
-function fromTenant(input: { language: PortalLanguage; to: string; hostname: string; from: string; branding?: MailBranding }): Envelope {
+export function fromTenant(input: { language: PortalLanguage; to: string; hostname: string; from: string; branding?: MailBranding }): Envelope {
   return {
     from: { name: input.branding?.name ?? 'Sealpost', address: input.from },
     to: input.to,

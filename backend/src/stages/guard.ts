@@ -1,23 +1,37 @@
 /**
  * Guard: the inbound checks. The checks themselves live in guard/ (one file per check, a runner with
- * budgets); this stage hands them the message and acts on the verdict:
- * deliver → go on; flag → go on, and the delivered copy says so (X-Spam-Flag, X-Spam-Status);
- * quarantine → kept encrypted, nothing delivered; reject → kept, nothing delivered and no bounce (the
- * sender of Internet mail may be forged). Outbound and gateway mail is not checked here.
+ * budgets, each message's policy picked by the tenant's routing rules); this stage hands them the message
+ * and acts on the verdict, as the policy says:
+ * - deliver → go on; the delivered copy carries its score, symbols and Authentication-Results;
+ * - flag → go on, marked: `X-Sealpost-Flag: YES` (the tenant's Exchange rule makes it junk) and/or a
+ *   subject prefix, or delivered to the policy's catch-all address instead of its recipients;
+ * - quarantine → kept encrypted, nothing delivered; each recipient gets a notice (unless the policy says
+ *   portal only) and finds it in the portal, where it can be released;
+ * - reject → kept, nothing delivered; the sender gets a rejection notice only when the sender
+ *   authentication check verified it (never a null, forged or DMARC-failing sender: that would be backscatter).
+ * Outbound and gateway mail is not checked here.
  */
+import { randomUUID } from 'node:crypto';
+import addressparser from 'nodemailer/lib/addressparser';
 import type { GuardAction, GuardVerdict } from '../guard/contract.ts';
+import { DEFAULT_GUARD_POLICY, type GuardPolicy } from '../guard/policy.ts';
+import { buildQuarantineNotice, buildRejectionNotice, readableReason } from '../guard/verdict-mail.ts';
+import { headerValue } from '../mail/header-block.ts';
+import type { SpoolRequest } from '../messages/spool.ts';
+import type { MessageContext, StoredGuardResult } from './message-context.ts';
 import { readHeader } from './parse.ts';
-import type { Stage } from './stage.ts';
+import type { GuardNoticeDeps, Stage } from './stage.ts';
 
 export type { GuardAction, GuardFinding, GuardInput, GuardRunner, GuardVerdict } from '../guard/contract.ts';
 
 const GUARD_ACTIONS: readonly GuardAction[] = ['deliver', 'flag', 'quarantine', 'reject'];
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const guardStage: Stage = {
   name: 'guard',
   reaches: 'guarded',
   actsOutside: (context, { guard }) => context.direction === 'inbound' && guard !== undefined,
-  async run(context, { guard }) {
+  async run(context, { guard, notices }) {
     if (context.direction !== 'inbound') return;
     const base = { messageId: context.id, tenantId: context.tenantId, step: 'scored' as const };
     if (!guard) {
@@ -25,6 +39,7 @@ export const guardStage: Stage = {
       context.trace.push({ ...base, detail: { action: 'deliver', reason: 'no checks configured' } });
       return;
     }
+    const header = readHeader(context);
     const verdict = await guard({
       messageId: context.id,
       tenantId: context.tenantId,
@@ -34,7 +49,7 @@ export const guardStage: Stage = {
       remoteAddress: context.clientAddress,
       helo: context.results.received?.helo,
       raw: context.raw,
-      header: readHeader(context),
+      header,
       tenant: context.tenant
         ? { id: context.tenant.id, name: context.tenant.name, domains: context.tenant.domains, members: context.tenant.members }
         : undefined,
@@ -42,26 +57,172 @@ export const guardStage: Stage = {
     });
     // A verdict the stage cannot act on is a failure of the checks, not a reason to deliver.
     if (!GUARD_ACTIONS.includes(verdict.action)) throw new Error(`the checks answered an unknown action "${String(verdict.action)}"`);
-    context.results.guard = { checked: true, action: verdict.action, score: verdict.score, findings: verdict.findings };
+    const { appliedPolicy: policy, ...stored } = verdict;
+    const result: StoredGuardResult = { checked: true, ...stored };
+    context.results.guard = result;
     const symbols = verdict.findings.map((f) => `${f.symbol} (${f.score >= 0 ? '+' : ''}${f.score}): ${f.reason}`);
-    context.trace.push({ ...base, detail: { action: verdict.action, score: verdict.score, symbols } });
-    if (verdict.action === 'quarantine' || verdict.action === 'reject') {
-      context.stopped = { state: verdict.action === 'quarantine' ? 'quarantined' : 'rejected' };
-      context.trace.push({
-        messageId: context.id,
-        tenantId: context.tenantId,
-        step: context.stopped.state,
-        detail: {
-          reason: `the inbound checks scored ${verdict.score}: ${symbols.join('; ') || 'no symbols'}`,
-          bounce: verdict.action === 'reject' ? 'none: the sender of Internet mail may be forged' : undefined,
-        },
-      });
+    const subject = headerValue(header.fields, 'subject') ?? '';
+
+    if (verdict.action === 'flag' && policy) {
+      if (policy.onFlag.header || policy.onFlag.subjectPrefix) {
+        result.marking = { header: policy.onFlag.header, ...(policy.onFlag.subjectPrefix ? { subjectPrefix: policy.onFlag.subjectPrefix } : {}) };
+      }
+      if (policy.onFlag.catchAll) result.deliverTo = policy.onFlag.catchAll;
     }
+    context.trace.push({
+      ...base,
+      detail: {
+        action: verdict.action,
+        score: verdict.score,
+        policy: verdict.policy?.name,
+        symbols,
+        ...(result.marking ? { marking: result.marking } : {}),
+        ...(result.deliverTo ? { deliverTo: result.deliverTo } : {}),
+      },
+    });
+    if (verdict.action !== 'quarantine' && verdict.action !== 'reject') return;
+
+    context.stopped = { state: verdict.action === 'quarantine' ? 'quarantined' : 'rejected' };
+    const detail: Record<string, unknown> = { reason: `the inbound checks scored ${verdict.score}: ${symbols.join('; ') || 'no symbols'}` };
+    // A runner that names no policy (an embedding's own checks) is acted on with the defaults.
+    const effective = policy ?? DEFAULT_GUARD_POLICY;
+    if (verdict.action === 'quarantine') {
+      const retentionDays = effective.quarantine.retentionDays;
+      const releaseThreshold = effective.quarantine.adminReleaseThreshold;
+      const keepUntil = new Date(Date.now() + retentionDays * DAY_MS);
+      result.quarantine = {
+        releaseThreshold,
+        // A message a finding forced into quarantine (a blocked address, a check that failed) is not the
+        // recipient's to release, whatever its score: an operator looks at it.
+        userReleasable: verdict.score < releaseThreshold && !verdict.forced,
+        keepUntil: keepUntil.toISOString(),
+        notice: effective.quarantine.delivery,
+      };
+      detail.keepUntil = result.quarantine.keepUntil;
+      detail.userReleasable = result.quarantine.userReleasable;
+      if (notices && result.quarantine.notice === 'notify') {
+        context.spool = await quarantineNotices(context, verdict, effective, notices, subject, keepUntil);
+        detail.noticeTo = context.spool.flatMap((r) => r.recipients);
+      }
+    } else {
+      const notice = rejectionNoticeDecision(context, verdict, effective);
+      if (notice.send && notices) {
+        context.spool = [await rejectionNotice(context, verdict, effective, notices, subject)];
+        result.rejectionNotice = { sent: true, reason: `sent to ${context.mailFrom}` };
+      } else {
+        result.rejectionNotice = { sent: false, reason: notice.send ? 'notices are not configured on this gateway' : notice.reason };
+      }
+      detail.rejectionNotice = result.rejectionNotice.reason;
+    }
+    context.trace.push({ messageId: context.id, tenantId: context.tenantId, step: context.stopped.state, detail });
   },
 };
 
-/** The headers a flagged message is delivered with (SpamAssassin's names, which mail clients filter on). */
-export function spamHeaders(verdict: GuardVerdict): { flag: string; status: string } {
-  const tests = verdict.findings.map((f) => f.symbol).join(',') || 'none';
-  return { flag: 'YES', status: `Yes, score=${verdict.score} tests=${tests}` };
+/** Whether a rejected message's sender is told, and if not, why not (for the trace). */
+function rejectionNoticeDecision(
+  context: MessageContext,
+  verdict: GuardVerdict,
+  policy: GuardPolicy,
+): { send: true } | { send: false; reason: string } {
+  if (!policy.rejection.notify) return { send: false, reason: 'the policy sends no rejection notices' };
+  if (!context.mailFrom) return { send: false, reason: 'none: the null sender gets no notices' };
+  if (verdict.facts?.dmarc === 'fail') return { send: false, reason: 'none: the sender failed DMARC and may be forged' };
+  if (verdict.facts?.senderVerified !== true) return { send: false, reason: 'none: the sender was not verified (SPF or DKIM) and may be forged' };
+  return { send: true };
+}
+
+function noticeSender(context: MessageContext, notices: GuardNoticeDeps, configured: string | undefined): string {
+  return configured ?? `no-reply@${context.tenant?.domains[0] ?? notices.hostname}`;
+}
+
+function displayedSender(context: MessageContext): string {
+  const from = headerValue(readHeader(context).fields, 'from');
+  if (!from) return context.mailFrom;
+  try {
+    const [first] = addressparser(from.slice(0, 2000), { flatten: true });
+    if (first?.address) return first.name ? `${first.name} <${first.address}>` : first.address;
+  } catch {
+    // An unreadable From is shown as the envelope sender.
+  }
+  return context.mailFrom;
+}
+
+async function quarantineNotices(
+  context: MessageContext,
+  verdict: GuardVerdict,
+  policy: GuardPolicy,
+  notices: GuardNoticeDeps,
+  subject: string,
+  keepUntil: Date,
+): Promise<SpoolRequest[]> {
+  const requests: SpoolRequest[] = [];
+  const from = noticeSender(context, notices, policy.quarantine.sender);
+  const sender = displayedSender(context);
+  for (const recipient of new Set(context.recipients.map((r) => r.toLowerCase()))) {
+    const mail = await buildQuarantineNotice({
+      policy,
+      recipient,
+      from,
+      sender,
+      subject,
+      receivedAt: new Date(),
+      deleteAt: keepUntil,
+      score: verdict.score,
+      reason: readableReason(verdict.findings),
+      link: `${notices.publicUrl}/portal/quarantine/${context.id}`,
+      hostname: notices.hostname,
+      branding: notices.branding?.(context.tenantId),
+    });
+    requests.push(noticeRequest(context, recipient, mail.raw, mail.messageId, 'tenant-mail-server', { quarantineNoticeFor: context.id }));
+  }
+  return requests;
+}
+
+async function rejectionNotice(
+  context: MessageContext,
+  verdict: GuardVerdict,
+  policy: GuardPolicy,
+  notices: GuardNoticeDeps,
+  subject: string,
+): Promise<SpoolRequest> {
+  const from = noticeSender(context, notices, policy.quarantine.sender);
+  const mail = await buildRejectionNotice({
+    policy,
+    to: context.mailFrom,
+    from,
+    recipients: context.recipients,
+    subject,
+    receivedAt: new Date(),
+    reason: readableReason(verdict.findings),
+    hostname: notices.hostname,
+    branding: notices.branding?.(context.tenantId),
+  });
+  const internal = context.tenant?.domains.includes(context.mailFrom.slice(context.mailFrom.lastIndexOf('@') + 1).toLowerCase());
+  return noticeRequest(context, context.mailFrom, mail.raw, mail.messageId, internal ? 'tenant-mail-server' : 'external', {
+    rejectionNoticeFor: context.id,
+  });
+}
+
+function noticeRequest(
+  context: MessageContext,
+  recipient: string,
+  raw: Buffer,
+  messageIdHeader: string,
+  route: 'external' | 'tenant-mail-server',
+  traceDetail: Record<string, unknown>,
+): SpoolRequest {
+  return {
+    id: randomUUID(),
+    tenantId: context.tenantId,
+    direction: 'notification',
+    // A notice is sent from the null sender (RFC 3834): nothing answers it automatically.
+    mailFrom: '',
+    recipients: [recipient],
+    clientAddress: 'gateway',
+    tls: false,
+    raw,
+    messageIdHeader,
+    traceDetail,
+    queuedFor: route,
+  };
 }

@@ -7,10 +7,23 @@ import type { ProtectionMode, SealpostRequest, SendOption } from '../../../commo
 import type { SplitMessage } from '../mail/header-block.ts';
 import type { TraceEntry } from '../messages/message-trace.ts';
 import type { Route } from '../messages/message-router.ts';
-import type { MessageDirection, ReceivedFacts } from '../messages/spool.ts';
+import type { MessageDirection, ReceivedFacts, SpoolRequest } from '../messages/spool.ts';
 import type { SealedProtectedCopy } from '../protect/protected-copies.ts';
 import type { TenantInfo } from '../tenants/tenant-directory.ts';
 import type { GuardVerdict } from './guard.ts';
+
+/** The guard's verdict as stored with the message, and what it decided to do. */
+export interface StoredGuardResult extends Omit<GuardVerdict, 'appliedPolicy'> {
+  checked: boolean;
+  /** How the delivered copy of a flagged message is marked. */
+  marking?: { header: boolean; subjectPrefix?: string };
+  /** A flagged message goes to this address instead of its recipients (the policy's catch-all). */
+  deliverTo?: string;
+  /** A quarantined message: whether its recipients may release it themselves, and until when it is kept. */
+  quarantine?: { releaseThreshold: number; userReleasable: boolean; keepUntil: string; notice: 'notify' | 'portalOnly' };
+  /** A rejected message: whether its sender was told, and why (not). */
+  rejectionNotice?: { sent: boolean; reason: string };
+}
 
 /** The stages in the order they run; `received` is where the 250 leaves a message. */
 export const STAGE_ORDER = ['received', 'parsed', 'classified', 'requested', 'guarded', 'routed', 'protected', 'queued'] as const;
@@ -61,7 +74,7 @@ export interface StageResults {
   parsed?: { headerBytes: number; fields: number };
   classified?: { direction: MessageDirection; tenantId: string; tenant: string; connector: string | null };
   request?: StoredRequest;
-  guard?: GuardVerdict & { checked: boolean };
+  guard?: StoredGuardResult;
   routes?: StoredRoute[];
   /** What the protect stage did for each protected recipient. */
   protected?: Record<string, ProtectedRoute>;
@@ -103,6 +116,8 @@ export interface MessageContext {
   trace: TraceEntry[];
   /** The deliveries the queue stage made; written with its result. */
   deliveries?: QueuedDelivery[];
+  /** Messages the gateway writes because of this stage (a verdict's notices); spooled with its result. */
+  spool?: SpoolRequest[];
   /** Protected copies the protect stage sealed; written with its result. */
   protectedCopies?: SealedProtectedCopy[];
   /** Set by a stage that ends the message's way through the stages (quarantine, reject). */

@@ -11,7 +11,10 @@ export const routeStage: Stage = {
   name: 'route',
   reaches: 'routed',
   async run(context, { directory, protectionModes }) {
-    const routes = routeRecipients(context.direction, requireTenant(context), context.recipients, requestFromStored(context.results.request), directory);
+    // A flagged message the policy sends to a catch-all address goes there instead of to its recipients.
+    const catchAll = context.results.guard?.deliverTo;
+    const recipients = catchAll ? [catchAll] : context.recipients;
+    const routes = routeRecipients(context.direction, requireTenant(context), recipients, requestFromStored(context.results.request), directory);
     context.results.routes = routes.map((route): StoredRoute => {
       const held = route.protection !== 'none' && !protectionModes.handlerFor(route.protection as SecuredMode);
       return {
@@ -25,7 +28,12 @@ export const routeStage: Stage = {
         messageId: context.id,
         tenantId: context.tenantId,
         step: route.held ? 'held' : 'routed',
-        detail: { recipient: route.recipient, route: route.route, protection: route.protection, reason: route.reason },
+        detail: {
+          recipient: route.recipient,
+          route: route.route,
+          protection: route.protection,
+          reason: catchAll ? `flagged: the policy delivers flagged mail to ${catchAll} instead of ${context.recipients.join(', ')}` : route.reason,
+        },
       });
     }
   },

@@ -22,7 +22,7 @@ import { UnreadableHeaderError } from '../mail/header-section.ts';
 import { recordTrace, type TraceEntry } from '../messages/message-trace.ts';
 import { insertProtectedCopies } from '../protect/protected-copies.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
-import type { MessageDirection } from '../messages/spool.ts';
+import { spoolWithin, type MessageDirection } from '../messages/spool.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { WorkerLoop } from '../work-signal.ts';
@@ -34,7 +34,7 @@ import { protectStage } from './protect.ts';
 import { queueStage } from './queue.ts';
 import { requestStage } from './request.ts';
 import { routeStage } from './route.ts';
-import type { Stage, StageDeps } from './stage.ts';
+import type { GuardNoticeDeps, Stage, StageDeps } from './stage.ts';
 
 /** The stored message could not be decrypted (its integrity check failed): no retry changes that. */
 class UnopenableMessageError extends Error {
@@ -74,6 +74,8 @@ export interface StageRunnerOptions {
   workerId?: string;
   /** The inbound checks (guard/); without them inbound mail is recorded as "no checks configured". */
   guard?: GuardRunner;
+  /** What the guard's quarantine and rejection notices need; without it none are sent. */
+  notices?: GuardNoticeDeps;
   /** The stages to run, in order; the default is STAGES. */
   stages?: readonly Stage[];
   /** The first retry after a stage failed; it doubles with every attempt, up to an hour. */
@@ -210,6 +212,7 @@ export class StageRunner extends WorkerLoop {
         protectionModes: this.options.protectionModes,
         vault: this.options.vault,
         guard: this.options.guard,
+        notices: this.options.notices,
       };
       let active = contexts;
       // The latest outcome of each message not yet written. Stages that only compute (parse, classify,
@@ -222,7 +225,12 @@ export class StageRunner extends WorkerLoop {
         if (pending.size === 0) return;
         const outcomes = [...pending.values()];
         pending.clear();
-        const queuedBy = new Map(outcomes.map((o) => [o.context.id, o.context.deliveries?.filter((d) => d.status === 'queued').length ?? 0]));
+        const queuedBy = new Map(
+          outcomes.map((o) => [
+            o.context.id,
+            (o.context.deliveries?.filter((d) => d.status === 'queued').length ?? 0) + (o.context.spool?.length ?? 0),
+          ]),
+        );
         const kept = await this.commit(outcomes);
         for (const id of kept) queued += queuedBy.get(id) ?? 0;
         const lost = new Set(outcomes.filter((o) => !kept.has(o.context.id)).map((o) => o.context.id));
@@ -372,7 +380,7 @@ export class StageRunner extends WorkerLoop {
     const { db, heldRetryMs } = this.options;
     const written = await withTenants(db, outcomes.map((o) => o.context.tenantId), async (tx) => {
       // Until deliveries are queued or a mode has acted, a lost commit only repeats a stage that computes.
-      const acted = outcomes.some((o) => o.context.deliveries || o.context.results.protected || o.context.protectedCopies);
+      const acted = outcomes.some((o) => o.context.deliveries || o.context.results.protected || o.context.protectedCopies || o.context.spool);
       if (!acted) await tx.execute(sql`set local synchronous_commit = off`);
       const kept = new Set<string>();
       for (let i = 0; i < outcomes.length; i += 500) {
@@ -399,6 +407,8 @@ export class StageRunner extends WorkerLoop {
       // Before the deliveries that send them; written even when a later group of the message failed, since
       // the stored result already names them.
       await insertProtectedCopies(tx, keptOutcomes.flatMap((o) => o.context.protectedCopies ?? []));
+      // A verdict's notices, queued with the verdict that sends them: one is never without the other.
+      await spoolWithin(tx, this.options.vault, keptOutcomes.flatMap((o) => o.context.spool ?? []));
       const deliveryRows = keptOutcomes.flatMap((o) => o.context.deliveries ?? []);
       for (let i = 0; i < deliveryRows.length; i += 1000) {
         await tx.insert(deliveriesTable).values(
@@ -419,6 +429,7 @@ export class StageRunner extends WorkerLoop {
       outcome.context.trace = [];
       outcome.context.deliveries = undefined;
       outcome.context.protectedCopies = undefined;
+      outcome.context.spool = undefined;
     }
     return written;
   }

@@ -3,6 +3,7 @@ import type { Database } from '../db/client.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
+import type { MailBranding } from '../portal/notification-mail.ts';
 import type { GuardRunner } from './guard.ts';
 import type { MessageContext, StagePoint } from './message-context.ts';
 
@@ -14,6 +15,14 @@ export interface StageDeps {
   vault: KeyVault;
   /** The inbound checks; without them the guard stage records that no checks are configured. */
   guard?: GuardRunner;
+  /** What the guard's notices need: links to the portal, the gateway's name, the tenant's look. */
+  notices?: GuardNoticeDeps;
+}
+
+export interface GuardNoticeDeps {
+  publicUrl: string;
+  hostname: string;
+  branding?: (tenantId: string) => MailBranding | undefined;
 }
 
 export interface Stage {
