@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { DEFAULT_MAX_HEADER_BYTES, MAX_CONFIGURABLE_HEADER_BYTES } from './mail/header-section.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { colourProblem, normaliseColour, resolveLogo } from './tenants/branding.ts';
-import { guardSectionSchema } from './guard/policy-settings.ts';
+import { guardSectionSchema } from './guard-policy-settings.ts';
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -118,7 +118,7 @@ const memberSchema = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),
 });
 
-export { GUARD_CHECK_NAMES, type GuardSettings } from './guard/policy-settings.ts';
+export { GUARD_CHECK_NAMES, type GuardSettings } from './guard-policy-settings.ts';
 
 const tenantSchema = z.strictObject({
   name: z.string().min(1),

@@ -3,7 +3,7 @@
  * committed under backend/drizzle/, and applied at start-up on PGlite and PostgreSQL alike.
  */
 import { sql } from 'drizzle-orm';
-import type { PolicyMatch, PolicySettings } from '../guard/policy-settings.ts';
+import type { PolicyMatch, PolicySettings } from '../guard-policy-settings.ts';
 import {
   bigserial,
   boolean,
@@ -260,6 +260,25 @@ export const guardPolicies = pgTable(
     updatedBy: text('updated_by'),
   },
   (t) => [uniqueIndex('guard_policies_tenant_name_idx').on(t.tenantId, sql`lower(${t.name})`)],
+);
+
+/**
+ * Senders a tenant's operators allowed "from now on" when releasing a message from quarantine. An allowed
+ * sender's mail gets a strong negative score, unless it fails DMARC (a forged sender gains nothing) or a
+ * module forces an action (a blocked network stays blocked).
+ */
+export const guardAllowedSenders = pgTable(
+  'guard_allowed_senders',
+  {
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    /** Lower-case address. */
+    address: text('address').notNull(),
+    addedBy: text('added_by').notNull(),
+    /** The quarantined message whose release allowed it. */
+    messageId: uuid('message_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.address] })],
 );
 
 /** One message, one trace: every step recorded against the message id. */

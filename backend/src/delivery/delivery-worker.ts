@@ -25,7 +25,7 @@ import { deliverToMailbox } from './development-mailbox.ts';
 import { buildDeliveryStatusNotification, type FailedRecipient } from './delivery-status-notification.ts';
 import { resolveMailExchangers, type ExchangerLookup } from './mail-exchangers.ts';
 import { prepareOutgoingMessage, type OutgoingMarking, type OutgoingMessage, type OutgoingRoute } from '../mail/outgoing-message.ts';
-import { deliveryMarking } from '../guard/delivery-marking.ts';
+import { deliveryMarking } from './verdict-marking.ts';
 import type { StageResults } from '../stages/message-context.ts';
 import { hasExpired, nextAttemptDelayMs, type RetryPolicy } from './retry-schedule.ts';
 import type { RecipientOutcome, SmtpDeliveryClient, SmtpTarget } from './smtp-client.ts';

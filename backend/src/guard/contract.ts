@@ -11,7 +11,7 @@
 import type { SplitMessage } from '../mail/header-block.ts';
 import type { SmtpHookFinding } from '../smtp/smtp-hooks.ts';
 import type { GuardPolicy } from './policy.ts';
-import type { GuardModuleName } from './policy-settings.ts';
+import type { GuardModuleName } from '../guard-policy-settings.ts';
 
 export type {
   SmtpDataEnd,

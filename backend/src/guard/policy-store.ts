@@ -9,20 +9,15 @@
  */
 import { and, eq, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/audit-log.ts';
-import type { Database, Queryable, Transaction } from '../db/client.ts';
-import { guardPolicies } from '../db/schema.ts';
-import { inTenantScope, withTenants } from '../db/tenant-scope.ts';
+import type { Database, Transaction } from '../db/client.ts';
+import { guardAllowedSenders, guardPolicies } from '../db/schema.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import type { AuditKeys } from '../vault/audit-keys.ts';
+import { settingsKeys, storedSettings, type StoredPolicyRow } from '../tenants/tenant-policies.ts';
 import { DEFAULT_GUARD_POLICY, resolveGuardPolicy, selectPolicy, type GuardPolicy } from './policy.ts';
-import {
-  DEFAULT_POLICY_NAME,
-  namedPolicySchema,
-  type GuardSettings,
-  type NamedPolicySettings,
-  type PolicySettings,
-} from './policy-settings.ts';
+import { DEFAULT_POLICY_NAME, type NamedPolicySettings } from '../guard-policy-settings.ts';
 
-export type StoredPolicyRow = typeof guardPolicies.$inferSelect;
+export type { StoredPolicyRow };
 
 /** A policy as the API shows it. */
 export interface StoredPolicy extends NamedPolicySettings {
@@ -48,13 +43,7 @@ export class PolicyProblem extends Error {
   }
 }
 
-/** Priority of the tenant file's default policy: after every named one. */
-export const DEFAULT_POLICY_PRIORITY = 1_000_000;
 
-const settingsKeys = (settings: NamedPolicySettings): PolicySettings => {
-  const { name: _name, enabled: _enabled, priority: _priority, match: _match, ...rest } = settings;
-  return rest;
-};
 
 export function storedPolicy(row: StoredPolicyRow): StoredPolicy {
   return {
@@ -84,8 +73,15 @@ export interface PolicyActor {
   clientIp?: string;
 }
 
+export interface AllowedSender {
+  address: string;
+  addedBy: string;
+  createdAt: Date;
+}
+
 export class GuardPolicyStore {
   private readonly cache = new Map<string, { at: number; policies: Promise<ActivePolicy[]> }>();
+  private readonly allowedCache = new Map<string, { at: number; senders: Promise<Map<string, AllowedSender>> }>();
 
   constructor(
     private readonly db: Database,
@@ -113,10 +109,31 @@ export class GuardPolicyStore {
     return selectPolicy(policies, envelope.mailFrom, envelope.recipients, fallback ?? DEFAULT_GUARD_POLICY);
   }
 
-  /** Forgets the cached policies of a tenant (after a change in this process). */
+  /** The senders the tenant's operators allowed from now on (released from quarantine with "allow"). */
+  async allowedSender(tenantId: string, address: string): Promise<AllowedSender | undefined> {
+    if (!address) return undefined;
+    const now = Date.now();
+    let cached = this.allowedCache.get(tenantId);
+    if (!cached || now - cached.at >= (this.options.cacheMs ?? 10_000)) {
+      const senders = withTenants(this.db, tenantId, (tx) => tx.select().from(guardAllowedSenders).where(eq(guardAllowedSenders.tenantId, tenantId))).then(
+        (rows) => new Map(rows.map((r) => [r.address, { address: r.address, addedBy: r.addedBy, createdAt: r.createdAt }])),
+      );
+      cached = { at: now, senders };
+      this.allowedCache.set(tenantId, cached);
+      senders.catch(() => this.allowedCache.delete(tenantId));
+    }
+    return (await cached.senders).get(address.toLowerCase());
+  }
+
+  /** Forgets the cached policies and allowed senders of a tenant (after a change in this process). */
   invalidate(tenantId?: string): void {
-    if (tenantId) this.cache.delete(tenantId);
-    else this.cache.clear();
+    if (tenantId) {
+      this.cache.delete(tenantId);
+      this.allowedCache.delete(tenantId);
+    } else {
+      this.cache.clear();
+      this.allowedCache.clear();
+    }
   }
 
   async list(tenantId: string): Promise<StoredPolicy[]> {
@@ -238,51 +255,4 @@ export class GuardPolicyStore {
       details: { policy: row.name, revision: row.revision, settings: storedSettings(row), ...extra },
     });
   }
-}
-
-function storedSettings(row: StoredPolicyRow): NamedPolicySettings {
-  return { name: row.name, enabled: row.enabled, priority: row.priority, match: row.match, ...row.settings };
-}
-
-/**
- * Writes the tenant file's policies for one tenant (in the caller's transaction, scoped to the tenant):
- * the settings directly under `guard:` become the `Default` policy, each of `guard.policies` a named one.
- * Policies the file wrote before and no longer names are removed; policies made through the API are kept.
- */
-export async function applyFilePolicies(q: Queryable, tenantId: string, section: GuardSettings | undefined): Promise<void> {
-  const wanted: NamedPolicySettings[] = [];
-  if (section) {
-    const { policies, ...defaults } = section;
-    if (Object.keys(defaults).length > 0) wanted.push({ ...defaults, name: DEFAULT_POLICY_NAME, priority: DEFAULT_POLICY_PRIORITY });
-    for (const policy of policies ?? []) wanted.push(namedPolicySchema.parse(policy));
-  }
-  await inTenantScope(q, tenantId, async (tx) => {
-    const existing = await (tx as Transaction).select().from(guardPolicies).where(eq(guardPolicies.tenantId, tenantId));
-    const byName = new Map(existing.map((row) => [row.name.toLowerCase(), row]));
-    for (const policy of wanted) {
-      const row = byName.get(policy.name.toLowerCase());
-      byName.delete(policy.name.toLowerCase());
-      const values = {
-        name: policy.name,
-        enabled: policy.enabled ?? true,
-        priority: policy.priority ?? 100,
-        match: policy.match ?? {},
-        settings: settingsKeys(policy),
-        source: 'file',
-        updatedBy: 'tenant file',
-      };
-      if (!row) {
-        await (tx as Transaction).insert(guardPolicies).values({ tenantId, ...values });
-      } else if (JSON.stringify(storedSettings(row)) !== JSON.stringify({ name: values.name, enabled: values.enabled, priority: values.priority, match: values.match, ...values.settings }) || row.source !== 'file') {
-        // The file wins over an API policy of the same name: the file is what the operator deploys.
-        await (tx as Transaction)
-          .update(guardPolicies)
-          .set({ ...values, revision: row.revision + 1, updatedAt: new Date() })
-          .where(eq(guardPolicies.id, row.id));
-      }
-    }
-    for (const row of byName.values()) {
-      if (row.source === 'file') await (tx as Transaction).delete(guardPolicies).where(eq(guardPolicies.id, row.id));
-    }
-  });
 }

@@ -22,7 +22,7 @@ import {
   type NamedPolicySettings,
   type PolicyMatch,
   type PolicySettings,
-} from './policy-settings.ts';
+} from '../guard-policy-settings.ts';
 
 export interface GuardModuleSettings {
   enabled: boolean;

@@ -8,9 +8,10 @@ import type { Logger } from '../logger.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { messageStructureCheck } from './checks/message-structure.ts';
 import { replyToDomainCheck } from './checks/reply-to-domain.ts';
-import type { GuardCheck, GuardRunner, GuardServices, SmtpHook } from './contract.ts';
+import type { GuardCheck, GuardFinding, GuardRunner, GuardServices, SmtpHook } from './contract.ts';
+import { DEFAULT_GUARD_POLICY } from './policy.ts';
 import type { GuardPolicyStore } from './policy-store.ts';
-import { createGuardRunner, type GuardBudgets } from './runner.ts';
+import { createGuardRunner, decide, type GuardBudgets } from './runner.ts';
 
 /** The checks that need nothing from outside the message. */
 export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, replyToDomainCheck];
@@ -25,8 +26,11 @@ export function gatewayGuardHooks(_services: GuardServices): SmtpHook[] {
   return [];
 }
 
+/** What an allowed sender's mail scores: enough to outweigh a flag and most blocks, not a forced action. */
+export const SENDER_ALLOWED_SCORE = -20;
+
 export function createTenantGuard(options: {
-  policies: Pick<GuardPolicyStore, 'policyFor'>;
+  policies: Pick<GuardPolicyStore, 'policyFor'> & Partial<Pick<GuardPolicyStore, 'allowedSender'>>;
   /** A message for a tenant the directory does not know is not decided by defaults: its policy is unavailable. */
   directory?: Pick<TenantDirectory, 'tenantById'>;
   logger?: Logger;
@@ -34,7 +38,7 @@ export function createTenantGuard(options: {
   budgets?: Partial<GuardBudgets>;
   checks?: readonly GuardCheck[];
 }): GuardRunner {
-  return createGuardRunner({
+  const run = createGuardRunner({
     checks: options.checks ?? GUARD_CHECKS,
     policyFor: (input) => {
       if (options.directory && !options.directory.tenantById(input.tenantId)) throw new Error(`no tenant ${input.tenantId}`);
@@ -44,4 +48,20 @@ export function createTenantGuard(options: {
     logger: options.logger,
     metrics: options.metrics,
   });
+  if (!options.policies.allowedSender) return run;
+  const allowedSender = options.policies.allowedSender.bind(options.policies);
+  return async (input, runOptions) => {
+    const verdict = await run(input, runOptions);
+    const allowed = await allowedSender(input.tenantId, input.mailFrom).catch(() => undefined);
+    // An allowed sender that fails DMARC may be anyone using its name: the allowance does not apply.
+    if (!allowed || verdict.facts?.dmarc === 'fail') return verdict;
+    const finding: GuardFinding = {
+      symbol: 'SENDER_ALLOWED',
+      score: SENDER_ALLOWED_SCORE,
+      reason: `${allowed.address} was allowed from now on by ${allowed.addedBy} on ${allowed.createdAt.toISOString().slice(0, 10)}`,
+      check: 'allowed-senders',
+    };
+    const again = decide([...verdict.findings, finding], verdict.appliedPolicy ?? DEFAULT_GUARD_POLICY);
+    return { ...verdict, ...again, forced: again.forced };
+  };
 }

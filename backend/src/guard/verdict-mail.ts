@@ -5,8 +5,8 @@
  * message beyond its sender, subject and the reason.
  */
 import type { PortalLanguage } from '../../../common/src/portal-api.ts';
-import { compose, formatDate, fromTenant, type ComposedMail, type MailBranding } from '../portal/notification-mail.ts';
-import type { NotificationTemplate } from '../portal/portal-settings.ts';
+import { compose, formatDate, fromTenant, type ComposedMail, type MailBranding } from '../mail/branded-mail.ts';
+import type { MailTemplate as NotificationTemplate } from '../mail/branded-mail.ts';
 import type { GuardPolicy } from './policy.ts';
 
 const QUARANTINE_NOTICE: Record<PortalLanguage, NotificationTemplate> = {

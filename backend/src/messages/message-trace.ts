@@ -22,7 +22,9 @@ export type TraceStep =
   | 'deferred'
   | 'failed'
   | 'expired'
-  | 'bounce_sent';
+  | 'bounce_sent'
+  /** A quarantined message was deleted (by an administrator, or at the end of its retention). */
+  | 'deleted';
 
 export interface TraceEntry {
   messageId: string;

@@ -7,6 +7,7 @@
  * Deletions go in batches claimed with FOR UPDATE SKIP LOCKED, so a large backlog never holds a long lock,
  * and each batch is deleted and audited in the same transaction.
  */
+import { expireQuarantine } from '../delivery/quarantine.ts';
 import { desc, inArray, sql } from 'drizzle-orm';
 import type { PortalLanguage } from '../../../common/src/portal-api.ts';
 import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
@@ -73,6 +74,8 @@ export interface HousekeepingReport {
   linksDeleted: number;
   sessionsDeleted: number;
   rateEventsDeleted: number;
+  /** Quarantined inbound messages deleted at the end of their policy's retention. */
+  quarantineExpired: number;
   digests: Array<{ tenantId: string; address: string; messages: number }>;
 }
 
@@ -87,6 +90,7 @@ export async function runHousekeeping(options: HousekeepingOptions, now: Date = 
     linksDeleted: 0,
     sessionsDeleted: 0,
     rateEventsDeleted: 0,
+    quarantineExpired: 0,
     digests: [],
   };
   // Housekeeping serves every tenant: sweeps across them name them all; work for one tenant names that one.
@@ -99,6 +103,7 @@ export async function runHousekeeping(options: HousekeepingOptions, now: Date = 
       await sweeper.deleteMessages('retention', sql`tenant_id = ${tenantId}::uuid and sent_at < ${iso(cutoff)}::timestamptz`, tenantId);
     }
     await sweeper.deleteShortLived();
+    report.quarantineExpired = await expireQuarantine(options.db, now);
     await sweeper.sendDigests();
   } catch (error) {
     if (!(error instanceof LockHeldElsewhere)) throw error;
@@ -380,9 +385,15 @@ export class HousekeepingWorker extends WorkerLoop {
       try {
         const report = await runHousekeeping({ ...this.options, keepGoing: () => this.running });
         const { deleted, digests } = report;
-        if (deleted.expired + deleted.retention + digests.length + report.threadsDeleted > 0) {
+        if (deleted.expired + deleted.retention + digests.length + report.threadsDeleted + report.quarantineExpired > 0) {
           logger.info(
-            { expired: deleted.expired, retention: deleted.retention, threads: report.threadsDeleted, digests: digests.length },
+            {
+              expired: deleted.expired,
+              retention: deleted.retention,
+              threads: report.threadsDeleted,
+              digests: digests.length,
+              quarantineExpired: report.quarantineExpired,
+            },
             'portal housekeeping: messages deleted, digests sent',
           );
         }

@@ -3,7 +3,7 @@ import type { Database } from '../db/client.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
-import type { MailBranding } from '../portal/notification-mail.ts';
+import type { MailBranding } from '../mail/branded-mail.ts';
 import type { GuardRunner } from './guard.ts';
 import type { MessageContext, StagePoint } from './message-context.ts';
 

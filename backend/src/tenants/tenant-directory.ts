@@ -10,7 +10,7 @@ import { queryRows, type Database } from '../db/client.ts';
 import { allTenantIds, scopeTransaction, withTenants } from '../db/tenant-scope.ts';
 import { apiTokens, connectors, members, tenantDomains, tenants, type SmartAlertRule } from '../db/schema.ts';
 import type { TenantDefinition } from '../config.ts';
-import { applyFilePolicies } from '../guard/policy-store.ts';
+import { applyFilePolicies } from './tenant-policies.ts';
 import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
 import { generateApiToken, hashApiToken } from './secrets.ts';
 import { brandingKey, type TenantBranding } from './branding.ts';
