@@ -311,14 +311,15 @@ export function nearestKey(key: string, known: readonly string[]): string | unde
   return best?.key;
 }
 
-function describeIssues(prefix: string, issues: z.core.$ZodIssue[]): string {
+/** Each issue on its own line, naming the field; an unknown key with the valid key it was probably meant to be. */
+export function describeIssues(prefix: string, issues: z.core.$ZodIssue[], root: z.ZodType = fileSchema): string {
   return issues
     .map((issue) => {
       const where = `${prefix}${issue.path.length ? issue.path.join('.') : ''}`;
       if (issue.code === 'unrecognized_keys') {
         return issue.keys
           .map((key) => {
-            const suggestion = nearestKey(key, keysAt(issue.path));
+            const suggestion = nearestKey(key, keysAt(issue.path, root));
             return `${where ? `${where}.` : ''}${key}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
           })
           .join('\n');

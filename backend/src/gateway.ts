@@ -245,21 +245,23 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   // Known once the SMTP listener listens: the try page's Send goes to it from the demo's connector address.
   let smtpPort = 0;
   const smtpTarget = () => ({ host: reachableHost(config.smtp.host), port: smtpPort });
+  const release = {
+    db,
+    vault,
+    hostname: config.smtp.hostname,
+    onReleased: () => {
+      pipeline.signal.notify();
+      delivery.signal.notify();
+    },
+  };
   const http = await createHttpApp({
     db,
     logger,
     metrics,
     isReady: () => ready,
     auditCheckpoints,
-    release: {
-      db,
-      vault,
-      hostname: config.smtp.hostname,
-      onReleased: () => {
-        pipeline.signal.notify();
-        delivery.signal.notify();
-      },
-    },
+    release,
+    guard: { db, directory, policies, guard, services: guardServices, release },
     metricsAccess: { token: config.metrics.token, onMainListener: config.metrics.port === undefined },
     portal,
     addin: {

@@ -8,6 +8,7 @@ import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
 import { addinSignInRoutes } from './addin-sign-in-routes.ts';
 import { addinTryRoutes, demoTenant, type EvaluationSignIns } from './addin-try-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
+import { guardRoutes, type GuardRoutesOptions } from './guard-routes.ts';
 import { EntraTokenValidator } from './entra-tokens.ts';
 import { operationsRoutes, type MetricsAccess } from './operations-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
@@ -42,6 +43,8 @@ export interface HttpAppOptions {
    * whether it is wanted, the gateway whether the demo runs). Without it /addin/try/ and /api/addin-try/ are 404.
    */
   addinTry?: { signIns: EvaluationSignIns; smtpTarget: () => { host: string; port: number } };
+  /** MailGuard's policies, simulation and quarantine (/api/admin/guard, and /api/portal/guard for members). */
+  guard?: Omit<GuardRoutesOptions, 'authenticate'>;
 }
 
 export type HttpApp = Awaited<ReturnType<typeof createHttpApp>>;
@@ -63,9 +66,10 @@ export async function createHttpApp(options: HttpAppOptions) {
     release: options.release,
     protection: options.addin ? { directory: options.addin.directory, protectionModes: options.addin.protectionModes } : undefined,
   });
+  if (options.guard) await app.register(guardRoutes, { prefix: '/api/admin/guard', ...options.guard });
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
-    await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup });
+    await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup, guard: options.guard });
   }
   if (options.addin) {
     const { directory, protectionModes, entraAuthority, publicUrl, gatewayHost } = options.addin;

@@ -18,6 +18,7 @@ import { endSession, resolveSession, type PortalSessionInfo } from '../portal/se
 import { sameSecret } from '../portal/tokens.ts';
 import { problemErrorHandlerFor, sendProblem } from './problem-details.ts';
 import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
+import { guardRoutes, type GuardRoutesOptions } from './guard-routes.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
 
 /** The second, browser-held secret a session is bound to. */
@@ -181,9 +182,16 @@ export interface PortalRoutesOptions {
   portal: Portal;
   /** When set, admins get the Exchange setup (scripts and DNS records) under /admin/setup. */
   setup?: Omit<SetupRoutesOptions, 'db' | 'authenticate'>;
+  /** When set, members get MailGuard under /guard: their quarantine, and by role the policies and the whole quarantine. */
+  guard?: Omit<GuardRoutesOptions, 'authenticate'>;
 }
 
-export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal, setup }) => {
+/** Who reads, changes and simulates inbound policies, and who manages the whole tenant's quarantine. */
+const POLICY_READ_ROLES: PortalRole[] = ['owner', 'operator', 'analyst', 'auditor'];
+const POLICY_WRITE_ROLES: PortalRole[] = ['owner', 'operator'];
+const QUARANTINE_ADMIN_ROLES: PortalRole[] = ['owner', 'operator', 'analyst'];
+
+export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal, setup, guard }) => {
   const db = portal.db;
   await app.register(multipart, { limits: { fields: 10, fieldSize: DEFAULT_PORTAL_SETTINGS.maxReplyBytes, parts: 100 } });
 
@@ -600,4 +608,25 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       });
     }
   }, { prefix: '/admin' });
+
+  if (guard) {
+    await app.register(guardRoutes, {
+      prefix: '/guard',
+      ...guard,
+      authenticate: async (request) => {
+        const session = await sessionOf(request);
+        // Recipients outside the organisation have no quarantine here.
+        if (!session.role) throw problems.forbidden('Quarantine and policies are for members of the organisation.');
+        const role = session.role;
+        return {
+          tenantId: session.tenantId,
+          actor: session.address,
+          address: session.address,
+          readPolicies: POLICY_READ_ROLES.includes(role),
+          writePolicies: POLICY_WRITE_ROLES.includes(role),
+          quarantineAdmin: QUARANTINE_ADMIN_ROLES.includes(role),
+        };
+      },
+    });
+  }
 };

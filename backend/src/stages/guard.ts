@@ -64,9 +64,7 @@ export const guardStage: Stage = {
     const subject = headerValue(header.fields, 'subject') ?? '';
 
     if (verdict.action === 'flag' && policy) {
-      if (policy.onFlag.header || policy.onFlag.subjectPrefix) {
-        result.marking = { header: policy.onFlag.header, ...(policy.onFlag.subjectPrefix ? { subjectPrefix: policy.onFlag.subjectPrefix } : {}) };
-      }
+      result.marking = { header: policy.onFlag.header, ...(policy.onFlag.subjectPrefix ? { subjectPrefix: policy.onFlag.subjectPrefix } : {}) };
       if (policy.onFlag.catchAll) result.deliverTo = policy.onFlag.catchAll;
     }
     context.trace.push({

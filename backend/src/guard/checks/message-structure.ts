@@ -22,6 +22,7 @@ export const MESSAGE_STRUCTURE_SCORES = {
 
 export const messageStructureCheck: GuardCheck = {
   name: 'message-structure',
+  module: 'structure',
   phase: 'message',
   run(context) {
     const { maxParts, maxNestingDepth, maxHeaderLineBytes } = context.policy.limits;

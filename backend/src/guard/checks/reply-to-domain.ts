@@ -32,6 +32,7 @@ const MAX_NAMED = 5;
 
 export const replyToDomainCheck: GuardCheck = {
   name: 'reply-to-domain',
+  module: 'headers',
   phase: 'message',
   run(context) {
     return senderAddressFindings(context.header.fields);
