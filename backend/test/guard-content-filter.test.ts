@@ -125,6 +125,44 @@ describe('patterns', () => {
     assert.equal((await contentFindings(raw, { patterns: [{ pattern: 'PayPal', caseSensitive: true }] })).length, 0);
     assert.equal((await contentFindings(raw, { patterns: [{ pattern: 'PayPal' }] })).length, 1);
   });
+
+  test('several patterns with their own case flags are each honoured', async () => {
+    const raw = message({}, 'log in to paypal now, or to amazon\n');
+    const findings = await contentFindings(raw, {
+      patterns: [{ pattern: 'PayPal', caseSensitive: true }, { pattern: 'AMAZON' }, { pattern: 'ebay' }, { pattern: 'now$' }],
+    });
+    assert.deepEqual(findings.map((f) => f.reason), ['pattern "AMAZON" in the text body']);
+  });
+});
+
+describe('cost', () => {
+  test('a 30 kB text and HTML message with ten keywords and three patterns costs about a CPU-millisecond', () => {
+    const paragraph = 'Sehr geehrte Damen und Herren, anbei die Quartalszahlen wie besprochen. Bitte prüfen Sie die Überweisung. ';
+    const html = `<html><head><style>p{color:red}</style></head><body>${`<p style="margin:0">${paragraph} <a href="https://example.org/x">Link</a> &amp; mehr</p>`.repeat(100)}</body></html>`;
+    const qp = (text: string) => text.replace(/.{70}/g, '$&=\n');
+    const raw = crlf(
+      `${headers({ ...BASE, Subject: '=?UTF-8?Q?Quartalszahlen_f=C3=BCr_Q3?=', 'Content-Type': 'multipart/alternative; boundary="b"' })}\n` +
+        `--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n${qp(`${paragraph}\n`.repeat(100))}\n` +
+        `--b\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n${qp(html)}\n--b--\n`,
+    );
+    assert.ok(raw.length > 30_000);
+    const keywords = ['invoice overdue', 'gift card', 'wire transfer', 'password', 'bitcoin', 'überweisung', 'urgent', 'konto gesperrt', 'verify your account', 'lottery'];
+    const policy = resolveGuardPolicy({
+      modules: { content: { keywords: keywords.map((text) => ({ text })), patterns: [{ pattern: '\\b(?:paypal|amazo[n])\\b' }, { pattern: 'bit\\.ly/\\w+' }, { pattern: '[0-9]{4} ?[0-9]{4} ?[0-9]{4}' }] } },
+    });
+    const context = { ...guardInput(raw), truncated: false, totalBytes: raw.length, policy };
+    const signal = new AbortController().signal;
+    const findings = contentFilterCheck.run(context, signal) as GuardFinding[];
+    assert.deepEqual(findings.map((f) => f.reason), ['keyword "überweisung" in the text body']);
+    for (let i = 0; i < 50; i += 1) contentFilterCheck.run(context, signal);
+    const runs = 200;
+    const started = process.cpuUsage();
+    for (let i = 0; i < runs; i += 1) contentFilterCheck.run(context, signal);
+    const used = process.cpuUsage(started);
+    const ms = (used.user + used.system) / 1000 / runs;
+    console.log(`# content filter on a ${raw.length}-byte message: ${ms.toFixed(3)} CPU-ms`);
+    assert.ok(ms < 5, `${ms} CPU-ms`);
+  });
 });
 
 describe('the content module settings, applied by the runner', () => {

@@ -14,7 +14,7 @@
  *
  * Findings are capped: past MAX_RULE_FINDINGS one summary finding counts the rest.
  */
-import type { RE2JS } from 're2js';
+import { RE2JS } from 're2js';
 import type { GuardCheck, GuardFinding } from '../contract.ts';
 import { extractMessageText, type MessageText } from '../message-text.ts';
 import type { ContentRule, GuardPolicy } from '../policy.ts';
@@ -43,16 +43,36 @@ type CompiledRule =
   | { rule: ContentRule; kind: 'pattern'; regex: RE2JS }
   | { rule: ContentRule; kind: 'invalid'; problem: string };
 
-const compiledRules = new WeakMap<ContentSettings, CompiledRule[]>();
+interface CompiledRules {
+  rules: CompiledRule[];
+  /**
+   * All patterns as one alternation, each with its own case flag: one linear pass over a text says
+   * whether any pattern matches it, so the usual message (no pattern matches) costs one pass instead of
+   * one per pattern. Undefined when there are fewer than two patterns or the union does not compile.
+   */
+  anyPattern?: RE2JS;
+}
 
-function compile(settings: ContentSettings): CompiledRule[] {
+const compiledRules = new WeakMap<ContentSettings, CompiledRules>();
+
+function compile(settings: ContentSettings): CompiledRules {
   const cached = compiledRules.get(settings);
   if (cached) return cached;
-  const compiled = settings.rules.map((rule): CompiledRule => {
+  const rules = settings.rules.map((rule): CompiledRule => {
     if (rule.kind === 'keyword') return { rule, kind: 'keyword', needle: normalised(rule.text) };
     const result = compileRulePattern(rule.text, rule.caseSensitive);
     return 'regex' in result ? { rule, kind: 'pattern', regex: result.regex } : { rule, kind: 'invalid', problem: result.problem };
   });
+  const patterns = rules.filter((r) => r.kind === 'pattern');
+  let anyPattern: RE2JS | undefined;
+  if (patterns.length > 1) {
+    try {
+      anyPattern = RE2JS.compile(patterns.map((r) => `(?${r.rule.caseSensitive ? '' : 'i'}:${r.rule.text})`).join('|'));
+    } catch {
+      anyPattern = undefined;
+    }
+  }
+  const compiled = { rules, ...(anyPattern ? { anyPattern } : {}) };
   compiledRules.set(settings, compiled);
   return compiled;
 }
@@ -105,7 +125,7 @@ export const contentFilterCheck: GuardCheck = {
   },
 };
 
-function contentFindings(rules: readonly CompiledRule[], scope: readonly Scope[], message: MessageText, signal: AbortSignal): GuardFinding[] {
+function contentFindings({ rules, anyPattern }: CompiledRules, scope: readonly Scope[], message: MessageText, signal: AbortSignal): GuardFinding[] {
   const findings: GuardFinding[] = [];
   if (message.cut.length > 0) {
     findings.push({
@@ -116,6 +136,7 @@ function contentFindings(rules: readonly CompiledRule[], scope: readonly Scope[]
   }
   const texts = scope.map((where) => ({ where, text: message[where] }));
   let lowered: Array<{ where: Scope; text: string }> | undefined;
+  const patternTexts = anyPattern ? texts.filter(({ text }) => text.length > 0 && anyPattern.test(text)) : texts;
   let matched = 0;
   let more = 0;
   for (const compiled of rules) {
@@ -133,7 +154,7 @@ function contentFindings(rules: readonly CompiledRule[], scope: readonly Scope[]
       lowered ??= texts.map(({ where, text }) => ({ where, text: normalised(text) }));
       where = lowered.find(({ text }) => containsWholeWords(text, compiled.needle))?.where;
     } else {
-      where = texts.find(({ text }) => text.length > 0 && compiled.regex.test(text))?.where;
+      where = patternTexts.find(({ text }) => text.length > 0 && compiled.regex.test(text))?.where;
     }
     if (!where) continue;
     matched += 1;
