@@ -31,6 +31,10 @@ export interface MimePartSummary {
   contentType: string;
   /** Bytes of the part's content after its header section; undefined when the scan stopped inside it. */
   bodyBytes?: number;
+  /** The part's header fields (the message's own for the first part), for readers that decode the content. */
+  fields: HeaderField[];
+  /** Where the part's content starts in the message body (after the blank line). */
+  contentOffset: number;
 }
 
 export interface HeaderExtreme {
@@ -166,7 +170,7 @@ export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits)
       result.depth = Math.max(result.depth, partDepth);
       measureHeader(headerFields, result.parts - 1, result);
       const type = contentTypeOf(headerFields);
-      const summary: MimePartSummary = { depth: partDepth, contentType: type.value };
+      const summary: MimePartSummary = { depth: partDepth, contentType: type.value, fields: headerFields, contentOffset: start + 2 };
       result.partList.push(summary);
       current = undefined;
       if (type.value.startsWith('multipart/')) {
