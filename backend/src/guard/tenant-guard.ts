@@ -6,6 +6,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
+import { headerProtectionCheck } from './checks/header-protection.ts';
 import { messageStructureCheck } from './checks/message-structure.ts';
 import { replyToDomainCheck } from './checks/reply-to-domain.ts';
 import type { GuardCheck, GuardRunner, GuardServices, SmtpHook } from './contract.ts';
@@ -17,7 +18,10 @@ export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, reply
 
 /** Every check the gateway ships, in the order their findings are listed. */
 export function gatewayGuardChecks(_services: GuardServices): GuardCheck[] {
-  return [...GUARD_CHECKS];
+  return [
+    ...GUARD_CHECKS,
+    headerProtectionCheck,
+  ];
 }
 
 /** The SMTP-time hooks of the modules whose verdict is known before the 250 (network, geo, size). */
