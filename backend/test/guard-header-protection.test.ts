@@ -175,6 +175,19 @@ describe('look-alike sender domains', () => {
   });
 });
 
+describe("the tenant's names and domains as the directory holds them", () => {
+  test('a fresh tenant object around the same lists gives the same answer, and a changed member list is seen', async () => {
+    const from: Array<[string, string]> = [['From', 'Lena Vogel <lena@evil.example>']];
+    const before = { ...ACME };
+    assert.deepEqual(await findingsOf(from, { input: { tenant: before } }), []);
+    assert.deepEqual(await findingsOf(from, { input: { tenant: { ...before } } }), []);
+    const reloaded = { ...ACME, members: [...ACME.members, { email: 'lena.vogel@acme.test', name: 'Lena Vogel' }] };
+    assert.deepEqual(symbols(await findingsOf(from, { input: { tenant: reloaded } })), ['FROM_NAME_IMPERSONATES_MEMBER']);
+    const moreDomains = { ...ACME, domains: [...ACME.domains, 'evil.example'] };
+    assert.deepEqual(await findingsOf([['From', 'Anna Schmidt <anna@evil.example>']], { input: { tenant: moreDomains } }), [], 'a domain added to the tenant is its own');
+  });
+});
+
 describe('the headers module settings', () => {
   const impersonation: Array<[string, string]> = [['From', `"Anna Schmidt" <x@${domainToASCII('\u0441onbool.com')}>`]];
 

@@ -110,18 +110,25 @@ interface KnownSenders {
 }
 
 const EMPTY_TENANT: GuardTenant = { id: '', name: '', domains: [], members: [] };
-const knownCache = new WeakMap<GuardTenant, WeakMap<GuardPolicy['modules']['headers'], KnownSenders>>();
+type Settings = GuardPolicy['modules']['headers'];
+/**
+ * Keyed by the directory's member and domain lists rather than the tenant object: the guard stage hands
+ * each message a fresh tenant object around the same lists, and a reloaded directory makes new lists.
+ */
+const knownCache = new WeakMap<GuardTenant['members'], WeakMap<GuardTenant['domains'], WeakMap<Settings, KnownSenders>>>();
 
-function knownTo(tenant: GuardTenant | undefined, settings: GuardPolicy['modules']['headers']): KnownSenders {
-  const key = tenant ?? EMPTY_TENANT;
-  let bySettings = knownCache.get(key);
-  if (!bySettings) knownCache.set(key, (bySettings = new WeakMap()));
+function knownTo(tenant: GuardTenant | undefined, settings: Settings): KnownSenders {
+  const { members, domains } = tenant ?? EMPTY_TENANT;
+  let byDomains = knownCache.get(members);
+  if (!byDomains) knownCache.set(members, (byDomains = new WeakMap()));
+  let bySettings = byDomains.get(domains);
+  if (!bySettings) byDomains.set(domains, (bySettings = new WeakMap()));
   let known = bySettings.get(settings);
-  if (!known) bySettings.set(settings, (known = computeKnown(key, settings)));
+  if (!known) bySettings.set(settings, (known = computeKnown(tenant ?? EMPTY_TENANT, settings)));
   return known;
 }
 
-function computeKnown(tenant: GuardTenant, settings: GuardPolicy['modules']['headers']): KnownSenders {
+function computeKnown(tenant: GuardTenant, settings: Settings): KnownSenders {
   const tenantDomains = tenant.domains.map((d) => asciiDomain(d)).filter((d): d is string => d !== undefined);
   const memberByName = new Map<string, string>();
   const memberAddresses = new Set<string>();
