@@ -4,8 +4,11 @@
  * Every case is a whole message run through the guard runner with the tenant as the directory knows it.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { domainToASCII } from 'node:url';
+import { eq } from 'drizzle-orm';
+import { messages } from '../src/db/schema.ts';
+import type { Gateway } from '../src/gateway.ts';
 import { HEADER_PROTECTION_SCORES, headerProtectionCheck } from '../src/guard/checks/header-protection.ts';
 import { replyToDomainCheck } from '../src/guard/checks/reply-to-domain.ts';
 import type { GuardFinding, GuardInput, GuardTenant } from '../src/guard/contract.ts';
@@ -13,6 +16,11 @@ import type { PolicySettings } from '../src/guard/policy-settings.ts';
 import { DEFAULT_GUARD_POLICY, resolveGuardPolicy, type GuardPolicy } from '../src/guard/policy.ts';
 import { createGuardRunner } from '../src/guard/runner.ts';
 import { crlf, guardInput, headers } from './support/crafted-mail.ts';
+import { createTestDatabase, ownerDb, type TestDatabase } from './support/database.ts';
+import { MailPeer } from './support/mail-peer.ts';
+import { SmtpConversation, simpleMessage } from './support/smtp-conversation.ts';
+import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
+import { waitFor } from './support/portal-mail.ts';
 
 const ACME: GuardTenant = {
   id: 'tenant-1',
@@ -257,5 +265,45 @@ describe('bad input to header protection', () => {
     const findings = await findingsOf([['From', '"Anna Schmidt \u202e\u0007" <x@evil.example>']]);
     assert.deepEqual(symbols(findings), ['FROM_NAME_IMPERSONATES_MEMBER']);
     assert.doesNotMatch(findings[0]!.reason, /[\u202e\u0007]/);
+  });
+});
+
+describe('header protection in the running gateway', () => {
+  let database: TestDatabase;
+  let gateway: Gateway;
+  let tenantMailServer: MailPeer;
+
+  before(async () => {
+    database = await createTestDatabase();
+    tenantMailServer = await MailPeer.start();
+    gateway = await startTestGateway(database, [
+      acmeTenant(tenantMailServer.port, { members: [{ email: 'alice@acme.test', role: 'owner', name: 'Alice Example' }] }),
+    ]);
+  });
+
+  after(async () => {
+    await gateway.stop();
+    await tenantMailServer.close();
+    await database.cleanup();
+  });
+
+  test("mail over SMTP that shows a member's configured name from a look-alike domain is scored with both findings", async () => {
+    const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.2' });
+    await smtp.command('EHLO mail.acrne.test');
+    const data = simpleMessage({ from: 'alice@acrne.test', to: 'alice@acme.test', subject: 'Urgent transfer' }).replace(
+      'From: <alice@acrne.test>',
+      'From: "Example, Alice" <alice@acrne.test>',
+    );
+    const result = await smtp.sendMessage('bounce@acrne.test', ['alice@acme.test'], data);
+    await smtp.quit();
+    assert.equal(result.final?.code, 250, result.final?.text);
+    const id = result.final!.text.split('queued as ')[1]!;
+    const guard = await waitFor('the guard verdict', async () => {
+      const [row] = await ownerDb(gateway.database.db).select({ results: messages.stageResults }).from(messages).where(eq(messages.id, id));
+      return (row?.results as { guard?: { findings: GuardFinding[]; action: string } } | undefined)?.guard;
+    });
+    assert.deepEqual(symbols(guard.findings), ['ENVFROM_DOMAIN_LOOKALIKE', 'FROM_DOMAIN_LOOKALIKE', 'FROM_NAME_IMPERSONATES_MEMBER']);
+    assert.match(guard.findings.find((f) => f.symbol === 'FROM_NAME_IMPERSONATES_MEMBER')!.reason, /names the member alice@acme\.test/);
+    assert.notEqual(guard.action, 'deliver');
   });
 });
