@@ -76,7 +76,7 @@ export function headerProtectionFindings(
   const known = knownTo(tenant, settings);
 
   if (settings.displayNameSpoofing) findings.push(...displayNameFindings(from, known));
-  if (settings.lookalikeDomains && known.protectedDomains.length > 0) {
+  if (settings.lookalikeDomains) {
     const replyTo = readAddresses(context.header.fields, 'reply-to');
     const envelope = domainOf(context.mailFrom ?? '');
     findings.push(...lookalikeFindings('FROM', from.map((a) => a.domain), known));
@@ -157,7 +157,8 @@ function computeKnown(tenant: GuardTenant, settings: Settings): KnownSenders {
     protectedRegistrable.add(parts.registrable);
     const key = `${parts.labelSkeleton}|${parts.suffixSkeleton}`;
     if (!skeletons.has(key)) skeletons.set(key, entry);
-    if (parts.labelSkeleton.length < MIN_SLIP_LABEL_LENGTH) continue;
+    // The dropped-letter form must itself be MIN_SLIP_LABEL_LENGTH long: acme minus a letter is ace, acm, ame, a real name each.
+    if (parts.labelSkeleton.length <= MIN_SLIP_LABEL_LENGTH) continue;
     for (let i = 0; i < parts.labelSkeleton.length; i += 1) {
       const dropped = `${parts.labelSkeleton.slice(0, i)}${parts.labelSkeleton.slice(i + 1)}|${parts.suffixSkeleton}`;
       if (!droppedLetter.has(dropped)) droppedLetter.set(dropped, entry);
@@ -320,7 +321,7 @@ function lookalikeOf(parts: DomainParts, known: KnownSenders): { like: Protected
   const { labelSkeleton: label, suffixSkeleton: suffix } = parts;
   const same = known.skeletons.get(`${label}|${suffix}`);
   if (same) return { like: same, how: 'confusable letters' };
-  if (label.length + 1 < MIN_SLIP_LABEL_LENGTH) return undefined;
+  if (label.length < MIN_SLIP_LABEL_LENGTH) return undefined;
   const dropped = known.droppedLetter.get(`${label}|${suffix}`);
   if (dropped) return { like: dropped, how: 'a dropped letter' };
   for (let i = 1; i < label.length; i += 1) {
@@ -328,7 +329,7 @@ function lookalikeOf(parts: DomainParts, known: KnownSenders): { like: Protected
       if (label.length - 1 < MIN_SLIP_LABEL_LENGTH) continue;
       const hit = known.skeletons.get(`${label.slice(0, i)}${label.slice(i + 1)}|${suffix}`);
       if (hit) return { like: hit, how: 'a doubled letter' };
-    } else if (label.length >= MIN_SLIP_LABEL_LENGTH) {
+    } else {
       const hit = known.skeletons.get(`${label.slice(0, i - 1)}${label[i]}${label[i - 1]}${label.slice(i + 1)}|${suffix}`);
       if (hit) return { like: hit, how: 'two swapped letters' };
     }
