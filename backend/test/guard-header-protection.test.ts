@@ -60,7 +60,7 @@ describe('display-name impersonation of a tenant member', () => {
     assert.deepEqual(symbols(findings), ['FROM_NAME_IMPERSONATES_MEMBER']);
     assert.equal(findings[0]!.score, HEADER_PROTECTION_SCORES.FROM_NAME_IMPERSONATES_MEMBER);
     assert.match(findings[0]!.reason, /names the member anna\.schmidt@acme\.test/);
-    assert.match(findings[0]!.reason, /anna\.schmidt\.ceo@gmail\.example/);
+    assert.match(findings[0]!.reason, /the address anna\.schmidt\.ceo@gmail\.example is outside the tenant's domains$/);
   });
 
   test('"Last, First", titles, case, accents and an added word still name the member', async () => {

@@ -191,7 +191,9 @@ function displayNameFindings(from: readonly Sender[], known: KnownSenders): Guar
         findings.push({
           symbol: 'FROM_NAME_IMPERSONATES_MEMBER',
           score: HEADER_PROTECTION_SCORES.FROM_NAME_IMPERSONATES_MEMBER,
-          reason: `the From name "${shown(sender.name)}" names the member ${member}, but the address is ${shown(sender.address) || 'unreadable'}, outside the tenant's domains`,
+          reason:
+            `the From name "${shown(sender.name)}" names the member ${member}, but ` +
+            (sender.domain ? `the address ${shown(sender.address)} is outside the tenant's domains` : 'the address is unreadable'),
         });
       }
     }
