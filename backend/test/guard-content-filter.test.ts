@@ -10,7 +10,7 @@ import { CONTENT_SCORES, contentFilterCheck, MAX_RULE_FINDINGS } from '../src/gu
 import type { GuardFinding } from '../src/guard/contract.ts';
 import { extractMessageText } from '../src/guard/message-text.ts';
 import { resolveGuardPolicy } from '../src/guard/policy.ts';
-import { compileRulePattern, type PolicySettings } from '../src/guard/policy-settings.ts';
+import { compileRulePattern, type PolicySettings } from '../src/guard-policy-settings.ts';
 import { createGuardRunner } from '../src/guard/runner.ts';
 import { crlf, guardInput, headers, nested, split } from './support/crafted-mail.ts';
 

@@ -236,7 +236,7 @@ export const protectedCopies = pgTable(
 );
 
 /**
- * A tenant's inbound policies (guard/policy-settings.ts): the first enabled one by priority whose routing
+ * A tenant's inbound policies (guard-policy-settings.ts): the first enabled one by priority whose routing
  * rules match decides a message. Written by the tenant file (source 'file', replaced at each start) or the
  * admin API (source 'admin'); a policy the file names cannot be edited through the API.
  */

@@ -247,6 +247,8 @@ function boundedContext(input: GuardInput, policy: GuardPolicy, budgetBytes: num
     mailFrom: input.mailFrom,
     recipients: input.recipients,
     remoteAddress: input.remoteAddress,
+    helo: input.helo,
+    tenant: input.tenant,
     raw: truncated ? input.raw.subarray(0, budgetBytes) : input.raw,
     header: truncated ? { fields: input.header.fields, body: input.header.body.subarray(0, bodyBytes) } : input.header,
     truncated,

@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { contentFilterCheck } from './checks/content-filter.ts';
+import { headerProtectionCheck } from './checks/header-protection.ts';
 import { messageStructureCheck } from './checks/message-structure.ts';
 import { replyToDomainCheck } from './checks/reply-to-domain.ts';
 import type { GuardCheck, GuardFinding, GuardRunner, GuardServices, SmtpHook } from './contract.ts';
@@ -15,7 +16,7 @@ import type { GuardPolicyStore } from './policy-store.ts';
 import { createGuardRunner, decide, type GuardBudgets } from './runner.ts';
 
 /** The checks that need nothing from outside the message. */
-export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, replyToDomainCheck, contentFilterCheck];
+export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, replyToDomainCheck, headerProtectionCheck, contentFilterCheck];
 
 /** Every check the gateway ships, in the order their findings are listed. */
 export function gatewayGuardChecks(_services: GuardServices): GuardCheck[] {

@@ -18,7 +18,7 @@ import { RE2JS } from 're2js';
 import type { GuardCheck, GuardFinding } from '../contract.ts';
 import { extractMessageText, type MessageText } from '../message-text.ts';
 import type { ContentRule, GuardPolicy } from '../policy.ts';
-import { compileRulePattern } from '../policy-settings.ts';
+import { compileRulePattern } from '../../guard-policy-settings.ts';
 
 export const CONTENT_SCORES = {
   CONTENT_KEYWORD: 3,

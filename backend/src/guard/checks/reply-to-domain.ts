@@ -30,12 +30,18 @@ export const REPLY_TO_SCORES = {
 const MAX_ADDRESS_FIELD_CHARS = 8 * 1024;
 const MAX_NAMED = 5;
 
+/**
+ * Part of the `headers` module: its switch, score and action apply; `replyToMismatch: false` silences
+ * REPLYTO_DOMAIN_DIFFERS (mailing lists and ticket systems answer elsewhere by design) while missing and
+ * broken From fields are still found.
+ */
 export const replyToDomainCheck: GuardCheck = {
   name: 'reply-to-domain',
   module: 'headers',
   phase: 'message',
   run(context) {
-    return senderAddressFindings(context.header.fields);
+    const findings = senderAddressFindings(context.header.fields);
+    return context.policy.modules.headers.replyToMismatch ? findings : findings.filter((f) => f.symbol !== 'REPLYTO_DOMAIN_DIFFERS');
   },
 };
 
