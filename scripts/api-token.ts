@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { and, eq } from 'drizzle-orm';
-import { ConfigurationError, loadConfig } from '../backend/src/config.ts';
+import { configOrExit } from './script-config.ts';
 import { openDatabase } from '../backend/src/db/client.ts';
 import { withTenants } from '../backend/src/db/tenant-scope.ts';
 import { apiTokens, tenants } from '../backend/src/db/schema.ts';
@@ -16,14 +16,7 @@ const { values } = parseArgs({ options: { tenant: { type: 'string', default: 'De
 const tenantName = values.tenant!;
 const tokenName = values.name ?? (tenantName === 'Demo' ? 'demo' : 'admin');
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (!(error instanceof ConfigurationError)) throw error;
-  process.stderr.write(`${error.message}\n`);
-  process.exit(2);
-}
+const config = configOrExit();
 const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
 try {
   const [tenant] = await database.db.select({ id: tenants.id }).from(tenants).where(eq(tenants.name, tenantName));

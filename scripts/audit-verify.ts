@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { AuditCheckpointFile, signingKeyFromPem } from '../backend/src/audit/audit-checkpoints.ts';
 import { AuditKeys } from '../backend/src/vault/audit-keys.ts';
 import { formatAuditProblem, verifyAuditChain } from '../backend/src/audit/audit-log.ts';
-import { loadConfig } from '../backend/src/config.ts';
+import { configOrExit } from './script-config.ts';
 import { openDatabase } from '../backend/src/db/client.ts';
 import { loadExistingMasterKey } from '../backend/src/vault/key-vault.ts';
 
@@ -23,7 +23,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { checkpoints: { type: 'string' }, 'public-key': { type: 'string' } },
 });
-const config = loadConfig();
+const config = configOrExit();
 const tenantId = positionals[0];
 
 const keys = config.audit.key

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigurationError, loadConfig } from '../backend/src/config.ts';
+import { configOrExit } from './script-config.ts';
 import { openDatabase } from '../backend/src/db/client.ts';
 import { guardOutsideSources } from '../backend/src/guard/outside-sources.ts';
 import { GuardPolicyStore } from '../backend/src/guard/policy-store.ts';
@@ -49,14 +49,7 @@ try {
   process.stderr.write(`Cannot read ${positionals[0]}: ${(error as Error).message}\n`);
   process.exit(2);
 }
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (!(error instanceof ConfigurationError)) throw error;
-  process.stderr.write(`${error.message}\n`);
-  process.exit(2);
-}
+const config = configOrExit();
 
 const logger = createLogger('warn');
 const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
