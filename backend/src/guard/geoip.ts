@@ -29,7 +29,9 @@ export async function openGeoIpDatabase(path: string, logger: Logger): Promise<G
     );
   }
   const metadata = reader.metadata;
-  const built = new Date(Number(metadata.buildEpoch) * 1000);
+  // The reader gives the build time as a Date (older versions: seconds since the epoch).
+  const epoch: unknown = metadata.buildEpoch;
+  const built = epoch instanceof Date ? epoch : new Date(Number(epoch) * 1000);
   const builtText = Number.isNaN(built.getTime()) ? 'unknown build date' : `built ${built.toISOString().slice(0, 10)}`;
   const description = `${path} (${metadata.databaseType}, ${builtText})`;
   logger.info({ geoip: description }, 'GeoIP database opened');
