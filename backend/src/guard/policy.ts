@@ -1,6 +1,6 @@
 /**
  * An inbound policy with its defaults filled in: what the runner and the checks read. Admins write
- * policies (policy-settings.ts) naming only what differs; resolveGuardPolicy() completes them.
+ * policies (guard-policy-settings.ts) naming only what differs; resolveGuardPolicy() completes them.
  *
  * Defaults, and why:
  * - flag at 5, block at 15 (Rspamd's add_header 6 / reject 15, a step lower for flagging because a flag

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { contentFilterCheck } from './checks/content-filter.ts';
 import { headerProtectionCheck } from './checks/header-protection.ts';
+import { networkGeoCheck, networkGeoHook } from './checks/network-geo.ts';
 import { messageStructureCheck } from './checks/message-structure.ts';
 import { replyToDomainCheck } from './checks/reply-to-domain.ts';
 import type { GuardCheck, GuardFinding, GuardRunner, GuardServices, SmtpHook } from './contract.ts';
@@ -19,13 +20,13 @@ import { createGuardRunner, decide, type GuardBudgets } from './runner.ts';
 export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, replyToDomainCheck, headerProtectionCheck, contentFilterCheck];
 
 /** Every check the gateway ships, in the order their findings are listed. */
-export function gatewayGuardChecks(_services: GuardServices): GuardCheck[] {
-  return [...GUARD_CHECKS];
+export function gatewayGuardChecks(services: GuardServices): GuardCheck[] {
+  return [...GUARD_CHECKS, networkGeoCheck(services)];
 }
 
 /** The SMTP-time hooks of the modules whose verdict is known before the 250 (network, geo, size). */
-export function gatewayGuardHooks(_services: GuardServices): SmtpHook[] {
-  return [];
+export function gatewayGuardHooks(services: GuardServices): SmtpHook[] {
+  return [networkGeoHook(services)];
 }
 
 /** What an allowed sender's mail scores: enough to outweigh a flag and most blocks, not a forced action. */

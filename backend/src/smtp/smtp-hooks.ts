@@ -43,6 +43,8 @@ export interface SmtpHookSession {
   mailFrom?: string;
   /** Recipients accepted so far in this transaction. */
   recipients: readonly string[];
+  /** The SIZE= the client declared in MAIL FROM (RFC 1870), when it did. */
+  declaredSize?: number;
 }
 
 export interface SmtpDataEnd {

@@ -390,6 +390,8 @@ function identifySender(state: ConnectionState, mailFrom: string, directory: Ten
 /** What a hook may know of the conversation: the client and the transaction so far. */
 function hookSession(session: SMTPServerSession): SmtpHookSession {
   const mailFrom = session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : undefined;
+  const sizeArgument = session.envelope.mailFrom ? ((session.envelope.mailFrom as SMTPServerAddress).args || undefined)?.SIZE : undefined;
+  const declaredSize = typeof sizeArgument === 'string' && /^\d{1,15}$/.test(sizeArgument) ? Number(sizeArgument) : undefined;
   return {
     id: session.id,
     remoteAddress: session.remoteAddress,
@@ -397,6 +399,7 @@ function hookSession(session: SMTPServerSession): SmtpHookSession {
     tls: Boolean(session.secure),
     mailFrom,
     recipients: session.envelope.rcptTo.map((r) => r.address),
+    ...(declaredSize !== undefined ? { declaredSize } : {}),
   };
 }
 

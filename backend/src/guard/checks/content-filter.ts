@@ -9,7 +9,7 @@
  * lines), and a hit counts only when no letter, digit or mark touches it on either side ("invoice"
  * is not found in "invoices", "Überweisung" is found in German text). That is a native indexOf per
  * keyword, cheaper than one regular expression per keyword. Patterns run on re2js (linear time, no
- * back-references or lookaround; policy-settings.ts refuses those when the admin writes them), compiled
+ * back-references or lookaround; guard-policy-settings.ts refuses those when the admin writes them), compiled
  * once per policy and kept in a WeakMap keyed by the policy's content settings.
  *
  * Findings are capped: past MAX_RULE_FINDINGS one summary finding counts the rest.
