@@ -15,6 +15,7 @@ import { Quarantine, QuarantineProblem, type QuarantineViewer } from '../deliver
 import type { MessageReleaseDeps } from '../delivery/message-release.ts';
 import type { GuardRunner, GuardServices, GuardTenant } from '../guard/contract.ts';
 import { PolicyProblem, type GuardPolicyStore } from '../guard/policy-store.ts';
+import { geoIpStatus } from '../guard/geoip.ts';
 import { resolveGuardPolicy } from '../guard/policy.ts';
 import { replayPolicyChange, simulateMessage, SimulationInputError, MAX_SIMULATED_BYTES } from '../guard/simulation.ts';
 import { namedPolicySchema } from '../guard-policy-settings.ts';
@@ -106,9 +107,7 @@ export const guardRoutes: FastifyPluginAsync<GuardRoutesOptions> = async (app, o
     return parsed.data;
   };
   const moduleStatus = () => ({
-    countryRules: services.geoip
-      ? { active: true, source: services.geoip.description }
-      : { active: false, reason: 'no GeoIP database is configured (SEALPOST_GEOIP_DB): country rules are not applied' },
+    countryRules: geoIpStatus(services),
     senderAuthentication: services.resolver ? { active: true } : { active: false, reason: 'no DNS resolver for sender authentication' },
   });
 
