@@ -8,6 +8,7 @@ import type { Logger } from '../logger.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { messageStructureCheck } from './checks/message-structure.ts';
 import { replyToDomainCheck } from './checks/reply-to-domain.ts';
+import { senderAuthenticationCheck } from './checks/sender-authentication.ts';
 import type { GuardCheck, GuardRunner, GuardServices, SmtpHook } from './contract.ts';
 import type { GuardPolicyStore } from './policy-store.ts';
 import { createGuardRunner, type GuardBudgets } from './runner.ts';
@@ -16,8 +17,8 @@ import { createGuardRunner, type GuardBudgets } from './runner.ts';
 export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, replyToDomainCheck];
 
 /** Every check the gateway ships, in the order their findings are listed. */
-export function gatewayGuardChecks(_services: GuardServices): GuardCheck[] {
-  return [...GUARD_CHECKS];
+export function gatewayGuardChecks(services: GuardServices): GuardCheck[] {
+  return [...GUARD_CHECKS, ...(services.resolver ? [senderAuthenticationCheck(services)] : [])];
 }
 
 /** The SMTP-time hooks of the modules whose verdict is known before the 250 (network, geo, size). */
