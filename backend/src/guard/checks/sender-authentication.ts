@@ -126,7 +126,10 @@ function judge(result: AuthResult, given: { hostname: string; ip?: string; sende
     if (outcome === 'none') continue;
     if (outcome === 'pass') dkimPassDomains.push(d);
     const symbol: keyof typeof AUTH_SCORES =
-      outcome === 'pass' ? 'R_DKIM_ALLOW' : outcome === 'fail' ? 'R_DKIM_REJECT' : outcome === 'temperror' ? 'R_DKIM_TEMPFAIL' : 'R_DKIM_PERMFAIL';
+      outcome === 'pass'
+        ? 'R_DKIM_ALLOW'
+        : outcome === 'fail' || (outcome === 'neutral' && /body hash/i.test(entry.status?.comment ?? ''))
+          ? 'R_DKIM_REJECT' : outcome === 'temperror' ? 'R_DKIM_TEMPFAIL' : 'R_DKIM_PERMFAIL';
     const comment = entry.status?.comment ? ` (${shown(entry.status.comment, 60)})` : '';
     findings.push({ symbol, score: AUTH_SCORES[symbol], reason: shown(`DKIM ${outcome} for d=${d || '?'} s=${entry.selector ?? '?'}${comment}`, 200) });
     parts.push(`dkim=${outcome}${d ? ` header.d=${token(d)}` : ''}${entry.selector ? ` header.s=${token(entry.selector)}` : ''}`);
