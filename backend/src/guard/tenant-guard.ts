@@ -11,6 +11,7 @@ import { headerProtectionCheck } from './checks/header-protection.ts';
 import { networkGeoCheck, networkGeoHook } from './checks/network-geo.ts';
 import { messageStructureCheck } from './checks/message-structure.ts';
 import { replyToDomainCheck } from './checks/reply-to-domain.ts';
+import { senderAuthenticationCheck } from './checks/sender-authentication.ts';
 import type { GuardCheck, GuardFinding, GuardRunner, GuardServices, SmtpHook } from './contract.ts';
 import { DEFAULT_GUARD_POLICY } from './policy.ts';
 import type { GuardPolicyStore } from './policy-store.ts';
@@ -21,7 +22,7 @@ export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, reply
 
 /** Every check the gateway ships, in the order their findings are listed. */
 export function gatewayGuardChecks(services: GuardServices): GuardCheck[] {
-  return [...GUARD_CHECKS, networkGeoCheck(services)];
+  return [...GUARD_CHECKS, networkGeoCheck(services), ...(services.resolver ? [senderAuthenticationCheck(services)] : [])];
 }
 
 /** The SMTP-time hooks of the modules whose verdict is known before the 250 (network, geo, size). */
