@@ -98,7 +98,7 @@ export function formatField(name: string, value: string): Buffer {
   // reach a header the gateway writes, or the next server refuses it (RFC 5322 2.2).
   const safe = value.replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, ' ');
   const encoded = /[^\x00-\x7f]/.test(safe) ? libmime.encodeWords(safe, 'Q', 52) : safe;
-  return Buffer.from(`${libmime.foldLines(`${name}: ${encoded}`, 76, true).replace(/\r?\n/g, '\r\n')}\r\n`);
+  return Buffer.from(`${libmime.foldLines(`${name}: ${encoded}`, 76, false).replace(/\r?\n/g, '\r\n')}\r\n`);
 }
 
 export interface HeaderRewrite {

@@ -9,6 +9,7 @@ import { after, before } from 'node:test';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { MailPeer } from './mail-peer.ts';
 import { freePort } from './gateway-process.ts';
+import { startLocalDns } from './local-dns.ts';
 
 export const ACME_API_TOKEN = 'acme-test-token-0123456789abcdef';
 
@@ -43,7 +44,11 @@ export async function startTestGateway(
   env: Record<string, string> = {},
   parts: GatewayParts = {},
 ): Promise<Gateway> {
+  // Sender authentication asks DNS: unless a test brings its own zone, a local server that knows no names
+  // answers at once (SPF and DMARC "none"), as a machine without Internet access has no other.
+  const dns = env.SEALPOST_DNS_SERVERS ? undefined : await startLocalDns({});
   const environment: Record<string, string> = {
+    ...(dns ? { SEALPOST_DNS_SERVERS: dns.server } : {}),
     SEALPOST_DATA_DIR: database.dataDir,
     SEALPOST_SMTP_HOST: '127.0.0.1',
     SEALPOST_SMTP_PORT: '0',
@@ -63,7 +68,20 @@ export async function startTestGateway(
     environment.SEALPOST_CONFIG = file;
   }
   const config = loadConfig(environment);
-  return startGateway(config, createLogger(config.logLevel), parts);
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(config, createLogger(config.logLevel), parts);
+  } catch (error) {
+    await dns?.close();
+    throw error;
+  }
+  if (!dns) return gateway;
+  const stop = gateway.stop.bind(gateway);
+  gateway.stop = async () => {
+    await stop();
+    await dns.close();
+  };
+  return gateway;
 }
 
 /**
