@@ -69,18 +69,12 @@ export class RecipientCopies {
   async storeForRecipient(context: ProtectionContext): Promise<ProtectionOutcome> {
     const { db, directory } = this.options;
     const recipient = context.recipient.toLowerCase();
-    // What is already stored and who sent it, read together in the tenant's scope.
-    const { existing, source } = await withTenants(db, context.tenantId, async (tx) => ({
-      existing: await this.copyOf(tx, context.messageId, recipient),
-      source: (
-        await tx.select({ mailFrom: messages.mailFrom, clientAddress: messages.clientAddress }).from(messages).where(eq(messages.id, context.messageId))
-      )[0],
-    }));
-    if (existing) return { kind: 'handled', detail: { portalMessageId: existing.id, threadId: existing.threadId, repeated: true } };
-
     const tenant = directory.tenantById(context.tenantId);
-    if (!tenant) return { kind: 'unavailable', reason: 'the tenant is unknown to this gateway process' };
-    if (!source) return { kind: 'unavailable', reason: 'the message is missing' };
+    if (!tenant) {
+      const stored = await inTenantScope(db, context.tenantId, (q) => this.copyOf(q, context.messageId, recipient));
+      if (stored) return { kind: 'handled', detail: { portalMessageId: stored.id, threadId: stored.threadId, repeated: true } };
+      return { kind: 'unavailable', reason: 'the tenant is unknown to this gateway process' };
+    }
 
     // A header section that cannot be read whole would be stored with fields nobody checked: refused.
     const split = splitMessage(context.raw);
@@ -92,10 +86,27 @@ export class RecipientCopies {
     const request = context.request ?? parseSealpostHeaders(controlHeaderLookup(split.fields), lookup('subject'), tenant.subjectTriggers);
     const eml = prepared.raw;
     const parsed = await parsePortalMessage(eml);
-    const memberAddress = this.memberAddressOf(tenant, parsed.from?.address, source.mailFrom);
-    const settings = await this.options.tenants.settings(tenant.id);
 
-    const refusal = await this.quotaRefusal(tenant.id, memberAddress, eml.length * 1, settings);
+    // What is already stored, who sent it, the tenant's settings and the storage used, read in one
+    // transaction in the tenant's scope: one round of begin, scope and commit per copy instead of three.
+    const read = await withTenants(db, context.tenantId, async (tx) => {
+      const existing = await this.copyOf(tx, context.messageId, recipient);
+      if (existing) return { kind: 'stored', existing } as const;
+      const [source] = await tx
+        .select({ mailFrom: messages.mailFrom, clientAddress: messages.clientAddress })
+        .from(messages)
+        .where(eq(messages.id, context.messageId));
+      if (!source) return { kind: 'missing' } as const;
+      const memberAddress = this.memberAddressOf(tenant, parsed.from?.address, source.mailFrom);
+      const settings = await this.options.tenants.settings(tenant.id, tx);
+      const usage = await this.storageUsed(tx, tenant.id, memberAddress);
+      return { kind: 'new', source, memberAddress, settings, usage } as const;
+    });
+    if (read.kind === 'stored') return { kind: 'handled', detail: { portalMessageId: read.existing.id, threadId: read.existing.threadId, repeated: true } };
+    if (read.kind === 'missing') return { kind: 'unavailable', reason: 'the message is missing' };
+    const { source, memberAddress, settings, usage } = read;
+
+    const refusal = this.quotaRefusal(memberAddress, eml.length, usage, settings);
     if (refusal) return refusal;
 
     const now = new Date();
@@ -312,24 +323,32 @@ export class RecipientCopies {
     return new Date(Math.min(wanted, max));
   }
 
-  private async quotaRefusal(tenantId: string, member: string, bytes: number, settings: PortalSettings): Promise<ProtectionOutcome | undefined> {
-    const [usage] = await withTenants(this.options.db, tenantId, (tx) =>
-      queryRows<{ tenant_bytes: string | number; member_bytes: string | number }>(
-        tx,
-        sql`select coalesce(sum(size_bytes), 0)::bigint as tenant_bytes,
-                   coalesce(sum(size_bytes) filter (where from_address = ${member} and direction = 'from-member'), 0)::bigint as member_bytes
-            from portal_messages where tenant_id = ${tenantId}`,
-      ),
+  /** Bytes the tenant's portal holds, all of it and what the member sent. */
+  private async storageUsed(tx: Queryable, tenantId: string, member: string): Promise<{ tenantBytes: number; memberBytes: number }> {
+    const [usage] = await queryRows<{ tenant_bytes: string | number; member_bytes: string | number }>(
+      tx,
+      sql`select coalesce(sum(size_bytes), 0)::bigint as tenant_bytes,
+                 coalesce(sum(size_bytes) filter (where from_address = ${member} and direction = 'from-member'), 0)::bigint as member_bytes
+          from portal_messages where tenant_id = ${tenantId}`,
     );
+    return { tenantBytes: Number(usage?.tenant_bytes ?? 0), memberBytes: Number(usage?.member_bytes ?? 0) };
+  }
+
+  private quotaRefusal(
+    member: string,
+    bytes: number,
+    usage: { tenantBytes: number; memberBytes: number },
+    settings: PortalSettings,
+  ): ProtectionOutcome | undefined {
     const memberQuota = settings.memberQuotaBytes[member] ?? settings.memberDefaultQuotaBytes;
-    if (Number(usage?.member_bytes ?? 0) + bytes > memberQuota) {
+    if (usage.memberBytes + bytes > memberQuota) {
       return {
         kind: 'refused',
         reason: `the sender's portal storage is full (quota ${formatBytes(memberQuota)}); delete or let expire older secure messages, or ask the administrator for more space`,
         enhancedCode: '5.2.2',
       };
     }
-    if (settings.tenantQuotaBytes !== undefined && Number(usage?.tenant_bytes ?? 0) + bytes > settings.tenantQuotaBytes) {
+    if (settings.tenantQuotaBytes !== undefined && usage.tenantBytes + bytes > settings.tenantQuotaBytes) {
       return {
         kind: 'refused',
         reason: `the organisation's portal storage is full (quota ${formatBytes(settings.tenantQuotaBytes)}); ask the administrator`,
