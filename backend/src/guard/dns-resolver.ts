@@ -6,12 +6,61 @@
  * temporary error — so a DNS outage is never mistaken for a missing record or a pass.
  */
 import { Resolver } from 'node:dns/promises';
+import { LRUCache } from 'lru-cache';
 
 export type DnsResolver = (name: string, rrtype: string) => Promise<unknown>;
 
 const ABSENT = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN', 'ENONAME']);
 
-export function createDnsResolver(options: { servers?: string[]; timeoutMs: number }): DnsResolver {
+/**
+ * How long answers are kept. Node's resolver does not give the TTL of TXT records, so a short fixed time
+ * stands in for it: a changed SPF or DMARC record takes effect within minutes, and the busy senders of a
+ * mail stream (the same few thousand domains) cost one question per period instead of four per message.
+ * "No such name" is kept shorter; failures are never kept.
+ */
+export const DNS_ANSWER_TTL_MS = 5 * 60_000;
+export const DNS_ABSENT_TTL_MS = 60_000;
+const MAX_CACHED_ANSWERS = 20_000;
+
+type Cached = { answer: unknown } | { absent: { message: string; code: string } };
+
+export function createDnsResolver(options: { servers?: string[]; timeoutMs: number; cache?: boolean }): DnsResolver {
+  const ask = uncachedResolver(options);
+  if (options.cache === false) return ask;
+  const cache = new LRUCache<string, Cached>({ max: MAX_CACHED_ANSWERS, ttl: DNS_ANSWER_TTL_MS });
+  // Questions in flight are shared: a burst of mail from one domain asks once.
+  const pending = new Map<string, Promise<unknown>>();
+  return async (name, rrtype) => {
+    const key = `${rrtype.toUpperCase()} ${name.toLowerCase()}`;
+    const cached = cache.get(key);
+    if (cached) {
+      if ('answer' in cached) return cached.answer;
+      throw Object.assign(new Error(cached.absent.message), { code: cached.absent.code });
+    }
+    let asking = pending.get(key);
+    if (!asking) {
+      asking = ask(name, rrtype).then(
+        (answer) => {
+          cache.set(key, { answer });
+          return answer;
+        },
+        (error: unknown) => {
+          const code = (error as { code?: string }).code;
+          if (code === 'ENOTFOUND' || code === 'ENODATA') cache.set(key, { absent: { message: (error as Error).message, code } }, { ttl: DNS_ABSENT_TTL_MS });
+          throw error;
+        },
+      );
+      pending.set(key, asking);
+      void asking.then(
+        () => pending.delete(key),
+        () => pending.delete(key),
+      );
+    }
+    return asking;
+  };
+}
+
+function uncachedResolver(options: { servers?: string[]; timeoutMs: number }): DnsResolver {
   const resolver = new Resolver({ timeout: Math.max(1, Math.round(options.timeoutMs)), tries: 2 });
   if (options.servers && options.servers.length > 0) resolver.setServers(options.servers);
   return async (name, rrtype) => {
