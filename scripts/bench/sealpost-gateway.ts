@@ -56,15 +56,21 @@ export interface GatewayOptions {
   /** undefined: embedded PGlite. */
   databaseUrl?: string;
   keep?: boolean;
+  /**
+   * Mail comes from the Internet: the tenant's connector is elsewhere (127.0.0.2), so the load generator on
+   * 127.0.0.1 is an outside sender, its mail is scored by the inbound checks, and sender authentication asks
+   * this DNS server.
+   */
+  inbound?: { dnsServer: string };
 }
 
-export function tenantFile(sinkPort: number): string {
+export function tenantFile(sinkPort: number, inbound = false): string {
   return `tenants:
   - name: Bench
     domains: [bench.test]
     connectors:
       - name: load-generator
-        ips: [127.0.0.1/32]
+        ips: [${inbound ? '127.0.0.2/32' : '127.0.0.1/32'}]
     mailServer: smtp://127.0.0.1:${sinkPort}
 `;
 }
@@ -104,7 +110,7 @@ export class SealpostGateway {
     const root = makeTempDir('sealpost-bench-gateway-', options.keep);
     const dataDir = join(root, 'data');
     const configFile = join(root, 'tenants.yaml');
-    writeFileSync(configFile, tenantFile(options.sinkPort));
+    writeFileSync(configFile, tenantFile(options.sinkPort, options.inbound !== undefined));
     const environment: NodeJS.ProcessEnv = {};
     // Start from the caller's environment without any Sealpost setting, so that only ours apply.
     for (const [key, value] of Object.entries(process.env)) {
@@ -121,7 +127,19 @@ export class SealpostGateway {
       SEALPOST_CONFIG: configFile,
     });
     if (options.databaseUrl) environment.DATABASE_URL = options.databaseUrl;
-    const child = spawnManaged('Sealpost gateway', process.execPath, ['--import', 'tsx', 'backend/src/main.ts'], {
+    if (options.inbound) {
+      environment.SEALPOST_DNS_SERVERS = options.inbound.dnsServer;
+      // The load generator's one address stands for the many servers real inbound mail comes from: the
+      // per-address limits that protect the gateway from one abusive client would measure only themselves.
+      Object.assign(environment, {
+        SEALPOST_SMTP_MAX_CONNECTIONS_PER_ADDRESS: '1000',
+        SEALPOST_SMTP_CONNECTIONS_PER_MINUTE_PER_ADDRESS: '1000000',
+        SEALPOST_SMTP_MESSAGES_PER_MINUTE_PER_ADDRESS: '1000000',
+      });
+    }
+    // BENCH_CPU_PROFILE=<folder>: the gateway writes a V8 CPU profile there when it stops (read it with cpu-profile-top.ts).
+    const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
+    const child = spawnManaged('Sealpost gateway', process.execPath, [...profile, '--import', 'tsx', 'backend/src/main.ts'], {
       cwd: REPOSITORY_ROOT,
       env: environment,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -106,6 +106,8 @@ export interface LoadOptions {
   sender: string;
   recipient: string;
   heloName: string;
+  /** A prepared message (header and body, LF line ends) sent instead of smtp-source's generated one. */
+  file?: string;
 }
 
 /** The smtp-source arguments for one load run; identical for every receiver apart from the port. */
@@ -116,7 +118,7 @@ export function smtpSourceArgs(load: LoadOptions, port: number): string[] {
     '-d', // several messages per connection
     '-s', String(load.sessions),
     '-m', String(load.messages),
-    '-l', String(load.size),
+    ...(load.file ? ['-F', load.file] : ['-l', String(load.size)]),
     '-f', load.sender,
     '-t', load.recipient,
     '-M', load.heloName,
