@@ -51,6 +51,11 @@ async function problemOf(response: Response): Promise<ApiProblem> {
       if (typeof body.type === 'string' && body.type.startsWith('urn:sealpost:problem:')) {
         return new ApiProblem({ ...(body as PortalProblem), status: response.status, ...extra });
       }
+      // A plain problem document (MailGuard's routes): its detail says what was wrong, so it is kept.
+      if (typeof body.detail === 'string' && response.status !== 429) {
+        const title = typeof body.title === 'string' ? body.title : response.statusText;
+        return new ApiProblem({ type: 'urn:sealpost:problem:unexpected', title, detail: body.detail, status: response.status, ...extra });
+      }
     } catch {
       // fall through to the generic problem below
     }
