@@ -64,6 +64,7 @@ describe('MailGuard quarantine and policies in the portal', () => {
   let origin: string;
   let heldId: string;
   let noticeLink: string;
+  let owner: Page;
   const contexts: BrowserContext[] = [];
 
   async function newPage(): Promise<Page> {
@@ -160,7 +161,7 @@ describe('MailGuard quarantine and policies in the portal', () => {
   });
 
   test('an owner sees the policies with the country-rules warning, is told which field is wrong, creates a policy, tries it and simulates an uploaded .eml', async () => {
-    const page = await newPage();
+    const page = (owner = await newPage());
     await page.goto(`${origin}/portal/admin/policies`);
     await signInFrom(page, OWNER);
     await page.getByRole('navigation').getByRole('link', { name: 'Mail policies' }).click();
@@ -202,7 +203,44 @@ describe('MailGuard quarantine and policies in the portal', () => {
     await switchLanguage(page, 'de');
     await page.getByRole('heading', { level: 1, name: 'E-Mail-Richtlinien' }).waitFor();
     await page.getByText('Länderregeln werden nicht angewendet').waitFor();
+    await page.getByText('Urteil: markieren', { exact: false }).waitFor();
     await assertAccessible(page, 'the policies page in German');
     await switchLanguage(page, 'en');
+  });
+
+  test("an owner sees the whole organisation's quarantine, may allow the sender, and deletes a held message only after confirming", async () => {
+    const start = mailServer.received.length;
+    const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: INTERNET });
+    await smtp.command('EHLO mta.supplier.example');
+    const held = await smtp.sendMessage('billing@supplier.example', [OWNER], phish('Final notice').replace(`To: <${CONTACT}>`, `To: <${OWNER}>`));
+    await smtp.quit();
+    assert.equal(held.final?.code, 250);
+    await mailServer.waitForMessages(start + 1);
+
+    const page = owner;
+    await page.getByRole('navigation').getByRole('link', { name: 'Quarantine' }).click();
+    await page.getByText("Messages to the organisation that MailGuard held back. You see everyone's and may release, allow senders and delete.").waitFor();
+    const table = page.getByRole('table', { name: 'Held messages' });
+    await table.getByRole('link', { name: 'Final notice' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Final notice' }).waitFor();
+    await page.getByRole('button', { name: 'Release and allow sender' }).waitFor();
+    await checkWidths(page, 'quarantine-admin');
+
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this held message?' });
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('heading', { level: 1, name: 'Final notice' }).waitFor();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await assertAccessible(page, 'the delete confirmation');
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByText('The held message was deleted.').waitFor();
+    await assertAccessible(page, 'the quarantine after deleting');
+    await page.getByRole('link', { name: 'Back to the quarantine' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Quarantine' }).waitFor();
+    await page.waitForFunction(() => !document.querySelector('[role="progressbar"]'));
+    assert.equal(await page.getByRole('link', { name: 'Final notice' }).count(), 0, 'the deleted message is gone from the list');
+    const answer = await page.evaluate(async (id) => (await fetch(`/api/portal/guard/quarantine/${id}`)).status, held.final!.text.split('queued as ')[1]!);
+    assert.equal(answer, 404, 'the server no longer has it');
   });
 });

@@ -271,6 +271,10 @@ const en = {
   simulateScore: 'score {score} (flag at {flag}, block at {block})',
   simulatePolicy: 'policy {policy}',
   simulateAssumptions: 'Assumed because the file does not say:',
+  action_deliver: 'deliver',
+  action_flag: 'flag',
+  action_quarantine: 'quarantine',
+  action_reject: 'reject',
 };
 
 export type MessageKey = keyof typeof en;
@@ -539,6 +543,10 @@ const de: Record<MessageKey, string> = {
   simulateScore: '{score} Punkte (markieren ab {flag}, blockieren ab {block})',
   simulatePolicy: 'Richtlinie {policy}',
   simulateAssumptions: 'Angenommen, weil die Datei es nicht angibt:',
+  action_deliver: 'zustellen',
+  action_flag: 'markieren',
+  action_quarantine: 'Quarantäne',
+  action_reject: 'abweisen',
 };
 
 export const translations: Record<PortalLanguage, Record<MessageKey, string>> = { en, de };

@@ -26,7 +26,7 @@ import {
 } from '@fluentui/react-components';
 import { ApiProblem, api } from '../api.ts';
 import { GUARD_API, editableSettings, type PolicyList, type ReplayResult, type SimulationResult, type StoredPolicy } from '../guard-api.ts';
-import { useI18n } from '../i18n.tsx';
+import { useI18n, type Translate } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
 import { canReadPolicies, isAdminRole, useSession } from '../session.tsx';
 import { Notice, PageTitle, usePageStyles } from './common.tsx';
@@ -49,6 +49,13 @@ const useStyles = makeStyles({
   fields: { display: 'flex', flexWrap: 'wrap', gap: tokens.spacingHorizontalM, alignItems: 'flex-end' },
   list: { margin: 0, paddingInlineStart: tokens.spacingHorizontalL, overflowWrap: 'anywhere' },
 });
+
+const ACTIONS = ['deliver', 'flag', 'quarantine', 'reject'] as const;
+
+/** A verdict's name in the reader's language; one the portal does not know yet is shown as the server names it. */
+function actionName(action: string, t: Translate): string {
+  return (ACTIONS as readonly string[]).includes(action) ? t(`action_${action as (typeof ACTIONS)[number]}`) : action;
+}
 
 const NEW_POLICY = { name: '', priority: 100, match: { recipients: [] as string[] }, thresholds: { flag: 6, block: 15 } };
 
@@ -223,7 +230,7 @@ function SimulatePanel() {
       {result && (
         <div className={page.stack} role="status">
           <Body1 as="p" className={page.wrap}>
-            <strong>{t('simulateVerdict', { action: result.action })}</strong>
+            <strong>{t('simulateVerdict', { action: actionName(result.action, t) })}</strong>
             {' · '}
             {t('simulateScore', { score: result.score, flag: result.thresholds.flag, block: result.thresholds.block })}
             {' · '}

@@ -152,6 +152,7 @@ function QuarantineDetail({ messageId }: { messageId: string }) {
   const [failure, setFailure] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<{ intent: 'success' | 'error'; text: string } | undefined>();
+  const [confirming, setConfirming] = useState(false);
   const path = `${GUARD_API}/quarantine/${encodeURIComponent(messageId)}`;
 
   const load = useCallback(async () => {
@@ -183,6 +184,7 @@ function QuarantineDetail({ messageId }: { messageId: string }) {
   };
 
   const remove = async () => {
+    setConfirming(false);
     setBusy(true);
     try {
       await api.delete(path);
@@ -200,20 +202,39 @@ function QuarantineDetail({ messageId }: { messageId: string }) {
       {t('backToQuarantine')}
     </Link>
   );
-  if (failure !== undefined) {
+  // The confirmation stays mounted whatever the page shows: a dialog removed while it closes would leave
+  // the rest of the page hidden from screen readers.
+  const confirmDelete = (
+    <Dialog open={confirming} onOpenChange={(_, data) => setConfirming(data.open)}>
+      <DialogSurface>
+        <DialogBody>
+          <DialogTitle>{t('quarantineDeleteTitle')}</DialogTitle>
+          <DialogContent>{t('quarantineDeleteBody')}</DialogContent>
+          <DialogActions>
+            <Button appearance="primary" onClick={() => void remove()}>
+              {t('deleteConfirm')}
+            </Button>
+            <DialogTrigger disableButtonEnhancement>
+              <Button appearance="secondary">{t('cancel')}</Button>
+            </DialogTrigger>
+          </DialogActions>
+        </DialogBody>
+      </DialogSurface>
+    </Dialog>
+  );
+  return (
+    <>
+      {detailContent()}
+      {confirmDelete}
+    </>
+  );
+
+  function detailContent() {
+  if (failure !== undefined || outcome?.intent === 'success') {
     return (
       <div className={page.stack}>
         <PageTitle>{t('quarantineTitle')}</PageTitle>
-        <Notice intent="error">{problemDetail(failure, t)}</Notice>
-        {back}
-      </div>
-    );
-  }
-  if (outcome?.intent === 'success') {
-    return (
-      <div className={page.stack}>
-        <PageTitle>{t('quarantineTitle')}</PageTitle>
-        <Notice intent="success">{outcome.text}</Notice>
+        {failure !== undefined ? <Notice intent="error">{problemDetail(failure, t)}</Notice> : <Notice intent="success">{outcome!.text}</Notice>}
         {back}
       </div>
     );
@@ -268,29 +289,9 @@ function QuarantineDetail({ messageId }: { messageId: string }) {
           </Button>
         )}
         {admin && (
-          <Dialog>
-            <DialogTrigger disableButtonEnhancement>
-              <Button appearance="secondary" disabled={busy}>
-                {t('quarantineDelete')}
-              </Button>
-            </DialogTrigger>
-            <DialogSurface>
-              <DialogBody>
-                <DialogTitle>{t('quarantineDeleteTitle')}</DialogTitle>
-                <DialogContent>{t('quarantineDeleteBody')}</DialogContent>
-                <DialogActions>
-                  <DialogTrigger disableButtonEnhancement>
-                    <Button appearance="primary" onClick={() => void remove()}>
-                      {t('deleteConfirm')}
-                    </Button>
-                  </DialogTrigger>
-                  <DialogTrigger disableButtonEnhancement>
-                    <Button appearance="secondary">{t('cancel')}</Button>
-                  </DialogTrigger>
-                </DialogActions>
-              </DialogBody>
-            </DialogSurface>
-          </Dialog>
+          <Button appearance="secondary" disabled={busy} onClick={() => setConfirming(true)}>
+            {t('quarantineDelete')}
+          </Button>
         )}
       </div>
       {whyNot && (
@@ -301,6 +302,7 @@ function QuarantineDetail({ messageId }: { messageId: string }) {
       {outcome && <Notice intent={outcome.intent}>{outcome.text}</Notice>}
     </article>
   );
+  }
 }
 
 /** Every symbol with its score and reason, as the guard found them. */
