@@ -160,7 +160,7 @@ describe('MailGuard quarantine and policies in the portal', () => {
     assert.equal(await page.getByRole('navigation').getByRole('link', { name: 'Mail policies' }).count(), 0, 'a contact has no policies page');
   });
 
-  test('an owner sees the policies with the country-rules warning, is told which field is wrong, creates a policy, tries it and simulates an uploaded .eml', async () => {
+  test('an owner sees the policies with the country-rules warning, is told which field is wrong, creates a policy, tries it, simulates an uploaded .eml and deletes the policy after confirming', async () => {
     const page = (owner = await newPage());
     await page.goto(`${origin}/portal/admin/policies`);
     await signInFrom(page, OWNER);
@@ -206,6 +206,26 @@ describe('MailGuard quarantine and policies in the portal', () => {
     await page.getByText('Urteil: markieren', { exact: false }).waitFor();
     await assertAccessible(page, 'the policies page in German');
     await switchLanguage(page, 'en');
+
+    await page.getByRole('button', { name: 'Edit Finance strict' }).click();
+    const stored = JSON.parse(await page.getByLabel('Policy (JSON)').inputValue()) as Record<string, unknown>;
+    assert.deepEqual(stored.thresholds, { flag: 4, block: 10 }, 'the editor holds the stored settings');
+    assert.equal(stored.revision, undefined, 'what the server keeps itself is not offered for editing');
+    await page.getByLabel('Policy (JSON)').fill(JSON.stringify({ ...stored, priority: 20 }, null, 2));
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByText('The policy was saved.').waitFor();
+    await page.getByRole('row', { name: /Finance strict · enabled · priority 20/ }).waitFor();
+    assert.equal(await page.getByRole('row', { name: /Default · enabled/ }).getByRole('button').count(), 0, 'a tenant-file policy has no edit or delete');
+    await page.getByRole('row', { name: /Default · enabled/ }).getByText('Read-only: it comes from the tenant file; change it there.').waitFor();
+
+    await page.getByRole('button', { name: 'Delete Finance strict' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete the policy Finance strict?' });
+    await assertAccessible(page, 'the policy delete confirmation');
+    await confirm.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByText('The policy Finance strict was deleted.').waitFor();
+    await confirm.waitFor({ state: 'detached' });
+    assert.equal(await page.getByRole('row', { name: /Finance strict/ }).count(), 0);
+    await assertAccessible(page, 'the policies page after deleting');
   });
 
   test("an owner sees the whole organisation's quarantine, may allow the sender, and deletes a held message only after confirming", async () => {

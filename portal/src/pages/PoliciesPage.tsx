@@ -29,7 +29,7 @@ import { GUARD_API, editableSettings, type PolicyList, type ReplayResult, type S
 import { useI18n, type Translate } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
 import { canReadPolicies, isAdminRole, useSession } from '../session.tsx';
-import { Notice, PageTitle, usePageStyles } from './common.tsx';
+import { Notice, PageTitle, focusContent, usePageStyles } from './common.tsx';
 import { FindingsTable, useTableStyles } from './QuarantinePage.tsx';
 
 const useStyles = makeStyles({
@@ -270,6 +270,8 @@ export function PoliciesPage() {
   const [failure, setFailure] = useState<unknown>();
   const [editing, setEditing] = useState<Editing | undefined>();
   const [notice, setNotice] = useState<{ intent: 'success' | 'error'; text: string } | undefined>();
+  /** The policy whose deletion is being confirmed. */
+  const [deleting, setDeleting] = useState<StoredPolicy | undefined>();
 
   const load = useCallback(async () => {
     try {
@@ -292,6 +294,7 @@ export function PoliciesPage() {
   }
 
   const remove = async (policy: StoredPolicy) => {
+    setDeleting(undefined);
     try {
       await api.delete(`${GUARD_API}/policies/${encodeURIComponent(policy.id)}`);
       setNotice({ intent: 'success', text: t('policyDeleted', { name: policy.name }) });
@@ -299,6 +302,7 @@ export function PoliciesPage() {
     } catch (error) {
       setNotice({ intent: 'error', text: problemDetail(error, t) });
     }
+    focusContent();
   };
 
   const saved = async () => {
@@ -380,29 +384,9 @@ export function PoliciesPage() {
                           >
                             {t('policyEdit')}
                           </Button>
-                          <Dialog>
-                            <DialogTrigger disableButtonEnhancement>
-                              <Button size="small" aria-label={t('policyDeleteNamed', { name: policy.name })}>
-                                {t('deleteConfirm')}
-                              </Button>
-                            </DialogTrigger>
-                            <DialogSurface>
-                              <DialogBody>
-                                <DialogTitle>{t('policyDeleteTitle', { name: policy.name })}</DialogTitle>
-                                <DialogContent>{t('policyDeleteBody')}</DialogContent>
-                                <DialogActions>
-                                  <DialogTrigger disableButtonEnhancement>
-                                    <Button appearance="primary" onClick={() => void remove(policy)}>
-                                      {t('deleteConfirm')}
-                                    </Button>
-                                  </DialogTrigger>
-                                  <DialogTrigger disableButtonEnhancement>
-                                    <Button appearance="secondary">{t('cancel')}</Button>
-                                  </DialogTrigger>
-                                </DialogActions>
-                              </DialogBody>
-                            </DialogSurface>
-                          </Dialog>
+                          <Button size="small" aria-label={t('policyDeleteNamed', { name: policy.name })} onClick={() => setDeleting(policy)}>
+                            {t('deleteConfirm')}
+                          </Button>
                         </div>
                       )}
                     </td>
@@ -421,6 +405,24 @@ export function PoliciesPage() {
       {writer && editing && <PolicyEditor key={editing.policy?.id ?? 'new'} editing={editing} onSaved={saved} onCancel={() => setEditing(undefined)} />}
       {!writer && list && <Body1 as="p" className={page.muted}>{t('policiesReadOnly')}</Body1>}
       <SimulatePanel />
+      {/* One confirmation for every row, always mounted: a dialog removed with its row while it closes would
+          leave the page hidden from screen readers. */}
+      <Dialog open={deleting !== undefined} onOpenChange={(_, data) => !data.open && setDeleting(undefined)}>
+        <DialogSurface>
+          <DialogBody>
+            <DialogTitle>{t('policyDeleteTitle', { name: deleting?.name ?? '' })}</DialogTitle>
+            <DialogContent>{t('policyDeleteBody')}</DialogContent>
+            <DialogActions>
+              <Button appearance="primary" onClick={() => deleting && void remove(deleting)}>
+                {t('deleteConfirm')}
+              </Button>
+              <DialogTrigger disableButtonEnhancement>
+                <Button appearance="secondary">{t('cancel')}</Button>
+              </DialogTrigger>
+            </DialogActions>
+          </DialogBody>
+        </DialogSurface>
+      </Dialog>
     </div>
   );
 }

@@ -27,7 +27,7 @@ import { useI18n } from '../i18n.tsx';
 import { problemDetail, problemText } from '../problems.ts';
 import { followInApp } from '../router.ts';
 import { useSession } from '../session.tsx';
-import { Notice, PageTitle, usePageStyles } from './common.tsx';
+import { Notice, PageTitle, focusContent, usePageStyles } from './common.tsx';
 
 export const useTableStyles = makeStyles({
   table: {
@@ -190,6 +190,7 @@ function QuarantineDetail({ messageId }: { messageId: string }) {
       await api.delete(path);
       setOutcome({ intent: 'success', text: t('quarantineDeleted') });
       setMessage(undefined);
+      focusContent();
     } catch (error) {
       setOutcome({ intent: 'error', text: problemDetail(error, t) });
     } finally {
