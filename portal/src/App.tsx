@@ -9,10 +9,11 @@ import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
-import { SessionContext, fetchSession, isAdminRole, useSession } from './session.tsx';
+import { SessionContext, canReadPolicies, fetchSession, isAdminRole, useSession } from './session.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
-import { InboxPage, IpChangedPage, NotFoundPage, SentPage, SetupPage, StartPage, ThreadPage } from './lazy-pages.tsx';
+import { InboxPage, IpChangedPage, NotFoundPage, PoliciesPage, QuarantinePage, SentPage, SetupPage, StartPage, ThreadPage } from './lazy-pages.tsx';
+import { rememberAfterSignIn } from './after-sign-in.ts';
 
 const useStyles = makeStyles({
   header: {
@@ -107,6 +108,8 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
           <ul className={styles.navList}>
             {navLink('/portal/threads', t('navInbox'))}
             {session.role && navLink('/portal/sent', t('navSent'))}
+            {session.role && navLink('/portal/quarantine', t('navQuarantine'))}
+            {canReadPolicies(session.role) && navLink('/portal/admin/policies', t('navPolicies'))}
             {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
           </ul>
         </nav>
@@ -143,6 +146,16 @@ function Page({ ipChanged }: { ipChanged: boolean }) {
     if (path === '/portal/sent') return <SentPage />;
     if (path === '/portal/admin/setup') return <SetupPage />;
     return <InboxPage />;
+  }
+  const quarantineMatch = /^\/portal\/quarantine\/([^/]+)$/.exec(path);
+  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies') {
+    if (!session) {
+      // A notice's link: after signing in, the member lands on the message.
+      rememberAfterSignIn(path);
+      return <StartPage />;
+    }
+    if (path === '/portal/admin/policies') return <PoliciesPage />;
+    return <QuarantinePage messageId={quarantineMatch ? decodeURIComponent(quarantineMatch[1]!) : undefined} />;
   }
   return <NotFoundPage />;
 }

@@ -51,6 +51,11 @@ async function problemOf(response: Response): Promise<ApiProblem> {
       if (typeof body.type === 'string' && body.type.startsWith('urn:sealpost:problem:')) {
         return new ApiProblem({ ...(body as PortalProblem), status: response.status, ...extra });
       }
+      // A plain problem document (MailGuard's routes): its detail says what was wrong, so it is kept.
+      if (typeof body.detail === 'string' && response.status !== 429) {
+        const title = typeof body.title === 'string' ? body.title : response.statusText;
+        return new ApiProblem({ type: 'urn:sealpost:problem:unexpected', title, detail: body.detail, status: response.status, ...extra });
+      }
     } catch {
       // fall through to the generic problem below
     }
@@ -65,7 +70,11 @@ export async function apiRequest<T>(method: string, path: string, body?: unknown
   if (method !== 'GET' && csrfToken) headers[CSRF_HEADER] = csrfToken;
   let payload: BodyInit | undefined;
   if (body instanceof FormData) payload = body;
-  else if (body !== undefined) {
+  else if (body instanceof Blob) {
+    // A file sent as it is (an .eml for the policy simulation), typed by the caller.
+    headers['content-type'] = body.type || 'application/octet-stream';
+    payload = body;
+  } else if (body !== undefined) {
     headers['content-type'] = 'application/json';
     payload = JSON.stringify(body);
   }
@@ -92,6 +101,9 @@ export async function apiRequest<T>(method: string, path: string, body?: unknown
 export const api = {
   get: <T>(path: string, options?: RequestOptions) => apiRequest<T>('GET', path, undefined, options),
   post: <T>(path: string, body?: unknown, options?: RequestOptions) => apiRequest<T>('POST', path, body ?? {}, options),
+  /** The file itself as the body, with the given type (`message/rfc822` for a message). */
+  upload: <T>(path: string, file: Blob, type: string) => apiRequest<T>('POST', path, new Blob([file], { type })),
+  put: <T>(path: string, body: unknown) => apiRequest<T>('PUT', path, body),
   patch: <T>(path: string, body: unknown) => apiRequest<T>('PATCH', path, body),
   delete: (path: string, options?: RequestOptions) => apiRequest<void>('DELETE', path, undefined, options),
 };

@@ -36,3 +36,5 @@ export const SentPage = lazyPage(() => import(/* webpackChunkName: "sent" */ './
 export const SetupPage = lazyPage(() => import(/* webpackChunkName: "setup" */ './pages/SetupPage.tsx').then((m) => m.SetupPage));
 export const IpChangedPage = lazyPage(() => import(/* webpackChunkName: "ip-changed" */ './pages/IpChangedPage.tsx').then((m) => m.IpChangedPage));
 export const NotFoundPage = lazyPage(() => import(/* webpackChunkName: "not-found" */ './pages/NotFoundPage.tsx').then((m) => m.NotFoundPage));
+export const QuarantinePage = lazyPage(() => import(/* webpackChunkName: "quarantine" */ './pages/QuarantinePage.tsx').then((m) => m.QuarantinePage));
+export const PoliciesPage = lazyPage(() => import(/* webpackChunkName: "policies" */ './pages/PoliciesPage.tsx').then((m) => m.PoliciesPage));

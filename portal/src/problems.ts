@@ -40,3 +40,12 @@ export function problemText(error: unknown, t: Translate, context: { maxMessages
       return t('problemUnexpected', { status: problem.status || '—' });
   }
 }
+
+/**
+ * The server's own explanation when it gave one (a refused release says why, a refused policy names every
+ * wrong field, one per line), else the same sentence as problemText.
+ */
+export function problemDetail(error: unknown, t: Translate): string {
+  if (error instanceof ApiProblem && error.problem.detail && error.problem.status >= 400 && error.problem.status < 500 && ![401, 429].includes(error.problem.status)) return error.problem.detail;
+  return problemText(error, t);
+}

@@ -35,3 +35,8 @@ export async function fetchSession(): Promise<PortalSession | null> {
 const ADMIN_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator'];
 
 export const isAdminRole = (role: PortalRole | undefined): boolean => role !== undefined && ADMIN_ROLES.includes(role);
+
+const POLICY_READ_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator', 'analyst', 'auditor'];
+
+/** Who sees MailGuard's policies page (owners and operators also change them). */
+export const canReadPolicies = (role: PortalRole | undefined): boolean => role !== undefined && POLICY_READ_ROLES.includes(role);

@@ -13,6 +13,7 @@ import { problemText } from '../problems.ts';
 import { SentPage, ThreadPage } from '../lazy-pages.tsx';
 import { prefetch } from '../prefetch.ts';
 import { navigate, useLocation } from '../router.ts';
+import { goAfterSignIn } from '../after-sign-in.ts';
 import { useSession } from '../session.tsx';
 import { Notice, PageTitle, RequestLinkButton, usePageStyles } from './common.tsx';
 
@@ -46,8 +47,10 @@ export function OpenPage() {
       if (opened.session) adopt(opened.session);
       else await reload();
       if (opened.purpose === 'sign-in') {
-        await nextPage('sign-in');
-        navigate('/portal/sent', { replace: true });
+        if (!goAfterSignIn()) {
+          await nextPage('sign-in');
+          navigate('/portal/sent', { replace: true });
+        }
       } else if (opened.threadId) {
         const thread = encodeURIComponent(opened.threadId);
         prefetch(`/api/portal/threads/${thread}`);

@@ -67,3 +67,11 @@ export function RequestLinkButton({ body, sentText }: { body: RequestLinkRequest
     </div>
   );
 }
+
+/**
+ * Moves focus to the page's content after a confirmation dialog did its work: focus left on the closed
+ * dialog would keep the rest of the page hidden from screen readers until the reader moved it themselves.
+ */
+export function focusContent(): void {
+  document.getElementById('content')?.focus();
+}
