@@ -168,7 +168,7 @@ describe('MailGuard quarantine and policies in the portal', () => {
     await page.waitForURL((url) => url.pathname === '/portal/admin/policies');
     await page.getByRole('heading', { level: 1, name: 'Mail policies' }).waitFor();
     const warning = page.getByRole('alert').filter({ hasText: 'Country rules are not applied' });
-    await warning.getByText(/no GeoIP database is configured/).waitFor();
+    await warning.getByText(/no GeoIP database configured \(SEALPOST_GEOIP_DB\)/).waitFor();
     await checkWidths(page, 'policies');
 
     await page.getByRole('button', { name: 'New policy' }).click();

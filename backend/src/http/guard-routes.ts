@@ -256,6 +256,7 @@ export const guardRoutes: FastifyPluginAsync<GuardRoutesOptions> = async (app, o
 
   app.get<{ Params: { id: string } }>('/quarantine/:id', { schema: { params: idParams } }, async (request) => ({
     message: await quarantine.view(viewer(request), request.params.id),
+    admin: caller(request).quarantineAdmin,
   }));
 
   app.post<{ Params: { id: string }; Body: { allowSender?: boolean } | undefined }>(

@@ -157,13 +157,10 @@ function QuarantineDetail({ messageId }: { messageId: string }) {
 
   const load = useCallback(async () => {
     try {
-      const [answer, list] = await Promise.all([
-        api.get<{ message: QuarantinedMessage }>(path),
-        // Only to learn whether this member manages the whole quarantine (allow sender, delete).
-        api.get<QuarantineList>(`${GUARD_API}/quarantine?limit=1`),
-      ]);
+      // The answer says whether this member manages the whole quarantine (allow sender, delete).
+      const answer = await api.get<{ message: QuarantinedMessage; admin: boolean }>(path);
       setMessage(answer.message);
-      setAdmin(list.admin);
+      setAdmin(answer.admin);
     } catch (error) {
       setFailure(error);
     }
