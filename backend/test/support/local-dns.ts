@@ -21,7 +21,10 @@ export interface LocalDns {
 
 export async function startLocalDns(zone: Zone): Promise<LocalDns> {
   const socket = createSocket('udp4');
-  const dns: LocalDns = { server: '', zone, silent: new Set(), queries: 0, close: () => new Promise((r) => socket.close(() => r())) };
+  // Closing twice (a test that stops its gateway, then the suite's cleanup) is closing once.
+  let closed: Promise<void> | undefined;
+  const close = () => (closed ??= new Promise<void>((resolve) => socket.close(() => resolve())));
+  const dns: LocalDns = { server: '', zone, silent: new Set(), queries: 0, close };
   socket.on('message', (message, peer) => {
     dns.queries++;
     let query: ReturnType<typeof dnsPacket.decode>;
