@@ -52,6 +52,8 @@ export async function startLocalDns(zone: Zone): Promise<LocalDns> {
     socket.send(reply, peer.port, peer.address);
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  // A server a test forgot to close (a gateway it killed rather than stopped) must not keep the test process alive.
+  socket.unref();
   dns.server = `127.0.0.1:${socket.address().port}`;
   return dns;
 }
