@@ -50,7 +50,9 @@ const environmentSchema = z.object({
    */
   SEALPOST_DNS_SERVERS: z
     .string()
-    .regex(/^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$/, 'must be a comma-separated list of host or host:port')
+    .max(2000)
+    // Split, then each entry checked on its own: no pattern over the whole list.
+    .refine((list) => list.split(',').every((entry) => /^[^\s,]+$/.test(entry.trim())), 'must be a comma-separated list of host or host:port')
     .optional(),
   /** How long one DNS question of sender authentication may take before it counts as a temporary error. */
   SEALPOST_DNS_TIMEOUT_MS: positiveInt.default(2000),
