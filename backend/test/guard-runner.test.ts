@@ -201,4 +201,82 @@ describe('the guard runner', () => {
   test('two checks with one name are refused when the runner is made', () => {
     assert.throws(() => createGuardRunner({ checks: [fixed('same', []), fixed('same', [])], policyFor: defaults }), /two guard checks are named same/);
   });
+
+  describe('disarm steps', () => {
+    const stamp = (name: string, text: string): GuardCheck => ({
+      name,
+      phase: 'message',
+      run: () => [],
+      disarm: (context) => ({
+        raw: Buffer.concat([context.raw, Buffer.from(`${text}\r\n`)]),
+        changes: [{ symbol: `${name.toUpperCase()}_DONE`, reason: `${name} added a line` }],
+      }),
+    });
+
+    test('steps run one after another on what the previous left, and the verdict carries the message and every change', async () => {
+      const verdict = await createGuardRunner({ checks: [stamp('first', 'one'), stamp('second', 'two')], policyFor: defaults })(guardInput(plainText()));
+      assert.equal(verdict.action, 'deliver');
+      assert.ok(verdict.disarmed, 'the message was changed');
+      assert.match(verdict.disarmed.raw.toString(), /one\r\ntwo\r\n$/);
+      assert.deepEqual(
+        verdict.disarmed.changes.map((c) => [c.check, c.symbol]),
+        [
+          ['first', 'FIRST_DONE'],
+          ['second', 'SECOND_DONE'],
+        ],
+      );
+    });
+
+    test('a step that throws or overruns quarantines the message instead of delivering it half-changed', async () => {
+      const broken: GuardCheck = { name: 'broken', phase: 'message', run: () => [], disarm: () => { throw new Error('the archive is unreadable'); } };
+      const verdict = await createGuardRunner({ checks: [stamp('first', 'one'), broken], policyFor: defaults })(guardInput(plainText()));
+      assert.equal(verdict.action, 'quarantine');
+      assert.equal(verdict.disarmed, undefined, 'nothing is delivered, so no disarmed copy');
+      const failure = verdict.findings.find((f) => f.symbol === 'GUARD_ERROR_BROKEN_DISARM');
+      assert.match(failure?.reason ?? '', /broken could not disarm the message: the archive is unreadable/);
+
+      const slow: GuardCheck = { name: 'slow', phase: 'message', disarmBudgetMs: 20, run: () => [], disarm: () => new Promise(() => undefined) };
+      const late = await createGuardRunner({ checks: [slow], policyFor: defaults })(guardInput(plainText()));
+      assert.equal(late.action, 'quarantine');
+      assert.ok(late.findings.some((f) => f.symbol === 'GUARD_TIMEOUT_SLOW_DISARM'), JSON.stringify(late.findings));
+    });
+
+    test('a step that returns a message without saying what changed, or one whose header is unreadable, is a failure', async () => {
+      const silent: GuardCheck = { name: 'silent', phase: 'message', run: () => [], disarm: (c) => ({ raw: c.raw, changes: [] }) };
+      const garbled: GuardCheck = {
+        name: 'garbled',
+        phase: 'message',
+        run: () => [],
+        disarm: () => ({ raw: Buffer.alloc(300_000, 0x41), changes: [{ symbol: 'X', reason: 'x' }] }),
+      };
+      for (const check of [silent, garbled]) {
+        const verdict = await createGuardRunner({ checks: [check], policyFor: defaults })(guardInput(plainText()));
+        assert.equal(verdict.action, 'quarantine', check.name);
+        assert.ok(verdict.findings.some((f) => f.symbol === `GUARD_ERROR_${check.name.toUpperCase()}_DISARM`), JSON.stringify(verdict.findings));
+      }
+    });
+
+    test("a step's findings are scored with the rest, and a verdict that becomes a block delivers nothing", async () => {
+      const blocking: GuardCheck = {
+        name: 'blocking',
+        phase: 'message',
+        run: () => [],
+        disarm: () => ({ findings: [finding('SANITISE_FAILED', 1, 'reject')] }),
+      };
+      const verdict = await createGuardRunner({ checks: [stamp('first', 'one'), blocking], policyFor: defaults })(guardInput(plainText()));
+      assert.equal(verdict.action, 'reject');
+      assert.equal(verdict.disarmed, undefined);
+      assert.ok(verdict.findings.some((f) => f.symbol === 'SANITISE_FAILED' && f.check === 'blocking'));
+    });
+
+    test('steps do not run for a blocked message, nor when the caller only scores (simulation over past mail)', async () => {
+      let ran = 0;
+      const counting: GuardCheck = { name: 'counting', phase: 'message', run: () => [finding('BAD', 100)], disarm: () => { ran += 1; return undefined; } };
+      const run = createGuardRunner({ checks: [counting], policyFor: defaults });
+      assert.equal((await run(guardInput(plainText()))).action, 'quarantine');
+      const onlyScored = await createGuardRunner({ checks: [stamp('first', 'one')], policyFor: defaults })(guardInput(plainText()), { disarm: false });
+      assert.equal(onlyScored.disarmed, undefined);
+      assert.equal(ran, 0);
+    });
+  });
 });

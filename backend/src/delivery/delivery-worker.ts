@@ -277,6 +277,8 @@ export class DeliveryWorker {
       }
       return outcomes;
     }
+    // The checks disarmed this message (an attachment removed, links rewritten): the stored copy is sent.
+    if (first.protected_copy_id) return this.sendStoredCopy(group, tenant, first.protected_copy_id, message);
     return this.send(group, tenant, message.raw, message);
   }
 

@@ -65,6 +65,12 @@ export interface GuardVerdict {
   /** Headers the checks add to the delivered message. */
   headers?: GuardHeader[];
   facts?: GuardFacts;
+  /**
+   * The message as the checks' disarm steps left it (attachments removed, links rewritten), for a message
+   * that is delivered or flagged; absent when no step changed it. The stage stores it encrypted and the
+   * deliveries send it; `changes` says what was changed, for the trace and the recipient.
+   */
+  disarmed?: { raw: Buffer; changes: GuardChange[] };
   /** Whether an action was forced by a finding (a module's action, a check that failed) rather than by the sum. */
   forced?: boolean;
   /**
@@ -100,7 +106,38 @@ export interface GuardInput {
   smtpFindings?: readonly GuardFinding[];
 }
 
+/** One change a disarm step made to the delivered message: what, and why, in words a recipient can read. */
+export interface GuardChange {
+  /** The check that made it (set by the runner). */
+  check?: string;
+  symbol: string;
+  reason: string;
+}
+
+/**
+ * What a disarm step receives: the whole message as the previous steps left it (never truncated: what is
+ * delivered must be whole), the verdict so far, and the policy.
+ */
+export interface GuardDisarmContext extends Omit<GuardCheckContext, 'truncated' | 'totalBytes'> {
+  action: 'deliver' | 'flag';
+  findings: readonly GuardFinding[];
+}
+
+/**
+ * What a disarm step returns: the message with its changes (or no raw when it changed nothing), and
+ * findings that count against the message when disarming failed or found more (a sanitiser that could not
+ * clean an attachment and whose policy says block). New findings are scored with the rest; a verdict that
+ * becomes quarantine or reject delivers nothing, disarmed or not.
+ */
+export interface GuardDisarmResult {
+  raw?: Buffer;
+  changes?: GuardChange[];
+  findings?: GuardFinding[];
+}
+
 export interface GuardRunOptions {
+  /** Whether the disarm steps run (default true); a simulation only scores. */
+  disarm?: boolean;
   /** Decide under this policy instead of the one the tenant's routing rules pick (simulation). */
   policy?: GuardPolicy;
   /**
@@ -153,6 +190,18 @@ export interface GuardCheck {
   /** The directions it reads; inbound only unless it says otherwise. */
   directions?: ReadonlyArray<'inbound' | 'outbound'>;
   budget?: GuardCheckBudget;
+  /**
+   * Time for the disarm step (milliseconds, default the runner's disarm budget). A step that overruns is
+   * a check failure (GUARD_TIMEOUT_<CHECK>_DISARM, the policy's onCheckFailure), never a message
+   * delivered half-changed.
+   */
+  disarmBudgetMs?: number;
+  /**
+   * Changes the message that is let through (deliver or flag): removes what the check found dangerous,
+   * rewrites what must be re-checked later. Steps run one after another in the order of the checks, each
+   * on what the previous left.
+   */
+  disarm?(context: GuardDisarmContext, signal: AbortSignal): Promise<GuardDisarmResult | undefined> | GuardDisarmResult | undefined;
   /** Must stop work when `signal` aborts (the time budget ran out); the runner has moved on by then. */
   run(context: GuardCheckContext, signal: AbortSignal): Promise<GuardCheckResult> | GuardCheckResult;
 }

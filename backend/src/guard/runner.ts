@@ -15,6 +15,7 @@
  */
 import { Histogram, Counter, type Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
+import { splitMessage } from '../mail/header-block.ts';
 import { symbolSuffix } from '../smtp/smtp-hooks.ts';
 import {
   ACTION_STRENGTH,
@@ -22,6 +23,8 @@ import {
   type GuardAction,
   type GuardCheck,
   type GuardCheckContext,
+  type GuardChange,
+  type GuardDisarmResult,
   type GuardFacts,
   type GuardFinding,
   type GuardHeader,
@@ -37,10 +40,15 @@ export interface GuardBudgets {
   ms: number;
   /** Bytes of the message a check may read unless it names its own budget. */
   bytes: number;
+  /** Milliseconds a disarm step may take unless it names its own. */
+  disarmMs: number;
 }
 
 /** Generous for checks that read a message in memory; a check that needs longer says so in its budget. */
-export const DEFAULT_GUARD_BUDGETS: GuardBudgets = { ms: 250, bytes: 16 * 1024 * 1024 };
+/** Time a disarm step may take unless it names its own: it rewrites a whole message (a 25 MB one included). */
+export const DEFAULT_DISARM_MS = 2000;
+
+export const DEFAULT_GUARD_BUDGETS: GuardBudgets = { ms: 250, bytes: 16 * 1024 * 1024, disarmMs: DEFAULT_DISARM_MS };
 
 export interface GuardRunnerOptions {
   checks: readonly GuardCheck[];
@@ -157,7 +165,17 @@ export function createGuardRunner(options: GuardRunnerOptions): GuardRunner {
           : runCheck(check, input, policy),
       ),
     );
-    const verdict = decide([...extra, ...perCheck.flatMap((answer) => answer.findings)], policy);
+    const found = [...extra, ...perCheck.flatMap((answer) => answer.findings)];
+    let verdict = decide(found, policy);
+    let disarmed: GuardVerdict['disarmed'];
+    const disarmers = active.filter((check) => check.disarm);
+    if (runOptions.disarm !== false && disarmers.length > 0 && (verdict.action === 'deliver' || verdict.action === 'flag')) {
+      const outcome = await runDisarmSteps(disarmers, input, policy, verdict);
+      if (outcome.findings.length > 0) verdict = decide([...found, ...outcome.findings], policy);
+      if (outcome.changes.length > 0 && (verdict.action === 'deliver' || verdict.action === 'flag')) {
+        disarmed = { raw: outcome.raw, changes: outcome.changes };
+      }
+    }
     const headers = perCheck.flatMap((answer) => answer.headers);
     const facts = Object.assign({}, ...perCheck.map((answer) => answer.facts)) as GuardFacts;
     metrics?.verdicts.inc({ action: verdict.action });
@@ -167,8 +185,94 @@ export function createGuardRunner(options: GuardRunnerOptions): GuardRunner {
       appliedPolicy: policy,
       ...(headers.length ? { headers } : {}),
       ...(Object.keys(facts).length ? { facts } : {}),
+      ...(disarmed ? { disarmed } : {}),
     };
   };
+
+  /**
+   * The disarm steps, one after another, each on what the previous left. A step that throws or overruns
+   * is a check failure scored by the policy (quarantine by default): a message is never delivered with a
+   * step half-done, and the changes of the steps before it stand only if the verdict still delivers.
+   */
+  async function runDisarmSteps(
+    steps: readonly GuardCheck[],
+    input: GuardInput,
+    policy: GuardPolicy,
+    verdict: GuardVerdict,
+  ): Promise<{ raw: Buffer; changes: GuardChange[]; findings: GuardFinding[] }> {
+    let raw = input.raw;
+    let header = input.header;
+    const changes: GuardChange[] = [];
+    const findings: GuardFinding[] = [];
+    for (const step of steps) {
+      const suffix = `${symbolSuffix(step.name)}_DISARM`;
+      const budgetMs = step.disarmBudgetMs ?? budgets.disarmMs;
+      const failure = (kind: 'TIMEOUT' | 'ERROR', reason: string): GuardFinding => ({
+        symbol: `GUARD_${kind}_${suffix}`,
+        score: policy.onCheckFailure.score,
+        reason,
+        action: policy.onCheckFailure.action,
+        check: step.name,
+      });
+      const { truncated: _t, totalBytes: _b, ...base } = boundedContext({ ...input, raw, header }, policy, Number.POSITIVE_INFINITY);
+      const controller = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      const started = performance.now();
+      try {
+        const work = Promise.resolve().then(() =>
+          step.disarm!({ ...base, action: verdict.action as 'deliver' | 'flag', findings: verdict.findings }, controller.signal),
+        );
+        const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+          timer = setTimeout(() => resolve(TIMED_OUT), budgetMs);
+        });
+        const result = await Promise.race([work, timeout]);
+        if (result === TIMED_OUT || performance.now() - started > budgetMs) {
+          controller.abort(new Error(`${step.name} ran out of its ${budgetMs} ms to disarm`));
+          work.catch(() => undefined);
+          findings.push(failure('TIMEOUT', `${step.name} did not finish disarming the message within ${budgetMs} ms`));
+          logger?.warn({ messageId: input.messageId, check: step.name, budgetMs }, 'guard disarm step overran its time');
+          continue;
+        }
+        const problem = invalidDisarmResult(result);
+        if (problem) throw new Error(`returned ${problem}`);
+        const answer = result ?? {};
+        findings.push(...applyModule((answer.findings ?? []).map((f) => ({ ...f, check: step.name })), moduleSettings(step, policy)));
+        if (answer.raw && (answer.changes?.length ?? 0) > 0) {
+          // A step must leave a message whose header can be read: otherwise its change is a failure.
+          const split = splitMessage(answer.raw);
+          if (split.outcome !== 'split') throw new Error('returned a message whose header cannot be read');
+          raw = answer.raw;
+          header = { fields: split.fields, body: split.body };
+          changes.push(...answer.changes!.map((c) => ({ ...c, check: step.name })));
+        }
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        findings.push(failure('ERROR', `${step.name} could not disarm the message: ${oneLine(message)}`));
+        logger?.warn({ err: error, messageId: input.messageId, check: step.name }, 'guard disarm step failed');
+      } finally {
+        clearTimeout(timer);
+      }
+      metrics?.checkSeconds.observe({ check: `${step.name}:disarm`, outcome: 'ok' }, (performance.now() - started) / 1000);
+    }
+    return { raw, changes, findings };
+  }
+}
+
+/** Why a disarm step's answer cannot be used, or undefined when it can. */
+function invalidDisarmResult(result: unknown): string | undefined {
+  if (result === undefined) return undefined;
+  if (!result || typeof result !== 'object') return `${typeof result} instead of a disarmed message`;
+  const { raw, changes, findings } = result as GuardDisarmResult;
+  if (raw !== undefined && !Buffer.isBuffer(raw)) return 'a message that is not bytes';
+  if (raw !== undefined && (!Array.isArray(changes) || changes.length === 0)) return 'a changed message without saying what changed';
+  if (changes !== undefined) {
+    if (!Array.isArray(changes)) return 'changes that are not a list';
+    for (const change of changes as unknown[]) {
+      const { symbol, reason } = (change ?? {}) as Record<string, unknown>;
+      if (typeof symbol !== 'string' || symbol.length === 0 || typeof reason !== 'string') return 'a change without a symbol and reason';
+    }
+  }
+  return findings === undefined ? undefined : invalidFindings(findings);
 }
 
 interface CheckAnswer {

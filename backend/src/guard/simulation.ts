@@ -13,7 +13,7 @@ import { messages, recipients } from '../db/schema.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { headerValue, splitMessage } from '../mail/header-block.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
-import type { GuardAction, GuardFinding, GuardHeader, GuardRunner, GuardTenant } from './contract.ts';
+import type { GuardAction, GuardChange, GuardFinding, GuardHeader, GuardRunner, GuardTenant } from './contract.ts';
 import { resolveGuardPolicy, selectPolicy, type GuardPolicy } from './policy.ts';
 import type { ActivePolicy } from './policy-store.ts';
 import { DEFAULT_POLICY_NAME, type NamedPolicySettings } from '../guard-policy-settings.ts';
@@ -38,6 +38,8 @@ export interface SimulationResult {
   thresholds: { flag: number; block: number };
   findings: GuardFinding[];
   headers: GuardHeader[];
+  /** What the disarm steps would change in the delivered message (attachments removed, links rewritten). */
+  changes?: GuardChange[];
   envelope: { mailFrom: string; recipients: string[]; remoteAddress: string };
   /** What the gateway would do, in a sentence. */
   outcome: string;
@@ -93,6 +95,7 @@ export async function simulateMessage(guard: GuardRunner, input: SimulationInput
     score: verdict.score,
     thresholds: policy.thresholds,
     findings: verdict.findings,
+    ...(verdict.disarmed ? { changes: verdict.disarmed.changes } : {}),
     headers: verdict.headers ?? [],
     envelope: { mailFrom, recipients: rcpts, remoteAddress },
     outcome: describeOutcome(verdict.action, policy),
@@ -219,7 +222,7 @@ export async function replayPolicyChange(
           header: { fields: split.fields, body: split.body },
           tenant,
         },
-        { policy: changed, storedFindings: stored.findings },
+        { policy: changed, storedFindings: stored.findings, disarm: false },
       );
       if (after.action === stored.action) continue;
       result.changed += 1;

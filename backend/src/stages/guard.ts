@@ -18,6 +18,7 @@ import { DEFAULT_GUARD_POLICY, type GuardPolicy } from '../guard/policy.ts';
 import { buildQuarantineNotice, buildRejectionNotice, readableReason } from '../guard/verdict-mail.ts';
 import { headerValue } from '../mail/header-block.ts';
 import type { SpoolRequest } from '../messages/spool.ts';
+import { sealProtectedCopy } from '../protect/protected-copies.ts';
 import type { MessageContext, StoredGuardResult } from './message-context.ts';
 import { readHeader } from './parse.ts';
 import type { GuardNoticeDeps, Stage } from './stage.ts';
@@ -31,7 +32,7 @@ export const guardStage: Stage = {
   name: 'guard',
   reaches: 'guarded',
   actsOutside: (context, { guard }) => context.direction === 'inbound' && guard !== undefined,
-  async run(context, { guard, notices }) {
+  async run(context, { guard, notices, vault }) {
     if (context.direction !== 'inbound') return;
     const base = { messageId: context.id, tenantId: context.tenantId, step: 'scored' as const };
     if (!guard) {
@@ -57,7 +58,7 @@ export const guardStage: Stage = {
     });
     // A verdict the stage cannot act on is a failure of the checks, not a reason to deliver.
     if (!GUARD_ACTIONS.includes(verdict.action)) throw new Error(`the checks answered an unknown action "${String(verdict.action)}"`);
-    const { appliedPolicy: policy, ...stored } = verdict;
+    const { appliedPolicy: policy, disarmed, ...stored } = verdict;
     const result: StoredGuardResult = { checked: true, ...stored };
     context.results.guard = result;
     const symbols = verdict.findings.map((f) => `${f.symbol} (${f.score >= 0 ? '+' : ''}${f.score}): ${f.reason}`);
@@ -66,6 +67,14 @@ export const guardStage: Stage = {
     if (verdict.action === 'flag' && policy) {
       result.marking = { header: policy.onFlag.header, ...(policy.onFlag.subjectPrefix ? { subjectPrefix: policy.onFlag.subjectPrefix } : {}) };
       if (policy.onFlag.catchAll) result.deliverTo = policy.onFlag.catchAll;
+    }
+    if (disarmed && (verdict.action === 'deliver' || verdict.action === 'flag')) {
+      // The disarmed message is what is delivered: stored once, encrypted at rest like a protected copy,
+      // and every delivery attempt sends exactly these bytes. The message as received stays in the spool.
+      const recipients = result.deliverTo ? [result.deliverTo] : context.recipients;
+      const copy = await sealProtectedCopy(vault, { tenantId: context.tenantId, messageId: context.id, mode: 'disarmed', recipients, raw: disarmed.raw });
+      (context.protectedCopies ??= []).push(copy);
+      result.disarmed = { copyId: copy.id, recipients, changes: disarmed.changes };
     }
     context.trace.push({
       ...base,
@@ -76,6 +85,7 @@ export const guardStage: Stage = {
         symbols,
         ...(result.marking ? { marking: result.marking } : {}),
         ...(result.deliverTo ? { deliverTo: result.deliverTo } : {}),
+        ...(result.disarmed ? { disarmed: result.disarmed.changes.map((c) => `${c.symbol}: ${c.reason}`) } : {}),
       },
     });
     if (verdict.action !== 'quarantine' && verdict.action !== 'reject') return;

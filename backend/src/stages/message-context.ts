@@ -3,6 +3,7 @@
  * message (messages.stage_results), so a message that a restart finds half-way resumes at the next stage
  * with the earlier decisions at hand instead of making them again.
  */
+import type { GuardChange } from '../guard/contract.ts';
 import type { ProtectionMode, SealpostRequest, SendOption } from '../../../common/src/headers.ts';
 import type { SplitMessage } from '../mail/header-block.ts';
 import type { TraceEntry } from '../messages/message-trace.ts';
@@ -13,7 +14,7 @@ import type { TenantInfo } from '../tenants/tenant-directory.ts';
 import type { GuardVerdict } from './guard.ts';
 
 /** The guard's verdict as stored with the message, and what it decided to do. */
-export interface StoredGuardResult extends Omit<GuardVerdict, 'appliedPolicy'> {
+export interface StoredGuardResult extends Omit<GuardVerdict, 'appliedPolicy' | 'disarmed'> {
   checked: boolean;
   /** How the delivered copy of a flagged message is marked. */
   marking?: { header: boolean; subjectPrefix?: string };
@@ -23,6 +24,11 @@ export interface StoredGuardResult extends Omit<GuardVerdict, 'appliedPolicy'> {
   quarantine?: { releaseThreshold: number; userReleasable: boolean; keepUntil: string; notice: 'notify' | 'portalOnly' };
   /** A rejected message: whether its sender was told, and why (not). */
   rejectionNotice?: { sent: boolean; reason: string };
+  /**
+   * The delivered message is the checks' disarmed copy (stored encrypted as a protected copy for these
+   * recipients), not the message as received; `changes` says what was removed or rewritten.
+   */
+  disarmed?: { copyId: string; recipients: string[]; changes: GuardChange[] };
 }
 
 /** The stages in the order they run; `received` is where the 250 leaves a message. */

@@ -12,6 +12,7 @@ export const queueStage: Stage = {
     const routes = context.results.routes;
     if (!routes) throw new Error('the message has no stored routes to queue');
     const protectedRoutes = context.results.protected ?? {};
+    const disarmed = context.results.guard?.disarmed;
     context.deliveries = routes.map((route): QueuedDelivery => {
       const done = protectedRoutes[route.recipient];
       const base = {
@@ -21,7 +22,13 @@ export const queueStage: Stage = {
         route: route.route,
         protection: route.protection,
         // The delivery sends the stored protected copy; the mode is not asked again.
-        protectedCopyId: done?.outcome === 'stored' ? done.copyId : null,
+        // An unprotected route of a disarmed message sends the disarmed copy, never the message as received.
+        protectedCopyId:
+          done?.outcome === 'stored'
+            ? done.copyId
+            : route.protection === 'none' && disarmed?.recipients.includes(route.recipient)
+              ? disarmed.copyId
+              : null,
       };
       // The mode took it over in the protect stage: nothing is left to send for this recipient.
       if (done?.outcome === 'handled') {
