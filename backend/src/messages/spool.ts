@@ -66,39 +66,136 @@ function initialResults(request: SpoolRequest): Record<string, unknown> {
 }
 
 export async function spoolMessages(db: Database, vault: KeyVault, unchecked: SpoolRequest[]): Promise<void> {
-  const requests = unchecked.map(storable);
-  if (requests.length === 1) {
-    // The common case, one tenant: a single statement is its own transaction, so the message, its
-    // recipients and its trace entry commit together in one round trip.
-    const statement = await spoolStatement(vault, requests[0]!);
-    await withTenants(db, requests[0]!.tenantId, (tx) => tx.execute(statement));
-    return;
-  }
-  await withTenants(
-    db,
-    requests.map((r) => r.tenantId),
-    (tx) => spoolWithin(tx, vault, requests),
-  );
+  const prepared = await Promise.all(unchecked.map((request) => prepareSpool(vault, request)));
+  await writePrepared(db, prepared);
 }
 
-async function spoolStatement(vault: KeyVault, request: SpoolRequest) {
+/** A request made storable and sealed: what one spool statement writes. */
+interface PreparedSpool {
+  request: SpoolRequest;
+  sealed: { content: Buffer; wrappedDataKey: Buffer };
+  fingerprint: string;
+}
+
+async function prepareSpool(vault: KeyVault, unchecked: SpoolRequest): Promise<PreparedSpool> {
+  const request = storable(unchecked);
   const sealed = await vault.seal(request.tenantId, request.id, request.raw);
+  // Keyed: a plain hash of the plaintext would let anyone with the database confirm a guess.
   const fingerprint = await vault.fingerprint(request.tenantId, request.raw);
-  const recipientRows = request.recipients.map((address, position) => sql`(${request.id}::uuid, ${request.tenantId}::uuid, ${position}::int, ${address})`);
+  return { request, sealed, fingerprint };
+}
+
+/** The messages, their recipients and their received steps in one transaction of one statement. */
+async function writePrepared(db: Database, prepared: readonly PreparedSpool[]): Promise<void> {
+  if (prepared.length === 0) return;
+  const tenants = [...new Set(prepared.map((p) => p.request.tenantId))];
+  await withTenants(db, tenants, (tx) => tx.execute(spoolStatement(prepared)));
+}
+
+function spoolStatement(prepared: readonly PreparedSpool[]) {
+  const messageRows = prepared.map(
+    ({ request, sealed, fingerprint }) => sql`(${request.id}::uuid, ${request.tenantId}::uuid, ${request.direction}, ${request.mailFrom},
+              ${request.clientAddress}, ${request.clientHelo ?? null}, ${request.tls}::boolean, ${request.connectorName ?? null},
+              ${request.raw.length}::int, ${request.messageIdHeader ?? null}, ${fingerprint},
+              ${sealed.content}::bytea, ${sealed.wrappedDataKey}::bytea, ${JSON.stringify(initialResults(request))}::jsonb)`,
+  );
+  const recipientRows = prepared.flatMap(({ request }) =>
+    request.recipients.map((address, position) => sql`(${request.id}::uuid, ${request.tenantId}::uuid, ${position}::int, ${address})`),
+  );
+  const traceRows = prepared.map(
+    ({ request }) => sql`(${request.id}::uuid, ${request.tenantId}::uuid, 'received', ${JSON.stringify(receivedDetail(request))}::jsonb)`,
+  );
   return sql`
     with stored as (
       insert into messages (id, tenant_id, direction, mail_from, client_address, client_helo, tls, connector_name,
                             size_bytes, message_id_header, content_sha256, content, wrapped_data_key, stage_results)
-      values (${request.id}::uuid, ${request.tenantId}::uuid, ${request.direction}, ${request.mailFrom},
-              ${request.clientAddress}, ${request.clientHelo ?? null}, ${request.tls}::boolean, ${request.connectorName ?? null},
-              ${request.raw.length}::int, ${request.messageIdHeader ?? null}, ${fingerprint},
-              ${sealed.content}::bytea, ${sealed.wrappedDataKey}::bytea, ${JSON.stringify(initialResults(request))}::jsonb)
+      values ${sql.join(messageRows, sql`, `)}
       returning id
     ), addressed as (
       insert into message_recipients (message_id, tenant_id, position, address) values ${sql.join(recipientRows, sql`, `)}
     )
-    insert into message_trace (message_id, tenant_id, step, detail)
-    values (${request.id}::uuid, ${request.tenantId}::uuid, 'received', ${JSON.stringify(receivedDetail(request))}::jsonb)`;
+    insert into message_trace (message_id, tenant_id, step, detail) values ${sql.join(traceRows, sql`, `)}`;
+}
+
+/**
+ * Group commit for the SMTP intake. Every accepted message must be durable before its 250, and a commit
+ * is a round trip and a log flush whatever it holds: messages that arrive while a commit is under way
+ * wait for the next one and share it, so under load many sessions' messages commit together and the
+ * commits per message fall, while a lone message still commits at once. A batch the database refuses is
+ * written again message by message, so one message's unstorable data refuses only that message.
+ */
+export class SpoolWriter {
+  private queue: Array<{ prepared: PreparedSpool[]; done: (failure?: { error: unknown }) => void }> = [];
+  private inFlight = 0;
+  /** Transactions committed and messages in them, for the tests and the metrics. */
+  readonly written = { commits: 0, messages: 0 };
+
+  constructor(
+    private readonly db: Database,
+    private readonly vault: KeyVault,
+    private readonly options: { maxBatchMessages?: number; maxBatchBytes?: number; maxConcurrentCommits?: number } = {},
+  ) {}
+
+  /** Resolves once the requests are committed; rejects with the database's error for them. */
+  async spool(requests: SpoolRequest[]): Promise<void> {
+    const prepared = await Promise.all(requests.map((request) => prepareSpool(this.vault, request)));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ prepared, done: (failure) => (failure ? reject(failure.error) : resolve()) });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const maxConcurrent = this.options.maxConcurrentCommits ?? 2;
+    while (this.queue.length > 0 && this.inFlight < maxConcurrent) {
+      const batch = this.takeBatch();
+      this.inFlight += 1;
+      void this.commit(batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private takeBatch(): typeof this.queue {
+    const maxMessages = this.options.maxBatchMessages ?? 64;
+    const maxBytes = this.options.maxBatchBytes ?? 32 * 1024 * 1024;
+    const batch: typeof this.queue = [];
+    let messages = 0;
+    let bytes = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!;
+      const size = next.prepared.reduce((sum, p) => sum + p.sealed.content.length, 0);
+      if (batch.length > 0 && (messages + next.prepared.length > maxMessages || bytes + size > maxBytes)) break;
+      batch.push(this.queue.shift()!);
+      messages += next.prepared.length;
+      bytes += size;
+    }
+    return batch;
+  }
+
+  private async commit(batch: typeof this.queue): Promise<void> {
+    try {
+      await writePrepared(
+        this.db,
+        batch.flatMap((entry) => entry.prepared),
+      );
+      this.written.commits += 1;
+      this.written.messages += batch.reduce((sum, entry) => sum + entry.prepared.length, 0);
+      for (const entry of batch) entry.done();
+    } catch (error) {
+      if (batch.length === 1) return batch[0]!.done({ error });
+      // One message's data may be what the database refused: each is written on its own, and gets its own answer.
+      await Promise.all(
+        batch.map((entry) =>
+          writePrepared(this.db, entry.prepared).then(
+            () => entry.done(),
+            (own: unknown) => entry.done({ error: own }),
+          ),
+        ),
+      );
+    }
+  }
 }
 
 function receivedDetail(request: SpoolRequest): Record<string, unknown> {

@@ -22,7 +22,7 @@ import { adjustSmtpServer, hadSourceRoute, setCommandHook, smtpError } from './s
 import { readMessageData } from './message-intake.ts';
 import { receivedHeader } from '../mail/received-header.ts';
 import { SmtpHooks, type SmtpHook, type SmtpHookFinding, type SmtpHookOutcome, type SmtpHookSession } from './smtp-hooks.ts';
-import { spoolMessages, type SpoolRequest } from '../messages/spool.ts';
+import { SpoolWriter, type SpoolRequest } from '../messages/spool.ts';
 
 export interface SmtpListenerOptions {
   db: Database;
@@ -74,6 +74,8 @@ interface ConnectionState {
 export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
   adjustSmtpServer();
   const { directory, logger, metrics } = options;
+  // Messages of concurrent sessions commit together (group commit); each still gets its 250 only once committed.
+  const spooler = new SpoolWriter(options.db, options.vault);
   const states = new Map<string, ConnectionState>();
   const stateOf = (session: SMTPServerSession): ConnectionState => {
     let state = states.get(session.id);
@@ -305,7 +307,7 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
           }
           const requests = buildSpoolRequests(session, state, message, options, findings);
           try {
-            await spoolMessages(options.db, options.vault, requests);
+            await spooler.spool(requests);
           } catch (error) {
             // Data the database refuses will be refused on every retry: say so with a 5xx instead of
             // having the sender retry for days.
