@@ -56,6 +56,11 @@ const environmentSchema = z.object({
     .optional(),
   /** How long one DNS question of sender authentication may take before it counts as a temporary error. */
   SEALPOST_DNS_TIMEOUT_MS: positiveInt.default(2000),
+  /**
+   * Senders first: while a burst of mail arrives, the checks and deliveries behind it take a fifth of the
+   * gateway's time until the oldest waiting message is this many seconds old. 0 turns it off.
+   */
+  SEALPOST_BURST_BACKLOG_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
   SEALPOST_MASTER_KEY: z.string().optional(),
   SEALPOST_TLS_CERT: z.string().optional(),
   SEALPOST_TLS_KEY: z.string().optional(),
@@ -205,6 +210,8 @@ export interface Config {
   relay?: string;
   /** Inbound checks' outside sources: the GeoIP database and the DNS servers sender authentication asks. */
   guard: { geoipDatabase?: string; dnsServers?: string[]; dnsTimeoutMs: number };
+  /** How old a burst's backlog may grow while the intake goes first (0: no priority). */
+  burstBacklogSeconds: number;
   masterKey?: Buffer;
   /** The audit chain's keys and its signed checkpoints, all kept outside the database. */
   audit: {
@@ -407,6 +414,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dnsServers: e.SEALPOST_DNS_SERVERS?.split(',').map((s) => s.trim()),
       dnsTimeoutMs: e.SEALPOST_DNS_TIMEOUT_MS,
     },
+    burstBacklogSeconds: e.SEALPOST_BURST_BACKLOG_SECONDS,
     masterKey,
     audit: {
       key: auditKey,

@@ -36,7 +36,7 @@ describe('the intake spool writer', () => {
     await database?.cleanup();
   });
 
-  const request = (tenant: 'Acme' | 'Globex', index: number, id = randomUUID()): SpoolRequest => ({
+  const request = (tenant: 'Acme' | 'Globex', index: number, id: string = randomUUID()): SpoolRequest => ({
     id,
     tenantId: tenants[tenant]!,
     direction: 'inbound',

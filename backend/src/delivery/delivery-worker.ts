@@ -20,7 +20,7 @@ import type { ProtectionModes, ProtectionOutcome, SecuredMode } from '../protect
 import { spoolWithin } from '../messages/spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
-import { WorkSignal } from '../work-signal.ts';
+import { WorkSignal, type IntakePriority } from '../work-signal.ts';
 import { deliverToMailbox } from './development-mailbox.ts';
 import { buildDeliveryStatusNotification, type FailedRecipient } from './delivery-status-notification.ts';
 import { resolveMailExchangers, type ExchangerLookup } from './mail-exchangers.ts';
@@ -32,6 +32,8 @@ import type { RecipientOutcome, SmtpDeliveryClient, SmtpTarget } from './smtp-cl
 import { storableOptionalText, storableText } from '../db/storable-text.ts';
 
 export interface DeliveryWorkerOptions {
+  /** Senders first: while a burst is accepted, deliveries keep to a share of their concurrency. */
+  intakePriority?: IntakePriority;
   db: Database;
   vault: KeyVault;
   directory: TenantDirectory;
@@ -145,7 +147,10 @@ export class DeliveryWorker {
       // limit too: at most twice the concurrency is ever sent and unrecorded, which bounds the repeats a
       // crash can cause while recording falls behind.
       const unrecorded = this.pending.length + this.recording;
-      const room = Math.min(this.options.concurrency - this.inFlight, 2 * this.options.concurrency - this.inFlight - unrecorded);
+      // While a burst is accepted, deliveries keep to their share of the concurrency (IntakePriority).
+      const priority = this.options.intakePriority;
+      const concurrency = priority?.givingWay() ? Math.max(1, Math.ceil(this.options.concurrency * priority.share)) : this.options.concurrency;
+      const room = Math.min(concurrency - this.inFlight, 2 * this.options.concurrency - this.inFlight - unrecorded);
       if (room > 0) {
         try {
           claimed = await this.claimAndDispatch(room);

@@ -25,7 +25,8 @@ import type { ProtectionModes } from '../protect/protection-modes.ts';
 import { spoolWithin, type MessageDirection } from '../messages/spool.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
-import { WorkerLoop } from '../work-signal.ts';
+import { WorkerLoop, type IntakePriority } from '../work-signal.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { classifyStage } from './classify.ts';
 import { guardStage, type GuardRunner } from './guard.ts';
 import { stageIndex, type MessageContext, type StagePoint, type StageResults } from './message-context.ts';
@@ -72,6 +73,8 @@ export interface StageRunnerOptions {
   /** How long a claim lasts without renewal; the claims of a process that died come back after it. */
   leaseSeconds?: number;
   workerId?: string;
+  /** Senders first: while a burst is accepted the stages take a bounded share of the thread. */
+  intakePriority?: IntakePriority;
   /** The inbound checks (guard/); without them inbound mail is recorded as "no checks configured". */
   guard?: GuardRunner;
   /** What the guard's quarantine and rejection notices need; without it none are sent. */
@@ -103,6 +106,7 @@ interface ClaimedMessage {
   pipeline_attempts: number;
   stage: string;
   stage_results: StageResults;
+  received_at: Date | string;
 }
 
 /** What one message's stage left to write. */
@@ -122,6 +126,8 @@ export class StageRunner extends WorkerLoop {
   private readonly stages: readonly Stage[];
   private leaseTimer: NodeJS.Timeout | undefined;
   private working = 0;
+  /** When the oldest message of the latest batch was received (ms since the epoch). */
+  private oldestClaimed = Date.now();
 
   constructor(private readonly options: StageRunnerOptions) {
     super();
@@ -173,16 +179,23 @@ export class StageRunner extends WorkerLoop {
 
   private async runLane(lane: number): Promise<void> {
     while (this.running) {
-      if (lane > 0 && !this.lastBatchActedOutside) {
+      // The extra lanes work only while batches wait on the outside, and not while the stages give way to
+      // a burst at intake (one lane then takes the stages' whole share).
+      if (lane > 0 && (!this.lastBatchActedOutside || this.options.intakePriority?.givingWay())) {
         await this.waitForLaneZero();
         continue;
       }
       let claimed = 0;
+      const started = performance.now();
       try {
         claimed = await this.runBatch();
       } catch (error) {
         this.options.logger.error({ err: error, lane }, 'stage batch failed; retrying shortly');
       }
+      // While a burst is being accepted, the stages give way to the intake (IntakePriority).
+      if (claimed > 0) this.options.intakePriority?.reportBacklog(Date.now() - this.oldestClaimed);
+      const pause = claimed > 0 ? (this.options.intakePriority?.pauseAfter(performance.now() - started) ?? 0) : 0;
+      if (pause > 0) await sleep(pause);
       if (claimed === 0 && this.running) {
         // One lane listens for new work; the others poll, so a burst is taken up within one poll.
         if (lane === 0) await this.signal.wait(this.options.pollMs);
@@ -200,6 +213,7 @@ export class StageRunner extends WorkerLoop {
     try {
       const claimed = await this.claim();
       if (claimed.length === 0) return 0;
+      this.oldestClaimed = Math.min(...claimed.map((m) => new Date(m.received_at).getTime()));
       const loaded = await this.load(claimed);
       const contexts = loaded.filter((c): c is MessageContext => !(c instanceof UnopenableMessage));
       const unopenable = loaded.filter((c): c is UnopenableMessage => c instanceof UnopenableMessage);
@@ -269,7 +283,7 @@ export class StageRunner extends WorkerLoop {
       return queryRows<ClaimedMessage>(
         tx,
         sql`select id, tenant_id, direction, mail_from, client_address, connector_name, content, wrapped_data_key,
-                   pipeline_attempts, stage, stage_results
+                   pipeline_attempts, stage, stage_results, received_at
             from sealpost_claim_pipeline(${this.workerId}, ${leaseSeconds}, ${this.options.batchSize ?? 50})`,
       );
     });
