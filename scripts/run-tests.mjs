@@ -4,7 +4,7 @@
 // use the database (they import test/support/database) again on that PostgreSQL.
 // Usage: npm test [-- file-or-substring ...]
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, mkdirSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { buildBrowserParts } from './ensure-built.mjs';
 
@@ -37,30 +37,34 @@ const all = roots
 const usesDatabase = (file) => /support\/(database|test-gateway)/.test(readFileSync(join(root, file), 'utf8'));
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
-// One report folder per run, so that runs side by side do not remove each other's reports.
-const reportDir = join(root, '.sealpost-test', String(process.pid));
-rmSync(reportDir, { recursive: true, force: true });
-mkdirSync(reportDir, { recursive: true });
-process.on('exit', () => rmSync(reportDir, { recursive: true, force: true }));
-
 function runPass(label, files, env) {
   if (files.length === 0) return;
   console.log(`\n=== ${label}: ${files.length} test files ===`);
-  const tap = join(reportDir, `${label.replace(/\W+/g, '-')}.tap`);
+  // The TAP report goes to a pipe rather than a file: with --test-force-exit the runner ends as soon as
+  // the tests have, and only a pipe (written synchronously on Linux) is sure to hold the whole report.
   const result = spawnSync(
     process.execPath,
     [
       '--import', 'tsx',
       '--test',
       '--test-concurrency=1',
+      // A test file whose tests have ended is ended even if it left a listener or a timer behind, and a
+      // test that hangs fails after ten minutes, so one stuck file cannot hold up the whole run.
+      '--test-force-exit',
+      '--test-timeout=600000',
       '--test-reporter=spec', '--test-reporter-destination=stdout',
-      '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+      '--test-reporter=tap', '--test-reporter-destination=stderr',
       ...files,
     ],
-    { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } },
+    { cwd: root, stdio: ['inherit', 'inherit', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, ...env } },
   );
-  const report = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
+  const report = result.stderr ?? '';
   const count = (name) => Number(report.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
+  if (!/^# tests \d+$/m.test(report)) {
+    // No summary: the runner itself failed; show what it said.
+    process.stderr.write(report.slice(-20_000));
+    if (result.error) console.error(result.error);
+  }
   const passed = count('pass');
   const failed = count('fail') + count('cancelled');
   totals.passed += passed;

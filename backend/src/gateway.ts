@@ -295,23 +295,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   }, 30_000);
   refresher.unref();
 
-  await new Promise<void>((resolve, reject) => {
-    smtp.once('error', reject);
-    smtp.listen(config.smtp.port, config.smtp.host, () => {
-      smtp.off('error', reject);
-      resolve();
-    });
-  });
-  await http.listen({ port: config.http.port, host: config.http.host });
-  const metricsHttp =
-    config.metrics.port === undefined ? undefined : await createMetricsApp({ logger, metrics, token: config.metrics.token });
-  if (metricsHttp) await metricsHttp.listen({ port: config.metrics.port, host: config.metrics.host });
-  ready = true;
-
-  smtpPort = (smtp.server.address() as AddressInfo).port;
-  const httpPort = (http.server.address() as AddressInfo).port;
-  const metricsPort = metricsHttp ? (metricsHttp.server.address() as AddressInfo).port : undefined;
-
+  let metricsHttp: Awaited<ReturnType<typeof createMetricsApp>> | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
@@ -331,6 +315,30 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     })();
     return stopping;
   };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      smtp.once('error', reject);
+      smtp.listen(config.smtp.port, config.smtp.host, () => {
+        smtp.off('error', reject);
+        resolve();
+      });
+    });
+    await http.listen({ port: config.http.port, host: config.http.host });
+    metricsHttp =
+      config.metrics.port === undefined ? undefined : await createMetricsApp({ logger, metrics, token: config.metrics.token });
+    if (metricsHttp) await metricsHttp.listen({ port: config.metrics.port, host: config.metrics.host });
+  } catch (error) {
+    // A listener that cannot start (a port in use) must not leave the workers and the other listeners
+    // running: the caller names the setting and the process can end.
+    await stop().catch((stopError: unknown) => logger.warn({ err: stopError }, 'stopping after a failed start failed'));
+    throw error;
+  }
+  ready = true;
+
+  smtpPort = (smtp.server.address() as AddressInfo).port;
+  const httpPort = (http.server.address() as AddressInfo).port;
+  const metricsPort = metricsHttp ? (metricsHttp.server.address() as AddressInfo).port : undefined;
 
   return {
     config,
