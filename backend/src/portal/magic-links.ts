@@ -38,6 +38,27 @@ export async function issueLink(q: Queryable, input: IssueLinkInput): Promise<{ 
   return { token, id: row!.id, expiresAt: input.expiresAt };
 }
 
+/** A fresh link token, for callers that must know it before the link is written (to put it in a mail). */
+export function newLinkToken(): string {
+  return newSecret();
+}
+
+/** Writes links whose tokens the caller made (newLinkToken), in one insert; only the tokens' hashes are stored. */
+export async function issueLinks(q: Queryable, links: ReadonlyArray<IssueLinkInput & { token: string }>): Promise<void> {
+  if (links.length === 0) return;
+  await q.insert(portalLinks).values(
+    links.map((input) => ({
+      tenantId: input.tenantId,
+      tokenHash: hashSecret(input.token),
+      address: input.address,
+      purpose: input.purpose,
+      threadId: input.threadId ?? null,
+      portalMessageId: input.portalMessageId ?? null,
+      expiresAt: input.expiresAt,
+    })),
+  );
+}
+
 /**
  * The tenant whose link a token is, asked before any tenant is known: the database answers with the
  * tenant only (drizzle/0007_tenant_isolation.sql), and the link itself is then read in that tenant's scope.

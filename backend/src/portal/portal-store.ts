@@ -11,7 +11,7 @@
  * editing the marker does not help an attacker: its seal then fails, because it was made with the binding.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { eq, getTableColumns } from 'drizzle-orm';
+import { eq, getTableColumns, inArray } from 'drizzle-orm';
 import type { Queryable } from '../db/client.ts';
 import { inTenantScope } from '../db/tenant-scope.ts';
 import { portalMessages, portalThreads } from '../db/schema.ts';
@@ -96,32 +96,51 @@ export interface NewPortalMessage {
 export const sha256Hex = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 export async function insertPortalMessage(q: Queryable, vault: KeyVault, message: NewPortalMessage): Promise<void> {
-  const thread = await threadPartiesOf(q, message.threadId);
-  if (!thread) throw new Error(`portal thread ${message.threadId} is missing`);
-  const binding = accessBinding(message, thread);
-  const sealedEml = await vault.seal(message.tenantId, `${message.id}:eml`, message.eml, q, binding);
-  const sealedMeta = await vault.seal(message.tenantId, `${message.id}:meta`, Buffer.from(JSON.stringify(message.meta)), q, binding);
-  await q.insert(portalMessages).values({
-    id: message.id,
-    tenantId: message.tenantId,
-    threadId: message.threadId,
-    sourceMessageId: message.sourceMessageId ?? null,
-    direction: message.direction,
-    deliveryMode: message.deliveryMode,
-    fromAddress: storableText(message.fromAddress),
-    toAddress: storableText(message.toAddress),
-    messageIdHeader: storableOptionalText(message.messageIdHeader, 998),
-    sizeBytes: message.eml.length,
-    contentSha256: await vault.fingerprint(message.tenantId, message.eml, q),
-    content: sealedEml.content,
-    wrappedDataKey: sealedEml.wrappedDataKey,
-    meta: sealedMeta.content,
-    metaWrappedDataKey: sealedMeta.wrappedDataKey,
-    readReceipt: message.readReceipt,
-    noReply: message.noReply,
-    sentAt: message.sentAt,
-    expiresAt: message.expiresAt ?? null,
-  });
+  await insertPortalMessages(q, vault, [message]);
+}
+
+/**
+ * Stores messages with one read of their threads' parties and one insert: each EML and its metadata
+ * sealed under data keys of their own, bound to the message's place in its thread.
+ */
+export async function insertPortalMessages(q: Queryable, vault: KeyVault, list: readonly NewPortalMessage[]): Promise<void> {
+  if (list.length === 0) return;
+  const threadIds = [...new Set(list.map((m) => m.threadId))];
+  const parties = await q
+    .select({ id: portalThreads.id, memberAddress: portalThreads.memberAddress, externalAddress: portalThreads.externalAddress })
+    .from(portalThreads)
+    .where(inArray(portalThreads.id, threadIds));
+  const partiesOf = new Map(parties.map((p) => [p.id, { memberAddress: p.memberAddress, externalAddress: p.externalAddress }]));
+  const rows = [];
+  for (const message of list) {
+    const thread = partiesOf.get(message.threadId);
+    if (!thread) throw new Error(`portal thread ${message.threadId} is missing`);
+    const binding = accessBinding(message, thread);
+    const sealedEml = await vault.seal(message.tenantId, `${message.id}:eml`, message.eml, q, binding);
+    const sealedMeta = await vault.seal(message.tenantId, `${message.id}:meta`, Buffer.from(JSON.stringify(message.meta)), q, binding);
+    rows.push({
+      id: message.id,
+      tenantId: message.tenantId,
+      threadId: message.threadId,
+      sourceMessageId: message.sourceMessageId ?? null,
+      direction: message.direction,
+      deliveryMode: message.deliveryMode,
+      fromAddress: storableText(message.fromAddress),
+      toAddress: storableText(message.toAddress),
+      messageIdHeader: storableOptionalText(message.messageIdHeader, 998),
+      sizeBytes: message.eml.length,
+      contentSha256: await vault.fingerprint(message.tenantId, message.eml, q),
+      content: sealedEml.content,
+      wrappedDataKey: sealedEml.wrappedDataKey,
+      meta: sealedMeta.content,
+      metaWrappedDataKey: sealedMeta.wrappedDataKey,
+      readReceipt: message.readReceipt,
+      noReply: message.noReply,
+      sentAt: message.sentAt,
+      expiresAt: message.expiresAt ?? null,
+    });
+  }
+  await q.insert(portalMessages).values(rows);
 }
 
 export type OpenedEml = { integrity: 'verified'; eml: Buffer } | { integrity: 'failed'; reason: string; eml?: Buffer };

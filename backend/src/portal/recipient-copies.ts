@@ -19,19 +19,33 @@ import { spoolWithin, type SpoolRequest } from '../messages/spool.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../protect/protection-modes.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { PortalMailingDeps } from './portal-outbox.ts';
-import { issueLink } from './magic-links.ts';
+import { issueLinks, newLinkToken } from './magic-links.ts';
 import { parsePortalMessage, type ParsedPortalMessage } from './message-parsing.ts';
 import { buildNotificationMail } from './notification-mail.ts';
 import { languageFor, type PortalSettings } from './portal-settings.ts';
-import { insertPortalMessage, type PortalMessageMeta } from './portal-store.ts';
+import { insertPortalMessages, type NewPortalMessage, type PortalMessageMeta } from './portal-store.ts';
 import { formatBytes, previewOf } from './portal-text.ts';
-import { findOrCreateThread, referencedMessageIds, subjectKey, takeThreadSlot } from './threads.ts';
+import { findOrCreateThreadsWithSlots, referencedMessageIds, subjectKey } from './threads.ts';
 
 const DAY_MS = 86_400_000;
 
 export interface RecipientCopiesOptions extends PortalMailingDeps {
   directory: TenantDirectory;
 }
+
+/** What a copy needs read before it is written. */
+interface PendingRead {
+  context: ProtectionContext;
+  tenant: TenantInfo;
+  recipient: string;
+  fromAddress: string | undefined;
+  bytes: number;
+}
+
+type ReadResult =
+  | { kind: 'stored'; existing: { id: string; threadId: string } }
+  | { kind: 'missing' }
+  | { kind: 'new'; source: { mailFrom: string; clientAddress: string }; memberAddress: string; settings: PortalSettings; refusal?: ProtectionOutcome };
 
 /** A copy for one recipient, checked and prepared, waiting to be written. */
 interface PendingStore {
@@ -52,6 +66,9 @@ interface PendingStore {
   meta: PortalMessageMeta;
   messageIdHeader: string | undefined;
   referencedIds: string[];
+  /** The magic link's token, made before the link is written so the notification is composed outside the transaction. */
+  linkToken: string;
+  notification: { raw: Buffer; messageId: string };
 }
 
 /** Stores written in one transaction at most (one audit append, one commit). */
@@ -87,27 +104,13 @@ export class RecipientCopies {
     const eml = prepared.raw;
     const parsed = await parsePortalMessage(eml);
 
-    // What is already stored, who sent it, the tenant's settings and the storage used, read in one
-    // transaction in the tenant's scope: one round of begin, scope and commit per copy instead of three.
-    const read = await withTenants(db, context.tenantId, async (tx) => {
-      const existing = await this.copyOf(tx, context.messageId, recipient);
-      if (existing) return { kind: 'stored', existing } as const;
-      const [source] = await tx
-        .select({ mailFrom: messages.mailFrom, clientAddress: messages.clientAddress })
-        .from(messages)
-        .where(eq(messages.id, context.messageId));
-      if (!source) return { kind: 'missing' } as const;
-      const memberAddress = this.memberAddressOf(tenant, parsed.from?.address, source.mailFrom);
-      const settings = await this.options.tenants.settings(tenant.id, tx);
-      const usage = await this.storageUsed(tx, tenant.id, memberAddress);
-      return { kind: 'new', source, memberAddress, settings, usage } as const;
-    });
+    // What is already stored, who sent it, the tenant's settings and the storage used: read together with
+    // the other copies taken up at once, in one transaction (readInGroup).
+    const read = await this.readInGroup({ context, tenant, recipient, fromAddress: parsed.from?.address, bytes: eml.length });
     if (read.kind === 'stored') return { kind: 'handled', detail: { portalMessageId: read.existing.id, threadId: read.existing.threadId, repeated: true } };
     if (read.kind === 'missing') return { kind: 'unavailable', reason: 'the message is missing' };
-    const { source, memberAddress, settings, usage } = read;
-
-    const refusal = this.quotaRefusal(memberAddress, eml.length, usage, settings);
-    if (refusal) return refusal;
+    if (read.refusal) return read.refusal;
+    const { source, memberAddress, settings } = read;
 
     const now = new Date();
     const expiresAt = this.capExpiry(request.expiresAt, now, settings);
@@ -123,7 +126,22 @@ export class RecipientCopies {
       references: parsed.references,
     };
 
+    // Composed before the copy is written, so the transaction that writes a group holds no composing.
+    const linkToken = newLinkToken();
+    const notification = await buildNotificationMail({
+      language,
+      template: settings.notificationTemplates[language],
+      sender: { name: parsed.from?.name, address: memberAddress },
+      recipient,
+      subject: parsed.subject,
+      link: this.options.tenants.linkUrl(linkToken, tenant.id),
+      expiresAt: linkExpiresAt,
+      hostname: this.options.hostname,
+      branding: this.options.tenants.mailBranding(tenant.id),
+    });
     const store: PendingStore = {
+      linkToken,
+      notification: { raw: notification.raw, messageId: notification.messageId },
       context,
       tenant,
       source,
@@ -156,6 +174,96 @@ export class RecipientCopies {
       kind: 'handled',
       detail: { portalMessageId, threadId, deliveryMode: 'portal_secure', expiresAt: expiresAt.toISOString() },
     };
+  }
+
+  /**
+   * Copies taken up at once are read together: what is stored already, who sent the messages, the
+   * tenants' settings and their storage used, in one transaction of a few set-wise queries instead of a
+   * transaction of several queries per copy (which, for a batch of copies, queued on the connection pool).
+   * The quota is checked here in the order the copies came, each counting the ones before it, so a batch
+   * cannot together overrun what each alone would fit.
+   */
+  private readonly readQueue: Array<{ read: PendingRead; resolve: (result: ReadResult) => void; reject: (error: unknown) => void }> = [];
+  private readGroupsRunning = 0;
+
+  private readInGroup(read: PendingRead): Promise<ReadResult> {
+    return new Promise((resolve, reject) => {
+      this.readQueue.push({ read, resolve, reject });
+      if (this.readGroupsRunning < MAX_STORE_GROUPS_WRITING) void this.readGroups();
+    });
+  }
+
+  private async readGroups(): Promise<void> {
+    this.readGroupsRunning += 1;
+    try {
+      for (;;) {
+        const group = this.readQueue.splice(0, MAX_STORES_PER_GROUP);
+        if (group.length === 0) return;
+        try {
+          const results = await this.readMany(group.map((g) => g.read));
+          group.forEach((g, i) => g.resolve(results[i]!));
+        } catch (error) {
+          for (const g of group) g.reject(error);
+        }
+      }
+    } finally {
+      this.readGroupsRunning -= 1;
+    }
+  }
+
+  private async readMany(reads: PendingRead[]): Promise<ReadResult[]> {
+    const tenantIds = [...new Set(reads.map((r) => r.tenant.id))];
+    const messageIds = [...new Set(reads.map((r) => r.context.messageId))];
+    return withTenants(this.options.db, tenantIds, async (tx) => {
+      const idList = sql.join(messageIds.map((id) => sql`${id}::uuid`), sql`, `);
+      const stored = await queryRows<{ id: string; thread_id: string; source_message_id: string; to_address: string }>(
+        tx,
+        sql`select id, thread_id, source_message_id, to_address from portal_messages where source_message_id in (${idList})`,
+      );
+      const storedBy = new Map(stored.map((row) => [`${row.source_message_id}\n${row.to_address}`, { id: row.id, threadId: row.thread_id }]));
+      const sources = await queryRows<{ id: string; mail_from: string; client_address: string }>(
+        tx,
+        sql`select id, mail_from, client_address from messages where id in (${idList})`,
+      );
+      const sourceBy = new Map(sources.map((row) => [row.id, { mailFrom: row.mail_from, clientAddress: row.client_address }]));
+      const settingsBy = new Map<string, PortalSettings>();
+      const usageBy = new Map<string, { tenantBytes: number; memberBytes: Map<string, number> }>();
+      const results: ReadResult[] = [];
+      for (const read of reads) {
+        const existing = storedBy.get(`${read.context.messageId}\n${read.recipient}`);
+        if (existing) {
+          results.push({ kind: 'stored', existing });
+          continue;
+        }
+        const source = sourceBy.get(read.context.messageId);
+        if (!source) {
+          results.push({ kind: 'missing' });
+          continue;
+        }
+        const tenantId = read.tenant.id;
+        const memberAddress = this.memberAddressOf(read.tenant, read.fromAddress, source.mailFrom);
+        let settings = settingsBy.get(tenantId);
+        if (!settings) {
+          settings = await this.options.tenants.settings(tenantId, tx);
+          settingsBy.set(tenantId, settings);
+        }
+        let usage = usageBy.get(tenantId);
+        if (!usage) {
+          const members = [...new Set(reads.filter((r) => r.tenant.id === tenantId).map((r) => this.memberAddressOf(r.tenant, r.fromAddress, sourceBy.get(r.context.messageId)?.mailFrom ?? '')))];
+          usage = await this.storageUsed(tx, tenantId, members);
+          usageBy.set(tenantId, usage);
+        }
+        const memberBytes = usage.memberBytes.get(memberAddress) ?? 0;
+        const refusal = this.quotaRefusal(memberAddress, read.bytes, { tenantBytes: usage.tenantBytes, memberBytes }, settings);
+        if (!refusal) {
+          // Counted for the copies after it in this batch.
+          usage.tenantBytes += read.bytes;
+          usage.memberBytes.set(memberAddress, memberBytes + read.bytes);
+        }
+        results.push({ kind: 'new', source, memberAddress, settings, ...(refusal ? { refusal } : {}) });
+      }
+      return results;
+    });
   }
 
   /**
@@ -215,19 +323,28 @@ export class RecipientCopies {
     return withTenants(db, stores.map((s) => s.tenant.id), async (tx) => {
       const threadIds: string[] = [];
       const audit: AuditEntryInput[] = [];
+      const copies: NewPortalMessage[] = [];
+      const links: Array<Parameters<typeof issueLinks>[1][number]> = [];
       const notifications: SpoolRequest[] = [];
+      const keys = [];
       for (const index of order) {
         const store = stores[index]!;
-        const { context, tenant, source, recipient, request, eml, parsed, memberAddress, settings, now, expiresAt, linkExpiresAt, language, portalMessageId, meta } = store;
-        const threadId = await findOrCreateThread(tx, {
-          tenantId: tenant.id,
-          memberAddress,
-          externalAddress: recipient,
-          subjectKey: await subjectKey(vault, tenant.id, parsed.subject, tx),
+        keys.push({
+          tenantId: store.tenant.id,
+          memberAddress: store.memberAddress,
+          externalAddress: store.recipient,
+          subjectKey: await subjectKey(vault, store.tenant.id, store.parsed.subject, tx),
           referencedIds: store.referencedIds,
         });
-        if (!(await takeThreadSlot(tx, threadId))) throw new Error('a new thread was full at once');
-        await insertPortalMessage(tx, vault, {
+      }
+      // The group's threads, found or created, each with a slot per message that joins it.
+      const threads = await findOrCreateThreadsWithSlots(tx, keys);
+      if (!threads) throw new Error('a thread of the group has no room for all its new messages');
+      for (const [position, index] of order.entries()) {
+        const store = stores[index]!;
+        const { context, tenant, source, recipient, request, eml, memberAddress, now, expiresAt, linkExpiresAt, portalMessageId, meta } = store;
+        const threadId = threads[position]!;
+        copies.push({
           id: portalMessageId,
           tenantId: tenant.id,
           threadId,
@@ -244,38 +361,20 @@ export class RecipientCopies {
           sentAt: now,
           expiresAt,
         });
-        const link = await issueLink(tx, {
-          tenantId: tenant.id,
-          address: recipient,
-          purpose: 'message',
-          threadId,
-          portalMessageId,
-          expiresAt: linkExpiresAt,
-        });
-        const notification = await buildNotificationMail({
-          language,
-          template: settings.notificationTemplates[language],
-          sender: { name: parsed.from?.name, address: memberAddress },
-          recipient,
-          subject: parsed.subject,
-          link: this.options.tenants.linkUrl(link.token, tenant.id),
-          expiresAt: linkExpiresAt,
-          hostname: this.options.hostname,
-          branding: this.options.tenants.mailBranding(tenant.id),
-        });
+        links.push({ token: store.linkToken, tenantId: tenant.id, address: recipient, purpose: 'message', threadId, portalMessageId, expiresAt: linkExpiresAt });
         notifications.push({
-            id: randomUUID(),
-            tenantId: tenant.id,
-            direction: 'notification',
-            // Bounces for a wrong address belong to the sender who wrote to it.
-            mailFrom: source.mailFrom,
-            recipients: [recipient],
-            clientAddress: 'gateway',
-            tls: false,
-            raw: notification.raw,
-            messageIdHeader: notification.messageId,
-            traceDetail: { portalNotificationFor: context.messageId, portalMessageId },
-            queuedFor: 'external',
+          id: randomUUID(),
+          tenantId: tenant.id,
+          direction: 'notification',
+          // Bounces for a wrong address belong to the sender who wrote to it.
+          mailFrom: source.mailFrom,
+          recipients: [recipient],
+          clientAddress: 'gateway',
+          tls: false,
+          raw: store.notification.raw,
+          messageIdHeader: store.notification.messageId,
+          traceDetail: { portalNotificationFor: context.messageId, portalMessageId },
+          queuedFor: 'external',
         });
         const gateway = { actorId: context.messageId, actorAddress: memberAddress, clientIp: source.clientAddress, subjectId: portalMessageId };
         audit.push(
@@ -297,6 +396,9 @@ export class RecipientCopies {
         );
         threadIds[index] = threadId;
       }
+      // The copies, their links and their notifications: one insert each for the whole group.
+      await insertPortalMessages(tx, vault, copies);
+      await issueLinks(tx, links);
       await spoolWithin(tx, vault, notifications);
       await appendAudit(tx, this.options.vault.auditKeys, audit);
       return threadIds;
@@ -323,15 +425,22 @@ export class RecipientCopies {
     return new Date(Math.min(wanted, max));
   }
 
-  /** Bytes the tenant's portal holds, all of it and what the member sent. */
-  private async storageUsed(tx: Queryable, tenantId: string, member: string): Promise<{ tenantBytes: number; memberBytes: number }> {
-    const [usage] = await queryRows<{ tenant_bytes: string | number; member_bytes: string | number }>(
+  /** Bytes the tenant's portal holds, all of it and what each of these members sent. */
+  private async storageUsed(tx: Queryable, tenantId: string, members: string[]): Promise<{ tenantBytes: number; memberBytes: Map<string, number> }> {
+    const rows = await queryRows<{ from_address: string | null; bytes: string | number }>(
       tx,
-      sql`select coalesce(sum(size_bytes), 0)::bigint as tenant_bytes,
-                 coalesce(sum(size_bytes) filter (where from_address = ${member} and direction = 'from-member'), 0)::bigint as member_bytes
-          from portal_messages where tenant_id = ${tenantId}`,
+      sql`select case when direction = 'from-member' and from_address in (${sql.join(members.map((m) => sql`${m}`), sql`, `)}) then from_address end as from_address,
+                 coalesce(sum(size_bytes), 0)::bigint as bytes
+          from portal_messages where tenant_id = ${tenantId}
+          group by 1`,
     );
-    return { tenantBytes: Number(usage?.tenant_bytes ?? 0), memberBytes: Number(usage?.member_bytes ?? 0) };
+    const memberBytes = new Map<string, number>();
+    let tenantBytes = 0;
+    for (const row of rows) {
+      tenantBytes += Number(row.bytes);
+      if (row.from_address) memberBytes.set(row.from_address, Number(row.bytes));
+    }
+    return { tenantBytes, memberBytes };
   }
 
   private quotaRefusal(
