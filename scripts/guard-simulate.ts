@@ -80,6 +80,7 @@ try {
       remoteAddress: values.ip,
       helo: values.helo,
       policy,
+      recipientGroups: (envelope) => policies.recipientGroups(envelope),
     });
     if (values.json) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -92,6 +93,9 @@ try {
         'symbols:',
         ...(result.findings.length === 0 ? ['  (none)'] : result.findings.map((f) => `  ${f.symbol.padEnd(32)} ${String(f.score).padStart(6)}${f.action ? ` [${f.action}]` : ''}  ${f.reason}`)),
         ...result.headers.map((h) => `${h.name}: ${h.value}`),
+        ...(result.parts
+          ? ['split by policy:', ...result.parts.map((part) => `  ${part.recipients.join(', ')}: "${part.policy.name}", score ${part.score}, ${part.action.toUpperCase()}: ${part.outcome}`)]
+          : []),
         ...(result.assumptions.length ? ['assumed:', ...result.assumptions.map((a) => `  ${a}`)] : []),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -217,6 +217,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
       pipeline.signal.notify();
     },
     hooks: [absurdStructureHook(), ...gatewayGuardHooks(guardServices), ...(parts.smtpHooks ?? [])],
+    // An embedding's own checks choose no policy per recipient; the tenants' policies do.
+    inboundRecipientGroups: parts.guard ? undefined : (envelope) => policies.recipientGroups(envelope),
   });
 
   const portal = createPortal({

@@ -125,6 +125,38 @@ describe('MailGuard policies on a real gateway', () => {
     assert.match(String(routed?.detail.reason), /delivers flagged mail to spam@acme\.test instead of sales@acme\.test/);
   });
 
+  test('a message to recipients whose policies differ is split at intake: each recipient gets the verdict of its own policy', async () => {
+    const start = mailServer.received.length;
+    const queued = await send(gateway, 'billing@supplier.example', ['alice@acme.test', 'finance@acme.test'], phish('alice@acme.test', 'Remittance'));
+    const ids = queued.split(', ');
+    assert.equal(ids.length, 2, `one message per policy: ${queued}`);
+    const recipientsOf = async (id: string) => (await readTrace(db(), id)).find((t) => t.step === 'received')?.detail.recipients;
+    const byRecipient = new Map<string, string>();
+    for (const id of ids) byRecipient.set(String(await recipientsOf(id)), id);
+    const alice = byRecipient.get('alice@acme.test')!;
+    const finance = byRecipient.get('finance@acme.test')!;
+    assert.ok(alice && finance, `each message has one recipient: ${[...byRecipient.keys()].join(' | ')}`);
+    // Alice's policy (the default) flags; the finance policy scores the same finding above its block threshold.
+    assert.equal(await settled(finance), 'quarantined');
+    const mail = await waitFor('the flagged copy for alice', async () =>
+      mailServer.received.slice(start).find((m) => m.recipients.includes('alice@acme.test')),
+    );
+    assert.match(mail.raw.toString(), /\r\nSubject: \[SPAM\] Remittance\r\n/);
+    assert.deepEqual(mail.recipients, ['alice@acme.test']);
+    const scored = async (id: string) => (await readTrace(db(), id)).find((t) => t.step === 'scored')?.detail;
+    assert.equal((await scored(alice))?.policy, 'Default');
+    assert.equal((await scored(alice))?.action, 'flag');
+    assert.equal((await scored(finance))?.policy, 'Strict finance');
+    assert.equal((await scored(finance))?.action, 'quarantine');
+    const received = (await readTrace(db(), finance)).find((t) => t.step === 'received');
+    assert.deepEqual(received?.detail.splitByPolicy, ['alice@acme.test', 'finance@acme.test']);
+    // Finance is told of its quarantine, and that notice is all that reaches it.
+    await waitFor('the quarantine notice for finance', async () => mailServer.received.slice(start).find((m) => m.recipients.includes('finance@acme.test')));
+    const toFinance = mailServer.received.slice(start).filter((m) => m.recipients.includes('finance@acme.test'));
+    assert.equal(toFinance.length, 1);
+    assert.match(toFinance[0]!.raw.toString(), /Subject: Held for you: check it/);
+  });
+
   test('a quarantined message is not delivered, its recipient gets a notice, may release it below the threshold, and every step is audited', async () => {
     const start = mailServer.received.length;
     const id = await send(gateway, 'billing@supplier.example', ['finance@acme.test'], phish('finance@acme.test', 'Overdue'));
@@ -276,6 +308,19 @@ describe('MailGuard policies on a real gateway', () => {
 
     const notMail = await admin('POST', '/simulate', 'not a message at all', 'message/rfc822');
     assert.equal(notMail.statusCode, 400);
+
+    // Recipients under different policies: the simulation splits the message as the gateway would.
+    const both = await admin('POST', '/simulate?rcpt=alice@acme.test&rcpt=finance@acme.test', phish('alice@acme.test', 'Simulated'), 'message/rfc822');
+    assert.equal(both.statusCode, 200, both.body);
+    const split = both.json() as { parts: Array<{ recipients: string[]; policy: { name: string }; action: string }>; assumptions: string[] };
+    assert.deepEqual(
+      split.parts.map((part) => [part.recipients, part.policy.name, part.action]),
+      [
+        [['alice@acme.test'], 'Default', 'flag'],
+        [['finance@acme.test'], 'Strict finance', 'quarantine'],
+      ],
+    );
+    assert.ok(split.assumptions.some((a) => /splits the message/.test(a)), split.assumptions.join(' | '));
   });
 
   test('a policy change is tried on the stored mail of the last days and the changed verdicts are counted', async () => {

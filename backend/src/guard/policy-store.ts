@@ -109,6 +109,22 @@ export class GuardPolicyStore {
     return selectPolicy(policies, envelope.mailFrom, envelope.recipients, fallback ?? DEFAULT_GUARD_POLICY);
   }
 
+  /**
+   * The recipients of one message grouped by the policy that decides each of them, in the order they
+   * came; one group when a single policy decides them all.
+   */
+  async recipientGroups(envelope: { tenantId: string; mailFrom: string; recipients: readonly string[] }): Promise<string[][]> {
+    // By name: a tenant's policy names are unique, and the cached policy objects may be replaced meanwhile.
+    const groups = new Map<string, string[]>();
+    for (const recipient of envelope.recipients) {
+      const policy = await this.policyFor({ tenantId: envelope.tenantId, mailFrom: envelope.mailFrom, recipients: [recipient] });
+      const group = groups.get(policy.name) ?? [];
+      group.push(recipient);
+      groups.set(policy.name, group);
+    }
+    return [...groups.values()];
+  }
+
   /** The senders the tenant's operators allowed from now on (released from quarantine with "allow"). */
   async allowedSender(tenantId: string, address: string): Promise<AllowedSender | undefined> {
     if (!address) return undefined;

@@ -29,6 +29,17 @@ export interface SimulationInput {
   helo?: string;
   /** Decide under this policy (being edited) instead of the one the routing rules pick. */
   policy?: GuardPolicy;
+  /** The recipients grouped by the policy that decides each (the gateway splits a message that way). */
+  recipientGroups?: (envelope: { tenantId: string; mailFrom: string; recipients: string[] }) => Promise<string[][]>;
+}
+
+/** One message of a split: its recipients and what their policy does with it. */
+export interface SimulatedPart {
+  recipients: string[];
+  policy: { id?: string; name: string };
+  action: GuardAction;
+  score: number;
+  outcome: string;
 }
 
 export interface SimulationResult {
@@ -45,6 +56,11 @@ export interface SimulationResult {
   outcome: string;
   /** What was assumed because the upload did not say (no envelope, no connecting address). */
   assumptions: string[];
+  /**
+   * When the recipients fall under different policies: the gateway splits the message, one per policy,
+   * and this lists each part. The fields above are those of the first part.
+   */
+  parts?: SimulatedPart[];
 }
 
 export class SimulationInputError extends Error {}
@@ -73,6 +89,27 @@ export async function simulateMessage(guard: GuardRunner, input: SimulationInput
   }
   const remoteAddress = input.remoteAddress ?? '192.0.2.1';
   if (input.remoteAddress === undefined) assumptions.push('connecting address assumed 192.0.2.1 (documentation range): network and SPF results reflect that');
+  const groups =
+    !input.policy && input.recipientGroups && rcpts.length > 1 ? await input.recipientGroups({ tenantId: input.tenant.id, mailFrom, recipients: rcpts }) : [rcpts];
+  if (groups.length > 1) {
+    const parts: SimulationResult[] = [];
+    for (const group of groups) {
+      parts.push(await simulateMessage(guard, { ...input, mailFrom, recipients: group, remoteAddress, recipientGroups: undefined }));
+    }
+    const summary = parts.map((part) => ({
+      recipients: part.envelope.recipients,
+      policy: part.policy,
+      action: part.action,
+      score: part.score,
+      outcome: part.outcome,
+    }));
+    assumptions.push(
+      `the recipients fall under ${parts.length} policies, so the gateway splits the message: ${summary
+        .map((part) => `${part.recipients.join(', ')} under "${part.policy.name}"`)
+        .join('; ')}; the verdict shown is the first part's`,
+    );
+    return { ...parts[0]!, assumptions, parts: summary };
+  }
   const verdict = await guard(
     {
       messageId: '00000000-0000-4000-8000-000000000000',

@@ -199,6 +199,7 @@ export const guardRoutes: FastifyPluginAsync<GuardRoutesOptions> = async (app, o
         remoteAddress: q.ip,
         helo: q.helo,
         policy,
+        recipientGroups: (envelope) => policies.recipientGroups(envelope),
       });
     },
   );

@@ -51,6 +51,12 @@ export interface SmtpListenerOptions {
    * is sent instead of the 2xx, findings travel with the message into its trace.
    */
   hooks?: readonly SmtpHook[];
+  /**
+   * Splits one tenant's recipients of an Internet message into groups that are decided alike (one
+   * inbound policy each): each group becomes a message of its own, with its own verdict, as a message
+   * to two recipients whose policies differ must not take the stricter or the laxer for both.
+   */
+  inboundRecipientGroups?: (envelope: { tenantId: string; mailFrom: string; recipients: string[] }) => Promise<string[][]>;
 }
 
 /** Who is sending this transaction. */
@@ -305,7 +311,7 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
             if (outcome.refuse) throw hookRefusal(session, 'dataEnd', outcome);
             findings.push(...outcome.findings);
           }
-          const requests = buildSpoolRequests(session, state, message, options, findings);
+          const requests = await buildSpoolRequests(session, state, message, options, findings);
           try {
             await spooler.spool(requests);
           } catch (error) {
@@ -405,13 +411,13 @@ function hookSession(session: SMTPServerSession): SmtpHookSession {
   };
 }
 
-function buildSpoolRequests(
+async function buildSpoolRequests(
   session: SMTPServerSession,
   state: ConnectionState,
   message: SplitMessage,
   options: SmtpListenerOptions,
   smtpFindings: SmtpHookFinding[],
-): SpoolRequest[] {
+): Promise<SpoolRequest[]> {
   const sender: Sender = state.sender ?? { kind: 'internet' };
   const mailFrom = session.envelope.mailFrom ? (session.envelope.mailFrom as SMTPServerAddress).address : '';
   const allRecipients = session.envelope.rcptTo.map((r) => r.address);
@@ -435,9 +441,17 @@ function buildSpoolRequests(
     }
   }
 
+  const split = sender.kind === 'internet' ? options.inboundRecipientGroups : undefined;
+  const envelopes: Array<{ tenantId: string; recipients: string[]; splitFrom?: string[] }> = [];
+  for (const [tenantId, tenantRecipients] of groups) {
+    const parts = split && tenantRecipients.length > 1 ? await split({ tenantId, mailFrom, recipients: tenantRecipients }) : [tenantRecipients];
+    for (const recipients of parts) {
+      if (recipients.length > 0) envelopes.push({ tenantId, recipients, ...(parts.length > 1 ? { splitFrom: tenantRecipients } : {}) });
+    }
+  }
   const messageIdHeader = headerValue(message.fields, 'message-id');
   const at = new Date();
-  return [...groups.entries()].map(([tenantId, groupRecipients]) => {
+  return envelopes.map(({ tenantId, recipients: groupRecipients, splitFrom }) => {
     const id = randomUUID();
     const received = receivedHeader({
       helo: session.hostNameAppearsAs,
@@ -471,6 +485,8 @@ function buildSpoolRequests(
         authenticated: Boolean(state.authConnector),
         removedControlHeaders: spoofed.length > 0 ? spoofed : undefined,
         smtpFindings: smtpFindings.length > 0 ? smtpFindings : undefined,
+        // The recipients of the SMTP transaction, when their policies differ and the message was split.
+        splitByPolicy: splitFrom,
       },
       received: { helo: session.hostNameAppearsAs, ...(smtpFindings.length > 0 ? { smtpFindings } : {}) },
     } satisfies SpoolRequest;
