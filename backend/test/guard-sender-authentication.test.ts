@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sealMessage } from 'mailauth';
-import { senderAuthenticationCheck } from '../src/guard/checks/sender-authentication.ts';
+import { dmarcSample, senderAuthenticationCheck } from '../src/guard/checks/sender-authentication.ts';
 import type { GuardCheckContext, GuardFinding } from '../src/guard/contract.ts';
 import { createDnsResolver } from '../src/guard/dns-resolver.ts';
 import { DEFAULT_GUARD_POLICY, resolveGuardPolicy } from '../src/guard/policy.ts';
@@ -24,6 +24,8 @@ before(async () => {
     '_dmarc.example.org': { TXT: ['v=DMARC1; p=reject'] },
     '_dmarc.fail.example': { TXT: ['v=DMARC1; p=reject'] },
     '_dmarc.soft.example': { TXT: ['v=DMARC1; p=quarantine'] },
+    'half.example': { TXT: ['v=spf1 ip4:192.0.2.0/24 -all'] },
+    '_dmarc.half.example': { TXT: ['v=DMARC1; p=reject; pct=50'] },
     'strict.example': { TXT: ['v=spf1 ip4:127.0.0.0/8 -all'] },
     'mail.strict.example': { TXT: ['v=spf1 ip4:127.0.0.0/8 -all'] },
     '_dmarc.strict.example': { TXT: ['v=DMARC1; p=reject; adkim=s; aspf=s'] },
@@ -124,6 +126,34 @@ describe('DNS failure and bad input', () => {
     assert.ok(spf && spf.score > 0, JSON.stringify(r.findings));
     assert.ok(r.findings.find((x) => x.symbol === 'DMARC_DNSFAIL')!.score > 0);
     assert.equal(r.facts.senderVerified, false);
+  });
+  test('with every DNS server silent, the check still answers within its budget, with temporary errors', async () => {
+    dns.zone['dead.example'] = {};
+    for (const name of ['dead.example', '_dmarc.dead.example', 'sel._domainkey.dead.example']) dns.silent.add(name);
+    const signed = await signDkim(from('bob@dead.example'), key, 'dead.example', 'sel');
+    const started = performance.now();
+    const r = await verify(signed, { mailFrom: 'bob@dead.example' });
+    const took = performance.now() - started;
+    // The resolver gives up after 300 ms and retries once; the check's budget is 3 × 300 ms.
+    assert.ok(took < check.budget!.ms!, `took ${Math.round(took)} ms, over the budget of ${check.budget!.ms} ms`);
+    assert.ok(symbols(r.findings).includes('R_SPF_DNSFAIL'), JSON.stringify(r.findings));
+    assert.ok(symbols(r.findings).some((s) => s === 'R_DKIM_TEMPFAIL' || s === 'R_DKIM_PERMFAIL'), JSON.stringify(r.findings));
+    assert.equal(r.facts.senderVerified, false);
+  });
+  test("a DMARC record's pct sampling follows the message, not chance: the same message gets the same verdict every time", async () => {
+    const outcomes = new Map<string, string>();
+    for (let i = 0; i < 12; i++) {
+      const messageId = `<m${i}@half.example>`;
+      const raw = plainText({ From: 'Bob <bob@half.example>', 'Message-ID': messageId });
+      const first = await verify(raw, { mailFrom: 'bob@half.example' });
+      const again = await verify(raw, { mailFrom: 'bob@half.example' });
+      const dmarc = (r: typeof first) => symbols(r.findings).find((s) => s.startsWith('DMARC_'))!;
+      assert.equal(dmarc(again), dmarc(first), `the same message, ${messageId}, the same verdict`);
+      assert.equal(dmarc(first), dmarcSample(messageId) < 50 ? 'DMARC_POLICY_REJECT' : 'DMARC_POLICY_SOFTFAIL', messageId);
+      outcomes.set(messageId, dmarc(first));
+    }
+    // Half the domain's mail is sampled: both outcomes occur among a dozen messages.
+    assert.deepEqual(new Set(outcomes.values()), new Set(['DMARC_POLICY_REJECT', 'DMARC_POLICY_SOFTFAIL']));
   });
   test('broken messages become findings, never a throw', async () => {
     const cases = [

@@ -91,3 +91,30 @@ function uncachedResolver(options: { servers?: string[]; timeoutMs: number }): D
     }
   };
 }
+
+/**
+ * The resolver as one message's checks see it: every question is answered by the deadline. A question
+ * still open then, and every later one, fails as ETIMEOUT (a temporary error), so with dead DNS servers
+ * the sender authentication ends within its budget with temporary-error results instead of being cut off
+ * with no results at all. The question left open still finishes (and fills the cache) in the background.
+ */
+export function resolverWithDeadline(resolver: DnsResolver, deadline: number): DnsResolver {
+  return (name, rrtype) => {
+    const left = deadline - Date.now();
+    const late = () => Object.assign(new Error(`${name} ${rrtype}: no answer within the time for this message`), { code: 'ETIMEOUT' });
+    if (left <= 0) return Promise.reject(late());
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(late()), left);
+      resolver(name, rrtype).then(
+        (answer) => {
+          clearTimeout(timer);
+          resolve(answer);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error as Error);
+        },
+      );
+    });
+  };
+}
