@@ -188,7 +188,7 @@ describe('MailGuard quarantine and policies in the portal', () => {
     assert.match((await row.innerText()).replace(/\s+/g, ' '), /Finance strict · enabled · priority 10 .*recipients: finance@acme\.test.*flag 4 · block 10/);
 
     await page.getByLabel('Message file (.eml)').setInputFiles({ name: 'invoice.eml', mimeType: 'message/rfc822', buffer: Buffer.from(phish('Second reminder')) });
-    await page.getByLabel('Recipient (optional)').fill(CONTACT);
+    await page.getByLabel('Recipients (optional, separated by commas)').fill(CONTACT);
     await page.getByRole('button', { name: 'Simulate', exact: true }).click();
     const simulation = page.getByRole('region', { name: 'Simulate a message' });
     await simulation.getByRole('table', { name: 'What MailGuard found' }).or(simulation.getByRole('alert')).first().waitFor();
@@ -199,6 +199,14 @@ describe('MailGuard quarantine and policies in the portal', () => {
     assert.match(verdict, /Assumed because the file does not say: .*connecting address assumed/);
     await page.getByRole('table', { name: 'What MailGuard found' }).getByRole('row', { name: /REPLYTO_DOMAIN_DIFFERS/ }).waitFor();
     await checkWidths(page, 'policies-simulated');
+
+    // Recipients under different policies: the page says the message is split and what each part gets.
+    await page.getByLabel('Recipients (optional, separated by commas)').fill(`${CONTACT}, ${OWNER}`);
+    await page.getByRole('button', { name: 'Simulate', exact: true }).click();
+    await simulation.getByText(/fall under different policies/).waitFor();
+    const parts = (await simulation.getByRole('list').first().innerText()).replace(/\s+/g, ' ');
+    assert.match(parts, /finance@acme\.test: policy Finance strict, flag, score 4/);
+    assert.match(parts, /alice@acme\.test: policy Default, quarantine, score 20/);
 
     await switchLanguage(page, 'de');
     await page.getByRole('heading', { level: 1, name: 'E-Mail-Richtlinien' }).waitFor();

@@ -8,6 +8,7 @@
  *   message, may allow its sender from now on, and delete;
  * every view, release and deletion is in the tenant's audit log.
  */
+import type { QuarantinedSummary } from '../../../common/src/guard-api.ts';
 import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import addressparser from 'nodemailer/lib/addressparser';
 import { appendAudit } from '../audit/audit-log.ts';
@@ -35,27 +36,10 @@ export interface QuarantineViewer {
   admin: boolean;
 }
 
-export interface QuarantinedSummary {
-  id: string;
-  receivedAt: string;
-  mailFrom: string;
-  from: string;
-  subject: string;
-  recipients: string[];
-  score: number;
-  policy?: string;
-  reason: string;
-  /** Whether this viewer may release it. */
-  releasable: boolean;
-  /** Whether a recipient may release it (below the admin-release threshold and not forced). */
-  userReleasable: boolean;
-  keepUntil?: string;
-  sizeBytes: number;
-}
+export type { QuarantinedSummary };
 
 export interface QuarantinedMessage extends QuarantinedSummary {
   findings: GuardFinding[];
-  /** The message's header fields a person checks (From, Reply-To, To, Cc, Date, Message-ID), as text. */
   headers: Array<{ name: string; value: string }>;
 }
 

@@ -6,6 +6,7 @@
  *   counting the verdicts that would change. The stored messages are checked again with the changed
  *   policy; checks that asked the outside world at receipt (DNS) contribute their stored findings instead.
  */
+import type { ReplaySummary, SimulatedPart, SimulationView } from '../../../common/src/guard-api.ts';
 import { and, desc, eq, gte, inArray } from 'drizzle-orm';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Database } from '../db/client.ts';
@@ -33,34 +34,15 @@ export interface SimulationInput {
   recipientGroups?: (envelope: { tenantId: string; mailFrom: string; recipients: string[] }) => Promise<string[][]>;
 }
 
-/** One message of a split: its recipients and what their policy does with it. */
-export interface SimulatedPart {
-  recipients: string[];
-  policy: { id?: string; name: string };
-  action: GuardAction;
-  score: number;
-  outcome: string;
-}
+export type { SimulatedPart };
 
-export interface SimulationResult {
-  policy: { id?: string; name: string };
+export interface SimulationResult extends SimulationView {
   action: GuardAction;
-  score: number;
-  thresholds: { flag: number; block: number };
   findings: GuardFinding[];
   headers: GuardHeader[];
   /** What the disarm steps would change in the delivered message (attachments removed, links rewritten). */
   changes?: GuardChange[];
   envelope: { mailFrom: string; recipients: string[]; remoteAddress: string };
-  /** What the gateway would do, in a sentence. */
-  outcome: string;
-  /** What was assumed because the upload did not say (no envelope, no connecting address). */
-  assumptions: string[];
-  /**
-   * When the recipients fall under different policies: the gateway splits the message, one per policy,
-   * and this lists each part. The fields above are those of the first part.
-   */
-  parts?: SimulatedPart[];
 }
 
 export class SimulationInputError extends Error {}
@@ -175,18 +157,8 @@ function firstAddress(value: string | undefined): string | undefined {
   return addressesOf(value)[0];
 }
 
-export interface ReplayResult {
-  days: number;
-  /** Stored inbound verdicts looked at (the most recent, up to the limit). */
-  considered: number;
-  /** Of those, the ones the changed policy decides (its routing rules take them). */
-  underPolicy: number;
-  changed: number;
-  /** "deliver→flag": 3 */
-  transitions: Record<string, number>;
+export interface ReplayResult extends ReplaySummary {
   examples: Array<{ id: string; receivedAt: string; before: GuardAction; after: GuardAction; scoreBefore: number; scoreAfter: number }>;
-  /** True when more messages were in the period than the replay reads. */
-  truncated: boolean;
 }
 
 export const MAX_REPLAYED_MESSAGES = 2000;

@@ -8,6 +8,7 @@
  * Policies are validated with the tenant file's schema: every error names the field
  * (`modules.content.patterns.0.pattern: is not a pattern the filter can run …`).
  */
+import type { GuardModuleStatus } from '../../../common/src/guard-api.ts';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { describeIssues } from '../config.ts';
 import type { Database } from '../db/client.ts';
@@ -106,7 +107,7 @@ export const guardRoutes: FastifyPluginAsync<GuardRoutesOptions> = async (app, o
     }
     return parsed.data;
   };
-  const moduleStatus = () => ({
+  const moduleStatus = (): GuardModuleStatus => ({
     countryRules: geoIpStatus(services),
     senderAuthentication: services.resolver ? { active: true } : { active: false, reason: 'no DNS resolver for sender authentication' },
   });

@@ -198,7 +198,9 @@ function SimulatePanel() {
     setResult(undefined);
     setFailure(undefined);
     try {
-      const query = recipient.trim() ? `?rcpt=${encodeURIComponent(recipient.trim())}` : '';
+      // Several recipients, separated by commas or spaces, are simulated as one SMTP transaction.
+      const recipients = recipient.split(/[\s,;]+/).filter(Boolean).slice(0, 100);
+      const query = recipients.length > 0 ? `?${recipients.map((r) => `rcpt=${encodeURIComponent(r)}`).join('&')}` : '';
       setResult(await api.upload<SimulationResult>(`${GUARD_API}/simulate${query}`, file, 'message/rfc822'));
     } catch (error) {
       setFailure(problemDetail(error, t));
@@ -239,6 +241,25 @@ function SimulatePanel() {
           <Body1 as="p" className={page.wrap}>
             {result.outcome}
           </Body1>
+          {result.parts && (
+            <>
+              <Body1 as="p">{t('simulateParts')}</Body1>
+              <ul className={styles.list}>
+                {result.parts.map((part) => (
+                  <li key={part.recipients.join(',')}>
+                    <Body1 className={page.wrap}>
+                      {t('simulatePart', {
+                        recipients: part.recipients.join(', '),
+                        policy: part.policy.name,
+                        action: actionName(part.action, t),
+                        score: part.score,
+                      })}
+                    </Body1>
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
           <FindingsTable findings={result.findings} caption={t('findingsTitle')} />
           {result.assumptions.length > 0 && (
             <>
