@@ -22,11 +22,12 @@ export const GUARD_CHECK_NAMES = [
   'header-protection',
   'network-geo',
   'sender-authentication',
+  'attachment-filter',
 ] as const;
 export type GuardCheckName = (typeof GUARD_CHECK_NAMES)[number];
 
 /** The modules a policy switches and scores; each check belongs to one (GuardCheck.module). */
-export const GUARD_MODULES = ['structure', 'content', 'headers', 'network', 'authentication'] as const;
+export const GUARD_MODULES = ['structure', 'content', 'headers', 'network', 'authentication', 'attachments'] as const;
 export type GuardModuleName = (typeof GUARD_MODULES)[number];
 
 /** The longest pattern or keyword an admin may write; longer ones are not what a rule needs. */
@@ -162,6 +163,70 @@ const structureModule = z.strictObject({
   maxHeaderLineBytes: z.number().int().min(78).max(1_000_000).optional(),
 });
 
+/**
+ * What an attachment rule does with a file it applies to: nothing, add its score, block the message (the
+ * policy's onBlock: quarantine or reject), or remove the file and deliver the rest with a notice.
+ */
+export const ATTACHMENT_ACTIONS = ['allow', 'score', 'block', 'remove'] as const;
+const attachmentAction = z.enum(ATTACHMENT_ACTIONS);
+const attachmentRule = z.strictObject({
+  action: attachmentAction.optional(),
+  /** The score a file adds under score and block. */
+  score: z.number().finite().min(-1000).max(1000).optional(),
+});
+
+const attachmentsModule = z.strictObject({
+  ...moduleBase,
+  /**
+   * Rules per category. Office files and PDFs are ordinary mail: their rule applies to the risky ones (VBA
+   * macros; JavaScript, launch actions, embedded files, forms). Archives' rule applies to archives that
+   * cannot be unpacked and checked (RAR, 7z, damaged); the files inside readable ones get their own rules.
+   */
+  categories: z
+    .strictObject({
+      office: attachmentRule.optional(),
+      archives: attachmentRule.optional(),
+      scripts: attachmentRule.optional(),
+      executables: attachmentRule.optional(),
+      html: attachmentRule.optional(),
+      pdf: attachmentRule.optional(),
+    })
+    .optional(),
+  /** Look for VBA macros in Office files (default on). */
+  macroDetection: z.boolean().optional(),
+  /** Look for active content in PDFs (default on). */
+  pdfActiveContent: z.boolean().optional(),
+  /** A file whose name says another type than its content. */
+  typeMismatch: attachmentRule.optional(),
+  archives: z
+    .strictObject({
+      /** Unpack ZIP archives and check the files inside (default on). */
+      inspect: z.boolean().optional(),
+      /** Archives inside archives that are unpacked (1–50, default 5). */
+      maxDepth: z.number().int().min(1).max(50).optional(),
+      onDepthExceeded: attachmentRule.optional(),
+      /** Password-protected archives, whose content cannot be checked. */
+      onEncrypted: attachmentRule.optional(),
+      /** Decompression bombs: too many entries, too many bytes, or an entry that unpacks too many times its size. */
+      onBomb: attachmentRule.optional(),
+      maxEntries: z.number().int().min(1).max(100_000).optional(),
+      maxUnpackedMb: z.number().positive().max(4096).optional(),
+      maxRatio: z.number().min(2).max(100_000).optional(),
+    })
+    .optional(),
+  /** Extensions and file name patterns (* and ?), such as *.scr or invoice_*.exe; tried on files inside archives too. */
+  custom: z
+    .array(
+      z.strictObject({
+        pattern: z.string().trim().min(1).max(200).regex(/^[^\/\\\x00-\x1f]+$/, 'must be a file name pattern such as *.scr or invoice_*.exe'),
+        action: attachmentAction.optional(),
+        score: z.number().finite().min(-1000).max(1000).optional(),
+      }),
+    )
+    .max(MAX_RULES)
+    .optional(),
+});
+
 const template = z.string().max(100_000);
 
 /** The settings of one policy, without its name and routing (shared by the default and the named policies). */
@@ -221,6 +286,7 @@ export const policySettingsShape = {
       headers: headersModule.optional(),
       network: networkModule.optional(),
       authentication: authenticationModule.optional(),
+      attachments: attachmentsModule.optional(),
     })
     .optional(),
   quarantine: z

@@ -16,6 +16,7 @@
  */
 import type { GuardAction } from './contract.ts';
 import {
+  type ATTACHMENT_ACTIONS,
   DEFAULT_POLICY_NAME,
   type GuardCheckName,
   type GuardModuleName,
@@ -37,6 +38,31 @@ export interface ContentRule {
   text: string;
   caseSensitive: boolean;
   description?: string;
+}
+
+export type AttachmentAction = (typeof ATTACHMENT_ACTIONS)[number];
+export interface AttachmentRule {
+  action: AttachmentAction;
+  score: number;
+}
+export type AttachmentCategoryName = 'office' | 'archives' | 'scripts' | 'executables' | 'html' | 'pdf';
+
+export interface AttachmentSettings extends GuardModuleSettings {
+  categories: Readonly<Record<AttachmentCategoryName, AttachmentRule>>;
+  macroDetection: boolean;
+  pdfActiveContent: boolean;
+  typeMismatch: AttachmentRule;
+  archives: {
+    inspect: boolean;
+    maxDepth: number;
+    onDepthExceeded: AttachmentRule;
+    onEncrypted: AttachmentRule;
+    onBomb: AttachmentRule;
+    maxEntries: number;
+    maxUnpackedBytes: number;
+    maxRatio: number;
+  };
+  custom: ReadonlyArray<{ pattern: string } & AttachmentRule>;
 }
 
 export interface GuardPolicy {
@@ -74,6 +100,7 @@ export interface GuardPolicy {
       countryBlockList: readonly string[];
     };
     authentication: GuardModuleSettings & { honourDmarcPolicy: boolean };
+    attachments: AttachmentSettings;
   };
   quarantine: {
     delivery: 'notify' | 'portalOnly';
@@ -89,6 +116,38 @@ export interface GuardPolicy {
 }
 
 const moduleDefaults: GuardModuleSettings = { enabled: true, action: 'score' };
+
+/**
+ * Attachments by default: programs and scripts are what no business partner needs to mail, so they block
+ * the message; a macro document is delivered without its macro file, which the recipient is told; a PDF
+ * with active content and an HTML file (a common phishing page) count towards the score; an archive that
+ * cannot be checked, or is encrypted, counts a little; a bomb or an archive nested past five levels blocks.
+ */
+const attachmentDefaults: AttachmentSettings = {
+  ...moduleDefaults,
+  categories: {
+    office: { action: 'remove', score: 5 },
+    archives: { action: 'score', score: 2 },
+    scripts: { action: 'block', score: 10 },
+    executables: { action: 'block', score: 10 },
+    html: { action: 'score', score: 3 },
+    pdf: { action: 'score', score: 4 },
+  },
+  macroDetection: true,
+  pdfActiveContent: true,
+  typeMismatch: { action: 'score', score: 3 },
+  archives: {
+    inspect: true,
+    maxDepth: 5,
+    onDepthExceeded: { action: 'block', score: 10 },
+    onEncrypted: { action: 'score', score: 3 },
+    onBomb: { action: 'block', score: 10 },
+    maxEntries: 10_000,
+    maxUnpackedBytes: 200 * 1024 * 1024,
+    maxRatio: 200,
+  },
+  custom: [],
+};
 
 export const DEFAULT_GUARD_POLICY: GuardPolicy = Object.freeze({
   name: DEFAULT_POLICY_NAME,
@@ -107,6 +166,7 @@ export const DEFAULT_GUARD_POLICY: GuardPolicy = Object.freeze({
     headers: { ...moduleDefaults, replyToMismatch: true, displayNameSpoofing: true, lookalikeDomains: true, partnerDomains: [] },
     network: { ...moduleDefaults, ipBlockList: [], ipAllowList: [], domainBlockList: [], countryBlockList: [] },
     authentication: { ...moduleDefaults, honourDmarcPolicy: true },
+    attachments: attachmentDefaults,
   },
   quarantine: {
     delivery: 'notify',
@@ -125,6 +185,7 @@ export const MODULE_OF_CHECK: Record<GuardCheckName, GuardModuleName> = {
   'header-protection': 'headers',
   'network-geo': 'network',
   'sender-authentication': 'authentication',
+  'attachment-filter': 'attachments',
 };
 
 function moduleOf(given: { enabled?: boolean; action?: GuardModuleSettings['action']; scoreDelta?: number } | undefined): GuardModuleSettings {
@@ -203,6 +264,7 @@ export function resolveGuardPolicy(
         countryBlockList: modules.network?.countryBlockList ?? [],
       },
       authentication: { ...moduleOf(modules.authentication), honourDmarcPolicy: modules.authentication?.honourDmarcPolicy ?? true },
+      attachments: resolveAttachments(modules.attachments),
     },
     quarantine: {
       delivery: settings.quarantine?.delivery ?? d.quarantine.delivery,
@@ -218,6 +280,35 @@ export function resolveGuardPolicy(
       ...(settings.rejection?.subject ? { subject: settings.rejection.subject } : {}),
       ...(settings.rejection?.template ? { template: settings.rejection.template } : {}),
     },
+  };
+}
+
+function resolveAttachments(given: NonNullable<PolicySettings['modules']>['attachments']): AttachmentSettings {
+  const d = attachmentDefaults;
+  const rule = (written: { action?: AttachmentAction; score?: number } | undefined, fallback: AttachmentRule): AttachmentRule => ({
+    action: written?.action ?? fallback.action,
+    score: written?.score ?? fallback.score,
+  });
+  const categories = Object.fromEntries(
+    (Object.keys(d.categories) as AttachmentCategoryName[]).map((name) => [name, rule(given?.categories?.[name], d.categories[name])]),
+  ) as Record<AttachmentCategoryName, AttachmentRule>;
+  return {
+    ...moduleOf(given),
+    categories,
+    macroDetection: given?.macroDetection ?? d.macroDetection,
+    pdfActiveContent: given?.pdfActiveContent ?? d.pdfActiveContent,
+    typeMismatch: rule(given?.typeMismatch, d.typeMismatch),
+    archives: {
+      inspect: given?.archives?.inspect ?? d.archives.inspect,
+      maxDepth: given?.archives?.maxDepth ?? d.archives.maxDepth,
+      onDepthExceeded: rule(given?.archives?.onDepthExceeded, d.archives.onDepthExceeded),
+      onEncrypted: rule(given?.archives?.onEncrypted, d.archives.onEncrypted),
+      onBomb: rule(given?.archives?.onBomb, d.archives.onBomb),
+      maxEntries: given?.archives?.maxEntries ?? d.archives.maxEntries,
+      maxUnpackedBytes: given?.archives?.maxUnpackedMb !== undefined ? Math.round(given.archives.maxUnpackedMb * 1024 * 1024) : d.archives.maxUnpackedBytes,
+      maxRatio: given?.archives?.maxRatio ?? d.archives.maxRatio,
+    },
+    custom: (given?.custom ?? []).map((r) => ({ pattern: r.pattern, action: r.action ?? 'block', score: r.score ?? 10 })),
   };
 }
 

@@ -35,6 +35,14 @@ export interface MimePartSummary {
   fields: HeaderField[];
   /** Where the part's content starts in the message body (after the blank line). */
   contentOffset: number;
+  /** The index in partList of the multipart or message part this part is in; undefined for the message itself. */
+  parent?: number;
+  /**
+   * Where the CRLF before the delimiter line that opens this part starts in the message body; undefined
+   * for the message itself and for a message embedded in a message/rfc822 part. Removing the bytes from
+   * here to the end of the part's content removes the part and leaves its multipart well formed.
+   */
+  delimiterOffset?: number;
 }
 
 export interface HeaderExtreme {
@@ -74,6 +82,8 @@ interface OpenMultipart {
   boundary: string;
   /** Depth of the multipart itself; its children are one deeper. */
   depth: number;
+  /** Its index in partList. */
+  part: number;
 }
 
 /**
@@ -151,10 +161,18 @@ export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits)
    * `contentStart` points at the CRLF of the blank line that ends the header section. Returns ok false
    * when a limit stopped the scan, and where the search for the next delimiter goes on.
    */
-  const enterPart = (fields: HeaderField[], depth: number, contentStart: number): { ok: boolean; next: number } => {
+  const enterPart = (
+    fields: HeaderField[],
+    depth: number,
+    contentStart: number,
+    parent?: number,
+    delimiterOffset?: number,
+  ): { ok: boolean; next: number } => {
     let headerFields = fields;
     let partDepth = depth;
     let start = contentStart;
+    let parentIndex = parent;
+    let delimiter = delimiterOffset;
     for (;;) {
       if (partDepth > limits.maxDepth) {
         result.limitReached = 'depth';
@@ -170,12 +188,19 @@ export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits)
       result.depth = Math.max(result.depth, partDepth);
       measureHeader(headerFields, result.parts - 1, result);
       const type = contentTypeOf(headerFields);
-      const summary: MimePartSummary = { depth: partDepth, contentType: type.value, fields: headerFields, contentOffset: start + 2 };
+      const summary: MimePartSummary = {
+        depth: partDepth,
+        contentType: type.value,
+        fields: headerFields,
+        contentOffset: start + 2,
+        ...(parentIndex !== undefined ? { parent: parentIndex } : {}),
+        ...(delimiter !== undefined ? { delimiterOffset: delimiter } : {}),
+      };
       result.partList.push(summary);
       current = undefined;
       if (type.value.startsWith('multipart/')) {
         const boundary = type.params.boundary;
-        if (boundary) open.push({ boundary, depth: partDepth });
+        if (boundary) open.push({ boundary, depth: partDepth, part: result.partList.length - 1 });
         else problem(`part ${result.parts} is ${type.value} without a boundary`);
         return { ok: true, next: start };
       }
@@ -185,6 +210,8 @@ export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits)
           headerFields = embedded.fields;
           start = embedded.contentStart;
           partDepth += 1;
+          parentIndex = result.partList.length - 1;
+          delimiter = undefined;
           continue;
         }
         problem(`the message embedded in part ${result.parts} has an unreadable header section`);
@@ -221,7 +248,7 @@ export function scanMimeStructure(message: SplitMessage, limits: MimeScanLimits)
       problem(`part ${result.parts + 1} has an unreadable header section; the rest was not read`);
       return finish(result, undefined, window.length);
     }
-    const entered = enterPart(part.fields, parent.depth + 1, part.contentStart);
+    const entered = enterPart(part.fields, parent.depth + 1, part.contentStart, parent.part, hit);
     if (!entered.ok) return finish(result, current, window.length);
     at = entered.next;
   }
@@ -270,7 +297,8 @@ function measureHeader(fields: HeaderField[], part: number, result: MimeStructur
 /** Content types are short; a longer value is cut before parsing so no parser sees an unbounded string. */
 const MAX_CONTENT_TYPE_CHARS = 2000;
 
-function contentTypeOf(fields: HeaderField[]): { value: string; params: Record<string, string> } {
+/** A part's content type (lower-case type/subtype, text/plain when absent or unreadable) and its parameters. */
+export function contentTypeOf(fields: HeaderField[]): { value: string; params: Record<string, string> } {
   const field = fields.find((f) => f.name.toLowerCase() === 'content-type');
   if (!field) return { value: 'text/plain', params: {} };
   const raw = unfoldedValue(field).slice(0, MAX_CONTENT_TYPE_CHARS);
