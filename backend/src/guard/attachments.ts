@@ -161,8 +161,19 @@ export interface InspectOptions {
   signal?: AbortSignal;
 }
 
-/** What one attached file is and carries, with the files inside it when it is an archive. */
-export async function inspectFile(name: string, content: Buffer, options: InspectOptions): Promise<FileReport> {
+/** The content types whose whole content is read: the ones that can hide something inside. */
+const READ_WHOLE = new Set(['zip', 'cfb', 'pdf', 'jar', 'apk', ...Object.keys(CATEGORY_OF_CONTENT).filter((k) => CATEGORY_OF_CONTENT[k] === 'office')]);
+
+/**
+ * What one attached file is and carries, with the files inside it when it is an archive. `content` is the
+ * file, or its first bytes and a way to read the rest: most attachments (images, media) are identified from
+ * their start, and only the types that can hide something inside are decoded whole.
+ */
+export async function inspectFile(
+  name: string,
+  content: Buffer | { head: Buffer; whole: () => Buffer },
+  options: InspectOptions,
+): Promise<FileReport> {
   const state: InspectState = { ...options, unpacked: 0 };
   const findings: FileFinding[] = [];
   const top = await inspectOne(name, name, content, 1, state, findings);
@@ -172,15 +183,16 @@ export async function inspectFile(name: string, content: Buffer, options: Inspec
 async function inspectOne(
   name: string,
   path: string,
-  content: Buffer,
+  given: Buffer | { head: Buffer; whole: () => Buffer },
   depth: number,
   state: InspectState,
   findings: FileFinding[],
 ): Promise<{ detected?: string; category?: AttachmentCategory }> {
   state.signal?.throwIfAborted();
   const ext = extensionOf(name);
-  const type = await fileTypeFromBuffer(content).catch(() => undefined);
+  const type = await fileTypeFromBuffer(Buffer.isBuffer(given) ? given : given.head).catch(() => undefined);
   let detected = type?.ext as string | undefined;
+  const content = Buffer.isBuffer(given) ? given : detected && READ_WHOLE.has(detected) ? given.whole() : given.head;
   if (detected === 'cfb' && (ext === 'msi' || ext === 'msp')) detected = 'msi';
   const byContent = detected ? CATEGORY_OF_CONTENT[detected] : undefined;
   const byName = CATEGORY_OF_EXTENSION.get(ext);

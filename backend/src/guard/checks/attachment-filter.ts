@@ -40,8 +40,12 @@ interface Attachment {
   /** Index in the scan's partList. */
   part: number;
   name: string;
-  content: Buffer;
+  /** The first bytes, enough to identify the type, and the whole file decoded when it is needed. */
+  content: { head: Buffer; whole: () => Buffer };
 }
+
+/** Bytes decoded to identify a file; file-type reads at most 4100 and a ZIP's first entries fit. */
+const HEAD_BYTES = 16 * 1024;
 
 interface Judged {
   attachment: Attachment;
@@ -193,7 +197,7 @@ function attachmentsOf(message: SplitMessage, structure: MimeStructure): Attachm
     if (!name && type.value.startsWith('text/')) continue;
     if (index === 0 && !name && structure.partList.length === 1 && type.value.startsWith('text/')) continue;
     const encoded = message.body.subarray(part.contentOffset, part.contentOffset + part.bodyBytes);
-    out.push({ part: index, name: name ?? `(unnamed ${type.value} part)`, content: decode(encoded, part.fields) });
+    out.push({ part: index, name: name ?? `(unnamed ${type.value} part)`, content: lazyDecoded(encoded, part.fields) });
   }
   return out;
 }
@@ -220,9 +224,18 @@ function fileName(fields: HeaderField[], typeParams: Record<string, string>): st
   return printable.trim().slice(0, MAX_NAME_CHARS) || undefined;
 }
 
-function decode(encoded: Buffer, fields: HeaderField[]): Buffer {
+function lazyDecoded(encoded: Buffer, fields: HeaderField[]): { head: Buffer; whole: () => Buffer } {
   const field = fields.find((f) => f.name.toLowerCase() === 'content-transfer-encoding');
   const encoding = field ? unfoldedValue(field).trim().toLowerCase() : '7bit';
+  let whole: Buffer | undefined;
+  const decodeWhole = () => (whole ??= decode(encoded, encoding));
+  // Base64 in 76-character lines: 4 characters for 3 bytes, 78 bytes a line with the CRLF.
+  const headChars = Math.ceil((HEAD_BYTES * 4) / 3 / 76) * 78;
+  const head = encoded.length <= headChars * 2 ? decodeWhole() : decode(encoded.subarray(0, headChars), encoding).subarray(0, HEAD_BYTES);
+  return { head, whole: decodeWhole };
+}
+
+function decode(encoded: Buffer, encoding: string): Buffer {
   if (encoding === 'base64') return Buffer.from(encoded.toString('latin1'), 'base64');
   if (encoding === 'quoted-printable') return libqp.decode(encoded.toString('latin1'));
   return encoded;
