@@ -174,6 +174,16 @@ const attachmentRule = z.strictObject({
   /** The score a file adds under score and block. */
   score: z.number().finite().min(-1000).max(1000).optional(),
 });
+/**
+ * Office documents and PDFs may also be cleaned: `sanitise` delivers the document without its macros
+ * (or its scripts, actions, embedded files and forms). When it cannot be cleaned (damaged, encrypted,
+ * inside an archive), onSanitiseFailure applies: score, remove or block.
+ */
+const sanitisableRule = z.strictObject({
+  action: z.enum([...ATTACHMENT_ACTIONS, 'sanitise']).optional(),
+  score: z.number().finite().min(-1000).max(1000).optional(),
+  onSanitiseFailure: z.enum(['score', 'remove', 'block']).optional(),
+});
 
 const attachmentsModule = z.strictObject({
   ...moduleBase,
@@ -184,12 +194,12 @@ const attachmentsModule = z.strictObject({
    */
   categories: z
     .strictObject({
-      office: attachmentRule.optional(),
+      office: sanitisableRule.optional(),
       archives: attachmentRule.optional(),
       scripts: attachmentRule.optional(),
       executables: attachmentRule.optional(),
       html: attachmentRule.optional(),
-      pdf: attachmentRule.optional(),
+      pdf: sanitisableRule.optional(),
     })
     .optional(),
   /** Look for VBA macros in Office files (default on). */

@@ -6,6 +6,10 @@
  * disarmed message, read back by an independent MIME parser.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { attachmentFilterCheck } from '../src/guard/checks/attachment-filter.ts';
@@ -133,44 +137,120 @@ describe('the attachment filter: archives', () => {
   });
 });
 
-describe('the attachment filter: removing what the policy says', () => {
-  test('a macro document is removed by default: the message keeps its other parts byte for byte and says what was removed', async () => {
-    const docm = await macroDocx();
+describe('the attachment filter: removing and cleaning what the policy says', () => {
+  const removeMacros: PolicySettings = { modules: { attachments: { categories: { office: { action: 'remove' } } } } };
+
+  test('a macro document the policy removes leaves the message with its other parts byte for byte and a notice', async () => {
     const pdf = pdfWith();
     const raw = messageWith([
       { name: 'contract.pdf', content: pdf, type: 'application/pdf' },
-      { name: 'order.docm', content: docm },
+      { name: 'order.docm', content: await macroDocx() },
     ]);
-    const verdict = await runnerFor()(guardInput(raw));
+    const verdict = await runnerFor(removeMacros)(guardInput(raw));
     assert.equal(verdict.action, 'deliver');
     assert.ok(verdict.disarmed, 'the message is disarmed');
-    assert.deepEqual(
-      verdict.disarmed.changes.map((c) => [c.check, c.symbol]),
-      [['attachment-filter', 'ATTACH_REMOVED']],
-    );
+    assert.deepEqual(verdict.disarmed.changes.map((c) => [c.check, c.symbol]), [['attachment-filter', 'ATTACH_REMOVED']]);
     assert.match(verdict.disarmed.changes[0]!.reason, /order\.docm was removed: order\.docm holds VBA macros/);
 
     const parsed = await simpleParser(verdict.disarmed.raw);
     assert.deepEqual(parsed.attachments.map((a) => a.filename), ['contract.pdf'], 'only the macro document is gone');
     assert.ok(parsed.attachments[0]!.content.equals(pdf), 'the other attachment is unchanged');
     assert.match(parsed.text ?? '', /Please find the document attached\./);
-    assert.match(parsed.text ?? '', /Sealpost removed an attachment from this message before delivering it:\n- order\.docm: order\.docm holds VBA macros/);
+    assert.match(parsed.text ?? '', /Sealpost changed the attachments of this message before delivering it:\n- order\.docm was removed: order\.docm holds VBA macros/);
     assert.equal(parsed.subject, 'Documents');
 
     // The disarmed message is checked again as it will be delivered: nothing is left to remove.
-    const again = await runnerFor()(guardInput(verdict.disarmed.raw));
+    const again = await runnerFor(removeMacros)(guardInput(verdict.disarmed.raw));
     assert.equal(again.disarmed, undefined);
     assert.deepEqual(symbols(again.findings), []);
+  });
+
+  test('by default a macro document is delivered without its macros, as a .docx an independent ZIP reader lists without a VBA project', async () => {
+    const raw = messageWith([{ name: 'order.docm', content: await macroDocx() }]);
+    const verdict = await runnerFor()(guardInput(raw));
+    assert.equal(verdict.action, 'deliver');
+    assert.deepEqual(verdict.disarmed?.changes.map((c) => [c.symbol, c.reason]), [['ATTACH_SANITISED', 'order.docm: its VBA macros were removed']]);
+    const parsed = await simpleParser(verdict.disarmed!.raw);
+    assert.deepEqual(parsed.attachments.map((a) => [a.filename, a.contentType]), [['order.docx', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document']]);
+    assert.match(parsed.text ?? '', /- order\.docm: its VBA macros were removed \(it is now order\.docx\)/);
+    const cleaned = parsed.attachments[0]!.content;
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-docx-'));
+    try {
+      writeFileSync(join(folder, 'order.docx'), cleaned);
+      const listing = execFileSync('unzip', ['-l', join(folder, 'order.docx')]).toString();
+      assert.match(listing, /word\/document\.xml/);
+      assert.doesNotMatch(listing, /vbaProject/i);
+      execFileSync('unzip', ['-tq', join(folder, 'order.docx')]);
+      const types = execFileSync('unzip', ['-p', join(folder, 'order.docx'), '[[]Content_Types].xml']).toString();
+      assert.match(types, /wordprocessingml\.document\.main\+xml/);
+      assert.doesNotMatch(types, /macroEnabled|vbaProject/i);
+      const rels = execFileSync('unzip', ['-p', join(folder, 'order.docx'), 'word/_rels/document.xml.rels']).toString();
+      assert.doesNotMatch(rels, /vbaProject/);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+    const again = await runnerFor()(guardInput(verdict.disarmed!.raw));
+    assert.deepEqual(symbols(again.findings), []);
+  });
+
+  test('an Office 97 document is cleaned of its VBA storages; olefile reads the rest unchanged', async () => {
+    const verdict = await runnerFor()(guardInput(messageWith([{ name: 'old.doc', content: oleWithMacros() }])));
+    const parsed = await simpleParser(verdict.disarmed!.raw);
+    const cleaned = parsed.attachments[0]!;
+    assert.equal(cleaned.filename, 'old.doc');
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-doc-'));
+    try {
+      writeFileSync(join(folder, 'old.doc'), cleaned.content);
+      const script = 'import olefile,sys\no=olefile.OleFileIO(sys.argv[1])\nprint(sorted("/".join(p) for p in o.listdir(storages=True)))\nprint(len(o.openstream("WordDocument").read()))';
+      const [streams, size] = execFileSync('/usr/bin/python3', ['-c', script, join(folder, 'old.doc')]).toString().trim().split('\n');
+      assert.doesNotMatch(streams!, /Macros|VBA/);
+      assert.match(streams!, /WordDocument/);
+      assert.equal(size, '4096');
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('a PDF the policy cleans keeps its page and loses its script, actions, embedded files and form; qpdf --check accepts it', async () => {
+    const pdf = pdfWith('/OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> /AcroForm << /Fields [] >> /Names << /EmbeddedFiles 4 0 R /JavaScript 5 0 R >>', [
+      '<< /Names [(payload.exe) 6 0 R] >>',
+      '<< /Names [(run) 7 0 R] >>',
+      '<< /Type /Filespec /F (payload.exe) >>',
+      '<< /S /JavaScript /JS (this.exportDataObject\\(\\)) >>',
+    ]);
+    const verdict = await runnerFor({ modules: { attachments: { categories: { pdf: { action: 'sanitise' } } } } })(
+      guardInput(messageWith([{ name: 'statement.pdf', content: pdf, type: 'application/pdf' }])),
+    );
+    assert.equal(verdict.action, 'deliver');
+    const parsed = await simpleParser(verdict.disarmed!.raw);
+    const cleaned = parsed.attachments[0]!.content;
+    assert.deepEqual(pdfActiveContent(cleaned), []);
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-pdf-'));
+    try {
+      writeFileSync(join(folder, 'statement.pdf'), cleaned);
+      execFileSync('qpdf', ['--check', join(folder, 'statement.pdf')]);
+      assert.match(execFileSync('pdfinfo', [join(folder, 'statement.pdf')]).toString(), /Pages:\s+1/);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('a macro document inside an archive cannot be cleaned there: the archive goes, as the rule on failure says', async () => {
+    const verdict = await runnerFor()(guardInput(messageWith([{ name: 'orders.zip', content: await zipOf([['order.docm', await macroDocx()]]) }])));
+    assert.deepEqual(verdict.disarmed?.changes.map((c) => c.symbol), ['ATTACH_REMOVED']);
+    assert.match(verdict.disarmed!.changes[0]!.reason, /inside an archive, where it cannot be cleaned/);
+    const parsed = await simpleParser(verdict.disarmed!.raw);
+    assert.equal(parsed.attachments.length, 0);
   });
 
   test('a message that is only an attachment becomes the notice', async () => {
     const raw =
       'From: a@supplier.example\r\nTo: alice@acme.test\r\nSubject: macro\r\nMIME-Version: 1.0\r\n' +
       `Content-Type: application/vnd.ms-word; name="a.doc"\r\nContent-Transfer-Encoding: base64\r\n\r\n${oleWithMacros().toString('base64')}\r\n`;
-    const verdict = await runnerFor()(guardInput(raw));
+    const verdict = await runnerFor(removeMacros)(guardInput(raw));
     const parsed = await simpleParser(verdict.disarmed!.raw);
     assert.equal(parsed.attachments.length, 0);
-    assert.match(parsed.text ?? '', /- a\.doc: a\.doc holds VBA macros/);
+    assert.match(parsed.text ?? '', /- a\.doc was removed: a\.doc holds VBA macros/);
     assert.equal(parsed.subject, 'macro');
   });
 

@@ -40,10 +40,12 @@ export interface ContentRule {
   description?: string;
 }
 
-export type AttachmentAction = (typeof ATTACHMENT_ACTIONS)[number];
+export type AttachmentAction = (typeof ATTACHMENT_ACTIONS)[number] | 'sanitise';
 export interface AttachmentRule {
   action: AttachmentAction;
   score: number;
+  /** Office and PDF rules: what a file that cannot be cleaned gets. */
+  onSanitiseFailure?: 'score' | 'remove' | 'block';
 }
 export type AttachmentCategoryName = 'office' | 'archives' | 'scripts' | 'executables' | 'html' | 'pdf';
 
@@ -119,19 +121,20 @@ const moduleDefaults: GuardModuleSettings = { enabled: true, action: 'score' };
 
 /**
  * Attachments by default: programs and scripts are what no business partner needs to mail, so they block
- * the message; a macro document is delivered without its macro file, which the recipient is told; a PDF
+ * the message; a macro document is delivered without its macros (removed whole when it cannot be cleaned),
+ * which the recipient is told; a PDF
  * with active content and an HTML file (a common phishing page) count towards the score; an archive that
  * cannot be checked, or is encrypted, counts a little; a bomb or an archive nested past five levels blocks.
  */
 const attachmentDefaults: AttachmentSettings = {
   ...moduleDefaults,
   categories: {
-    office: { action: 'remove', score: 5 },
+    office: { action: 'sanitise', score: 5, onSanitiseFailure: 'remove' },
     archives: { action: 'score', score: 2 },
     scripts: { action: 'block', score: 10 },
     executables: { action: 'block', score: 10 },
     html: { action: 'score', score: 3 },
-    pdf: { action: 'score', score: 4 },
+    pdf: { action: 'score', score: 4, onSanitiseFailure: 'remove' },
   },
   macroDetection: true,
   pdfActiveContent: true,
@@ -285,9 +288,13 @@ export function resolveGuardPolicy(
 
 function resolveAttachments(given: NonNullable<PolicySettings['modules']>['attachments']): AttachmentSettings {
   const d = attachmentDefaults;
-  const rule = (written: { action?: AttachmentAction; score?: number } | undefined, fallback: AttachmentRule): AttachmentRule => ({
+  const rule = (
+    written: { action?: AttachmentAction; score?: number; onSanitiseFailure?: AttachmentRule['onSanitiseFailure'] } | undefined,
+    fallback: AttachmentRule,
+  ): AttachmentRule => ({
     action: written?.action ?? fallback.action,
     score: written?.score ?? fallback.score,
+    ...((written?.onSanitiseFailure ?? fallback.onSanitiseFailure) ? { onSanitiseFailure: written?.onSanitiseFailure ?? fallback.onSanitiseFailure } : {}),
   });
   const categories = Object.fromEntries(
     (Object.keys(d.categories) as AttachmentCategoryName[]).map((name) => [name, rule(given?.categories?.[name], d.categories[name])]),

@@ -18,24 +18,60 @@ const CONTENT_FIELDS = new Set(['content-type', 'content-transfer-encoding', 'co
 
 /** The notice as a MIME part: UTF-8 text in base64 lines, so it passes any transport whatever it says. */
 function noticePart(notice: string): string {
-  const encoded = Buffer.from(notice.replace(/\r?\n/g, CRLF), 'utf8').toString('base64');
+  const lines = base64Lines(Buffer.from(notice.replace(/\r?\n/g, CRLF), 'utf8'));
+  return `Content-Type: text/plain; charset=utf-8${CRLF}Content-Transfer-Encoding: base64${CRLF}Content-Disposition: inline${CRLF}${CRLF}${lines}`;
+}
+
+/** A part's new content: a file written anew (a document without its macros), sent in base64. */
+export interface PartReplacement {
+  part: number;
+  contentType: string;
+  fileName: string;
+  content: Buffer;
+}
+
+function base64Lines(content: Buffer): string {
+  const encoded = content.toString('base64');
   const lines: string[] = [];
   for (let i = 0; i < encoded.length; i += 76) lines.push(encoded.slice(i, i + 76));
-  return `Content-Type: text/plain; charset=utf-8${CRLF}Content-Transfer-Encoding: base64${CRLF}Content-Disposition: inline${CRLF}${CRLF}${lines.join(CRLF)}`;
+  return lines.join(CRLF);
+}
+
+/** A file name as a header parameter: quoted, or RFC 2231-encoded when it is not plain ASCII. */
+function fileNameParameter(key: 'name' | 'filename', fileName: string): string {
+  const printable = [...fileName].filter((c) => c.charCodeAt(0) > 0x1f && c !== '"' && c !== '\\').join('');
+  if (/^[\x20-\x7e]*$/.test(printable)) return `${key}="${printable}"`;
+  return `${key}*=UTF-8''${encodeURIComponent(printable)}`;
+}
+
+function replacementHeader(replacement: PartReplacement): string {
+  return (
+    `Content-Type: ${replacement.contentType}; ${fileNameParameter('name', replacement.fileName)}${CRLF}` +
+    `Content-Transfer-Encoding: base64${CRLF}` +
+    `Content-Disposition: attachment; ${fileNameParameter('filename', replacement.fileName)}${CRLF}`
+  );
 }
 
 /**
- * The message without the given parts (indexes into structure.partList) and with the notice as its first
- * part. A part of a message embedded in another (message/rfc822) goes with the embedded message; when the
- * message itself is what is removed, its content is replaced by the notice.
+ * The message without the given parts (indexes into structure.partList), with others replaced by new
+ * content, and with the notice as its first part. A removed part of a message embedded in another
+ * (message/rfc822) goes with the embedded message; when the message itself is what is removed, its
+ * content is replaced by the notice. Only parts with a delimiter of their own, or the message itself, can
+ * be replaced.
  */
-export function removeParts(message: SplitMessage, structure: MimeStructure, indexes: readonly number[], notice: string): Buffer {
+export function editParts(
+  message: SplitMessage,
+  structure: MimeStructure,
+  edits: { remove?: readonly number[]; replace?: readonly PartReplacement[] },
+  notice: string,
+): Buffer {
   if (structure.limitReached) throw new MimeEditError(`the message's structure was not read to its end (${structure.limitReached} limit)`);
   const parts = structure.partList;
   const body = message.body;
-  const ranges: Array<[number, number]> = [];
+  const ranges: Array<{ start: number; end: number; insert?: Buffer }> = [];
   let removeRoot = false;
-  for (const index of new Set(indexes)) {
+  let replaceRoot: PartReplacement | undefined;
+  for (const index of new Set(edits.remove ?? [])) {
     let at = index;
     // A part without a delimiter of its own is the root of an embedded message: remove the part that holds it.
     while (at > 0 && parts[at]?.delimiterOffset === undefined) {
@@ -50,7 +86,22 @@ export function removeParts(message: SplitMessage, structure: MimeStructure, ind
       continue;
     }
     if (part.bodyBytes === undefined) throw new MimeEditError(`part ${index} does not end within the message`);
-    ranges.push([part.delimiterOffset!, part.contentOffset + part.bodyBytes]);
+    ranges.push({ start: part.delimiterOffset!, end: part.contentOffset + part.bodyBytes });
+  }
+  for (const replacement of edits.replace ?? []) {
+    const part = parts[replacement.part];
+    if (!part || part.bodyBytes === undefined) throw new MimeEditError(`the message has no complete part ${replacement.part}`);
+    if (replacement.part === 0) {
+      replaceRoot = replacement;
+      continue;
+    }
+    if (part.delimiterOffset === undefined) throw new MimeEditError(`part ${replacement.part} is inside an embedded message and cannot be replaced`);
+    const headerStart = body.indexOf(CRLF, part.delimiterOffset + 2) + 2;
+    ranges.push({
+      start: headerStart,
+      end: part.contentOffset + part.bodyBytes,
+      insert: Buffer.from(`${replacementHeader(replacement)}${CRLF}${base64Lines(replacement.content)}`),
+    });
   }
   const keptFields = (keep: (name: string) => boolean) => message.fields.filter((f) => keep(f.name.toLowerCase())).map((f) => f.raw);
   const hasMimeVersion = message.fields.some((f) => f.name.toLowerCase() === 'mime-version');
@@ -59,9 +110,21 @@ export function removeParts(message: SplitMessage, structure: MimeStructure, ind
   if (removeRoot) {
     return Buffer.concat([...keptFields((name) => !CONTENT_FIELDS.has(name)), ...mimeVersion, Buffer.from(`${noticePart(notice)}${CRLF}`)]);
   }
+  if (replaceRoot) {
+    // The message is the file: it becomes a multipart/mixed with the notice and the new file.
+    const boundary = `sealpost-${randomUUID()}`;
+    return Buffer.concat([
+      ...keptFields((name) => !CONTENT_FIELDS.has(name)),
+      ...mimeVersion,
+      Buffer.from(
+        `Content-Type: multipart/mixed; boundary="${boundary}"${CRLF}${CRLF}--${boundary}${CRLF}${noticePart(notice)}${CRLF}` +
+          `--${boundary}${CRLF}${replacementHeader(replaceRoot)}${CRLF}${base64Lines(replaceRoot.content)}${CRLF}--${boundary}--${CRLF}`,
+      ),
+    ]);
+  }
 
   // Ranges are disjoint or nested (a removed multipart holds removed parts): keep the outermost.
-  ranges.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  ranges.sort((a, b) => a.start - b.start || b.end - a.end);
   const kept: Buffer[] = [];
   let cursor = 0;
   const root = contentTypeOf(parts[0]!.fields);
@@ -74,10 +137,11 @@ export function removeParts(message: SplitMessage, structure: MimeStructure, ind
     }
     if (end > cursor) kept.push(body.subarray(cursor, end));
   };
-  for (const [start, end] of ranges) {
-    if (start < cursor) continue;
-    emit(start);
-    cursor = end;
+  for (const range of ranges) {
+    if (range.start < cursor) continue;
+    emit(range.start);
+    if (range.insert) kept.push(range.insert);
+    cursor = range.end;
   }
   emit(body.length);
   const newBody = Buffer.concat(kept);

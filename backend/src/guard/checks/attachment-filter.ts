@@ -11,7 +11,8 @@ import libqp from 'libqp';
 import type { GuardCheck, GuardCheckContext, GuardDisarmContext, GuardFinding } from '../contract.ts';
 import { inspectFile, globMatches, type FileFinding, type FileReport } from '../attachments.ts';
 import type { AttachmentRule, AttachmentSettings, GuardPolicy } from '../policy.ts';
-import { removeParts } from '../../mail/mime-edit.ts';
+import { editParts, type PartReplacement } from '../../mail/mime-edit.ts';
+import { SanitiseError, sanitisedPdf, withoutOleMacros, withoutOoxmlMacros, type Sanitised } from '../sanitise.ts';
 import { contentTypeOf, scanMimeStructure, unfoldedValue, type MimeStructure } from '../../mail/mime-structure.ts';
 import type { HeaderField, SplitMessage } from '../../mail/header-block.ts';
 
@@ -34,7 +35,10 @@ const SYMBOLS: Record<FileFinding['kind'] | 'custom', string> = {
   custom: 'ATTACH_CUSTOM_RULE',
 };
 const CATEGORY_SYMBOLS = { executables: 'ATTACH_EXECUTABLE', scripts: 'ATTACH_SCRIPT', html: 'ATTACH_HTML' } as const;
-const STRENGTH: Record<AttachmentRule['action'], number> = { allow: 0, score: 1, remove: 2, block: 3 };
+const STRENGTH: Record<AttachmentRule['action'], number> = { allow: 0, score: 1, sanitise: 2, remove: 3, block: 4 };
+/** How a finding's reason says what the disarm step will do; the step looks for these. */
+const REMOVED = '; it is removed';
+const CLEANED = '; it is cleaned';
 
 interface Attachment {
   /** Index in the scan's partList. */
@@ -69,25 +73,82 @@ export function attachmentFilterCheck(): GuardCheck {
       return judged.flatMap((file) => file.findings);
     },
     async disarm(context, signal) {
-      if (!context.findings.some((f) => f.check === 'attachment-filter' && / is removed$/.test(f.reason))) return undefined;
+      const mine = context.findings.filter((f) => f.check === 'attachment-filter');
+      if (!mine.some((f) => f.reason.endsWith(REMOVED) || f.reason.endsWith(CLEANED))) return undefined;
       const structure = scan(context.header);
       const judged = await judgeMessage(context, context.policy, signal, structure);
-      const removed = (judged ?? []).filter((file) => file.action === 'remove');
-      if (removed.length === 0) return undefined;
-      const lines = removed.map((file) => `- ${file.attachment.name}: ${file.findings.map((f) => f.reason.replace(/; it is removed$/, '')).join('; ')}`);
+      const removed: Array<{ file: Judged; why: string }> = [];
+      const cleaned: Array<{ file: Judged; result: Sanitised }> = [];
+      const findings: GuardFinding[] = [];
+      const reasons = (file: Judged) => file.findings.map((f) => f.reason.replace(REMOVED, '').replace(CLEANED, '')).join('; ');
+      for (const file of judged ?? []) {
+        if (file.action === 'remove') removed.push({ file, why: reasons(file) });
+        if (file.action !== 'sanitise') continue;
+        signal.throwIfAborted();
+        try {
+          cleaned.push({ file, result: await sanitise(file, structure) });
+        } catch (error) {
+          if (!(error instanceof SanitiseError)) throw error;
+          // The rule's onSanitiseFailure: the file goes, the message is blocked, or the failure counts.
+          const rule = ruleOf(file, context.policy.modules.attachments);
+          const failure = rule?.onSanitiseFailure ?? 'remove';
+          const why = `${file.attachment.name} could not be cleaned: ${error.message}`;
+          if (failure === 'remove') removed.push({ file, why: `${reasons(file)}; ${why}` });
+          else findings.push({ symbol: 'ATTACH_SANITISE_FAILED', score: rule?.score ?? 0, reason: why, ...(failure === 'block' ? { action: context.policy.onBlock } : {}) });
+        }
+      }
+      if (removed.length === 0 && cleaned.length === 0) return findings.length > 0 ? { findings } : undefined;
+      const lines = [
+        ...removed.map(({ file, why }) => `- ${file.attachment.name} was removed: ${why}`),
+        ...cleaned.map(({ file, result }) => `- ${file.attachment.name}: ${result.removed}${result.fileName !== file.attachment.name ? ` (it is now ${result.fileName})` : ''}`),
+      ];
       const notice =
-        `Sealpost removed ${removed.length === 1 ? 'an attachment' : `${removed.length} attachments`} from this message before delivering it:\n` +
-        `${lines.join('\n')}\n\nThe message as it arrived is kept at the gateway; if you need ${removed.length === 1 ? 'the attachment' : 'them'}, ask your administrator.\n`;
-      const raw = removeParts(context.header, structure, removed.map((file) => file.attachment.part), notice);
+        `Sealpost changed the attachments of this message before delivering it:\n${lines.join('\n')}\n\n` +
+        'The message as it arrived is kept at the gateway; if you need the original, ask your administrator.\n';
+      const replace: PartReplacement[] = cleaned.map(({ file, result }) => ({
+        part: file.attachment.part,
+        contentType: result.contentType,
+        fileName: result.fileName,
+        content: result.content,
+      }));
+      const raw = editParts(context.header, structure, { remove: removed.map(({ file }) => file.attachment.part), replace }, notice);
       return {
         raw,
-        changes: removed.map((file) => ({
-          symbol: 'ATTACH_REMOVED',
-          reason: `${file.attachment.name} was removed: ${file.findings.map((f) => f.reason.replace(/; it is removed$/, '')).join('; ')}`,
-        })),
+        findings,
+        changes: [
+          ...removed.map(({ file, why }) => ({ symbol: 'ATTACH_REMOVED', reason: `${file.attachment.name} was removed: ${why}` })),
+          ...cleaned.map(({ file, result }) => ({ symbol: 'ATTACH_SANITISED', reason: `${file.attachment.name}: ${result.removed}` })),
+        ],
       };
     },
   };
+}
+
+/** The rule that asked for cleaning: the office rule for macros, the PDF rule for active content. */
+function ruleOf(file: Judged, settings: AttachmentSettings): AttachmentRule | undefined {
+  if (file.report.findings.some((f) => f.kind === 'macro')) return settings.categories.office;
+  if (file.report.findings.some((f) => f.kind === 'pdf-active')) return settings.categories.pdf;
+  return undefined;
+}
+
+/** Cleans one attachment by its type; a SanitiseError says why it could not be. */
+async function sanitise(file: Judged, structure: MimeStructure): Promise<Sanitised> {
+  const part = structure.partList[file.attachment.part];
+  if (file.attachment.part !== 0 && part?.delimiterOffset === undefined) {
+    throw new SanitiseError('it is inside an attached message');
+  }
+  const content = file.attachment.content.whole();
+  const detected = file.report.detected;
+  if (detected === 'cfb') return withoutOleMacros(content, file.attachment.name);
+  if (detected === 'pdf') return sanitisedPdf(content, file.attachment.name);
+  if (detected && (detected === 'zip' || /^(doc|dot|xls|xlt|ppt|pps|pot)[xm]$/.test(detected))) {
+    try {
+      return await withoutOoxmlMacros(content, file.attachment.name);
+    } catch (error) {
+      throw error instanceof SanitiseError ? error : new SanitiseError(`the document cannot be read: ${(error as Error).message}`);
+    }
+  }
+  throw new SanitiseError(`no cleaner for ${detected ?? 'this kind of file'}`);
 }
 
 function scan(message: SplitMessage): MimeStructure {
@@ -172,12 +233,21 @@ function judge(attachment: Attachment, report: FileReport, settings: AttachmentS
     const hit = names.find((name) => name && globMatches(rule.pattern, name));
     if (hit) apply(SYMBOLS.custom, `${hit} matches the rule ${rule.pattern}`, rule);
   }
-  const action = applied.reduce<AttachmentRule['action']>((strongest, a) => (STRENGTH[a.rule.action] > STRENGTH[strongest] ? a.rule.action : strongest), 'allow');
-  const findings = applied.map(({ symbol, reason, rule }): GuardFinding => {
-    if (action === 'block') {
-      return { symbol, score: rule.action === 'block' ? rule.score : rule.action === 'score' ? rule.score : 0, reason, ...(rule.action === 'block' ? { action: policy.onBlock } : {}) };
-    }
-    if (action === 'remove') return { symbol, score: rule.action === 'score' ? rule.score : 0, reason: `${reason}; it is removed` };
+  // Cleaning works on the attachment itself: what is found inside an archive cannot be cleaned there,
+  // and the rule's action on sanitisation failure applies at once.
+  const effective = applied.map((a) => {
+    if (a.rule.action !== 'sanitise') return a;
+    const inside = report.findings.some((f) => (f.kind === 'macro' || f.kind === 'pdf-active') && f.path !== attachment.name && f.reason === a.reason);
+    if (!inside) return a;
+    const fallback = a.rule.onSanitiseFailure ?? 'remove';
+    return { ...a, reason: `${a.reason} (inside an archive, where it cannot be cleaned)`, rule: { ...a.rule, action: fallback } };
+  });
+  const action = effective.reduce<AttachmentRule['action']>((strongest, a) => (STRENGTH[a.rule.action] > STRENGTH[strongest] ? a.rule.action : strongest), 'allow');
+  const findings = effective.map(({ symbol, reason, rule }): GuardFinding => {
+    const score = rule.action === 'block' || rule.action === 'score' ? rule.score : 0;
+    if (action === 'block') return { symbol, score, reason, ...(rule.action === 'block' ? { action: policy.onBlock } : {}) };
+    if (action === 'remove') return { symbol, score, reason: `${reason}${REMOVED}` };
+    if (action === 'sanitise') return { symbol, score, reason: rule.action === 'sanitise' ? `${reason}${CLEANED}` : reason };
     return { symbol, score: rule.score, reason };
   });
   return { attachment, report, action, findings };
