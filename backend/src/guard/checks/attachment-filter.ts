@@ -7,9 +7,9 @@
  * why. A file is judged by its strongest rule: block over remove over score.
  */
 import libmime from 'libmime';
-import libqp from 'libqp';
 import type { GuardCheck, GuardCheckContext, GuardDisarmContext, GuardFinding } from '../contract.ts';
 import { inspectFile, globMatches, type FileFinding, type FileReport } from '../attachments.ts';
+import { decodeQuotedPrintable } from '../message-text.ts';
 import type { AttachmentRule, AttachmentSettings, GuardPolicy } from '../policy.ts';
 import { editParts, type PartReplacement } from '../../mail/mime-edit.ts';
 import { SanitiseError, sanitisedPdf, withoutOleMacros, withoutOoxmlMacros, type Sanitised } from '../sanitise.ts';
@@ -307,6 +307,6 @@ function lazyDecoded(encoded: Buffer, fields: HeaderField[]): { head: Buffer; wh
 
 function decode(encoded: Buffer, encoding: string): Buffer {
   if (encoding === 'base64') return Buffer.from(encoded.toString('latin1'), 'base64');
-  if (encoding === 'quoted-printable') return libqp.decode(encoded.toString('latin1'));
+  if (encoding === 'quoted-printable') return decodeQuotedPrintable(encoded);
   return encoded;
 }
