@@ -23,11 +23,12 @@ export const GUARD_CHECK_NAMES = [
   'network-geo',
   'sender-authentication',
   'attachment-filter',
+  'link-protection',
 ] as const;
 export type GuardCheckName = (typeof GUARD_CHECK_NAMES)[number];
 
 /** The modules a policy switches and scores; each check belongs to one (GuardCheck.module). */
-export const GUARD_MODULES = ['structure', 'content', 'headers', 'network', 'authentication', 'attachments'] as const;
+export const GUARD_MODULES = ['structure', 'content', 'headers', 'network', 'authentication', 'attachments', 'links'] as const;
 export type GuardModuleName = (typeof GUARD_MODULES)[number];
 
 /** The longest pattern or keyword an admin may write; longer ones are not what a rule needs. */
@@ -237,6 +238,17 @@ const attachmentsModule = z.strictObject({
     .optional(),
 });
 
+const linksModule = z.strictObject({
+  ...moduleBase,
+  /** Domains of URL shorteners besides the built-in list (bit.ly, tinyurl.com, t.co …). */
+  shorteners: z.array(domainName).max(MAX_RULES).optional(),
+  /** Query parameters that track the reader, besides the built-in ones (utm_*, fbclid, gclid, mc_eid …); a trailing * matches a prefix. */
+  trackingParameters: z
+    .array(z.string().trim().min(1).max(100).regex(/^[A-Za-z0-9_.-]+\*?$/, 'must be a parameter name such as utm_* or fbclid'))
+    .max(MAX_RULES)
+    .optional(),
+});
+
 const template = z.string().max(100_000);
 
 /** The settings of one policy, without its name and routing (shared by the default and the named policies). */
@@ -297,6 +309,7 @@ export const policySettingsShape = {
       network: networkModule.optional(),
       authentication: authenticationModule.optional(),
       attachments: attachmentsModule.optional(),
+      links: linksModule.optional(),
     })
     .optional(),
   quarantine: z

@@ -24,6 +24,8 @@ export interface MessageText {
   html: string;
   /** What was not read: parts past a limit, text past MAX_TEXT_CHARS, a subject cut short. Empty when nothing was. */
   cut: string[];
+  /** The text/html parts as decoded HTML, when asked for (keepHtml): the link filter reads their markup. */
+  htmlSource?: string[];
 }
 
 export interface MessageTextLimits {
@@ -31,6 +33,10 @@ export interface MessageTextLimits {
   maxDepth: number;
   /** Characters of decoded text (text and html together) at most. */
   maxTextChars?: number;
+  /** Keep each HTML part's decoded markup too (htmlSource). */
+  keepHtml?: boolean;
+  /** Leave `html` empty: the caller reads the markup (keepHtml) and not its text. */
+  skipHtmlText?: boolean;
 }
 
 /** A megabyte of text is far more than any person reads in one message; past it, nothing new is learned. */
@@ -60,6 +66,7 @@ export function extractMessageText(message: SplitMessage, limits: MessageTextLim
 
   const texts: string[] = [];
   const htmls: string[] = [];
+  const sources: string[] = [];
   let budget = maxChars;
   for (const part of structure.partList) {
     if (budget <= 0) {
@@ -73,7 +80,10 @@ export function extractMessageText(message: SplitMessage, limits: MessageTextLim
     // A character is at least one byte: bytes beyond four per allowed character cannot become read text.
     const bytes = content.length > budget * 4 ? content.subarray(0, budget * 4) : content;
     let decoded = decodeCharset(decodeTransfer(bytes, fieldOf(part.fields, 'content-transfer-encoding')), charsetOf(part.fields));
-    if (kind === 'html') decoded = htmlToText(decoded);
+    if (kind === 'html') {
+      if (limits.keepHtml) sources.push(decoded.length > budget * 4 ? decoded.slice(0, budget * 4) : decoded);
+      decoded = limits.skipHtmlText ? '' : htmlToText(decoded);
+    }
     if (decoded.length > budget) {
       decoded = decoded.slice(0, budget);
       cut.push(`text past ${maxChars} characters`);
@@ -81,7 +91,7 @@ export function extractMessageText(message: SplitMessage, limits: MessageTextLim
     budget -= decoded.length;
     (kind === 'text' ? texts : htmls).push(decoded);
   }
-  return { subject, text: texts.join('\n\n'), html: htmls.join('\n\n'), cut: [...new Set(cut)] };
+  return { subject, text: texts.join('\n\n'), html: htmls.join('\n\n'), cut: [...new Set(cut)], ...(limits.keepHtml ? { htmlSource: sources } : {}) };
 }
 
 function readSubject(fields: readonly HeaderField[], cut: string[]): string {

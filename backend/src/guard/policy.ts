@@ -103,6 +103,7 @@ export interface GuardPolicy {
     };
     authentication: GuardModuleSettings & { honourDmarcPolicy: boolean };
     attachments: AttachmentSettings;
+    links: GuardModuleSettings & { shorteners: readonly string[]; trackingParameters: readonly string[] };
   };
   quarantine: {
     delivery: 'notify' | 'portalOnly';
@@ -170,6 +171,7 @@ export const DEFAULT_GUARD_POLICY: GuardPolicy = Object.freeze({
     network: { ...moduleDefaults, ipBlockList: [], ipAllowList: [], domainBlockList: [], countryBlockList: [] },
     authentication: { ...moduleDefaults, honourDmarcPolicy: true },
     attachments: attachmentDefaults,
+    links: { ...moduleDefaults, shorteners: [], trackingParameters: [] },
   },
   quarantine: {
     delivery: 'notify',
@@ -189,6 +191,7 @@ export const MODULE_OF_CHECK: Record<GuardCheckName, GuardModuleName> = {
   'network-geo': 'network',
   'sender-authentication': 'authentication',
   'attachment-filter': 'attachments',
+  'link-protection': 'links',
 };
 
 function moduleOf(given: { enabled?: boolean; action?: GuardModuleSettings['action']; scoreDelta?: number } | undefined): GuardModuleSettings {
@@ -268,6 +271,11 @@ export function resolveGuardPolicy(
       },
       authentication: { ...moduleOf(modules.authentication), honourDmarcPolicy: modules.authentication?.honourDmarcPolicy ?? true },
       attachments: resolveAttachments(modules.attachments),
+      links: {
+        ...moduleOf(modules.links),
+        shorteners: modules.links?.shorteners ?? [],
+        trackingParameters: (modules.links?.trackingParameters ?? []).map((p) => p.toLowerCase()),
+      },
     },
     quarantine: {
       delivery: settings.quarantine?.delivery ?? d.quarantine.delivery,

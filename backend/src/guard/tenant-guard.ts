@@ -4,6 +4,7 @@
  * calls the returned GuardRunner once per message.
  */
 import { attachmentFilterCheck } from './checks/attachment-filter.ts';
+import { linkProtectionCheck } from './checks/link-protection.ts';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
@@ -19,7 +20,7 @@ import type { GuardPolicyStore } from './policy-store.ts';
 import { createGuardRunner, decide, type GuardBudgets } from './runner.ts';
 
 /** The checks that need nothing from outside the message. */
-export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, replyToDomainCheck, headerProtectionCheck, contentFilterCheck, attachmentFilterCheck()];
+export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, replyToDomainCheck, headerProtectionCheck, contentFilterCheck, linkProtectionCheck, attachmentFilterCheck()];
 
 /** Every check the gateway ships, in the order their findings are listed. */
 export function gatewayGuardChecks(services: GuardServices): GuardCheck[] {

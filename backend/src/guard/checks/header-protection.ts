@@ -107,6 +107,8 @@ interface KnownSenders {
   skeletons: Map<string, ProtectedDomain>;
   /** The same with one letter dropped from the label (for a look-alike that drops a letter). */
   droppedLetter: Map<string, ProtectedDomain>;
+  /** Hosts of links already judged against these domains (domainLookalike), bounded. */
+  judgedHosts: Map<string, ReturnType<typeof domainLookalike>>;
 }
 
 const EMPTY_TENANT: GuardTenant = { id: '', name: '', domains: [], members: [] };
@@ -164,7 +166,7 @@ function computeKnown(tenant: GuardTenant, settings: Settings): KnownSenders {
       if (!droppedLetter.has(dropped)) droppedLetter.set(dropped, entry);
     }
   }
-  return { tenantDomains, memberByName, memberAddresses, protectedDomains, protectedRegistrable, skeletons, droppedLetter };
+  return { tenantDomains, memberByName, memberAddresses, protectedDomains, protectedRegistrable, skeletons, droppedLetter, judgedHosts: new Map() };
 }
 
 // --- Display names ---------------------------------------------------------------------------------------
@@ -337,6 +339,44 @@ function lookalikeOf(parts: DomainParts, known: KnownSenders): { like: Protected
     }
   }
   return undefined;
+}
+
+/**
+ * Whether a domain (from a link, say) reads like one of the tenant's or its partners' without being it:
+ * what it looks like and how, or undefined. The same test the From and Reply-To domains get.
+ */
+export function domainLookalike(
+  domain: string,
+  tenant: GuardTenant | undefined,
+  settings: Settings,
+): { like: string; whose: 'tenant' | 'partner'; how: Likeness } | undefined {
+  const known = knownTo(tenant, settings);
+  if (known.judgedHosts.has(domain)) return known.judgedHosts.get(domain);
+  const answer = judgeHost(domain, known);
+  // Mail links to the same few thousand hosts: their answers are kept, up to a bound.
+  if (known.judgedHosts.size >= MAX_JUDGED_HOSTS) known.judgedHosts.clear();
+  known.judgedHosts.set(domain, answer);
+  return answer;
+}
+
+const MAX_JUDGED_HOSTS = 20_000;
+
+function judgeHost(domain: string, known: KnownSenders): { like: string; whose: 'tenant' | 'partner'; how: Likeness } | undefined {
+  const ascii = asciiDomain(domain);
+  if (!ascii || ascii.startsWith('[')) return undefined;
+  if (known.protectedDomains.some((p) => sameOrganisation(ascii, p.domain))) return undefined;
+  const parts = registrableParts(ascii);
+  if (known.protectedRegistrable.has(parts.registrable)) return undefined;
+  const match = lookalikeOf(parts, known);
+  return match ? { like: domainToUnicode(match.like.domain) || match.like.domain, whose: match.like.whose, how: match.how } : undefined;
+}
+
+/** A label of the domain that mixes scripts a domain should not (UTS #39 highly restrictive), if any. */
+export function mixedScriptDomain(domain: string): { label: string; scripts: string[] } | undefined {
+  // Only a name written in other letters than ASCII (an xn-- label) can mix scripts.
+  if (!domain.includes('xn--')) return undefined;
+  const unicode = domainToUnicode(domain);
+  return unicode ? mixedScriptLabel(unicode) : undefined;
 }
 
 function lookalikeFindings(source: Source, domains: ReadonlyArray<string | undefined>, known: KnownSenders): GuardFinding[] {

@@ -1,0 +1,154 @@
+/**
+ * Link protection, first part: every link of the message (links.ts) is classified where it stands,
+ * without asking the network: a script in place of an address, a host hidden behind user information
+ * (https://bank.example@evil.example/), an IP address instead of a name, a URL shortener that hides the
+ * destination, a domain that reads like the tenant's or a partner's, a host mixing scripts, link text
+ * that shows another domain than the link goes to, and tracking parameters. Each kind is one symbol with
+ * the first example and a count. Following redirects, rewriting links for click-time checks and QR codes
+ * in images are later parts of this module.
+ */
+import { isIP } from 'node:net';
+import { getDomain } from 'tldts';
+import type { GuardCheck, GuardFinding } from '../contract.ts';
+import { linksInHtml, linksInText, type FoundLink } from '../links.ts';
+import { extractMessageText } from '../message-text.ts';
+import { domainLookalike, mixedScriptDomain } from './header-protection.ts';
+
+export const LINK_SCORES = {
+  LINK_SCRIPT_SCHEME: 5,
+  LINK_USERINFO: 4,
+  LINK_IP_LITERAL: 3,
+  LINK_SHORTENER: 2,
+  LINK_LOOKALIKE: 6,
+  LINK_MIXED_SCRIPT: 4,
+  LINK_TEXT_MISMATCH: 5,
+  LINK_TRACKING: 0,
+} as const;
+type LinkSymbol = keyof typeof LINK_SCORES;
+
+/** Public URL shorteners: a link through one hides where it leads until it is followed. */
+const SHORTENERS = new Set([
+  'bit.ly', 'bitly.com', 'tinyurl.com', 't.co', 'goo.gl', 'ow.ly', 'is.gd', 'v.gd', 'buff.ly', 'rebrand.ly', 'cutt.ly', 'shorturl.at',
+  'rb.gy', 't.ly', 'tiny.cc', 'lnkd.in', 's.id', 'bl.ink', 'short.gy', 'qrco.de', 'tr.im', 'soo.gd', 'shorte.st', 'adf.ly', 'x.co',
+  'u.to', 'clck.ru', 'gg.gg', 'urlz.fr', 'lc.cx', 'tiny.one', 'y2u.be', 'dub.sh', 'surl.li', 'shorturl.com',
+]);
+/** Parameters that identify the reader or the campaign to whoever sent the link; a trailing * is a prefix. */
+const TRACKING = ['utm_*', 'fbclid', 'gclid', 'dclid', 'gbraid', 'wbraid', 'msclkid', 'yclid', 'mc_eid', 'mc_cid', '_hsenc', '_hsmi', 'mkt_tok', 'igshid', 'oly_enc_id', 'oly_anon_id', 'vero_id', 'rb_clickid', 's_cid', 'ttclid', 'twclid', 'li_fat_id'];
+const SCRIPT_SCHEMES = new Set(['javascript:', 'vbscript:', 'data:']);
+const MAX_SHOWN = 80;
+
+function shown(text: string): string {
+  const cut = text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text;
+  return cut.replace(/\p{C}/gu, '?');
+}
+
+function trackingMatcher(extra: readonly string[]): (name: string) => boolean {
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  for (const entry of [...TRACKING, ...extra]) {
+    if (entry.endsWith('*')) prefixes.push(entry.slice(0, -1));
+    else exact.add(entry);
+  }
+  return (name) => {
+    const lower = name.toLowerCase();
+    return exact.has(lower) || prefixes.some((prefix) => lower.startsWith(prefix));
+  };
+}
+
+/** The registrable domain a link text shows, when the text reads as an address (www.bank.example, https://…). */
+function domainShownIn(text: string): string | undefined {
+  const candidate = text.trim().split(/\s/)[0] ?? '';
+  if (!candidate.includes('.') || candidate.length > 300) return undefined;
+  let host: string;
+  try {
+    host = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(candidate) ? candidate : `http://${candidate}`).hostname;
+  } catch {
+    return undefined;
+  }
+  // A text such as "Invoice.pdf" or "Mr. Smith" is no address: the host must end in a known public suffix.
+  return getDomain(host, { allowPrivateDomains: true }) ?? undefined;
+}
+
+export const linkProtectionCheck: GuardCheck = {
+  name: 'link-protection',
+  module: 'links',
+  replayable: true,
+  phase: 'message',
+  run(context) {
+    const settings = context.policy.modules.links;
+    const text = extractMessageText(context.header, {
+      maxParts: context.policy.limits.maxParts,
+      maxDepth: context.policy.limits.maxNestingDepth,
+      keepHtml: true,
+      skipHtmlText: true,
+    });
+    const links: FoundLink[] = [];
+    linksInText(text.text, links);
+    for (const html of text.htmlSource ?? []) linksInHtml(html, links);
+    if (links.length === 0) return [];
+
+    const shorteners = new Set([...SHORTENERS, ...settings.shorteners]);
+    const isTracking = trackingMatcher(settings.trackingParameters);
+    const found = new Map<LinkSymbol, { first: string; count: number }>();
+    const note = (symbol: LinkSymbol, reason: string) => {
+      const entry = found.get(symbol);
+      if (entry) entry.count += 1;
+      else found.set(symbol, { first: reason, count: 1 });
+    };
+    const trackingNames = new Set<string>();
+    const seen = new Set<string>();
+    for (const link of links) {
+      const key = `${link.url}\n${link.text ?? ''}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const lower = link.url.toLowerCase();
+      const scheme = SCRIPT_SCHEMES.has(lower.slice(0, lower.indexOf(':') + 1)) ? lower.slice(0, lower.indexOf(':') + 1) : undefined;
+      if (scheme && link.source !== 'css' && link.source !== 'srcset') {
+        note('LINK_SCRIPT_SCHEME', `a link runs a ${scheme.slice(0, -1)} address instead of opening a page: ${shown(link.url)}`);
+        continue;
+      }
+      let url: URL;
+      try {
+        url = new URL(link.url);
+      } catch {
+        continue;
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      if (url.username || url.password) {
+        note('LINK_USERINFO', `${shown(link.url)} shows ${shown(decodeURIComponent(url.username))} before an @, but goes to ${host}`);
+      }
+      if (isIP(host)) {
+        note('LINK_IP_LITERAL', `${shown(link.url)} goes to the address ${host}, not to a name`);
+        continue;
+      }
+      const registrable = getDomain(host, { allowPrivateDomains: true }) ?? host;
+      if (shorteners.has(registrable) || shorteners.has(host)) note('LINK_SHORTENER', `${shown(link.url)} goes through the URL shortener ${registrable}, which hides where it leads`);
+      const like = domainLookalike(host, context.tenant, context.policy.modules.headers);
+      if (like) {
+        note('LINK_LOOKALIKE', `${shown(link.url)} goes to ${host}, which looks like ${like.like}, ${like.whose === 'tenant' ? "one of the tenant's domains" : 'a partner domain'} (${like.how})`);
+      }
+      const mixed = mixedScriptDomain(host);
+      if (mixed) note('LINK_MIXED_SCRIPT', `${shown(link.url)} goes to a host whose label "${shown(mixed.label)}" mixes ${mixed.scripts.join(' and ')} letters`);
+      if (link.text) {
+        const shownDomain = domainShownIn(link.text);
+        if (shownDomain && shownDomain !== registrable) {
+          note('LINK_TEXT_MISMATCH', `a link shows ${shown(link.text)} but goes to ${host}`);
+        }
+      }
+      for (const name of url.searchParams.keys()) {
+        if (isTracking(name)) trackingNames.add(name.toLowerCase());
+      }
+      if ([...url.searchParams.keys()].some(isTracking)) note('LINK_TRACKING', '');
+    }
+    const findings: GuardFinding[] = [];
+    for (const [symbol, { first, count }] of found) {
+      const reason =
+        symbol === 'LINK_TRACKING'
+          ? `${count} link${count === 1 ? '' : 's'} carry tracking parameters (${[...trackingNames].slice(0, 5).join(', ')})`
+          : `${first}${count > 1 ? ` (and ${count - 1} more such link${count === 2 ? '' : 's'})` : ''}`;
+      findings.push({ symbol, score: LINK_SCORES[symbol], reason });
+    }
+    return findings;
+  },
+};

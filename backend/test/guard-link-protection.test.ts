@@ -1,0 +1,110 @@
+/**
+ * Link protection on real messages: links found in text, in <a>, <area>, forms, srcset and CSS url(); each
+ * kind of risky link a symbol with a reason (script schemes, user information hiding the host, IP
+ * addresses, shorteners, look-alikes of the tenant's and partners' domains, mixed scripts, link text
+ * showing another domain, tracking parameters); ordinary links and the tenant's own pass; hostile input
+ * answers at once.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { linkProtectionCheck } from '../src/guard/checks/link-protection.ts';
+import type { GuardFinding, GuardTenant } from '../src/guard/contract.ts';
+import { linksInCss, linksInHtml, linksInText } from '../src/guard/links.ts';
+import { resolveGuardPolicy } from '../src/guard/policy.ts';
+import { createGuardRunner } from '../src/guard/runner.ts';
+import type { PolicySettings } from '../src/guard-policy-settings.ts';
+import { crlf, guardInput, headers } from './support/crafted-mail.ts';
+
+const tenant: GuardTenant = { id: 't1', name: 'Acme', domains: ['acme.test'], members: [{ email: 'anna@acme.test', name: 'Anna' }] };
+
+function html(body: string): string {
+  return crlf(`${headers({ From: 'News <news@sender.example>', To: 'anna@acme.test', Subject: 'Links', 'MIME-Version': '1.0', 'Content-Type': 'text/html; charset=utf-8' })}\n<html><body>${body}</body></html>\n`);
+}
+function text(body: string): string {
+  return crlf(`${headers({ From: 'News <news@sender.example>', To: 'anna@acme.test', Subject: 'Links', 'Content-Type': 'text/plain; charset=utf-8' })}\n${body}\n`);
+}
+async function findings(raw: string, settings: PolicySettings = {}): Promise<GuardFinding[]> {
+  const policy = resolveGuardPolicy(settings);
+  const verdict = await createGuardRunner({ checks: [linkProtectionCheck], policyFor: () => policy })(guardInput(raw, { tenant }));
+  return verdict.findings;
+}
+const bySymbol = (list: GuardFinding[]) => new Map(list.map((f) => [f.symbol, f]));
+
+describe('links are found', () => {
+  test('in text, <a>, <area>, forms, srcset and CSS, with the text of each link', () => {
+    assert.deepEqual(
+      linksInText('See https://a.example/x, (www.b.example/y) and "http://c.example/z".').map((l) => l.url),
+      ['https://a.example/x', 'http://www.b.example/y', 'http://c.example/z'],
+    );
+    const found = linksInHtml(
+      '<a href="https://d.example/1">Your <b>account</b></a><map><area href="https://e.example/2"></map>' +
+        '<form action="https://f.example/login"><button formaction="https://g.example/x">Go</button></form>' +
+        '<img srcset="https://h.example/a.png 1x, https://i.example/b.png 2x"><div style="background:url(\'https://j.example/bg.png\')"></div>' +
+        '<style>p { background: url(https://k.example/s.png) }</style><a href="#top">top</a>',
+    );
+    assert.deepEqual(
+      found.map((l) => [l.source, new URL(l.url).hostname]),
+      [
+        ['href', 'd.example'], ['area', 'e.example'], ['form', 'f.example'], ['form', 'g.example'], ['srcset', 'h.example'], ['srcset', 'i.example'], ['css', 'j.example'], ['css', 'k.example'],
+      ],
+    );
+    assert.equal(found[0]!.text, 'Your account');
+  });
+
+  test('hostile input is answered at once: huge runs, unclosed url( and thousands of links', () => {
+    const started = performance.now();
+    linksInText(`https://${'a'.repeat(1_000_000)}`);
+    linksInText('www.'.repeat(200_000));
+    linksInCss(`url(${'('.repeat(500_000)}`);
+    assert.equal(linksInHtml('<a href="https://x.example/">x</a>'.repeat(20_000)).length, 500);
+    assert.ok(performance.now() - started < 2000, `took ${Math.round(performance.now() - started)} ms`);
+  });
+});
+
+describe('risky links are named', () => {
+  test('a script scheme, a host behind user information, an IP address, a shortener', async () => {
+    const found = bySymbol(
+      await findings(
+        html(
+          '<a href="javascript:alert(1)">Open</a> <a href="https://www.mybank.example@evil.example/login">Bank</a> ' +
+            '<a href="http://203.0.113.7/pay">Pay</a> <a href="https://bit.ly/3xYz">Invoice</a> <a href="https://bit.ly/other">2</a>',
+        ),
+      ),
+    );
+    assert.match(found.get('LINK_SCRIPT_SCHEME')!.reason, /runs a javascript address/);
+    assert.match(found.get('LINK_USERINFO')!.reason, /shows www\.mybank\.example before an @, but goes to evil\.example/);
+    assert.match(found.get('LINK_IP_LITERAL')!.reason, /goes to the address 203\.0\.113\.7/);
+    assert.match(found.get('LINK_SHORTENER')!.reason, /bit\.ly\/3xYz goes through the URL shortener bit\.ly.*\(and 1 more such link\)/);
+  });
+
+  test("look-alikes of the tenant's and partners' domains, mixed scripts, and text showing another domain", async () => {
+    const found = bySymbol(
+      await findings(
+        html(
+          '<a href="https://login.acrne.test/">Sign in</a> <a href="https://xn--pypal-4ve.example/">PayPal</a> ' +
+            '<a href="https://evil.example/track">www.partner.example/invoices</a> <a href="https://portal.partnre.example/">Portal</a>',
+        ),
+        { modules: { headers: { partnerDomains: ['partner.example'] } } },
+      ),
+    );
+    assert.match(found.get('LINK_LOOKALIKE')!.reason, /login\.acrne\.test, which looks like acme\.test, one of the tenant's domains \(confusable letters\) \(and 1 more such link\)/);
+    assert.match(found.get('LINK_MIXED_SCRIPT')!.reason, /mixes (Latin and Cyrillic|Cyrillic and Latin) letters/);
+    assert.match(found.get('LINK_TEXT_MISMATCH')!.reason, /a link shows www\.partner\.example\/invoices but goes to evil\.example/);
+  });
+
+  test("tracking parameters are counted without score; the tenant's own links, ordinary links and matching link text pass", async () => {
+    const list = await findings(
+      text('Our offer: https://shop.example/p?utm_source=mail&utm_medium=x and https://news.example/a?fbclid=1 and https://www.acme.test/ and https://docs.example/guide'),
+    );
+    assert.deepEqual(list.map((f) => [f.symbol, f.score, f.reason]), [['LINK_TRACKING', 0, '2 links carry tracking parameters (utm_source, utm_medium, fbclid)']]);
+    assert.deepEqual(await findings(html('<a href="https://www.docs.example/x">www.docs.example</a> <a href="https://acme.test/">Our site</a> <a href="mailto:a@b.example">mail</a>')), []);
+    const custom = await findings(text('https://shop.example/p?ref_id=7'), { modules: { links: { trackingParameters: ['ref_*'] } } });
+    assert.deepEqual(custom.map((f) => f.symbol), ['LINK_TRACKING']);
+  });
+
+  test('a policy can switch the module off or raise its scores', async () => {
+    assert.deepEqual(await findings(html('<a href="http://203.0.113.7/">x</a>'), { modules: { links: { enabled: false } } }), []);
+    const raised = await findings(html('<a href="http://203.0.113.7/">x</a>'), { modules: { links: { scoreDelta: 9 } } });
+    assert.equal(raised[0]!.score, 9);
+  });
+});
