@@ -130,3 +130,54 @@ export class IntakePriority {
     if (this.accepted.length > 10_000) this.accepted.splice(0, this.accepted.length - 10_000);
   }
 }
+
+/**
+ * Work items taken up together: each item waits in a queue, and the queue is worked off in groups of at
+ * most `maxGroup`, with at most `maxRunning` groups at once, so that items arriving while a group runs
+ * share the next one (one transaction and commit for many). With `retrySingly`, a group that fails is run
+ * again item by item, so the item that cannot be done fails alone and the others are done.
+ */
+export class GroupedWork<In, Out> {
+  private readonly queue: Array<{ item: In; resolve: (result: Out) => void; reject: (error: unknown) => void }> = [];
+  private running = 0;
+
+  constructor(
+    private readonly options: { maxGroup: number; maxRunning: number; retrySingly: boolean; run: (items: In[]) => Promise<Out[]> },
+  ) {}
+
+  submit(item: In): Promise<Out> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (this.running < this.options.maxRunning) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running += 1;
+    try {
+      for (;;) {
+        const group = this.queue.splice(0, this.options.maxGroup);
+        if (group.length === 0) return;
+        try {
+          const results = await this.options.run(group.map((g) => g.item));
+          group.forEach((g, i) => g.resolve(results[i]!));
+        } catch (error) {
+          if (!this.options.retrySingly || group.length === 1) {
+            for (const g of group) g.reject(error);
+            continue;
+          }
+          for (const g of group) {
+            try {
+              const [result] = await this.options.run([g.item]);
+              g.resolve(result!);
+            } catch (single) {
+              g.reject(single);
+            }
+          }
+        }
+      }
+    } finally {
+      this.running -= 1;
+    }
+  }
+}

@@ -5,6 +5,7 @@
  * notification mail (spooled for delivery) and its audit entries. Copies taken up at once are written
  * in groups, one transaction each.
  */
+import { GroupedWork } from '../work-signal.ts';
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
@@ -183,32 +184,15 @@ export class RecipientCopies {
    * The quota is checked here in the order the copies came, each counting the ones before it, so a batch
    * cannot together overrun what each alone would fit.
    */
-  private readonly readQueue: Array<{ read: PendingRead; resolve: (result: ReadResult) => void; reject: (error: unknown) => void }> = [];
-  private readGroupsRunning = 0;
+  private readonly reads = new GroupedWork<PendingRead, ReadResult>({
+    maxGroup: MAX_STORES_PER_GROUP,
+    maxRunning: MAX_STORE_GROUPS_WRITING,
+    retrySingly: false,
+    run: (reads) => this.readMany(reads),
+  });
 
   private readInGroup(read: PendingRead): Promise<ReadResult> {
-    return new Promise((resolve, reject) => {
-      this.readQueue.push({ read, resolve, reject });
-      if (this.readGroupsRunning < MAX_STORE_GROUPS_WRITING) void this.readGroups();
-    });
-  }
-
-  private async readGroups(): Promise<void> {
-    this.readGroupsRunning += 1;
-    try {
-      for (;;) {
-        const group = this.readQueue.splice(0, MAX_STORES_PER_GROUP);
-        if (group.length === 0) return;
-        try {
-          const results = await this.readMany(group.map((g) => g.read));
-          group.forEach((g, i) => g.resolve(results[i]!));
-        } catch (error) {
-          for (const g of group) g.reject(error);
-        }
-      }
-    } finally {
-      this.readGroupsRunning -= 1;
-    }
+    return this.reads.submit(read);
   }
 
   private async readMany(reads: PendingRead[]): Promise<ReadResult[]> {
@@ -271,45 +255,17 @@ export class RecipientCopies {
    * extends the tenant's audit chain once: the chain's lock and the commit's flush to disk are paid once a
    * group instead of once a message (with every store in its own transaction, the stores queued on that lock).
    */
-  private readonly storeQueue: Array<{ store: PendingStore; resolve: (threadId: string) => void; reject: (error: unknown) => void }> = [];
-  private storeGroupsWriting = 0;
+  // One store of a group that fails (a copy another worker stored, a full thread) is written alone, so
+  // the others are stored and only the failing one gets its error.
+  private readonly stores = new GroupedWork<PendingStore, string>({
+    maxGroup: MAX_STORES_PER_GROUP,
+    maxRunning: MAX_STORE_GROUPS_WRITING,
+    retrySingly: true,
+    run: (stores) => this.writeStores(stores),
+  });
 
   private storeInGroup(store: PendingStore): Promise<string> {
-    return new Promise((resolve, reject) => {
-      this.storeQueue.push({ store, resolve, reject });
-      if (this.storeGroupsWriting < MAX_STORE_GROUPS_WRITING) void this.writeStoreGroups();
-    });
-  }
-
-  private async writeStoreGroups(): Promise<void> {
-    this.storeGroupsWriting += 1;
-    try {
-      for (;;) {
-        const group = this.storeQueue.splice(0, MAX_STORES_PER_GROUP);
-        if (group.length === 0) return;
-        try {
-          const threadIds = await this.writeStores(group.map((g) => g.store));
-          group.forEach((g, i) => g.resolve(threadIds[i]!));
-        } catch (error) {
-          if (group.length === 1) {
-            group[0]!.reject(error);
-            continue;
-          }
-          // One store of the group failed (a copy another worker stored, a full thread): each is written
-          // alone, so the others are stored and only the failing one gets its error.
-          for (const g of group) {
-            try {
-              const [threadId] = await this.writeStores([g.store]);
-              g.resolve(threadId!);
-            } catch (single) {
-              g.reject(single);
-            }
-          }
-        }
-      }
-    } finally {
-      this.storeGroupsWriting -= 1;
-    }
+    return this.stores.submit(store);
   }
 
   /** Writes the stores in one transaction: each copy, its link and notification, and one audit append for all. */

@@ -59,21 +59,8 @@ export async function findOrCreateThread(tx: Queryable, unchecked: ThreadKey): P
     sql`select pg_advisory_xact_lock(hashtextextended(${`portal-thread:${key.tenantId}:${key.memberAddress}:${key.externalAddress}`}, 0))`,
   );
   if (key.referencedIds.length > 0) {
-    const [replied] = await tx
-      .select({ threadId: portalThreads.id })
-      .from(portalMessages)
-      .innerJoin(portalThreads, eq(portalThreads.id, portalMessages.threadId))
-      .where(
-        and(
-          eq(portalMessages.tenantId, key.tenantId),
-          inArray(portalMessages.messageIdHeader, key.referencedIds),
-          eq(portalThreads.externalAddress, key.externalAddress),
-          lt(portalThreads.messageCount, MAX_THREAD_MESSAGES),
-        ),
-      )
-      .orderBy(desc(portalMessages.sentAt))
-      .limit(1);
-    if (replied) return replied.threadId;
+    const replied = await repliedThread(tx, key);
+    if (replied) return replied;
   }
   const [bySubject] = await tx
     .select({ id: portalThreads.id })
@@ -100,6 +87,25 @@ export async function findOrCreateThread(tx: Queryable, unchecked: ThreadKey): P
     })
     .returning({ id: portalThreads.id });
   return created!.id;
+}
+
+/** The open thread with the newest message a reply refers to (In-Reply-To, References), if any. */
+async function repliedThread(tx: Queryable, key: ThreadKey): Promise<string | undefined> {
+  const [replied] = await tx
+    .select({ threadId: portalThreads.id })
+    .from(portalMessages)
+    .innerJoin(portalThreads, eq(portalThreads.id, portalMessages.threadId))
+    .where(
+      and(
+        eq(portalMessages.tenantId, key.tenantId),
+        inArray(portalMessages.messageIdHeader, key.referencedIds),
+        eq(portalThreads.externalAddress, key.externalAddress),
+        lt(portalThreads.messageCount, MAX_THREAD_MESSAGES),
+      ),
+    )
+    .orderBy(desc(portalMessages.sentAt))
+    .limit(1);
+  return replied?.threadId;
 }
 
 /** Counts a message into the thread; false when the thread is full. */
@@ -139,21 +145,8 @@ export async function findOrCreateThreadsWithSlots(tx: Queryable, unchecked: rea
   const threadIds: Array<string | undefined> = [];
   for (const [index, key] of keys.entries()) {
     if (key.referencedIds.length === 0) continue;
-    const [replied] = await tx
-      .select({ threadId: portalThreads.id })
-      .from(portalMessages)
-      .innerJoin(portalThreads, eq(portalThreads.id, portalMessages.threadId))
-      .where(
-        and(
-          eq(portalMessages.tenantId, key.tenantId),
-          inArray(portalMessages.messageIdHeader, key.referencedIds),
-          eq(portalThreads.externalAddress, key.externalAddress),
-          lt(portalThreads.messageCount, MAX_THREAD_MESSAGES),
-        ),
-      )
-      .orderBy(desc(portalMessages.sentAt))
-      .limit(1);
-    if (replied) threadIds[index] = replied.threadId;
+    const replied = await repliedThread(tx, key);
+    if (replied) threadIds[index] = replied;
   }
   const subjectOf = (key: ThreadKey) => `${key.tenantId}\n${key.memberAddress}\n${key.externalAddress}\n${key.subjectKey}`;
   const open = keys.filter((_, index) => threadIds[index] === undefined);
