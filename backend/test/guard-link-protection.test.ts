@@ -13,7 +13,12 @@ import { linksInCss, linksInHtml, linksInText } from '../src/guard/links.ts';
 import { resolveGuardPolicy } from '../src/guard/policy.ts';
 import { createGuardRunner } from '../src/guard/runner.ts';
 import type { PolicySettings } from '../src/guard-policy-settings.ts';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import QRCode from 'qrcode';
+import { imageSize, MAX_PIXELS, qrCodeIn } from '../src/guard/qr-codes.ts';
 import { crlf, guardInput, headers } from './support/crafted-mail.ts';
+import { messageWith } from './support/attachment-files.ts';
 
 const tenant: GuardTenant = { id: 't1', name: 'Acme', domains: ['acme.test'], members: [{ email: 'anna@acme.test', name: 'Anna' }] };
 
@@ -106,5 +111,44 @@ describe('risky links are named', () => {
     assert.deepEqual(await findings(html('<a href="http://203.0.113.7/">x</a>'), { modules: { links: { enabled: false } } }), []);
     const raised = await findings(html('<a href="http://203.0.113.7/">x</a>'), { modules: { links: { scoreDelta: 9 } } });
     assert.equal(raised[0]!.score, 9);
+  });
+});
+
+describe('QR codes in images', () => {
+  const qrPng = (text: string) => QRCode.toBuffer(text, { type: 'png', margin: 4, scale: 6 });
+  async function qrJpeg(text: string): Promise<Buffer> {
+    const png = PNG.sync.read(await qrPng(text));
+    return Buffer.from(jpeg.encode({ data: png.data, width: png.width, height: png.height }, 90).data);
+  }
+
+  test('a QR code in a PNG attachment and in a JPEG is read, and its link is judged like any other', async () => {
+    const raw = messageWith(
+      [
+        { name: 'scan-me.png', content: await qrPng('http://203.0.113.9/verify?utm_source=qr'), type: 'image/png' },
+        { name: 'photo.jpg', content: await qrJpeg('https://bit.ly/pay-now'), type: 'image/jpeg' },
+      ],
+      'Verify your account',
+    );
+    const found = bySymbol(await findings(raw));
+    assert.match(found.get('LINK_QR_CODE')!.reason, /the image scan-me\.png holds a QR code that leads to http:\/\/203\.0\.113\.9\/verify\?utm_source=qr \(and 1 more such link\)/);
+    assert.match(found.get('LINK_IP_LITERAL')!.reason, /203\.0\.113\.9/);
+    assert.match(found.get('LINK_SHORTENER')!.reason, /bit\.ly\/pay-now/);
+    assert.ok(found.has('LINK_TRACKING'));
+  });
+
+  test('an image too large to read is not decoded, and a broken one is no crash', async () => {
+    const big = Buffer.alloc(64);
+    Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').copy(big);
+    big.writeUInt32BE(20_000, 16);
+    big.writeUInt32BE(20_000, 20);
+    assert.deepEqual(imageSize(big), { kind: 'png', width: 20_000, height: 20_000 });
+    assert.ok(20_000 * 20_000 > MAX_PIXELS);
+    const started = performance.now();
+    assert.equal(qrCodeIn(big), undefined);
+    const png = await qrPng('https://example.org/');
+    assert.equal(qrCodeIn(png.subarray(0, 200)), undefined, 'a truncated PNG');
+    assert.equal(qrCodeIn(Buffer.from([0xff, 0xd8, 0xff, 0xc0, 0, 17, 8, 0xff, 0xff, 0xff, 0xff])), undefined, 'a JPEG claiming 65535 × 65535');
+    assert.ok(performance.now() - started < 500);
+    assert.equal(qrCodeIn(png), 'https://example.org/');
   });
 });

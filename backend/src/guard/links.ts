@@ -7,7 +7,7 @@
  */
 import { Parser } from 'htmlparser2';
 
-export type LinkSource = 'text' | 'href' | 'area' | 'form' | 'srcset' | 'css';
+export type LinkSource = 'text' | 'href' | 'area' | 'form' | 'srcset' | 'css' | 'qr';
 
 export interface FoundLink {
   url: string;

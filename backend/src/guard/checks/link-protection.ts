@@ -3,15 +3,16 @@
  * without asking the network: a script in place of an address, a host hidden behind user information
  * (https://bank.example@evil.example/), an IP address instead of a name, a URL shortener that hides the
  * destination, a domain that reads like the tenant's or a partner's, a host mixing scripts, link text
- * that shows another domain than the link goes to, and tracking parameters. Each kind is one symbol with
- * the first example and a count. Following redirects, rewriting links for click-time checks and QR codes
- * in images are later parts of this module.
+ * that shows another domain than the link goes to, and tracking parameters; and links printed as QR codes
+ * in images (qr-codes.ts), which are judged like the others. Each kind is one symbol with the first example
+ * and a count. Following redirects and rewriting links for click-time checks are later parts of this module.
  */
 import { isIP } from 'node:net';
 import { getDomain } from 'tldts';
 import type { GuardCheck, GuardFinding } from '../contract.ts';
 import { linksInHtml, linksInText, type FoundLink } from '../links.ts';
 import { extractMessageText } from '../message-text.ts';
+import { qrCodesInMessage } from '../qr-codes.ts';
 import { domainLookalike, mixedScriptDomain } from './header-protection.ts';
 
 export const LINK_SCORES = {
@@ -23,6 +24,7 @@ export const LINK_SCORES = {
   LINK_MIXED_SCRIPT: 4,
   LINK_TEXT_MISMATCH: 5,
   LINK_TRACKING: 0,
+  LINK_QR_CODE: 3,
 } as const;
 type LinkSymbol = keyof typeof LINK_SCORES;
 
@@ -85,6 +87,8 @@ export const linkProtectionCheck: GuardCheck = {
     const links: FoundLink[] = [];
     linksInText(text.text, links);
     for (const html of text.htmlSource ?? []) linksInHtml(html, links);
+    const codes = qrCodesInMessage(context.header, { maxParts: context.policy.limits.maxParts, maxDepth: context.policy.limits.maxNestingDepth });
+    for (const code of codes) if (/^https?:\/\//i.test(code.text)) links.push({ url: code.text.slice(0, 2048), source: 'qr', text: code.image });
     if (links.length === 0) return [];
 
     const shorteners = new Set([...SHORTENERS, ...settings.shorteners]);
@@ -101,6 +105,7 @@ export const linkProtectionCheck: GuardCheck = {
       const key = `${link.url}\n${link.text ?? ''}`;
       if (seen.has(key)) continue;
       seen.add(key);
+      if (link.source === 'qr') note('LINK_QR_CODE', `the image ${shown(link.text ?? '')} holds a QR code that leads to ${shown(link.url)}`);
       const lower = link.url.toLowerCase();
       const scheme = SCRIPT_SCHEMES.has(lower.slice(0, lower.indexOf(':') + 1)) ? lower.slice(0, lower.indexOf(':') + 1) : undefined;
       if (scheme && link.source !== 'css' && link.source !== 'srcset') {
@@ -115,6 +120,11 @@ export const linkProtectionCheck: GuardCheck = {
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
       const host = url.hostname.replace(/^\[|\]$/g, '');
+      for (const name of url.searchParams.keys()) {
+        if (isTracking(name)) trackingNames.add(name.toLowerCase());
+      }
+      if ([...url.searchParams.keys()].some(isTracking)) note('LINK_TRACKING', '');
+
       if (url.username || url.password) {
         note('LINK_USERINFO', `${shown(link.url)} shows ${shown(decodeURIComponent(url.username))} before an @, but goes to ${host}`);
       }
@@ -130,16 +140,12 @@ export const linkProtectionCheck: GuardCheck = {
       }
       const mixed = mixedScriptDomain(host);
       if (mixed) note('LINK_MIXED_SCRIPT', `${shown(link.url)} goes to a host whose label "${shown(mixed.label)}" mixes ${mixed.scripts.join(' and ')} letters`);
-      if (link.text) {
+      if (link.text && link.source !== 'qr') {
         const shownDomain = domainShownIn(link.text);
         if (shownDomain && shownDomain !== registrable) {
           note('LINK_TEXT_MISMATCH', `a link shows ${shown(link.text)} but goes to ${host}`);
         }
       }
-      for (const name of url.searchParams.keys()) {
-        if (isTracking(name)) trackingNames.add(name.toLowerCase());
-      }
-      if ([...url.searchParams.keys()].some(isTracking)) note('LINK_TRACKING', '');
     }
     const findings: GuardFinding[] = [];
     for (const [symbol, { first, count }] of found) {
