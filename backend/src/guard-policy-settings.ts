@@ -247,6 +247,8 @@ const linksModule = z.strictObject({
     .array(z.string().trim().min(1).max(100).regex(/^[A-Za-z0-9_.-]+\*?$/, 'must be a parameter name such as utm_* or fbclid'))
     .max(MAX_RULES)
     .optional(),
+  /** Add a warning to a delivered message whose images hold QR codes, with each link written so it cannot be clicked (default on). */
+  qrWarning: z.boolean().optional(),
 });
 
 const template = z.string().max(100_000);

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { simpleParser } from 'mailparser';
 import { linkProtectionCheck } from '../src/guard/checks/link-protection.ts';
 import type { GuardFinding, GuardTenant } from '../src/guard/contract.ts';
 import { linksInCss, linksInHtml, linksInText } from '../src/guard/links.ts';
@@ -134,6 +135,25 @@ describe('QR codes in images', () => {
     assert.match(found.get('LINK_IP_LITERAL')!.reason, /203\.0\.113\.9/);
     assert.match(found.get('LINK_SHORTENER')!.reason, /bit\.ly\/pay-now/);
     assert.ok(found.has('LINK_TRACKING'));
+  });
+
+  test('the delivered message warns of the QR code and names where it leads, written so it cannot be clicked; a policy may turn the warning off', async () => {
+    const image = await qrPng('https://login.evil.example/acme?id=7');
+    const raw = messageWith([{ name: 'invoice.png', content: image, type: 'image/png' }], 'Invoice');
+    const policy = resolveGuardPolicy({});
+    const verdict = await createGuardRunner({ checks: [linkProtectionCheck], policyFor: () => policy })(guardInput(raw, { tenant }));
+    assert.deepEqual(verdict.disarmed?.changes.map((c) => [c.symbol, c.reason]), [
+      ['LINK_QR_WARNING', 'a warning names where the QR code leads: hxxps://login[.]evil[.]example/acme?id=7'],
+    ]);
+    const parsed = await simpleParser(verdict.disarmed!.raw);
+    assert.match(parsed.text ?? '', /Caution: an image in this message holds a QR code\..*\n- invoice\.png: hxxps:\/\/login\[\.\]evil\[\.\]example\/acme\?id=7/s);
+    assert.deepEqual(parsed.attachments.map((a) => a.filename), ['invoice.png']);
+    assert.ok(parsed.attachments[0]!.content.equals(image), 'the image itself is unchanged');
+
+    const off = resolveGuardPolicy({ modules: { links: { qrWarning: false } } });
+    const quiet = await createGuardRunner({ checks: [linkProtectionCheck], policyFor: () => off })(guardInput(raw, { tenant }));
+    assert.equal(quiet.disarmed, undefined);
+    assert.ok(quiet.findings.some((f) => f.symbol === 'LINK_QR_CODE'));
   });
 
   test('an image too large to read is not decoded, and a broken one is no crash', async () => {

@@ -103,7 +103,7 @@ export interface GuardPolicy {
     };
     authentication: GuardModuleSettings & { honourDmarcPolicy: boolean };
     attachments: AttachmentSettings;
-    links: GuardModuleSettings & { shorteners: readonly string[]; trackingParameters: readonly string[] };
+    links: GuardModuleSettings & { shorteners: readonly string[]; trackingParameters: readonly string[]; qrWarning: boolean };
   };
   quarantine: {
     delivery: 'notify' | 'portalOnly';
@@ -171,7 +171,7 @@ export const DEFAULT_GUARD_POLICY: GuardPolicy = Object.freeze({
     network: { ...moduleDefaults, ipBlockList: [], ipAllowList: [], domainBlockList: [], countryBlockList: [] },
     authentication: { ...moduleDefaults, honourDmarcPolicy: true },
     attachments: attachmentDefaults,
-    links: { ...moduleDefaults, shorteners: [], trackingParameters: [] },
+    links: { ...moduleDefaults, shorteners: [], trackingParameters: [], qrWarning: true },
   },
   quarantine: {
     delivery: 'notify',
@@ -275,6 +275,7 @@ export function resolveGuardPolicy(
         ...moduleOf(modules.links),
         shorteners: modules.links?.shorteners ?? [],
         trackingParameters: (modules.links?.trackingParameters ?? []).map((p) => p.toLowerCase()),
+        qrWarning: modules.links?.qrWarning ?? true,
       },
     },
     quarantine: {

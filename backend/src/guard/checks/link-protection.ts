@@ -13,6 +13,8 @@ import type { GuardCheck, GuardFinding } from '../contract.ts';
 import { linksInHtml, linksInText, type FoundLink } from '../links.ts';
 import { extractMessageText } from '../message-text.ts';
 import { qrCodesInMessage } from '../qr-codes.ts';
+import { editParts } from '../../mail/mime-edit.ts';
+import { scanMimeStructure } from '../../mail/mime-structure.ts';
 import { domainLookalike, mixedScriptDomain } from './header-protection.ts';
 
 export const LINK_SCORES = {
@@ -157,4 +159,35 @@ export const linkProtectionCheck: GuardCheck = {
     }
     return findings;
   },
+  /**
+   * A message whose images hold QR codes gets a warning part first: where each code leads, written so it
+   * cannot be clicked or scanned from the warning (hxxps://evil[.]example/…).
+   */
+  disarm(context) {
+    if (!context.policy.modules.links.qrWarning || !context.findings.some((f) => f.symbol === 'LINK_QR_CODE')) return undefined;
+    const codes = qrCodesInMessage(context.header, { maxParts: context.policy.limits.maxParts, maxDepth: context.policy.limits.maxNestingDepth });
+    if (codes.length === 0) return undefined;
+    const structure = scanMimeStructure(context.header, { maxParts: context.policy.limits.maxParts, maxDepth: context.policy.limits.maxNestingDepth, maxBodyBytes: context.header.body.length });
+    const lines = codes.map((code) => `- ${code.image}: ${defanged(code.text)}`);
+    const notice =
+      `Caution: ${codes.length === 1 ? 'an image in this message holds a QR code' : `images in this message hold ${codes.length} QR codes`}. ` +
+      'A QR code opens its link on your phone, outside your organisation\'s protection. Where it leads:\n' +
+      `${lines.join('\n')}\n\nDo not scan it unless you expected it from this sender.\n`;
+    return {
+      raw: editParts(context.header, structure, {}, notice),
+      changes: [{ symbol: 'LINK_QR_WARNING', reason: `a warning names where the QR code${codes.length === 1 ? ' leads' : 's lead'}: ${codes.map((c) => defanged(c.text)).join(', ')}` }],
+    };
+  },
 };
+
+/** A link as text nobody clicks by mistake: hxxp(s) and [.] in the host. */
+export function defanged(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.slice(0, 300));
+  } catch {
+    return shown(url.slice(0, 300)).replaceAll('.', '[.]');
+  }
+  const scheme = parsed.protocol.replace('http', 'hxxp');
+  return shown(`${scheme}//${parsed.host.replaceAll('.', '[.]')}${parsed.pathname}${parsed.search}`);
+}
