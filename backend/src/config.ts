@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { DEFAULT_MAX_HEADER_BYTES, MAX_CONFIGURABLE_HEADER_BYTES } from './mail/header-section.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { colourProblem, normaliseColour, resolveLogo } from './tenants/branding.ts';
-import { guardSectionSchema } from './guard-policy-settings.ts';
+import { guardSectionSchema, ipRuleProblem } from './guard-policy-settings.ts';
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
@@ -56,6 +56,17 @@ const environmentSchema = z.object({
     .optional(),
   /** How long one DNS question of sender authentication may take before it counts as a temporary error. */
   SEALPOST_DNS_TIMEOUT_MS: positiveInt.default(2000),
+  /** How long following one link (all its redirects) may take, for policies that follow links. */
+  SEALPOST_LINK_FOLLOW_TIMEOUT_MS: positiveInt.default(3000),
+  /**
+   * Addresses or CIDR ranges that link following may reach although they are not public, comma-separated.
+   * For tests with servers on loopback; empty in production, where only public addresses are followed.
+   */
+  SEALPOST_LINK_FOLLOW_ALLOW: z
+    .string()
+    .max(2000)
+    .refine((list) => list.split(',').every((entry) => ipRuleProblem(entry.trim()) === undefined), 'must be a comma-separated list of addresses or CIDR ranges')
+    .optional(),
   /**
    * Senders first: while a burst of mail arrives, the checks and deliveries behind it take a fifth of the
    * gateway's time until the oldest waiting message is this many seconds old. 0 turns it off.
@@ -209,7 +220,7 @@ export interface Config {
   http: { host: string; port: number; publicUrl: string };
   relay?: string;
   /** Inbound checks' outside sources: the GeoIP database and the DNS servers sender authentication asks. */
-  guard: { geoipDatabase?: string; dnsServers?: string[]; dnsTimeoutMs: number };
+  guard: { geoipDatabase?: string; dnsServers?: string[]; dnsTimeoutMs: number; linkFollowTimeoutMs: number; linkFollowAllow: string[] };
   /** How old a burst's backlog may grow while the intake goes first (0: no priority). */
   burstBacklogSeconds: number;
   masterKey?: Buffer;
@@ -413,6 +424,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       geoipDatabase: e.SEALPOST_GEOIP_DB === undefined ? undefined : resolve(e.SEALPOST_GEOIP_DB),
       dnsServers: e.SEALPOST_DNS_SERVERS?.split(',').map((s) => s.trim()),
       dnsTimeoutMs: e.SEALPOST_DNS_TIMEOUT_MS,
+      linkFollowTimeoutMs: e.SEALPOST_LINK_FOLLOW_TIMEOUT_MS,
+      linkFollowAllow: e.SEALPOST_LINK_FOLLOW_ALLOW?.split(',').map((s) => s.trim()).filter(Boolean) ?? [],
     },
     burstBacklogSeconds: e.SEALPOST_BURST_BACKLOG_SECONDS,
     masterKey,

@@ -249,6 +249,11 @@ const linksModule = z.strictObject({
     .optional(),
   /** Add a warning to a delivered message whose images hold QR codes, with each link written so it cannot be clicked (default on). */
   qrWarning: z.boolean().optional(),
+  /**
+   * Follow links (up to five a message, shorteners first) through their redirects to where they lead, and
+   * look for a password field there (default off: it costs a request per link and time per message).
+   */
+  follow: z.boolean().optional(),
 });
 
 const template = z.string().max(100_000);

@@ -6,9 +6,12 @@
  * answers at once.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
-import { linkProtectionCheck } from '../src/guard/checks/link-protection.ts';
+import { createLinkProtectionCheck, linkProtectionCheck } from '../src/guard/checks/link-protection.ts';
+import { createLinkFollower, isPublicAddress } from '../src/guard/link-follower.ts';
 import type { GuardFinding, GuardTenant } from '../src/guard/contract.ts';
 import { linksInCss, linksInHtml, linksInText } from '../src/guard/links.ts';
 import { resolveGuardPolicy } from '../src/guard/policy.ts';
@@ -170,5 +173,69 @@ describe('QR codes in images', () => {
     assert.equal(qrCodeIn(Buffer.from([0xff, 0xd8, 0xff, 0xc0, 0, 17, 8, 0xff, 0xff, 0xff, 0xff])), undefined, 'a JPEG claiming 65535 × 65535');
     assert.ok(performance.now() - started < 500);
     assert.equal(qrCodeIn(png), 'https://example.org/');
+  });
+});
+
+describe('following links', () => {
+  let server: Server;
+  let base: string;
+  before(async () => {
+    server = createServer((request, response) => {
+      const path = request.url ?? '/';
+      if (path === '/short') return void response.writeHead(302, { location: '/hop2' }).end();
+      if (path === '/hop2') return void response.writeHead(301, { location: `${base}/landing` }).end();
+      if (path === '/landing') {
+        return void response.writeHead(200, { 'content-type': 'text/html' }).end('<html><head><meta http-equiv="refresh" content="0; url=/login"></head></html>');
+      }
+      if (path === '/login') {
+        return void response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<form action="/steal" method="post"><input name="user"><input type="PASSWORD" name="pw"></form>');
+      }
+      if (path === '/metadata') return void response.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' }).end();
+      if (path === '/loop') return void response.writeHead(302, { location: '/loop' }).end();
+      if (path === '/slow') return void setTimeout(() => response.writeHead(200).end('late'), 5000).unref();
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://localhost:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const follower = () => createLinkFollower({ timeoutMs: 1500, maxHops: 5, allow: ['127.0.0.0/8', '::1'] });
+
+  test('only public addresses are public', () => {
+    for (const address of ['8.8.8.8', '2001:4860:4860::8888', '1.1.1.1']) assert.ok(isPublicAddress(address), address);
+    for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fe80::1', 'fc00::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '224.0.0.1', '198.51.100.1', 'not-an-ip']) {
+      assert.ok(!isPublicAddress(address), address);
+    }
+  });
+
+  test('redirects and a meta refresh are followed to a login page', async () => {
+    const result = await follower()(`${base}/short`);
+    assert.deepEqual(result.hops.map((h) => new URL(h).pathname), ['/short', '/hop2', '/landing', '/login']);
+    assert.equal(result.loginForm, true);
+    assert.equal(result.stopped, undefined);
+  });
+
+  test('loopback without the test allowance, the metadata address, a loop and a slow server stop in time and say why', async () => {
+    const strict = createLinkFollower({ timeoutMs: 1500, maxHops: 5 });
+    assert.match((await strict(`${base}/short`)).stopped!, /resolves to (127\.0\.0\.1|::1), which is not a public address/);
+    assert.match((await follower()(`${base}/metadata`)).stopped!, /169\.254\.169\.254 is not a public address/);
+    assert.match((await follower()(`${base}/loop`)).stopped!, /redirects more than 5 times/);
+    const started = performance.now();
+    assert.match((await follower()(`${base}/slow`)).stopped!, /no answer within 1500 ms/);
+    assert.ok(performance.now() - started < 2500);
+  });
+
+  test('a policy that follows links names the redirects and the login form', async () => {
+    const check = createLinkProtectionCheck(follower(), 1500);
+    const policy = resolveGuardPolicy({ modules: { links: { follow: true } } });
+    const verdict = await createGuardRunner({ checks: [check], policyFor: () => policy })(guardInput(html(`<a href="${base}/short">Your invoice</a>`), { tenant }));
+    const found = bySymbol(verdict.findings);
+    assert.match(found.get('LINK_REDIRECTS')!.reason, /\/short leads through 3 redirects to http:\/\/localhost:\d+\/login/);
+    assert.match(found.get('LINK_LOGIN_FORM')!.reason, /the page .*\/short leads to asks for a password/);
+    const off = await createGuardRunner({ checks: [check], policyFor: () => resolveGuardPolicy({}) })(guardInput(html(`<a href="${base}/short">x</a>`), { tenant }));
+    assert.ok(!off.findings.some((f) => f.symbol === 'LINK_REDIRECTS'), 'not followed unless the policy says so');
   });
 });

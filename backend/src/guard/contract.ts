@@ -238,6 +238,10 @@ export interface GuardServices {
    * error with code ENOTFOUND/ENODATA for no answer and ETIMEOUT (or another code) when DNS failed.
    */
   resolver?: (name: string, rrtype: string) => Promise<unknown>;
+  /** Follows a link through its redirects (link protection, for policies that say so); only to public addresses. */
+  linkFollower?: (url: string, signal?: AbortSignal) => Promise<{ hops: string[]; status?: number; loginForm: boolean; stopped?: string }>;
+  /** The follower's time for one link. */
+  linkFollowTimeoutMs?: number;
 }
 
 export interface GeoIpLookup {

@@ -103,7 +103,7 @@ export interface GuardPolicy {
     };
     authentication: GuardModuleSettings & { honourDmarcPolicy: boolean };
     attachments: AttachmentSettings;
-    links: GuardModuleSettings & { shorteners: readonly string[]; trackingParameters: readonly string[]; qrWarning: boolean };
+    links: GuardModuleSettings & { shorteners: readonly string[]; trackingParameters: readonly string[]; qrWarning: boolean; follow: boolean };
   };
   quarantine: {
     delivery: 'notify' | 'portalOnly';
@@ -171,7 +171,7 @@ export const DEFAULT_GUARD_POLICY: GuardPolicy = Object.freeze({
     network: { ...moduleDefaults, ipBlockList: [], ipAllowList: [], domainBlockList: [], countryBlockList: [] },
     authentication: { ...moduleDefaults, honourDmarcPolicy: true },
     attachments: attachmentDefaults,
-    links: { ...moduleDefaults, shorteners: [], trackingParameters: [], qrWarning: true },
+    links: { ...moduleDefaults, shorteners: [], trackingParameters: [], qrWarning: true, follow: false },
   },
   quarantine: {
     delivery: 'notify',
@@ -276,6 +276,7 @@ export function resolveGuardPolicy(
         shorteners: modules.links?.shorteners ?? [],
         trackingParameters: (modules.links?.trackingParameters ?? []).map((p) => p.toLowerCase()),
         qrWarning: modules.links?.qrWarning ?? true,
+        follow: modules.links?.follow ?? false,
       },
     },
     quarantine: {

@@ -4,7 +4,7 @@
  * calls the returned GuardRunner once per message.
  */
 import { attachmentFilterCheck } from './checks/attachment-filter.ts';
-import { linkProtectionCheck } from './checks/link-protection.ts';
+import { createLinkProtectionCheck, linkProtectionCheck } from './checks/link-protection.ts';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
@@ -24,7 +24,11 @@ export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, reply
 
 /** Every check the gateway ships, in the order their findings are listed. */
 export function gatewayGuardChecks(services: GuardServices): GuardCheck[] {
-  return [...GUARD_CHECKS, networkGeoCheck(services), ...(services.resolver ? [senderAuthenticationCheck(services)] : [])];
+  return [
+    ...GUARD_CHECKS.map((check) => (check.name === 'link-protection' && services.linkFollower ? createLinkProtectionCheck(services.linkFollower, services.linkFollowTimeoutMs) : check)),
+    networkGeoCheck(services),
+    ...(services.resolver ? [senderAuthenticationCheck(services)] : []),
+  ];
 }
 
 /** The SMTP-time hooks of the modules whose verdict is known before the 250 (network, geo, size). */
