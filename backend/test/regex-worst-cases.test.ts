@@ -129,8 +129,10 @@ describe('patterns that see outside input run in linear time', () => {
       smallMs = Math.min(smallMs, timeOf(() => sanitizeStyleSheet(small, css, { remote: false }), 1));
       largeMs = Math.min(largeMs, timeOf(() => sanitizeStyleSheet(large, css, { remote: false }), 1));
     }
+    // Below 150 ms the ratio says nothing: a collection of the parser's garbage, or a machine busy with other
+    // work, moves a few tens of milliseconds, while backtracking over 200,000 characters takes seconds.
     assert.ok(
-      largeMs < Math.max(8 * smallMs, 60),
+      largeMs < Math.max(8 * smallMs, 150),
       `4 × the CSS took more than 8 × the time (${smallMs.toFixed(1)} ms for 50,000 characters, ${largeMs.toFixed(1)} ms for 200,000)`,
     );
     assert.equal(sanitizeStyleSheet('@media print { p { color: red } }', css, { remote: false }), '@media print{p{color:red}}');
