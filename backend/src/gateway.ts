@@ -24,6 +24,7 @@ import { autoProtection, portalProtection } from './protect/portal-mode.ts';
 import { absurdStructureHook } from './guard/checks/message-structure.ts';
 import type { GuardRunner, GuardServices } from './guard/contract.ts';
 import { GuardPolicyStore } from './guard/policy-store.ts';
+import { ClickLinks } from './guard/click-links.ts';
 import { guardOutsideSources } from './guard/outside-sources.ts';
 import { createTenantGuard, gatewayGuardChecks, gatewayGuardHooks } from './guard/tenant-guard.ts';
 import { StageRunner } from './stages/stage-runner.ts';
@@ -125,11 +126,13 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   });
 
   const policies = new GuardPolicyStore(db, { auditKeys: vault.auditKeys });
+  const clickLinks = ClickLinks.fromMasterKey(master.key, config.http.publicUrl);
   const guardServices: GuardServices = {
     hostname: config.smtp.hostname,
     directory,
     policies,
     ...(await guardOutsideSources(config.guard, logger)),
+    clickLinks,
   };
   const guard =
     parts.guard ?? createTenantGuard({ policies, directory, logger, metrics: metrics.registry, checks: gatewayGuardChecks(guardServices) });
@@ -276,6 +279,13 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     auditCheckpoints,
     release,
     guard: { db, directory, policies, guard, services: guardServices, release },
+    click: {
+      clickLinks,
+      directory,
+      policies,
+      ...(guardServices.linkFollower ? { follower: guardServices.linkFollower } : {}),
+      followTimeoutMs: config.guard.linkFollowTimeoutMs,
+    },
     metricsAccess: { token: config.metrics.token, onMainListener: config.metrics.port === undefined },
     portal,
     addin: {

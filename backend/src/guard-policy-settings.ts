@@ -254,6 +254,15 @@ const linksModule = z.strictObject({
    * look for a password field there (default off: it costs a request per link and time per message).
    */
   follow: z.boolean().optional(),
+  /**
+   * Rewrite the links of delivered mail to Sealpost's click check (default off): each click is checked
+   * again, and the reader sees where the link really goes before a warning lets them on.
+   */
+  rewrite: z.boolean().optional(),
+  /** Remove tracking parameters from the links of delivered mail (default off). */
+  removeTracking: z.boolean().optional(),
+  /** Whether the click check's warning page lets the reader open a suspicious link anyway (default on). */
+  clickThrough: z.boolean().optional(),
 });
 
 const template = z.string().max(100_000);

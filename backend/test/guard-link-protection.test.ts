@@ -229,7 +229,7 @@ describe('following links', () => {
   });
 
   test('a policy that follows links names the redirects and the login form', async () => {
-    const check = createLinkProtectionCheck(follower(), 1500);
+    const check = createLinkProtectionCheck({ follower: follower(), followTimeoutMs: 1500 });
     const policy = resolveGuardPolicy({ modules: { links: { follow: true } } });
     const verdict = await createGuardRunner({ checks: [check], policyFor: () => policy })(guardInput(html(`<a href="${base}/short">Your invoice</a>`), { tenant }));
     const found = bySymbol(verdict.findings);

@@ -9,6 +9,7 @@
  * which sits below the guard, and is re-exported here so a check and its hook are written against one place.
  */
 import type { SplitMessage } from '../mail/header-block.ts';
+import type { ClickLinks } from './click-links.ts';
 import type { SmtpHookFinding } from '../smtp/smtp-hooks.ts';
 import type { GuardPolicy } from './policy.ts';
 import type { GuardModuleName } from '../guard-policy-settings.ts';
@@ -242,6 +243,8 @@ export interface GuardServices {
   linkFollower?: (url: string, signal?: AbortSignal) => Promise<{ hops: string[]; status?: number; loginForm: boolean; stopped?: string }>;
   /** The follower's time for one link. */
   linkFollowTimeoutMs?: number;
+  /** Signs the links that policies with `rewrite` send through the click check. */
+  clickLinks?: ClickLinks;
 }
 
 export interface GeoIpLookup {

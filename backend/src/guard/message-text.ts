@@ -14,7 +14,7 @@ import iconv from 'iconv-lite';
 import { Parser } from 'htmlparser2';
 import libmime from 'libmime';
 import type { HeaderField, SplitMessage } from '../mail/header-block.ts';
-import { scanMimeStructure, unfoldedValue } from '../mail/mime-structure.ts';
+import { scanMimeStructure, unfoldedValue, type MimePartSummary } from '../mail/mime-structure.ts';
 
 export interface MessageText {
   subject: string;
@@ -94,6 +94,34 @@ export function extractMessageText(message: SplitMessage, limits: MessageTextLim
   return { subject, text: texts.join('\n\n'), html: htmls.join('\n\n'), cut: [...new Set(cut)], ...(limits.keepHtml ? { htmlSource: sources } : {}) };
 }
 
+/** One text part's content as text, decoded from its transfer encoding and charset, and the charset it named. */
+export function decodeTextPart(message: SplitMessage, part: MimePartSummary): { text: string; charset: string } {
+  const end = part.bodyBytes === undefined ? message.body.length : part.contentOffset + part.bodyBytes;
+  const content = message.body.subarray(Math.min(part.contentOffset, message.body.length), end);
+  const charset = charsetOf(part.fields);
+  return { text: decodeCharset(decodeTransfer(content, fieldOf(part.fields, 'content-transfer-encoding')), charset), charset };
+}
+
+/**
+ * Text in the charset its part named, when that charset can write it (the part then reads as before,
+ * a <meta charset> in its HTML included); otherwise in UTF-8, and the charset to name says so.
+ */
+export function encodeTextPart(text: string, charset: string): { bytes: Buffer; charset: string } {
+  const ascii = charset === 'us-ascii' || charset === 'ascii';
+  if (charset === 'utf-8' || charset === 'utf8' || (ascii && /^[\x00-\x7f]*$/.test(text))) return { bytes: Buffer.from(text, 'utf8'), charset };
+  if (!ascii && charset !== 'utf-8') {
+    try {
+      if (iconv.encodingExists(charset)) {
+        const bytes = iconv.encode(text, charset);
+        if (iconv.decode(bytes, charset) === text) return { bytes, charset };
+      }
+    } catch {
+      // a charset iconv cannot write: UTF-8 below
+    }
+  }
+  return { bytes: Buffer.from(text, 'utf8'), charset: 'utf-8' };
+}
+
 function readSubject(fields: readonly HeaderField[], cut: string[]): string {
   const field = fields.find((f) => f.name.toLowerCase() === 'subject');
   if (!field) return '';
@@ -114,7 +142,8 @@ function fieldOf(fields: readonly HeaderField[], name: string): string {
   return field ? unfoldedValue(field).slice(0, MAX_PARAMETER_CHARS) : '';
 }
 
-function isAttachment(fields: readonly HeaderField[]): boolean {
+/** Whether a part says it is an attachment (Content-Disposition: attachment), not text to read. */
+export function isAttachment(fields: readonly HeaderField[]): boolean {
   return fieldOf(fields, 'content-disposition').trim().toLowerCase().startsWith('attachment');
 }
 

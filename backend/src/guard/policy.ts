@@ -103,7 +103,15 @@ export interface GuardPolicy {
     };
     authentication: GuardModuleSettings & { honourDmarcPolicy: boolean };
     attachments: AttachmentSettings;
-    links: GuardModuleSettings & { shorteners: readonly string[]; trackingParameters: readonly string[]; qrWarning: boolean; follow: boolean };
+    links: GuardModuleSettings & {
+      shorteners: readonly string[];
+      trackingParameters: readonly string[];
+      qrWarning: boolean;
+      follow: boolean;
+      rewrite: boolean;
+      removeTracking: boolean;
+      clickThrough: boolean;
+    };
   };
   quarantine: {
     delivery: 'notify' | 'portalOnly';
@@ -171,7 +179,7 @@ export const DEFAULT_GUARD_POLICY: GuardPolicy = Object.freeze({
     network: { ...moduleDefaults, ipBlockList: [], ipAllowList: [], domainBlockList: [], countryBlockList: [] },
     authentication: { ...moduleDefaults, honourDmarcPolicy: true },
     attachments: attachmentDefaults,
-    links: { ...moduleDefaults, shorteners: [], trackingParameters: [], qrWarning: true, follow: false },
+    links: { ...moduleDefaults, shorteners: [], trackingParameters: [], qrWarning: true, follow: false, rewrite: false, removeTracking: false, clickThrough: true },
   },
   quarantine: {
     delivery: 'notify',
@@ -277,6 +285,9 @@ export function resolveGuardPolicy(
         trackingParameters: (modules.links?.trackingParameters ?? []).map((p) => p.toLowerCase()),
         qrWarning: modules.links?.qrWarning ?? true,
         follow: modules.links?.follow ?? false,
+        rewrite: modules.links?.rewrite ?? false,
+        removeTracking: modules.links?.removeTracking ?? false,
+        clickThrough: modules.links?.clickThrough ?? true,
       },
     },
     quarantine: {

@@ -25,7 +25,15 @@ export const GUARD_CHECKS: readonly GuardCheck[] = [messageStructureCheck, reply
 /** Every check the gateway ships, in the order their findings are listed. */
 export function gatewayGuardChecks(services: GuardServices): GuardCheck[] {
   return [
-    ...GUARD_CHECKS.map((check) => (check.name === 'link-protection' && services.linkFollower ? createLinkProtectionCheck(services.linkFollower, services.linkFollowTimeoutMs) : check)),
+    ...GUARD_CHECKS.map((check) =>
+      check.name === 'link-protection' && (services.linkFollower || services.clickLinks)
+        ? createLinkProtectionCheck({
+            ...(services.linkFollower ? { follower: services.linkFollower } : {}),
+            ...(services.linkFollowTimeoutMs ? { followTimeoutMs: services.linkFollowTimeoutMs } : {}),
+            ...(services.clickLinks ? { clickLinks: services.clickLinks } : {}),
+          })
+        : check,
+    ),
     networkGeoCheck(services),
     ...(services.resolver ? [senderAuthenticationCheck(services)] : []),
   ];

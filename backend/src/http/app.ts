@@ -8,6 +8,7 @@ import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
 import { addinSignInRoutes } from './addin-sign-in-routes.ts';
 import { addinTryRoutes, demoTenant, type EvaluationSignIns } from './addin-try-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
+import { clickRoutes, type ClickRoutesOptions } from './click-routes.ts';
 import { guardRoutes, type GuardRoutesOptions } from './guard-routes.ts';
 import { EntraTokenValidator } from './entra-tokens.ts';
 import { operationsRoutes, type MetricsAccess } from './operations-routes.ts';
@@ -43,6 +44,8 @@ export interface HttpAppOptions {
    * whether it is wanted, the gateway whether the demo runs). Without it /addin/try/ and /api/addin-try/ are 404.
    */
   addinTry?: { signIns: EvaluationSignIns; smtpTarget: () => { host: string; port: number } };
+  /** The click check of links that link protection rewrote (/l/<token>). */
+  click?: Omit<ClickRoutesOptions, 'db' | 'logger'>;
   /** MailGuard's policies, simulation and quarantine (/api/admin/guard, and /api/portal/guard for members). */
   guard?: Omit<GuardRoutesOptions, 'authenticate'>;
 }
@@ -52,7 +55,9 @@ export type HttpApp = Awaited<ReturnType<typeof createHttpApp>>;
 export async function createHttpApp(options: HttpAppOptions) {
   // Request lines are not logged: URLs can carry link tokens. Warnings and errors still are.
   const requestLogger = options.logger.child({ component: 'http' }, { level: 'warn' });
-  const app = problemAnsweringServer({ loggerInstance: requestLogger, bodyLimit: 1024 * 1024 });
+  // Click-check tokens carry a whole link (up to 2,048 characters): the router's 100-character limit on a
+  // path parameter would refuse them; each route's schema still limits its own parameters.
+  const app = problemAnsweringServer({ loggerInstance: requestLogger, bodyLimit: 1024 * 1024, routerOptions: { maxParamLength: 8192 } });
   await app.register(operationsRoutes, {
     db: options.db,
     metrics: options.metrics,
@@ -66,6 +71,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     release: options.release,
     protection: options.addin ? { directory: options.addin.directory, protectionModes: options.addin.protectionModes } : undefined,
   });
+  if (options.click) await app.register(clickRoutes, { db: options.db, logger: options.logger, ...options.click });
   if (options.guard) await app.register(guardRoutes, { prefix: '/api/admin/guard', ...options.guard });
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;

@@ -59,7 +59,7 @@ export function problemErrorHandlerFor(audience: AudienceProblems = {}) {
 export const problemErrorHandler = problemErrorHandlerFor();
 
 /** A Fastify instance whose errors are answered as problem documents; every listener is made here. */
-export function problemAnsweringServer(options: { loggerInstance: Logger; bodyLimit: number }) {
+export function problemAnsweringServer(options: { loggerInstance: Logger; bodyLimit: number; routerOptions?: { maxParamLength: number } }) {
   const app = Fastify(options);
   app.setErrorHandler(problemErrorHandler);
   return app;

@@ -8,12 +8,13 @@
  * editing would decode and re-encode every part and lose the original's exact bytes and structure.
  */
 import { randomUUID } from 'node:crypto';
-import type { SplitMessage } from './header-block.ts';
+import type { HeaderField, SplitMessage } from './header-block.ts';
 import { contentTypeOf, type MimeStructure } from './mime-structure.ts';
 
 export class MimeEditError extends Error {}
 
 const CRLF = '\r\n';
+const REPLACED_IN_PLACE = new Set(['content-type', 'content-transfer-encoding']);
 const CONTENT_FIELDS = new Set(['content-type', 'content-transfer-encoding', 'content-disposition', 'content-description', 'content-id']);
 
 /** The notice as a MIME part: UTF-8 text in base64 lines, so it passes any transport whatever it says. */
@@ -22,13 +23,14 @@ function noticePart(notice: string): string {
   return `Content-Type: text/plain; charset=utf-8${CRLF}Content-Transfer-Encoding: base64${CRLF}Content-Disposition: inline${CRLF}${CRLF}${lines}`;
 }
 
-/** A part's new content: a file written anew (a document without its macros), sent in base64. */
-export interface PartReplacement {
-  part: number;
-  contentType: string;
-  fileName: string;
-  content: Buffer;
-}
+/**
+ * A part's new content: a file written anew (a document without its macros), sent in base64 as an
+ * attachment; or, `inPlace`, the same part with new content (a text whose links were rewritten), which
+ * keeps its other header fields and gets `contentType` as its Content-Type.
+ */
+export type PartReplacement =
+  | { part: number; contentType: string; fileName: string; content: Buffer; inPlace?: false }
+  | { part: number; contentType: string; content: Buffer; inPlace: true };
 
 function base64Lines(content: Buffer): string {
   const encoded = content.toString('base64');
@@ -44,7 +46,11 @@ function fileNameParameter(key: 'name' | 'filename', fileName: string): string {
   return `${key}*=UTF-8''${encodeURIComponent(printable)}`;
 }
 
-function replacementHeader(replacement: PartReplacement): string {
+function replacementHeader(replacement: PartReplacement, fields: readonly HeaderField[]): string {
+  if (replacement.inPlace) {
+    const kept = fields.filter((f) => !REPLACED_IN_PLACE.has(f.name.toLowerCase())).map((f) => f.raw.toString('latin1'));
+    return `${kept.join('')}Content-Type: ${replacement.contentType}${CRLF}Content-Transfer-Encoding: base64${CRLF}`;
+  }
   return (
     `Content-Type: ${replacement.contentType}; ${fileNameParameter('name', replacement.fileName)}${CRLF}` +
     `Content-Transfer-Encoding: base64${CRLF}` +
@@ -54,7 +60,7 @@ function replacementHeader(replacement: PartReplacement): string {
 
 /**
  * The message without the given parts (indexes into structure.partList), with others replaced by new
- * content, and with the notice as its first part. A removed part of a message embedded in another
+ * content, and with the notice, when there is one, as its first part. A removed part of a message embedded in another
  * (message/rfc822) goes with the embedded message; when the message itself is what is removed, its
  * content is replaced by the notice. Only parts with a delimiter of their own, or the message itself, can
  * be replaced.
@@ -63,7 +69,7 @@ export function editParts(
   message: SplitMessage,
   structure: MimeStructure,
   edits: { remove?: readonly number[]; replace?: readonly PartReplacement[] },
-  notice: string,
+  notice?: string,
 ): Buffer {
   if (structure.limitReached) throw new MimeEditError(`the message's structure was not read to its end (${structure.limitReached} limit)`);
   const parts = structure.partList;
@@ -100,7 +106,7 @@ export function editParts(
     ranges.push({
       start: headerStart,
       end: part.contentOffset + part.bodyBytes,
-      insert: Buffer.from(`${replacementHeader(replacement)}${CRLF}${base64Lines(replacement.content)}`),
+      insert: Buffer.from(`${replacementHeader(replacement, part.fields)}${CRLF}${base64Lines(replacement.content)}`, 'latin1'),
     });
   }
   const keptFields = (keep: (name: string) => boolean) => message.fields.filter((f) => keep(f.name.toLowerCase())).map((f) => f.raw);
@@ -108,17 +114,32 @@ export function editParts(
   const mimeVersion = hasMimeVersion ? [] : [Buffer.from(`MIME-Version: 1.0${CRLF}`)];
 
   if (removeRoot) {
+    if (notice === undefined) throw new MimeEditError('removing the whole message needs a notice to deliver in its place');
     return Buffer.concat([...keptFields((name) => !CONTENT_FIELDS.has(name)), ...mimeVersion, Buffer.from(`${noticePart(notice)}${CRLF}`)]);
+  }
+  if (replaceRoot?.inPlace) {
+    // The message is the text: its content fields change, the rest of its header stays.
+    const content = Buffer.from(`${replacementHeader(replaceRoot, parts[0]!.fields.filter((f) => CONTENT_FIELDS.has(f.name.toLowerCase())))}${CRLF}${base64Lines(replaceRoot.content)}${CRLF}`, 'latin1');
+    if (notice === undefined) return Buffer.concat([...keptFields((name) => !CONTENT_FIELDS.has(name)), ...mimeVersion, content]);
+    const boundary = `sealpost-${randomUUID()}`;
+    return Buffer.concat([
+      ...keptFields((name) => !CONTENT_FIELDS.has(name)),
+      ...mimeVersion,
+      Buffer.from(`Content-Type: multipart/mixed; boundary="${boundary}"${CRLF}${CRLF}--${boundary}${CRLF}${noticePart(notice)}${CRLF}--${boundary}${CRLF}`),
+      content,
+      Buffer.from(`--${boundary}--${CRLF}`),
+    ]);
   }
   if (replaceRoot) {
     // The message is the file: it becomes a multipart/mixed with the notice and the new file.
+    if (notice === undefined) throw new MimeEditError('replacing the whole message with a file needs a notice');
     const boundary = `sealpost-${randomUUID()}`;
     return Buffer.concat([
       ...keptFields((name) => !CONTENT_FIELDS.has(name)),
       ...mimeVersion,
       Buffer.from(
         `Content-Type: multipart/mixed; boundary="${boundary}"${CRLF}${CRLF}--${boundary}${CRLF}${noticePart(notice)}${CRLF}` +
-          `--${boundary}${CRLF}${replacementHeader(replaceRoot)}${CRLF}${base64Lines(replaceRoot.content)}${CRLF}--${boundary}--${CRLF}`,
+          `--${boundary}${CRLF}${replacementHeader(replaceRoot, [])}${CRLF}${base64Lines(replaceRoot.content)}${CRLF}--${boundary}--${CRLF}`,
       ),
     ]);
   }
@@ -129,10 +150,11 @@ export function editParts(
   let cursor = 0;
   const root = contentTypeOf(parts[0]!.fields);
   const firstChild = parts.find((p) => p.parent === 0 && p.delimiterOffset !== undefined);
-  const insertAt = root.value === 'multipart/mixed' && root.params.boundary && firstChild ? firstChild.delimiterOffset! : undefined;
+  const insertAt =
+    notice !== undefined && root.value === 'multipart/mixed' && root.params.boundary && firstChild ? firstChild.delimiterOffset! : undefined;
   const emit = (end: number) => {
     if (insertAt !== undefined && cursor <= insertAt && insertAt <= end) {
-      kept.push(body.subarray(cursor, insertAt), Buffer.from(`${CRLF}--${root.params.boundary}${CRLF}${noticePart(notice)}`));
+      kept.push(body.subarray(cursor, insertAt), Buffer.from(`${CRLF}--${root.params.boundary}${CRLF}${noticePart(notice!)}`));
       cursor = insertAt;
     }
     if (end > cursor) kept.push(body.subarray(cursor, end));
@@ -145,7 +167,7 @@ export function editParts(
   }
   emit(body.length);
   const newBody = Buffer.concat(kept);
-  if (insertAt !== undefined) return Buffer.concat([...keptFields(() => true), newBody]);
+  if (insertAt !== undefined || notice === undefined) return Buffer.concat([...keptFields(() => true), newBody]);
 
   // Any other structure is wrapped: a multipart/mixed with the notice first and the message's content second.
   const boundary = `sealpost-${randomUUID()}`;

@@ -24,7 +24,9 @@ export type TraceStep =
   | 'expired'
   | 'bounce_sent'
   /** A quarantined message was deleted (by an administrator, or at the end of its retention). */
-  | 'deleted';
+  | 'deleted'
+  /** A link of the delivered message, rewritten for the click check, was clicked: where it went, or the warning shown. */
+  | 'link_clicked';
 
 export interface TraceEntry {
   messageId: string;
