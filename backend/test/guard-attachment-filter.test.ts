@@ -235,10 +235,44 @@ describe('the attachment filter: removing and cleaning what the policy says', ()
     }
   });
 
-  test('a macro document inside an archive cannot be cleaned there: the archive goes, as the rule on failure says', async () => {
-    const verdict = await runnerFor()(guardInput(messageWith([{ name: 'orders.zip', content: await zipOf([['order.docm', await macroDocx()]]) }])));
+  test('documents inside an archive are cleaned there: the archive keeps every other file, and independent readers open the result', async () => {
+    const archive = await zipOf([
+      ['orders/order.docm', await macroDocx()],
+      ['orders/old.doc', oleWithMacros()],
+      ['statement.pdf', pdfWith('/OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >>')],
+      ['readme.txt', 'keep me'],
+    ]);
+    const verdict = await runnerFor({ modules: { attachments: { categories: { pdf: { action: 'sanitise' } } } } })(guardInput(messageWith([{ name: 'orders.zip', content: archive }])));
+    assert.equal(verdict.action, 'deliver');
+    assert.deepEqual(verdict.disarmed?.changes.map((c) => c.symbol), ['ATTACH_SANITISED']);
+    assert.match(
+      verdict.disarmed!.changes[0]!.reason,
+      /^orders\.zip: the files inside were cleaned \(orders\/order\.docm: its VBA macros were removed, it is now orders\/order\.docx; orders\/old\.doc: its VBA macros were removed; statement\.pdf: its scripts, actions, embedded files and forms were removed\)$/,
+    );
+    const parsed = await simpleParser(verdict.disarmed!.raw);
+    assert.deepEqual(parsed.attachments.map((a) => a.filename), ['orders.zip']);
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-zip-'));
+    try {
+      writeFileSync(join(folder, 'orders.zip'), parsed.attachments[0]!.content);
+      execFileSync('unzip', ['-tq', join(folder, 'orders.zip')]);
+      execFileSync('unzip', ['-q', join(folder, 'orders.zip'), '-d', join(folder, 'out')]);
+      assert.doesNotMatch(execFileSync('unzip', ['-l', join(folder, 'out', 'orders', 'order.docx')]).toString(), /vbaProject/i);
+      const script = 'import olefile,sys\no=olefile.OleFileIO(sys.argv[1])\nprint(sorted("/".join(p) for p in o.listdir(storages=True)))';
+      assert.doesNotMatch(execFileSync('/usr/bin/python3', ['-c', script, join(folder, 'out', 'orders', 'old.doc')]).toString(), /Macros|VBA/);
+      execFileSync('qpdf', ['--check', join(folder, 'out', 'statement.pdf')]);
+      assert.equal(execFileSync('unzip', ['-p', join(folder, 'orders.zip'), 'readme.txt']).toString(), 'keep me');
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+    const again = await runnerFor({ modules: { attachments: { categories: { pdf: { action: 'sanitise' } } } } })(guardInput(verdict.disarmed!.raw));
+    assert.deepEqual(symbols(again.findings), []);
+  });
+
+  test('a macro document in an archive inside the archive cannot be cleaned: the archive goes, as the rule on failure says', async () => {
+    const inner = await zipOf([['order.docm', await macroDocx()]]);
+    const verdict = await runnerFor()(guardInput(messageWith([{ name: 'orders.zip', content: await zipOf([['inner.zip', inner]]) }])));
     assert.deepEqual(verdict.disarmed?.changes.map((c) => c.symbol), ['ATTACH_REMOVED']);
-    assert.match(verdict.disarmed!.changes[0]!.reason, /inside an archive, where it cannot be cleaned/);
+    assert.match(verdict.disarmed!.changes[0]!.reason, /orders\.zip could not be cleaned: a file that needs cleaning is in an archive inside the archive/);
     const parsed = await simpleParser(verdict.disarmed!.raw);
     assert.equal(parsed.attachments.length, 0);
   });

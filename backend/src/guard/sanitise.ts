@@ -43,6 +43,8 @@ const PLAIN_EXTENSION: Record<string, [string, string]> = {
 /** The package parts that hold or point at a VBA project (ECMA-376 and MS-OFFMACRO2). */
 const MACRO_PART = /(^|\/)(vbaproject\.bin|vbadata\.xml)(\.rels)?$/i;
 const MAX_PACKAGE_BYTES = 256 * 1024 * 1024;
+const OLE_SIGNATURE = Buffer.from('d0cf11e0a1b11ae1', 'hex');
+const ZIP_SIGNATURE = Buffer.from('504b0304', 'hex');
 
 function renamed(fileName: string, fallbackType: string): { fileName: string; contentType: string } {
   const dot = fileName.lastIndexOf('.');
@@ -51,24 +53,30 @@ function renamed(fileName: string, fallbackType: string): { fileName: string; co
   return plain ? { fileName: `${fileName.slice(0, dot)}.${plain[0]}`, contentType: plain[1] } : { fileName, contentType: fallbackType };
 }
 
-/** An OOXML package without its VBA project: the part, its relationships and its content types go. */
-export async function withoutOoxmlMacros(content: Buffer, fileName: string): Promise<Sanitised> {
+interface ZipEntry {
+  name: string;
+  data: Buffer;
+  modified?: Date;
+}
+
+/** Every entry of a ZIP file, unpacked, refusing encrypted entries and more than maxBytes in all. */
+async function readZip(content: Buffer, maxBytes: number, what: string): Promise<ZipEntry[]> {
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
     yauzl.fromBuffer(content, { lazyEntries: true, validateEntrySizes: true }, (error, file) => (error ? reject(error) : resolve(file))),
   );
-  const entries: Array<{ name: string; data: Buffer }> = [];
+  const entries: ZipEntry[] = [];
   let total = 0;
   await new Promise<void>((resolve, reject) => {
     zip.on('entry', (entry: yauzl.Entry) => {
       total += entry.uncompressedSize;
-      if (total > MAX_PACKAGE_BYTES) return reject(new SanitiseError('the document unpacks to too many bytes'));
-      if (entry.isEncrypted()) return reject(new SanitiseError('the document is encrypted'));
+      if (total > maxBytes) return reject(new SanitiseError(`${what} unpacks to too many bytes`));
+      if (entry.isEncrypted()) return reject(new SanitiseError(`${what} is encrypted`));
       zip.openReadStream(entry, (error, stream) => {
         if (error || !stream) return reject(error ?? new Error('no stream'));
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
-          entries.push({ name: entry.fileName, data: Buffer.concat(chunks) });
+          entries.push({ name: entry.fileName, data: Buffer.concat(chunks), modified: entry.getLastModDate() });
           zip.readEntry();
         });
         stream.on('error', reject);
@@ -78,27 +86,85 @@ export async function withoutOoxmlMacros(content: Buffer, fileName: string): Pro
     zip.on('error', reject);
     zip.readEntry();
   });
+  return entries;
+}
+
+async function writeZip(entries: readonly ZipEntry[]): Promise<Buffer> {
   const out = new yazl.ZipFile();
-  let dropped = 0;
   for (const entry of entries) {
-    if (MACRO_PART.test(entry.name)) {
-      dropped += 1;
-      continue;
-    }
-    let data = entry.data;
-    if (entry.name === '[Content_Types].xml') data = Buffer.from(cleanContentTypes(data.toString('utf8')));
-    else if (entry.name.endsWith('.rels')) data = Buffer.from(withoutMacroRelationships(data.toString('utf8')));
-    out.addBuffer(data, entry.name);
+    const options = entry.modified ? { mtime: entry.modified } : {};
+    if (entry.name.endsWith('/')) out.addEmptyDirectory(entry.name, options);
+    else out.addBuffer(entry.data, entry.name, options);
   }
-  if (dropped === 0) throw new SanitiseError('the document names no VBA project part to remove');
   out.end();
-  const cleaned = await new Promise<Buffer>((resolve, reject) => {
+  return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     out.outputStream.on('data', (chunk: Buffer) => chunks.push(chunk));
     out.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
     out.outputStream.on('error', reject);
   });
-  return { content: cleaned, ...renamed(fileName, 'application/octet-stream'), removed: 'its VBA macros were removed' };
+}
+
+/** An OOXML package without its VBA project: the part, its relationships and its content types go. */
+export async function withoutOoxmlMacros(content: Buffer, fileName: string): Promise<Sanitised> {
+  const entries = await readZip(content, MAX_PACKAGE_BYTES, 'the document');
+  const kept: ZipEntry[] = [];
+  for (const entry of entries) {
+    if (MACRO_PART.test(entry.name)) continue;
+    let data = entry.data;
+    if (entry.name === '[Content_Types].xml') data = Buffer.from(cleanContentTypes(data.toString('utf8')));
+    else if (entry.name.endsWith('.rels')) data = Buffer.from(withoutMacroRelationships(data.toString('utf8')));
+    kept.push({ name: entry.name, data });
+  }
+  if (kept.length === entries.length) throw new SanitiseError('the document names no VBA project part to remove');
+  return { content: await writeZip(kept), ...renamed(fileName, 'application/octet-stream'), removed: 'its VBA macros were removed' };
+}
+
+/** One file cleaned by what its content is: an OLE document, an OOXML package or a PDF. */
+export async function sanitisedByContent(content: Buffer, fileName: string): Promise<Sanitised> {
+  if (content.subarray(0, 8).equals(OLE_SIGNATURE)) return withoutOleMacros(content, fileName);
+  if (content.subarray(0, 1024).includes('%PDF-')) return sanitisedPdf(content, fileName);
+  if (content.subarray(0, 4).equals(ZIP_SIGNATURE)) {
+    try {
+      return await withoutOoxmlMacros(content, fileName);
+    } catch (error) {
+      throw error instanceof SanitiseError ? error : new SanitiseError(`the document cannot be read: ${(error as Error).message}`);
+    }
+  }
+  throw new SanitiseError('there is no cleaner for this kind of file');
+}
+
+/**
+ * A ZIP archive whose documents are cleaned inside it, each as if it were attached (Office macros, PDF
+ * active content), renamed where cleaning changes its type (order.docm becomes order.docx); every other
+ * entry is copied as it was. `names` are the entries to clean; only entries directly in the archive can
+ * be, and one that is not there (or sits in an archive inside the archive) is a failure.
+ */
+export async function sanitisedArchive(content: Buffer, fileName: string, names: ReadonlySet<string>, maxBytes: number): Promise<Sanitised> {
+  let entries: ZipEntry[];
+  try {
+    entries = await readZip(content, maxBytes, 'the archive');
+  } catch (error) {
+    throw error instanceof SanitiseError ? error : new SanitiseError(`the archive cannot be read: ${(error as Error).message}`);
+  }
+  for (const name of names) {
+    if (!entries.some((entry) => entry.name === name)) throw new SanitiseError(`${name} is not directly in the archive`);
+  }
+  const done: string[] = [];
+  const out: ZipEntry[] = [];
+  for (const entry of entries) {
+    if (!names.has(entry.name)) {
+      out.push(entry);
+      continue;
+    }
+    const slash = entry.name.lastIndexOf('/');
+    const folder = entry.name.slice(0, slash + 1);
+    const base = entry.name.slice(slash + 1);
+    const cleaned = await sanitisedByContent(entry.data, base);
+    out.push({ name: `${folder}${cleaned.fileName}`, data: cleaned.content, ...(entry.modified ? { modified: entry.modified } : {}) });
+    done.push(`${entry.name}: ${cleaned.removed}${cleaned.fileName !== base ? `, it is now ${folder}${cleaned.fileName}` : ''}`);
+  }
+  return { content: await writeZip(out), fileName, contentType: 'application/zip', removed: `the files inside were cleaned (${done.join('; ')})` };
 }
 
 /** [Content_Types].xml without the VBA project's types, the main part typed as a plain document. */

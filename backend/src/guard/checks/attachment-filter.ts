@@ -12,7 +12,7 @@ import { inspectFile, globMatches, type FileFinding, type FileReport } from '../
 import { decodeQuotedPrintable } from '../message-text.ts';
 import type { AttachmentRule, AttachmentSettings, GuardPolicy } from '../policy.ts';
 import { editParts, type PartReplacement } from '../../mail/mime-edit.ts';
-import { SanitiseError, sanitisedPdf, withoutOleMacros, withoutOoxmlMacros, type Sanitised } from '../sanitise.ts';
+import { SanitiseError, sanitisedArchive, sanitisedByContent, type Sanitised } from '../sanitise.ts';
 import { contentTypeOf, scanMimeStructure, unfoldedValue, type MimeStructure } from '../../mail/mime-structure.ts';
 import type { HeaderField, SplitMessage } from '../../mail/header-block.ts';
 
@@ -86,7 +86,7 @@ export function attachmentFilterCheck(): GuardCheck {
         if (file.action !== 'sanitise') continue;
         signal.throwIfAborted();
         try {
-          cleaned.push({ file, result: await sanitise(file, structure) });
+          cleaned.push({ file, result: await sanitise(file, structure, context.policy.modules.attachments.archives.maxUnpackedBytes) });
         } catch (error) {
           if (!(error instanceof SanitiseError)) throw error;
           // The rule's onSanitiseFailure: the file goes, the message is blocked, or the failure counts.
@@ -132,23 +132,22 @@ function ruleOf(file: Judged, settings: AttachmentSettings): AttachmentRule | un
 }
 
 /** Cleans one attachment by its type; a SanitiseError says why it could not be. */
-async function sanitise(file: Judged, structure: MimeStructure): Promise<Sanitised> {
+async function sanitise(file: Judged, structure: MimeStructure, maxUnpackedBytes: number): Promise<Sanitised> {
   const part = structure.partList[file.attachment.part];
   if (file.attachment.part !== 0 && part?.delimiterOffset === undefined) {
     throw new SanitiseError('it is inside an attached message');
   }
   const content = file.attachment.content.whole();
   const detected = file.report.detected;
-  if (detected === 'cfb') return withoutOleMacros(content, file.attachment.name);
-  if (detected === 'pdf') return sanitisedPdf(content, file.attachment.name);
-  if (detected && (detected === 'zip' || /^(doc|dot|xls|xlt|ppt|pps|pot)[xm]$/.test(detected))) {
-    try {
-      return await withoutOoxmlMacros(content, file.attachment.name);
-    } catch (error) {
-      throw error instanceof SanitiseError ? error : new SanitiseError(`the document cannot be read: ${(error as Error).message}`);
-    }
+  // What needs cleaning inside an archive is cleaned there, and the archive is written anew around it.
+  const prefix = `${file.attachment.name} › `;
+  const inside = file.report.findings.filter((f) => (f.kind === 'macro' || f.kind === 'pdf-active') && f.path.startsWith(prefix)).map((f) => f.path.slice(prefix.length));
+  if (inside.length > 0) {
+    if (detected !== 'zip') throw new SanitiseError(`files inside ${detected ? `a ${detected} archive` : 'this archive'} cannot be cleaned`);
+    if (inside.some((path) => path.includes(' › '))) throw new SanitiseError('a file that needs cleaning is in an archive inside the archive');
+    return sanitisedArchive(content, file.attachment.name, new Set(inside), maxUnpackedBytes);
   }
-  throw new SanitiseError(`no cleaner for ${detected ?? 'this kind of file'}`);
+  return sanitisedByContent(content, file.attachment.name);
 }
 
 function scan(message: SplitMessage): MimeStructure {
@@ -233,17 +232,8 @@ function judge(attachment: Attachment, report: FileReport, settings: AttachmentS
     const hit = names.find((name) => name && globMatches(rule.pattern, name));
     if (hit) apply(SYMBOLS.custom, `${hit} matches the rule ${rule.pattern}`, rule);
   }
-  // Cleaning works on the attachment itself: what is found inside an archive cannot be cleaned there,
-  // and the rule's action on sanitisation failure applies at once.
-  const effective = applied.map((a) => {
-    if (a.rule.action !== 'sanitise') return a;
-    const inside = report.findings.some((f) => (f.kind === 'macro' || f.kind === 'pdf-active') && f.path !== attachment.name && f.reason === a.reason);
-    if (!inside) return a;
-    const fallback = a.rule.onSanitiseFailure ?? 'remove';
-    return { ...a, reason: `${a.reason} (inside an archive, where it cannot be cleaned)`, rule: { ...a.rule, action: fallback } };
-  });
-  const action = effective.reduce<AttachmentRule['action']>((strongest, a) => (STRENGTH[a.rule.action] > STRENGTH[strongest] ? a.rule.action : strongest), 'allow');
-  const findings = effective.map(({ symbol, reason, rule }): GuardFinding => {
+  const action = applied.reduce<AttachmentRule['action']>((strongest, a) => (STRENGTH[a.rule.action] > STRENGTH[strongest] ? a.rule.action : strongest), 'allow');
+  const findings = applied.map(({ symbol, reason, rule }): GuardFinding => {
     const score = rule.action === 'block' || rule.action === 'score' ? rule.score : 0;
     if (action === 'block') return { symbol, score, reason, ...(rule.action === 'block' ? { action: policy.onBlock } : {}) };
     if (action === 'remove') return { symbol, score, reason: `${reason}${REMOVED}` };
