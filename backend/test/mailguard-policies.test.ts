@@ -44,6 +44,7 @@ function tenantWithPolicies(port: number): TenantDefinition {
       { email: 'alice@acme.test', role: 'owner' },
       { email: 'finance@acme.test', role: 'contact' },
       { email: 'ceo@acme.test', role: 'contact' },
+      { email: 'accounts@acme.test', role: 'contact' },
     ],
     guard: {
       // The default policy: flagged mail is marked and its subject prefixed.
@@ -54,7 +55,7 @@ function tenantWithPolicies(port: number): TenantDefinition {
         {
           name: 'Strict finance',
           priority: 20,
-          match: { recipients: ['finance@acme.test'] },
+          match: { recipients: ['finance@acme.test', 'accounts@acme.test'] },
           scores: { REPLYTO_DOMAIN_DIFFERS: 20 },
           quarantine: { adminReleaseThreshold: 25, retentionDays: 14, subject: 'Held for you: check it' },
         },
@@ -157,13 +158,14 @@ describe('MailGuard policies on a real gateway', () => {
     assert.match(toFinance[0]!.raw.toString(), /Subject: Held for you: check it/);
   });
 
-  test('a quarantined message is not delivered, its recipient gets a notice, may release it below the threshold, and every step is audited', async () => {
+  test('a quarantined message is not delivered, each recipient gets a notice, may release their own copy below the threshold, and every step is audited', async () => {
     const start = mailServer.received.length;
-    const id = await send(gateway, 'billing@supplier.example', ['finance@acme.test'], phish('finance@acme.test', 'Overdue'));
+    const id = await send(gateway, 'billing@supplier.example', ['finance@acme.test', 'accounts@acme.test'], phish('finance@acme.test', 'Overdue'));
     assert.equal(await settled(id), 'quarantined');
-    const [notice] = (await mailServer.waitForMessages(start + 1)).slice(start);
+    const notices = (await mailServer.waitForMessages(start + 2)).slice(start);
+    assert.deepEqual(notices.map((n) => n.recipients).flat().sort(), ['accounts@acme.test', 'finance@acme.test']);
+    const notice = notices.find((n) => n.recipients.includes('finance@acme.test'));
     assert.equal(notice!.mailFrom, '', 'a notice comes from the null sender');
-    assert.deepEqual(notice!.recipients, ['finance@acme.test']);
     // Quoted-printable soft line breaks joined, so that the link reads whole.
     const body = notice!.raw.toString().replace(/=\r\n/g, '');
     assert.match(body, /Subject: Held for you: check it/);
@@ -172,10 +174,12 @@ describe('MailGuard policies on a real gateway', () => {
 
     const quarantine = new Quarantine({ db: gateway.database.db, vault: gateway.vault, hostname: 'gateway.sealpost.test', onReleased: () => gateway.delivery.signal.notify() });
     const finance = { tenantId: gateway.directory.allTenants()[0]!.id, actor: 'finance@acme.test', address: 'finance@acme.test', admin: false };
+    const accounts = { ...finance, actor: 'accounts@acme.test', address: 'accounts@acme.test' };
     const other = { ...finance, actor: 'alice@acme.test', address: 'ceo@acme.test' };
     const [listed] = await quarantine.list(finance);
     assert.equal(listed?.id, id);
     assert.equal(listed?.subject, 'Overdue');
+    assert.deepEqual(listed?.recipients, ['finance@acme.test'], 'a recipient sees only their own address');
     assert.equal(listed?.userReleasable, true, 'score 20 is below this policy\'s release threshold of 25');
     assert.deepEqual(await quarantine.list(other), [], "another member does not see it");
     await assert.rejects(quarantine.view(other, id), (e: unknown) => e instanceof QuarantineProblem && e.status === 404);
@@ -184,13 +188,26 @@ describe('MailGuard policies on a real gateway', () => {
     assert.ok(viewed.headers.some((h) => h.name.toLowerCase() === 'reply-to'));
     await assert.rejects(quarantine.release(finance, id, { allowSender: true }), /operators and analysts/);
 
+    // Finance releases its copy: it reaches finance only, and stays in quarantine for accounts.
     const delivered = mailServer.received.length;
     const released = await quarantine.release(finance, id);
     assert.equal(released.kind, 'released');
     const [mail] = (await mailServer.waitForMessages(delivered + 1)).slice(delivered);
     assert.deepEqual(mail!.recipients, ['finance@acme.test']);
+    assert.equal(await stateOf(id), 'quarantined');
+    assert.ok(!(await quarantine.list(finance)).some((m) => m.id === id), 'released, it leaves the releaser\'s quarantine');
+    assert.ok((await quarantine.list(accounts)).some((m) => m.id === id), 'the other recipient still has it');
+    await assert.rejects(quarantine.release(finance, id), (e: unknown) => e instanceof QuarantineProblem && e.status === 409 && /already released to you/.test(e.message));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(mailServer.received.slice(delivered).filter((m) => m.recipients.includes('accounts@acme.test')).length, 0, 'accounts got nothing yet');
+
+    // Accounts releases its own: now every recipient has it, and the message is delivered.
+    await quarantine.release(accounts, id);
+    const [second] = (await mailServer.waitForMessages(delivered + 2)).slice(delivered + 1);
+    assert.deepEqual(second!.recipients, ['accounts@acme.test']);
+    assert.equal(await waitFor('the message to be delivered', async () => ((s) => (s === 'delivered' ? s : undefined))(await stateOf(id))), 'delivered');
     const actions = (await db().select({ action: auditLog.action, subject: auditLog.subjectId }).from(auditLog).where(eq(auditLog.subjectId, id))).map((a) => a.action);
-    assert.deepEqual(actions.sort(), ['message_released', 'quarantine_viewed']);
+    assert.deepEqual(actions.sort(), ['message_released', 'message_released', 'quarantine_viewed']);
   });
 
   test('a quarantine a finding forced is for operators: they release it and may allow the sender from now on', async () => {

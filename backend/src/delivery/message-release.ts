@@ -2,7 +2,9 @@
  * An operator's release of a message the stages stopped (held, quarantined). What a release does follows
  * from why the message stopped:
  * - held by a failure a retry can cure (a stage kept failing): the stages try again from where it stopped;
- * - inbound and quarantined: delivered to the tenant's mail server as the stages had it (loop header added);
+ * - inbound and quarantined: delivered to the tenant's mail server as the stages had it (loop header added),
+ *   to every recipient or, when a recipient releases their own copy, to that recipient only: the message
+ *   stays in quarantine for the others until each of them (or an operator) releases it;
  * - inbound and unreadable: delivered to the tenant's mail server exactly as it was received;
  * - outbound and unreadable: it cannot be protected, so it goes back to the sender with a delivery status
  *   notification; it is never sent unprotected.
@@ -44,7 +46,13 @@ export type ReleaseOutcome =
 /** pipeline_failed: held by a version before the stages (a header section that could not be read). */
 const RELEASABLE = new Set(['held', 'quarantined', 'pipeline_failed']);
 
-export async function releaseMessage(deps: MessageReleaseDeps, tenantId: string, messageId: string, by: ReleasedBy): Promise<ReleaseOutcome> {
+export async function releaseMessage(
+  deps: MessageReleaseDeps,
+  tenantId: string,
+  messageId: string,
+  by: ReleasedBy,
+  options: { onlyFor?: string } = {},
+): Promise<ReleaseOutcome> {
   const { db, vault } = deps;
   const outcome = await withTenants(db, tenantId, async (tx): Promise<ReleaseOutcome> => {
     const [row] = await tx
@@ -76,11 +84,21 @@ export async function releaseMessage(deps: MessageReleaseDeps, tenantId: string,
       await trace({ action: 'retry', fromStage: held.stage, heldFor: held.reason });
       result = { kind: 'released', action: 'retry', state: 'received', detail: `the stages try again from "${held.stage}"` };
     } else if (row.direction === 'inbound') {
-      const addresses = await tx
+      const all = await tx
         .select({ address: recipients.address })
         .from(recipients)
         .where(eq(recipients.messageId, messageId))
         .orderBy(recipients.position);
+      // Recipients a quarantined message was already released to have a delivery; they do not get it twice.
+      const already = new Set(
+        (await tx.select({ recipient: deliveries.recipient }).from(deliveries).where(eq(deliveries.messageId, messageId))).map((d) => d.recipient.toLowerCase()),
+      );
+      const waiting = all.filter(({ address }) => !already.has(address.toLowerCase()));
+      const addresses = options.onlyFor ? waiting.filter(({ address }) => address.toLowerCase() === options.onlyFor!.toLowerCase()) : waiting;
+      if (addresses.length === 0) {
+        return { kind: 'not_releasable', state: row.state, reason: options.onlyFor ? 'the message was already released to you' : 'the message was already released to every recipient' };
+      }
+      const remaining = waiting.length - addresses.length;
       const asReceived = row.state !== 'quarantined';
       await tx.insert(deliveries).values(
         addresses.map(({ address }) => ({
@@ -93,20 +111,23 @@ export async function releaseMessage(deps: MessageReleaseDeps, tenantId: string,
           asReceived,
         })),
       );
-      await tx.update(messages).set({ state: 'routed' }).where(eq(messages.id, messageId));
+      if (remaining === 0) await tx.update(messages).set({ state: 'routed' }).where(eq(messages.id, messageId));
       const why = row.state !== 'quarantined' ? (held?.reason ?? 'the message could not be read') : `quarantined by the inbound checks (score ${results.guard?.score ?? 'unknown'})`;
       await trace({
         action: asReceived ? 'delivered as received' : 'delivered',
         to: 'the tenant mail server',
         recipients: addresses.map((a) => a.address),
+        ...(remaining > 0 ? { stillQuarantinedFor: remaining } : {}),
         skipped: skipped.length > 0 ? skipped : undefined,
         stoppedBecause: why,
       });
       result = {
         kind: 'released',
         action: asReceived ? 'delivered_as_received' : 'delivered',
-        state: 'routed',
-        detail: `queued for the tenant mail server${skipped.length ? `, skipping ${skipped.join(', ')}` : ''}`,
+        state: remaining === 0 ? 'routed' : row.state,
+        detail:
+          `queued for the tenant mail server${skipped.length ? `, skipping ${skipped.join(', ')}` : ''}` +
+          (remaining > 0 ? `; still in quarantine for ${remaining} other recipient${remaining === 1 ? '' : 's'}` : ''),
       };
     } else if (row.direction === 'outbound' && row.mailFrom) {
       // It could not be read, so it cannot be protected: it goes back to the sender, never out unprotected.

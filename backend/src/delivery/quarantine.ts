@@ -68,8 +68,11 @@ export class Quarantine {
       if (options.before) conditions.push(lt(messages.receivedAt, options.before));
       if (!viewer.admin) {
         if (!viewer.address) return [];
+        const address = viewer.address.toLowerCase();
+        // A message this viewer released is theirs no longer to see here, though others may still hold it.
         conditions.push(
-          sql`exists (select 1 from message_recipients r where r.message_id = ${messages.id} and lower(r.address) = ${viewer.address.toLowerCase()})`,
+          sql`exists (select 1 from message_recipients r where r.message_id = ${messages.id} and lower(r.address) = ${address})`,
+          sql`not exists (select 1 from deliveries d where d.message_id = ${messages.id} and lower(d.recipient) = ${address})`,
         );
       }
       const rows = await tx
@@ -120,8 +123,8 @@ export class Quarantine {
   }
 
   /**
-   * Releases a quarantined message to its recipients. A recipient may release only what is theirs to
-   * release; an admin may also allow its sender from now on.
+   * Releases a quarantined message: a recipient releases it to themselves only (below the policy's
+   * threshold), an admin to every recipient still waiting for it, and may allow its sender from now on.
    */
   async release(viewer: QuarantineViewer, messageId: string, options: { allowSender?: boolean } = {}) {
     const { db } = this.deps;
@@ -142,7 +145,14 @@ export class Quarantine {
     if (options.allowSender && !row.mailFrom) {
       throw new QuarantineProblem(409, 'No sender to allow', 'The message came from the null sender, which cannot be allowed.');
     }
-    const outcome = await releaseMessage(this.deps, viewer.tenantId, messageId, { actor: viewer.actor, clientIp: viewer.clientIp });
+    // A recipient releases their own copy; an operator releases it to everyone still waiting for it.
+    const outcome = await releaseMessage(
+      this.deps,
+      viewer.tenantId,
+      messageId,
+      { actor: viewer.actor, clientIp: viewer.clientIp },
+      viewer.admin ? {} : { onlyFor: viewer.address ?? '' },
+    );
     if (outcome.kind === 'not_found') throw new QuarantineProblem(404, 'No such message', 'No quarantined message of your tenant has this id.');
     if (outcome.kind === 'not_releasable') throw new QuarantineProblem(409, 'Message not releasable', outcome.reason);
     if (options.allowSender) {
