@@ -5,6 +5,7 @@
  * validation and audit; simulation of an uploaded message and of a policy change over stored mail.
  */
 import assert from 'node:assert/strict';
+import { simpleParser } from 'mailparser';
 import { after, before, describe, test } from 'node:test';
 import { and, eq } from 'drizzle-orm';
 import type { TenantDefinition } from '../src/config.ts';
@@ -60,7 +61,7 @@ function tenantWithPolicies(port: number): TenantDefinition {
           quarantine: { adminReleaseThreshold: 25, retentionDays: 14, subject: 'Held for you: check it' },
         },
         { name: 'Board rejects', priority: 30, match: { recipients: ['board@acme.test'] }, scores: { REPLYTO_DOMAIN_DIFFERS: 20 }, onBlock: 'reject' },
-        { name: 'CEO forced', priority: 40, match: { recipients: ['ceo@acme.test'] }, modules: { headers: { action: 'quarantine' } } },
+        { name: 'CEO forced', priority: 40, match: { recipients: ['ceo@acme.test'] }, modules: { headers: { action: 'quarantine' } }, quarantine: { language: 'de' } },
       ],
     },
   });
@@ -211,8 +212,14 @@ describe('MailGuard policies on a real gateway', () => {
   });
 
   test('a quarantine a finding forced is for operators: they release it and may allow the sender from now on', async () => {
+    const start = mailServer.received.length;
     const id = await send(gateway, 'ceo-lookalike@supplier.example', ['ceo@acme.test'], phish('ceo@acme.test', 'Urgent transfer'));
     assert.equal(await settled(id), 'quarantined');
+    // The policy's notices are German: what the finding means is German too, not the English reason.
+    const notice = await waitFor('the German notice', async () => mailServer.received.slice(start).find((m) => m.recipients.includes('ceo@acme.test')));
+    const text = (await simpleParser(notice.raw)).text ?? '';
+    assert.match(text, /Grund: die Antwortadresse gehört zu einer anderen Domain als der Absender \(Punktzahl 4\)/);
+    assert.doesNotMatch(text, /reply-to domain/);
     const tenantId = gateway.directory.allTenants()[0]!.id;
     const [row] = await db().select({ results: messages.stageResults }).from(messages).where(eq(messages.id, id));
     const guard = (row!.results as { guard: { score: number; forced?: boolean; quarantine: { userReleasable: boolean } } }).guard;

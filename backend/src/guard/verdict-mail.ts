@@ -67,9 +67,61 @@ const REJECTION_NOTICE: Record<PortalLanguage, NotificationTemplate> = {
   },
 };
 
-/** The reason as a recipient or sender reads it: the strongest findings' reasons, not the symbols. */
-export function readableReason(findings: ReadonlyArray<{ score: number; reason: string; action?: string }>, max = 3): string {
+/**
+ * What a finding means, in German, by its symbol (the first prefix that matches): the findings' own
+ * reasons are English and name the details (a domain, a file), which a German notice leaves out rather
+ * than mixing languages.
+ */
+const GERMAN_BY_SYMBOL: ReadonlyArray<readonly [string, string]> = [
+  ['REPLYTO_', 'die Antwortadresse gehört zu einer anderen Domain als der Absender'],
+  ['FROM_NAME_IMPERSONATES', 'der Absendername gibt sich als Mitglied Ihrer Organisation aus'],
+  ['FROM_NAME_HAS_ADDRESS', 'der Absendername zeigt eine andere Adresse als die, von der die Nachricht kommt'],
+  ['FROM_', 'die Absenderangabe fehlt oder ist nicht lesbar'],
+  ['_DOMAIN_LOOKALIKE', 'eine Absender-Domain ahmt eine bekannte Domain nach'],
+  ['_DOMAIN_MIXED_SCRIPT', 'eine Absender-Domain mischt Buchstaben verschiedener Alphabete'],
+  ['R_SPF_', 'der einliefernde Server darf für die Absender-Domain nicht senden (SPF)'],
+  ['R_DKIM_', 'die digitale Signatur der Absender-Domain fehlt oder ist ungültig (DKIM)'],
+  ['DMARC_', 'die Absenderadresse konnte nicht bestätigt werden (DMARC)'],
+  ['ARC_', 'die Weiterleitungskette der Nachricht ist nicht vertrauenswürdig (ARC)'],
+  ['CONTENT_', 'der Inhalt entspricht einer Regel Ihrer Organisation'],
+  ['NET_COUNTRY', 'die Nachricht kommt aus einem Land, das Ihre Organisation sperrt'],
+  ['NET_', 'der einliefernde Server oder die Absender-Domain ist gesperrt'],
+  ['ATTACH_EXECUTABLE', 'ein Anhang ist ein Programm'],
+  ['ATTACH_SCRIPT', 'ein Anhang ist ein Skript'],
+  ['ATTACH_OFFICE_MACRO', 'ein Office-Dokument enthält Makros'],
+  ['ATTACH_PDF_ACTIVE', 'ein PDF enthält aktive Inhalte (Skripte, Formulare oder eingebettete Dateien)'],
+  ['ATTACH_ARCHIVE', 'ein Archiv ist verschlüsselt, zu tief verschachtelt oder entpackt zu groß'],
+  ['ATTACH_TYPE_MISMATCH', 'der Name eines Anhangs passt nicht zu seinem Inhalt'],
+  ['ATTACH_', 'ein Anhang ist gefährlich'],
+  ['LINK_LOGIN_FORM', 'ein Link führt zu einer Seite, die nach einem Passwort fragt'],
+  ['LINK_LOOKALIKE', 'ein Link ahmt eine bekannte Domain nach'],
+  ['LINK_QR_CODE', 'ein Bild enthält einen QR-Code mit einem Link'],
+  ['LINK_', 'ein Link ist verdächtig'],
+  ['MIME_', 'die Nachricht ist fehlerhaft aufgebaut'],
+  ['HEADER_LINE', 'die Kopfzeilen der Nachricht sind fehlerhaft'],
+  ['SIZE_', 'die Nachricht ist größer, als Ihre Organisation zulässt'],
+  ['GUARD_', 'die Nachricht konnte nicht vollständig geprüft werden'],
+];
+
+function germanMeaning(symbol: string): string | undefined {
+  return GERMAN_BY_SYMBOL.find(([key]) => (key.startsWith('_') ? symbol.includes(key) : symbol.startsWith(key)))?.[1];
+}
+
+/**
+ * The reason as a recipient or sender reads it: the strongest findings' reasons, not the symbols; in
+ * German, what each finding means (the same meaning once), with the English reason only for a finding
+ * no German text covers.
+ */
+export function readableReason(
+  findings: ReadonlyArray<{ symbol?: string; score: number; reason: string; action?: string }>,
+  max = 3,
+  language: 'en' | 'de' = 'en',
+): string {
   const counted = findings.filter((f) => f.score > 0 || f.action).sort((a, b) => b.score - a.score);
+  if (language === 'de') {
+    const meanings = [...new Set(counted.map((f) => (f.symbol && germanMeaning(f.symbol)) ?? f.reason.replace(/[\r\n]+/g, ' ').slice(0, 200)))];
+    return meanings.length > 0 ? meanings.slice(0, max).join('; ') : 'sie entspricht den Eingangsregeln Ihrer Organisation';
+  }
   const reasons = counted.slice(0, max).map((f) => f.reason.replace(/[\r\n]+/g, ' ').slice(0, 200));
   return reasons.length > 0 ? reasons.join('; ') : 'it matched the organisation\'s inbound policy';
 }

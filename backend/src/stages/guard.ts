@@ -176,7 +176,7 @@ async function quarantineNotices(
       receivedAt: new Date(),
       deleteAt: keepUntil,
       score: verdict.score,
-      reason: readableReason(verdict.findings),
+      reason: readableReason(verdict.findings, 3, policy.quarantine.language),
       link: `${notices.publicUrl}/portal/quarantine/${context.id}`,
       hostname: notices.hostname,
       branding: notices.branding?.(context.tenantId),
@@ -201,7 +201,7 @@ async function rejectionNotice(
     recipients: context.recipients,
     subject,
     receivedAt: new Date(),
-    reason: readableReason(verdict.findings),
+    reason: readableReason(verdict.findings, 3, policy.quarantine.language),
     hostname: notices.hostname,
     branding: notices.branding?.(context.tenantId),
   });
