@@ -30,7 +30,9 @@ import { Session } from 'node:inspector/promises';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import type { Page } from 'playwright-core';
-import { createTestDatabase, testDatabaseKind } from '../../backend/test/support/database.ts';
+import { sql } from 'drizzle-orm';
+import { queryRows } from '../../backend/src/db/client.ts';
+import { createTestDatabase, ownerDb, testDatabaseKind } from '../../backend/test/support/database.ts';
 import { MailPeer } from '../../backend/test/support/mail-peer.ts';
 import { magicLinkOf } from '../../backend/test/support/portal-mail.ts';
 import { SmtpConversation } from '../../backend/test/support/smtp-conversation.ts';
@@ -224,6 +226,24 @@ const { gateway } = await startBrowserGateway(database, [acmeTenant(mailServer.p
   SEALPOST_LOG_LEVEL: 'warn',
 });
 
+/**
+ * For the messages a round received: how long after its receipt each message reached each step of its
+ * trace, so that a step that waits shows (a queue polled, a commit queued behind others).
+ */
+async function stepTimes(since: Date, until: Date): Promise<Array<{ step: string; p50: number; p95: number; count: number }>> {
+  const rows = await queryRows<{ step: string; p50: number; p95: number; count: string }>(
+    ownerDb(gateway.database.db),
+    sql`with firsts as (select message_id, min(at) as t0 from message_trace where at >= ${since.toISOString()}::timestamptz and at < ${until.toISOString()}::timestamptz
+                          group by message_id having bool_or(step = 'received'))
+        select t.step, count(*) as count,
+               percentile_cont(0.5) within group (order by extract(epoch from t.at - f.t0) * 1000) as p50,
+               percentile_cont(0.95) within group (order by extract(epoch from t.at - f.t0) * 1000) as p95
+          from message_trace t join firsts f on f.message_id = t.message_id
+         group by t.step order by p50`,
+  );
+  return rows.map((r) => ({ step: r.step, p50: Number(r.p50), p95: Number(r.p95), count: Number(r.count) }));
+}
+
 /** Sends `count` messages over `sessions` concurrent connections; returns when the last 250 came. */
 async function load(label: string, portal: boolean, count: number, sessions: number) {
   const relayedBefore = relay.received.length;
@@ -267,8 +287,15 @@ try {
   const measuredLoad = async (label: string, portal: boolean) => {
     const before = await tableStatistics();
     const statementsBefore = statementsSent;
+    const cpuBefore = process.cpuUsage();
     const round = await load(label, portal, messageCount, sessionCount);
+    const cpu = process.cpuUsage(cpuBefore);
     const statements = (statementsSent - statementsBefore) / messageCount;
+    // This process holds the gateway, the SMTP senders and the relay peer: the CPU is theirs together.
+    console.log(
+      `${label} round: ${round1((cpu.user + cpu.system) / 1000 / messageCount)} CPU-ms per message in this process ` +
+        `(${round1(((cpu.user + cpu.system) / 1000 / (round.endToEnd.seconds * 1000)) * 100)} % of one core over the round)`,
+    );
     const after = await tableStatistics();
     if (before && after) {
       const commits = ((after.get('(database)')?.xact_commit ?? 0) - (before.get('(database)')?.xact_commit ?? 0)) / messageCount;
@@ -276,8 +303,14 @@ try {
     }
     return round;
   };
+  const relayStart = new Date();
   const relayRound = await measuredLoad('relay', false);
+  const portalStart = new Date();
   const portalRound = await measuredLoad('portal', true);
+  for (const [label, since, until] of [['relay', relayStart, portalStart], ['portal', portalStart, new Date()]] as const) {
+    console.log(`${label} round, time from receipt to each trace step (p50 / p95 ms, messages):`);
+    for (const row of await stepTimes(since, until)) console.log(`  ${row.step.padEnd(18)} ${round1(row.p50).toString().padStart(8)} ${round1(row.p95).toString().padStart(8)} ${String(row.count).padStart(6)}`);
+  }
   for (const round of [relayRound, portalRound]) {
     console.log(
       `${round.label.padEnd(7)} accepted ${round1(round.accepted.perSecond)} msg/s (${round1(round.accepted.seconds)} s); ` +
