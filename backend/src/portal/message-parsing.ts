@@ -2,7 +2,12 @@
  * Parsing a decrypted EML for the reader, with limits: a message with too many parts or too deep a
  * structure is shown as a notice instead of being parsed.
  */
+import libmime from 'libmime';
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import addressparser from 'nodemailer/lib/addressparser';
+import { extractMessageText } from '../guard/message-text.ts';
+import { splitMessage } from '../mail/header-block.ts';
+import { unfoldedValue } from '../mail/mime-structure.ts';
 import type { AttachmentInfo } from '../../../common/src/portal-api.ts';
 import { normaliseContentId } from './html-sanitizer.ts';
 import { STORED_MESSAGE_LIMITS } from '../mail/header-section.ts';
@@ -96,6 +101,59 @@ export async function parsePortalMessage(eml: Buffer): Promise<ParsedPortalMessa
 }
 
 /** RFC 6266 / RFC 5987: an ASCII fallback and the exact UTF-8 name. */
+/** What a portal copy stores about its message besides the message itself: the header fields a list shows, and a preview. */
+export interface PortalMessageHeaders {
+  from?: { address: string; name?: string };
+  to: string[];
+  cc: string[];
+  subject: string;
+  references: string[];
+  /** The start of the text a reader sees (the text part, else the HTML as text), at most PREVIEW_SOURCE_CHARS. */
+  previewText: string;
+}
+
+/** Characters of text read for a preview; the preview itself is shorter (previewOf). */
+const PREVIEW_SOURCE_CHARS = 2000;
+const MAX_FIELD_CHARS = 10_000;
+
+/**
+ * The header fields and preview a portal copy stores, read without parsing the whole message: mailparser
+ * would decode every part and turn all of its HTML into text (a millisecond of the one thread per copy)
+ * for what is a subject, a few addresses and 200 characters. The text comes from the same bounded reader
+ * the inbound checks use.
+ */
+export function readPortalHeaders(eml: Buffer): PortalMessageHeaders {
+  const split = splitMessage(eml);
+  if (split.outcome !== 'split') return { to: [], cc: [], subject: '', references: [], previewText: '' };
+  const field = (name: string) => {
+    const found = split.fields.find((f) => f.name.toLowerCase() === name);
+    return found ? unfoldedValue(found, 'utf8').slice(0, MAX_FIELD_CHARS).trim() : undefined;
+  };
+  const decoded = (value: string) => {
+    try {
+      return libmime.decodeWords(value);
+    } catch {
+      return value;
+    }
+  };
+  const list = (name: string) =>
+    addressparser(field(name) ?? '', { flatten: true })
+      .map((a) => a.address?.trim() ?? '')
+      .filter(Boolean);
+  const [first] = addressparser(field('from') ?? '', { flatten: true });
+  const fromName = first?.name ? decoded(first.name).trim() : '';
+  const references = [...(field('references') ?? '').matchAll(/<[^<>\s]{1,998}>/g)].map((m) => m[0]);
+  const text = extractMessageText(split, { maxParts: MAX_MIME_PARTS, maxDepth: MAX_MULTIPART_CONTAINERS, maxTextChars: PREVIEW_SOURCE_CHARS });
+  return {
+    ...(first?.address ? { from: { address: first.address.trim().toLowerCase(), ...(fromName ? { name: fromName } : {}) } } : {}),
+    to: list('to'),
+    cc: list('cc'),
+    subject: decoded(field('subject') ?? ''),
+    references,
+    previewText: text.text.trim() ? text.text : text.html,
+  };
+}
+
 export function contentDisposition(kind: 'attachment' | 'inline', filename: string): string {
   // storableText first: a lone surrogate (from a UTF-16 encoded word) makes encodeURIComponent throw,
   // and a name of thousands of characters makes a header no browser keeps.

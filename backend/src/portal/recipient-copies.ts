@@ -21,7 +21,7 @@ import type { ProtectionContext, ProtectionOutcome } from '../protect/protection
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { PortalMailingDeps } from './portal-outbox.ts';
 import { issueLinks, newLinkToken } from './magic-links.ts';
-import { parsePortalMessage, type ParsedPortalMessage } from './message-parsing.ts';
+import { readPortalHeaders, type PortalMessageHeaders } from './message-parsing.ts';
 import { buildNotificationMail } from './notification-mail.ts';
 import { languageFor, type PortalSettings } from './portal-settings.ts';
 import { insertPortalMessages, type NewPortalMessage, type PortalMessageMeta } from './portal-store.ts';
@@ -56,7 +56,7 @@ interface PendingStore {
   recipient: string;
   request: SealpostRequest;
   eml: Buffer;
-  parsed: ParsedPortalMessage;
+  parsed: PortalMessageHeaders;
   memberAddress: string;
   settings: PortalSettings;
   now: Date;
@@ -103,7 +103,7 @@ export class RecipientCopies {
     // From the protect stage the request comes parsed and the message cleaned of the headers that carried it.
     const request = context.request ?? parseSealpostHeaders(controlHeaderLookup(split.fields), lookup('subject'), tenant.subjectTriggers);
     const eml = prepared.raw;
-    const parsed = await parsePortalMessage(eml);
+    const parsed = readPortalHeaders(eml);
 
     // What is already stored, who sent it, the tenant's settings and the storage used: read together with
     // the other copies taken up at once, in one transaction (readInGroup).
@@ -121,7 +121,7 @@ export class RecipientCopies {
     const meta: PortalMessageMeta = {
       subject: parsed.subject,
       fromName: parsed.from?.name,
-      preview: previewOf(parsed.text),
+      preview: previewOf(parsed.previewText),
       to: parsed.to,
       cc: parsed.cc,
       references: parsed.references,
