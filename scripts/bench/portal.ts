@@ -21,6 +21,8 @@
  * shown, as FOLDER/open-N.cpuprofile; their top self-time functions are printed, and
  * scripts/bench/cpu-profile-top.ts reads them again). Profiling slows the opening down: time without it.
  * --browser-profile FOLDER: the same for the page's JavaScript in Chromium (FOLDER/page-N.cpuprofile).
+ * --round-profile FOLDER: a V8 CPU profile of this process over each throughput round (FOLDER/relay.cpuprofile,
+ * FOLDER/portal.cpuprofile), with the top self-time functions of each printed.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,6 +50,7 @@ const { values } = parseArgs({
     sessions: { type: 'string', default: '20' },
     opens: { type: 'string', default: '20' },
     'cpu-profile': { type: 'string' },
+    'round-profile': { type: 'string' },
     'browser-profile': { type: 'string' },
   },
 });
@@ -135,10 +138,10 @@ async function openingProfiler(folder: string) {
   return {
     profiles,
     start: () => session.post('Profiler.start'),
-    async stop() {
+    async stop(fileName?: string) {
       const { profile } = await session.post('Profiler.stop');
       profiles.push(profile as CpuProfile);
-      writeFileSync(join(folder, `open-${profiles.length}.cpuprofile`), JSON.stringify(profile));
+      writeFileSync(join(folder, fileName ?? `open-${profiles.length}.cpuprofile`), JSON.stringify(profile));
     },
     close: () => session.disconnect(),
   };
@@ -287,9 +290,16 @@ try {
   const measuredLoad = async (label: string, portal: boolean) => {
     const before = await tableStatistics();
     const statementsBefore = statementsSent;
+    const profiler = values['round-profile'] ? await openingProfiler(values['round-profile']) : undefined;
+    await profiler?.start();
     const cpuBefore = process.cpuUsage();
     const round = await load(label, portal, messageCount, sessionCount);
     const cpu = process.cpuUsage(cpuBefore);
+    if (profiler) {
+      await profiler.stop(`${label}.cpuprofile`);
+      console.log(`${label} round, top self time:\n${formatTop(topSelfTime(profiler.profiles, 25))}`);
+      profiler.close();
+    }
     const statements = (statementsSent - statementsBefore) / messageCount;
     // This process holds the gateway, the SMTP senders and the relay peer: the CPU is theirs together.
     console.log(

