@@ -24,6 +24,7 @@ import { autoProtection, portalProtection } from './protect/portal-mode.ts';
 import { absurdStructureHook } from './guard/checks/message-structure.ts';
 import type { GuardRunner, GuardServices } from './guard/contract.ts';
 import { GuardPolicyStore } from './guard/policy-store.ts';
+import { CertificateStore } from './certs/certificate-store.ts';
 import { ClickLinks } from './guard/click-links.ts';
 import { guardOutsideSources } from './guard/outside-sources.ts';
 import { createTenantGuard, gatewayGuardChecks, gatewayGuardHooks } from './guard/tenant-guard.ts';
@@ -52,6 +53,8 @@ export interface Gateway {
   policies: GuardPolicyStore;
   /** What the inbound checks use from outside the message (GeoIP, DNS), also for simulation. */
   guardServices: GuardServices;
+  /** Each tenant's public certificates for S/MIME. */
+  certificates: CertificateStore;
   delivery: DeliveryWorker;
   smtp: SMTPServer;
   http: HttpApp;
@@ -127,6 +130,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
 
   const policies = new GuardPolicyStore(db, { auditKeys: vault.auditKeys });
   const clickLinks = ClickLinks.fromMasterKey(master.key, config.http.publicUrl);
+  const certificates = new CertificateStore(db, vault.auditKeys);
   const guardServices: GuardServices = {
     hostname: config.smtp.hostname,
     directory,
@@ -279,6 +283,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     auditCheckpoints,
     release,
     guard: { db, directory, policies, guard, services: guardServices, release },
+    certificates,
     click: {
       clickLinks,
       directory,
@@ -362,6 +367,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     guard,
     policies,
     guardServices,
+    certificates,
     delivery,
     smtp,
     http,

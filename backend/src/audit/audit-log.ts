@@ -36,6 +36,11 @@ export const AUDIT_ACTIONS = [
   /** A quarantined message was looked at, released or deleted. */
   'quarantine_viewed',
   'quarantine_deleted',
+  /** A public certificate came into the store (imported, or from a signed message), or was deleted. */
+  'certificate_added',
+  'certificate_deleted',
+  /** A certificate appeared for an address that already had a different one (certificate continuity). */
+  'certificate_changed',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

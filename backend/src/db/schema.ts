@@ -281,6 +281,40 @@ export const guardAllowedSenders = pgTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.address] })],
 );
 
+/**
+ * The tenant's public certificate store: one row per certificate and address it names, from an import or
+ * from a signed message. A different certificate for an address that has one is kept beside it, marked
+ * as a change (certificate continuity), never put in its place unnoticed.
+ */
+export const certificates = pgTable(
+  'certificates',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    /** Lower-case address the certificate names (subject alternative name or the subject's e-mail). */
+    address: text('address').notNull(),
+    /** SHA-256 of the DER certificate, lower-case hex. */
+    fingerprint: text('fingerprint').notNull(),
+    der: bytea('der').notNull(),
+    subject: text('subject').notNull(),
+    issuer: text('issuer').notNull(),
+    serialNumber: text('serial_number').notNull(),
+    notBefore: timestamp('not_before', { withTimezone: true }).notNull(),
+    notAfter: timestamp('not_after', { withTimezone: true }).notNull(),
+    /** import, signed-mail */
+    source: text('source').notNull(),
+    /** Who imported it, or the message that brought it. */
+    addedBy: text('added_by').notNull(),
+    messageId: uuid('message_id'),
+    /** The fingerprint of the certificate this address had before, when this one came as a change. */
+    replacesFingerprint: text('replaces_fingerprint'),
+    firstSeenAt: timestamp('first_seen_at', { withTimezone: true }).notNull().defaultNow(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  // Look-ups by address use this index's leading columns.
+  (t) => [uniqueIndex('certificates_tenant_address_fingerprint').on(t.tenantId, t.address, t.fingerprint)],
+);
+
 /** One message, one trace: every step recorded against the message id. */
 export const messageTrace = pgTable(
   'message_trace',

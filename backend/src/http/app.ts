@@ -8,6 +8,8 @@ import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
 import { addinSignInRoutes } from './addin-sign-in-routes.ts';
 import { addinTryRoutes, demoTenant, type EvaluationSignIns } from './addin-try-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
+import { certificateRoutes } from './certificate-routes.ts';
+import type { CertificateStore } from '../certs/certificate-store.ts';
 import { clickRoutes, type ClickRoutesOptions } from './click-routes.ts';
 import { guardRoutes, type GuardRoutesOptions } from './guard-routes.ts';
 import { EntraTokenValidator } from './entra-tokens.ts';
@@ -44,6 +46,8 @@ export interface HttpAppOptions {
    * whether it is wanted, the gateway whether the demo runs). Without it /addin/try/ and /api/addin-try/ are 404.
    */
   addinTry?: { signIns: EvaluationSignIns; smtpTarget: () => { host: string; port: number } };
+  /** The public certificate store (/api/admin/certificates). */
+  certificates?: CertificateStore;
   /** The click check of links that link protection rewrote (/l/<token>). */
   click?: Omit<ClickRoutesOptions, 'db' | 'logger'>;
   /** MailGuard's policies, simulation and quarantine (/api/admin/guard, and /api/portal/guard for members). */
@@ -71,6 +75,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     release: options.release,
     protection: options.addin ? { directory: options.addin.directory, protectionModes: options.addin.protectionModes } : undefined,
   });
+  if (options.certificates) await app.register(certificateRoutes, { prefix: '/api/admin/certificates', db: options.db, store: options.certificates });
   if (options.click) await app.register(clickRoutes, { db: options.db, logger: options.logger, ...options.click });
   if (options.guard) await app.register(guardRoutes, { prefix: '/api/admin/guard', ...options.guard });
   if (options.portal) {
