@@ -164,6 +164,8 @@ const tenantSchema = z.strictObject({
     .optional(),
   /** Inbound protection: thresholds, score overrides, disabled checks and limits (the guard's defaults otherwise). */
   guard: guardSectionSchema.optional(),
+  /** S/MIME: `autoImport: false` keeps signed inbound mail from filling the certificate store (on by default). */
+  smime: z.strictObject({ autoImport: z.boolean().optional() }).optional(),
   /**
    * What recipients see: the name, a logo (a PNG, JPEG or SVG file next to the tenant file, or a data: URL)
    * and a brand colour white text is readable on. Without it the portal and the mails look like Sealpost.

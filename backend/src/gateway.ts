@@ -181,6 +181,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     pollMs: config.workerPollMs,
     heldRetryMs: config.delivery.heldRetryMs,
     guard,
+    certificates,
     notices: {
       publicUrl: config.http.publicUrl,
       hostname: config.smtp.hostname,

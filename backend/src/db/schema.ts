@@ -41,6 +41,8 @@ export interface TenantSettings {
   entra?: { applicationId: string; tenantIds: string[] };
   /** From the tenant file's branding, checked there (the logo as a data: URL). */
   branding?: { name?: string; colour?: string; logo?: string };
+  /** S/MIME: whether signed inbound mail puts its sender's certificate into the store (on unless set false). */
+  smime?: { autoImport?: boolean };
 }
 
 /** When the add-in asks at send time: external recipients with attachments, and/or these words. */

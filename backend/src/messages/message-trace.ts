@@ -26,7 +26,9 @@ export type TraceStep =
   /** A quarantined message was deleted (by an administrator, or at the end of its retention). */
   | 'deleted'
   /** A link of the delivered message, rewritten for the click check, was clicked: where it went, or the warning shown. */
-  | 'link_clicked';
+  | 'link_clicked'
+  /** A signed message's certificate was taken into the store, or why it was not. */
+  | 'certificate';
 
 export interface TraceEntry {
   messageId: string;

@@ -21,6 +21,8 @@ import type { SpoolRequest } from '../messages/spool.ts';
 import { sealProtectedCopy } from '../protect/protected-copies.ts';
 import type { MessageContext, StoredGuardResult } from './message-context.ts';
 import { readHeader } from './parse.ts';
+import { importSignerCertificate } from './certificate-import.ts';
+import { noticeRequest } from './notice-request.ts';
 import type { GuardNoticeDeps, Stage } from './stage.ts';
 
 export type { GuardAction, GuardFinding, GuardInput, GuardRunner, GuardVerdict } from '../guard/contract.ts';
@@ -32,7 +34,7 @@ export const guardStage: Stage = {
   name: 'guard',
   reaches: 'guarded',
   actsOutside: (context, { guard }) => context.direction === 'inbound' && guard !== undefined,
-  async run(context, { guard, notices, vault }) {
+  async run(context, { guard, notices, vault, certificates }) {
     if (context.direction !== 'inbound') return;
     const base = { messageId: context.id, tenantId: context.tenantId, step: 'scored' as const };
     if (!guard) {
@@ -88,7 +90,21 @@ export const guardStage: Stage = {
         ...(result.disarmed ? { disarmed: result.disarmed.changes.map((c) => `${c.symbol}: ${c.reason}`) } : {}),
       },
     });
-    if (verdict.action !== 'quarantine' && verdict.action !== 'reject') return;
+    if (verdict.action !== 'quarantine' && verdict.action !== 'reject') {
+      if (certificates) {
+        const imported = await importSignerCertificate({
+          context,
+          header,
+          facts: verdict.facts,
+          certificates,
+          notices,
+          language: (policy ?? DEFAULT_GUARD_POLICY).quarantine.language,
+        });
+        if (imported.trace) context.trace.push(imported.trace);
+        if (imported.spool.length > 0) context.spool = [...(context.spool ?? []), ...imported.spool];
+      }
+      return;
+    }
 
     context.stopped = { state: verdict.action === 'quarantine' ? 'quarantined' : 'rejected' };
     const detail: Record<string, unknown> = { reason: `the inbound checks scored ${verdict.score}: ${symbols.join('; ') || 'no symbols'}` };
@@ -211,26 +227,3 @@ async function rejectionNotice(
   });
 }
 
-function noticeRequest(
-  context: MessageContext,
-  recipient: string,
-  raw: Buffer,
-  messageIdHeader: string,
-  route: 'external' | 'tenant-mail-server',
-  traceDetail: Record<string, unknown>,
-): SpoolRequest {
-  return {
-    id: randomUUID(),
-    tenantId: context.tenantId,
-    direction: 'notification',
-    // A notice is sent from the null sender (RFC 3834): nothing answers it automatically.
-    mailFrom: '',
-    recipients: [recipient],
-    clientAddress: 'gateway',
-    tls: false,
-    raw,
-    messageIdHeader,
-    traceDetail,
-    queuedFor: route,
-  };
-}

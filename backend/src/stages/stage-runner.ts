@@ -17,6 +17,7 @@ import { queryRows, type Database } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { deliveries as deliveriesTable } from '../db/schema.ts';
 import { storableJson } from '../db/storable-text.ts';
+import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { Logger } from '../logger.ts';
 import { UnreadableHeaderError } from '../mail/header-section.ts';
 import { recordTrace, type TraceEntry } from '../messages/message-trace.ts';
@@ -79,6 +80,8 @@ export interface StageRunnerOptions {
   guard?: GuardRunner;
   /** What the guard's quarantine and rejection notices need; without it none are sent. */
   notices?: GuardNoticeDeps;
+  /** The tenants' certificate stores, for auto-import from signed inbound mail. */
+  certificates?: CertificateStore;
   /** The stages to run, in order; the default is STAGES. */
   stages?: readonly Stage[];
   /** The first retry after a stage failed; it doubles with every attempt, up to an hour. */
@@ -227,6 +230,7 @@ export class StageRunner extends WorkerLoop {
         vault: this.options.vault,
         guard: this.options.guard,
         notices: this.options.notices,
+        certificates: this.options.certificates,
       };
       let active = contexts;
       // The latest outcome of each message not yet written. Stages that only compute (parse, classify,

@@ -1,4 +1,5 @@
 /** What one stage is: the point it brings a message to, and the work that gets it there. */
+import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { Database } from '../db/client.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
@@ -17,6 +18,8 @@ export interface StageDeps {
   guard?: GuardRunner;
   /** What the guard's notices need: links to the portal, the gateway's name, the tenant's look. */
   notices?: GuardNoticeDeps;
+  /** The tenants' certificate stores, which signed inbound mail fills (auto-import). */
+  certificates?: CertificateStore;
 }
 
 export interface GuardNoticeDeps {

@@ -29,6 +29,8 @@ export interface TenantInfo {
   branding: TenantBranding;
   /** The opaque id the portal asks for this tenant's branding by. */
   brandingKey: string;
+  /** Whether signed inbound mail puts its sender's certificate into the store. */
+  certificateAutoImport: boolean;
 }
 
 /** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
@@ -78,6 +80,7 @@ export class TenantDirectory {
         members: [],
         branding: row.settings.branding ?? {},
         brandingKey: brandingKey(row.id),
+        certificateAutoImport: row.settings.smime?.autoImport ?? true,
       });
     }
     for (const row of memberRows) {
@@ -181,6 +184,7 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         ...(definition.smartAlert ? { smartAlert: definition.smartAlert } : {}),
         ...(definition.entra ? { entra: definition.entra } : {}),
         ...(definition.branding ? { branding: definition.branding } : {}),
+        ...(definition.smime ? { smime: definition.smime } : {}),
       };
       // A tenant is created unscoped (it has no id yet); everything of it is then written in its scope.
       const [existingTenant] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.name, definition.name));
