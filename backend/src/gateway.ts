@@ -20,7 +20,9 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { ProtectionModes, type ProtectionHandler } from './protect/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { createPortal, type Portal } from './portal/portal.ts';
+import { noKeysKnown } from './protect/method-resolution.ts';
 import { autoProtection, portalProtection } from './protect/portal-mode.ts';
+import { certificateLookup, smimeProtection } from './protect/smime-mode.ts';
 import { absurdStructureHook } from './guard/checks/message-structure.ts';
 import type { GuardRunner, GuardServices } from './guard/contract.ts';
 import { GuardPolicyStore } from './guard/policy-store.ts';
@@ -246,8 +248,11 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     auditCheckpoints,
   });
   portal.opener.registerMetrics(metrics.registry);
+  // What 'auto' and the previews know about recipients: the certificate store; no OpenPGP key store yet.
+  const recipientKeys = { smimeCertificates: certificateLookup(certificates), pgpKeys: noKeysKnown.pgpKeys };
   protectionModes.register(portalProtection(portal.copies));
-  protectionModes.register(autoProtection({ portal: portal.copies, directory, protectionModes }));
+  protectionModes.register(smimeProtection(certificates));
+  protectionModes.register(autoProtection({ portal: portal.copies, directory, protectionModes, keys: recipientKeys }));
   for (const handler of parts.protectionModes ?? []) protectionModes.register(handler);
   const housekeeping = new HousekeepingWorker({
     db,
@@ -300,6 +305,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
       entraAuthority: config.entra.authority,
       publicUrl: config.http.publicUrl,
       gatewayHost: config.smtp.hostname,
+      keys: recipientKeys,
     },
     addinTry: config.addinTry && demo ? { signIns: new EvaluationSignIns(), smtpTarget } : undefined,
   });

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { and, eq } from 'drizzle-orm';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { PreviewResponse } from '../../common/src/addin-api.ts';
 import { loopHeaderName } from '../../common/src/headers.ts';
+import { readCertificates } from '../src/certs/certificate-store.ts';
 import { members } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { resolveRecipientMethods } from '../src/protect/method-resolution.ts';
@@ -86,7 +91,7 @@ describe('Outlook add-in API', () => {
     const settings = answer.json();
     assert.equal(settings.tenantName, 'Acme');
     assert.deepEqual(settings.tenantDomains, ['acme-law.test', 'acme.test']);
-    assert.deepEqual(settings.allowedModes, ['auto', 'portal'], 'only the modes this gateway can carry out');
+    assert.deepEqual(settings.allowedModes, ['auto', 'portal', 'smime'], 'only the modes this gateway can carry out');
     assert.equal(settings.defaultExpiryDays, 30);
     assert.equal(settings.maxExpiryDays, 90);
     assert.equal(settings.subjectTrigger, '[secure]');
@@ -136,15 +141,49 @@ describe('Outlook add-in API', () => {
   });
 
   test('an explicit mode the gateway has no handler for is shown as held with the reason', async () => {
-    const smime = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'smime', recipients: ['client@example.net', 'bob@acme.test'] })).json();
+    const pgp = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'pgp', recipients: ['client@example.net', 'bob@acme.test'] })).json();
     assert.deepEqual(
-      smime.recipients.map((r: { method: string }) => r.method),
+      pgp.recipients.map((r: { method: string }) => r.method),
       ['held', 'relay'],
     );
-    assert.match(smime.recipients[0].reason, /S\/MIME is not available.*held/);
-    assert.equal(smime.recipients[0].reasonCode, 'mode-unavailable');
+    assert.match(pgp.recipients[0].reason, /OpenPGP is not available.*held/);
+    assert.equal(pgp.recipients[0].reasonCode, 'mode-unavailable');
     const portal = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'portal', recipients: ['client@example.net'] })).json();
     assert.deepEqual(portal.recipients[0], { address: 'client@example.net', method: 'portal', reasonCode: 'sender-chose', reason: 'the sender chose the Sealpost portal' });
+  });
+
+  test('the preview reads the certificate store: S/MIME where a valid certificate is known, held where none is', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-addin-cert-'));
+    try {
+      const pem = join(folder, 'cert.pem');
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(folder, 'key.pem'), '-out', pem, '-days', '10', '-subj', '/CN=Certified', '-addext', 'subjectAltName=email:certified@example.net'],
+        { stdio: 'pipe' },
+      );
+      const acme = gateway.directory.tenantForDomain('acme.test')!;
+      await gateway.certificates.add(acme.id, readCertificates(readFileSync(pem)), { source: 'import', by: 'alice@acme.test' });
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+    const recipients = ['certified@example.net', 'client@example.net'];
+    const auto = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'auto', recipients })).json() as PreviewResponse;
+    assert.deepEqual(
+      auto.recipients.map((r) => [r.method, r.reasonCode]),
+      [
+        ['smime', 'certificate-known'],
+        ['portal', 'nothing-known'],
+      ],
+    );
+    const smime = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'smime', recipients })).json() as PreviewResponse;
+    assert.deepEqual(
+      smime.recipients.map((r) => [r.method, r.reasonCode]),
+      [
+        ['smime', 'sender-chose'],
+        ['held', 'no-certificate'],
+      ],
+    );
+    assert.match(smime.recipients[1]!.reason, /no valid S\/MIME certificate is known.*held/);
   });
 
   test('the preview answers for 500 recipients and refuses 501', async () => {

@@ -41,6 +41,7 @@ export type PreviewReasonCode =
   | 'mandatory'
   | 'invalid-address'
   | 'mode-unavailable'
+  | 'no-certificate'
   | 'sender-chose';
 
 export interface RecipientPreview {

@@ -87,6 +87,7 @@ const en = {
   reason_mandatory: 'Your organisation requires a password-protected PDF',
   'reason_invalid-address': 'Not a valid e-mail address',
   'reason_mode-unavailable': 'This method is not available: the message would be held, never sent unprotected',
+  'reason_no-certificate': 'No valid S/MIME certificate is known for this recipient: the message would be held, never sent unprotected',
   'reason_sender-chose': 'The method you chose',
 
   sentEmpty: 'You have not sent any secure messages yet.',
@@ -196,6 +197,7 @@ const de: Record<MessageKey, string> = {
   reason_mandatory: 'Ihre Organisation verlangt ein passwortgeschütztes PDF',
   'reason_invalid-address': 'Keine gültige E-Mail-Adresse',
   'reason_mode-unavailable': 'Diese Methode ist nicht verfügbar: Die Nachricht würde zurückgehalten, nie ungeschützt gesendet',
+  'reason_no-certificate': 'Für diesen Empfänger ist kein gültiges S/MIME-Zertifikat bekannt: Die Nachricht würde zurückgehalten, nie ungeschützt gesendet',
   'reason_sender-chose': 'Die von Ihnen gewählte Methode',
 
   sentEmpty: 'Sie haben noch keine sicheren Nachrichten gesendet.',

@@ -9,7 +9,7 @@
 import { createHash, webcrypto } from 'node:crypto';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { and, asc, eq, ilike, or } from 'drizzle-orm';
+import { and, asc, eq, gte, ilike, inArray, lte, or } from 'drizzle-orm';
 import forge from 'node-forge';
 import { appendAudit } from '../audit/audit-log.ts';
 import type { Database } from '../db/client.ts';
@@ -256,10 +256,27 @@ export class CertificateStore {
 
   /** The certificates for an address that are valid at `at`, the most recently seen first. */
   async validFor(tenantId: string, address: string, at = new Date()): Promise<CertificateRow[]> {
+    const normalised = address.trim().toLowerCase();
+    return (await this.validForEach(tenantId, [normalised], at)).get(normalised) ?? [];
+  }
+
+  /**
+   * For each address (lower-case), its certificates valid at `at`, the most recently seen first; addresses
+   * without one are absent. One query for all of them: a preview or a message may name hundreds.
+   */
+  async validForEach(tenantId: string, addresses: readonly string[], at = new Date()): Promise<Map<string, CertificateRow[]>> {
+    const found = new Map<string, CertificateRow[]>();
+    if (addresses.length === 0) return found;
     const rows = await withTenants(this.db, tenantId, (tx) =>
-      tx.select().from(certificates).where(and(eq(certificates.tenantId, tenantId), eq(certificates.address, address.trim().toLowerCase()))),
+      tx
+        .select()
+        .from(certificates)
+        .where(and(eq(certificates.tenantId, tenantId), inArray(certificates.address, [...new Set(addresses)]), lte(certificates.notBefore, at), gte(certificates.notAfter, at))),
     );
-    return rows.filter((r) => r.notBefore <= at && at <= r.notAfter).sort((a, b) => b.lastSeenAt.getTime() - a.lastSeenAt.getTime());
+    for (const row of rows.sort((a, b) => b.lastSeenAt.getTime() - a.lastSeenAt.getTime())) {
+      found.set(row.address, [...(found.get(row.address) ?? []), row]);
+    }
+    return found;
   }
 
   async remove(tenantId: string, id: string, by: { actor: string; clientIp?: string }): Promise<void> {

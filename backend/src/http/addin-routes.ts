@@ -239,6 +239,16 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
             reason: `${MODE_NAMES[mode]} is not available on this gateway: the message would be held, never sent unprotected`,
           };
         }
+        // S/MIME needs the recipient's certificate: without one the message would wait for it (resolution
+        // picks S/MIME exactly when the store knows a valid one).
+        if (mode === 'smime' && resolution.method !== 'smime') {
+          return {
+            address,
+            method: 'held',
+            reasonCode: 'no-certificate',
+            reason: 'no valid S/MIME certificate is known for this recipient: the message would be held, never sent unprotected',
+          };
+        }
         return { address, method: mode as RecipientMethod, reasonCode: 'sender-chose', reason: `the sender chose ${MODE_NAMES[mode]}` };
       });
       return { recipients };

@@ -20,6 +20,7 @@ import { problemAnsweringServer } from './problem-details.ts';
 import { setupRoutes } from './setup-routes.ts';
 import { staticPages } from './static-pages.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
+import type { RecipientKeyLookup } from '../protect/method-resolution.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 
 export interface HttpAppOptions {
@@ -40,6 +41,8 @@ export interface HttpAppOptions {
     entraAuthority: string;
     publicUrl: string;
     gatewayHost: string;
+    /** What the certificate and key stores know about recipients, for the per-recipient previews. */
+    keys?: RecipientKeyLookup;
   };
   /**
    * The task pane's local try page and evaluation sign-in, for the embedded demo only (config.ts decides
@@ -73,7 +76,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     db: options.db,
     auditCheckpoints: options.auditCheckpoints,
     release: options.release,
-    protection: options.addin ? { directory: options.addin.directory, protectionModes: options.addin.protectionModes } : undefined,
+    protection: options.addin ? { directory: options.addin.directory, protectionModes: options.addin.protectionModes, keys: options.addin.keys } : undefined,
   });
   if (options.certificates) await app.register(certificateRoutes, { prefix: '/api/admin/certificates', db: options.db, store: options.certificates });
   if (options.click) await app.register(clickRoutes, { db: options.db, logger: options.logger, ...options.click });
@@ -97,6 +100,7 @@ export async function createHttpApp(options: HttpAppOptions) {
         directory,
         portal: options.portal,
         protectionModes,
+        keys: options.addin.keys,
         validator,
         evaluationSignIns: addinTry?.signIns,
       });

@@ -32,7 +32,16 @@ export type ProtectionOutcome =
    * The protected message to deliver to the recipient instead of the original. It is stored (encrypted at
    * rest) once, and every delivery attempt sends these same bytes; the mode is never asked again.
    */
-  | { kind: 'deliver'; raw: Buffer; detail: Record<string, unknown> }
+  | {
+      kind: 'deliver';
+      raw: Buffer;
+      detail: Record<string, unknown>;
+      /**
+       * Recipients of the group this copy cannot serve (for example S/MIME recipients without a certificate):
+       * they are left unavailable with the reason, and the copy serves the others.
+       */
+      unserved?: { recipients: string[]; reason: string };
+    }
   /** The handler took the message over (for example stored it in the portal and queued a notification). */
   | { kind: 'handled'; detail: Record<string, unknown> }
   /** This handler cannot serve this recipient (for example no certificate): try the next way or hold. */

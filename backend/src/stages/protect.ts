@@ -44,6 +44,10 @@ export const protectStage: Stage = {
     }
     for (const group of groups.values()) {
       const mode = group[0]!.protection;
+      const record = (recipient: string, result: ProtectedRoute) => {
+        done[recipient] = result;
+        context.trace.push({ messageId: context.id, tenantId: context.tenantId, step: 'protected', detail: { recipient, mode, ...result } });
+      };
       const recipients = group.map((r) => r.recipient);
       const handler = protectionModes.handlerFor(mode as SecuredMode);
       let result: ProtectedRoute;
@@ -56,10 +60,15 @@ export const protectStage: Stage = {
           ? await handler.protectGroup({ ...base, recipients })
           : await handler.protect({ ...base, recipient: recipients[0]! });
         if (outcome.kind === 'deliver') {
+          const unserved = new Set(outcome.unserved?.recipients ?? []);
+          const served = recipients.filter((r) => !unserved.has(r));
           // Stored once for the group, encrypted at rest; every delivery attempt sends these bytes.
-          const copy = await sealProtectedCopy(vault, { tenantId: context.tenantId, messageId: context.id, mode, recipients, raw: outcome.raw });
+          const copy = await sealProtectedCopy(vault, { tenantId: context.tenantId, messageId: context.id, mode, recipients: served, raw: outcome.raw });
           (context.protectedCopies ??= []).push(copy);
-          result = { outcome: 'stored', copyId: copy.id, recipients, detail: outcome.detail };
+          result = { outcome: 'stored', copyId: copy.id, recipients: served, detail: outcome.detail };
+          if (outcome.unserved) {
+            for (const recipient of unserved) record(recipient, { outcome: 'unavailable', reason: outcome.unserved.reason });
+          }
         } else {
           result =
             outcome.kind === 'handled'
@@ -69,15 +78,7 @@ export const protectStage: Stage = {
                 : { outcome: 'refused', reason: outcome.reason, enhancedCode: outcome.enhancedCode };
         }
       }
-      for (const recipient of recipients) {
-        done[recipient] = result;
-        context.trace.push({
-          messageId: context.id,
-          tenantId: context.tenantId,
-          step: 'protected',
-          detail: { recipient, mode, ...result },
-        });
-      }
+      for (const recipient of recipients) if (!done[recipient]) record(recipient, result);
     }
   },
 };
