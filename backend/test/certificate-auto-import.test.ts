@@ -105,6 +105,9 @@ describe('certificates from signed inbound mail', () => {
     assert.match(String(step.notAfter), /^\d{4}-\d\d-\d\dT/);
     const stored = await gateway.certificates.validFor(acmeId(), 'bob@partner.example');
     assert.deepEqual(stored.map((c) => [c.fingerprint, c.source, c.messageId]), [[fingerprint, 'signed-mail', id]]);
+    // What the signer advertised (OpenSSL lists AES-256-CBC first, and no OAEP) is kept for encrypting to it.
+    assert.equal((step.capabilities as string[])[0], '2.16.840.1.101.3.4.1.42');
+    assert.deepEqual(stored[0]!.capabilities, step.capabilities);
 
     // The same certificate again is only seen again.
     const again = await send('bob@partner.example', 'alice@acme.test', signed('bob@partner.example', 'alice@acme.test', 'Contract 2', bob));

@@ -141,14 +141,13 @@ describe('outbound S/MIME', () => {
 
     const steps = await traceOf(id);
     const bobStep = steps.find((s) => s.step === 'protected' && (s.detail as { recipient: string }).recipient === bob);
-    const detail = bobStep?.detail as { outcome: string; detail: { contentEncryption: string; keyTransport: string; certificates: Array<{ recipient: string; fingerprint: string; source: string }> } };
+    const detail = bobStep?.detail as { outcome: string; detail: { contentEncryption: string; certificates: Array<{ recipient: string; fingerprint: string; source: string }> } };
     assert.equal(detail.outcome, 'stored');
-    assert.equal(detail.detail.contentEncryption, 'aes-256-cbc');
-    assert.equal(detail.detail.keyTransport, 'rsa-oaep');
+    assert.equal(detail.detail.contentEncryption, 'aes-256-cbc', 'CBC unless every recipient advertised GCM');
     const [stored] = readCertificates(people.get(bob)!.der);
     assert.deepEqual(
       detail.detail.certificates.find((c) => c.recipient === bob),
-      { recipient: bob, fingerprint: stored!.fingerprint, notAfter: stored!.notAfter.toISOString(), source: 'import' },
+      { recipient: bob, fingerprint: stored!.fingerprint, notAfter: stored!.notAfter.toISOString(), source: 'import', keyTransport: 'rsa-oaep' },
     );
     const carolStep = steps.find((s) => s.step === 'protected' && (s.detail as { recipient: string }).recipient === carol);
     assert.equal((carolStep?.detail as { outcome: string }).outcome, 'unavailable');
@@ -159,6 +158,25 @@ describe('outbound S/MIME', () => {
     assert.deepEqual(forCarol.recipients, [carol]);
     assert.ok(opensslDecrypt(forCarol, carol).includes(SECRET));
     assert.doesNotMatch(forCarol.raw.toString('utf8'), /Vergleichsangebot/);
+  });
+
+  test('a recipient that advertised AES-GCM and no OAEP gets AuthEnvelopedData with its key wrapped by PKCS#1 v1.5', async () => {
+    const gina = 'gina@partner.example';
+    person(gina);
+    await gateway.certificates.add(tenantId, readCertificates(people.get(gina)!.der), {
+      source: 'signed-mail',
+      by: gina,
+      capabilities: ['2.16.840.1.101.3.4.1.46', '2.16.840.1.101.3.4.1.42', '1.2.840.113549.1.1.1'],
+    });
+    await send([gina], 'smime');
+    const mail = await waitFor('the mail to gina', () => mailTo(gina));
+    assert.match(mail.raw.toString('utf8'), /smime-type=authEnveloped-data/);
+    assert.ok(opensslDecrypt(mail, gina).includes(SECRET));
+    const file = join(folder, 'gina.eml');
+    writeFileSync(file, mail.raw);
+    const printed = execFileSync('openssl', ['cms', '-cmsout', '-print', '-in', file]).toString();
+    assert.match(printed, /aes-256-gcm|id-aes256-GCM/);
+    assert.match(printed, /algorithm: rsaEncryption/);
   });
 
   test('auto encrypts with S/MIME where a certificate is known and uses the portal where none is', async () => {

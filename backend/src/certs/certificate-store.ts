@@ -16,6 +16,7 @@ import type { Database } from '../db/client.ts';
 import { certificates } from '../db/schema.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import type { AuditKeys } from '../vault/audit-keys.ts';
+import { readCapabilitiesDer, SMIME_CAPABILITIES_OID } from './smime-capabilities.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -40,6 +41,8 @@ export interface ParsedCertificate {
   notAfter: Date;
   /** Lower-case e-mail addresses it names (subject alternative names, else the subject's E=). */
   addresses: string[];
+  /** The algorithms its SMIMECapabilities extension lists (RFC 4262), when it has one. */
+  capabilities?: string[];
 }
 
 /** An import of this size is no bundle of certificates. */
@@ -52,7 +55,10 @@ function describe(certificate: x509.X509Certificate): ParsedCertificate {
   const fromSan = (san?.names.items ?? []).filter((name) => name.type === 'email').map((name) => name.value);
   const fromSubject = fromSan.length > 0 ? [] : certificate.subjectName.getField('E');
   const addresses = [...new Set([...fromSan, ...fromSubject].map((a) => a.trim().toLowerCase()).filter((a) => a.includes('@')))];
+  const capabilityExtension = certificate.extensions.find((e) => e.type === SMIME_CAPABILITIES_OID);
+  const capabilities = capabilityExtension ? readCapabilitiesDer(new Uint8Array(capabilityExtension.value)) : [];
   return {
+    ...(capabilities.length > 0 ? { capabilities } : {}),
     der,
     fingerprint: createHash('sha256').update(der).digest('hex'),
     subject: certificate.subject,
@@ -168,6 +174,8 @@ export interface CertificateSource {
   by: string;
   messageId?: string;
   clientIp?: string;
+  /** What the signed message that brought it advertised (SMIMECapabilities): newer than the certificate's own. */
+  capabilities?: string[];
 }
 
 export class CertificateStore {
@@ -194,8 +202,12 @@ export class CertificateStore {
             .from(certificates)
             .where(and(eq(certificates.tenantId, tenantId), eq(certificates.address, address)));
           const same = stored.find((s) => s.fingerprint === certificate.fingerprint);
+          const capabilities = from.capabilities ?? certificate.capabilities;
           if (same) {
-            await tx.update(certificates).set({ lastSeenAt: new Date() }).where(eq(certificates.id, same.id));
+            await tx
+              .update(certificates)
+              .set({ lastSeenAt: new Date(), ...(from.capabilities ? { capabilities: from.capabilities } : {}) })
+              .where(eq(certificates.id, same.id));
             results.push({ id: same.id, address, fingerprint: certificate.fingerprint, outcome: 'known' });
             continue;
           }
@@ -214,6 +226,7 @@ export class CertificateStore {
               notAfter: certificate.notAfter,
               source: from.source,
               addedBy: from.by,
+              ...(capabilities ? { capabilities } : {}),
               ...(from.messageId ? { messageId: from.messageId } : {}),
               ...(previous.length > 0 ? { replacesFingerprint: previous[previous.length - 1] } : {}),
             })

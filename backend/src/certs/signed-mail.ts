@@ -10,6 +10,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { SplitMessage } from '../mail/header-block.ts';
 import { contentTypeOf } from '../mail/mime-structure.ts';
+import { readCapabilities, SMIME_CAPABILITIES_OID } from './smime-capabilities.ts';
 
 pkijs.setEngine('node', new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as Crypto }));
 
@@ -65,6 +66,14 @@ export interface SignatureCheck {
   problem?: string;
   /** The signer's certificate (DER), when the signature names one the message carries. */
   signer?: Buffer;
+  /** The algorithms the signer says it reads (its SMIMECapabilities signed attribute), when it lists them. */
+  capabilities?: string[];
+}
+
+/** The SMIMECapabilities in a signer's signed attributes. */
+function signerCapabilities(signerInfo: pkijs.SignerInfo | undefined): string[] {
+  const attribute = signerInfo?.signedAttrs?.attributes.find((a) => a.type === SMIME_CAPABILITIES_OID);
+  return readCapabilities(attribute?.values[0]);
 }
 
 /** Verifies the first signer of a signature: the digest of the content and the signature over the signed attributes. */
@@ -87,7 +96,9 @@ export async function verifySignature(signature: MessageSignature): Promise<Sign
     const content = signature.signedContent ? new Uint8Array(signature.signedContent).buffer : undefined;
     const result = await signed.verify({ signer: 0, ...(content ? { data: content } : {}), extendedMode: true, checkChain: false });
     const signer = result.signerCertificate ? Buffer.from(result.signerCertificate.toSchema().toBER(false)) : undefined;
-    return result.signatureVerified ? { valid: true, ...(signer ? { signer } : {}) } : { valid: false, problem: 'the signature does not match the message', ...(signer ? { signer } : {}) };
+    if (!result.signatureVerified) return { valid: false, problem: 'the signature does not match the message', ...(signer ? { signer } : {}) };
+    const capabilities = signerCapabilities(signed.signerInfos[0]);
+    return { valid: true, ...(signer ? { signer } : {}), ...(capabilities.length > 0 ? { capabilities } : {}) };
   } catch (error) {
     const reason = error instanceof Error ? error.message : typeof error === 'object' && error && 'message' in error ? String((error as { message: unknown }).message) : String(error);
     return { valid: false, problem: `the signature does not verify: ${reason.slice(0, 160)}` };

@@ -310,6 +310,8 @@ export const certificates = pgTable(
     messageId: uuid('message_id'),
     /** The fingerprint of the certificate this address had before, when this one came as a change. */
     replacesFingerprint: text('replaces_fingerprint'),
+    /** The algorithms the correspondent reads (SMIMECapabilities of its last signed message, else of the certificate). */
+    capabilities: text('capabilities').array(),
     firstSeenAt: timestamp('first_seen_at', { withTimezone: true }).notNull().defaultNow(),
     lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
   },

@@ -6,6 +6,7 @@
  */
 import { encryptForRecipients, SmimeError } from '../certs/smime-envelope.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
+import { choiceFor } from '../certs/smime-capabilities.ts';
 import { splitMessage } from '../mail/header-block.ts';
 import type { RecipientKeyLookup } from './method-resolution.ts';
 import type { ProtectionHandler } from './protection-modes.ts';
@@ -49,12 +50,18 @@ export function smimeProtection(store: CertificateStore): ProtectionHandler {
     const reasonMissing = (who: string[]) =>
       `no valid S/MIME certificate is known for ${who.join(', ')}: held until one is, never sent unprotected`;
     if (chosen.length === 0) return { kind: 'unavailable', reason: reasonMissing(missing) };
-    const contentEncryption = 'aes-256-cbc';
+    // Each recipient's key transport from what it advertised; GCM only when every recipient of the copy reads it.
+    const choices = chosen.map((c) => choiceFor(c.certificate.capabilities));
+    const contentEncryption = choices.every((c) => c.contentEncryption === 'aes-256-gcm') ? 'aes-256-gcm' : 'aes-256-cbc';
     let raw: Buffer;
     try {
       raw = envelopedMessage(context.raw, (entity) => ({
-        der: encryptForRecipients(entity, chosen.map((c) => ({ certificate: c.certificate.der })), contentEncryption),
-        authenticated: false,
+        der: encryptForRecipients(
+          entity,
+          chosen.map((c, i) => ({ certificate: c.certificate.der, keyTransport: choices[i]!.keyTransport })),
+          contentEncryption,
+        ),
+        authenticated: contentEncryption === 'aes-256-gcm',
       }));
     } catch (error) {
       // A certificate that cannot take a key (not RSA, unreadable) holds the group with the reason.
@@ -66,12 +73,12 @@ export function smimeProtection(store: CertificateStore): ProtectionHandler {
       raw,
       detail: {
         contentEncryption,
-        keyTransport: 'rsa-oaep',
-        certificates: chosen.map(({ recipient, certificate }) => ({
+        certificates: chosen.map(({ recipient, certificate }, i) => ({
           recipient,
           fingerprint: certificate.fingerprint,
           notAfter: certificate.notAfter.toISOString(),
           source: certificate.source,
+          keyTransport: choices[i]!.keyTransport,
         })),
       },
       ...(missing.length > 0 ? { unserved: { recipients: missing, reason: reasonMissing(missing) } } : {}),

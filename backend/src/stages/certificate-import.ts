@@ -86,7 +86,12 @@ export async function importSignerCertificate(input: CertificateImportInput): Pr
   if (!input.facts?.senderVerified) {
     return skipped('sender authentication did not verify that the message comes from its domain (SPF or DKIM, with DMARC not failing)');
   }
-  const [result] = await input.certificates.add(context.tenantId, [{ ...certificate, addresses: [from] }], { source: 'signed-mail', by: from, messageId: context.id });
+  const [result] = await input.certificates.add(context.tenantId, [{ ...certificate, addresses: [from] }], {
+    source: 'signed-mail',
+    by: from,
+    messageId: context.id,
+    ...(check.capabilities ? { capabilities: check.capabilities } : {}),
+  });
   const detail = {
     imported: result!.outcome !== 'known',
     outcome: result!.outcome,
@@ -96,6 +101,7 @@ export async function importSignerCertificate(input: CertificateImportInput): Pr
     issuer: certificate.issuer,
     notBefore: certificate.notBefore.toISOString(),
     notAfter: certificate.notAfter.toISOString(),
+    ...(check.capabilities ? { capabilities: check.capabilities } : {}),
     ...(result!.previousFingerprints ? { previousFingerprints: result!.previousFingerprints } : {}),
   };
   const spool = result!.outcome === 'changed' && input.notices ? await changeNotices(input, result!, certificate.issuer, certificate.notAfter) : [];
