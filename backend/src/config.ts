@@ -164,8 +164,20 @@ const tenantSchema = z.strictObject({
     .optional(),
   /** Inbound protection: thresholds, score overrides, disabled checks and limits (the guard's defaults otherwise). */
   guard: guardSectionSchema.optional(),
-  /** S/MIME: `autoImport: false` keeps signed inbound mail from filling the certificate store (on by default). */
-  smime: z.strictObject({ autoImport: z.boolean().optional() }).optional(),
+  /**
+   * S/MIME: `autoImport: false` keeps signed inbound mail from filling the certificate store (on by default);
+   * `sign: always` signs every S/MIME message (else only when the sender asks); `signatureForm: opaque`
+   * wraps the signed content instead of the default detached multipart/signed; `autoIssue: true` lets the
+   * tenant's CA issue a key to a member who asks for a signature and has none.
+   */
+  smime: z
+    .strictObject({
+      autoImport: z.boolean().optional(),
+      sign: z.enum(['on-request', 'always']).optional(),
+      signatureForm: z.enum(['detached', 'opaque']).optional(),
+      autoIssue: z.boolean().optional(),
+    })
+    .optional(),
   /**
    * What recipients see: the name, a logo (a PNG, JPEG or SVG file next to the tenant file, or a data: URL)
    * and a brand colour white text is readable on. Without it the portal and the mails look like Sealpost.

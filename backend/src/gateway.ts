@@ -27,6 +27,7 @@ import { absurdStructureHook } from './guard/checks/message-structure.ts';
 import type { GuardRunner, GuardServices } from './guard/contract.ts';
 import { GuardPolicyStore } from './guard/policy-store.ts';
 import { CertificateStore } from './certs/certificate-store.ts';
+import { MemberKeys } from './certs/member-keys.ts';
 import { ClickLinks } from './guard/click-links.ts';
 import { guardOutsideSources } from './guard/outside-sources.ts';
 import { createTenantGuard, gatewayGuardChecks, gatewayGuardHooks } from './guard/tenant-guard.ts';
@@ -57,6 +58,8 @@ export interface Gateway {
   guardServices: GuardServices;
   /** Each tenant's public certificates for S/MIME. */
   certificates: CertificateStore;
+  /** Members' own S/MIME keys and the tenant CAs that issue them. */
+  memberKeys: MemberKeys;
   delivery: DeliveryWorker;
   smtp: SMTPServer;
   http: HttpApp;
@@ -133,6 +136,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   const policies = new GuardPolicyStore(db, { auditKeys: vault.auditKeys });
   const clickLinks = ClickLinks.fromMasterKey(master.key, config.http.publicUrl);
   const certificates = new CertificateStore(db, vault.auditKeys);
+  const memberKeys = new MemberKeys(db, vault);
   const guardServices: GuardServices = {
     hostname: config.smtp.hostname,
     directory,
@@ -251,7 +255,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   // What 'auto' and the previews know about recipients: the certificate store; no OpenPGP key store yet.
   const recipientKeys = { smimeCertificates: certificateLookup(certificates), pgpKeys: noKeysKnown.pgpKeys };
   protectionModes.register(portalProtection(portal.copies));
-  protectionModes.register(smimeProtection(certificates));
+  protectionModes.register(smimeProtection({ store: certificates, memberKeys, directory }));
   protectionModes.register(autoProtection({ portal: portal.copies, directory, protectionModes, keys: recipientKeys }));
   for (const handler of parts.protectionModes ?? []) protectionModes.register(handler);
   const housekeeping = new HousekeepingWorker({
@@ -290,6 +294,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     release,
     guard: { db, directory, policies, guard, services: guardServices, release },
     certificates,
+    memberKeys,
     click: {
       clickLinks,
       directory,
@@ -375,6 +380,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     policies,
     guardServices,
     certificates,
+    memberKeys,
     delivery,
     smtp,
     http,

@@ -126,7 +126,7 @@ describe('outbound S/MIME', () => {
     assert.doesNotMatch(raw, /Vergleichsangebot|X-Sealpost/i, 'neither the content nor the instructions in the clear');
     for (const address of [bob, dave]) {
       const inner = opensslDecrypt(encrypted, address);
-      assert.match(inner, /Content-Type: text\/plain; charset=utf-8/);
+      assert.match(inner, /^Content-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nVergleichsangebot/, 'the entity: its content fields, one empty line, the body');
       assert.ok(inner.includes(SECRET), `${address} reads the content`);
     }
     assert.throws(() => opensslDecrypt(encrypted, carol), 'carol cannot read what was not encrypted for her');

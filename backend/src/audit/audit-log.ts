@@ -41,6 +41,10 @@ export const AUDIT_ACTIONS = [
   'certificate_deleted',
   /** A certificate appeared for an address that already had a different one (certificate continuity). */
   'certificate_changed',
+  /** A member's own S/MIME key was imported, issued by the tenant's CA, or deleted. */
+  'member_key_imported',
+  'member_key_issued',
+  'member_key_deleted',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

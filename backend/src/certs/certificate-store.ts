@@ -71,7 +71,7 @@ function describe(certificate: x509.X509Certificate): ParsedCertificate {
 }
 
 /** The DER blocks of the PEM sections in a text, by label. */
-function pemBlocks(text: string): Array<{ label: string; der: Buffer }> {
+export function pemBlocks(text: string): Array<{ label: string; der: Buffer }> {
   const blocks: Array<{ label: string; der: Buffer }> = [];
   let at = 0;
   for (;;) {

@@ -5,14 +5,12 @@
  * multipart is read with indexOf over its boundary lines: the signed part must be taken byte for byte as
  * it came, which a MIME parser that decodes parts cannot give back.
  */
-import { webcrypto } from 'node:crypto';
+import './pkijs-engine.ts';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { SplitMessage } from '../mail/header-block.ts';
 import { contentTypeOf } from '../mail/mime-structure.ts';
 import { readCapabilities, SMIME_CAPABILITIES_OID } from './smime-capabilities.ts';
-
-pkijs.setEngine('node', new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as Crypto }));
 
 const SIGNED_DATA = '1.2.840.113549.1.7.2';
 const SIGNATURE_TYPES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);

@@ -41,8 +41,8 @@ export interface TenantSettings {
   entra?: { applicationId: string; tenantIds: string[] };
   /** From the tenant file's branding, checked there (the logo as a data: URL). */
   branding?: { name?: string; colour?: string; logo?: string };
-  /** S/MIME: whether signed inbound mail puts its sender's certificate into the store (on unless set false). */
-  smime?: { autoImport?: boolean };
+  /** S/MIME: auto-import (on unless set false), when to sign, the signature's form, auto-issue from the tenant CA. */
+  smime?: { autoImport?: boolean; sign?: 'on-request' | 'always'; signatureForm?: 'detached' | 'opaque'; autoIssue?: boolean };
 }
 
 /** When the add-in asks at send time: external recipients with attachments, and/or these words. */
@@ -318,6 +318,50 @@ export const certificates = pgTable(
   // Look-ups by address use this index's leading columns.
   (t) => [uniqueIndex('certificates_tenant_address_fingerprint').on(t.tenantId, t.address, t.fingerprint)],
 );
+
+/**
+ * Members' own S/MIME keys: a certificate and its private key, imported (PKCS#12) or issued by the
+ * tenant's CA, for signing their outbound mail and decrypting mail to them. The private key is sealed
+ * with the key vault (a data key of its own under the tenant key, bound to the row and its address).
+ */
+export const memberKeys = pgTable(
+  'member_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    /** Lower-case member address the certificate names. */
+    address: text('address').notNull(),
+    /** SHA-256 of the DER certificate, lower-case hex. */
+    fingerprint: text('fingerprint').notNull(),
+    certificate: bytea('certificate').notNull(),
+    /** The issuing certificates up to the root, base64 DER, as sent beside signatures. */
+    chain: jsonb('chain').$type<string[]>().notNull(),
+    /** PKCS#8 private key, sealed. */
+    sealedKey: bytea('sealed_key').notNull(),
+    wrappedDataKey: bytea('wrapped_data_key').notNull(),
+    subject: text('subject').notNull(),
+    issuer: text('issuer').notNull(),
+    notBefore: timestamp('not_before', { withTimezone: true }).notNull(),
+    notAfter: timestamp('not_after', { withTimezone: true }).notNull(),
+    /** import, tenant-ca */
+    source: text('source').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('member_keys_tenant_address_fingerprint').on(t.tenantId, t.address, t.fingerprint)],
+);
+
+/** The tenant's own certification authority, created on first use, that issues members' certificates. */
+export const tenantCas = pgTable('tenant_cas', {
+  tenantId: uuid('tenant_id')
+    .primaryKey()
+    .references(() => tenants.id, { onDelete: 'cascade' }),
+  certificate: bytea('certificate').notNull(),
+  /** PKCS#8 private key, sealed. */
+  sealedKey: bytea('sealed_key').notNull(),
+  wrappedDataKey: bytea('wrapped_data_key').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 /** One message, one trace: every step recorded against the message id. */
 export const messageTrace = pgTable(

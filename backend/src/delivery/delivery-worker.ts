@@ -13,7 +13,8 @@ import { withTenants } from '../db/tenant-scope.ts';
 import { deliveries, messages } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { formatField, headerValue, splitMessage } from '../mail/header-block.ts';
+import { parseSealpostHeaders } from '../../../common/src/headers.ts';
+import { controlHeaderLookup, formatField, headerValue, splitMessage } from '../mail/header-block.ts';
 import { recordTrace, type TraceEntry } from '../messages/message-trace.ts';
 import { deleteCopiesOfFinishedMessages, insertProtectedCopies, openProtectedCopy, sealProtectedCopy } from '../protect/protected-copies.ts';
 import type { ProtectionModes, ProtectionOutcome, SecuredMode } from '../protect/protection-modes.ts';
@@ -270,7 +271,12 @@ export class DeliveryWorker {
       // so that later attempts send the same bytes.
       const cleaned = prepareOutgoingMessage(message.raw, 'external', [], tenant.subjectTriggers);
       if (cleaned.outcome === 'refused') return results('failed', cleaned.reason, { enhancedCode: '5.6.0' });
-      const base = { messageId: first.message_id, tenantId: tenant.id, raw: cleaned.raw };
+      // The sender's request (options such as a signature) and the sender, as the protect stage had them.
+      const split = splitMessage(message.raw);
+      const fields = split.outcome === 'split' ? split.fields : [];
+      const request = parseSealpostHeaders(controlHeaderLookup(fields), headerValue(fields, 'subject'), tenant.subjectTriggers);
+      const sender = { mailFrom: message.mailFrom, from: headerValue(fields, 'from')?.trim() };
+      const base = { messageId: first.message_id, tenantId: tenant.id, raw: cleaned.raw, request, sender };
       if (handler.protectGroup) {
         const outcome = await handler.protectGroup({ ...base, recipients: group.map((d) => d.recipient) });
         return this.afterProtection(group, tenant, outcome, message);
@@ -304,16 +310,23 @@ export class DeliveryWorker {
         return group.map((delivery) => ({ delivery, status: 'failed', reply: outcome.reason, enhancedCode: outcome.enhancedCode, message }));
       case 'deliver': {
         const { db, vault } = this.options;
-        const recipients = group.map((d) => d.recipient);
+        // Recipients the copy cannot serve stay held with the mode's reason; the copy serves the others.
+        const unserved = new Set(outcome.unserved?.recipients ?? []);
+        const served = group.filter((d) => !unserved.has(d.recipient));
+        const waiting = group
+          .filter((d) => unserved.has(d.recipient))
+          .map((delivery): DeliveryResult => ({ delivery, status: 'held', reply: `held: ${outcome.unserved!.reason}`, message }));
+        if (served.length === 0) return waiting;
+        const recipients = served.map((d) => d.recipient);
         const copy = await sealProtectedCopy(vault, { tenantId: tenant.id, messageId: first.message_id, mode: first.protection, recipients, raw: outcome.raw });
         await withTenants(db, tenant.id, async (tx) => {
           await insertProtectedCopies(tx, [copy]);
           await tx
             .update(deliveries)
             .set({ protectedCopyId: copy.id })
-            .where(inArray(deliveries.id, group.map((d) => d.id)));
+            .where(inArray(deliveries.id, served.map((d) => d.id)));
         });
-        return this.send(group, tenant, outcome.raw, message, { protectedCopy: true });
+        return [...(await this.send(served, tenant, outcome.raw, message, { protectedCopy: true })), ...waiting];
       }
     }
   }

@@ -10,6 +10,8 @@ import { addinTryRoutes, demoTenant, type EvaluationSignIns } from './addin-try-
 import { adminRoutes } from './admin-routes.ts';
 import { certificateRoutes } from './certificate-routes.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
+import type { MemberKeys } from '../certs/member-keys.ts';
+import { memberKeyRoutes } from './member-key-routes.ts';
 import { clickRoutes, type ClickRoutesOptions } from './click-routes.ts';
 import { guardRoutes, type GuardRoutesOptions } from './guard-routes.ts';
 import { EntraTokenValidator } from './entra-tokens.ts';
@@ -51,6 +53,8 @@ export interface HttpAppOptions {
   addinTry?: { signIns: EvaluationSignIns; smtpTarget: () => { host: string; port: number } };
   /** The public certificate store (/api/admin/certificates). */
   certificates?: CertificateStore;
+  /** Members' own S/MIME keys and the tenant CA (/api/admin/member-keys). */
+  memberKeys?: MemberKeys;
   /** The click check of links that link protection rewrote (/l/<token>). */
   click?: Omit<ClickRoutesOptions, 'db' | 'logger'>;
   /** MailGuard's policies, simulation and quarantine (/api/admin/guard, and /api/portal/guard for members). */
@@ -79,6 +83,9 @@ export async function createHttpApp(options: HttpAppOptions) {
     protection: options.addin ? { directory: options.addin.directory, protectionModes: options.addin.protectionModes, keys: options.addin.keys } : undefined,
   });
   if (options.certificates) await app.register(certificateRoutes, { prefix: '/api/admin/certificates', db: options.db, store: options.certificates });
+  if (options.memberKeys && options.addin) {
+    await app.register(memberKeyRoutes, { prefix: '/api/admin/member-keys', db: options.db, keys: options.memberKeys, directory: options.addin.directory });
+  }
   if (options.click) await app.register(clickRoutes, { db: options.db, logger: options.logger, ...options.click });
   if (options.guard) await app.register(guardRoutes, { prefix: '/api/admin/guard', ...options.guard });
   if (options.portal) {

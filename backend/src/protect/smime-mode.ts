@@ -1,45 +1,76 @@
 /**
  * The 'smime' protection mode: the message is encrypted once for every recipient of the group with the
  * certificates the tenant's store holds for them (RFC 8551: the MIME entity inside, the RFC 5322 header
- * fields outside), and the recipients' certificates are named in the trace. A recipient without a valid
- * certificate makes the group unavailable: the message is held, never sent in the clear.
+ * fields outside), signed first with the sender's own key when the sender asks (option `sign`) or the
+ * tenant always signs, and the certificates, algorithms and signer are named in the trace. A recipient
+ * without a valid certificate, or a signature that cannot be made, leaves the recipient held, never sent
+ * in the clear or unsigned.
  */
-import { encryptForRecipients, SmimeError } from '../certs/smime-envelope.ts';
+import addressparser from 'nodemailer/lib/addressparser';
 import type { CertificateStore } from '../certs/certificate-store.ts';
+import type { MemberKeys } from '../certs/member-keys.ts';
 import { choiceFor } from '../certs/smime-capabilities.ts';
-import { splitMessage } from '../mail/header-block.ts';
+import { encryptForRecipients, SmimeError } from '../certs/smime-envelope.ts';
+import { detachedSignedEntity, pkcs7MimeEntity, splitForSmime, withOuterFields } from '../certs/smime-mime.ts';
+import { signContent } from '../certs/smime-sign.ts';
+import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { RecipientKeyLookup } from './method-resolution.ts';
-import type { ProtectionHandler } from './protection-modes.ts';
-
-const CRLF = '\r\n';
-/** The fields that describe the content: they go inside the encrypted entity. */
-const CONTENT_FIELDS = new Set(['content-type', 'content-transfer-encoding', 'content-disposition', 'content-description', 'content-id', 'content-language']);
+import type { GroupProtectionContext, ProtectionHandler } from './protection-modes.ts';
 
 /** Which recipients the store has a valid certificate for, for the method resolution. */
 export function certificateLookup(store: CertificateStore): RecipientKeyLookup['smimeCertificates'] {
   return async (tenantId, recipients) => new Set((await store.validForEach(tenantId, recipients)).keys());
 }
 
-/** The message as S/MIME: the header fields as they were, the content encrypted inside application/pkcs7-mime. */
-export function envelopedMessage(raw: Buffer, encrypt: (entity: Buffer) => { der: Buffer; authenticated: boolean }): Buffer {
-  const split = splitMessage(raw);
-  if (split.outcome !== 'split') throw new Error('the message header cannot be read');
-  const content = split.fields.filter((f) => CONTENT_FIELDS.has(f.name.toLowerCase())).map((f) => f.raw);
-  const outer = split.fields.filter((f) => !CONTENT_FIELDS.has(f.name.toLowerCase()) && f.name.toLowerCase() !== 'mime-version').map((f) => f.raw);
-  const entity = Buffer.concat([...(content.length > 0 ? content : [Buffer.from(`Content-Type: text/plain; charset=us-ascii${CRLF}`)]), Buffer.from(CRLF), split.body]);
-  const { der, authenticated } = encrypt(entity);
-  const type = authenticated ? 'authEnveloped-data' : 'enveloped-data';
-  const lines = der.toString('base64').match(/.{1,76}/g) ?? [];
-  return Buffer.concat([
-    ...outer,
-    Buffer.from(
-      `MIME-Version: 1.0${CRLF}Content-Type: application/pkcs7-mime; smime-type=${type}; name="smime.p7m"${CRLF}` +
-        `Content-Transfer-Encoding: base64${CRLF}Content-Disposition: attachment; filename="smime.p7m"${CRLF}${CRLF}${lines.join(CRLF)}${CRLF}`,
-    ),
-  ]);
+export interface SmimeModeDeps {
+  store: CertificateStore;
+  /** Members' keys for signing; without them a signature cannot be made and such a message is held. */
+  memberKeys?: MemberKeys;
+  directory?: TenantDirectory;
 }
 
-export function smimeProtection(store: CertificateStore): ProtectionHandler {
+/** The sender's address to sign as: the From address when it is a single one, else the envelope sender. */
+function signerAddress(context: GroupProtectionContext): string | undefined {
+  const from = context.sender?.from ? addressparser(context.sender.from.slice(0, 2000), { flatten: true }) : [];
+  const address = from.length === 1 ? from[0]!.address : context.sender?.mailFrom;
+  return address?.trim().toLowerCase() || undefined;
+}
+
+type SignOutcome = { kind: 'signed'; entity: Buffer; detail: Record<string, unknown> } | { kind: 'unavailable'; reason: string } | { kind: 'unsigned' };
+
+/** Signs the entity when the sender asked for it or the tenant always signs; the member's key, or one issued now. */
+async function signIfWanted(deps: SmimeModeDeps, context: GroupProtectionContext, entity: Buffer): Promise<SignOutcome> {
+  const tenant = deps.directory?.tenantById(context.tenantId);
+  const asked = context.request?.options.includes('sign') ?? false;
+  if (!asked && tenant?.smimeSigning.sign !== 'always') return { kind: 'unsigned' };
+  const address = signerAddress(context);
+  if (!address) return { kind: 'unavailable', reason: 'a signature was asked for, but the message names no sender to sign as' };
+  if (!deps.memberKeys || !tenant) return { kind: 'unavailable', reason: `no S/MIME key is available to sign as ${address}` };
+  let key = await deps.memberKeys.signingKey(context.tenantId, address);
+  let issued = false;
+  if (!key && tenant.smimeSigning.autoIssue && tenant.members.some((m) => m.email.toLowerCase() === address)) {
+    const name = tenant.members.find((m) => m.email.toLowerCase() === address)?.name;
+    await deps.memberKeys.issue(context.tenantId, tenant.name, address, { actor: 'sealpost (auto-issue)' }, name);
+    key = await deps.memberKeys.signingKey(context.tenantId, address);
+    issued = true;
+  }
+  if (!key) {
+    return {
+      kind: 'unavailable',
+      reason: `${address} has no valid S/MIME key to sign with: import one for them, or let the tenant's CA issue keys (smime.autoIssue); held, never sent unsigned`,
+    };
+  }
+  const form = tenant.smimeSigning.form;
+  const der = await signContent(entity, key, form);
+  return {
+    kind: 'signed',
+    entity: form === 'opaque' ? pkcs7MimeEntity(der, 'signed-data') : detachedSignedEntity(entity, der),
+    detail: { signer: address, fingerprint: key.fingerprint, source: key.source, form, digest: 'sha-256', ...(issued ? { issued: true } : {}) },
+  };
+}
+
+export function smimeProtection(deps: SmimeModeDeps): ProtectionHandler {
+  const { store } = deps;
   const protectGroup: NonNullable<ProtectionHandler['protectGroup']> = async (context) => {
     const known = await store.validForEach(context.tenantId, context.recipients);
     const chosen = context.recipients.flatMap((recipient) => {
@@ -54,18 +85,21 @@ export function smimeProtection(store: CertificateStore): ProtectionHandler {
     const choices = chosen.map((c) => choiceFor(c.certificate.capabilities));
     const contentEncryption = choices.every((c) => c.contentEncryption === 'aes-256-gcm') ? 'aes-256-gcm' : 'aes-256-cbc';
     let raw: Buffer;
+    let signature: Record<string, unknown> | undefined;
     try {
-      raw = envelopedMessage(context.raw, (entity) => ({
-        der: encryptForRecipients(
-          entity,
-          chosen.map((c, i) => ({ certificate: c.certificate.der, keyTransport: choices[i]!.keyTransport })),
-          contentEncryption,
-        ),
-        authenticated: contentEncryption === 'aes-256-gcm',
-      }));
+      const { outer, entity } = splitForSmime(context.raw);
+      const signed = await signIfWanted(deps, context, entity);
+      if (signed.kind === 'unavailable') return signed;
+      if (signed.kind === 'signed') signature = signed.detail;
+      const der = encryptForRecipients(
+        signed.kind === 'signed' ? signed.entity : entity,
+        chosen.map((c, i) => ({ certificate: c.certificate.der, keyTransport: choices[i]!.keyTransport })),
+        contentEncryption,
+      );
+      raw = withOuterFields(outer, pkcs7MimeEntity(der, contentEncryption === 'aes-256-gcm' ? 'authEnveloped-data' : 'enveloped-data'));
     } catch (error) {
-      // A certificate that cannot take a key (not RSA, unreadable) holds the group with the reason.
-      if (error instanceof SmimeError) return { kind: 'unavailable', reason: `S/MIME encryption failed: ${error.message}` };
+      // A certificate that cannot take a key (not RSA, unreadable), or a key that cannot sign, holds the group with the reason.
+      if (error instanceof SmimeError) return { kind: 'unavailable', reason: `S/MIME failed: ${error.message}` };
       throw error;
     }
     return {
@@ -80,6 +114,7 @@ export function smimeProtection(store: CertificateStore): ProtectionHandler {
           source: certificate.source,
           keyTransport: choices[i]!.keyTransport,
         })),
+        ...(signature ? { signature } : {}),
       },
       ...(missing.length > 0 ? { unserved: { recipients: missing, reason: reasonMissing(missing) } } : {}),
     };

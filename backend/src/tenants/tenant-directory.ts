@@ -31,6 +31,8 @@ export interface TenantInfo {
   brandingKey: string;
   /** Whether signed inbound mail puts its sender's certificate into the store. */
   certificateAutoImport: boolean;
+  /** How outbound S/MIME is signed: always or when the sender asks, detached or opaque, keys issued on demand. */
+  smimeSigning: { sign: 'on-request' | 'always'; form: 'detached' | 'opaque'; autoIssue: boolean };
 }
 
 /** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
@@ -81,6 +83,11 @@ export class TenantDirectory {
         branding: row.settings.branding ?? {},
         brandingKey: brandingKey(row.id),
         certificateAutoImport: row.settings.smime?.autoImport ?? true,
+        smimeSigning: {
+          sign: row.settings.smime?.sign ?? 'on-request',
+          form: row.settings.smime?.signatureForm ?? 'detached',
+          autoIssue: row.settings.smime?.autoIssue ?? false,
+        },
       });
     }
     for (const row of memberRows) {
