@@ -176,6 +176,10 @@ const tenantSchema = z.strictObject({
       sign: z.enum(['on-request', 'always']).optional(),
       signatureForm: z.enum(['detached', 'opaque']).optional(),
       autoIssue: z.boolean().optional(),
+      /** Inbound S/MIME to members with keys here: decrypt (default), or deliver as received. */
+      inbound: z.enum(['decrypt', 'as-received']).optional(),
+      /** Roots that vouch for signers of inbound mail, besides the tenant's own CA: PEM text, or a PEM file next to the tenant file. */
+      trustAnchors: z.array(z.string().min(1).max(1_000_000)).max(200).optional(),
     })
     .optional(),
   /**
@@ -492,6 +496,15 @@ function addinTryWanted(setting: 'on' | 'off' | undefined, configFile: string | 
   return production === undefined;
 }
 
+/** A trust anchor file named in the tenant file, relative to it; undefined when it cannot be read. */
+function readAnchorFile(name: string, base: string): string | undefined {
+  try {
+    return readFileSync(resolve(base, name), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 export function readTenantFile(path: string): TenantDefinition[] {
   let text: string;
   try {
@@ -512,6 +525,16 @@ export function readTenantFile(path: string): TenantDefinition[] {
   const names = new Set<string>();
   const domains = new Set<string>();
   parsed.data.tenants.forEach((tenant, index) => {
+    const anchors = tenant.smime?.trustAnchors;
+    if (anchors) {
+      tenant.smime!.trustAnchors = anchors.map((anchor, at) => {
+        const pem = anchor.includes('-----BEGIN CERTIFICATE-----') ? anchor : readAnchorFile(anchor, dirname(resolve(path)));
+        if (pem === undefined || !pem.includes('-----BEGIN CERTIFICATE-----')) {
+          throw new ConfigurationError(`SEALPOST_CONFIG (${path}) is invalid:\ntenants.${index}.smime.trustAnchors.${at}: must be PEM certificates or a PEM file next to the tenant file (${anchor.slice(0, 80)})`);
+        }
+        return pem;
+      });
+    }
     const logo = tenant.branding?.logo;
     if (!logo) return;
     try {

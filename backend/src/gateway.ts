@@ -28,6 +28,7 @@ import type { GuardRunner, GuardServices } from './guard/contract.ts';
 import { GuardPolicyStore } from './guard/policy-store.ts';
 import { CertificateStore } from './certs/certificate-store.ts';
 import { MemberKeys } from './certs/member-keys.ts';
+import { CrlSource } from './certs/smime-inbound.ts';
 import { ClickLinks } from './guard/click-links.ts';
 import { guardOutsideSources } from './guard/outside-sources.ts';
 import { createTenantGuard, gatewayGuardChecks, gatewayGuardHooks } from './guard/tenant-guard.ts';
@@ -188,6 +189,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     heldRetryMs: config.delivery.heldRetryMs,
     guard,
     certificates,
+    memberKeys,
+    crls: new CrlSource(),
     notices: {
       publicUrl: config.http.publicUrl,
       hostname: config.smtp.hostname,

@@ -159,6 +159,12 @@ export class MemberKeys {
     return Buffer.from((await this.tenantCa(tenantId, tenantName)).certificate.rawData);
   }
 
+  /** The tenant CA's certificate (DER) when the tenant has one; never creates it. */
+  async existingCaCertificate(tenantId: string): Promise<Buffer | undefined> {
+    const [row] = await withTenants(this.db, tenantId, (tx) => tx.select({ certificate: tenantCas.certificate }).from(tenantCas).where(eq(tenantCas.tenantId, tenantId)));
+    return row?.certificate;
+  }
+
   /** The member's keys, newest first (without private keys). */
   async list(tenantId: string, address?: string): Promise<Array<Omit<MemberKeyRow, 'sealedKey' | 'wrappedDataKey'>>> {
     const rows = await withTenants(this.db, tenantId, (tx) =>

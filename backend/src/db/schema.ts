@@ -42,7 +42,15 @@ export interface TenantSettings {
   /** From the tenant file's branding, checked there (the logo as a data: URL). */
   branding?: { name?: string; colour?: string; logo?: string };
   /** S/MIME: auto-import (on unless set false), when to sign, the signature's form, auto-issue from the tenant CA. */
-  smime?: { autoImport?: boolean; sign?: 'on-request' | 'always'; signatureForm?: 'detached' | 'opaque'; autoIssue?: boolean };
+  smime?: {
+    autoImport?: boolean;
+    sign?: 'on-request' | 'always';
+    signatureForm?: 'detached' | 'opaque';
+    autoIssue?: boolean;
+    inbound?: 'decrypt' | 'as-received';
+    /** PEM text of the roots that vouch for signers of inbound mail. */
+    trustAnchors?: string[];
+  };
 }
 
 /** When the add-in asks at send time: external recipients with attachments, and/or these words. */

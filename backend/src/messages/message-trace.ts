@@ -28,7 +28,9 @@ export type TraceStep =
   /** A link of the delivered message, rewritten for the click check, was clicked: where it went, or the warning shown. */
   | 'link_clicked'
   /** A signed message's certificate was taken into the store, or why it was not. */
-  | 'certificate';
+  | 'certificate'
+  /** Inbound S/MIME: decrypted (with which key and algorithm) or why not, and the signature's judgement. */
+  | 'smime';
 
 export interface TraceEntry {
   messageId: string;

@@ -22,6 +22,7 @@ import { sealProtectedCopy } from '../protect/protected-copies.ts';
 import type { MessageContext, StoredGuardResult } from './message-context.ts';
 import { readHeader } from './parse.ts';
 import { importSignerCertificate } from './certificate-import.ts';
+import { unwrapSmime } from './smime-unwrap.ts';
 import { noticeRequest } from './notice-request.ts';
 import type { GuardNoticeDeps, Stage } from './stage.ts';
 
@@ -34,15 +35,20 @@ export const guardStage: Stage = {
   name: 'guard',
   reaches: 'guarded',
   actsOutside: (context, { guard }) => context.direction === 'inbound' && guard !== undefined,
-  async run(context, { guard, notices, vault, certificates }) {
+  async run(context, { guard, notices, vault, certificates, memberKeys, crls }) {
     if (context.direction !== 'inbound') return;
     const base = { messageId: context.id, tenantId: context.tenantId, step: 'scored' as const };
+    // S/MIME first: the checks see, and the recipients get, what a member's key decrypts.
+    const received = readHeader(context);
+    const smime = memberKeys && notices ? await unwrapSmime(context, received, { memberKeys, hostname: notices.hostname, ...(crls ? { crls } : {}) }) : undefined;
+    if (smime) context.trace.push(...smime.trace);
+    const header = smime?.decrypted?.header ?? received;
+    const raw = smime?.decrypted?.raw ?? context.raw;
     if (!guard) {
       context.results.guard = { checked: false, action: 'deliver', score: 0, findings: [] };
       context.trace.push({ ...base, detail: { action: 'deliver', reason: 'no checks configured' } });
       return;
     }
-    const header = readHeader(context);
     const verdict = await guard({
       messageId: context.id,
       tenantId: context.tenantId,
@@ -51,7 +57,7 @@ export const guardStage: Stage = {
       recipients: context.recipients,
       remoteAddress: context.clientAddress,
       helo: context.results.received?.helo,
-      raw: context.raw,
+      raw,
       header,
       tenant: context.tenant
         ? { id: context.tenant.id, name: context.tenant.name, domains: context.tenant.domains, members: context.tenant.members }
@@ -62,6 +68,7 @@ export const guardStage: Stage = {
     if (!GUARD_ACTIONS.includes(verdict.action)) throw new Error(`the checks answered an unknown action "${String(verdict.action)}"`);
     const { appliedPolicy: policy, disarmed, ...stored } = verdict;
     const result: StoredGuardResult = { checked: true, ...stored };
+    if (smime && smime.headers.length > 0) result.headers = [...(result.headers ?? []), ...smime.headers];
     context.results.guard = result;
     const symbols = verdict.findings.map((f) => `${f.symbol} (${f.score >= 0 ? '+' : ''}${f.score}): ${f.reason}`);
     const subject = headerValue(header.fields, 'subject') ?? '';
@@ -70,13 +77,16 @@ export const guardStage: Stage = {
       result.marking = { header: policy.onFlag.header, ...(policy.onFlag.subjectPrefix ? { subjectPrefix: policy.onFlag.subjectPrefix } : {}) };
       if (policy.onFlag.catchAll) result.deliverTo = policy.onFlag.catchAll;
     }
-    if (disarmed && (verdict.action === 'deliver' || verdict.action === 'flag')) {
-      // The disarmed message is what is delivered: stored once, encrypted at rest like a protected copy,
-      // and every delivery attempt sends exactly these bytes. The message as received stays in the spool.
+    // A disarmed message (made from the decrypted one when there was one), or else the decrypted message, is
+    // what is delivered: stored once, encrypted at rest like a protected copy, and every delivery attempt
+    // sends exactly these bytes. The message as received stays in the spool.
+    const delivered = disarmed ?? (smime?.decrypted ? { raw: smime.decrypted.raw, changes: [] } : undefined);
+    if (delivered && (verdict.action === 'deliver' || verdict.action === 'flag')) {
       const recipients = result.deliverTo ? [result.deliverTo] : context.recipients;
-      const copy = await sealProtectedCopy(vault, { tenantId: context.tenantId, messageId: context.id, mode: 'disarmed', recipients, raw: disarmed.raw });
+      const mode = disarmed ? 'disarmed' : 'decrypted';
+      const copy = await sealProtectedCopy(vault, { tenantId: context.tenantId, messageId: context.id, mode, recipients, raw: delivered.raw });
       (context.protectedCopies ??= []).push(copy);
-      result.disarmed = { copyId: copy.id, recipients, changes: disarmed.changes };
+      result.disarmed = { copyId: copy.id, recipients, changes: delivered.changes };
     }
     context.trace.push({
       ...base,

@@ -82,6 +82,9 @@ export interface StageRunnerOptions {
   notices?: GuardNoticeDeps;
   /** The tenants' certificate stores, for auto-import from signed inbound mail. */
   certificates?: CertificateStore;
+  /** Members' keys and the CRL source, for inbound S/MIME. */
+  memberKeys?: StageDeps['memberKeys'];
+  crls?: StageDeps['crls'];
   /** The stages to run, in order; the default is STAGES. */
   stages?: readonly Stage[];
   /** The first retry after a stage failed; it doubles with every attempt, up to an hour. */
@@ -231,6 +234,8 @@ export class StageRunner extends WorkerLoop {
         guard: this.options.guard,
         notices: this.options.notices,
         certificates: this.options.certificates,
+        memberKeys: this.options.memberKeys,
+        crls: this.options.crls,
       };
       let active = contexts;
       // The latest outcome of each message not yet written. Stages that only compute (parse, classify,

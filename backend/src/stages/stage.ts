@@ -1,4 +1,6 @@
 /** What one stage is: the point it brings a message to, and the work that gets it there. */
+import type { MemberKeys } from '../certs/member-keys.ts';
+import type { CrlSource } from '../certs/smime-inbound.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { Database } from '../db/client.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
@@ -20,6 +22,10 @@ export interface StageDeps {
   notices?: GuardNoticeDeps;
   /** The tenants' certificate stores, which signed inbound mail fills (auto-import). */
   certificates?: CertificateStore;
+  /** Members' keys, which decrypt inbound S/MIME to them; without them S/MIME is delivered as received. */
+  memberKeys?: MemberKeys;
+  /** Where signers' revocation lists are fetched from and cached. */
+  crls?: CrlSource;
 }
 
 export interface GuardNoticeDeps {

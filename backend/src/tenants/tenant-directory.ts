@@ -33,6 +33,21 @@ export interface TenantInfo {
   certificateAutoImport: boolean;
   /** How outbound S/MIME is signed: always or when the sender asks, detached or opaque, keys issued on demand. */
   smimeSigning: { sign: 'on-request' | 'always'; form: 'detached' | 'opaque'; autoIssue: boolean };
+  /** Inbound S/MIME: whether mail to members with keys here is decrypted, and the roots (DER) that vouch for signers. */
+  smimeInbound: { decrypt: boolean; trustAnchors: Buffer[] };
+}
+
+/** The DER certificates in PEM text. */
+function pemCertificates(pem: string): Buffer[] {
+  const found: Buffer[] = [];
+  const begin = '-----BEGIN CERTIFICATE-----';
+  const end = '-----END CERTIFICATE-----';
+  for (let at = pem.indexOf(begin); at >= 0; at = pem.indexOf(begin, at + begin.length)) {
+    const stop = pem.indexOf(end, at);
+    if (stop < 0) break;
+    found.push(Buffer.from(pem.slice(at + begin.length, stop).replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'));
+  }
+  return found;
 }
 
 /** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
@@ -87,6 +102,10 @@ export class TenantDirectory {
           sign: row.settings.smime?.sign ?? 'on-request',
           form: row.settings.smime?.signatureForm ?? 'detached',
           autoIssue: row.settings.smime?.autoIssue ?? false,
+        },
+        smimeInbound: {
+          decrypt: (row.settings.smime?.inbound ?? 'decrypt') === 'decrypt',
+          trustAnchors: (row.settings.smime?.trustAnchors ?? []).flatMap(pemCertificates),
         },
       });
     }
