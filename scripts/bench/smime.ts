@@ -80,9 +80,9 @@ function openSsl(n: number, pipeline: string): { cpuMs: number; perSecond: numbe
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   // `times` prints the shell's then the children's user and system time: "0m1.234s 0m0.567s".
   const lines = out.trim().split('\n');
-  const children = lines[lines.length - 1]!.split(/\s+/).map((t) => {
-    const m = /(\d+)m([\d.]+)s/.exec(t);
-    return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
+  const children = lines[lines.length - 1]!.trim().split(' ').map((t) => {
+    const [minutes, seconds] = t.replace('s', '').split('m');
+    return Number(minutes) * 60 + Number(seconds);
   });
   return { cpuMs: ((children[0] ?? 0) + (children[1] ?? 0)) * 1000 / n, perSecond: n / seconds };
 }

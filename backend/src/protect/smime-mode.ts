@@ -6,6 +6,7 @@
  * without a valid certificate, or a signature that cannot be made, leaves the recipient held, never sent
  * in the clear or unsigned.
  */
+import { X509Certificate } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { MemberKeys } from '../certs/member-keys.ts';
@@ -112,7 +113,7 @@ export function smimeProtection(deps: SmimeModeDeps): ProtectionHandler {
           fingerprint: certificate.fingerprint,
           notAfter: certificate.notAfter.toISOString(),
           source: certificate.source,
-          keyTransport: choices[i]!.keyTransport,
+          keyTransport: new X509Certificate(certificate.der).publicKey.asymmetricKeyType === 'ec' ? 'ecdh' : choices[i]!.keyTransport,
         })),
         ...(signature ? { signature } : {}),
       },
