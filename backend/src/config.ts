@@ -180,6 +180,22 @@ const tenantSchema = z.strictObject({
       inbound: z.enum(['decrypt', 'as-received']).optional(),
       /** Roots that vouch for signers of inbound mail, besides the tenant's own CA: PEM text, or a PEM file next to the tenant file. */
       trustAnchors: z.array(z.string().min(1).max(1_000_000)).max(200).optional(),
+      /**
+       * Directories asked, in order, for the certificate of a recipient the store has none for (LDAP: the
+       * entry whose mail is the address). The bind password comes from the environment variable named.
+       */
+      directories: z
+        .array(
+          z.strictObject({
+            url: z.string().regex(/^ldaps?:\/\/[^\s]+$/, 'must be an ldap:// or ldaps:// URL'),
+            baseDn: z.string().min(1).max(1000),
+            bindDn: z.string().min(1).max(1000).optional(),
+            bindPasswordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional(),
+            timeoutMs: z.number().int().min(100).max(30_000).optional(),
+          }),
+        )
+        .max(10)
+        .optional(),
     })
     .optional(),
   /**

@@ -27,6 +27,7 @@ import { absurdStructureHook } from './guard/checks/message-structure.ts';
 import type { GuardRunner, GuardServices } from './guard/contract.ts';
 import { GuardPolicyStore } from './guard/policy-store.ts';
 import { CertificateStore } from './certs/certificate-store.ts';
+import { DirectoryLookup } from './certs/directory-lookup.ts';
 import { MemberKeys } from './certs/member-keys.ts';
 import { CrlSource } from './certs/smime-inbound.ts';
 import { ClickLinks } from './guard/click-links.ts';
@@ -256,9 +257,10 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   });
   portal.opener.registerMetrics(metrics.registry);
   // What 'auto' and the previews know about recipients: the certificate store; no OpenPGP key store yet.
-  const recipientKeys = { smimeCertificates: certificateLookup(certificates), pgpKeys: noKeysKnown.pgpKeys };
+  const directories = new DirectoryLookup();
+  const recipientKeys = { smimeCertificates: certificateLookup(certificates, { lookup: directories, tenants: directory }), pgpKeys: noKeysKnown.pgpKeys };
   protectionModes.register(portalProtection(portal.copies));
-  protectionModes.register(smimeProtection({ store: certificates, memberKeys, directory }));
+  protectionModes.register(smimeProtection({ store: certificates, memberKeys, directory, directories }));
   protectionModes.register(autoProtection({ portal: portal.copies, directory, protectionModes, keys: recipientKeys }));
   for (const handler of parts.protectionModes ?? []) protectionModes.register(handler);
   const housekeeping = new HousekeepingWorker({

@@ -50,6 +50,8 @@ export interface TenantSettings {
     inbound?: 'decrypt' | 'as-received';
     /** PEM text of the roots that vouch for signers of inbound mail. */
     trustAnchors?: string[];
+    /** LDAP directories asked for recipients' certificates (the bind password is named, not stored). */
+    directories?: Array<{ url: string; baseDn: string; bindDn?: string; bindPasswordEnv?: string; timeoutMs?: number }>;
   };
 }
 

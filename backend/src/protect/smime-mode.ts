@@ -9,6 +9,7 @@
 import { X509Certificate } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { CertificateStore } from '../certs/certificate-store.ts';
+import type { DirectoryLookup, DirectoryProblem } from '../certs/directory-lookup.ts';
 import type { MemberKeys } from '../certs/member-keys.ts';
 import { choiceFor } from '../certs/smime-capabilities.ts';
 import { encryptForRecipients, SmimeError } from '../certs/smime-envelope.ts';
@@ -19,8 +20,26 @@ import type { RecipientKeyLookup } from './method-resolution.ts';
 import type { GroupProtectionContext, ProtectionHandler } from './protection-modes.ts';
 
 /** Which recipients the store has a valid certificate for, for the method resolution. */
-export function certificateLookup(store: CertificateStore): RecipientKeyLookup['smimeCertificates'] {
-  return async (tenantId, recipients) => new Set((await store.validForEach(tenantId, recipients)).keys());
+export function certificateLookup(store: CertificateStore, directories?: { lookup: DirectoryLookup; tenants: TenantDirectory }): RecipientKeyLookup['smimeCertificates'] {
+  return async (tenantId, recipients) => {
+    const known = new Set((await store.validForEach(tenantId, recipients)).keys());
+    const tenant = directories?.tenants.tenantById(tenantId);
+    const rest = recipients.filter((r) => !known.has(r));
+    if (directories && tenant && tenant.smimeDirectories.length > 0 && rest.length > 0) {
+      for (const address of (await directories.lookup.certificatesFor(tenant, rest)).found.keys()) known.add(address);
+    }
+    return known;
+  };
+}
+
+/** A certificate chosen for a recipient, from the store or, for this message only, a directory. */
+interface ChosenCertificate {
+  der: Buffer;
+  fingerprint: string;
+  notAfter: Date;
+  source: string;
+  capabilities?: string[] | null;
+  directory?: string;
 }
 
 export interface SmimeModeDeps {
@@ -28,6 +47,8 @@ export interface SmimeModeDeps {
   /** Members' keys for signing; without them a signature cannot be made and such a message is held. */
   memberKeys?: MemberKeys;
   directory?: TenantDirectory;
+  /** The tenants' LDAP directories, asked for recipients the store has no certificate for. */
+  directories?: DirectoryLookup;
 }
 
 /** The sender's address to sign as: the From address when it is a single one, else the envelope sender. */
@@ -73,9 +94,20 @@ async function signIfWanted(deps: SmimeModeDeps, context: GroupProtectionContext
 export function smimeProtection(deps: SmimeModeDeps): ProtectionHandler {
   const { store } = deps;
   const protectGroup: NonNullable<ProtectionHandler['protectGroup']> = async (context) => {
-    const known = await store.validForEach(context.tenantId, context.recipients);
+    const stored = await store.validForEach(context.tenantId, context.recipients);
+    const known = new Map<string, ChosenCertificate>();
+    for (const [address, rows] of stored) known.set(address, rows[0]!);
+    // The store first, then the tenant's directories, for this message only.
+    const tenant = deps.directory?.tenantById(context.tenantId);
+    let directoryProblems: DirectoryProblem[] = [];
+    const unknown = context.recipients.filter((r) => !known.has(r));
+    if (deps.directories && tenant && tenant.smimeDirectories.length > 0 && unknown.length > 0) {
+      const looked = await deps.directories.certificatesFor(tenant, unknown);
+      for (const [address, found] of looked.found) known.set(address, found[0]!);
+      directoryProblems = looked.problems;
+    }
     const chosen = context.recipients.flatMap((recipient) => {
-      const certificate = known.get(recipient)?.[0];
+      const certificate = known.get(recipient);
       return certificate ? [{ recipient, certificate }] : [];
     });
     const missing = context.recipients.filter((r) => !known.has(r));
@@ -113,9 +145,11 @@ export function smimeProtection(deps: SmimeModeDeps): ProtectionHandler {
           fingerprint: certificate.fingerprint,
           notAfter: certificate.notAfter.toISOString(),
           source: certificate.source,
+          ...(certificate.directory ? { directory: certificate.directory } : {}),
           keyTransport: new X509Certificate(certificate.der).publicKey.asymmetricKeyType === 'ec' ? 'ecdh' : choices[i]!.keyTransport,
         })),
         ...(signature ? { signature } : {}),
+        ...(directoryProblems.length > 0 ? { directoryProblems } : {}),
       },
       ...(missing.length > 0 ? { unserved: { recipients: missing, reason: reasonMissing(missing) } } : {}),
     };

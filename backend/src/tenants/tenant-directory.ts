@@ -35,6 +35,8 @@ export interface TenantInfo {
   smimeSigning: { sign: 'on-request' | 'always'; form: 'detached' | 'opaque'; autoIssue: boolean };
   /** Inbound S/MIME: whether mail to members with keys here is decrypted, and the roots (DER) that vouch for signers. */
   smimeInbound: { decrypt: boolean; trustAnchors: Buffer[] };
+  /** Directories asked for a recipient's certificate when the store has none, in order. */
+  smimeDirectories: Array<{ url: string; baseDn: string; bindDn?: string; bindPasswordEnv?: string; timeoutMs?: number }>;
 }
 
 /** The DER certificates in PEM text. */
@@ -107,6 +109,7 @@ export class TenantDirectory {
           decrypt: (row.settings.smime?.inbound ?? 'decrypt') === 'decrypt',
           trustAnchors: (row.settings.smime?.trustAnchors ?? []).flatMap(pemCertificates),
         },
+        smimeDirectories: row.settings.smime?.directories ?? [],
       });
     }
     for (const row of memberRows) {
