@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Client } from 'ldapts';
+import { Attribute, Client } from 'ldapts';
 import type { Gateway } from '../src/gateway.ts';
 import { readTrace } from '../src/messages/message-trace.ts';
 import { createTestDatabase, ownerDb, type TestDatabase } from './support/database.ts';
@@ -85,7 +85,13 @@ describe('certificates from an LDAP directory', () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path('dora.key'), '-out', path('dora.pem'), '-days', '10', '-subj', '/CN=Dora', '-addext', 'subjectAltName=email:dora@partner.example'], { stdio: 'pipe' });
     const doraDer = execFileSync('openssl', ['x509', '-in', path('dora.pem'), '-outform', 'DER']);
     await admin.add(BASE, { objectClass: ['dcObject', 'organization'], o: 'Partner', dc: 'partner' });
-    await admin.add(`cn=Dora,${BASE}`, { objectClass: 'inetOrgPerson', cn: 'Dora', sn: 'Dora', mail: 'dora@partner.example', 'userCertificate;binary': doraDer });
+    await admin.add(`cn=Dora,${BASE}`, [
+      new Attribute({ type: 'objectClass', values: ['inetOrgPerson'] }),
+      new Attribute({ type: 'cn', values: ['Dora'] }),
+      new Attribute({ type: 'sn', values: ['Dora'] }),
+      new Attribute({ type: 'mail', values: ['dora@partner.example'] }),
+      new Attribute({ type: 'userCertificate;binary', values: [doraDer] }),
+    ]);
     await admin.unbind();
 
     process.env.SEALPOST_TEST_LDAP_PASSWORD = password;

@@ -17,6 +17,8 @@ import { and, eq } from 'drizzle-orm';
 import { readCertificates } from '../src/certs/certificate-store.ts';
 import { auditLog, deliveries } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
+import { createLogger } from '../src/logger.ts';
+import { runHousekeeping } from '../src/portal/housekeeping.ts';
 import { createTestDatabase, ownerDb, type TestDatabase } from './support/database.ts';
 import { MailPeer, type ReceivedMail } from './support/mail-peer.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
@@ -192,6 +194,43 @@ describe('signed S/MIME', () => {
     assert.deepEqual(keys.keys.map((k) => [k.address, k.source]), [['gina@globex.test', 'tenant-ca']]);
     const rows = await ownerDb(gateway.database.db).select().from(deliveries).where(eq(deliveries.messageId, id));
     assert.equal(rows[0]!.status, 'delivered');
+  });
+
+  test("owners and operators are told once about keys and certificates that expire within 30 days", async () => {
+    const housekeep = () =>
+      runHousekeeping({
+        db: gateway.database.db,
+        vault: gateway.vault,
+        directory: gateway.directory,
+        tenants: gateway.portal.tenants,
+        logger: createLogger('silent'),
+        publicUrl: gateway.config.http.publicUrl,
+        hostname: gateway.config.smtp.hostname,
+        onSpooled: () => gateway.pipeline.signal.notify(),
+      });
+    const acmeId = gateway.directory.tenantForDomain('acme.test')!.id;
+    // Alice's imported key and Bob's certificate run 30 days; a certificate with a successor is not listed.
+    const carol = makeKey('carol@partner.example');
+    await gateway.certificates.add(acmeId, readCertificates(readFileSync(carol.cert)), { source: 'import', by: 'test' });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('carol2.key'), '-out', file('carol2.pem'), '-days', '400', '-subj', '/CN=carol2', '-addext', 'subjectAltName=email:carol@partner.example'], { stdio: 'pipe' });
+    await gateway.certificates.add(acmeId, readCertificates(readFileSync(file('carol2.pem'))), { source: 'import', by: 'test' });
+    const start = mailServer.received.length;
+    const report = await housekeep();
+    const warned = report.certificateWarnings.find((w) => w.tenantId === acmeId);
+    assert.equal(warned?.certificates, 2);
+    const notices = await waitFor('the expiry warnings', () => {
+      const found = mailServer.received
+        .slice(start)
+        .filter((m) => m.recipients.some((r) => r.endsWith('@acme.test')) && m.raw.toString('utf8').replace(/\r\n[ \t]+/g, ' ').includes('expire within 30 days'));
+      return found.length === 2 ? found : undefined;
+    });
+    assert.deepEqual(notices.flatMap((n) => n.recipients).sort(), ['alice@acme.test', 'oscar@acme.test']);
+    const text = notices[0]!.raw.toString('utf8');
+    assert.match(text, /alice@acme\.test\s+\(member key/);
+    assert.match(text, /bob@partner\.example\s+\(partner certificate/);
+    assert.doesNotMatch(text, /carol@partner\.example/, 'a certificate with a successor is not listed');
+    const again = await housekeep();
+    assert.equal(again.certificateWarnings.find((w) => w.tenantId === acmeId), undefined, 'each is warned of once');
   });
 
   test('a member without a key who asks for a signature is held with the reason, never sent unsigned', async () => {

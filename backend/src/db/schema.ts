@@ -324,6 +324,8 @@ export const certificates = pgTable(
     capabilities: text('capabilities').array(),
     firstSeenAt: timestamp('first_seen_at', { withTimezone: true }).notNull().defaultNow(),
     lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+    /** When the owners and operators were told it expires soon (once). */
+    expiryWarnedAt: timestamp('expiry_warned_at', { withTimezone: true }),
   },
   // Look-ups by address use this index's leading columns.
   (t) => [uniqueIndex('certificates_tenant_address_fingerprint').on(t.tenantId, t.address, t.fingerprint)],
@@ -357,6 +359,8 @@ export const memberKeys = pgTable(
     source: text('source').notNull(),
     createdBy: text('created_by').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** When the owners and operators were told it expires soon (once). */
+    expiryWarnedAt: timestamp('expiry_warned_at', { withTimezone: true }),
   },
   (t) => [uniqueIndex('member_keys_tenant_address_fingerprint').on(t.tenantId, t.address, t.fingerprint)],
 );

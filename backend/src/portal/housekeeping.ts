@@ -18,6 +18,7 @@ import type { Logger } from '../logger.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { WorkerLoop } from '../work-signal.ts';
+import { warnOfExpiringCertificates } from './certificate-expiry.ts';
 import { buildDigestMail, type DigestEntry } from './digest-mail.ts';
 import { issueLink } from './magic-links.ts';
 import { spoolPortalMail } from './portal-outbox.ts';
@@ -77,6 +78,8 @@ export interface HousekeepingReport {
   /** Quarantined inbound messages deleted at the end of their policy's retention. */
   quarantineExpired: number;
   digests: Array<{ tenantId: string; address: string; messages: number }>;
+  /** S/MIME certificates and member keys the owners and operators were told expire soon, per tenant. */
+  certificateWarnings: Array<{ tenantId: string; certificates: number }>;
 }
 
 class LockHeldElsewhere extends Error {}
@@ -92,6 +95,7 @@ export async function runHousekeeping(options: HousekeepingOptions, now: Date = 
     rateEventsDeleted: 0,
     quarantineExpired: 0,
     digests: [],
+    certificateWarnings: [],
   };
   // Housekeeping serves every tenant: sweeps across them name them all; work for one tenant names that one.
   const everyone = await allTenantIds(options.db);
@@ -105,6 +109,7 @@ export async function runHousekeeping(options: HousekeepingOptions, now: Date = 
     await sweeper.deleteShortLived();
     report.quarantineExpired = await expireQuarantine(options.db, now);
     await sweeper.sendDigests();
+    await sweeper.warnOfExpiringCertificates();
   } catch (error) {
     if (!(error instanceof LockHeldElsewhere)) throw error;
     report.completed = false;
@@ -255,6 +260,19 @@ class Sweeper {
           this.report.digests.push({ tenantId: tenant.id, address, messages: sent });
           this.options.onSpooled();
         }
+      }
+    }
+  }
+
+  async warnOfExpiringCertificates(): Promise<void> {
+    for (const tenant of this.options.directory.allTenants()) {
+      if (this.stopped()) return;
+      const settings = await loadPortalSettings(this.options.db, tenant.id);
+      const { vault, tenants, hostname } = this.options;
+      const listed = await this.locked(tenant.id, (tx) => warnOfExpiringCertificates(tx, { vault, tenants, hostname }, tenant, settings.language ?? 'en', this.now));
+      if (listed > 0) {
+        this.report.certificateWarnings.push({ tenantId: tenant.id, certificates: listed });
+        this.options.onSpooled();
       }
     }
   }
