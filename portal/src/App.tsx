@@ -12,7 +12,7 @@ import { followInApp, navigate, useLocation } from './router.ts';
 import { SessionContext, canReadPolicies, fetchSession, isAdminRole, useSession } from './session.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
-import { InboxPage, IpChangedPage, NotFoundPage, PoliciesPage, QuarantinePage, SentPage, SetupPage, StartPage, ThreadPage } from './lazy-pages.tsx';
+import { CertificatesPage, InboxPage, IpChangedPage, NotFoundPage, PoliciesPage, QuarantinePage, SentPage, SetupPage, StartPage, ThreadPage } from './lazy-pages.tsx';
 import { rememberAfterSignIn } from './after-sign-in.ts';
 
 const useStyles = makeStyles({
@@ -110,6 +110,7 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
             {session.role && navLink('/portal/sent', t('navSent'))}
             {session.role && navLink('/portal/quarantine', t('navQuarantine'))}
             {canReadPolicies(session.role) && navLink('/portal/admin/policies', t('navPolicies'))}
+            {isAdminRole(session.role) && navLink('/portal/admin/certificates', t('navCertificates'))}
             {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
           </ul>
         </nav>
@@ -140,8 +141,9 @@ function Page({ ipChanged }: { ipChanged: boolean }) {
   if (path === '/portal') return <StartPage />;
   if (session === undefined) return <Spinner label={t('loading')} />;
   const threadMatch = /^\/portal\/threads\/([^/]+)$/.exec(path);
-  if (path === '/portal/threads' || threadMatch || path === '/portal/sent' || path === '/portal/admin/setup') {
+  if (path === '/portal/threads' || threadMatch || path === '/portal/sent' || path === '/portal/admin/setup' || path === '/portal/admin/certificates') {
     if (!session) return <StartPage />;
+    if (path === '/portal/admin/certificates') return <CertificatesPage />;
     if (threadMatch) return <ThreadPage threadId={decodeURIComponent(threadMatch[1]!)} />;
     if (path === '/portal/sent') return <SentPage />;
     if (path === '/portal/admin/setup') return <SetupPage />;

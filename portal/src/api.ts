@@ -40,6 +40,8 @@ export function onSessionProblem(listener: SessionListener): () => void {
 export interface RequestOptions {
   /** Do not tell the session listeners (the caller handles a missing session itself). */
   quiet?: boolean;
+  /** Extra request header fields (a PKCS#12 file's password). */
+  headers?: Record<string, string>;
 }
 
 async function problemOf(response: Response): Promise<ApiProblem> {
@@ -66,7 +68,7 @@ async function problemOf(response: Response): Promise<ApiProblem> {
 }
 
 export async function apiRequest<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
   if (method !== 'GET' && csrfToken) headers[CSRF_HEADER] = csrfToken;
   let payload: BodyInit | undefined;
   if (body instanceof FormData) payload = body;
@@ -102,7 +104,8 @@ export const api = {
   get: <T>(path: string, options?: RequestOptions) => apiRequest<T>('GET', path, undefined, options),
   post: <T>(path: string, body?: unknown, options?: RequestOptions) => apiRequest<T>('POST', path, body ?? {}, options),
   /** The file itself as the body, with the given type (`message/rfc822` for a message). */
-  upload: <T>(path: string, file: Blob, type: string) => apiRequest<T>('POST', path, new Blob([file], { type })),
+  upload: <T>(path: string, file: Blob, type: string, headers?: Record<string, string>) =>
+    apiRequest<T>('POST', path, new Blob([file], { type }), headers ? { headers } : {}),
   put: <T>(path: string, body: unknown) => apiRequest<T>('PUT', path, body),
   patch: <T>(path: string, body: unknown) => apiRequest<T>('PATCH', path, body),
   delete: (path: string, options?: RequestOptions) => apiRequest<void>('DELETE', path, undefined, options),

@@ -90,7 +90,8 @@ export async function createHttpApp(options: HttpAppOptions) {
   if (options.guard) await app.register(guardRoutes, { prefix: '/api/admin/guard', ...options.guard });
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
-    await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup, guard: options.guard });
+    const certificates = options.certificates && options.addin ? { store: options.certificates, memberKeys: options.memberKeys, directory: options.addin.directory } : undefined;
+    await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup, guard: options.guard, certificates });
   }
   if (options.addin) {
     const { directory, protectionModes, entraAuthority, publicUrl, gatewayHost } = options.addin;

@@ -4,7 +4,7 @@
  * the certificates are kept), export one as PEM, and delete. Imports and deletions are audited; a
  * certificate that differs from the one an address already has is kept beside it and reported as a change.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { CertificateProblem, certificatePem, readCertificates, type CertificateRow, type CertificateStore } from '../certs/certificate-store.ts';
 import type { Database } from '../db/client.ts';
 import { requireApiToken } from './api-token-auth.ts';
@@ -13,6 +13,32 @@ import { sendProblem } from './problem-details.ts';
 export interface CertificateRoutesOptions {
   db: Database;
   store: CertificateStore;
+  /** How a request names its tenant and who acts (the portal's session); without it, the tenant's admin API token. */
+  authenticate?: (request: FastifyRequest) => Promise<{ tenantId: string; actor: string }>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who changes certificates and keys, for the audit log: a member's address, or the admin API token. */
+    certificateActor?: string;
+  }
+}
+
+/** Authenticates every request of a certificate or key plugin: the portal's session, or the admin API token. */
+export function certificateAuthentication(app: FastifyInstance, db: Database, authenticate: CertificateRoutesOptions['authenticate']): void {
+  if (authenticate) {
+    app.addHook('onRequest', async (request) => {
+      const who = await authenticate(request);
+      request.tenantId = who.tenantId;
+      request.certificateActor = who.actor;
+    });
+    return;
+  }
+  const token = requireApiToken(db);
+  app.addHook('onRequest', async (request, reply) => {
+    request.certificateActor = 'admin API token';
+    return token(request, reply);
+  });
 }
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;
@@ -37,9 +63,8 @@ function summary(row: CertificateRow, now = new Date()) {
   };
 }
 
-export const certificateRoutes: FastifyPluginAsync<CertificateRoutesOptions> = async (app, { db, store }) => {
-  const token = requireApiToken(db);
-  app.addHook('onRequest', token);
+export const certificateRoutes: FastifyPluginAsync<CertificateRoutesOptions> = async (app, { db, store, authenticate }) => {
+  certificateAuthentication(app, db, authenticate);
   // Certificates arrive as files: PEM text or binary (DER, PKCS#7, PKCS#12), read as bytes.
   app.addContentTypeParser(
     ['application/x-pem-file', 'application/pkix-cert', 'application/pkcs7-mime', 'application/x-pkcs7-certificates', 'application/x-pkcs12', 'application/octet-stream', 'text/plain'],
@@ -64,7 +89,7 @@ export const certificateRoutes: FastifyPluginAsync<CertificateRoutesOptions> = a
     const header = request.headers['x-sealpost-password'];
     const password = typeof header === 'string' ? header : undefined;
     const parsed = readCertificates(request.body, password);
-    const imported = await store.add(request.tenantId!, parsed, { source: 'import', by: 'admin API token', clientIp: request.ip });
+    const imported = await store.add(request.tenantId!, parsed, { source: 'import', by: request.certificateActor!, clientIp: request.ip });
     return reply.code(201).send({ imported });
   });
 
@@ -80,7 +105,7 @@ export const certificateRoutes: FastifyPluginAsync<CertificateRoutesOptions> = a
   });
 
   app.delete<{ Params: { id: string } }>('/:id', { schema: { params: idParams } }, async (request, reply) => {
-    await store.remove(request.tenantId!, request.params.id, { actor: 'admin API token', clientIp: request.ip });
+    await store.remove(request.tenantId!, request.params.id, { actor: request.certificateActor!, clientIp: request.ip });
     return reply.code(204).send();
   });
 };

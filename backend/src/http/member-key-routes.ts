@@ -9,13 +9,14 @@ import { CertificateProblem, certificatePem } from '../certs/certificate-store.t
 import type { MemberKeys } from '../certs/member-keys.ts';
 import type { Database } from '../db/client.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
-import { requireApiToken } from './api-token-auth.ts';
+import { certificateAuthentication, type CertificateRoutesOptions } from './certificate-routes.ts';
 import { sendProblem } from './problem-details.ts';
 
 export interface MemberKeyRoutesOptions {
   db: Database;
   keys: MemberKeys;
   directory: TenantDirectory;
+  authenticate?: CertificateRoutesOptions['authenticate'];
 }
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;
@@ -27,8 +28,8 @@ const addressQuery = {
   additionalProperties: false,
 } as const;
 
-export const memberKeyRoutes: FastifyPluginAsync<MemberKeyRoutesOptions> = async (app, { db, keys, directory }) => {
-  app.addHook('onRequest', requireApiToken(db));
+export const memberKeyRoutes: FastifyPluginAsync<MemberKeyRoutesOptions> = async (app, { db, keys, directory, authenticate }) => {
+  certificateAuthentication(app, db, authenticate);
   app.addContentTypeParser(
     ['application/x-pkcs12', 'application/x-pem-file', 'application/octet-stream', 'text/plain'],
     { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES },
@@ -79,7 +80,7 @@ export const memberKeyRoutes: FastifyPluginAsync<MemberKeyRoutesOptions> = async
     }
     const address = ownAddress(request.tenantId!, request.query.address);
     const header = request.headers['x-sealpost-password'];
-    const row = await keys.import(request.tenantId!, address, { file: request.body, ...(typeof header === 'string' ? { password: header } : {}) }, { actor: 'admin API token', clientIp: request.ip });
+    const row = await keys.import(request.tenantId!, address, { file: request.body, ...(typeof header === 'string' ? { password: header } : {}) }, { actor: request.certificateActor!, clientIp: request.ip });
     return reply.code(201).send({ id: row.id, address: row.address, fingerprint: row.fingerprint, notAfter: row.notAfter.toISOString() });
   });
 
@@ -87,7 +88,7 @@ export const memberKeyRoutes: FastifyPluginAsync<MemberKeyRoutesOptions> = async
     const tenant = tenantOf(request.tenantId!);
     const address = ownAddress(tenant.id, request.query.address);
     const name = tenant.members.find((m) => m.email.toLowerCase() === address)?.name;
-    const row = await keys.issue(tenant.id, tenant.name, address, { actor: 'admin API token', clientIp: request.ip }, name);
+    const row = await keys.issue(tenant.id, tenant.name, address, { actor: request.certificateActor!, clientIp: request.ip }, name);
     return reply.code(201).send({ id: row.id, address: row.address, fingerprint: row.fingerprint, notAfter: row.notAfter.toISOString(), certificate: certificatePem(row.certificate) });
   });
 
@@ -97,7 +98,7 @@ export const memberKeyRoutes: FastifyPluginAsync<MemberKeyRoutesOptions> = async
   });
 
   app.delete<{ Params: { id: string } }>('/:id', { schema: { params: idParams } }, async (request, reply) => {
-    await keys.remove(request.tenantId!, request.params.id, { actor: 'admin API token', clientIp: request.ip });
+    await keys.remove(request.tenantId!, request.params.id, { actor: request.certificateActor!, clientIp: request.ip });
     return reply.code(204).send();
   });
 };

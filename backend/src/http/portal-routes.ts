@@ -19,7 +19,12 @@ import { sameSecret } from '../portal/tokens.ts';
 import { problemErrorHandlerFor, sendProblem } from './problem-details.ts';
 import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
 import { guardRoutes, type GuardRoutesOptions } from './guard-routes.ts';
+import { certificateRoutes } from './certificate-routes.ts';
+import { memberKeyRoutes } from './member-key-routes.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
+import type { CertificateStore } from '../certs/certificate-store.ts';
+import type { MemberKeys } from '../certs/member-keys.ts';
+import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 
 /** The second, browser-held secret a session is bound to. */
 export const PORTAL_BROWSER_COOKIE = 'sealpost_browser';
@@ -184,6 +189,8 @@ export interface PortalRoutesOptions {
   setup?: Omit<SetupRoutesOptions, 'db' | 'authenticate'>;
   /** When set, members get MailGuard under /guard: their quarantine, and by role the policies and the whole quarantine. */
   guard?: Omit<GuardRoutesOptions, 'authenticate'>;
+  /** When set, owners and operators manage S/MIME under /admin/certificates and /admin/member-keys. */
+  certificates?: { store: CertificateStore; memberKeys?: MemberKeys; directory: TenantDirectory };
 }
 
 /** Who reads, changes and simulates inbound policies, and who manages the whole tenant's quarantine. */
@@ -191,7 +198,7 @@ const POLICY_READ_ROLES: PortalRole[] = ['owner', 'operator', 'analyst', 'audito
 const POLICY_WRITE_ROLES: PortalRole[] = ['owner', 'operator'];
 const QUARANTINE_ADMIN_ROLES: PortalRole[] = ['owner', 'operator', 'analyst'];
 
-export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal, setup, guard }) => {
+export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal, setup, guard, certificates }) => {
   const db = portal.db;
   await app.register(multipart, { limits: { fields: 10, fieldSize: DEFAULT_PORTAL_SETTINGS.maxReplyBytes, parts: 100 } });
 
@@ -606,6 +613,16 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         ...setup,
         authenticate: async (request) => (await sessionOf(request, { roles: ADMIN_ROLES })).tenantId,
       });
+    }
+    if (certificates) {
+      const authenticate = async (request: FastifyRequest) => {
+        const session = await sessionOf(request, { roles: ADMIN_ROLES });
+        return { tenantId: session.tenantId, actor: session.address };
+      };
+      await admin.register(certificateRoutes, { prefix: '/certificates', db, store: certificates.store, authenticate });
+      if (certificates.memberKeys) {
+        await admin.register(memberKeyRoutes, { prefix: '/member-keys', db, keys: certificates.memberKeys, directory: certificates.directory, authenticate });
+      }
     }
   }, { prefix: '/admin' });
 
