@@ -196,6 +196,29 @@ describe('signed S/MIME', () => {
     assert.equal(rows[0]!.status, 'delivered');
   });
 
+  test("an owner exports a member's key as PKCS#12 or PEM that OpenSSL opens with the password, and the export is audited", async () => {
+    const listed = (await (await api('/api/admin/member-keys?address=gina@globex.test', GLOBEX_TOKEN)).json()) as { keys: Array<{ id: string; fingerprint: string }> };
+    const key = listed.keys[0]!;
+    const noPassword = await api(`/api/admin/member-keys/${key.id}/export`, GLOBEX_TOKEN);
+    assert.equal(noPassword.status, 400);
+    const short = await api(`/api/admin/member-keys/${key.id}/export`, GLOBEX_TOKEN, { headers: { 'x-sealpost-password': 'short' } });
+    assert.equal(short.status, 400);
+    const p12 = await api(`/api/admin/member-keys/${key.id}/export`, GLOBEX_TOKEN, { headers: { 'x-sealpost-password': 'Export-Passwort-1' } });
+    assert.equal(p12.status, 200);
+    assert.equal(p12.headers.get('content-type'), 'application/x-pkcs12');
+    const opened = execFileSync('openssl', ['pkcs12', '-in', file('gina.p12', Buffer.from(await p12.arrayBuffer())), '-passin', 'pass:Export-Passwort-1', '-nodes'], { stdio: 'pipe' }).toString();
+    assert.match(opened, /BEGIN PRIVATE KEY/);
+    assert.match(opened, /subject=.*gina@globex\.test/);
+    const pem = await api(`/api/admin/member-keys/${key.id}/export?format=pem`, GLOBEX_TOKEN, { headers: { 'x-sealpost-password': 'Export-Passwort-1' } });
+    const text = await pem.text();
+    assert.match(text, /BEGIN ENCRYPTED PRIVATE KEY/);
+    execFileSync('openssl', ['pkey', '-in', file('gina.pem', text), '-passin', 'pass:Export-Passwort-1', '-noout'], { stdio: 'pipe' });
+    assert.throws(() => execFileSync('openssl', ['pkey', '-in', file('gina.pem'), '-passin', 'pass:wrong', '-noout'], { stdio: 'pipe' }));
+    const globexId = gateway.directory.tenantForDomain('globex.test')!.id;
+    const exported = await ownerDb(gateway.database.db).select().from(auditLog).where(and(eq(auditLog.tenantId, globexId), eq(auditLog.action, 'member_key_exported')));
+    assert.deepEqual(exported.map((e) => (e.details as { format: string }).format).sort(), ['pem', 'pkcs12']);
+  });
+
   test("owners and operators are told once about keys and certificates that expire within 30 days", async () => {
     const housekeep = () =>
       runHousekeeping({

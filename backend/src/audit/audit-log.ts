@@ -45,6 +45,8 @@ export const AUDIT_ACTIONS = [
   'member_key_imported',
   'member_key_issued',
   'member_key_deleted',
+  /** An owner exported a member's key with its private key (PKCS#12 or PEM). */
+  'member_key_exported',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -16,7 +16,7 @@ import type { Database, Queryable } from '../db/client.ts';
 import { memberKeys, tenantCas } from '../db/schema.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
-import { CertificateProblem, pemBlocks, readCertificates } from './certificate-store.ts';
+import { CertificateProblem, certificatePem, pemBlocks, readCertificates } from './certificate-store.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -201,6 +201,40 @@ export class MemberKeys {
         .where(and(eq(memberKeys.tenantId, tenantId), eq(memberKeys.address, member)))
         .orderBy(desc(memberKeys.createdAt));
       return Promise.all(rows.map((row) => this.opened(row, tx)));
+    });
+  }
+
+  /**
+   * A member's key with its certificate and chain, for the member to use in their own mail program:
+   * PKCS#12 (RSA keys; AES-256, SHA-256 MAC) or PEM (an encrypted PKCS#8 key and the certificates), under
+   * the password given. Audited.
+   */
+  async export(tenantId: string, id: string, password: string, format: 'pkcs12' | 'pem', by: { actor: string; clientIp?: string }): Promise<{ address: string; bytes: Buffer }> {
+    if (password.length < 8) throw new CertificateProblem(400, 'Password too short', 'an exported key needs a password of at least 8 characters');
+    return withTenants(this.db, tenantId, async (tx) => {
+      const [row] = await tx.select().from(memberKeys).where(and(eq(memberKeys.tenantId, tenantId), eq(memberKeys.id, id)));
+      if (!row) throw new CertificateProblem(404, 'No such key', 'No member key of your tenant has this id.');
+      const key = await this.opened(row, tx);
+      let bytes: Buffer;
+      if (format === 'pem') {
+        const pem = key.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: password }).toString();
+        bytes = Buffer.from([pem, certificatePem(key.certificate), ...key.chain.map(certificatePem)].join(''));
+      } else {
+        if (key.privateKey.asymmetricKeyType !== 'rsa') throw new CertificateProblem(400, 'Not an RSA key', 'only RSA keys export as PKCS#12 here: export this key as PEM');
+        const forgeKey = forge.pki.privateKeyFromPem(key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+        const certificates = [key.certificate, ...key.chain].map((der) => forge.pki.certificateFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(der.toString('binary')))));
+        const p12 = forge.pkcs12.toPkcs12Asn1(forgeKey, certificates, password, { algorithm: 'aes256', friendlyName: row.address });
+        bytes = Buffer.from(forge.asn1.toDer(p12).getBytes(), 'binary');
+      }
+      await appendAudit(tx, this.vault.auditKeys, {
+        tenantId,
+        action: 'member_key_exported',
+        actorAddress: by.actor,
+        ...(by.clientIp ? { clientIp: by.clientIp } : {}),
+        subjectId: id,
+        details: { address: row.address, fingerprint: row.fingerprint, format },
+      });
+      return { address: row.address, bytes };
     });
   }
 

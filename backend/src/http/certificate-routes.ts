@@ -14,13 +14,15 @@ export interface CertificateRoutesOptions {
   db: Database;
   store: CertificateStore;
   /** How a request names its tenant and who acts (the portal's session); without it, the tenant's admin API token. */
-  authenticate?: (request: FastifyRequest) => Promise<{ tenantId: string; actor: string }>;
+  authenticate?: (request: FastifyRequest) => Promise<{ tenantId: string; actor: string; owner: boolean }>;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Who changes certificates and keys, for the audit log: a member's address, or the admin API token. */
     certificateActor?: string;
+    /** Whether the actor may export members' private keys: an owner, or the tenant's admin API token. */
+    certificateOwner?: boolean;
   }
 }
 
@@ -31,12 +33,14 @@ export function certificateAuthentication(app: FastifyInstance, db: Database, au
       const who = await authenticate(request);
       request.tenantId = who.tenantId;
       request.certificateActor = who.actor;
+      request.certificateOwner = who.owner;
     });
     return;
   }
   const token = requireApiToken(db);
   app.addHook('onRequest', async (request, reply) => {
     request.certificateActor = 'admin API token';
+    request.certificateOwner = true;
     return token(request, reply);
   });
 }

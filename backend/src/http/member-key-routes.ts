@@ -97,6 +97,24 @@ export const memberKeyRoutes: FastifyPluginAsync<MemberKeyRoutesOptions> = async
     return reply.type('application/x-pem-file').header('content-disposition', 'attachment; filename="smime-ca.pem"').send(certificatePem(await keys.caCertificate(tenant.id, tenant.name)));
   });
 
+  // A member's key with its private key, under a password sent in X-Sealpost-Password (never in the URL).
+  app.get<{ Params: { id: string }; Querystring: { format?: 'pkcs12' | 'pem' } }>(
+    '/:id/export',
+    { schema: { params: idParams, querystring: { type: 'object', properties: { format: { type: 'string', enum: ['pkcs12', 'pem'] } }, additionalProperties: false } } },
+    async (request, reply) => {
+      if (!request.certificateOwner) return sendProblem(reply, { status: 403, title: 'Owners only', detail: "only an owner may export a member's private key" });
+      const header = request.headers['x-sealpost-password'];
+      if (typeof header !== 'string') return sendProblem(reply, { status: 400, title: 'Password needed', detail: 'send the password for the exported key in X-Sealpost-Password' });
+      const format = request.query.format ?? 'pkcs12';
+      const exported = await keys.export(request.tenantId!, request.params.id, header, format, { actor: request.certificateActor!, clientIp: request.ip });
+      const name = exported.address.replace(/[^a-z0-9.@_-]/gi, '_');
+      return reply
+        .type(format === 'pem' ? 'application/x-pem-file' : 'application/x-pkcs12')
+        .header('content-disposition', `attachment; filename="${name}.${format === 'pem' ? 'pem' : 'p12'}"`)
+        .send(exported.bytes);
+    },
+  );
+
   app.delete<{ Params: { id: string } }>('/:id', { schema: { params: idParams } }, async (request, reply) => {
     await keys.remove(request.tenantId!, request.params.id, { actor: request.certificateActor!, clientIp: request.ip });
     return reply.code(204).send();

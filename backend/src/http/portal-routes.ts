@@ -617,7 +617,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
     if (certificates) {
       const authenticate = async (request: FastifyRequest) => {
         const session = await sessionOf(request, { roles: ADMIN_ROLES });
-        return { tenantId: session.tenantId, actor: session.address };
+        return { tenantId: session.tenantId, actor: session.address, owner: session.role === 'owner' };
       };
       await admin.register(certificateRoutes, { prefix: '/certificates', db, store: certificates.store, authenticate });
       if (certificates.memberKeys) {
