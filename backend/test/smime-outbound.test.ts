@@ -18,20 +18,11 @@ import { deliveries, messageTrace } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { createTestDatabase, ownerDb, type TestDatabase } from './support/database.ts';
 import { MailPeer, type ReceivedMail } from './support/mail-peer.ts';
+import { waitFor } from './support/portal-mail.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
 
 const SECRET = 'Vergleichsangebot: 1,8 Mio. EUR, streng vertraulich';
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('outbound S/MIME', () => {
   let database: TestDatabase;

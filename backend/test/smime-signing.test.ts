@@ -21,21 +21,12 @@ import { createLogger } from '../src/logger.ts';
 import { runHousekeeping } from '../src/portal/housekeeping.ts';
 import { createTestDatabase, ownerDb, type TestDatabase } from './support/database.ts';
 import { MailPeer, type ReceivedMail } from './support/mail-peer.ts';
+import { waitFor } from './support/portal-mail.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { ACME_API_TOKEN, acmeTenant, startTestGateway } from './support/test-gateway.ts';
 
 const SECRET = 'Gutachten Nr. 17: Befund vertraulich, äöü';
 const GLOBEX_TOKEN = 'globex-signing-token-0123456789abc';
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('signed S/MIME', () => {
   let database: TestDatabase;

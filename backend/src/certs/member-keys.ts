@@ -102,6 +102,15 @@ function pairWithKey(certificates: Buffer[], key: KeyObject): { certificate: Buf
   return { certificate, chain: certificates.filter((c) => c !== certificate) };
 }
 
+/** A member's keys, newest first. */
+function keysOf(q: Queryable, tenantId: string, address: string): Promise<MemberKeyRow[]> {
+  return q
+    .select()
+    .from(memberKeys)
+    .where(and(eq(memberKeys.tenantId, tenantId), eq(memberKeys.address, address)))
+    .orderBy(desc(memberKeys.createdAt));
+}
+
 export class MemberKeys {
   constructor(
     private readonly db: Database,
@@ -181,12 +190,7 @@ export class MemberKeys {
   async signingKey(tenantId: string, address: string, at = new Date()): Promise<MemberSigningKey | undefined> {
     const member = address.trim().toLowerCase();
     return withTenants(this.db, tenantId, async (tx) => {
-      const rows = await tx
-        .select()
-        .from(memberKeys)
-        .where(and(eq(memberKeys.tenantId, tenantId), eq(memberKeys.address, member)))
-        .orderBy(desc(memberKeys.createdAt));
-      const row = rows.find((r) => r.notBefore <= at && at <= r.notAfter);
+      const row = (await keysOf(tx, tenantId, member)).find((r) => r.notBefore <= at && at <= r.notAfter);
       return row ? this.opened(row, tx) : undefined;
     });
   }
@@ -194,14 +198,7 @@ export class MemberKeys {
   /** Every key the member has (also expired ones: old mail stays readable), opened, newest first. */
   async decryptionKeys(tenantId: string, address: string): Promise<MemberSigningKey[]> {
     const member = address.trim().toLowerCase();
-    return withTenants(this.db, tenantId, async (tx) => {
-      const rows = await tx
-        .select()
-        .from(memberKeys)
-        .where(and(eq(memberKeys.tenantId, tenantId), eq(memberKeys.address, member)))
-        .orderBy(desc(memberKeys.createdAt));
-      return Promise.all(rows.map((row) => this.opened(row, tx)));
-    });
+    return withTenants(this.db, tenantId, async (tx) => Promise.all((await keysOf(tx, tenantId, member)).map((row) => this.opened(row, tx))));
   }
 
   /**

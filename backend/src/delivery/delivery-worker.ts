@@ -14,7 +14,7 @@ import { deliveries, messages } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { parseSealpostHeaders } from '../../../common/src/headers.ts';
-import { controlHeaderLookup, formatField, headerValue, splitMessage } from '../mail/header-block.ts';
+import { controlHeaderLookup, headerValue, splitMessage } from '../mail/header-block.ts';
 import { recordTrace, type TraceEntry } from '../messages/message-trace.ts';
 import { deleteCopiesOfFinishedMessages, insertProtectedCopies, openProtectedCopy, sealProtectedCopy } from '../protect/protected-copies.ts';
 import type { ProtectionModes, ProtectionOutcome, SecuredMode } from '../protect/protection-modes.ts';

@@ -16,7 +16,7 @@ import type { ReplyInput } from '../portal/portal-replies.ts';
 import { DEFAULT_PORTAL_SETTINGS, updatePortalSettings, type PortalSettings } from '../portal/portal-settings.ts';
 import { endSession, resolveSession, type PortalSessionInfo } from '../portal/sessions.ts';
 import { sameSecret } from '../portal/tokens.ts';
-import { problemErrorHandlerFor, sendProblem } from './problem-details.ts';
+import { problemErrorHandlerFor } from './problem-details.ts';
 import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
 import { guardRoutes, type GuardRoutesOptions } from './guard-routes.ts';
 import { certificateRoutes } from './certificate-routes.ts';

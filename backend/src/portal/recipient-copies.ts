@@ -12,7 +12,7 @@ import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/
 import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
 import { queryRows, type Queryable } from '../db/client.ts';
 import { inTenantScope, withTenants } from '../db/tenant-scope.ts';
-import { messages, portalMessages } from '../db/schema.ts';
+import { portalMessages } from '../db/schema.ts';
 import { controlHeaderLookup, headerValue, splitMessage } from '../mail/header-block.ts';
 import { describeHeaderRefusal } from '../mail/header-section.ts';
 import { prepareOutgoingMessage } from '../mail/outgoing-message.ts';

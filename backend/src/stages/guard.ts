@@ -11,7 +11,6 @@
  *   authentication check verified it (never a null, forged or DMARC-failing sender: that would be backscatter).
  * Outbound and gateway mail is not checked here.
  */
-import { randomUUID } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { GuardAction, GuardVerdict } from '../guard/contract.ts';
 import { DEFAULT_GUARD_POLICY, type GuardPolicy } from '../guard/policy.ts';
@@ -97,7 +96,7 @@ export const guardStage: Stage = {
         symbols,
         ...(result.marking ? { marking: result.marking } : {}),
         ...(result.deliverTo ? { deliverTo: result.deliverTo } : {}),
-        ...(result.disarmed ? { disarmed: result.disarmed.changes.map((c) => `${c.symbol}: ${c.reason}`) } : {}),
+        ...(result.disarmed && result.disarmed.changes.length > 0 ? { disarmed: result.disarmed.changes.map((c) => `${c.symbol}: ${c.reason}`) } : {}),
       },
     });
     if (verdict.action !== 'quarantine' && verdict.action !== 'reject') {

@@ -7,13 +7,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import {
   Button,
-  Dialog,
-  DialogActions,
-  DialogBody,
-  DialogContent,
-  DialogSurface,
-  DialogTitle,
-  DialogTrigger,
   Field,
   Input,
   Spinner,
@@ -25,7 +18,7 @@ import { api } from '../api.ts';
 import { useI18n, type Translate } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
 import { isAdminRole, useSession } from '../session.tsx';
-import { Notice, PageTitle, focusContent, usePageStyles } from './common.tsx';
+import { ConfirmDialog, Notice, PageTitle, focusContent, usePageStyles, useTableStyles } from './common.tsx';
 
 const CERTIFICATES = '/api/portal/admin/certificates';
 const MEMBER_KEYS = '/api/portal/admin/member-keys';
@@ -55,23 +48,6 @@ interface MemberKeySummary {
 }
 
 const useStyles = makeStyles({
-  table: {
-    alignSelf: 'stretch',
-    borderCollapse: 'collapse',
-    fontFamily: tokens.fontFamilyBase,
-    fontSize: tokens.fontSizeBase300,
-    '& th, & td': {
-      textAlign: 'start',
-      verticalAlign: 'top',
-      padding: `${tokens.spacingVerticalXS} ${tokens.spacingHorizontalS}`,
-      borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
-      overflowWrap: 'anywhere',
-    },
-    '& th': { fontWeight: tokens.fontWeightSemibold, color: tokens.colorNeutralForeground2 },
-  },
-  caption: { textAlign: 'start', captionSide: 'top', paddingBottom: tokens.spacingVerticalXS, color: tokens.colorNeutralForeground2 },
-  wideOnly: { '@media (max-width: 600px)': { display: 'none' } },
-  secondary: { color: tokens.colorNeutralForeground2, fontSize: tokens.fontSizeBase200 },
   form: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalS, alignSelf: 'stretch', maxWidth: '560px' },
   section: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalM, alignSelf: 'stretch', minWidth: 0 },
 });
@@ -95,7 +71,7 @@ function saveFile(name: string, text: string): void {
 export function CertificatesPage() {
   const { t, formatDay } = useI18n();
   const page = usePageStyles();
-  const styles = useStyles();
+  const styles = { ...useTableStyles(), ...useStyles() };
   const { session } = useSession();
   const [search, setSearch] = useState('');
   const [certificates, setCertificates] = useState<CertificateSummary[] | undefined>(undefined);
@@ -328,22 +304,14 @@ export function CertificatesPage() {
         </form>
       </section>
 
-      <Dialog open={deleting !== undefined} onOpenChange={(_, data) => !data.open && setDeleting(undefined)}>
-        <DialogSurface>
-          <DialogBody>
-            <DialogTitle>{t('certificateDelete', { address: deleting?.address ?? '' })}</DialogTitle>
-            <DialogContent>{t('certificateDeleteConfirm', { address: deleting?.address ?? '' })}</DialogContent>
-            <DialogActions>
-              <Button appearance="primary" onClick={() => void remove()}>
-                {t('deleteConfirm')}
-              </Button>
-              <DialogTrigger disableButtonEnhancement>
-                <Button appearance="secondary">{t('cancel')}</Button>
-              </DialogTrigger>
-            </DialogActions>
-          </DialogBody>
-        </DialogSurface>
-      </Dialog>
+      <ConfirmDialog
+        open={deleting !== undefined}
+        title={t('certificateDelete', { address: deleting?.address ?? '' })}
+        body={t('certificateDeleteConfirm', { address: deleting?.address ?? '' })}
+        confirm={t('deleteConfirm')}
+        onConfirm={() => void remove()}
+        onClose={() => setDeleting(undefined)}
+      />
     </div>
   );
 }

@@ -6,23 +6,10 @@ import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { problemText } from '../problems.ts';
 import { followInApp } from '../router.ts';
-import { Notice, PageTitle, usePageStyles } from './common.tsx';
+import { Notice, PageTitle, usePageStyles, useTableStyles } from './common.tsx';
 
+/** Beside the shared table styles: the inbox's own columns. */
 const useStyles = makeStyles({
-  table: {
-    alignSelf: 'stretch',
-    borderCollapse: 'collapse',
-    fontFamily: tokens.fontFamilyBase,
-    fontSize: tokens.fontSizeBase300,
-    '& th, & td': {
-      textAlign: 'start',
-      verticalAlign: 'top',
-      padding: `${tokens.spacingVerticalXS} ${tokens.spacingHorizontalS}`,
-      borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
-      overflowWrap: 'anywhere',
-    },
-    '& th': { fontWeight: tokens.fontWeightSemibold, color: tokens.colorNeutralForeground2 },
-  },
   // Counts and dates never break inside; on a phone the two count columns give their room to subject and sender.
   number: { whiteSpace: 'nowrap', overflowWrap: 'normal', '@media (max-width: 600px)': { display: 'none' } },
   // On a phone the conversation is one cell: the subject, and under it who with and when.
@@ -37,7 +24,7 @@ const useStyles = makeStyles({
 export function InboxPage() {
   const { t, formatDate } = useI18n();
   const styles = usePageStyles();
-  const table = useStyles();
+  const table = { ...useTableStyles(), ...useStyles() };
   const [list, setList] = useState<ThreadList | undefined>();
   const [failure, setFailure] = useState<unknown>();
 

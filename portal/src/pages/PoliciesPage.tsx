@@ -29,8 +29,8 @@ import { GUARD_API, editableSettings, type PolicyList, type ReplayResult, type S
 import { useI18n, type Translate } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
 import { canReadPolicies, isAdminRole, useSession } from '../session.tsx';
-import { Notice, PageTitle, focusContent, usePageStyles } from './common.tsx';
-import { FindingsTable, useTableStyles } from './QuarantinePage.tsx';
+import { Notice, PageTitle, focusContent, usePageStyles, useTableStyles } from './common.tsx';
+import { FindingsTable } from './QuarantinePage.tsx';
 
 const useStyles = makeStyles({
   section: {

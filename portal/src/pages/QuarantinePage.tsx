@@ -8,62 +8,18 @@ import { useCallback, useEffect, useState } from 'react';
 import {
   Body1,
   Button,
-  Dialog,
-  DialogActions,
-  DialogBody,
-  DialogContent,
-  DialogSurface,
-  DialogTitle,
-  DialogTrigger,
   Link,
   Spinner,
   Subtitle1,
-  makeStyles,
-  tokens,
 } from '@fluentui/react-components';
 import { api } from '../api.ts';
 import { GUARD_API, type QuarantineList, type QuarantinedMessage } from '../guard-api.ts';
 import { useI18n } from '../i18n.tsx';
-import { problemDetail, problemText } from '../problems.ts';
+import { problemDetail } from '../problems.ts';
 import { followInApp } from '../router.ts';
 import { useSession } from '../session.tsx';
-import { Notice, PageTitle, focusContent, usePageStyles } from './common.tsx';
+import { ConfirmDialog, Notice, PageTitle, focusContent, usePageStyles, useTableStyles } from './common.tsx';
 
-export const useTableStyles = makeStyles({
-  table: {
-    alignSelf: 'stretch',
-    borderCollapse: 'collapse',
-    fontFamily: tokens.fontFamilyBase,
-    fontSize: tokens.fontSizeBase300,
-    '& th, & td': {
-      textAlign: 'start',
-      verticalAlign: 'top',
-      padding: `${tokens.spacingVerticalXS} ${tokens.spacingHorizontalS}`,
-      borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
-      overflowWrap: 'anywhere',
-    },
-    '& th': { fontWeight: tokens.fontWeightSemibold, color: tokens.colorNeutralForeground2 },
-  },
-  caption: { textAlign: 'start', captionSide: 'top', paddingBottom: tokens.spacingVerticalXS, color: tokens.colorNeutralForeground2 },
-  nowrap: { whiteSpace: 'nowrap', overflowWrap: 'normal' },
-  // On a phone a row is one cell: the subject, and under it sender, date and score.
-  wideOnly: { '@media (max-width: 600px)': { display: 'none' } },
-  narrowOnly: { display: 'none', '@media (max-width: 600px)': { display: 'block' } },
-  secondary: { color: tokens.colorNeutralForeground2, fontSize: tokens.fontSizeBase200 },
-  facts: {
-    display: 'grid',
-    gridTemplateColumns: 'max-content minmax(0, 1fr)',
-    columnGap: tokens.spacingHorizontalM,
-    rowGap: tokens.spacingVerticalXS,
-    margin: 0,
-    fontFamily: tokens.fontFamilyBase,
-    fontSize: tokens.fontSizeBase300,
-    overflowWrap: 'anywhere',
-    '& dt': { color: tokens.colorNeutralForeground2 },
-    '& dd': { margin: 0 },
-  },
-  symbol: { fontFamily: tokens.fontFamilyMonospace, overflowWrap: 'anywhere' },
-});
 
 function QuarantineListView() {
   const { t, formatDate, formatDay } = useI18n();
@@ -203,22 +159,14 @@ function QuarantineDetail({ messageId }: { messageId: string }) {
   // The confirmation stays mounted whatever the page shows: a dialog removed while it closes would leave
   // the rest of the page hidden from screen readers.
   const confirmDelete = (
-    <Dialog open={confirming} onOpenChange={(_, data) => setConfirming(data.open)}>
-      <DialogSurface>
-        <DialogBody>
-          <DialogTitle>{t('quarantineDeleteTitle')}</DialogTitle>
-          <DialogContent>{t('quarantineDeleteBody')}</DialogContent>
-          <DialogActions>
-            <Button appearance="primary" onClick={() => void remove()}>
-              {t('deleteConfirm')}
-            </Button>
-            <DialogTrigger disableButtonEnhancement>
-              <Button appearance="secondary">{t('cancel')}</Button>
-            </DialogTrigger>
-          </DialogActions>
-        </DialogBody>
-      </DialogSurface>
-    </Dialog>
+    <ConfirmDialog
+      open={confirming}
+      title={t('quarantineDeleteTitle')}
+      body={t('quarantineDeleteBody')}
+      confirm={t('deleteConfirm')}
+      onConfirm={() => void remove()}
+      onClose={() => setConfirming(false)}
+    />
   );
   return (
     <>

@@ -1,6 +1,21 @@
 /** Small pieces several pages share. */
 import { useState, type ReactNode } from 'react';
-import { Button, MessageBar, MessageBarBody, MessageBarTitle, Title3, makeStyles, tokens } from '@fluentui/react-components';
+import {
+  Button,
+  Dialog,
+  DialogActions,
+  DialogBody,
+  DialogContent,
+  DialogSurface,
+  DialogTitle,
+  DialogTrigger,
+  MessageBar,
+  MessageBarBody,
+  MessageBarTitle,
+  Title3,
+  makeStyles,
+  tokens,
+} from '@fluentui/react-components';
 import type { RequestLinkRequest } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
@@ -19,6 +34,43 @@ export const usePageStyles = makeStyles({
     // A long subject as the title of a phone's page should not fill the screen.
     '@media (max-width: 480px)': { fontSize: tokens.fontSizeBase500, lineHeight: tokens.lineHeightBase500 },
   },
+});
+
+/** Tables of the pages that list things: compact rows, and on a phone only the columns that matter. */
+export const useTableStyles = makeStyles({
+  table: {
+    alignSelf: 'stretch',
+    borderCollapse: 'collapse',
+    fontFamily: tokens.fontFamilyBase,
+    fontSize: tokens.fontSizeBase300,
+    '& th, & td': {
+      textAlign: 'start',
+      verticalAlign: 'top',
+      padding: `${tokens.spacingVerticalXS} ${tokens.spacingHorizontalS}`,
+      borderBottom: `${tokens.strokeWidthThin} solid ${tokens.colorNeutralStroke2}`,
+      overflowWrap: 'anywhere',
+    },
+    '& th': { fontWeight: tokens.fontWeightSemibold, color: tokens.colorNeutralForeground2 },
+  },
+  caption: { textAlign: 'start', captionSide: 'top', paddingBottom: tokens.spacingVerticalXS, color: tokens.colorNeutralForeground2 },
+  nowrap: { whiteSpace: 'nowrap', overflowWrap: 'normal' },
+  // On a phone a row is one cell: the subject, and under it sender, date and score.
+  wideOnly: { '@media (max-width: 600px)': { display: 'none' } },
+  narrowOnly: { display: 'none', '@media (max-width: 600px)': { display: 'block' } },
+  secondary: { color: tokens.colorNeutralForeground2, fontSize: tokens.fontSizeBase200 },
+  facts: {
+    display: 'grid',
+    gridTemplateColumns: 'max-content minmax(0, 1fr)',
+    columnGap: tokens.spacingHorizontalM,
+    rowGap: tokens.spacingVerticalXS,
+    margin: 0,
+    fontFamily: tokens.fontFamilyBase,
+    fontSize: tokens.fontSizeBase300,
+    overflowWrap: 'anywhere',
+    '& dt': { color: tokens.colorNeutralForeground2 },
+    '& dd': { margin: 0 },
+  },
+  symbol: { fontFamily: tokens.fontFamilyMonospace, overflowWrap: 'anywhere' },
 });
 
 export function PageTitle({ children }: { children: ReactNode }) {
@@ -74,4 +126,27 @@ export function RequestLinkButton({ body, sentText }: { body: RequestLinkRequest
  */
 export function focusContent(): void {
   document.getElementById('content')?.focus();
+}
+
+/** "Are you sure?" before something that cannot be undone: the action, or Cancel. */
+export function ConfirmDialog(props: { open: boolean; title: string; body: string; confirm: string; onConfirm: () => void; onClose: () => void }) {
+  const { t } = useI18n();
+  return (
+    <Dialog open={props.open} onOpenChange={(_, data) => !data.open && props.onClose()}>
+      <DialogSurface>
+        <DialogBody>
+          <DialogTitle>{props.title}</DialogTitle>
+          <DialogContent>{props.body}</DialogContent>
+          <DialogActions>
+            <Button appearance="primary" onClick={props.onConfirm}>
+              {props.confirm}
+            </Button>
+            <DialogTrigger disableButtonEnhancement>
+              <Button appearance="secondary">{t('cancel')}</Button>
+            </DialogTrigger>
+          </DialogActions>
+        </DialogBody>
+      </DialogSurface>
+    </Dialog>
+  );
 }
