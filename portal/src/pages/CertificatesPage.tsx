@@ -18,7 +18,8 @@ import { api } from '../api.ts';
 import { useI18n, type Translate } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
 import { isAdminRole, useSession } from '../session.tsx';
-import { ConfirmDialog, Notice, PageTitle, focusContent, usePageStyles, useTableStyles } from './common.tsx';
+import { ConfirmDialog } from './ConfirmDialog.tsx';
+import { Notice, PageTitle, focusContent, usePageStyles, useTableStyles } from './common.tsx';
 
 const CERTIFICATES = '/api/portal/admin/certificates';
 const MEMBER_KEYS = '/api/portal/admin/member-keys';

@@ -18,7 +18,8 @@ import { useI18n } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
 import { followInApp } from '../router.ts';
 import { useSession } from '../session.tsx';
-import { ConfirmDialog, Notice, PageTitle, focusContent, usePageStyles, useTableStyles } from './common.tsx';
+import { ConfirmDialog } from './ConfirmDialog.tsx';
+import { Notice, PageTitle, focusContent, usePageStyles, useTableStyles } from './common.tsx';
 
 
 function QuarantineListView() {

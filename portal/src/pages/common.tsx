@@ -1,21 +1,6 @@
 /** Small pieces several pages share. */
 import { useState, type ReactNode } from 'react';
-import {
-  Button,
-  Dialog,
-  DialogActions,
-  DialogBody,
-  DialogContent,
-  DialogSurface,
-  DialogTitle,
-  DialogTrigger,
-  MessageBar,
-  MessageBarBody,
-  MessageBarTitle,
-  Title3,
-  makeStyles,
-  tokens,
-} from '@fluentui/react-components';
+import { Button, MessageBar, MessageBarBody, MessageBarTitle, Title3, makeStyles, tokens } from '@fluentui/react-components';
 import type { RequestLinkRequest } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
@@ -126,27 +111,4 @@ export function RequestLinkButton({ body, sentText }: { body: RequestLinkRequest
  */
 export function focusContent(): void {
   document.getElementById('content')?.focus();
-}
-
-/** "Are you sure?" before something that cannot be undone: the action, or Cancel. */
-export function ConfirmDialog(props: { open: boolean; title: string; body: string; confirm: string; onConfirm: () => void; onClose: () => void }) {
-  const { t } = useI18n();
-  return (
-    <Dialog open={props.open} onOpenChange={(_, data) => !data.open && props.onClose()}>
-      <DialogSurface>
-        <DialogBody>
-          <DialogTitle>{props.title}</DialogTitle>
-          <DialogContent>{props.body}</DialogContent>
-          <DialogActions>
-            <Button appearance="primary" onClick={props.onConfirm}>
-              {props.confirm}
-            </Button>
-            <DialogTrigger disableButtonEnhancement>
-              <Button appearance="secondary">{t('cancel')}</Button>
-            </DialogTrigger>
-          </DialogActions>
-        </DialogBody>
-      </DialogSurface>
-    </Dialog>
-  );
 }
