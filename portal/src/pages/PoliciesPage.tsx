@@ -9,13 +9,6 @@ import { useCallback, useEffect, useId, useState } from 'react';
 import {
   Body1,
   Button,
-  Dialog,
-  DialogActions,
-  DialogBody,
-  DialogContent,
-  DialogSurface,
-  DialogTitle,
-  DialogTrigger,
   Field,
   Input,
   Spinner,
@@ -29,6 +22,7 @@ import { GUARD_API, editableSettings, type PolicyList, type ReplayResult, type S
 import { useI18n, type Translate } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
 import { canReadPolicies, isAdminRole, useSession } from '../session.tsx';
+import { ConfirmDialog } from './ConfirmDialog.tsx';
 import { Notice, PageTitle, focusContent, usePageStyles, useTableStyles } from './common.tsx';
 import { FindingsTable } from './QuarantinePage.tsx';
 
@@ -428,22 +422,14 @@ export function PoliciesPage() {
       <SimulatePanel />
       {/* One confirmation for every row, always mounted: a dialog removed with its row while it closes would
           leave the page hidden from screen readers. */}
-      <Dialog open={deleting !== undefined} onOpenChange={(_, data) => !data.open && setDeleting(undefined)}>
-        <DialogSurface>
-          <DialogBody>
-            <DialogTitle>{t('policyDeleteTitle', { name: deleting?.name ?? '' })}</DialogTitle>
-            <DialogContent>{t('policyDeleteBody')}</DialogContent>
-            <DialogActions>
-              <Button appearance="primary" onClick={() => deleting && void remove(deleting)}>
-                {t('deleteConfirm')}
-              </Button>
-              <DialogTrigger disableButtonEnhancement>
-                <Button appearance="secondary">{t('cancel')}</Button>
-              </DialogTrigger>
-            </DialogActions>
-          </DialogBody>
-        </DialogSurface>
-      </Dialog>
+      <ConfirmDialog
+        open={deleting !== undefined}
+        title={t('policyDeleteTitle', { name: deleting?.name ?? '' })}
+        body={t('policyDeleteBody')}
+        confirm={t('deleteConfirm')}
+        onConfirm={() => deleting && void remove(deleting)}
+        onClose={() => setDeleting(undefined)}
+      />
     </div>
   );
 }
