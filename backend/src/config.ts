@@ -199,6 +199,22 @@ const tenantSchema = z.strictObject({
     })
     .optional(),
   /**
+   * OpenPGP: `autoImport: false` keeps signed inbound mail and Autocrypt headers from filling the key store
+   * (on by default); `sign: always` signs every OpenPGP message (else only when the sender asks);
+   * `autoGenerate: true` makes a key pair for a member who asks for a signature and has none; `inbound`
+   * decrypts PGP/MIME to members with keys here (default) or delivers it as received; `wkd` asks the
+   * recipient domain's Web Key Directory for a recipient the store has no key for (on by default).
+   */
+  pgp: z
+    .strictObject({
+      autoImport: z.boolean().optional(),
+      sign: z.enum(['on-request', 'always']).optional(),
+      autoGenerate: z.boolean().optional(),
+      inbound: z.enum(['decrypt', 'as-received']).optional(),
+      wkd: z.union([z.boolean(), z.strictObject({ timeoutMs: z.number().int().min(100).max(30_000) })]).optional(),
+    })
+    .optional(),
+  /**
    * What recipients see: the name, a logo (a PNG, JPEG or SVG file next to the tenant file, or a data: URL)
    * and a brand colour white text is readable on. Without it the portal and the mails look like Sealpost.
    */

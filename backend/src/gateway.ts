@@ -20,9 +20,12 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { ProtectionModes, type ProtectionHandler } from './protect/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { createPortal, type Portal } from './portal/portal.ts';
-import { noKeysKnown } from './protect/method-resolution.ts';
 import { autoProtection, portalProtection } from './protect/portal-mode.ts';
 import { certificateLookup, smimeProtection } from './protect/smime-mode.ts';
+import { pgpKeyLookup, pgpProtection } from './protect/pgp-mode.ts';
+import { PgpKeyStore } from './certs/pgp-keys.ts';
+import { MemberPgpKeys } from './certs/pgp-member-keys.ts';
+import { WkdLookup } from './certs/wkd-lookup.ts';
 import { absurdStructureHook } from './guard/checks/message-structure.ts';
 import type { GuardRunner, GuardServices } from './guard/contract.ts';
 import { GuardPolicyStore } from './guard/policy-store.ts';
@@ -62,6 +65,10 @@ export interface Gateway {
   certificates: CertificateStore;
   /** Members' own S/MIME keys and the tenant CAs that issue them. */
   memberKeys: MemberKeys;
+  /** Each tenant's OpenPGP public keys of correspondents. */
+  pgpKeys: PgpKeyStore;
+  /** Members' own OpenPGP key pairs. */
+  memberPgpKeys: MemberPgpKeys;
   delivery: DeliveryWorker;
   smtp: SMTPServer;
   http: HttpApp;
@@ -91,6 +98,8 @@ export interface GatewayParts {
   smtpHooks?: readonly SmtpHook[];
   /** Protection modes registered besides the gateway's own (portal, auto); one of the same mode replaces it. */
   protectionModes?: readonly ProtectionHandler[];
+  /** How recipients' Web Key Directories are reached (default: HTTPS on port 443 with the system's roots). */
+  wkd?: WkdLookup;
 }
 
 export async function startGateway(config: Config, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
@@ -139,6 +148,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   const clickLinks = ClickLinks.fromMasterKey(master.key, config.http.publicUrl);
   const certificates = new CertificateStore(db, vault.auditKeys);
   const memberKeys = new MemberKeys(db, vault);
+  const pgpKeys = new PgpKeyStore(db, vault.auditKeys);
+  const memberPgpKeys = new MemberPgpKeys(db, vault);
   const guardServices: GuardServices = {
     hostname: config.smtp.hostname,
     directory,
@@ -192,6 +203,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     certificates,
     memberKeys,
     crls: new CrlSource(),
+    pgpKeys,
+    memberPgpKeys,
     notices: {
       publicUrl: config.http.publicUrl,
       hostname: config.smtp.hostname,
@@ -256,11 +269,12 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     auditCheckpoints,
   });
   portal.opener.registerMetrics(metrics.registry);
-  // What 'auto' and the previews know about recipients: the certificate store; no OpenPGP key store yet.
+  // What 'auto' and the previews know about recipients: the certificate and OpenPGP key stores.
   const directories = new DirectoryLookup();
-  const recipientKeys = { smimeCertificates: certificateLookup(certificates, { lookup: directories, tenants: directory }), pgpKeys: noKeysKnown.pgpKeys };
+  const recipientKeys = { smimeCertificates: certificateLookup(certificates, { lookup: directories, tenants: directory }), pgpKeys: pgpKeyLookup(pgpKeys) };
   protectionModes.register(portalProtection(portal.copies));
   protectionModes.register(smimeProtection({ store: certificates, memberKeys, directory, directories }));
+  protectionModes.register(pgpProtection({ store: pgpKeys, memberKeys: memberPgpKeys, directory, wkd: parts.wkd ?? new WkdLookup() }));
   protectionModes.register(autoProtection({ portal: portal.copies, directory, protectionModes, keys: recipientKeys }));
   for (const handler of parts.protectionModes ?? []) protectionModes.register(handler);
   const housekeeping = new HousekeepingWorker({
@@ -300,6 +314,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     guard: { db, directory, policies, guard, services: guardServices, release },
     certificates,
     memberKeys,
+    pgp: { store: pgpKeys, memberKeys: memberPgpKeys },
     click: {
       clickLinks,
       directory,
@@ -386,6 +401,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     guardServices,
     certificates,
     memberKeys,
+    pgpKeys,
+    memberPgpKeys,
     delivery,
     smtp,
     http,

@@ -91,7 +91,7 @@ describe('Outlook add-in API', () => {
     const settings = answer.json();
     assert.equal(settings.tenantName, 'Acme');
     assert.deepEqual(settings.tenantDomains, ['acme-law.test', 'acme.test']);
-    assert.deepEqual(settings.allowedModes, ['auto', 'portal', 'smime'], 'only the modes this gateway can carry out');
+    assert.deepEqual(settings.allowedModes, ['auto', 'portal', 'smime', 'pgp'], 'only the modes this gateway can carry out');
     assert.equal(settings.defaultExpiryDays, 30);
     assert.equal(settings.maxExpiryDays, 90);
     assert.equal(settings.subjectTrigger, '[secure]');
@@ -141,13 +141,17 @@ describe('Outlook add-in API', () => {
   });
 
   test('an explicit mode the gateway has no handler for is shown as held with the reason', async () => {
-    const pgp = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'pgp', recipients: ['client@example.net', 'bob@acme.test'] })).json();
+    const pdf = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'pdf', recipients: ['client@example.net', 'bob@acme.test'] })).json();
     assert.deepEqual(
-      pgp.recipients.map((r: { method: string }) => r.method),
+      pdf.recipients.map((r: { method: string }) => r.method),
       ['held', 'relay'],
     );
-    assert.match(pgp.recipients[0].reason, /OpenPGP is not available.*held/);
-    assert.equal(pgp.recipients[0].reasonCode, 'mode-unavailable');
+    assert.match(pdf.recipients[0].reason, /a password-protected PDF is not available.*held/);
+    assert.equal(pdf.recipients[0].reasonCode, 'mode-unavailable');
+    // OpenPGP is available, but needs the recipient's key: without a stored one the preview says held, and why.
+    const pgp = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'pgp', recipients: ['client@example.net'] })).json();
+    assert.equal(pgp.recipients[0].method, 'held');
+    assert.equal(pgp.recipients[0].reasonCode, 'no-pgp-key');
     const portal = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'portal', recipients: ['client@example.net'] })).json();
     assert.deepEqual(portal.recipients[0], { address: 'client@example.net', method: 'portal', reasonCode: 'sender-chose', reason: 'the sender chose the Sealpost portal' });
   });

@@ -42,6 +42,7 @@ export type PreviewReasonCode =
   | 'invalid-address'
   | 'mode-unavailable'
   | 'no-certificate'
+  | 'no-pgp-key'
   | 'sender-chose';
 
 export interface RecipientPreview {

@@ -88,6 +88,7 @@ const en = {
   'reason_invalid-address': 'Not a valid e-mail address',
   'reason_mode-unavailable': 'This method is not available: the message would be held, never sent unprotected',
   'reason_no-certificate': 'No valid S/MIME certificate is known for this recipient: the message would be held, never sent unprotected',
+  'reason_no-pgp-key': 'No OpenPGP key is stored for this recipient: unless their domain publishes one, the message would be held, never sent unprotected',
   'reason_sender-chose': 'The method you chose',
 
   sentEmpty: 'You have not sent any secure messages yet.',
@@ -198,6 +199,7 @@ const de: Record<MessageKey, string> = {
   'reason_invalid-address': 'Keine gültige E-Mail-Adresse',
   'reason_mode-unavailable': 'Diese Methode ist nicht verfügbar: Die Nachricht würde zurückgehalten, nie ungeschützt gesendet',
   'reason_no-certificate': 'Für diesen Empfänger ist kein gültiges S/MIME-Zertifikat bekannt: Die Nachricht würde zurückgehalten, nie ungeschützt gesendet',
+  'reason_no-pgp-key': 'Für diesen Empfänger ist kein OpenPGP-Schlüssel gespeichert: Veröffentlicht seine Domain keinen, würde die Nachricht zurückgehalten, nie ungeschützt gesendet',
   'reason_sender-chose': 'Die von Ihnen gewählte Methode',
 
   sentEmpty: 'Sie haben noch keine sicheren Nachrichten gesendet.',

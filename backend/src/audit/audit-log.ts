@@ -47,6 +47,15 @@ export const AUDIT_ACTIONS = [
   'member_key_deleted',
   /** An owner exported a member's key with its private key (PKCS#12 or PEM). */
   'member_key_exported',
+  /** An OpenPGP public key came into the store (imported, from a signed message or an Autocrypt header), changed, or was deleted. */
+  'pgp_key_added',
+  'pgp_key_changed',
+  'pgp_key_deleted',
+  /** A member's own OpenPGP key pair was generated, imported, exported or deleted. */
+  'member_pgp_key_generated',
+  'member_pgp_key_imported',
+  'member_pgp_key_exported',
+  'member_pgp_key_deleted',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

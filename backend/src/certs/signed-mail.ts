@@ -37,8 +37,12 @@ export function signatureOf(message: SplitMessage): MessageSignature | undefined
   return undefined;
 }
 
-/** The first part of a multipart/signed (the signed entity) and the base64 content of its second (the signature). */
-function detachedSignature(body: Buffer, boundary: string): MessageSignature | undefined {
+/**
+ * The two parts of a multipart/signed (RFC 1847): the signed entity, byte for byte as it came, and the
+ * body of the signature part (still in its transfer encoding). S/MIME and OpenPGP signatures both use it,
+ * and PGP/MIME's multipart/encrypted, which has the same two-part shape.
+ */
+export function signedParts(body: Buffer, boundary: string, maxSecondPartBytes = MAX_SIGNATURE_BYTES * 2): { signedContent: Buffer; signaturePart: Buffer; signatureFields: string } | undefined {
   const delimiter = Buffer.from(`--${boundary}`);
   const first = body.subarray(0, delimiter.length).equals(delimiter) ? 0 : body.indexOf(Buffer.from(`\r\n--${boundary}`));
   if (first < 0) return undefined;
@@ -53,9 +57,15 @@ function detachedSignature(body: Buffer, boundary: string): MessageSignature | u
   const headerEnd = body.indexOf('\r\n\r\n', partStart);
   if (headerEnd < 0) return undefined;
   const end = body.indexOf(Buffer.from(`\r\n--${boundary}`), headerEnd);
-  const encoded = body.subarray(headerEnd + 4, end < 0 ? body.length : end);
-  if (encoded.length > MAX_SIGNATURE_BYTES * 2) return undefined;
-  return { signedContent, signedData: Buffer.from(encoded.toString('latin1'), 'base64') };
+  const signaturePart = body.subarray(headerEnd + 4, end < 0 ? body.length : end);
+  if (signaturePart.length > maxSecondPartBytes) return undefined;
+  return { signedContent, signaturePart, signatureFields: body.subarray(partStart + 2, headerEnd + 2).toString('latin1') };
+}
+
+/** The signed entity of a multipart/signed and its S/MIME signature (base64 in the second part). */
+function detachedSignature(body: Buffer, boundary: string): MessageSignature | undefined {
+  const parts = signedParts(body, boundary);
+  return parts ? { signedContent: parts.signedContent, signedData: Buffer.from(parts.signaturePart.toString('latin1'), 'base64') } : undefined;
 }
 
 export interface SignatureCheck {

@@ -53,6 +53,14 @@ export interface TenantSettings {
     /** LDAP directories asked for recipients' certificates (the bind password is named, not stored). */
     directories?: Array<{ url: string; baseDn: string; bindDn?: string; bindPasswordEnv?: string; timeoutMs?: number }>;
   };
+  /** OpenPGP: auto-import (on unless set false), when to sign, key pairs made on demand, inbound, Web Key Directory look-up. */
+  pgp?: {
+    autoImport?: boolean;
+    sign?: 'on-request' | 'always';
+    autoGenerate?: boolean;
+    inbound?: 'decrypt' | 'as-received';
+    wkd?: boolean | { timeoutMs: number };
+  };
 }
 
 /** When the add-in asks at send time: external recipients with attachments, and/or these words. */
@@ -363,6 +371,67 @@ export const memberKeys = pgTable(
     expiryWarnedAt: timestamp('expiry_warned_at', { withTimezone: true }),
   },
   (t) => [uniqueIndex('member_keys_tenant_address_fingerprint').on(t.tenantId, t.address, t.fingerprint)],
+);
+
+/**
+ * The tenant's store of outside correspondents' OpenPGP public keys, for OpenPGP to outside recipients: one
+ * row per key and address its user IDs name, from an import, a signed message or an Autocrypt header. As
+ * with certificates, a different key for an address that has one is kept beside it, marked as a change.
+ */
+export const pgpKeys = pgTable(
+  'pgp_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    /** Lower-case address a user ID of the key names. */
+    address: text('address').notNull(),
+    /** The primary key's fingerprint, lower-case hex (40 digits for a v4 key). */
+    fingerprint: text('fingerprint').notNull(),
+    /** The transferable public key, binary (RFC 9580 packets). */
+    keyData: bytea('key_data').notNull(),
+    userIds: jsonb('user_ids').$type<string[]>().notNull(),
+    /** The primary key's algorithm, for example rsa3072 or ed25519. */
+    algorithm: text('algorithm').notNull(),
+    keyCreatedAt: timestamp('key_created_at', { withTimezone: true }).notNull(),
+    /** When the key expires; null for a key without expiry. */
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    /** import, signed-mail, autocrypt */
+    source: text('source').notNull(),
+    addedBy: text('added_by').notNull(),
+    messageId: uuid('message_id'),
+    replacesFingerprint: text('replaces_fingerprint'),
+    /** Autocrypt's prefer-encrypt of the correspondent (mutual), when it came that way. */
+    preferEncrypt: text('prefer_encrypt'),
+    firstSeenAt: timestamp('first_seen_at', { withTimezone: true }).notNull().defaultNow(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('pgp_keys_tenant_address_fingerprint').on(t.tenantId, t.address, t.fingerprint)],
+);
+
+/**
+ * Members' own OpenPGP key pairs (generated here or imported), for signing their outbound mail and
+ * decrypting mail to them. The secret key is sealed with the key vault like members' S/MIME keys.
+ */
+export const memberPgpKeys = pgTable(
+  'member_pgp_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+    address: text('address').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    /** The transferable public key, binary. */
+    publicKey: bytea('public_key').notNull(),
+    /** The transferable secret key (binary, without passphrase), sealed. */
+    sealedKey: bytea('sealed_key').notNull(),
+    wrappedDataKey: bytea('wrapped_data_key').notNull(),
+    algorithm: text('algorithm').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    /** import, generated */
+    source: text('source').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('member_pgp_keys_tenant_address_fingerprint').on(t.tenantId, t.address, t.fingerprint)],
 );
 
 /** The tenant's own certification authority, created on first use, that issues members' certificates. */

@@ -224,6 +224,8 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
       const resolutions = new Map(
         (await resolveRecipientMethods({ directory, protectionModes, keys: options.keys }, tenant.id, valid)).map((r) => [r.recipient, r]),
       );
+      // An explicit OpenPGP request needs the recipient's key, whatever 'auto' would have chosen.
+      const pgpKnown = mode === 'pgp' && options.keys ? await options.keys.pgpKeys(tenant.id, valid) : undefined;
       const recipients = addresses.map((address): RecipientPreview => {
         const resolution = resolutions.get(address);
         if (!resolution) return { address, method: 'held', reasonCode: 'invalid-address', reason: 'not a valid e-mail address' };
@@ -247,6 +249,14 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
             method: 'held',
             reasonCode: 'no-certificate',
             reason: 'no valid S/MIME certificate is known for this recipient: the message would be held, never sent unprotected',
+          };
+        }
+        if (mode === 'pgp' && !pgpKnown?.has(address)) {
+          return {
+            address,
+            method: 'held',
+            reasonCode: 'no-pgp-key',
+            reason: 'no OpenPGP key is stored for this recipient: unless their domain publishes one (Web Key Directory), the message would be held, never sent unprotected',
           };
         }
         return { address, method: mode as RecipientMethod, reasonCode: 'sender-chose', reason: `the sender chose ${MODE_NAMES[mode]}` };

@@ -8,6 +8,9 @@ import { addinManifestRoutes, addinRoutes } from './addin-routes.ts';
 import { addinSignInRoutes } from './addin-sign-in-routes.ts';
 import { addinTryRoutes, demoTenant, type EvaluationSignIns } from './addin-try-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
+import { memberPgpKeyRoutes, pgpKeyRoutes } from './pgp-key-routes.ts';
+import type { PgpKeyStore } from '../certs/pgp-keys.ts';
+import type { MemberPgpKeys } from '../certs/pgp-member-keys.ts';
 import { certificateRoutes } from './certificate-routes.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { MemberKeys } from '../certs/member-keys.ts';
@@ -53,6 +56,8 @@ export interface HttpAppOptions {
   addinTry?: { signIns: EvaluationSignIns; smtpTarget: () => { host: string; port: number } };
   /** The public certificate store (/api/admin/certificates). */
   certificates?: CertificateStore;
+  /** OpenPGP: correspondents' public keys (/api/admin/pgp-keys) and members' key pairs (/api/admin/member-pgp-keys). */
+  pgp?: { store: PgpKeyStore; memberKeys: MemberPgpKeys };
   /** Members' own S/MIME keys and the tenant CA (/api/admin/member-keys). */
   memberKeys?: MemberKeys;
   /** The click check of links that link protection rewrote (/l/<token>). */
@@ -85,6 +90,12 @@ export async function createHttpApp(options: HttpAppOptions) {
   if (options.certificates) await app.register(certificateRoutes, { prefix: '/api/admin/certificates', db: options.db, store: options.certificates });
   if (options.memberKeys && options.addin) {
     await app.register(memberKeyRoutes, { prefix: '/api/admin/member-keys', db: options.db, keys: options.memberKeys, directory: options.addin.directory });
+  }
+  if (options.pgp) {
+    await app.register(pgpKeyRoutes, { prefix: '/api/admin/pgp-keys', db: options.db, store: options.pgp.store });
+    if (options.addin) {
+      await app.register(memberPgpKeyRoutes, { prefix: '/api/admin/member-pgp-keys', db: options.db, keys: options.pgp.memberKeys, directory: options.addin.directory });
+    }
   }
   if (options.click) await app.register(clickRoutes, { db: options.db, logger: options.logger, ...options.click });
   if (options.guard) await app.register(guardRoutes, { prefix: '/api/admin/guard', ...options.guard });

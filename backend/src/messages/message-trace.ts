@@ -30,7 +30,11 @@ export type TraceStep =
   /** A signed message's certificate was taken into the store, or why it was not. */
   | 'certificate'
   /** Inbound S/MIME: decrypted (with which key and algorithm) or why not, and the signature's judgement. */
-  | 'smime';
+  | 'smime'
+  /** Inbound OpenPGP: decrypted (with which key pair) or why not, and the signature's judgement. */
+  | 'pgp'
+  /** A sender's OpenPGP key was taken into the store (Autocrypt header or signed message), or why it was not. */
+  | 'pgp-key';
 
 export interface TraceEntry {
   messageId: string;

@@ -52,7 +52,7 @@ export interface SmimeModeDeps {
 }
 
 /** The sender's address to sign as: the From address when it is a single one, else the envelope sender. */
-function signerAddress(context: GroupProtectionContext): string | undefined {
+export function signerAddress(context: GroupProtectionContext): string | undefined {
   const from = context.sender?.from ? addressparser(context.sender.from.slice(0, 2000), { flatten: true }) : [];
   const address = from.length === 1 ? from[0]!.address : context.sender?.mailFrom;
   return address?.trim().toLowerCase() || undefined;

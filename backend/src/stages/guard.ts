@@ -22,6 +22,7 @@ import type { MessageContext, StoredGuardResult } from './message-context.ts';
 import { readHeader } from './parse.ts';
 import { importSignerCertificate } from './certificate-import.ts';
 import { unwrapSmime } from './smime-unwrap.ts';
+import { importSenderPgpKey, unwrapPgp } from './pgp-inbound.ts';
 import { noticeRequest } from './notice-request.ts';
 import type { GuardNoticeDeps, Stage } from './stage.ts';
 
@@ -34,15 +35,21 @@ export const guardStage: Stage = {
   name: 'guard',
   reaches: 'guarded',
   actsOutside: (context, { guard }) => context.direction === 'inbound' && guard !== undefined,
-  async run(context, { guard, notices, vault, certificates, memberKeys, crls }) {
+  async run(context, { guard, notices, vault, certificates, memberKeys, crls, pgpKeys, memberPgpKeys }) {
     if (context.direction !== 'inbound') return;
     const base = { messageId: context.id, tenantId: context.tenantId, step: 'scored' as const };
     // S/MIME first: the checks see, and the recipients get, what a member's key decrypts.
     const received = readHeader(context);
     const smime = memberKeys && notices ? await unwrapSmime(context, received, { memberKeys, hostname: notices.hostname, ...(crls ? { crls } : {}) }) : undefined;
     if (smime) context.trace.push(...smime.trace);
-    const header = smime?.decrypted?.header ?? received;
-    const raw = smime?.decrypted?.raw ?? context.raw;
+    // Then OpenPGP, on what S/MIME left (PGP/MIME is not nested in S/MIME in practice, but costs nothing to allow).
+    const afterSmime = smime?.decrypted?.header ?? received;
+    const pgp =
+      pgpKeys && memberPgpKeys && notices ? await unwrapPgp(context, afterSmime, { memberKeys: memberPgpKeys, store: pgpKeys, hostname: notices.hostname }) : undefined;
+    if (pgp) context.trace.push(...pgp.trace);
+    const unwrapped = pgp?.decrypted ?? smime?.decrypted;
+    const header = unwrapped?.header ?? received;
+    const raw = unwrapped?.raw ?? context.raw;
     if (!guard) {
       context.results.guard = { checked: false, action: 'deliver', score: 0, findings: [] };
       context.trace.push({ ...base, detail: { action: 'deliver', reason: 'no checks configured' } });
@@ -67,7 +74,8 @@ export const guardStage: Stage = {
     if (!GUARD_ACTIONS.includes(verdict.action)) throw new Error(`the checks answered an unknown action "${String(verdict.action)}"`);
     const { appliedPolicy: policy, disarmed, ...stored } = verdict;
     const result: StoredGuardResult = { checked: true, ...stored };
-    if (smime && smime.headers.length > 0) result.headers = [...(result.headers ?? []), ...smime.headers];
+    const unwrapHeaders = [...(smime?.headers ?? []), ...(pgp?.headers ?? [])];
+    if (unwrapHeaders.length > 0) result.headers = [...(result.headers ?? []), ...unwrapHeaders];
     context.results.guard = result;
     const symbols = verdict.findings.map((f) => `${f.symbol} (${f.score >= 0 ? '+' : ''}${f.score}): ${f.reason}`);
     const subject = headerValue(header.fields, 'subject') ?? '';
@@ -79,7 +87,7 @@ export const guardStage: Stage = {
     // A disarmed message (made from the decrypted one when there was one), or else the decrypted message, is
     // what is delivered: stored once, encrypted at rest like a protected copy, and every delivery attempt
     // sends exactly these bytes. The message as received stays in the spool.
-    const delivered = disarmed ?? (smime?.decrypted ? { raw: smime.decrypted.raw, changes: [] } : undefined);
+    const delivered = disarmed ?? (unwrapped ? { raw: unwrapped.raw, changes: [] } : undefined);
     if (delivered && (verdict.action === 'deliver' || verdict.action === 'flag')) {
       const recipients = result.deliverTo ? [result.deliverTo] : context.recipients;
       const mode = disarmed ? 'disarmed' : 'decrypted';
@@ -111,6 +119,10 @@ export const guardStage: Stage = {
         });
         if (imported.trace) context.trace.push(imported.trace);
         if (imported.spool.length > 0) context.spool = [...(context.spool ?? []), ...imported.spool];
+      }
+      if (pgpKeys) {
+        const imported = await importSenderPgpKey({ context, header, facts: verdict.facts, store: pgpKeys, ...(pgp?.signature ? { signature: pgp.signature } : {}) });
+        if (imported) context.trace.push(imported);
       }
       return;
     }

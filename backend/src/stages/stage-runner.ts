@@ -85,6 +85,8 @@ export interface StageRunnerOptions {
   /** Members' keys and the CRL source, for inbound S/MIME. */
   memberKeys?: StageDeps['memberKeys'];
   crls?: StageDeps['crls'];
+  pgpKeys?: StageDeps['pgpKeys'];
+  memberPgpKeys?: StageDeps['memberPgpKeys'];
   /** The stages to run, in order; the default is STAGES. */
   stages?: readonly Stage[];
   /** The first retry after a stage failed; it doubles with every attempt, up to an hour. */
@@ -236,6 +238,8 @@ export class StageRunner extends WorkerLoop {
         certificates: this.options.certificates,
         memberKeys: this.options.memberKeys,
         crls: this.options.crls,
+        pgpKeys: this.options.pgpKeys,
+        memberPgpKeys: this.options.memberPgpKeys,
       };
       let active = contexts;
       // The latest outcome of each message not yet written. Stages that only compute (parse, classify,

@@ -1,4 +1,6 @@
 /** What one stage is: the point it brings a message to, and the work that gets it there. */
+import type { PgpKeyStore } from '../certs/pgp-keys.ts';
+import type { MemberPgpKeys } from '../certs/pgp-member-keys.ts';
 import type { MemberKeys } from '../certs/member-keys.ts';
 import type { CrlSource } from '../certs/smime-inbound.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
@@ -26,6 +28,10 @@ export interface StageDeps {
   memberKeys?: MemberKeys;
   /** Where signers' revocation lists are fetched from and cached. */
   crls?: CrlSource;
+  /** The tenants' OpenPGP key stores, which signed inbound mail and Autocrypt headers fill. */
+  pgpKeys?: PgpKeyStore;
+  /** Members' OpenPGP key pairs, which decrypt inbound PGP/MIME to them. */
+  memberPgpKeys?: MemberPgpKeys;
 }
 
 export interface GuardNoticeDeps {

@@ -37,6 +37,8 @@ export interface TenantInfo {
   smimeInbound: { decrypt: boolean; trustAnchors: Buffer[] };
   /** Directories asked for a recipient's certificate when the store has none, in order. */
   smimeDirectories: Array<{ url: string; baseDn: string; bindDn?: string; bindPasswordEnv?: string; timeoutMs?: number }>;
+  /** OpenPGP: auto-import, signing, key pairs on demand, inbound decryption, Web Key Directory look-up (time limit, or off). */
+  pgp: { autoImport: boolean; sign: 'on-request' | 'always'; autoGenerate: boolean; decrypt: boolean; wkdTimeoutMs: number | false };
 }
 
 /** The DER certificates in PEM text. */
@@ -50,6 +52,18 @@ function pemCertificates(pem: string): Buffer[] {
     found.push(Buffer.from(pem.slice(at + begin.length, stop).replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'));
   }
   return found;
+}
+
+/** The tenant file's OpenPGP settings with their defaults: auto-import and WKD on (3 s), signing on request. */
+function pgpSettings(pgp: NonNullable<typeof tenants.$inferSelect.settings>['pgp']): TenantInfo['pgp'] {
+  const wkd = pgp?.wkd ?? true;
+  return {
+    autoImport: pgp?.autoImport ?? true,
+    sign: pgp?.sign ?? 'on-request',
+    autoGenerate: pgp?.autoGenerate ?? false,
+    decrypt: (pgp?.inbound ?? 'decrypt') === 'decrypt',
+    wkdTimeoutMs: wkd === false ? false : wkd === true ? 3000 : wkd.timeoutMs,
+  };
 }
 
 /** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
@@ -110,6 +124,7 @@ export class TenantDirectory {
           trustAnchors: (row.settings.smime?.trustAnchors ?? []).flatMap(pemCertificates),
         },
         smimeDirectories: row.settings.smime?.directories ?? [],
+        pgp: pgpSettings(row.settings.pgp),
       });
     }
     for (const row of memberRows) {
@@ -214,6 +229,7 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         ...(definition.entra ? { entra: definition.entra } : {}),
         ...(definition.branding ? { branding: definition.branding } : {}),
         ...(definition.smime ? { smime: definition.smime } : {}),
+        ...(definition.pgp ? { pgp: definition.pgp } : {}),
       };
       // A tenant is created unscoped (it has no id yet); everything of it is then written in its scope.
       const [existingTenant] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.name, definition.name));
