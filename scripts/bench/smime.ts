@@ -24,6 +24,7 @@ import { detachedSignedEntity, pkcs7MimeEntity, splitForSmime, withOuterFields }
 import { encryptedContent } from '../../backend/src/certs/smime-inbound.ts';
 import { signContent } from '../../backend/src/certs/smime-sign.ts';
 import { splitMessage } from '../../backend/src/mail/header-block.ts';
+import { childProcesses, inProcess } from './cpu-cost.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '200' }, 'budget-ratio': { type: 'string', default: '1.5' } } });
 const rounds = Math.max(10, Number(values.rounds));
@@ -63,30 +64,6 @@ async function decryptAndVerify(raw: Buffer): Promise<void> {
   if (!check.valid) throw new Error(`the benchmark's own signature does not verify: ${check.problem}`);
 }
 
-async function inProcess(n: number, work: () => Promise<unknown>): Promise<{ cpuMs: number; perSecond: number }> {
-  for (let i = 0; i < Math.min(5, n); i += 1) await work();
-  const cpu = process.cpuUsage();
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < n; i += 1) await work();
-  const used = process.cpuUsage(cpu);
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  return { cpuMs: (used.user + used.system) / 1000 / n, perSecond: n / seconds };
-}
-
-/** CPU of the OpenSSL child processes for `n` runs of a shell pipeline, from bash's `times`. */
-function openSsl(n: number, pipeline: string): { cpuMs: number; perSecond: number } {
-  const start = process.hrtime.bigint();
-  const out = execFileSync('bash', ['-c', `cd ${folder}; for i in $(seq ${n}); do ${pipeline}; done; times`]).toString();
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  // `times` prints the shell's then the children's user and system time: "0m1.234s 0m0.567s".
-  const lines = out.trim().split('\n');
-  const children = lines[lines.length - 1]!.trim().split(' ').map((t) => {
-    const [minutes, seconds] = t.replace('s', '').split('m');
-    return Number(minutes) * 60 + Number(seconds);
-  });
-  return { cpuMs: ((children[0] ?? 0) + (children[1] ?? 0)) * 1000 / n, perSecond: n / seconds };
-}
-
 const rows: Array<Record<string, string>> = [];
 let over = false;
 for (const [label, bytes, n] of [['50 kB', 50_000, rounds], ['5 MB', 5_000_000, Math.max(5, Math.round(rounds / 10))]] as const) {
@@ -99,8 +76,8 @@ for (const [label, bytes, n] of [['50 kB', 50_000, rounds], ['5 MB', 5_000_000, 
   openssl('cms', '-encrypt', '-aes256', '-in', file('signed.eml'), '-out', file('theirs.eml'), '-recip', file('recipient.pem'), '-keyopt', 'rsa_padding_mode:oaep');
   const ours = { seal: await inProcess(n, () => signAndEncrypt(raw)), open: await inProcess(n, () => decryptAndVerify(encrypted)) };
   const theirs = {
-    seal: openSsl(n, 'openssl cms -sign -in plain.eml -signer sender.pem -inkey sender.key | openssl cms -encrypt -aes256 -out /dev/null -recip recipient.pem -keyopt rsa_padding_mode:oaep'),
-    open: openSsl(n, 'openssl cms -decrypt -in ours.eml -recip recipient.pem -inkey recipient.key | openssl cms -verify -CAfile sender.pem -out /dev/null 2>/dev/null'),
+    seal: childProcesses(n, folder, 'openssl cms -sign -in plain.eml -signer sender.pem -inkey sender.key | openssl cms -encrypt -aes256 -out /dev/null -recip recipient.pem -keyopt rsa_padding_mode:oaep'),
+    open: childProcesses(n, folder, 'openssl cms -decrypt -in ours.eml -recip recipient.pem -inkey recipient.key | openssl cms -verify -CAfile sender.pem -out /dev/null 2>/dev/null'),
   };
   for (const direction of ['seal', 'open'] as const) {
     const ratio = ours[direction].cpuMs / theirs[direction].cpuMs;
