@@ -7,12 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { CertificateProblem } from '../src/certs/certificate-store.ts';
+import { armor, ArmorError, dearmor } from '../src/certs/pgp-armor.ts';
 import { encryptionProblem, readPgpKeys } from '../src/certs/pgp-keys.ts';
 import { encryptEntity, pgpEncryptedEntity, pgpEncryptedPayload, pgpSignatureOf, pgpSignedEntity, signEntity } from '../src/certs/pgp-mime.ts';
 import { signedParts } from '../src/certs/signed-mail.ts';
@@ -145,6 +147,19 @@ describe('OpenPGP interoperability with GnuPG', () => {
     const fake = asMessage(Buffer.from('Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b"\r\n\r\n--b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\nhello\r\n--b--\r\n'));
     assert.equal(pgpEncryptedPayload(fake), undefined);
     assert.ok(signedParts(fake.body, 'b'));
+  });
+
+  test('armor: what Sealpost armors gpg dearmors (with and without base64 padding), and the other way; a wrong checksum is refused', () => {
+    for (const length of [3000, 3001, 3002, 1]) {
+      const data = randomBytes(length);
+      assert.deepEqual(gpg(['--dearmor'], armor('MESSAGE', data)), data, `${length} bytes`);
+    }
+    const theirs = gpg(['--encrypt', '--armor', '--recipient', 'bob@partner.example'], ENTITY).toString();
+    assert.deepEqual(dearmor(theirs, 'MESSAGE'), gpg(['--dearmor'], theirs));
+    const ours = armor('MESSAGE', randomBytes(100));
+    const tampered = ours.replace(/\n=(.)/, (_all, c: string) => `\n=${c === 'A' ? 'B' : 'A'}`);
+    assert.throws(() => dearmor(tampered, 'MESSAGE'), ArmorError);
+    assert.throws(() => dearmor('nothing here', 'MESSAGE'), /no PGP MESSAGE block/);
   });
 
   test('Web Key Directory addresses: z-base-32 of the local part, advanced then direct', () => {

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as openpgp from 'openpgp';
-import { encryptEntity, pgpEncryptedPayload } from '../../backend/src/certs/pgp-mime.ts';
+import { encryptEntity, pgpEncryptedPayload, readArmoredMessage } from '../../backend/src/certs/pgp-mime.ts';
 import { splitForSmime, withOuterFields } from '../../backend/src/certs/smime-mime.ts';
 import { splitMessage } from '../../backend/src/mail/header-block.ts';
 import { childProcesses, inProcess, type Cost } from './cpu-cost.ts';
@@ -54,7 +54,7 @@ async function decryptAndVerify(raw: Buffer): Promise<void> {
   const split = splitMessage(raw);
   if (split.outcome !== 'split') throw new Error('unreadable');
   const armored = pgpEncryptedPayload(split)!;
-  const result = await openpgp.decrypt({ message: await openpgp.readMessage({ armoredMessage: armored }), decryptionKeys: recipient, verificationKeys: sender.toPublic(), format: 'binary' });
+  const result = await openpgp.decrypt({ message: await readArmoredMessage(armored), decryptionKeys: recipient, verificationKeys: sender.toPublic(), format: 'binary' });
   await result.signatures[0]!.verified;
 }
 

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import type { SplitMessage } from '../mail/header-block.ts';
 import { contentTypeOf } from '../mail/mime-structure.ts';
+import { armorBytes, dearmor } from './pgp-armor.ts';
 import { signedParts } from './signed-mail.ts';
 
 const CRLF = '\r\n';
@@ -17,16 +18,21 @@ const MAX_ENCRYPTED_BYTES = 64 * 1024 * 1024;
 
 const boundary = (kind: string) => `----sealpost-${kind}-${randomBytes(12).toString('hex')}`;
 
-/** multipart/encrypted with the version part and the armored OpenPGP message. */
-export function pgpEncryptedEntity(armoredMessage: string): Buffer {
+/** multipart/encrypted with the version part and the armored OpenPGP message (text, or bytes with CRLF lines). */
+export function pgpEncryptedEntity(armoredMessage: string | Buffer): Buffer {
   const b = boundary('pgp-encrypted');
-  return Buffer.from(
-    `Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";${CRLF} boundary="${b}"${CRLF}${CRLF}` +
-      `This is an OpenPGP/MIME encrypted message (RFC 3156).${CRLF}${CRLF}` +
-      `--${b}${CRLF}Content-Type: application/pgp-encrypted${CRLF}Content-Description: PGP/MIME version identification${CRLF}${CRLF}Version: 1${CRLF}${CRLF}` +
-      `--${b}${CRLF}Content-Type: application/octet-stream; name="encrypted.asc"${CRLF}Content-Description: OpenPGP encrypted message${CRLF}` +
-      `Content-Disposition: inline; filename="encrypted.asc"${CRLF}${CRLF}${toCrlf(armoredMessage)}${CRLF}--${b}--${CRLF}`,
-  );
+  const armored = typeof armoredMessage === 'string' ? Buffer.from(toCrlf(armoredMessage)) : armoredMessage.subarray(0, armoredMessage.length - (armoredMessage.subarray(-2).toString() === CRLF ? 2 : 0));
+  return Buffer.concat([
+    Buffer.from(
+      `Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";${CRLF} boundary="${b}"${CRLF}${CRLF}` +
+        `This is an OpenPGP/MIME encrypted message (RFC 3156).${CRLF}${CRLF}` +
+        `--${b}${CRLF}Content-Type: application/pgp-encrypted${CRLF}Content-Description: PGP/MIME version identification${CRLF}${CRLF}Version: 1${CRLF}${CRLF}` +
+        `--${b}${CRLF}Content-Type: application/octet-stream; name="encrypted.asc"${CRLF}Content-Description: OpenPGP encrypted message${CRLF}` +
+        `Content-Disposition: inline; filename="encrypted.asc"${CRLF}${CRLF}`,
+    ),
+    armored,
+    Buffer.from(`${CRLF}--${b}--${CRLF}`),
+  ]);
 }
 
 /** multipart/signed with the entity byte for byte and its armored detached signature. */
@@ -63,8 +69,13 @@ export async function signEntity(entity: Buffer, signingKey: openpgp.PrivateKey)
  */
 export async function encryptEntity(entity: Buffer, encryptionKeys: openpgp.PublicKey[], signingKey?: openpgp.PrivateKey): Promise<Buffer> {
   const message = await openpgp.createMessage({ binary: new Uint8Array(entity) });
-  const armored = await openpgp.encrypt({ message, encryptionKeys, ...(signingKey ? { signingKeys: signingKey } : {}), format: 'armored' });
-  return pgpEncryptedEntity(armored);
+  const binary = await openpgp.encrypt({ message, encryptionKeys, ...(signingKey ? { signingKeys: signingKey } : {}), format: 'binary' });
+  return pgpEncryptedEntity(armorBytes('MESSAGE', binary));
+}
+
+/** The OpenPGP message of an armored payload, read without openpgp.js's slow dearmoring (pgp-armor.ts). */
+export async function readArmoredMessage(armored: string): Promise<openpgp.Message<Uint8Array>> {
+  return openpgp.readMessage({ binaryMessage: new Uint8Array(dearmor(armored, 'MESSAGE')) });
 }
 
 /** The armored OpenPGP message of a PGP/MIME encrypted message, when its top level is one. */

@@ -14,7 +14,7 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import * as openpgp from 'openpgp';
 import { readPgpKeys, type ParsedPgpKey, type PgpKeyStore } from '../certs/pgp-keys.ts';
-import { pgpEncryptedPayload, pgpSignatureOf } from '../certs/pgp-mime.ts';
+import { pgpEncryptedPayload, pgpSignatureOf, readArmoredMessage } from '../certs/pgp-mime.ts';
 import type { MemberPgpKeys } from '../certs/pgp-member-keys.ts';
 import { decryptedMessage } from '../certs/smime-inbound.ts';
 import type { GuardFacts, GuardHeader } from '../guard/contract.ts';
@@ -156,7 +156,7 @@ export async function unwrapPgp(context: MessageContext, header: SplitMessage, d
     let decrypted: { data: Uint8Array; signatures: Array<{ keyID: openpgp.KeyID; verified: Promise<true> }> };
     let usedKey: string | undefined;
     try {
-      const encrypted = await openpgp.readMessage({ armoredMessage: armored });
+      const encrypted = await readArmoredMessage(armored);
       const wanted = new Set(encrypted.getEncryptionKeyIDs().map((id) => id.toHex()));
       const opening = keys.filter((k) => k.privateKey.getKeys().some((sub) => wanted.has(sub.getKeyID().toHex())));
       if (opening.length === 0) {
@@ -213,7 +213,7 @@ export async function unwrapPgp(context: MessageContext, header: SplitMessage, d
 /** Verifies the signature inside an encrypted message with the stored keys and those the decrypted message carried. */
 async function verifyAgain(armored: string, decryptionKeys: openpgp.PrivateKey[], stored: openpgp.PublicKey[], carried: ParsedPgpKey[]): Promise<SignatureOutcome> {
   const result = await openpgp.decrypt({
-    message: await openpgp.readMessage({ armoredMessage: armored }),
+    message: await readArmoredMessage(armored),
     decryptionKeys,
     verificationKeys: [...stored, ...carried.map((c) => c.key)],
     format: 'binary',
