@@ -199,6 +199,30 @@ const tenantSchema = z.strictObject({
     })
     .optional(),
   /**
+   * Encryption policy for outbound mail to outsiders. `mode` applies to mail that asks for nothing: `off`
+   * sends it as it is, `allow` (default) encrypts it when a way is at hand (a known certificate or key;
+   * the PDF and the portal only where `onlyIfMandatory` lets them), `mandatory` never sends it in the
+   * clear. `rules` give recipients (addresses, domains, `*.domain`) a mode of their own; a sender's
+   * request for protection makes the message mandatory. `ways` switches S/MIME, OpenPGP or the portal off
+   * for 'auto', and the password PDF on (off by default: it needs a way to give recipients the password).
+   */
+  encryption: z
+    .strictObject({
+      mode: z.enum(['off', 'allow', 'mandatory']).optional(),
+      rules: z
+        .array(
+          z.strictObject({
+            recipients: z.array(z.string().trim().toLowerCase().regex(/^(?:\*\.)?[^\s@*]+(?:@[^\s@*]+)?$/, 'must be an address, a domain or *.domain')).min(1).max(1000),
+            mode: z.enum(['off', 'allow', 'mandatory']),
+          }),
+        )
+        .max(200)
+        .optional(),
+      ways: z.strictObject({ smime: z.boolean().optional(), pgp: z.boolean().optional(), pdf: z.boolean().optional(), portal: z.boolean().optional() }).optional(),
+      onlyIfMandatory: z.strictObject({ pdf: z.boolean().optional(), portal: z.boolean().optional() }).optional(),
+    })
+    .optional(),
+  /**
    * OpenPGP: `autoImport: false` keeps signed inbound mail and Autocrypt headers from filling the key store
    * (on by default); `sign: always` signs every OpenPGP message (else only when the sender asks);
    * `autoGenerate: true` makes a key pair for a member who asks for a signature and has none; `inbound`

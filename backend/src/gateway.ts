@@ -205,6 +205,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     crls: new CrlSource(),
     pgpKeys,
     memberPgpKeys,
+    storedKeys: { smimeCertificates: certificateLookup(certificates), pgpKeys: pgpKeyLookup(pgpKeys) },
     notices: {
       publicUrl: config.http.publicUrl,
       hostname: config.smtp.hostname,

@@ -30,7 +30,7 @@ export interface PreviewRequest {
   mode: Exclude<ProtectionMode, 'none'>;
 }
 
-export type RecipientMethod = 'relay' | 'portal' | 'smime' | 'pgp' | 'pdf' | 'held';
+export type RecipientMethod = 'relay' | 'portal' | 'smime' | 'pgp' | 'pdf' | 'held' | 'clear' | 'refused';
 
 /** Why a recipient gets its method, for the pane to say in the sender's language. */
 export type PreviewReasonCode =
@@ -43,6 +43,8 @@ export type PreviewReasonCode =
   | 'mode-unavailable'
   | 'no-certificate'
   | 'no-pgp-key'
+  | 'allowed-clear'
+  | 'no-way'
   | 'sender-chose';
 
 export interface RecipientPreview {

@@ -23,11 +23,13 @@ import {
 } from '@fluentui/react-components';
 import {
   ArrowClockwiseRegular,
+  ArrowUndoRegular,
   BuildingRegular,
   CertificateRegular,
   DocumentPdfRegular,
   GlobeRegular,
   KeyRegular,
+  MailRegular,
   WarningRegular,
 } from '@fluentui/react-icons';
 import type { RecipientMethod, RecipientPreview as Preview } from '../../../common/src/addin-api.ts';
@@ -46,6 +48,8 @@ const METHOD_ICONS: Record<RecipientMethod, typeof GlobeRegular> = {
   pgp: KeyRegular,
   pdf: DocumentPdfRegular,
   held: WarningRegular,
+  clear: MailRegular,
+  refused: ArrowUndoRegular,
 };
 
 const useStyles = makeStyles({
@@ -150,7 +154,7 @@ export function RecipientPreview({ mode, secure }: { mode: SecuredMode; secure: 
                     </span>
                   </TableCell>
                   <TableCell className={styles.methodColumn}>
-                    <span className={`${styles.method} ${row.method === 'held' ? styles.held : ''}`}>
+                    <span className={`${styles.method} ${row.method === 'held' || row.method === 'refused' ? styles.held : ''}`}>
                       <Icon aria-hidden="true" />
                       <Text>{t(`method_${row.method}` as MessageKey)}</Text>
                     </span>

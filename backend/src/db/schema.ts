@@ -53,6 +53,13 @@ export interface TenantSettings {
     /** LDAP directories asked for recipients' certificates (the bind password is named, not stored). */
     directories?: Array<{ url: string; baseDn: string; bindDn?: string; bindPasswordEnv?: string; timeoutMs?: number }>;
   };
+  /** Encryption policy: the mode for mail that asks for nothing, per-recipient rules, the ways 'auto' may take. */
+  encryption?: {
+    mode?: 'off' | 'allow' | 'mandatory';
+    rules?: Array<{ recipients: string[]; mode: 'off' | 'allow' | 'mandatory' }>;
+    ways?: { smime?: boolean; pgp?: boolean; pdf?: boolean; portal?: boolean };
+    onlyIfMandatory?: { pdf?: boolean; portal?: boolean };
+  };
   /** OpenPGP: auto-import (on unless set false), when to sign, key pairs made on demand, inbound, Web Key Directory look-up. */
   pgp?: {
     autoImport?: boolean;

@@ -14,6 +14,7 @@ import { deliveries, messages } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { parseSealpostHeaders } from '../../../common/src/headers.ts';
+import { protectionFor } from '../tenants/encryption-policy.ts';
 import { controlHeaderLookup, headerValue, splitMessage } from '../mail/header-block.ts';
 import { recordTrace, type TraceEntry } from '../messages/message-trace.ts';
 import { deleteCopiesOfFinishedMessages, insertProtectedCopies, openProtectedCopy, sealProtectedCopy } from '../protect/protected-copies.ts';
@@ -283,7 +284,9 @@ export class DeliveryWorker {
       }
       const outcomes: DeliveryResult[] = [];
       for (const delivery of group) {
-        const outcome = await handler.protect({ ...base, recipient: delivery.recipient });
+        // 'auto' needs to know again whether encryption is only allowed or mandatory for the recipient.
+        const { requirement } = protectionFor(tenant.encryption, request, delivery.recipient);
+        const outcome = await handler.protect({ ...base, recipient: delivery.recipient, ...(requirement ? { requirement } : {}) });
         outcomes.push(...(await this.afterProtection([delivery], tenant, outcome, message)));
       }
       return outcomes;

@@ -180,8 +180,9 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
       const settings = await portal.tenants.settings(tenant.id);
       return {
         tenantName: tenant.name,
-        // Only what this gateway can carry out: a mode without a handler would hold the message.
-        allowedModes: MODE_ORDER.filter((mode) => protectionModes.handlerFor(mode) !== undefined),
+        // Only what this gateway can carry out (a mode without a handler would hold the message) and the
+        // tenant has not switched off ('auto' takes the ways it keeps).
+        allowedModes: MODE_ORDER.filter((mode) => protectionModes.handlerFor(mode) !== undefined && (mode === 'auto' || tenant.encryption.ways[mode])),
         defaultExpiryDays: settings.defaultExpiryDays,
         maxExpiryDays: settings.maxExpiryDays,
         tenantDomains: [...tenant.domains].sort(),

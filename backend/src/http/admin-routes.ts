@@ -99,8 +99,9 @@ const protectionPreviewResponse = {
           reasonCode: { type: 'string' },
           reason: { type: 'string' },
           available: { type: 'boolean' },
+          enabled: { type: 'boolean' },
         },
-        required: ['mode', 'condition', 'reasonCode', 'reason', 'available'],
+        required: ['mode', 'condition', 'reasonCode', 'reason', 'available', 'enabled'],
       },
     },
     availableModes: { type: 'array', items: { type: 'string' } },
@@ -150,6 +151,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
         reasonCode: step.reasonCode,
         reason: step.reason,
         available: protectionModes?.handlerFor(step.mode) !== undefined,
+        // Whether the tenant's encryption policy lets 'auto' take this way at all.
+        enabled: protection.directory.tenantById(tenantId)?.encryption.ways[step.mode] ?? true,
       })),
       availableModes: protectionModes?.available() ?? [],
     };

@@ -2,11 +2,12 @@
  * Where each recipient of a message goes and how it must be protected.
  * Inbound mail goes to the tenant's mail server; outbound mail to the tenant's own users goes there too;
  * outbound mail to everyone else leaves through the relay or the recipient's MX, protected as the
- * sender asked (a request can raise protection, never lower it).
+ * sender asked or the tenant's encryption policy says (a request can raise protection, never lower it).
  */
 import type { ProtectionMode, SealpostRequest } from '../../../common/src/headers.ts';
 import type { MessageDirection } from './spool.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
+import { protectionFor } from '../tenants/encryption-policy.ts';
 
 export type Route = 'tenant-mail-server' | 'external';
 
@@ -14,6 +15,8 @@ export interface RecipientRoute {
   recipient: string;
   route: Route;
   protection: ProtectionMode;
+  /** For 'auto': whether encryption is only allowed or mandatory (tenants/encryption-policy.ts). */
+  requirement?: 'allow' | 'mandatory';
   reason: string;
 }
 
@@ -40,15 +43,6 @@ export function routeRecipients(
     if (direction === 'notification') {
       return { recipient, route: 'external', protection: 'none', reason: 'gateway notification to an external address' };
     }
-    const mode = request.mode ?? 'none';
-    return {
-      recipient,
-      route: 'external',
-      protection: mode,
-      reason:
-        mode === 'none'
-          ? 'external recipient, no protection requested'
-          : `external recipient, protection "${mode}" requested by ${request.modeSource === 'subject' ? 'the subject trigger' : 'the add-in header'}`,
-    };
+    return { recipient, route: 'external', ...protectionFor(tenant.encryption, request, recipient) };
   });
 }

@@ -12,8 +12,9 @@ export type FallbackCondition =
   /** The key store knows an OpenPGP key for the recipient. */
   | 'key-known'
   /**
-   * Only if mandatory: taken only when the tenant's policy makes this mode mandatory for the recipient
-   * (no policy sets it yet, so the step is skipped); never chosen merely because the mode is available.
+   * Only if mandatory: taken when encryption is mandatory for the recipient (the sender asked for
+   * protection, or the tenant's policy requires it), or for merely allowed encryption when the tenant
+   * lets this way serve it too (`encryption.onlyIfMandatory` false). Never chosen merely because the mode exists.
    */
   | 'only-if-mandatory'
   /** Every recipient: the last resort, which needs nothing from the recipient. */
@@ -31,6 +32,6 @@ export interface FallbackStep {
 export const FALLBACK_ORDER: readonly FallbackStep[] = [
   { mode: 'smime', when: 'certificate-known', reasonCode: 'certificate-known', reason: 'a valid S/MIME certificate is known' },
   { mode: 'pgp', when: 'key-known', reasonCode: 'key-known', reason: 'no S/MIME certificate, but an OpenPGP key is known' },
-  { mode: 'pdf', when: 'only-if-mandatory', reasonCode: 'mandatory', reason: 'the tenant requires a password-protected PDF' },
-  { mode: 'portal', when: 'always', reasonCode: 'nothing-known', reason: 'no certificate or key known' },
+  { mode: 'pdf', when: 'only-if-mandatory', reasonCode: 'mandatory', reason: 'no certificate or key known: encryption is mandatory and the tenant sends a password-protected PDF' },
+  { mode: 'portal', when: 'only-if-mandatory', reasonCode: 'nothing-known', reason: 'no certificate or key known' },
 ];

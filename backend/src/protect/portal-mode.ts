@@ -1,6 +1,8 @@
 /**
  * The portal's protection handlers: 'portal' stores the message for the external recipient and sends a
- * notification; 'auto' asks the method resolution and hands the recipient to S/MIME, OpenPGP or the portal.
+ * notification; 'auto' asks the method resolution and hands the recipient to S/MIME, OpenPGP or the portal,
+ * sends it as it is when encryption is only allowed and no way is at hand, or returns it to the sender when
+ * encryption is mandatory and no enabled way can serve it.
  */
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { resolveRecipientMethod, type RecipientKeyLookup } from './method-resolution.ts';
@@ -30,7 +32,11 @@ export function autoProtection(deps: {
   return {
     mode: 'auto',
     async protect(context) {
-      const resolution = await resolveRecipientMethod(deps, context.tenantId, context.recipient);
+      const resolution = await resolveRecipientMethod(deps, context.tenantId, context.recipient, context.requirement ?? 'mandatory');
+      // Allowed, not required, and no way at hand: the cleaned message goes as it is, and the trace says why.
+      if (resolution.method === 'clear') return { kind: 'deliver', raw: context.raw, detail: { method: 'clear', reason: resolution.reason } };
+      // Required, and no enabled way: back to the sender with the reason, never out in the clear.
+      if (resolution.method === 'refused') return { kind: 'refused', reason: resolution.reason, enhancedCode: '5.7.1' };
       if (resolution.method === 'portal' || resolution.method === 'relay') {
         const outcome = await deps.portal.storeForRecipient(context);
         return outcome.kind === 'handled' ? { ...outcome, detail: { ...outcome.detail, method: 'portal', reason: resolution.reason } } : outcome;

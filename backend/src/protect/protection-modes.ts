@@ -20,6 +20,8 @@ export interface ProtectionContext {
   sender?: { mailFrom: string; from?: string };
   /** The parsed request (mode, expiry, options), which the cleaned message no longer carries. */
   request?: SealpostRequest;
+  /** For 'auto': whether encryption is only allowed for this recipient or mandatory (default mandatory). */
+  requirement?: 'allow' | 'mandatory';
 }
 
 /** The context of one protection for a group of recipients that share a mode and a route. */

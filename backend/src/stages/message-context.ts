@@ -54,6 +54,8 @@ export interface StoredRoute {
   recipient: string;
   route: Route;
   protection: ProtectionMode;
+  /** For 'auto': whether encryption is only allowed or mandatory for the recipient. */
+  requirement?: 'allow' | 'mandatory';
   /** Why it goes this way; for a held route, why it cannot go yet. */
   reason: string;
   held: boolean;

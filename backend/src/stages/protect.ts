@@ -56,9 +56,10 @@ export const protectStage: Stage = {
       } else {
         cleaned ??= cleanedMessage(context);
         const base = { messageId: context.id, tenantId: context.tenantId, raw: cleaned, sender, request };
+        const requirement = group[0]!.requirement;
         const outcome = handler.protectGroup
           ? await handler.protectGroup({ ...base, recipients })
-          : await handler.protect({ ...base, recipient: recipients[0]! });
+          : await handler.protect({ ...base, recipient: recipients[0]!, ...(requirement ? { requirement } : {}) });
         if (outcome.kind === 'deliver') {
           const unserved = new Set(outcome.unserved?.recipients ?? []);
           const served = recipients.filter((r) => !unserved.has(r));

@@ -3,6 +3,7 @@
  * protection mode this gateway cannot apply is held, never sent in the clear.
  */
 import { routeRecipients } from '../messages/message-router.ts';
+import { resolveRecipientMethods } from '../protect/method-resolution.ts';
 import type { SecuredMode } from '../protect/protection-modes.ts';
 import { requestFromStored, requireTenant, type StoredRoute } from './message-context.ts';
 import type { Stage } from './stage.ts';
@@ -10,11 +11,22 @@ import type { Stage } from './stage.ts';
 export const routeStage: Stage = {
   name: 'route',
   reaches: 'routed',
-  async run(context, { directory, protectionModes }) {
+  async run(context, { directory, protectionModes, storedKeys }) {
     // A flagged message the policy sends to a catch-all address goes there instead of to its recipients.
     const catchAll = context.results.guard?.deliverTo;
     const recipients = catchAll ? [catchAll] : context.recipients;
-    const routes = routeRecipients(context.direction, requireTenant(context), recipients, requestFromStored(context.results.request), directory);
+    const tenant = requireTenant(context);
+    const routes = routeRecipients(context.direction, tenant, recipients, requestFromStored(context.results.request), directory);
+    // Where encryption is only allowed, a recipient no way serves goes as it is, without a trip through
+    // protection. The stores alone are asked (no directories): this runs for every message to outsiders.
+    const allowed = routes.filter((r) => r.protection === 'auto' && r.requirement === 'allow');
+    if (allowed.length > 0) {
+      const resolutions = await resolveRecipientMethods({ directory, protectionModes, keys: storedKeys }, tenant.id, allowed.map((r) => r.recipient), 'allow');
+      for (const resolution of resolutions.filter((r) => r.method === 'clear')) {
+        const route = allowed.find((r) => r.recipient === resolution.recipient)!;
+        Object.assign(route, { protection: 'none', requirement: undefined, reason: `${route.reason}: ${resolution.reason}` });
+      }
+    }
     context.results.routes = routes.map((route): StoredRoute => {
       const held = route.protection !== 'none' && !protectionModes.handlerFor(route.protection as SecuredMode);
       return {

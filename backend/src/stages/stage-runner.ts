@@ -87,6 +87,7 @@ export interface StageRunnerOptions {
   crls?: StageDeps['crls'];
   pgpKeys?: StageDeps['pgpKeys'];
   memberPgpKeys?: StageDeps['memberPgpKeys'];
+  storedKeys?: StageDeps['storedKeys'];
   /** The stages to run, in order; the default is STAGES. */
   stages?: readonly Stage[];
   /** The first retry after a stage failed; it doubles with every attempt, up to an hour. */
@@ -240,6 +241,7 @@ export class StageRunner extends WorkerLoop {
         crls: this.options.crls,
         pgpKeys: this.options.pgpKeys,
         memberPgpKeys: this.options.memberPgpKeys,
+        storedKeys: this.options.storedKeys,
       };
       let active = contexts;
       // The latest outcome of each message not yet written. Stages that only compute (parse, classify,

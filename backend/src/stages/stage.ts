@@ -5,6 +5,7 @@ import type { MemberKeys } from '../certs/member-keys.ts';
 import type { CrlSource } from '../certs/smime-inbound.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { Database } from '../db/client.ts';
+import type { RecipientKeyLookup } from '../protect/method-resolution.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -32,6 +33,8 @@ export interface StageDeps {
   pgpKeys?: PgpKeyStore;
   /** Members' OpenPGP key pairs, which decrypt inbound PGP/MIME to them. */
   memberPgpKeys?: MemberPgpKeys;
+  /** What the certificate and key stores know about recipients (no directories): for mail whose encryption is only allowed. */
+  storedKeys?: RecipientKeyLookup;
 }
 
 export interface GuardNoticeDeps {

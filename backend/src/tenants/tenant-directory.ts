@@ -14,6 +14,7 @@ import { applyFilePolicies } from './tenant-policies.ts';
 import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
 import { generateApiToken, hashApiToken } from './secrets.ts';
 import { brandingKey, type TenantBranding } from './branding.ts';
+import { encryptionPolicy, type EncryptionPolicy } from './encryption-policy.ts';
 
 export interface TenantInfo {
   id: string;
@@ -37,6 +38,8 @@ export interface TenantInfo {
   smimeInbound: { decrypt: boolean; trustAnchors: Buffer[] };
   /** Directories asked for a recipient's certificate when the store has none, in order. */
   smimeDirectories: Array<{ url: string; baseDn: string; bindDn?: string; bindPasswordEnv?: string; timeoutMs?: number }>;
+  /** The encryption policy for outbound mail to outsiders (encryption-policy.ts reads it). */
+  encryption: EncryptionPolicy;
   /** OpenPGP: auto-import, signing, key pairs on demand, inbound decryption, Web Key Directory look-up (time limit, or off). */
   pgp: { autoImport: boolean; sign: 'on-request' | 'always'; autoGenerate: boolean; decrypt: boolean; wkdTimeoutMs: number | false };
 }
@@ -125,6 +128,7 @@ export class TenantDirectory {
         },
         smimeDirectories: row.settings.smime?.directories ?? [],
         pgp: pgpSettings(row.settings.pgp),
+        encryption: encryptionPolicy(row.settings.encryption),
       });
     }
     for (const row of memberRows) {
@@ -230,6 +234,7 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         ...(definition.branding ? { branding: definition.branding } : {}),
         ...(definition.smime ? { smime: definition.smime } : {}),
         ...(definition.pgp ? { pgp: definition.pgp } : {}),
+        ...(definition.encryption ? { encryption: definition.encryption } : {}),
       };
       // A tenant is created unscoped (it has no id yet); everything of it is then written in its scope.
       const [existingTenant] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.name, definition.name));
