@@ -17,6 +17,7 @@ import type { LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import * as openpgp from 'openpgp';
 import { WkdLookup, wkdUrls } from '../src/certs/wkd-lookup.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { readTrace } from '../src/messages/message-trace.ts';
@@ -287,5 +288,35 @@ describe('OpenPGP through the gateway', () => {
     const stored = await gateway.pgpKeys.list(tenantId(), 'frank@partner.example');
     assert.equal(stored.length, 1);
     assert.equal(stored[0]!.preferEncrypt, 'mutual');
+  });
+
+  test('a different Autocrypt key for an address is kept beside the first, and owners and operators are told', async () => {
+    const { publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'frank@partner.example' }], format: 'object' });
+    const keydata = Buffer.from(publicKey.write()).toString('base64');
+    const message = [
+      'From: Frank <frank@partner.example>',
+      'To: alice@acme.test',
+      'Subject: Neuer Schluessel',
+      `Message-ID: <${Math.random().toString(36).slice(2)}@partner.example>`,
+      `Autocrypt: addr=frank@partner.example; keydata=${keydata.replace(/(.{72})/g, '$1\r\n ')}`,
+      '',
+      'Ab heute mit neuem Schluessel.',
+      '',
+    ].join('\r\n');
+    const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.5' });
+    await smtp.command('EHLO mta.partner.example');
+    const result = await smtp.sendMessage('frank@partner.example', ['alice@acme.test'], message);
+    await smtp.quit();
+    const id = result.final!.text.split('queued as ')[1]!;
+    const step = await stepOf(id, 'pgp-key');
+    assert.equal(step.outcome, 'changed');
+    assert.deepEqual(step.alerted, ['alice@acme.test']);
+    assert.equal((step.previousFingerprints as string[]).length, 1);
+    const notice = await waitFor('the change notice', async () =>
+      tenantMailServer.received.find((m) => m.recipients.includes('alice@acme.test') && m.raw.toString().includes('OpenPGP key of frank@partner.example changed')),
+    );
+    assert.equal(notice.mailFrom, '');
+    assert.match(notice.raw.toString().replace(/=\r\n/g, ''), new RegExp(publicKey.getFingerprint()));
+    assert.equal((await gateway.pgpKeys.list(tenantId(), 'frank@partner.example')).length, 2, 'both keys are kept');
   });
 });

@@ -8,7 +8,7 @@
  * the tenant's owners and operators are told (certificate continuity).
  */
 import addressparser from 'nodemailer/lib/addressparser';
-import { CertificateProblem, readCertificates, type CertificateStore, type ImportedCertificate } from '../certs/certificate-store.ts';
+import { CertificateProblem, readCertificates, type CertificateStore } from '../certs/certificate-store.ts';
 import { signatureOf, verifySignature } from '../certs/signed-mail.ts';
 import type { GuardFacts } from '../guard/contract.ts';
 import { compose, fromTenant, type MailTemplate } from '../mail/branded-mail.ts';
@@ -41,6 +41,32 @@ const CHANGE_NOTICE: Record<'en' | 'de', MailTemplate> = {
       '<p>Eine signierte Nachricht von <strong>{{address}}</strong> brachte ein anderes Zertifikat, als Ihre Organisation für diese Adresse hatte.</p>' +
       '<p>Neu: {{fingerprint}} (gültig bis {{notAfter}}, ausgestellt von {{issuer}})<br>Bisher: {{previous}}<br>Nachricht: {{subject}}</p>' +
       '<p>Beide werden aufbewahrt. Hat der Absender kein neues Zertifikat bekommen, ist die Adresse vielleicht in fremder Hand: Fragen Sie auf anderem Weg nach, bevor Sie sich darauf verlassen.</p>',
+  },
+};
+
+/** The same alert for an OpenPGP key (from an Autocrypt header or a signed message). */
+const PGP_CHANGE_NOTICE: Record<'en' | 'de', MailTemplate> = {
+  en: {
+    subject: 'The OpenPGP key of {{address}} changed',
+    text:
+      'A message from {{address}} brought an OpenPGP key that differs from the one your organisation had for this address.\n\n' +
+      'New:      {{fingerprint}} ({{detail}})\nPrevious: {{previous}}\nMessage:  {{subject}}\n\n' +
+      'Both are kept. If the sender did not make a new key, the address may be in someone else\'s hands: check with the sender by another way before you rely on it.\n',
+    html:
+      '<p>A message from <strong>{{address}}</strong> brought an OpenPGP key that differs from the one your organisation had for this address.</p>' +
+      '<p>New: {{fingerprint}} ({{detail}})<br>Previous: {{previous}}<br>Message: {{subject}}</p>' +
+      '<p>Both are kept. If the sender did not make a new key, the address may be in someone else\'s hands: check with the sender by another way before you rely on it.</p>',
+  },
+  de: {
+    subject: 'Der OpenPGP-Schlüssel von {{address}} hat sich geändert',
+    text:
+      'Eine Nachricht von {{address}} brachte einen anderen OpenPGP-Schlüssel, als Ihre Organisation für diese Adresse hatte.\n\n' +
+      'Neu:       {{fingerprint}} ({{detail}})\nBisher:    {{previous}}\nNachricht: {{subject}}\n\n' +
+      'Beide werden aufbewahrt. Hat der Absender keinen neuen Schlüssel erzeugt, ist die Adresse vielleicht in fremder Hand: Fragen Sie auf anderem Weg nach, bevor Sie sich darauf verlassen.\n',
+    html:
+      '<p>Eine Nachricht von <strong>{{address}}</strong> brachte einen anderen OpenPGP-Schlüssel, als Ihre Organisation für diese Adresse hatte.</p>' +
+      '<p>Neu: {{fingerprint}} ({{detail}})<br>Bisher: {{previous}}<br>Nachricht: {{subject}}</p>' +
+      '<p>Beide werden aufbewahrt. Hat der Absender keinen neuen Schlüssel erzeugt, ist die Adresse vielleicht in fremder Hand: Fragen Sie auf anderem Weg nach, bevor Sie sich darauf verlassen.</p>',
   },
 };
 
@@ -104,7 +130,10 @@ export async function importSignerCertificate(input: CertificateImportInput): Pr
     ...(check.capabilities ? { capabilities: check.capabilities } : {}),
     ...(result!.previousFingerprints ? { previousFingerprints: result!.previousFingerprints } : {}),
   };
-  const spool = result!.outcome === 'changed' && input.notices ? await changeNotices(input, result!, certificate.issuer, certificate.notAfter) : [];
+  const spool =
+    result!.outcome === 'changed' && input.notices
+      ? await continuityNotices(input, 'certificate', { ...result!, values: { notAfter: certificate.notAfter.toISOString().slice(0, 10), issuer: certificate.issuer } })
+      : [];
   return { trace: trace({ ...detail, ...(spool.length > 0 ? { alerted: spool.flatMap((r) => r.recipients) } : {}) }), spool };
 }
 
@@ -115,25 +144,28 @@ function fromAddress(header: SplitMessage): string | undefined {
   return addresses.length === 1 ? addresses[0]!.address?.trim().toLowerCase() || undefined : undefined;
 }
 
-async function changeNotices(input: CertificateImportInput, result: ImportedCertificate, issuer: string, notAfter: Date): Promise<SpoolRequest[]> {
+/**
+ * Mail to the tenant's owners and operators that an address's certificate or OpenPGP key changed
+ * (continuity): the new fingerprint, the previous ones, the message that brought it.
+ */
+export async function continuityNotices(
+  input: Pick<CertificateImportInput, 'context' | 'header' | 'notices' | 'language'>,
+  kind: 'certificate' | 'pgp-key',
+  change: { address: string; fingerprint: string; previousFingerprints?: string[]; values: Record<string, string> },
+): Promise<SpoolRequest[]> {
   const { context, notices, language } = input;
   const tenant = context.tenant!;
   const subject = headerValue(input.header.fields, 'subject') ?? '';
+  const template = (kind === 'certificate' ? CHANGE_NOTICE : PGP_CHANGE_NOTICE)[language];
   const requests: SpoolRequest[] = [];
   for (const member of tenant.members.filter((m) => ALERTED_ROLES.has(m.role))) {
     const mail = await compose(
       fromTenant({ language, to: member.email, hostname: notices!.hostname, from: `no-reply@${tenant.domains[0] ?? notices!.hostname}`, branding: notices!.branding?.(tenant.id) }),
-      CHANGE_NOTICE[language],
-      {
-        address: result.address,
-        fingerprint: result.fingerprint,
-        previous: (result.previousFingerprints ?? []).join(', '),
-        notAfter: notAfter.toISOString().slice(0, 10),
-        issuer,
-        subject: subject.slice(0, 200),
-      },
+      template,
+      { address: change.address, fingerprint: change.fingerprint, previous: (change.previousFingerprints ?? []).join(', '), subject: subject.slice(0, 200), ...change.values },
     );
-    requests.push(noticeRequest(context, member.email, mail.raw, mail.messageId, 'tenant-mail-server', { certificateChangeFor: context.id, address: result.address }));
+    const reason = kind === 'certificate' ? { certificateChangeFor: context.id } : { pgpKeyChangeFor: context.id };
+    requests.push(noticeRequest(context, member.email, mail.raw, mail.messageId, 'tenant-mail-server', { ...reason, address: change.address }));
   }
   return requests;
 }

@@ -121,8 +121,17 @@ export const guardStage: Stage = {
         if (imported.spool.length > 0) context.spool = [...(context.spool ?? []), ...imported.spool];
       }
       if (pgpKeys) {
-        const imported = await importSenderPgpKey({ context, header, facts: verdict.facts, store: pgpKeys, ...(pgp?.signature ? { signature: pgp.signature } : {}) });
-        if (imported) context.trace.push(imported);
+        const imported = await importSenderPgpKey({
+          context,
+          header,
+          facts: verdict.facts,
+          store: pgpKeys,
+          notices,
+          language: (policy ?? DEFAULT_GUARD_POLICY).quarantine.language,
+          ...(pgp?.signature ? { signature: pgp.signature } : {}),
+        });
+        if (imported.trace) context.trace.push(imported.trace);
+        if (imported.spool.length > 0) context.spool = [...(context.spool ?? []), ...imported.spool];
       }
       return;
     }

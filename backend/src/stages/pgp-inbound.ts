@@ -21,7 +21,10 @@ import type { GuardFacts, GuardHeader } from '../guard/contract.ts';
 import { headerValue, headerValues, splitMessage, type SplitMessage } from '../mail/header-block.ts';
 import { scanMimeStructure } from '../mail/mime-structure.ts';
 import type { TraceEntry } from '../messages/message-trace.ts';
+import type { SpoolRequest } from '../messages/spool.ts';
+import { continuityNotices } from './certificate-import.ts';
 import type { MessageContext } from './message-context.ts';
+import type { GuardNoticeDeps } from './stage.ts';
 
 export interface PgpInboundDeps {
   memberKeys: MemberPgpKeys;
@@ -250,7 +253,22 @@ export async function importSenderPgpKey(input: {
   facts?: GuardFacts;
   store: PgpKeyStore;
   signature?: SignatureOutcome;
-}): Promise<TraceEntry | undefined> {
+  notices?: GuardNoticeDeps;
+  language: 'en' | 'de';
+}): Promise<{ trace?: TraceEntry; spool: SpoolRequest[] }> {
+  const traced = await importKey(input);
+  const change = traced?.detail.outcome === 'changed' ? traced.detail : undefined;
+  if (!change || !input.notices) return { ...(traced ? { trace: traced } : {}), spool: [] };
+  const spool = await continuityNotices(input, 'pgp-key', {
+    address: String(change.address),
+    fingerprint: String(change.fingerprint),
+    previousFingerprints: change.previousFingerprints as string[],
+    values: { detail: `${String(change.algorithm)}, from ${String(change.source)}` },
+  });
+  return { trace: { ...traced!, detail: { ...traced!.detail, alerted: spool.flatMap((r) => r.recipients) } }, spool };
+}
+
+async function importKey(input: Parameters<typeof importSenderPgpKey>[0]): Promise<TraceEntry | undefined> {
   const { context, header } = input;
   if (!context.tenant?.pgp.autoImport) return undefined;
   const autocrypt = headerValues(header.fields, 'autocrypt');
