@@ -78,6 +78,8 @@ const environmentSchema = z.object({
   SEALPOST_CONFIG: z.string().optional(),
   SEALPOST_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SEALPOST_MAX_MESSAGE_BYTES: positiveInt.default(50 * 1024 * 1024),
+  /** The largest message the password PDF takes; a larger one is held with the reason. */
+  SEALPOST_PDF_MAX_MESSAGE_BYTES: positiveInt.default(50 * 1024 * 1024),
   SEALPOST_MAX_HEADER_BYTES: positiveInt
     .min(4096, 'must be at least 4096 bytes')
     .max(MAX_CONFIGURABLE_HEADER_BYTES, `must be at most ${MAX_CONFIGURABLE_HEADER_BYTES} bytes`)
@@ -331,6 +333,8 @@ export interface Config {
    * once, how many may wait, and how much of the opened structure is kept for later views and for how long.
    */
   portalReading: { openConcurrency: number; openQueue: number; cacheBytes: number; cacheTtlMs: number };
+  /** The password PDF: the largest message it takes. */
+  pdf: { maxMessageBytes: number };
   /** Where the Outlook add-in's Entra ID tokens come from (the issuer of each Entra tenant is below it). */
   entra: { authority: string };
   /**
@@ -522,6 +526,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerPollMs: e.SEALPOST_WORKER_POLL_MS,
     housekeepingIntervalMs: e.SEALPOST_HOUSEKEEPING_SECONDS * 1000,
     metrics: { token: e.SEALPOST_METRICS_TOKEN, port: e.SEALPOST_METRICS_PORT, host: e.SEALPOST_METRICS_HOST },
+    pdf: { maxMessageBytes: e.SEALPOST_PDF_MAX_MESSAGE_BYTES },
     portalReading: {
       openConcurrency: e.SEALPOST_PORTAL_OPEN_CONCURRENCY,
       openQueue: e.SEALPOST_PORTAL_OPEN_QUEUE,

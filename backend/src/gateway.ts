@@ -1,4 +1,5 @@
 /** Starts and stops one gateway process: database, keys, tenants, SMTP listener, workers and HTTP API. */
+import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
@@ -23,6 +24,7 @@ import { createPortal, type Portal } from './portal/portal.ts';
 import { autoProtection, portalProtection } from './protect/portal-mode.ts';
 import { certificateLookup, smimeProtection } from './protect/smime-mode.ts';
 import { pgpKeyLookup, pgpProtection } from './protect/pgp-mode.ts';
+import { pdfProtection } from './protect/pdf-mode.ts';
 import { PgpKeyStore } from './certs/pgp-keys.ts';
 import { MemberPgpKeys } from './certs/pgp-member-keys.ts';
 import { WkdLookup } from './certs/wkd-lookup.ts';
@@ -275,6 +277,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   const recipientKeys = { smimeCertificates: certificateLookup(certificates, { lookup: directories, tenants: directory }), pgpKeys: pgpKeyLookup(pgpKeys) };
   protectionModes.register(portalProtection(portal.copies));
   protectionModes.register(smimeProtection({ store: certificates, memberKeys, directory, directories }));
+  // The password PDF is offered where a tenant turns it on (encryption.ways.pdf); its passwords are derived per message and recipient.
+  protectionModes.register(pdfProtection({ portal: portal.copies, directory, maxMessageBytes: config.pdf.maxMessageBytes, passwordKey: createHmac('sha256', master.key).update('sealpost:pdf-password-key').digest() }));
   protectionModes.register(pgpProtection({ store: pgpKeys, memberKeys: memberPgpKeys, directory, wkd: parts.wkd ?? new WkdLookup() }));
   protectionModes.register(autoProtection({ portal: portal.copies, directory, protectionModes, keys: recipientKeys }));
   for (const handler of parts.protectionModes ?? []) protectionModes.register(handler);

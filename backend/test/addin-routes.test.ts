@@ -91,7 +91,7 @@ describe('Outlook add-in API', () => {
     const settings = answer.json();
     assert.equal(settings.tenantName, 'Acme');
     assert.deepEqual(settings.tenantDomains, ['acme-law.test', 'acme.test']);
-    assert.deepEqual(settings.allowedModes, ['auto', 'portal', 'smime', 'pgp'], 'only the modes this gateway can carry out');
+    assert.deepEqual(settings.allowedModes, ['auto', 'portal', 'smime', 'pgp'], 'only the modes this gateway can carry out and the tenant keeps (the PDF is off by default)');
     assert.equal(settings.defaultExpiryDays, 30);
     assert.equal(settings.maxExpiryDays, 90);
     assert.equal(settings.subjectTrigger, '[secure]');
@@ -140,14 +140,13 @@ describe('Outlook add-in API', () => {
     assert.equal(byAddress['not an address']?.reasonCode, 'invalid-address');
   });
 
-  test('an explicit mode the gateway has no handler for is shown as held with the reason', async () => {
+  test('an explicit mode the tenant switched off is shown as the way that serves instead; OpenPGP without a key as held', async () => {
     const pdf = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'pdf', recipients: ['client@example.net', 'bob@acme.test'] })).json();
     assert.deepEqual(
       pdf.recipients.map((r: { method: string }) => r.method),
-      ['held', 'relay'],
+      ['portal', 'relay'],
     );
-    assert.match(pdf.recipients[0].reason, /a password-protected PDF is not available.*held/);
-    assert.equal(pdf.recipients[0].reasonCode, 'mode-unavailable');
+    assert.match(pdf.recipients[0].reason, /a password-protected PDF is switched off for your organisation; instead: no certificate or key known/);
     // OpenPGP is available, but needs the recipient's key: without a stored one the preview says held, and why.
     const pgp = (await call('POST', '/api/addin/preview', aliceToken(), { mode: 'pgp', recipients: ['client@example.net'] })).json();
     assert.equal(pgp.recipients[0].method, 'held');

@@ -68,9 +68,9 @@ describe('the admin protection preview', () => {
     );
     assert.deepEqual(
       Object.fromEntries(body.fallbackOrder.map((s) => [s.mode, s.available])),
-      { smime: true, pgp: true, pdf: false, portal: true },
+      { smime: true, pgp: true, pdf: true, portal: true },
     );
-    assert.deepEqual([...body.availableModes].sort(), ['auto', 'pgp', 'portal', 'smime']);
+    assert.deepEqual([...body.availableModes].sort(), ['auto', 'pdf', 'pgp', 'portal', 'smime']);
   });
 
   test('gives what the gateway resolution gives, for the tenant of the token', async () => {

@@ -234,6 +234,15 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
         if (resolution.method === 'relay' || mode === 'auto') {
           return { address, method: resolution.method, reasonCode: resolution.reasonCode, reason: resolution.reason };
         }
+        // A way the tenant switched off is served by the ways it keeps, as the gateway does ('auto', mandatory).
+        if (!tenant.encryption.ways[mode]) {
+          return {
+            address,
+            method: resolution.method,
+            reasonCode: resolution.reasonCode,
+            reason: `${MODE_NAMES[mode]} is switched off for your organisation; instead: ${resolution.reason}`,
+          };
+        }
         if (!protectionModes.handlerFor(mode)) {
           return {
             address,

@@ -1,0 +1,157 @@
+/**
+ * The 'pdf' protection mode: the message and its attachments become one PDF encrypted with AES-256 (PDF 2.0,
+ * revision 6; pdf-render.ts), sent to the recipient as the attachment of a short cover mail, with a password
+ * of its own per recipient. The password reaches the recipient another way, through the portal: a portal
+ * message to the recipient holds it, and the portal's own notification brings the link, so the recipient
+ * proves control of the address before seeing it (the one-time-password way comparable gateways offer).
+ * The password therefore has the portal message's lifecycle: when the sender revokes it, or it expires,
+ * the PDF no longer opens for anyone who has not read the password yet. A PDF that cannot be built (too
+ * large, unreadable) leaves the recipient held with the reason, never sent in the clear.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { headerValue, splitMessage } from '../mail/header-block.ts';
+import { splitForSmime, withOuterFields } from '../certs/smime-mime.ts';
+import type { TenantDirectory } from '../tenants/tenant-directory.ts';
+import type { PortalStorage } from './portal-mode.ts';
+import { PdfBuildError, renderMessagePdf } from './pdf-render.ts';
+import type { ProtectionHandler } from './protection-modes.ts';
+
+const CRLF = '\r\n';
+/** Letters and digits that cannot be mistaken for each other when read aloud or typed from a screen. */
+const PASSWORD_ALPHABET = 'abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+const PASSWORD_LENGTH = 20;
+
+/**
+ * The password of one (message, recipient), about 115 bits, in groups of five for reading. It is derived
+ * with a key of the gateway's rather than drawn at random, so that protecting the same recipient again
+ * (after a crash between storing the password in the portal and storing the PDF) gives the same password
+ * the portal already holds.
+ */
+export function pdfPassword(key: Buffer, messageId: string, recipient: string): string {
+  let password = '';
+  for (let round = 0; password.length < PASSWORD_LENGTH; round += 1) {
+    const bytes = createHmac('sha256', key).update(`sealpost:pdf-password:${messageId}:${recipient.toLowerCase()}:${round}`).digest();
+    // Bytes at or above the largest multiple of the alphabet's size are skipped, so every letter is equally likely.
+    for (const byte of bytes) {
+      if (byte < 256 - (256 % PASSWORD_ALPHABET.length) && password.length < PASSWORD_LENGTH) password += PASSWORD_ALPHABET[byte % PASSWORD_ALPHABET.length];
+    }
+  }
+  return password.match(/.{5}/g)!.join('-');
+}
+
+type Language = 'en' | 'de';
+
+const WORDS: Record<Language, { passwordSubject: string; passwordBody: string; cover: string; file: string }> = {
+  en: {
+    passwordSubject: 'Password for: {subject}',
+    passwordBody: 'The password for the protected PDF "{subject}" that {sender} sent you by e-mail:\n\n    {password}\n\nThe PDF comes in a separate e-mail. Type the password when your PDF reader asks for it.\n',
+    cover:
+      'This message is protected: its content and attachments are in the attached PDF, which is encrypted.\n\n' +
+      'You get its password through the secure portal: a separate e-mail brings you a link. Open it, and type the password when your PDF reader asks for it.\n',
+    file: 'message',
+  },
+  de: {
+    passwordSubject: 'Kennwort für: {subject}',
+    passwordBody: 'Das Kennwort für das geschützte PDF „{subject}“, das {sender} Ihnen per E-Mail geschickt hat:\n\n    {password}\n\nDas PDF kommt in einer eigenen E-Mail. Geben Sie das Kennwort ein, wenn Ihr PDF-Programm danach fragt.\n',
+    cover:
+      'Diese Nachricht ist geschützt: Inhalt und Anhänge stehen im angehängten, verschlüsselten PDF.\n\n' +
+      'Das Kennwort erhalten Sie über das sichere Portal: Eine eigene E-Mail bringt Ihnen einen Link. Öffnen Sie ihn, und geben Sie das Kennwort ein, wenn Ihr PDF-Programm danach fragt.\n',
+    file: 'nachricht',
+  },
+};
+
+/**
+ * The recipient's language, from the address: German for the German-speaking country domains, else
+ * English. (The PDF is made before the portal knows the recipient, whose own choice it cannot read here.)
+ */
+export function recipientLanguage(recipient: string): Language {
+  return /\.(de|at|ch|li)$/i.test(recipient.trim()) ? 'de' : 'en';
+}
+
+const fill = (template: string, values: Record<string, string>) => template.replace(/\{(\w+)\}/g, (_all, name: string) => values[name] ?? '');
+
+function base64Lines(bytes: Buffer): string {
+  return (bytes.toString('base64').match(/.{1,76}/g) ?? []).join(CRLF);
+}
+
+/** A header value as RFC 2047 UTF-8 words when it is not plain ASCII. */
+function encodedWord(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : `=?UTF-8?B?${Buffer.from(value, 'utf8').toString('base64')}?=`;
+}
+
+/** A file name from the subject: letters, digits and a few marks, at most 60 characters. */
+function fileName(subject: string, fallback: string): string {
+  const name = subject.normalize('NFKD').replace(/[^\w .-]+/g, '').trim().replace(/\s+/g, '-').slice(0, 60);
+  return `${name || fallback}.pdf`;
+}
+
+/** The short message that holds the password, stored in the portal for the recipient. */
+function passwordMessage(original: Buffer, recipient: string, password: string, language: Language): Buffer {
+  const split = splitMessage(original);
+  const fields = split.outcome === 'split' ? split.fields : [];
+  const subject = headerValue(fields, 'subject')?.trim() || '(no subject)';
+  const from = headerValue(fields, 'from')?.trim() ?? '';
+  const words = WORDS[language];
+  const body = fill(words.passwordBody, { subject, sender: from.replace(/[<>"]/g, '').trim() || 'the sender', password }).replace(/\n/g, CRLF);
+  return Buffer.from(
+    [
+      `From: ${from}`,
+      `To: <${recipient}>`,
+      `Subject: ${encodedWord(fill(words.passwordSubject, { subject }))}`,
+      `Date: ${new Date().toUTCString()}`,
+      `Message-ID: <${randomBytes(12).toString('hex')}@pdf-password.sealpost>`,
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: base64',
+      '',
+      base64Lines(Buffer.from(body, 'utf8')),
+      '',
+    ].join(CRLF),
+  );
+}
+
+/** The mail the recipient gets: the original's header fields, a cover text and the PDF. */
+function pdfMail(original: Buffer, pdf: Buffer, language: Language): Buffer {
+  const { outer } = splitForSmime(original);
+  const split = splitMessage(original);
+  const subject = split.outcome === 'split' ? (headerValue(split.fields, 'subject') ?? '') : '';
+  const boundary = `----sealpost-pdf-${randomBytes(12).toString('hex')}`;
+  const name = fileName(subject, WORDS[language].file);
+  const entity = Buffer.from(
+    `Content-Type: multipart/mixed; boundary="${boundary}"${CRLF}${CRLF}` +
+      `--${boundary}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Transfer-Encoding: base64${CRLF}${CRLF}` +
+      `${base64Lines(Buffer.from(WORDS[language].cover.replace(/\n/g, CRLF), 'utf8'))}${CRLF}` +
+      `--${boundary}${CRLF}Content-Type: application/pdf; name="${name}"${CRLF}Content-Disposition: attachment; filename="${name}"${CRLF}` +
+      `Content-Transfer-Encoding: base64${CRLF}${CRLF}${base64Lines(pdf)}${CRLF}--${boundary}--${CRLF}`,
+  );
+  return withOuterFields(outer, entity);
+}
+
+export function pdfProtection(deps: { portal: PortalStorage; directory: TenantDirectory; passwordKey: Buffer; maxMessageBytes?: number }): ProtectionHandler {
+  return {
+    mode: 'pdf',
+    async protect(context) {
+      const language = recipientLanguage(context.recipient);
+      const password = pdfPassword(deps.passwordKey, context.messageId, context.recipient);
+      let rendered;
+      try {
+        rendered = await renderMessagePdf(context.raw, { password, language, ...(deps.maxMessageBytes ? { maxMessageBytes: deps.maxMessageBytes } : {}) });
+      } catch (error) {
+        if (error instanceof PdfBuildError) return { kind: 'unavailable', reason: `the password PDF cannot be made (${error.code}): ${error.message}; held, never sent unprotected` };
+        throw error;
+      }
+      // The password first: without it stored in the portal, the PDF would reach a recipient who can never open it.
+      const stored = await deps.portal.storeForRecipient({ ...context, raw: passwordMessage(context.raw, context.recipient, password, language) });
+      if (stored.kind !== 'handled') return stored;
+      return {
+        kind: 'deliver',
+        raw: pdfMail(context.raw, rendered.pdf, language),
+        detail: {
+          pdf: { bytes: rendered.pdf.length, encryption: 'AES-256 (PDF 2.0, R6)', attachments: rendered.attachments.length, ...(rendered.notes.length > 0 ? { notes: rendered.notes } : {}) },
+          password: { channel: 'portal', ...stored.detail },
+          language,
+        },
+      };
+    },
+  };
+}
