@@ -12,7 +12,7 @@ import { followInApp, navigate, useLocation } from './router.ts';
 import { SessionContext, canReadPolicies, fetchSession, isAdminRole, useSession } from './session.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
-import { CertificatesPage, InboxPage, IpChangedPage, NotFoundPage, PoliciesPage, QuarantinePage, SentPage, SetupPage, StartPage, ThreadPage } from './lazy-pages.tsx';
+import { CertificatesPage, InboxPage, IpChangedPage, NotFoundPage, PgpKeysPage, PoliciesPage, QuarantinePage, SentPage, SetupPage, StartPage, ThreadPage } from './lazy-pages.tsx';
 import { rememberAfterSignIn } from './after-sign-in.ts';
 
 const useStyles = makeStyles({
@@ -111,6 +111,7 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
             {session.role && navLink('/portal/quarantine', t('navQuarantine'))}
             {canReadPolicies(session.role) && navLink('/portal/admin/policies', t('navPolicies'))}
             {isAdminRole(session.role) && navLink('/portal/admin/certificates', t('navCertificates'))}
+            {isAdminRole(session.role) && navLink('/portal/admin/pgp-keys', t('navPgp'))}
             {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
           </ul>
         </nav>
@@ -141,9 +142,10 @@ function Page({ ipChanged }: { ipChanged: boolean }) {
   if (path === '/portal') return <StartPage />;
   if (session === undefined) return <Spinner label={t('loading')} />;
   const threadMatch = /^\/portal\/threads\/([^/]+)$/.exec(path);
-  if (path === '/portal/threads' || threadMatch || path === '/portal/sent' || path === '/portal/admin/setup' || path === '/portal/admin/certificates') {
+  if (path === '/portal/threads' || threadMatch || path === '/portal/sent' || path === '/portal/admin/setup' || path === '/portal/admin/certificates' || path === '/portal/admin/pgp-keys') {
     if (!session) return <StartPage />;
     if (path === '/portal/admin/certificates') return <CertificatesPage />;
+    if (path === '/portal/admin/pgp-keys') return <PgpKeysPage />;
     if (threadMatch) return <ThreadPage threadId={decodeURIComponent(threadMatch[1]!)} />;
     if (path === '/portal/sent') return <SentPage />;
     if (path === '/portal/admin/setup') return <SetupPage />;

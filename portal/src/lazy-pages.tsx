@@ -38,4 +38,5 @@ export const IpChangedPage = lazyPage(() => import(/* webpackChunkName: "ip-chan
 export const NotFoundPage = lazyPage(() => import(/* webpackChunkName: "not-found" */ './pages/NotFoundPage.tsx').then((m) => m.NotFoundPage));
 export const QuarantinePage = lazyPage(() => import(/* webpackChunkName: "quarantine" */ './pages/QuarantinePage.tsx').then((m) => m.QuarantinePage));
 export const PoliciesPage = lazyPage(() => import(/* webpackChunkName: "policies" */ './pages/PoliciesPage.tsx').then((m) => m.PoliciesPage));
+export const PgpKeysPage = lazyPage(() => import(/* webpackChunkName: "pgp-keys" */ './pages/PgpKeysPage.tsx').then((m) => m.PgpKeysPage));
 export const CertificatesPage = lazyPage(() => import(/* webpackChunkName: "certificates" */ './pages/CertificatesPage.tsx').then((m) => m.CertificatesPage));

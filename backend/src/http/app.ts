@@ -102,7 +102,8 @@ export async function createHttpApp(options: HttpAppOptions) {
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
     const certificates = options.certificates && options.addin ? { store: options.certificates, memberKeys: options.memberKeys, directory: options.addin.directory } : undefined;
-    await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup, guard: options.guard, certificates });
+    const pgp = options.pgp && options.addin ? { ...options.pgp, directory: options.addin.directory } : undefined;
+    await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup, guard: options.guard, certificates, pgp });
   }
   if (options.addin) {
     const { directory, protectionModes, entraAuthority, publicUrl, gatewayHost } = options.addin;

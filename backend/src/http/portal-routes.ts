@@ -21,6 +21,9 @@ import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
 import { guardRoutes, type GuardRoutesOptions } from './guard-routes.ts';
 import { certificateRoutes } from './certificate-routes.ts';
 import { memberKeyRoutes } from './member-key-routes.ts';
+import { memberPgpKeyRoutes, pgpKeyRoutes } from './pgp-key-routes.ts';
+import type { PgpKeyStore } from '../certs/pgp-keys.ts';
+import type { MemberPgpKeys } from '../certs/pgp-member-keys.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { MemberKeys } from '../certs/member-keys.ts';
@@ -191,6 +194,8 @@ export interface PortalRoutesOptions {
   guard?: Omit<GuardRoutesOptions, 'authenticate'>;
   /** When set, owners and operators manage S/MIME under /admin/certificates and /admin/member-keys. */
   certificates?: { store: CertificateStore; memberKeys?: MemberKeys; directory: TenantDirectory };
+  /** When set, owners and operators manage OpenPGP under /admin/pgp-keys and /admin/member-pgp-keys. */
+  pgp?: { store: PgpKeyStore; memberKeys: MemberPgpKeys; directory: TenantDirectory };
 }
 
 /** Who reads, changes and simulates inbound policies, and who manages the whole tenant's quarantine. */
@@ -198,7 +203,7 @@ const POLICY_READ_ROLES: PortalRole[] = ['owner', 'operator', 'analyst', 'audito
 const POLICY_WRITE_ROLES: PortalRole[] = ['owner', 'operator'];
 const QUARANTINE_ADMIN_ROLES: PortalRole[] = ['owner', 'operator', 'analyst'];
 
-export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal, setup, guard, certificates }) => {
+export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal, setup, guard, certificates, pgp }) => {
   const db = portal.db;
   await app.register(multipart, { limits: { fields: 10, fieldSize: DEFAULT_PORTAL_SETTINGS.maxReplyBytes, parts: 100 } });
 
@@ -614,15 +619,19 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         authenticate: async (request) => (await sessionOf(request, { roles: ADMIN_ROLES })).tenantId,
       });
     }
+    const keyAdmin = async (request: FastifyRequest) => {
+      const session = await sessionOf(request, { roles: ADMIN_ROLES });
+      return { tenantId: session.tenantId, actor: session.address, owner: session.role === 'owner' };
+    };
     if (certificates) {
-      const authenticate = async (request: FastifyRequest) => {
-        const session = await sessionOf(request, { roles: ADMIN_ROLES });
-        return { tenantId: session.tenantId, actor: session.address, owner: session.role === 'owner' };
-      };
-      await admin.register(certificateRoutes, { prefix: '/certificates', db, store: certificates.store, authenticate });
+      await admin.register(certificateRoutes, { prefix: '/certificates', db, store: certificates.store, authenticate: keyAdmin });
       if (certificates.memberKeys) {
-        await admin.register(memberKeyRoutes, { prefix: '/member-keys', db, keys: certificates.memberKeys, directory: certificates.directory, authenticate });
+        await admin.register(memberKeyRoutes, { prefix: '/member-keys', db, keys: certificates.memberKeys, directory: certificates.directory, authenticate: keyAdmin });
       }
+    }
+    if (pgp) {
+      await admin.register(pgpKeyRoutes, { prefix: '/pgp-keys', db, store: pgp.store, authenticate: keyAdmin });
+      await admin.register(memberPgpKeyRoutes, { prefix: '/member-pgp-keys', db, keys: pgp.memberKeys, directory: pgp.directory, authenticate: keyAdmin });
     }
   }, { prefix: '/admin' });
 

@@ -15,10 +15,11 @@ import {
   tokens,
 } from '@fluentui/react-components';
 import { api } from '../api.ts';
-import { useI18n, type Translate } from '../i18n.tsx';
+import { useI18n } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
 import { isAdminRole, useSession } from '../session.tsx';
 import { ConfirmDialog } from './ConfirmDialog.tsx';
+import { saveFile, sourceName } from './key-files.ts';
 import { Notice, PageTitle, focusContent, usePageStyles, useTableStyles } from './common.tsx';
 
 const CERTIFICATES = '/api/portal/admin/certificates';
@@ -52,22 +53,6 @@ const useStyles = makeStyles({
   form: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalS, alignSelf: 'stretch', maxWidth: '560px' },
   section: { display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalM, alignSelf: 'stretch', minWidth: 0 },
 });
-
-function sourceName(source: string, t: Translate): string {
-  if (source === 'signed-mail') return t('sourceSignedMail');
-  if (source === 'tenant-ca') return t('sourceTenantCa');
-  return t('sourceImport');
-}
-
-/** Saves text as a file in the browser. */
-function saveFile(name: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/x-pem-file' }));
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = name;
-  link.click();
-  URL.revokeObjectURL(url);
-}
 
 export function CertificatesPage() {
   const { t, formatDay } = useI18n();
