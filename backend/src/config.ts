@@ -225,6 +225,26 @@ const tenantSchema = z.strictObject({
     })
     .optional(),
   /**
+   * The password PDF: how recipients get the password. `portal` (default): a portal message holds it,
+   * behind the portal's link. `sms`: a text message to the number the sender gives (X-Sealpost-Sms), sent
+   * through the provider's HTTP interface (POST JSON {to, from, text}, the bearer token from the named
+   * environment variable); a recipient without a number, or an SMS that cannot be sent, falls back to the portal.
+   */
+  pdf: z
+    .strictObject({
+      password: z.enum(['portal', 'sms']).optional(),
+      sms: z
+        .strictObject({
+          url: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL'),
+          tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional(),
+          from: z.string().trim().min(1).max(11).optional(),
+          timeoutMs: z.number().int().min(100).max(30_000).optional(),
+        })
+        .optional(),
+    })
+    .refine((pdf) => pdf.password !== 'sms' || pdf.sms, { message: 'password: sms needs the sms provider (pdf.sms.url)' })
+    .optional(),
+  /**
    * OpenPGP: `autoImport: false` keeps signed inbound mail and Autocrypt headers from filling the key store
    * (on by default); `sign: always` signs every OpenPGP message (else only when the sender asks);
    * `autoGenerate: true` makes a key pair for a member who asks for a signature and has none; `inbound`

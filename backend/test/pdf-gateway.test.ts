@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -28,8 +30,11 @@ describe('the password PDF', () => {
   let mailServer: MailPeer;
   let relay: MailPeer;
   let folder: string;
+  let sms: Server;
+  const texts: Array<{ to: string; from: string; text: string; authorization?: string }> = [];
+  let smsAnswer = 200;
 
-  async function send(from: string, localAddress: string, to: string, subject: string, mode: string, extra = ''): Promise<string> {
+  async function send(from: string, localAddress: string, to: string, subject: string, mode: string, extra = '', headers: string[] = []): Promise<string> {
     const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress });
     await smtp.command('EHLO exchange.test');
     const boundary = 'b-1';
@@ -39,6 +44,7 @@ describe('the password PDF', () => {
       `Subject: ${subject}`,
       `Message-ID: <${Math.random().toString(36).slice(2)}@test>`,
       `X-Sealpost-Encrypt: ${mode}`,
+      ...headers,
       'MIME-Version: 1.0',
       `Content-Type: multipart/mixed; boundary="${boundary}"`,
       '',
@@ -73,9 +79,30 @@ describe('the password PDF', () => {
     database = await createTestDatabase();
     mailServer = await MailPeer.start();
     relay = await MailPeer.start();
+    // The SMS provider: records what it is asked to send.
+    sms = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        texts.push({ ...JSON.parse(Buffer.concat(chunks).toString('utf8')), authorization: req.headers.authorization });
+        res.writeHead(smsAnswer).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => sms.listen(0, '127.0.0.1', resolve));
+    process.env.SEALPOST_TEST_SMS_TOKEN = 'sms-token-1';
+    const initech = {
+      name: 'Initech',
+      domains: ['initech.test'],
+      connectors: [{ name: 'initech-exchange', ips: ['127.0.0.7/32'] }],
+      mailServer: `smtp://127.0.0.1:${mailServer.port}`,
+      members: [{ email: 'ida@initech.test', role: 'owner' as const }],
+      apiTokens: [],
+      encryption: { ways: { pdf: true } },
+      pdf: { password: 'sms' as const, sms: { url: `http://127.0.0.1:${(sms.address() as AddressInfo).port}/send`, tokenEnv: 'SEALPOST_TEST_SMS_TOKEN', from: 'Initech' } },
+    };
     gateway = await startTestGateway(
       database,
-      [acmeTenant(mailServer.port, { encryption: { ways: { pdf: true } } }), globexTenant(mailServer.port)],
+      [acmeTenant(mailServer.port, { encryption: { ways: { pdf: true } } }), globexTenant(mailServer.port), initech],
       { SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`, SEALPOST_HELD_RETRY_SECONDS: '1', SEALPOST_PDF_MAX_MESSAGE_BYTES: String(256 * 1024) },
     );
   });
@@ -84,6 +111,8 @@ describe('the password PDF', () => {
     await gateway.stop();
     await mailServer.close();
     await relay.close();
+    await new Promise((resolve) => sms.close(resolve));
+    delete process.env.SEALPOST_TEST_SMS_TOKEN;
     await database.cleanup();
     rmSync(folder, { recursive: true, force: true });
   });
@@ -148,5 +177,34 @@ describe('the password PDF', () => {
     });
     assert.match(held, /never sent unprotected/);
     assert.equal(relay.received.find((m) => m.recipients.includes('big@example.net')), undefined, 'nothing in the clear, no portal message either');
+  });
+
+  test('by SMS: the password goes to the number the sender gave; without a number, or when the provider fails, the portal serves', async () => {
+    const id = await send('ida@initech.test', '127.0.0.7', 'kunde@example.net', 'Angebot SMS', 'pdf', '', ['X-Sealpost-Sms: kunde@example.net=+49 151 2345678']);
+    const mail = await waitFor('the PDF mail', () => relay.received.find((m) => m.recipients.includes('kunde@example.net') && m.raw.toString().includes('application/pdf')));
+    assert.match((await simpleParser(mail.raw)).text ?? '', /by text message to your mobile phone/);
+    const sent = await waitFor('the text message', () => texts.find((t) => t.text.includes('Angebot SMS')));
+    assert.equal(sent.to, '+491512345678');
+    assert.equal(sent.from, 'Initech');
+    assert.equal(sent.authorization, 'Bearer sms-token-1');
+    const password = /([A-Za-z2-9]{5}(?:-[A-Za-z2-9]{5}){3})/.exec(sent.text)![1]!;
+    const file = await pdfOf(mail);
+    assert.match(execFileSync('pdftotext', ['-upw', password, file, '-']).toString(), /Vertragsentwurf Nr\. 4711/);
+    const step = (await readTrace(ownerDb(gateway.database.db), id)).find((s) => s.step === 'protected')!.detail as { detail: { password: Record<string, string> } };
+    assert.deepEqual(step.detail.password, { channel: 'sms', to: '+491…678' }, 'the trace names the channel, not the whole number');
+    assert.equal(relay.received.filter((m) => m.recipients.includes('kunde@example.net')).length, 1, 'no portal notification');
+
+    const noNumber = await send('ida@initech.test', '127.0.0.7', 'other@example.net', 'Ohne Nummer', 'pdf');
+    await waitFor('the portal notification', () => relay.received.find((m) => m.recipients.includes('other@example.net') && !m.raw.toString().includes('application/pdf')));
+    const fallback = (await readTrace(ownerDb(gateway.database.db), noNumber)).find((s) => s.step === 'protected')!.detail as { detail: { password: Record<string, string> } };
+    assert.equal(fallback.detail.password.channel, 'portal');
+    assert.match(fallback.detail.password.smsFallback!, /gave no mobile number for other@example\.net/);
+
+    smsAnswer = 503;
+    const failing = await send('ida@initech.test', '127.0.0.7', 'third@example.net', 'Provider kaputt', 'pdf', '', ['X-Sealpost-Sms: third@example.net=+4915199999999']);
+    await waitFor('the portal notification', () => relay.received.find((m) => m.recipients.includes('third@example.net') && !m.raw.toString().includes('application/pdf')));
+    const failed = (await readTrace(ownerDb(gateway.database.db), failing)).find((s) => s.step === 'protected')!.detail as { detail: { password: Record<string, string> } };
+    assert.match(failed.detail.password.smsFallback!, /answered HTTP 503/);
+    smsAnswer = 200;
   });
 });

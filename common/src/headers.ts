@@ -10,6 +10,8 @@
 export const HEADER_ENCRYPT = 'X-Sealpost-Encrypt';
 export const HEADER_EXPIRES = 'X-Sealpost-Expires';
 export const HEADER_OPTIONS = 'X-Sealpost-Options';
+/** Mobile numbers for the password PDF's password by SMS: `recipient=+4915112345678, …` (E.164). */
+export const HEADER_SMS = 'X-Sealpost-Sms';
 export const HEADER_FLAG = 'X-Sealpost-Flag';
 export const SEALPOST_HEADER_PREFIX = 'x-sealpost-';
 
@@ -43,6 +45,8 @@ export interface SealpostRequest {
   /** Expiry the sender asked for (not yet capped by the tenant maximum). */
   expiresAt?: Date;
   options: SendOption[];
+  /** Mobile numbers (E.164) by lower-case recipient address, for a password sent by SMS. */
+  smsNumbers?: Record<string, string>;
   /** Human-readable reasons for everything that was ignored or fell back, for the trace. */
   notes: string[];
 }
@@ -166,6 +170,20 @@ export function parseSealpostHeaders(
       request.notes.push(`${HEADER_EXPIRES}: "${truncate(expires)}" is not an RFC 3339 date, using the tenant default`);
     } else if (!request.expiresAt || parsed < request.expiresAt) {
       request.expiresAt = parsed;
+    }
+  }
+
+  for (const list of allValues(header, HEADER_SMS)) {
+    for (const item of list.split(',')) {
+      if (!item.trim()) continue;
+      const at = item.indexOf('=');
+      const address = item.slice(0, Math.max(0, at)).trim().toLowerCase();
+      const number = item.slice(at + 1).replace(/[\s()/-]/g, '');
+      if (at <= 0 || !address.includes('@') || !/^\+[1-9]\d{6,14}$/.test(number)) {
+        request.notes.push(`${HEADER_SMS}: "${truncate(item.trim())}" is not recipient=+number (E.164), ignored`);
+        continue;
+      }
+      (request.smsNumbers ??= {})[address] = number;
     }
   }
 

@@ -109,4 +109,10 @@ describe('the Sealpost header contract', () => {
   test('the loop header name replaces the dots of the domain with dashes', () => {
     assert.equal(loopHeaderName('Mail.Acme.test'), 'X-Sealpost-mail-acme-test');
   });
+
+  test('mobile numbers for the PDF password: recipient=+number pairs, spaces and dashes dropped, anything else noted and ignored', () => {
+    const request = parseSealpostHeaders(lookup({ 'X-Sealpost-Sms': 'Kunde@Example.net=+49 151-234 5678, bad, x@y.example=0151 123, z@y.example=+1 (555) 0100 200' }), undefined);
+    assert.deepEqual(request.smsNumbers, { 'kunde@example.net': '+491512345678', 'z@y.example': '+15550100200' });
+    assert.equal(request.notes.filter((n) => n.startsWith('X-Sealpost-Sms')).length, 2);
+  });
 });

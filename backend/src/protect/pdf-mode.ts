@@ -1,11 +1,12 @@
 /**
  * The 'pdf' protection mode: the message and its attachments become one PDF encrypted with AES-256 (PDF 2.0,
  * revision 6; pdf-render.ts), sent to the recipient as the attachment of a short cover mail, with a password
- * of its own per recipient. The password reaches the recipient another way, through the portal: a portal
- * message to the recipient holds it, and the portal's own notification brings the link, so the recipient
- * proves control of the address before seeing it (the one-time-password way comparable gateways offer).
- * The password therefore has the portal message's lifecycle: when the sender revokes it, or it expires,
- * the PDF no longer opens for anyone who has not read the password yet. A PDF that cannot be built (too
+ * of its own per recipient. The password reaches the recipient another way: by SMS to the number the
+ * sender gave, where the tenant sends passwords so; otherwise through the portal: a portal message to the
+ * recipient holds it, and the portal's own notification brings the link, so the recipient proves control
+ * of the address before seeing it (the one-time-password way comparable gateways offer). Such a password
+ * has the portal message's lifecycle: when the sender revokes it, or it expires, the PDF no longer opens
+ * for anyone who has not read the password yet. A PDF that cannot be built (too
  * large, unreadable) leaves the recipient held with the reason, never sent in the clear.
  */
 import { createHmac, randomBytes } from 'node:crypto';
@@ -14,7 +15,8 @@ import { splitForSmime, withOuterFields } from '../certs/smime-mime.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { PortalStorage } from './portal-mode.ts';
 import { PdfBuildError, renderMessagePdf } from './pdf-render.ts';
-import type { ProtectionHandler } from './protection-modes.ts';
+import type { ProtectionContext, ProtectionHandler, ProtectionOutcome } from './protection-modes.ts';
+import { sendSms } from './sms-provider.ts';
 
 const CRLF = '\r\n';
 /** Letters and digits that cannot be mistaken for each other when read aloud or typed from a screen. */
@@ -41,13 +43,15 @@ export function pdfPassword(key: Buffer, messageId: string, recipient: string): 
 
 type Language = 'en' | 'de';
 
-const WORDS: Record<Language, { passwordSubject: string; passwordBody: string; cover: string; file: string }> = {
+const WORDS: Record<Language, { passwordSubject: string; passwordBody: string; cover: string; coverSms: string; sms: string; file: string }> = {
   en: {
     passwordSubject: 'Password for: {subject}',
     passwordBody: 'The password for the protected PDF "{subject}" that {sender} sent you by e-mail:\n\n    {password}\n\nThe PDF comes in a separate e-mail. Type the password when your PDF reader asks for it.\n',
     cover:
       'This message is protected: its content and attachments are in the attached PDF, which is encrypted.\n\n' +
       'You get its password through the secure portal: a separate e-mail brings you a link. Open it, and type the password when your PDF reader asks for it.\n',
+    coverSms: 'This message is protected: its content and attachments are in the attached PDF, which is encrypted.\n\nYou get its password by text message to your mobile phone. Type it when your PDF reader asks for it.\n',
+    sms: 'Password for the PDF "{subject}": {password}',
     file: 'message',
   },
   de: {
@@ -56,6 +60,8 @@ const WORDS: Record<Language, { passwordSubject: string; passwordBody: string; c
     cover:
       'Diese Nachricht ist geschützt: Inhalt und Anhänge stehen im angehängten, verschlüsselten PDF.\n\n' +
       'Das Kennwort erhalten Sie über das sichere Portal: Eine eigene E-Mail bringt Ihnen einen Link. Öffnen Sie ihn, und geben Sie das Kennwort ein, wenn Ihr PDF-Programm danach fragt.\n',
+    coverSms: 'Diese Nachricht ist geschützt: Inhalt und Anhänge stehen im angehängten, verschlüsselten PDF.\n\nDas Kennwort erhalten Sie per SMS auf Ihr Mobiltelefon. Geben Sie es ein, wenn Ihr PDF-Programm danach fragt.\n',
+    sms: 'Kennwort für das PDF „{subject}“: {password}',
     file: 'nachricht',
   },
 };
@@ -111,7 +117,7 @@ function passwordMessage(original: Buffer, recipient: string, password: string, 
 }
 
 /** The mail the recipient gets: the original's header fields, a cover text and the PDF. */
-function pdfMail(original: Buffer, pdf: Buffer, language: Language): Buffer {
+function pdfMail(original: Buffer, pdf: Buffer, language: Language, channel: 'portal' | 'sms'): Buffer {
   const { outer } = splitForSmime(original);
   const split = splitMessage(original);
   const subject = split.outcome === 'split' ? (headerValue(split.fields, 'subject') ?? '') : '';
@@ -120,14 +126,51 @@ function pdfMail(original: Buffer, pdf: Buffer, language: Language): Buffer {
   const entity = Buffer.from(
     `Content-Type: multipart/mixed; boundary="${boundary}"${CRLF}${CRLF}` +
       `--${boundary}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Transfer-Encoding: base64${CRLF}${CRLF}` +
-      `${base64Lines(Buffer.from(WORDS[language].cover.replace(/\n/g, CRLF), 'utf8'))}${CRLF}` +
+      `${base64Lines(Buffer.from(WORDS[language][channel === 'sms' ? 'coverSms' : 'cover'].replace(/\n/g, CRLF), 'utf8'))}${CRLF}` +
       `--${boundary}${CRLF}Content-Type: application/pdf; name="${name}"${CRLF}Content-Disposition: attachment; filename="${name}"${CRLF}` +
       `Content-Transfer-Encoding: base64${CRLF}${CRLF}${base64Lines(pdf)}${CRLF}--${boundary}--${CRLF}`,
   );
   return withOuterFields(outer, entity);
 }
 
-export function pdfProtection(deps: { portal: PortalStorage; directory: TenantDirectory; passwordKey: Buffer; maxMessageBytes?: number }): ProtectionHandler {
+type PdfDeps = { portal: PortalStorage; directory: TenantDirectory; passwordKey: Buffer; maxMessageBytes?: number; env?: NodeJS.ProcessEnv };
+
+/**
+ * Gets the password to the recipient: by SMS when the tenant sends passwords that way and the sender gave
+ * the recipient's number, else (or when the SMS cannot be sent) through the portal. What was done, and why
+ * the portal served instead, goes into the trace.
+ */
+async function deliverPassword(
+  deps: PdfDeps,
+  context: ProtectionContext,
+  password: string,
+  language: Language,
+): Promise<{ detail: Record<string, unknown> } | { outcome: ProtectionOutcome }> {
+  const tenant = deps.directory.tenantById(context.tenantId);
+  let fallback: string | undefined;
+  if (tenant?.pdf.password === 'sms' && tenant.pdf.sms) {
+    const number = context.request?.smsNumbers?.[context.recipient.toLowerCase()];
+    if (number) {
+      const subject = headerOf(context.raw, 'subject') ?? '';
+      const text = fill(WORDS[language].sms, { subject: subject.slice(0, 60), password });
+      const sent = await sendSms(tenant.pdf.sms, number, text, deps.env);
+      if (sent.sent) return { detail: { channel: 'sms', to: `${number.slice(0, 4)}…${number.slice(-3)}` } };
+      fallback = sent.problem;
+    } else {
+      fallback = `the sender gave no mobile number for ${context.recipient}`;
+    }
+  }
+  const stored = await deps.portal.storeForRecipient({ ...context, raw: passwordMessage(context.raw, context.recipient, password, language) });
+  if (stored.kind !== 'handled') return { outcome: stored };
+  return { detail: { channel: 'portal', ...stored.detail, ...(fallback ? { smsFallback: fallback } : {}) } };
+}
+
+function headerOf(raw: Buffer, name: string): string | undefined {
+  const split = splitMessage(raw);
+  return split.outcome === 'split' ? headerValue(split.fields, name)?.trim() : undefined;
+}
+
+export function pdfProtection(deps: PdfDeps): ProtectionHandler {
   return {
     mode: 'pdf',
     async protect(context) {
@@ -140,15 +183,15 @@ export function pdfProtection(deps: { portal: PortalStorage; directory: TenantDi
         if (error instanceof PdfBuildError) return { kind: 'unavailable', reason: `the password PDF cannot be made (${error.code}): ${error.message}; held, never sent unprotected` };
         throw error;
       }
-      // The password first: without it stored in the portal, the PDF would reach a recipient who can never open it.
-      const stored = await deps.portal.storeForRecipient({ ...context, raw: passwordMessage(context.raw, context.recipient, password, language) });
-      if (stored.kind !== 'handled') return stored;
+      // The password first: without it on its way, the PDF would reach a recipient who can never open it.
+      const channel = await deliverPassword(deps, context, password, language);
+      if ('outcome' in channel) return channel.outcome;
       return {
         kind: 'deliver',
-        raw: pdfMail(context.raw, rendered.pdf, language),
+        raw: pdfMail(context.raw, rendered.pdf, language, channel.detail.channel === 'sms' ? 'sms' : 'portal'),
         detail: {
           pdf: { bytes: rendered.pdf.length, encryption: 'AES-256 (PDF 2.0, R6)', attachments: rendered.attachments.length, ...(rendered.notes.length > 0 ? { notes: rendered.notes } : {}) },
-          password: { channel: 'portal', ...stored.detail },
+          password: channel.detail,
           language,
         },
       };

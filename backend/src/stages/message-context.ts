@@ -47,6 +47,7 @@ export interface StoredRequest {
   failedClosed?: boolean;
   expiresAt?: string;
   options: SendOption[];
+  smsNumbers?: Record<string, string>;
   notes: string[];
 }
 
@@ -144,6 +145,7 @@ export function storedRequest(request: SealpostRequest): StoredRequest {
     failedClosed: request.failedClosed,
     expiresAt: request.expiresAt?.toISOString(),
     options: request.options,
+    ...(request.smsNumbers ? { smsNumbers: request.smsNumbers } : {}),
     notes: request.notes,
   };
 }

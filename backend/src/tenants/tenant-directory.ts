@@ -38,6 +38,8 @@ export interface TenantInfo {
   smimeInbound: { decrypt: boolean; trustAnchors: Buffer[] };
   /** Directories asked for a recipient's certificate when the store has none, in order. */
   smimeDirectories: Array<{ url: string; baseDn: string; bindDn?: string; bindPasswordEnv?: string; timeoutMs?: number }>;
+  /** The password PDF: how recipients get the password (the portal, or SMS through the provider). */
+  pdf: { password: 'portal' | 'sms'; sms?: { url: string; tokenEnv?: string; from?: string; timeoutMs?: number } };
   /** The encryption policy for outbound mail to outsiders (encryption-policy.ts reads it). */
   encryption: EncryptionPolicy;
   /** OpenPGP: auto-import, signing, key pairs on demand, inbound decryption, Web Key Directory look-up (time limit, or off). */
@@ -129,6 +131,7 @@ export class TenantDirectory {
         smimeDirectories: row.settings.smime?.directories ?? [],
         pgp: pgpSettings(row.settings.pgp),
         encryption: encryptionPolicy(row.settings.encryption),
+        pdf: { password: row.settings.pdf?.password ?? 'portal', ...(row.settings.pdf?.sms ? { sms: row.settings.pdf.sms } : {}) },
       });
     }
     for (const row of memberRows) {
@@ -235,6 +238,7 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         ...(definition.smime ? { smime: definition.smime } : {}),
         ...(definition.pgp ? { pgp: definition.pgp } : {}),
         ...(definition.encryption ? { encryption: definition.encryption } : {}),
+        ...(definition.pdf ? { pdf: definition.pdf } : {}),
       };
       // A tenant is created unscoped (it has no id yet); everything of it is then written in its scope.
       const [existingTenant] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.name, definition.name));
