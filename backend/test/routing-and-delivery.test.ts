@@ -11,6 +11,7 @@ import { createTestDatabase, type TestDatabase, ownerDb } from './support/databa
 import { MailPeer } from './support/mail-peer.ts';
 import { SmtpConversation, simpleMessage } from './support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
+import type { ProtectionHandler } from '../src/protect/protection-modes.ts';
 import { waitFor } from './support/portal-mail.ts';
 
 async function send(gateway: Gateway, from: string, to: string[], data: string, localAddress = '127.0.0.1') {
@@ -32,10 +33,14 @@ describe('routing and delivery', () => {
     database = await createTestDatabase();
     tenantMailServer = await MailPeer.start();
     relay = await MailPeer.start();
-    gateway = await startTestGateway(database, [acmeTenant(tenantMailServer.port)], {
-      SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`,
-      SEALPOST_HELD_RETRY_SECONDS: '1',
-    });
+    // The PDF way is on, but (as a way whose password channel is not set up yet) it cannot serve anyone.
+    const pdfNotReady: ProtectionHandler = { mode: 'pdf', protect: async () => ({ kind: 'unavailable', reason: 'no password channel is ready; the message will not be sent unprotected' }) };
+    gateway = await startTestGateway(
+      database,
+      [acmeTenant(tenantMailServer.port, { encryption: { ways: { pdf: true } } })],
+      { SEALPOST_RELAY: `smtp://127.0.0.1:${relay.port}`, SEALPOST_HELD_RETRY_SECONDS: '1' },
+      { protectionModes: [pdfNotReady] },
+    );
   });
 
   afterEach(() => {
@@ -89,7 +94,7 @@ describe('routing and delivery', () => {
     ]);
   });
 
-  test('a message that asks for protection not yet available is held, never sent in the clear', async () => {
+  test('a message whose protection cannot be applied yet is held, never sent in the clear', async () => {
     const relayStart = relay.received.length;
     const id = await send(
       gateway,
