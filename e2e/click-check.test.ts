@@ -5,8 +5,6 @@
  * page at once, and a changed link shows the refusal and opens nothing.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Gateway } from '../backend/src/gateway.ts';
@@ -14,10 +12,9 @@ import { createTestDatabase, type TestDatabase } from '../backend/test/support/d
 import { CLICK_TEST_ENV, sendLinkMail, startLinkSite, type LinkSite } from '../backend/test/support/link-site.ts';
 import { MailPeer } from '../backend/test/support/mail-peer.ts';
 import { acmeTenant, startTestGateway } from '../backend/test/support/test-gateway.ts';
-import { assertAccessible } from './support/accessibility.ts';
+import { assertAccessible, checkWidths } from './support/accessibility.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
 
-const SCREENSHOTS = join(import.meta.dirname, '..', 'test-output', 'screenshots');
 
 describe('the click check in Chromium', () => {
   let database: TestDatabase;
@@ -38,7 +35,6 @@ describe('the click check in Chromium', () => {
   const clickUrl = (token: string) => `http://127.0.0.1:${gateway.httpPort}/l/${token}`;
 
   before(async () => {
-    mkdirSync(SCREENSHOTS, { recursive: true });
     site = await startLinkSite();
     database = await createTestDatabase();
     mailServer = await MailPeer.start();
@@ -64,13 +60,7 @@ describe('the click check in Chromium', () => {
     await page.getByText('Die Seite fragt nach einem Passwort.', { exact: false }).waitFor();
     const destination = await page.locator('.address').innerText();
     assert.equal(destination, `${site.origin}/login`);
-    for (const width of [360, 1280]) {
-      await page.setViewportSize({ width, height: 780 });
-      const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
-      assert.ok(size.scroll <= size.client, `the warning at ${width} px is ${size.scroll} px wide`);
-      await assertAccessible(page, `the click warning at ${width} px`);
-      await page.screenshot({ path: join(SCREENSHOTS, `click-warning-${width}.png`), fullPage: true });
-    }
+    await checkWidths(page, 'click-warning');
     await page.getByRole('link', { name: 'Link trotzdem öffnen' }).click();
     await page.waitForURL(`${site.origin}/login`);
     assert.equal(await page.locator('input[type=password]').count(), 1);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,13 +19,12 @@ import { createTestDatabase, ownerDb, type TestDatabase } from '../backend/test/
 import { MailPeer } from '../backend/test/support/mail-peer.ts';
 import { tokenOf } from '../backend/test/support/portal-mail.ts';
 import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
-import { assertAccessible } from './support/accessibility.ts';
+import { checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
 
 const OWNER = 'alice@acme.test';
 const CONTACT = 'finance@acme.test';
-const SCREENSHOTS = join(import.meta.dirname, '..', 'test-output', 'screenshots');
 
 describe('S/MIME certificates in the portal', () => {
   let database: TestDatabase;
@@ -54,7 +53,6 @@ describe('S/MIME certificates in the portal', () => {
 
   before(async () => {
     requireBuiltPortal();
-    mkdirSync(SCREENSHOTS, { recursive: true });
     folder = mkdtempSync(join(tmpdir(), 'sealpost-e2e-certs-'));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(folder, 'bob.key'), '-out', join(folder, 'bob.pem'), '-days', '90', '-subj', '/CN=Bob Partner', '-addext', 'subjectAltName=email:bob@partner.example'], { stdio: 'pipe' });
     execFileSync('openssl', ['pkcs12', '-export', '-inkey', join(folder, 'bob.key'), '-in', join(folder, 'bob.pem'), '-out', join(folder, 'bob.p12'), '-passout', 'pass:right'], { stdio: 'pipe' });
@@ -108,13 +106,7 @@ describe('S/MIME certificates in the portal', () => {
     const keys = page.getByRole('table', { name: "Members' keys" });
     assert.match(await keys.getByRole('row', { name: /carol@acme\.test/ }).innerText(), /Your CA/);
 
-    for (const width of [360, 1280]) {
-      await page.setViewportSize({ width, height: 780 });
-      const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
-      assert.ok(size.scroll <= size.client, `at ${width} px the page is ${size.scroll} px wide`);
-      await assertAccessible(page, `certificates at ${width} px`);
-      await page.screenshot({ path: join(SCREENSHOTS, `certificates-${width}.png`), fullPage: true });
-    }
+    await checkWidths(page, 'certificates');
 
     await page.getByRole('button', { name: 'Deutsch', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'S/MIME-Zertifikate' }).waitFor();

@@ -7,8 +7,6 @@
  * it on the stored mail, and simulates an uploaded .eml. axe on every page; screenshots at 360 and 1280 px.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Gateway } from '../backend/src/gateway.ts';
@@ -17,7 +15,7 @@ import { MailPeer, type ReceivedMail } from '../backend/test/support/mail-peer.t
 import { SmtpConversation } from '../backend/test/support/smtp-conversation.ts';
 import { tokenOf } from '../backend/test/support/portal-mail.ts';
 import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
-import { assertAccessible } from './support/accessibility.ts';
+import { assertAccessible, checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
 
@@ -26,7 +24,6 @@ const CONTACT = 'finance@acme.test';
 /** From the Internet: any loopback address but Acme's connector (127.0.0.1). */
 const INTERNET = '127.0.0.5';
 const SUBJECT = 'Overdue invoice 4711';
-const SCREENSHOTS = join(import.meta.dirname, '..', 'test-output', 'screenshots');
 
 function phish(subject: string): string {
   return (
@@ -42,18 +39,6 @@ const textOf = (mail: ReceivedMail) => mail.raw.toString().replace(/=\r\n/g, '')
 async function switchLanguage(page: Page, to: 'en' | 'de'): Promise<void> {
   await page.getByRole('button', { name: to === 'de' ? 'Deutsch' : 'English', exact: true }).click();
   await page.waitForFunction((lang) => document.documentElement.lang === lang, to);
-}
-
-/** At 360 and 1280 px: nothing wider than the screen, axe clean, a screenshot. */
-async function checkWidths(page: Page, name: string): Promise<void> {
-  for (const width of [360, 1280]) {
-    await page.setViewportSize({ width, height: 780 });
-    await page.waitForFunction(() => !document.querySelector('[role="progressbar"]'));
-    const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
-    assert.ok(size.scroll <= size.client, `${name} at ${width} px is ${size.scroll} px wide, wider than its ${size.client} px`);
-    await assertAccessible(page, `${name} at ${width} px`);
-    await page.screenshot({ path: join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
-  }
 }
 
 describe('MailGuard quarantine and policies in the portal', () => {
@@ -90,7 +75,6 @@ describe('MailGuard quarantine and policies in the portal', () => {
 
   before(async () => {
     requireBuiltPortal();
-    mkdirSync(SCREENSHOTS, { recursive: true });
     database = await createTestDatabase();
     mailServer = await MailPeer.start();
     const tenant = acmeTenant(mailServer.port, {

@@ -6,7 +6,7 @@
  * the page; no horizontal scrolling at 360 px.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,13 +19,12 @@ import { createTestDatabase, ownerDb, type TestDatabase } from '../backend/test/
 import { MailPeer } from '../backend/test/support/mail-peer.ts';
 import { tokenOf } from '../backend/test/support/portal-mail.ts';
 import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
-import { assertAccessible } from './support/accessibility.ts';
+import { checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
 
 const OWNER = 'alice@acme.test';
 const CONTACT = 'finance@acme.test';
-const SCREENSHOTS = join(import.meta.dirname, '..', 'test-output', 'screenshots');
 
 describe('OpenPGP keys in the portal', () => {
   let database: TestDatabase;
@@ -54,7 +53,6 @@ describe('OpenPGP keys in the portal', () => {
 
   before(async () => {
     requireBuiltPortal();
-    mkdirSync(SCREENSHOTS, { recursive: true });
     folder = mkdtempSync(join(tmpdir(), 'sealpost-e2e-pgp-'));
     const { publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ name: 'Bob Partner', email: 'bob@partner.example' }], format: 'armored' });
     writeFileSync(join(folder, 'bob.asc'), publicKey);
@@ -111,13 +109,7 @@ describe('OpenPGP keys in the portal', () => {
     await page.getByRole('button', { name: 'Public key of carol@acme.test' }).click();
     assert.equal((await download).suggestedFilename(), 'carol@acme.test.asc');
 
-    for (const width of [360, 1280]) {
-      await page.setViewportSize({ width, height: 780 });
-      const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
-      assert.ok(size.scroll <= size.client, `at ${width} px the page is ${size.scroll} px wide`);
-      await assertAccessible(page, `OpenPGP keys at ${width} px`);
-      await page.screenshot({ path: join(SCREENSHOTS, `pgp-keys-${width}.png`), fullPage: true });
-    }
+    await checkWidths(page, 'pgp-keys');
 
     await page.getByRole('button', { name: 'Deutsch', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'OpenPGP-Schlüssel' }).waitFor();

@@ -10,6 +10,8 @@
  *   rest on screen, so the check waits until no finite animation or transition is running.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import axe from 'axe-core';
 import type { Page } from 'playwright-core';
 
@@ -32,4 +34,20 @@ export async function axeViolations(page: Page): Promise<string[]> {
 
 export async function assertAccessible(page: Page, where: string): Promise<void> {
   assert.deepEqual(await axeViolations(page), [], `axe finds no violations on ${where}`);
+}
+
+/** Where the browser tests put their screenshots. */
+export const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-output', 'screenshots');
+
+/** At 360 and 1280 px: nothing wider than the screen, axe clean, a screenshot named after the page. */
+export async function checkWidths(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  for (const width of [360, 1280]) {
+    await page.setViewportSize({ width, height: 780 });
+    await page.waitForFunction(() => !document.querySelector('[role="progressbar"]'));
+    const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+    assert.ok(size.scroll <= size.client, `${name} at ${width} px is ${size.scroll} px wide, wider than its ${size.client} px`);
+    await assertAccessible(page, `${name} at ${width} px`);
+    await page.screenshot({ path: join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
+  }
 }

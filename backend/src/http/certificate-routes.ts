@@ -9,6 +9,7 @@ import { CertificateProblem, certificatePem, readCertificates, type CertificateR
 import type { Database } from '../db/client.ts';
 import { requireApiToken } from './api-token-auth.ts';
 import { sendProblem } from './problem-details.ts';
+import { idParams } from './shared-schemas.ts';
 
 export interface CertificateRoutesOptions {
   db: Database;
@@ -46,7 +47,6 @@ export function certificateAuthentication(app: FastifyInstance, db: Database, au
 }
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;
-const idParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] } as const;
 
 function summary(row: CertificateRow, now = new Date()) {
   return {

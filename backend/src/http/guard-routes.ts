@@ -23,6 +23,7 @@ import { namedPolicySchema } from '../guard-policy-settings.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { requireApiToken } from './api-token-auth.ts';
 import { sendProblem } from './problem-details.ts';
+import { idParams } from './shared-schemas.ts';
 
 /** What a caller may do, decided by the mount's authentication. */
 export interface GuardCaller {
@@ -54,7 +55,6 @@ declare module 'fastify' {
   }
 }
 
-const idParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] } as const;
 
 export const guardRoutes: FastifyPluginAsync<GuardRoutesOptions> = async (app, options) => {
   const { db, directory, policies, guard, services, release, authenticate } = options;

@@ -11,6 +11,7 @@ import type { Database } from '../db/client.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { certificateAuthentication, type CertificateRoutesOptions } from './certificate-routes.ts';
 import { sendProblem } from './problem-details.ts';
+import { idParams, addressQuery } from './shared-schemas.ts';
 
 export interface MemberKeyRoutesOptions {
   db: Database;
@@ -20,13 +21,6 @@ export interface MemberKeyRoutesOptions {
 }
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;
-const idParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] } as const;
-const addressQuery = {
-  type: 'object',
-  properties: { address: { type: 'string', minLength: 3, maxLength: 320 } },
-  required: ['address'],
-  additionalProperties: false,
-} as const;
 
 export const memberKeyRoutes: FastifyPluginAsync<MemberKeyRoutesOptions> = async (app, { db, keys, directory, authenticate }) => {
   certificateAuthentication(app, db, authenticate);

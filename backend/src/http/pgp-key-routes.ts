@@ -16,15 +16,9 @@ import type { Database } from '../db/client.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { certificateAuthentication, type CertificateRoutesOptions } from './certificate-routes.ts';
 import { sendProblem } from './problem-details.ts';
+import { idParams, addressQuery } from './shared-schemas.ts';
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;
-const idParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] } as const;
-const addressQuery = {
-  type: 'object',
-  properties: { address: { type: 'string', minLength: 3, maxLength: 320 } },
-  required: ['address'],
-  additionalProperties: false,
-} as const;
 
 /** Key files arrive as armored text or binary packets, read as bytes; store problems become problem details. */
 function keyFiles(app: FastifyInstance): void {

@@ -36,3 +36,14 @@ export const recipientMethodsSchema = {
     required: ['address', 'method', 'reasonCode', 'reason'],
   },
 } as const;
+
+/** Route parameters of a resource named by its id (a UUID). */
+export const idParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] } as const;
+
+/** A query that names one address, as the member key routes take it. */
+export const addressQuery = {
+  type: 'object',
+  properties: { address: { type: 'string', minLength: 3, maxLength: 320 } },
+  required: ['address'],
+  additionalProperties: false,
+} as const;
