@@ -4,6 +4,7 @@
  * included, as a gateway calling the tool would pay them). Both also give messages per second of wall time.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 
 export interface Cost {
   cpuMs: number;
@@ -32,4 +33,13 @@ export function childProcesses(n: number, folder: string, pipeline: string, env:
     return Number(minutes) * 60 + Number(secs);
   });
   return { cpuMs: (((children[0] ?? 0) + (children[1] ?? 0)) * 1000) / n, perSecond: n / seconds };
+}
+
+/** A message of about `bytes` bytes of random base64 body, as the protection benchmarks send it. */
+export function benchMessage(bytes: number): Buffer {
+  const text = randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64').slice(0, bytes);
+  const body = (text.match(/.{1,76}/g) ?? []).join('\r\n');
+  return Buffer.from(
+    `From: sender@bench.example\r\nTo: recipient@bench.example\r\nSubject: Bench\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${body}\r\n`,
+  );
 }

@@ -25,7 +25,7 @@ import { encryptEntity, pgpEncryptedPayload, readArmoredMessage } from '../../ba
 import { splitForSmime, withOuterFields } from '../../backend/src/certs/smime-mime.ts';
 import { splitMessage } from '../../backend/src/mail/header-block.ts';
 import { renderMessagePdf } from '../../backend/src/protect/pdf-render.ts';
-import { childProcesses, inProcess, type Cost } from './cpu-cost.ts';
+import { benchMessage as message, childProcesses, inProcess, type Cost } from './cpu-cost.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '100' } } });
 const rounds = Math.max(10, Number(values.rounds));
@@ -41,14 +41,6 @@ const generate = (email: string) =>
 const sender = await generate('sender@bench.example');
 const recipient = await generate('recipient@bench.example');
 for (const key of [sender, recipient]) gpg(['--import'], key.armor());
-
-function message(bytes: number): Buffer {
-  const text = randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64').slice(0, bytes);
-  const body = (text.match(/.{1,76}/g) ?? []).join('\r\n');
-  return Buffer.from(
-    `From: sender@bench.example\r\nTo: recipient@bench.example\r\nSubject: Bench\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${body}\r\n`,
-  );
-}
 
 async function signAndEncrypt(raw: Buffer): Promise<Buffer> {
   const { outer, entity } = splitForSmime(raw);

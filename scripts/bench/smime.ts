@@ -24,7 +24,7 @@ import { detachedSignedEntity, pkcs7MimeEntity, splitForSmime, withOuterFields }
 import { encryptedContent } from '../../backend/src/certs/smime-inbound.ts';
 import { signContent } from '../../backend/src/certs/smime-sign.ts';
 import { splitMessage } from '../../backend/src/mail/header-block.ts';
-import { childProcesses, inProcess } from './cpu-cost.ts';
+import { benchMessage as message, childProcesses, inProcess } from './cpu-cost.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '200' }, 'budget-ratio': { type: 'string', default: '1.5' } } });
 const rounds = Math.max(10, Number(values.rounds));
@@ -39,14 +39,6 @@ for (const who of ['sender', 'recipient']) {
 const der = (who: string) => openssl('x509', '-in', file(`${who}.pem`), '-outform', 'DER');
 const sender = { certificate: der('sender'), chain: [], privateKey: createPrivateKey(readFileSync(file('sender.key'))) };
 const recipient = { certificate: der('recipient'), privateKey: createPrivateKey(readFileSync(file('recipient.key'))) };
-
-function message(bytes: number): Buffer {
-  const text = randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64').slice(0, bytes);
-  const body = (text.match(/.{1,76}/g) ?? []).join('\r\n');
-  return Buffer.from(
-    `From: sender@bench.example\r\nTo: recipient@bench.example\r\nSubject: Bench\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${body}\r\n`,
-  );
-}
 
 async function signAndEncrypt(raw: Buffer): Promise<Buffer> {
   const { outer, entity } = splitForSmime(raw);
