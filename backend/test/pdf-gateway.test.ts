@@ -155,7 +155,7 @@ describe('the password PDF', () => {
     assert.equal(step.detail.pdf.attachments, 1);
 
     // The sender revokes the portal message: the password can no longer be read.
-    const alice = { id: 'test', tenantId: gateway.directory.tenantForDomain('acme.test')!.id, address: 'alice@acme.test', role: 'owner' as const, csrfToken: '', expiresAt: new Date(Date.now() + 60_000), clientIp: '127.0.0.1' };
+    const alice = { id: 'test', tenantId: gateway.directory.tenantForDomain('acme.test')!.id, address: 'alice@acme.test', role: 'owner' as const, csrfToken: '', expiresAt: new Date(Date.now() + 60_000), clientIp: '127.0.0.1', factorRequired: false, factorVerified: false };
     const sent = await gateway.portal.sent.listSent(alice);
     assert.ok(sent.some((m) => JSON.stringify(m).includes('Kennwort für: Vertragsentwurf')), 'the password is in the sender\'s sent list, where it can be revoked');
     await gateway.portal.sent.revoke(alice, id, 'mandant@kanzlei.de', { clientIp: '127.0.0.1' });

@@ -39,7 +39,11 @@ export type PortalProblemType =
   | 'urn:sealpost:problem:busy'
   | 'urn:sealpost:problem:integrity-failed'
   | 'urn:sealpost:problem:expired'
-  | 'urn:sealpost:problem:invalid-request';
+  | 'urn:sealpost:problem:invalid-request'
+  /** 403: the session must prove the recipient's second factor first (GET /api/portal/second-factor). */
+  | 'urn:sealpost:problem:second-factor-required'
+  /** 400: the code, recovery code or passkey answer did not match. */
+  | 'urn:sealpost:problem:second-factor-invalid';
 
 export interface PortalProblem {
   type: PortalProblemType;
@@ -96,6 +100,11 @@ export interface PortalSession {
   expiresAt: string;
   /** The tenant's look; absent for Sealpost's own. */
   branding?: PortalBranding;
+  /**
+   * `required`: this session reads nothing until the recipient proves their second factor;
+   * `verified`: it did. Absent where no second factor is asked.
+   */
+  secondFactor?: 'required' | 'verified';
 }
 
 /**
@@ -296,3 +305,32 @@ export interface AuditEntryList {
   entries: AuditEntryView[];
 }
 // GET/PATCH /api/portal/admin/settings — the tenant's portal settings (backend/src/portal/portal-settings.ts).
+
+// --- Second factor --------------------------------------------------------------------------------
+
+/** GET /api/portal/second-factor — what the recipient has set up and what this session proved. */
+export interface SecondFactorStatus {
+  required: boolean;
+  verified: boolean;
+  /** May this session set up a (further) factor: none yet, or this session proved one. */
+  canEnrol: boolean;
+  totp: boolean;
+  passkeys: number;
+  recoveryCodesLeft: number;
+}
+
+/** POST /api/portal/second-factor/totp/start — the secret to put into an authenticator app. */
+export interface TotpEnrolment {
+  /** Base32, for typing in by hand. */
+  secret: string;
+  /** The otpauth:// URI the QR code holds. */
+  uri: string;
+  /** The QR code as an SVG document. */
+  qrSvg: string;
+}
+
+/** Answer of a confirmed enrolment or a verification; recovery codes only once, when they were made. */
+export interface SecondFactorResult {
+  verified: true;
+  recoveryCodes?: string[];
+}

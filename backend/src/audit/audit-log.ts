@@ -56,6 +56,13 @@ export const AUDIT_ACTIONS = [
   'member_pgp_key_imported',
   'member_pgp_key_exported',
   'member_pgp_key_deleted',
+  /** A recipient set up a second factor (authenticator app or passkey), proved one, failed one, used a recovery code. */
+  'second_factor_enrolled',
+  'second_factor_verified',
+  'second_factor_failed',
+  'recovery_code_used',
+  /** An owner or operator removed a recipient's second factors (lost phone and codes). */
+  'second_factor_reset',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

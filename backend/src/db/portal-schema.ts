@@ -87,6 +87,8 @@ export const portalMessages = pgTable(
     metaWrappedDataKey: bytea('meta_wrapped_data_key').notNull(),
     readReceipt: boolean('read_receipt').notNull().default(false),
     noReply: boolean('no_reply').notNull().default(false),
+    /** The sender asked that the recipient prove a second factor (TOTP or passkey) before reading. */
+    requireSecondFactor: boolean('require_second_factor').notNull().default(false),
     sentAt: at('sent_at').notNull().defaultNow(),
     expiresAt: at('expires_at'),
     firstReadAt: at('first_read_at'),
@@ -138,10 +140,61 @@ export const portalSessions = pgTable('portal_sessions', {
   clientIp: text('client_ip').notNull(),
   bindToIp: boolean('bind_to_ip').notNull().default(true),
   linkId: uuid('link_id'),
+  /** The session reads nothing until its address proves a second factor (portal_factors). */
+  factorRequired: boolean('factor_required').notNull().default(false),
+  factorVerifiedAt: at('factor_verified_at'),
+  /** The WebAuthn challenge this session was last given (registration or sign-in), used once. */
+  factorChallenge: text('factor_challenge'),
   createdAt: at('created_at').notNull().defaultNow(),
   expiresAt: at('expires_at').notNull(),
   endedAt: at('ended_at'),
 });
+
+/**
+ * A recipient's second factors: an authenticator app (TOTP, its secret sealed with the key vault, bound to
+ * the address) or a passkey (WebAuthn public key). A TOTP secret is stored unconfirmed while the recipient
+ * scans it, and counts only once a code from it was typed.
+ */
+export const portalFactors = pgTable(
+  'portal_factors',
+  {
+    id: uuid('id').primaryKey(),
+    tenantId: uuid('tenant_id').notNull(),
+    address: text('address').notNull(),
+    /** totp | passkey */
+    kind: text('kind').notNull(),
+    label: text('label').notNull(),
+    sealedSecret: bytea('sealed_secret'),
+    wrappedDataKey: bytea('wrapped_data_key'),
+    /** TOTP: the last time step accepted, so one code works once. */
+    lastStep: bigint('last_step', { mode: 'number' }),
+    credentialId: text('credential_id'),
+    publicKey: bytea('public_key'),
+    signCount: bigint('sign_count', { mode: 'number' }).notNull().default(0),
+    transports: jsonb('transports').$type<string[]>(),
+    confirmedAt: at('confirmed_at'),
+    createdAt: at('created_at').notNull().defaultNow(),
+    lastUsedAt: at('last_used_at'),
+  },
+  (t) => [
+    index('portal_factors_address_idx').on(t.tenantId, t.address),
+    uniqueIndex('portal_factors_credential_idx').on(t.tenantId, t.credentialId).where(sql`${t.credentialId} is not null`),
+  ],
+);
+
+/** One-time recovery codes for a recipient who lost their factor: only a hash is kept; each works once. */
+export const portalRecoveryCodes = pgTable(
+  'portal_recovery_codes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    tenantId: uuid('tenant_id').notNull(),
+    address: text('address').notNull(),
+    codeHash: text('code_hash').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    usedAt: at('used_at'),
+  },
+  (t) => [index('portal_recovery_codes_address_idx').on(t.tenantId, t.address)],
+);
 
 /** Requests for new links, counted per address and per client IP to rate-limit them across processes. */
 export const portalRateEvents = pgTable(

@@ -391,5 +391,5 @@ export const addinManifestRoutes: FastifyPluginAsync<AddinManifestRoutesOptions>
 
 /** The session the portal's services see for a sender signed in to the add-in (no cookie, so no CSRF token). */
 function addinSession(id: string, tenantId: string, address: string, role: string, expiresAt: Date, clientIp: string): PortalSessionInfo {
-  return { id, tenantId, address, role: role as PortalRole, csrfToken: '', expiresAt, clientIp };
+  return { id, tenantId, address, role: role as PortalRole, csrfToken: '', expiresAt, clientIp, factorRequired: false, factorVerified: false };
 }

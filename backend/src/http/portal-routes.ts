@@ -25,6 +25,7 @@ import { memberPgpKeyRoutes, pgpKeyRoutes } from './pgp-key-routes.ts';
 import type { PgpKeyStore } from '../certs/pgp-keys.ts';
 import type { MemberPgpKeys } from '../certs/pgp-member-keys.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
+import { secondFactorResetRoutes, secondFactorRoutes } from './second-factor-routes.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { MemberKeys } from '../certs/member-keys.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
@@ -140,6 +141,7 @@ const sessionSchema = {
     csrfToken: { type: 'string' },
     expiresAt: { type: 'string' },
     branding: brandingSchema,
+    secondFactor: { type: 'string', enum: ['required', 'verified'] },
   },
   required: ['address', 'tenantName', 'language', 'csrfToken', 'expiresAt'],
 } as const;
@@ -225,8 +227,11 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
   const cookieAttributes = (maxAgeSeconds: number) =>
     `Path=${COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${portal.tenants.secureCookies ? '; Secure' : ''}`;
 
-  /** Resolves the session; state-changing requests must carry the CSRF header. */
-  async function sessionOf(request: FastifyRequest, options: { roles?: PortalRole[] } = {}): Promise<PortalSessionInfo> {
+  /**
+   * Resolves the session; state-changing requests must carry the CSRF header. A session that must still
+   * prove the recipient's second factor reaches only what `unverified` routes offer (the factor itself).
+   */
+  async function sessionOf(request: FastifyRequest, options: { roles?: PortalRole[]; unverified?: boolean } = {}): Promise<PortalSessionInfo> {
     const cookies = parseCookies(request.headers.cookie);
     const lookup = await resolveSession(db, cookies[PORTAL_SESSION_COOKIE], cookies[PORTAL_BROWSER_COOKIE], request.ip);
     if (lookup.kind === 'missing') throw problems.sessionRequired();
@@ -240,6 +245,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       }
     }
     if (options.roles && (!session.role || !options.roles.includes(session.role))) throw problems.forbidden();
+    if (session.factorRequired && !session.factorVerified && !options.unverified) throw problems.secondFactorRequired();
     request.portalSession = session;
     return session;
   }
@@ -327,7 +333,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         },
       },
     },
-    async (request) => portal.tenants.sessionView(await sessionOf(request)),
+    async (request) => portal.tenants.sessionView(await sessionOf(request, { unverified: true })),
   );
 
   // The portal's first question on every page: answered 200 for anonymous visitors too, so a visit without
@@ -381,7 +387,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
   );
 
   app.delete('/session', async (request, reply) => {
-    const session = await sessionOf(request);
+    const session = await sessionOf(request, { unverified: true });
     await endSession(db, session);
     reply.header('set-cookie', [
       `${PORTAL_SESSION_COOKIE}=; ${cookieAttributes(0)}`,
@@ -400,6 +406,12 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
     },
   }, async (request) => portal.tenants.limitsFor((await sessionOf(request)).tenantId));
+
+  await app.register(secondFactorRoutes, {
+    prefix: '/second-factor',
+    factors: portal.factors,
+    authenticate: (request) => sessionOf(request, { unverified: true }),
+  });
 
   // --- Reading -----------------------------------------------------------------------------------
 
@@ -605,12 +617,21 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
               maxAttachmentBytes: { type: 'integer', minimum: 0 },
               maxAttachments: { type: 'integer', minimum: 0, maximum: 100 },
               maxReplyBytes: { type: 'integer', minimum: 0 },
+              secondFactor: { type: 'string', enum: ['on-request', 'always'] },
             },
           },
         },
       },
       async (request) => updatePortalSettings(db, (await sessionOf(request, { roles: ADMIN_ROLES })).tenantId, request.body),
     );
+    await admin.register(secondFactorResetRoutes, {
+      prefix: '/second-factors',
+      factors: portal.factors,
+      authenticate: async (request) => {
+        const session = await sessionOf(request, { roles: ADMIN_ROLES });
+        return { tenantId: session.tenantId, actor: session.address };
+      },
+    });
     if (setup) {
       await admin.register(setupRoutes, {
         prefix: '/setup',

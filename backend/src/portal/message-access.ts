@@ -54,6 +54,8 @@ export async function findAccess(
   if (visibility.kind === 'withdrawn' && options.withdrawn === 'refuse') {
     throw problems.expired(visibility.withdrawal === 'revoked' ? 'The sender withdrew access to this message.' : 'This message has expired.');
   }
+  // The sender asked the recipient to prove a second factor (option otp): a session that has not, reads nothing of it.
+  if (visibility.viewerIsExternal && row.requireSecondFactor && !session.factorVerified) throw problems.secondFactorRequired();
   return { row, thread, relation: visibility.relation, viewerIsExternal: visibility.viewerIsExternal };
 }
 

@@ -16,6 +16,7 @@ import { spoolPortalMail, type PortalMailingDeps } from './portal-outbox.ts';
 import { problems } from './portal-problems.ts';
 import { languageFor } from './portal-settings.ts';
 import { openMeta, portalMessageHeadColumns, type PortalMessageHead } from './portal-store.ts';
+import type { SecondFactors } from './second-factor.ts';
 import { createSession, type NewSession } from './sessions.ts';
 import { readableByRecipient, withdrawalOf } from './visibility.ts';
 
@@ -25,6 +26,7 @@ const nothingToDo: DeferredWork = async () => {};
 
 export interface PortalLinksOptions extends PortalMailingDeps {
   directory: TenantDirectory;
+  factors: SecondFactors;
   /** Rate limits for asking for links: per address and per client IP, within windowSeconds. */
   linkRequestLimits?: { perAddress: number; perIp: number; windowSeconds: number };
 }
@@ -64,6 +66,10 @@ export class PortalLinks {
         const [row] = await tx.select(portalMessageHeadColumns).from(portalMessages).where(eq(portalMessages.id, link.portalMessageId));
         if (!row || withdrawalOf(row)) throw problems.linkUnusable();
       }
+      // Members prove who they are by signing in; a recipient outside the tenant may have to prove a second factor.
+      const factorRequired =
+        role === undefined &&
+        (await this.options.factors.requiredForNewSession(tx, { tenantId: link.tenantId, address: link.address, always: settings.secondFactor === 'always' }));
       const created = await createSession(tx, {
         tenantId: link.tenantId,
         address: link.address,
@@ -72,6 +78,7 @@ export class PortalLinks {
         bindToIp: settings.bindSessionToIp,
         ttlMinutes: settings.sessionTtlMinutes,
         linkId: link.id,
+        factorRequired,
       });
       await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: link.tenantId,
@@ -80,7 +87,7 @@ export class PortalLinks {
         actorAddress: link.address,
         clientIp,
         subjectId: link.portalMessageId ?? undefined,
-        details: { channel: 'magic-link', purpose: link.purpose, role: role ?? null },
+        details: { channel: 'magic-link', purpose: link.purpose, role: role ?? null, ...(factorRequired ? { secondFactor: 'required' } : {}) },
       });
       const view = this.options.tenants.describeSession(created.session, settings);
       return { created, view, threadId, messageId: link.portalMessageId ?? undefined, purpose: link.purpose };

@@ -63,7 +63,8 @@ export class PortalMailbox {
       ...(metas[i]!.fromName ? { fromName: metas[i]!.fromName } : {}),
       sentAt: row.sentAt.toISOString(),
       subject: metas[i]!.subject,
-      preview: metas[i]!.preview,
+      // What the sender asked a second factor for shows no preview until the recipient proved it.
+      preview: external && row.requireSecondFactor && !session.factorVerified ? '' : metas[i]!.preview,
       read: row.toAddress === session.address ? row.firstReadAt !== null : true,
       direction: row.direction as MessageSummary['direction'],
     }));

@@ -44,4 +44,13 @@ export const problems = {
       { 'retry-after': String(retryAfter) },
     ),
   invalid: (detail: string) => new PortalProblemError('invalid-request', 400, 'The request is not valid', detail),
+  secondFactorRequired: () =>
+    new PortalProblemError(
+      'second-factor-required',
+      403,
+      'Confirm it is you',
+      'This message asks for your second factor: a code from your authenticator app, a passkey or a recovery code.',
+    ),
+  secondFactorInvalid: (detail = 'The code did not match. Check the time on your device and try the newest code.') =>
+    new PortalProblemError('second-factor-invalid', 400, 'That did not match', detail),
 };

@@ -37,6 +37,11 @@ export interface PortalSettings {
   maxAttachmentBytes: number;
   maxAttachments: number;
   maxReplyBytes: number;
+  /**
+   * When recipients must prove a second factor (authenticator app, passkey): `on-request` when the sender
+   * asks (option `otp`) or the recipient set one up; `always` for every recipient outside the tenant.
+   */
+  secondFactor: 'on-request' | 'always';
 }
 
 export const DEFAULT_PORTAL_SETTINGS: PortalSettings = {
@@ -53,6 +58,7 @@ export const DEFAULT_PORTAL_SETTINGS: PortalSettings = {
   maxAttachmentBytes: 20 * 1024 * 1024,
   maxAttachments: 10,
   maxReplyBytes: 25 * 1024 * 1024,
+  secondFactor: 'on-request',
 };
 
 export async function loadPortalSettings(q: Queryable, tenantId: string): Promise<PortalSettings> {

@@ -89,6 +89,8 @@ export interface NewPortalMessage {
   meta: PortalMessageMeta;
   readReceipt: boolean;
   noReply: boolean;
+  /** The sender asked that the recipient prove a second factor before reading (option otp). */
+  requireSecondFactor?: boolean;
   sentAt: Date;
   expiresAt?: Date;
 }
@@ -136,6 +138,7 @@ export async function insertPortalMessages(q: Queryable, vault: KeyVault, list: 
       metaWrappedDataKey: sealedMeta.wrappedDataKey,
       readReceipt: message.readReceipt,
       noReply: message.noReply,
+      requireSecondFactor: message.requireSecondFactor ?? false,
       sentAt: message.sentAt,
       expiresAt: message.expiresAt ?? null,
     });

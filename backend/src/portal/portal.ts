@@ -12,6 +12,7 @@ import { PortalLinks } from './portal-links.ts';
 import { PortalMailbox } from './portal-mailbox.ts';
 import { PortalReplies } from './portal-replies.ts';
 import { RecipientCopies } from './recipient-copies.ts';
+import { SecondFactors } from './second-factor.ts';
 import { SentCopies } from './sent-copies.ts';
 import { TenantPortal } from './tenant-portal.ts';
 
@@ -50,6 +51,8 @@ export interface Portal {
   replies: PortalReplies;
   /** What members sent: listing, revoking, changing expiry. */
   sent: SentCopies;
+  /** Recipients' second factors: authenticator apps, passkeys, recovery codes. */
+  factors: SecondFactors;
 }
 
 export function createPortal(options: PortalOptions): Portal {
@@ -63,14 +66,16 @@ export function createPortal(options: PortalOptions): Portal {
     auditCheckpoints: options.auditCheckpoints,
   });
   const opener = new MessageOpener({ db, vault, logger, reading: options.reading });
+  const factors = new SecondFactors({ db, vault, directory, publicUrl: options.publicUrl });
   return {
     db,
     tenants,
     copies: new RecipientCopies({ db, vault, directory, tenants, hostname, onSpooled }),
-    links: new PortalLinks({ db, vault, directory, tenants, hostname, onSpooled, linkRequestLimits: options.linkRequestLimits }),
+    links: new PortalLinks({ db, vault, directory, tenants, factors, hostname, onSpooled, linkRequestLimits: options.linkRequestLimits }),
     opener,
     mailbox: new PortalMailbox({ db, vault, directory, tenants, opener, hostname, onSpooled }),
     replies: new PortalReplies({ db, vault, tenants, hostname, onSpooled }),
     sent: new SentCopies({ db, vault, tenants }),
+    factors,
   };
 }

@@ -314,6 +314,7 @@ export class RecipientCopies {
           meta,
           readReceipt: request.options.includes('read-receipt'),
           noReply: request.options.includes('no-reply'),
+          requireSecondFactor: request.options.includes('otp'),
           sentAt: now,
           expiresAt,
         });

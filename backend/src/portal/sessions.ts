@@ -19,6 +19,10 @@ export interface PortalSessionInfo {
   csrfToken: string;
   expiresAt: Date;
   clientIp: string;
+  /** The session reads nothing until the recipient proves a second factor (second-factor.ts). */
+  factorRequired: boolean;
+  /** The recipient proved a second factor in this session. */
+  factorVerified: boolean;
 }
 
 export interface NewSession {
@@ -29,7 +33,16 @@ export interface NewSession {
 
 export async function createSession(
   q: Queryable,
-  input: { tenantId: string; address: string; role?: PortalRole; clientIp: string; bindToIp: boolean; ttlMinutes: number; linkId?: string },
+  input: {
+    tenantId: string;
+    address: string;
+    role?: PortalRole;
+    clientIp: string;
+    bindToIp: boolean;
+    ttlMinutes: number;
+    linkId?: string;
+    factorRequired?: boolean;
+  },
 ): Promise<NewSession> {
   const sessionToken = newSecret();
   const browserSecret = newSecret();
@@ -47,13 +60,24 @@ export async function createSession(
       clientIp: input.clientIp,
       bindToIp: input.bindToIp,
       linkId: input.linkId ?? null,
+      factorRequired: input.factorRequired ?? false,
       expiresAt,
     })
     .returning({ id: portalSessions.id });
   return {
     sessionToken,
     browserSecret,
-    session: { id: row!.id, tenantId: input.tenantId, address: input.address, role: input.role, csrfToken, expiresAt, clientIp: input.clientIp },
+    session: {
+      id: row!.id,
+      tenantId: input.tenantId,
+      address: input.address,
+      role: input.role,
+      csrfToken,
+      expiresAt,
+      clientIp: input.clientIp,
+      factorRequired: input.factorRequired ?? false,
+      factorVerified: false,
+    },
   };
 }
 
@@ -89,6 +113,8 @@ export async function resolveSession(
     csrfToken: row.csrfToken,
     expiresAt: row.expiresAt,
     clientIp: row.clientIp,
+    factorRequired: row.factorRequired,
+    factorVerified: row.factorVerifiedAt !== null,
   };
   if (row.bindToIp && row.clientIp !== clientIp) return { kind: 'ip-changed', session };
   return { kind: 'ok', session };
@@ -96,4 +122,26 @@ export async function resolveSession(
 
 export async function endSession(q: Queryable, session: { id: string; tenantId: string }): Promise<void> {
   await withTenants(q, session.tenantId, (tx) => tx.update(portalSessions).set({ endedAt: sql`now()` }).where(eq(portalSessions.id, session.id)));
+}
+
+/** Marks the session as having proved the recipient's second factor. */
+export async function markFactorVerified(q: Queryable, session: { id: string; tenantId: string }): Promise<void> {
+  await withTenants(q, session.tenantId, (tx) =>
+    tx.update(portalSessions).set({ factorVerifiedAt: sql`now()`, factorChallenge: null }).where(eq(portalSessions.id, session.id)),
+  );
+}
+
+/** Keeps the WebAuthn challenge this session was just given. */
+export async function setFactorChallenge(q: Queryable, session: { id: string; tenantId: string }, challenge: string): Promise<void> {
+  await withTenants(q, session.tenantId, (tx) => tx.update(portalSessions).set({ factorChallenge: challenge }).where(eq(portalSessions.id, session.id)));
+}
+
+/** Takes (reads and clears) the session's WebAuthn challenge, so one challenge answers once. */
+export async function takeFactorChallenge(q: Queryable, session: { id: string; tenantId: string }): Promise<string | undefined> {
+  return withTenants(q, session.tenantId, async (tx) => {
+    const [row] = await tx.select({ challenge: portalSessions.factorChallenge }).from(portalSessions).where(eq(portalSessions.id, session.id));
+    if (!row?.challenge) return undefined;
+    await tx.update(portalSessions).set({ factorChallenge: null }).where(eq(portalSessions.id, session.id));
+    return row.challenge;
+  });
 }

@@ -104,6 +104,7 @@ export class TenantPortal {
       ...(session.role ? { role: session.role } : {}),
       csrfToken: session.csrfToken,
       expiresAt: session.expiresAt.toISOString(),
+      ...(session.factorVerified ? { secondFactor: 'verified' as const } : session.factorRequired ? { secondFactor: 'required' as const } : {}),
     };
   }
 
