@@ -6,7 +6,6 @@
  * the tenant can ask it of every recipient.
  */
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { and, eq } from 'drizzle-orm';
 import MailComposer from 'nodemailer/lib/mail-composer';
@@ -18,27 +17,7 @@ import { PortalBrowser } from './support/portal-browser.ts';
 import { tokenOf } from './support/portal-mail.ts';
 import { SmtpConversation } from './support/smtp-conversation.ts';
 import { acmeTenant, startTestGateway } from './support/test-gateway.ts';
-
-/** RFC 4648 base32, as authenticator apps read the secret. */
-function base32Decode(text: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const char of text.split('=')[0]!.toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, '0');
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}
-
-/** RFC 6238 TOTP (HMAC-SHA1, 30 s, 6 digits) for the given time step, as an authenticator app computes it. */
-function totpCode(secret: string, step: number): string {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac('sha1', base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1]! & 0x0f;
-  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(value).padStart(6, '0');
-}
-const currentStep = () => Math.floor(Date.now() / 30_000);
+import { currentStep, totpCode } from './support/totp.ts';
 
 describe('second factor for portal recipients', () => {
   let database: TestDatabase;

@@ -12,7 +12,20 @@ import { followInApp, navigate, useLocation } from './router.ts';
 import { SessionContext, canReadPolicies, fetchSession, isAdminRole, useSession } from './session.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
-import { CertificatesPage, InboxPage, IpChangedPage, NotFoundPage, PgpKeysPage, PoliciesPage, QuarantinePage, SentPage, SetupPage, StartPage, ThreadPage } from './lazy-pages.tsx';
+import {
+  CertificatesPage,
+  InboxPage,
+  IpChangedPage,
+  NotFoundPage,
+  PgpKeysPage,
+  PoliciesPage,
+  QuarantinePage,
+  SecondFactorPage,
+  SentPage,
+  SetupPage,
+  StartPage,
+  ThreadPage,
+} from './lazy-pages.tsx';
 import { rememberAfterSignIn } from './after-sign-in.ts';
 
 const useStyles = makeStyles({
@@ -133,7 +146,7 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
   );
 }
 
-function Page({ ipChanged }: { ipChanged: boolean }) {
+function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; factorNeeded: boolean; onFactorDone: () => void }) {
   const { path } = useLocation();
   const { session } = useSession();
   const { t } = useI18n();
@@ -141,6 +154,8 @@ function Page({ ipChanged }: { ipChanged: boolean }) {
   if (ipChanged) return <IpChangedPage />;
   if (path === '/portal') return <StartPage />;
   if (session === undefined) return <Spinner label={t('loading')} />;
+  // Whatever page was asked for shows once the recipient proved their second factor.
+  if (session && (session.secondFactor === 'required' || factorNeeded)) return <SecondFactorPage onDone={onFactorDone} />;
   const threadMatch = /^\/portal\/threads\/([^/]+)$/.exec(path);
   if (path === '/portal/threads' || threadMatch || path === '/portal/sent' || path === '/portal/admin/setup' || path === '/portal/admin/certificates' || path === '/portal/admin/pgp-keys') {
     if (!session) return <StartPage />;
@@ -168,6 +183,8 @@ export function App() {
   const styles = useStyles();
   const [session, setSession] = useState<PortalSession | null | undefined>(undefined);
   const [ipChanged, setIpChanged] = useState(false);
+  /** A message asked for the second factor this session has not proved yet. */
+  const [factorNeeded, setFactorNeeded] = useState(false);
   const [chosenLanguage, setChosenLanguage] = useState<PortalLanguage | undefined>(storedLanguage);
   const language = chosenLanguage ?? session?.language ?? browserLanguage();
   const i18n = useMemo(() => makeI18n(language), [language]);
@@ -198,7 +215,9 @@ export function App() {
     if (withoutTrailingSlashes(window.location.pathname) === '/portal/open') setSession(null);
     else void reload();
     return onSessionProblem((problem) => {
-      if (problem.is('session-ip-changed')) {
+      if (problem.is('second-factor-required')) {
+        setFactorNeeded(true);
+      } else if (problem.is('session-ip-changed')) {
         setIpChanged(true);
       } else {
         setSession(null);
@@ -227,7 +246,7 @@ export function App() {
           <Header language={language} onLanguage={chooseLanguage} branding={branding} />
           <main id="content" className={styles.main} tabIndex={-1}>
             <Suspense fallback={<Spinner label={i18n.t('loading')} />}>
-              <Page ipChanged={ipChanged} />
+              <Page ipChanged={ipChanged} factorNeeded={factorNeeded} onFactorDone={() => setFactorNeeded(false)} />
             </Suspense>
           </main>
         </SessionContext.Provider>

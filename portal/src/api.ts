@@ -31,7 +31,7 @@ export function setCsrfToken(token: string): void {
 
 type SessionListener = (problem: ApiProblem) => void;
 const sessionListeners = new Set<SessionListener>();
-/** Called for every answer saying the session is missing or tied to another network. */
+/** Called for every answer saying the session is missing, tied to another network, or must prove its second factor. */
 export function onSessionProblem(listener: SessionListener): () => void {
   sessionListeners.add(listener);
   return () => sessionListeners.delete(listener);
@@ -88,7 +88,7 @@ export async function apiRequest<T>(method: string, path: string, body?: unknown
   }
   if (!response.ok) {
     const problem = await problemOf(response);
-    if (!options.quiet && (problem.is('session-ip-changed') || problem.is('session-required'))) {
+    if (!options.quiet && (problem.is('session-ip-changed') || problem.is('session-required') || problem.is('second-factor-required'))) {
       for (const listener of sessionListeners) listener(problem);
     }
     throw problem;

@@ -40,3 +40,4 @@ export const QuarantinePage = lazyPage(() => import(/* webpackChunkName: "quaran
 export const PoliciesPage = lazyPage(() => import(/* webpackChunkName: "policies" */ './pages/PoliciesPage.tsx').then((m) => m.PoliciesPage));
 export const PgpKeysPage = lazyPage(() => import(/* webpackChunkName: "pgp-keys" */ './pages/PgpKeysPage.tsx').then((m) => m.PgpKeysPage));
 export const CertificatesPage = lazyPage(() => import(/* webpackChunkName: "certificates" */ './pages/CertificatesPage.tsx').then((m) => m.CertificatesPage));
+export const SecondFactorPage = lazyPage(() => import(/* webpackChunkName: "second-factor" */ './pages/SecondFactorPage.tsx').then((m) => m.SecondFactorPage));

@@ -36,6 +36,10 @@ export function problemText(error: unknown, t: Translate, context: { maxMessages
       return t('problemUnreachable');
     case 'urn:sealpost:problem:busy':
       return t('problemBusy');
+    case 'urn:sealpost:problem:second-factor-invalid':
+      return t('factorInvalid');
+    case 'urn:sealpost:problem:second-factor-required':
+      return t('factorTitle');
     default:
       return t('problemUnexpected', { status: problem.status || '—' });
   }

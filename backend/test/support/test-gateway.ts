@@ -92,9 +92,11 @@ export async function startBrowserGateway(
   database: TestDatabase,
   tenants: TenantDefinition[],
   env: Record<string, string> = {},
+  /** `localhost` where the browser needs a host name rather than an address (passkeys are bound to a domain). */
+  host = '127.0.0.1',
 ): Promise<{ gateway: Gateway; origin: string }> {
   const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `http://${host}:${port}`;
   const gateway = await startTestGateway(database, tenants, { ...env, SEALPOST_HTTP_PORT: String(port), SEALPOST_PUBLIC_URL: origin });
   return { gateway, origin };
 }

@@ -10,7 +10,7 @@ import { OPEN_LINK_PURPOSE_PARAM, OPEN_LINK_TOKEN_PARAM, type OpenLinkResponse }
 import { ApiProblem, api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { problemText } from '../problems.ts';
-import { SentPage, ThreadPage } from '../lazy-pages.tsx';
+import { SecondFactorPage, SentPage, ThreadPage } from '../lazy-pages.tsx';
 import { prefetch } from '../prefetch.ts';
 import { navigate, useLocation } from '../router.ts';
 import { goAfterSignIn } from '../after-sign-in.ts';
@@ -53,9 +53,14 @@ export function OpenPage() {
         }
       } else if (opened.threadId) {
         const thread = encodeURIComponent(opened.threadId);
-        prefetch(`/api/portal/threads/${thread}`);
-        if (opened.messageId) prefetch(`/api/portal/messages/${encodeURIComponent(opened.messageId)}`);
-        await messagePage;
+        if (opened.session?.secondFactor === 'required') {
+          // Nothing can be read before the second factor: its page comes first, the thread after it.
+          await SecondFactorPage.preload().catch(() => undefined);
+        } else {
+          prefetch(`/api/portal/threads/${thread}`);
+          if (opened.messageId) prefetch(`/api/portal/messages/${encodeURIComponent(opened.messageId)}`);
+          await messagePage;
+        }
         const message = opened.messageId ? `?message=${encodeURIComponent(opened.messageId)}` : '';
         navigate(`/portal/threads/${thread}${message}`, { replace: true });
       } else navigate('/portal/threads', { replace: true });
