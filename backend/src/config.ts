@@ -2,6 +2,7 @@
  * Configuration, read once at start-up. Nothing else reads process.env.
  * An invalid value stops the start with a message that names the variable.
  */
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -119,6 +120,21 @@ const environmentSchema = z.object({
   SEALPOST_PORTAL_CACHE_MB: positiveInt.default(64),
   SEALPOST_PORTAL_CACHE_SECONDS: positiveInt.default(300),
   SEALPOST_ADDIN_TRY: z.enum(['on', 'off'], { message: 'must be "on" or "off"' }).optional(),
+  /**
+   * The portal on its own host: `gateway` hands portal copies over the S/MIME tunnel to the portal host;
+   * `portal` is that host (portal and tunnel, no public SMTP listener). Unset: both in one process.
+   */
+  SEALPOST_TUNNEL_ROLE: z.enum(['gateway', 'portal'], { message: 'must be "gateway" or "portal"' }).optional(),
+  /** This side's tunnel certificate and private key (PEM files). */
+  SEALPOST_TUNNEL_CERT: z.string().min(1).optional(),
+  SEALPOST_TUNNEL_KEY: z.string().min(1).optional(),
+  /** The other side's tunnel certificate (PEM file): the only signer this side accepts. */
+  SEALPOST_TUNNEL_PEER_CERT: z.string().min(1).optional(),
+  /** The other side's tunnel listener. */
+  SEALPOST_TUNNEL_PEER: smtpUrl.optional(),
+  /** Where this side's tunnel listener listens. */
+  SEALPOST_TUNNEL_HOST: z.string().min(1).default('127.0.0.1'),
+  SEALPOST_TUNNEL_PORT: port.default(2526),
   NODE_ENV: z.string().optional(),
   SEALPOST_ENTRA_AUTHORITY: z.string().url('must be an absolute URL such as https://login.microsoftonline.com').default('https://login.microsoftonline.com'),
 });
@@ -315,6 +331,8 @@ export interface Config {
   };
   http: { host: string; port: number; publicUrl: string };
   relay?: string;
+  /** The S/MIME tunnel to a portal on its own host (SEALPOST_TUNNEL_*); unset when both run in one process. */
+  tunnel?: TunnelSettings;
   /** Inbound checks' outside sources: the GeoIP database and the DNS servers sender authentication asks. */
   guard: { geoipDatabase?: string; dnsServers?: string[]; dnsTimeoutMs: number; linkFollowTimeoutMs: number; linkFollowAllow: string[] };
   /** How old a burst's backlog may grow while the intake goes first (0: no priority). */
@@ -485,6 +503,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const addinTry = addinTryWanted(e.SEALPOST_ADDIN_TRY, e.SEALPOST_CONFIG, e.NODE_ENV);
+  const tunnel = tunnelSettings(e);
 
   const smtpHostname = e.SEALPOST_HOSTNAME ?? hostname();
   const dataDir = resolve(e.SEALPOST_DATA_DIR);
@@ -518,6 +537,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       publicUrl: (e.SEALPOST_PUBLIC_URL ?? `http://localhost:${e.SEALPOST_HTTP_PORT}`).replace(/\/$/, ''),
     },
     relay: e.SEALPOST_RELAY,
+    ...(tunnel ? { tunnel } : {}),
     guard: {
       geoipDatabase: e.SEALPOST_GEOIP_DB === undefined ? undefined : resolve(e.SEALPOST_GEOIP_DB),
       dnsServers: e.SEALPOST_DNS_SERVERS?.split(',').map((s) => s.trim()),
@@ -575,6 +595,65 @@ function addinTryWanted(setting: 'on' | 'off' | undefined, configFile: string | 
   }
   if (setting !== undefined) return setting === 'on';
   return production === undefined;
+}
+
+export interface TunnelSettings {
+  role: 'gateway' | 'portal';
+  /** DER. */
+  certificate: Buffer;
+  privateKey: KeyObject;
+  /** DER. */
+  peerCertificate: Buffer;
+  peer: string;
+  host: string;
+  port: number;
+}
+
+/** The tunnel's settings, checked together: a role needs all four, and each file must hold what it names. */
+function tunnelSettings(e: z.infer<typeof environmentSchema>): TunnelSettings | undefined {
+  const named = { SEALPOST_TUNNEL_CERT: e.SEALPOST_TUNNEL_CERT, SEALPOST_TUNNEL_KEY: e.SEALPOST_TUNNEL_KEY, SEALPOST_TUNNEL_PEER_CERT: e.SEALPOST_TUNNEL_PEER_CERT, SEALPOST_TUNNEL_PEER: e.SEALPOST_TUNNEL_PEER };
+  if (!e.SEALPOST_TUNNEL_ROLE) {
+    const stray = Object.entries(named).find(([, value]) => value !== undefined);
+    if (stray) throw new ConfigurationError(`Invalid configuration:\n${stray[0]}: is used only with SEALPOST_TUNNEL_ROLE (gateway or portal)`);
+    return undefined;
+  }
+  const missing = Object.entries(named).filter(([, value]) => value === undefined).map(([name]) => name);
+  if (missing.length > 0) throw new ConfigurationError(`Invalid configuration:\n${missing.join(', ')}: required with SEALPOST_TUNNEL_ROLE=${e.SEALPOST_TUNNEL_ROLE}`);
+  const read = (name: string, file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigurationError(`Invalid configuration:\n${name}: cannot read ${file}: ${(error as Error).message}`);
+    }
+  };
+  const certificate = (name: string, file: string) => {
+    try {
+      return Buffer.from(new X509Certificate(read(name, file)).raw);
+    } catch (error) {
+      if (error instanceof ConfigurationError) throw error;
+      throw new ConfigurationError(`Invalid configuration:\n${name}: ${file} holds no PEM certificate`);
+    }
+  };
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(read('SEALPOST_TUNNEL_KEY', e.SEALPOST_TUNNEL_KEY!));
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw error;
+    throw new ConfigurationError(`Invalid configuration:\nSEALPOST_TUNNEL_KEY: ${e.SEALPOST_TUNNEL_KEY} holds no PEM private key`);
+  }
+  const own = certificate('SEALPOST_TUNNEL_CERT', e.SEALPOST_TUNNEL_CERT!);
+  if (!new X509Certificate(own).checkPrivateKey(privateKey)) {
+    throw new ConfigurationError('Invalid configuration:\nSEALPOST_TUNNEL_KEY: is not the key of the certificate in SEALPOST_TUNNEL_CERT');
+  }
+  return {
+    role: e.SEALPOST_TUNNEL_ROLE,
+    certificate: own,
+    privateKey,
+    peerCertificate: certificate('SEALPOST_TUNNEL_PEER_CERT', e.SEALPOST_TUNNEL_PEER_CERT!),
+    peer: e.SEALPOST_TUNNEL_PEER!,
+    host: e.SEALPOST_TUNNEL_HOST,
+    port: e.SEALPOST_TUNNEL_PORT,
+  };
 }
 
 /** A trust anchor file named in the tenant file, relative to it; undefined when it cannot be read. */

@@ -21,7 +21,9 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { ProtectionModes, type ProtectionHandler } from './protect/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { createPortal, type Portal } from './portal/portal.ts';
-import { autoProtection, portalProtection } from './protect/portal-mode.ts';
+import { autoProtection, portalProtection, type PortalStorage } from './protect/portal-mode.ts';
+import { TunnelPortalStorage, tunnelForwarder, type TunnelIdentity } from './portal/portal-tunnel.ts';
+import { createTunnelListener, portalCopyReceiver, portalMailReceiver } from './portal/tunnel-listener.ts';
 import { certificateLookup, smimeProtection } from './protect/smime-mode.ts';
 import { pgpKeyLookup, pgpProtection } from './protect/pgp-mode.ts';
 import { pdfProtection } from './protect/pdf-mode.ts';
@@ -82,6 +84,8 @@ export interface Gateway {
   httpPort: number;
   /** The separate metrics listener's port, when SEALPOST_METRICS_PORT is set. */
   metricsPort?: number;
+  /** The S/MIME tunnel listener's port, when the portal runs on its own host (SEALPOST_TUNNEL_ROLE). */
+  tunnelPort?: number;
   demo?: DemoTenant;
   /** The task pane's local try page, when the demo runs with it on. */
   addinTryUrl?: string;
@@ -163,6 +167,10 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     parts.guard ?? createTenantGuard({ policies, directory, logger, metrics: metrics.registry, checks: gatewayGuardChecks(guardServices) });
   const protectionModes = new ProtectionModes();
   const client = new SmtpDeliveryClient({ heloName: config.smtp.hostname });
+  const tunnel = config.tunnel;
+  const tunnelIdentity: TunnelIdentity | undefined = tunnel
+    ? { certificate: tunnel.certificate, privateKey: tunnel.privateKey, peerCertificate: tunnel.peerCertificate }
+    : undefined;
   const retry = {
     firstRetryMs: config.delivery.firstRetryMs,
     maxRetryMs: config.delivery.maxRetryMs,
@@ -191,6 +199,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     lockSeconds: config.delivery.leaseSeconds,
     pollMs: config.workerPollMs,
     onBounceSpooled: () => pipeline.signal.notify(),
+    // The portal on its own host delivers nothing itself: all its mail goes to the gateway over the tunnel.
+    ...(tunnel?.role === 'portal' ? { forward: tunnelForwarder({ identity: tunnelIdentity!, peer: tunnel.peer, client, hostname: config.smtp.hostname }) } : {}),
   });
   pipeline = new StageRunner({
     intakePriority,
@@ -275,12 +285,30 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   // What 'auto' and the previews know about recipients: the certificate and OpenPGP key stores.
   const directories = new DirectoryLookup();
   const recipientKeys = { smimeCertificates: certificateLookup(certificates, { lookup: directories, tenants: directory }), pgpKeys: pgpKeyLookup(pgpKeys) };
-  protectionModes.register(portalProtection(portal.copies));
+  // Where portal copies are stored: here, or on the portal's own host over the tunnel.
+  const portalStorage: PortalStorage =
+    tunnel?.role === 'gateway'
+      ? new TunnelPortalStorage({ identity: tunnelIdentity!, peer: tunnel.peer, client, directory, hostname: config.smtp.hostname })
+      : portal.copies;
+  protectionModes.register(portalProtection(portalStorage));
   protectionModes.register(smimeProtection({ store: certificates, memberKeys, directory, directories }));
   // The password PDF is offered where a tenant turns it on (encryption.ways.pdf); its passwords are derived per message and recipient.
-  protectionModes.register(pdfProtection({ portal: portal.copies, directory, maxMessageBytes: config.pdf.maxMessageBytes, passwordKey: createHmac('sha256', master.key).update('sealpost:pdf-password-key').digest() }));
+  protectionModes.register(pdfProtection({ portal: portalStorage, directory, maxMessageBytes: config.pdf.maxMessageBytes, passwordKey: createHmac('sha256', master.key).update('sealpost:pdf-password-key').digest() }));
   protectionModes.register(pgpProtection({ store: pgpKeys, memberKeys: memberPgpKeys, directory, wkd: parts.wkd ?? new WkdLookup() }));
-  protectionModes.register(autoProtection({ portal: portal.copies, directory, protectionModes, keys: recipientKeys }));
+  protectionModes.register(autoProtection({ portal: portalStorage, directory, protectionModes, keys: recipientKeys }));
+  const tunnelListener = tunnel
+    ? createTunnelListener({
+        identity: tunnelIdentity!,
+        hostname: config.smtp.hostname,
+        logger,
+        // A message at the gateway's limit, base64-encoded twice (signed, then encrypted), with room for the seals.
+        maxMessageBytes: Math.ceil(config.smtp.maxMessageBytes * 1.9) + 1024 * 1024,
+        receive:
+          tunnel.role === 'portal'
+            ? portalCopyReceiver({ db, vault, directory, copies: portal.copies, onStored: () => delivery.signal.notify() })
+            : portalMailReceiver({ db, vault, directory, onSpooled: () => delivery.signal.notify() }),
+      })
+    : undefined;
   for (const handler of parts.protectionModes ?? []) protectionModes.register(handler);
   const housekeeping = new HousekeepingWorker({
     db,
@@ -350,12 +378,15 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   refresher.unref();
 
   let metricsHttp: Awaited<ReturnType<typeof createMetricsApp>> | undefined;
+  let smtpListening = false;
+  let tunnelListening = false;
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       ready = false;
       clearInterval(refresher);
-      await new Promise<void>((resolve) => smtp.close(() => resolve()));
+      if (smtpListening) await new Promise<void>((resolve) => smtp.close(() => resolve()));
+      if (tunnelListening) await new Promise<void>((resolve) => tunnelListener!.close(() => resolve()));
       await pipeline.stop();
       await delivery.stop();
       await housekeeping.stop();
@@ -371,13 +402,15 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   };
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      smtp.once('error', reject);
-      smtp.listen(config.smtp.port, config.smtp.host, () => {
-        smtp.off('error', reject);
-        resolve();
-      });
-    });
+    // The portal on its own host takes no mail from the Internet or the tenants: only the tunnel.
+    if (tunnel?.role !== 'portal') {
+      await listenSmtp(smtp, config.smtp.port, config.smtp.host);
+      smtpListening = true;
+    }
+    if (tunnelListener) {
+      await listenSmtp(tunnelListener, tunnel!.port, tunnel!.host);
+      tunnelListening = true;
+    }
     await http.listen({ port: config.http.port, host: config.http.host });
     metricsHttp =
       config.metrics.port === undefined ? undefined : await createMetricsApp({ logger, metrics, token: config.metrics.token });
@@ -390,7 +423,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   }
   ready = true;
 
-  smtpPort = (smtp.server.address() as AddressInfo).port;
+  smtpPort = smtpListening ? (smtp.server.address() as AddressInfo).port : 0;
+  const tunnelPort = tunnelListening ? (tunnelListener!.server.address() as AddressInfo).port : undefined;
   const httpPort = (http.server.address() as AddressInfo).port;
   const metricsPort = metricsHttp ? (metricsHttp.server.address() as AddressInfo).port : undefined;
 
@@ -418,6 +452,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     smtpPort,
     httpPort,
     metricsPort,
+    ...(tunnelPort !== undefined ? { tunnelPort } : {}),
     demo,
     addinTryUrl: config.addinTry && demo ? `${config.http.publicUrl}${ADDIN_TRY_PAGE_PATH}` : undefined,
     masterKeyFile: master.generatedFile,
@@ -425,6 +460,16 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     selfSignedTls: tls.selfSigned,
     stop,
   };
+}
+
+function listenSmtp(server: SMTPServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 /** The SMTP listener's address as seen from this machine: a wildcard listener is reached on loopback. */

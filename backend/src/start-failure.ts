@@ -38,6 +38,7 @@ export function explainStartFailure(error: unknown, config: Config): string | un
     const listeners = [
       { setting: 'SEALPOST_SMTP_PORT', hostSetting: 'SEALPOST_SMTP_HOST', port: config.smtp.port, host: config.smtp.host },
       { setting: 'SEALPOST_HTTP_PORT', hostSetting: 'SEALPOST_HTTP_HOST', port: config.http.port, host: config.http.host },
+      ...(config.tunnel ? [{ setting: 'SEALPOST_TUNNEL_PORT', hostSetting: 'SEALPOST_TUNNEL_HOST', port: config.tunnel.port, host: config.tunnel.host }] : []),
     ];
     const listener = listeners.find((l) => l.port === e.port);
     const setting = listener?.setting ?? `port ${e.port}`;

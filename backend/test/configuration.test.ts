@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,32 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ SEALPOST_AUDIT_KEY: 'c2hvcnQ=' }), /SEALPOST_AUDIT_KEY: must be 32 bytes/);
     assert.throws(() => loadConfig({ SEALPOST_METRICS_TOKEN: 'short' }), /SEALPOST_METRICS_TOKEN: must be at least 24 characters/);
     assert.throws(() => loadConfig({ SEALPOST_METRICS_PORT: 'ninety' }), /SEALPOST_METRICS_PORT/);
+  });
+
+  test('the tunnel settings are checked together, and a wrong file names its setting', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'sealpost-tunnel-config-'));
+    try {
+      const make = (name: string) => {
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', join(folder, `${name}.key`), '-out', join(folder, `${name}.pem`)], { stdio: 'ignore' });
+        return { cert: join(folder, `${name}.pem`), key: join(folder, `${name}.key`) };
+      };
+      const own = make('own');
+      const peer = make('peer');
+      const full = { SEALPOST_TUNNEL_ROLE: 'gateway', SEALPOST_TUNNEL_CERT: own.cert, SEALPOST_TUNNEL_KEY: own.key, SEALPOST_TUNNEL_PEER_CERT: peer.cert, SEALPOST_TUNNEL_PEER: 'smtp://portal.internal:2526' };
+      const config = loadConfig(full);
+      assert.equal(config.tunnel?.role, 'gateway');
+      assert.equal(config.tunnel?.port, 2526);
+      assert.equal(config.tunnel?.host, '127.0.0.1');
+      assert.equal(loadConfig({}).tunnel, undefined, 'one process by default');
+      assert.throws(() => loadConfig({ SEALPOST_TUNNEL_ROLE: 'gateway' }), /SEALPOST_TUNNEL_CERT, SEALPOST_TUNNEL_KEY, SEALPOST_TUNNEL_PEER_CERT, SEALPOST_TUNNEL_PEER: required with SEALPOST_TUNNEL_ROLE=gateway/);
+      assert.throws(() => loadConfig({ SEALPOST_TUNNEL_PEER: 'smtp://x:1' }), /SEALPOST_TUNNEL_PEER: is used only with SEALPOST_TUNNEL_ROLE/);
+      assert.throws(() => loadConfig({ ...full, SEALPOST_TUNNEL_ROLE: 'both' }), /SEALPOST_TUNNEL_ROLE: must be "gateway" or "portal"/);
+      assert.throws(() => loadConfig({ ...full, SEALPOST_TUNNEL_KEY: peer.key }), /SEALPOST_TUNNEL_KEY: is not the key of the certificate in SEALPOST_TUNNEL_CERT/);
+      assert.throws(() => loadConfig({ ...full, SEALPOST_TUNNEL_PEER_CERT: own.key }), /SEALPOST_TUNNEL_PEER_CERT: .* holds no PEM certificate/);
+      assert.throws(() => loadConfig({ ...full, SEALPOST_TUNNEL_CERT: join(folder, 'missing.pem') }), /SEALPOST_TUNNEL_CERT: cannot read/);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   test('a tenant file with a mistake is refused with the path of the mistake', () => {

@@ -112,3 +112,18 @@ export async function verifySignature(signature: MessageSignature): Promise<Sign
     return { valid: false, problem: `the signature does not verify: ${reason.slice(0, 160)}` };
   }
 }
+
+/** The content an opaque signature holds (its eContent), read whole; undefined for a detached or unreadable one. */
+export function signedContentOf(signedData: Buffer): Buffer | undefined {
+  const asn = asn1js.fromBER(new Uint8Array(signedData));
+  if (asn.offset === -1) return undefined;
+  try {
+    const info = new pkijs.ContentInfo({ schema: asn.result });
+    if (info.contentType !== SIGNED_DATA) return undefined;
+    const content = new pkijs.SignedData({ schema: info.content }).encapContentInfo.eContent;
+    // getValue joins a constructed OCTET STRING's pieces, as other CMS writers send large content.
+    return content ? Buffer.from(content.getValue()) : undefined;
+  } catch {
+    return undefined;
+  }
+}

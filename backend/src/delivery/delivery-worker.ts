@@ -30,7 +30,7 @@ import { prepareOutgoingMessage, type OutgoingMarking, type OutgoingMessage, typ
 import { deliveryMarking } from './verdict-marking.ts';
 import type { StageResults } from '../stages/message-context.ts';
 import { hasExpired, nextAttemptDelayMs, type RetryPolicy } from './retry-schedule.ts';
-import type { RecipientOutcome, SmtpDeliveryClient, SmtpTarget } from './smtp-client.ts';
+import type { DeliveryEnvelope, RecipientOutcome, SendResult, SmtpDeliveryClient, SmtpTarget } from './smtp-client.ts';
 import { storableOptionalText, storableText } from '../db/storable-text.ts';
 
 export interface DeliveryWorkerOptions {
@@ -55,6 +55,11 @@ export interface DeliveryWorkerOptions {
   resolveExchangers?: (domain: string) => Promise<ExchangerLookup>;
   /** Called when a bounce was spooled, so the pipeline routes it at once. */
   onBounceSpooled: () => void;
+  /**
+   * Sends every delivery another way instead of SMTP to its destination: the portal on its own host hands
+   * all its mail to the gateway over the tunnel (portal/portal-tunnel.ts), with the route the gateway takes.
+   */
+  forward?: (delivery: { messageId: string; tenant: TenantInfo; route: OutgoingRoute; envelope: DeliveryEnvelope; raw: Buffer }) => Promise<SendResult>;
 }
 
 const DEFAULT_LEASE_SECONDS = 60;
@@ -394,6 +399,10 @@ export class DeliveryWorker {
         };
       });
 
+    if (this.options.forward) {
+      const result = await this.options.forward({ messageId: first.message_id, tenant, route: first.route, envelope, raw: outgoing });
+      return byRecipient(result.outcomes, result.remote);
+    }
     switch (destination.kind) {
       case 'unavailable':
         return group.map((delivery) => ({ delivery, status: 'deferred', reply: destination.reason, message }));
