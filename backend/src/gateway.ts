@@ -25,6 +25,7 @@ import { autoProtection, portalProtection } from './protect/portal-mode.ts';
 import { certificateLookup, smimeProtection } from './protect/smime-mode.ts';
 import { pgpKeyLookup, pgpProtection } from './protect/pgp-mode.ts';
 import { pdfProtection } from './protect/pdf-mode.ts';
+import { passwordTicketKey } from './protect/pdf-passwords.ts';
 import { PgpKeyStore } from './certs/pgp-keys.ts';
 import { MemberPgpKeys } from './certs/pgp-member-keys.ts';
 import { WkdLookup } from './certs/wkd-lookup.ts';
@@ -277,8 +278,18 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   const recipientKeys = { smimeCertificates: certificateLookup(certificates, { lookup: directories, tenants: directory }), pgpKeys: pgpKeyLookup(pgpKeys) };
   protectionModes.register(portalProtection(portal.copies));
   protectionModes.register(smimeProtection({ store: certificates, memberKeys, directory, directories }));
-  // The password PDF is offered where a tenant turns it on (encryption.ways.pdf); its passwords are derived per message and recipient.
-  protectionModes.register(pdfProtection({ portal: portal.copies, directory, maxMessageBytes: config.pdf.maxMessageBytes, passwordKey: createHmac('sha256', master.key).update('sealpost:pdf-password-key').digest() }));
+  // The password PDF is offered where a tenant turns it on (encryption.ways.pdf); its passwords are derived per
+  // message and recipient, or told by the sender, sealed in a ticket the add-in API issues with the ticket key.
+  const pdfTicketKey = passwordTicketKey(master.key);
+  protectionModes.register(
+    pdfProtection({
+      portal: portal.copies,
+      directory,
+      maxMessageBytes: config.pdf.maxMessageBytes,
+      passwordKey: createHmac('sha256', master.key).update('sealpost:pdf-password-key').digest(),
+      ticketKey: pdfTicketKey,
+    }),
+  );
   protectionModes.register(pgpProtection({ store: pgpKeys, memberKeys: memberPgpKeys, directory, wkd: parts.wkd ?? new WkdLookup() }));
   protectionModes.register(autoProtection({ portal: portal.copies, directory, protectionModes, keys: recipientKeys }));
   for (const handler of parts.protectionModes ?? []) protectionModes.register(handler);
@@ -336,6 +347,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
       publicUrl: config.http.publicUrl,
       gatewayHost: config.smtp.hostname,
       keys: recipientKeys,
+      pdfTicketKey,
     },
     addinTry: config.addinTry && demo ? { signIns: new EvaluationSignIns(), smtpTarget } : undefined,
   });
