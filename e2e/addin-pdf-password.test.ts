@@ -155,6 +155,22 @@ describe('the task pane: how the PDF password travels', () => {
     await eventually('the number to leave the draft', () => headersOf(page), (h) => h['X-Sealpost-Sms'] === undefined);
   });
 
+  test('with Automatic the choice appears only while the gateway would send someone a PDF', async () => {
+    const page = await openPane({ item: { subject: 'Auto', to: ['bob@acme.test'] } });
+    const secure = page.getByRole('switch', { name: 'Send this message securely' });
+    await secure.waitFor({ state: 'visible', timeout: 15_000 });
+    await eventually('the Secure switch to be enabled', () => secure.isEnabled(), (enabled) => enabled);
+    await secure.click();
+    assert.equal(await page.getByRole('radio', { name: /^Automatic/ }).isChecked(), true);
+    await page.locator('tr[data-recipient="bob@acme.test"]').waitFor();
+    assert.equal(await page.getByTestId('pdf-password').count(), 0, 'a recipient inside the organisation gets no PDF');
+    await page.evaluate(() => (window as unknown as { __fakeOutlook: { setRecipients(field: string, a: string[]): void } }).__fakeOutlook.setRecipients('cc', ['client@example.net']));
+    await page.locator('tr[data-recipient="client@example.net"][data-method="pdf"]').waitFor();
+    await page.getByRole('radiogroup', { name: 'How the PDF password reaches the recipients' }).waitFor();
+    await page.getByLabel('Mobile number for client@example.net').fill('+1 555 0100 200');
+    await eventually('the number on the draft', () => headersOf(page), (h) => h['X-Sealpost-Encrypt'] === 'auto' && h['X-Sealpost-Sms'] === 'client@example.net=+15550100200');
+  });
+
   test('in German the password choices and the number message speak German', async () => {
     const page = await openPane({ displayLanguage: 'de-DE', item: { subject: 'Zahlen', to: ['kunde@example.de'] } });
     const secure = page.getByRole('switch', { name: 'Diese Nachricht sicher senden' });

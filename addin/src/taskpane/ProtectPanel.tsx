@@ -184,7 +184,8 @@ export function ProtectPanel() {
                   ))}
                 </RadioGroup>
               </Field>
-              {pdfMayServe(choice, settings) && (
+              {/* With 'auto', only while the gateway would send someone a PDF (the preview says whom). */}
+              {pdfMayServe(choice, settings) && (choice.mode === 'pdf' || pdfRecipients.length > 0) && (
                 <PdfPasswordChoice
                   choice={choice}
                   pdfRecipients={pdfRecipients}
