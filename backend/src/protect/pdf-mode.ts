@@ -23,7 +23,6 @@ import type { PortalStorage } from './portal-mode.ts';
 import { openPasswordTicket, pdfPassword } from './pdf-passwords.ts';
 import { PdfBuildError, renderMessagePdf } from './pdf-render.ts';
 import type { ProtectionContext, ProtectionHandler, ProtectionOutcome } from './protection-modes.ts';
-import { signerAddress } from './smime-mode.ts';
 import { sendSms } from './sms-provider.ts';
 
 const CRLF = '\r\n';
