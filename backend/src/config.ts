@@ -245,10 +245,13 @@ const tenantSchema = z.strictObject({
    * behind the portal's link. `sms`: a text message to the number the sender gives (X-Sealpost-Sms), sent
    * through the provider's HTTP interface (POST JSON {to, from, text}, the bearer token from the named
    * environment variable); a recipient without a number, or an SMS that cannot be sent, falls back to the portal.
+   * `senderPassword: true` lets senders tell recipients a password themselves (by phone, in person): the
+   * add-in fetches one from the gateway with a sealed ticket the message carries (off by default).
    */
   pdf: z
     .strictObject({
       password: z.enum(['portal', 'sms']).optional(),
+      senderPassword: z.boolean().optional(),
       sms: z
         .strictObject({
           url: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL'),

@@ -27,6 +27,7 @@ import { createTunnelListener, portalCopyReceiver, portalMailReceiver } from './
 import { certificateLookup, smimeProtection } from './protect/smime-mode.ts';
 import { pgpKeyLookup, pgpProtection } from './protect/pgp-mode.ts';
 import { pdfProtection } from './protect/pdf-mode.ts';
+import { passwordTicketKey } from './protect/pdf-passwords.ts';
 import { PgpKeyStore } from './certs/pgp-keys.ts';
 import { MemberPgpKeys } from './certs/pgp-member-keys.ts';
 import { WkdLookup } from './certs/wkd-lookup.ts';
@@ -292,8 +293,18 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
       : portal.copies;
   protectionModes.register(portalProtection(portalStorage));
   protectionModes.register(smimeProtection({ store: certificates, memberKeys, directory, directories }));
-  // The password PDF is offered where a tenant turns it on (encryption.ways.pdf); its passwords are derived per message and recipient.
-  protectionModes.register(pdfProtection({ portal: portalStorage, directory, maxMessageBytes: config.pdf.maxMessageBytes, passwordKey: createHmac('sha256', master.key).update('sealpost:pdf-password-key').digest() }));
+  // The password PDF is offered where a tenant turns it on (encryption.ways.pdf); its passwords are derived per
+  // message and recipient, or told by the sender, sealed in a ticket the add-in API issues with the ticket key.
+  const pdfTicketKey = passwordTicketKey(master.key);
+  protectionModes.register(
+    pdfProtection({
+      portal: portalStorage,
+      directory,
+      maxMessageBytes: config.pdf.maxMessageBytes,
+      passwordKey: createHmac('sha256', master.key).update('sealpost:pdf-password-key').digest(),
+      ticketKey: pdfTicketKey,
+    }),
+  );
   protectionModes.register(pgpProtection({ store: pgpKeys, memberKeys: memberPgpKeys, directory, wkd: parts.wkd ?? new WkdLookup() }));
   protectionModes.register(autoProtection({ portal: portalStorage, directory, protectionModes, keys: recipientKeys }));
   const tunnelListener = tunnel
@@ -364,6 +375,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
       publicUrl: config.http.publicUrl,
       gatewayHost: config.smtp.hostname,
       keys: recipientKeys,
+      pdfTicketKey,
     },
     addinTry: config.addinTry && demo ? { signIns: new EvaluationSignIns(), smtpTarget } : undefined,
   });

@@ -84,6 +84,13 @@ describe('configuration', () => {
       assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenant: unknown key \(did you mean "tenants"\?\)/);
       writeFileSync(file, 'tenants:\n  - name: Acme\n    domains: [acme.test]\n    colour: red\n');
       assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenants\.0\.colour: unknown key$/m);
+      // The password PDF's sender-told passwords: a yes or no, spelt as the schema spells it.
+      writeFileSync(file, 'tenants:\n  - name: Acme\n    domains: [acme.test]\n    pdf: { senderPasword: true }\n');
+      assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenants\.0\.pdf\.senderPasword: unknown key \(did you mean "senderPassword"\?\)/);
+      writeFileSync(file, 'tenants:\n  - name: Acme\n    domains: [acme.test]\n    pdf: { senderPassword: sometimes }\n');
+      assert.throws(() => loadConfig({ SEALPOST_CONFIG: file }), /tenants\.0\.pdf\.senderPassword/);
+      writeFileSync(file, 'tenants:\n  - name: Acme\n    domains: [acme.test]\n    pdf: { password: portal, senderPassword: true }\n');
+      assert.equal(loadConfig({ SEALPOST_CONFIG: file }).tenants?.[0]?.pdf?.senderPassword, true);
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }

@@ -21,6 +21,26 @@ export interface AddinSettings {
   smartAlert: { externalRecipientsWithAttachments: boolean; keywords: string[] };
   /** The subject trigger for clients that cannot set headers. */
   subjectTrigger: string;
+  /**
+   * How the password of a password PDF may reach its recipients, in the order to offer them (present when
+   * the PDF is among the allowed modes): the portal always; SMS where the tenant sends passwords so;
+   * `sender` where senders may tell it themselves. `default` is the tenant's way.
+   */
+  pdfPassword?: { ways: PdfPasswordWay[]; default: Exclude<PdfPasswordWay, 'sender'> };
+}
+
+export type PdfPasswordWay = 'portal' | 'sms' | 'sender';
+
+/**
+ * POST /api/addin/pdf-password — a password for the sender to tell the recipients, and its sealed ticket
+ * for the X-Sealpost-Pdf-Password header. The password is shown once; only the ticket goes on the draft.
+ * 403 when the organisation does not allow sender-told passwords.
+ */
+export interface PdfPasswordResponse {
+  password: string;
+  ticket: string;
+  /** Until when messages can be sent with this ticket. */
+  expiresAt: string;
 }
 
 /** POST /api/addin/preview — how each recipient would be reached, from the gateway's own resolution code. */

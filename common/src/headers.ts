@@ -12,6 +12,14 @@ export const HEADER_EXPIRES = 'X-Sealpost-Expires';
 export const HEADER_OPTIONS = 'X-Sealpost-Options';
 /** Mobile numbers for the password PDF's password by SMS: `recipient=+4915112345678, …` (E.164). */
 export const HEADER_SMS = 'X-Sealpost-Sms';
+/**
+ * The password PDF with a password the sender tells the recipients: the sealed ticket the gateway's add-in
+ * API issued with the password (encrypted and authenticated, readable by the gateway only). The clear
+ * password never travels in a header, because the draft's headers stay in the sender's Sent Items.
+ */
+export const HEADER_PDF_PASSWORD = 'X-Sealpost-Pdf-Password';
+/** The longest ticket the gateway reads; its tickets are about 300 characters. */
+export const MAX_PDF_PASSWORD_TICKET_LENGTH = 2048;
 export const HEADER_FLAG = 'X-Sealpost-Flag';
 export const SEALPOST_HEADER_PREFIX = 'x-sealpost-';
 
@@ -47,6 +55,8 @@ export interface SealpostRequest {
   options: SendOption[];
   /** Mobile numbers (E.164) by lower-case recipient address, for a password sent by SMS. */
   smsNumbers?: Record<string, string>;
+  /** The sealed ticket of a password the sender tells the recipients (opaque here; the gateway opens it). */
+  pdfPasswordTicket?: string;
   /** Human-readable reasons for everything that was ignored or fell back, for the trace. */
   notes: string[];
 }
@@ -178,13 +188,23 @@ export function parseSealpostHeaders(
       if (!item.trim()) continue;
       const at = item.indexOf('=');
       const address = item.slice(0, Math.max(0, at)).trim().toLowerCase();
-      const number = item.slice(at + 1).replace(/[\s()/-]/g, '');
-      if (at <= 0 || !address.includes('@') || !/^\+[1-9]\d{6,14}$/.test(number)) {
+      const number = e164Number(item.slice(at + 1));
+      if (at <= 0 || !address.includes('@') || !number) {
         request.notes.push(`${HEADER_SMS}: "${truncate(item.trim())}" is not recipient=+number (E.164), ignored`);
         continue;
       }
       (request.smsNumbers ??= {})[address] = number;
     }
+  }
+
+  // The ticket is not quoted in a note: it is opaque, and only the gateway's own check can judge it.
+  const tickets = [...new Set(allValues(header, HEADER_PDF_PASSWORD).map((v) => v.trim()))];
+  if (tickets.length > 1) {
+    request.notes.push(`${HEADER_PDF_PASSWORD}: ${tickets.length} different tickets, none used (the tenant's way to send the password serves)`);
+  } else if (tickets.length === 1) {
+    const ticket = tickets[0]!;
+    if (ticket.length > 0 && ticket.length <= MAX_PDF_PASSWORD_TICKET_LENGTH && /^[A-Za-z0-9_.-]+$/.test(ticket)) request.pdfPasswordTicket = ticket;
+    else request.notes.push(`${HEADER_PDF_PASSWORD}: not a ticket (${ticket.length} characters), ignored (the tenant's way to send the password serves)`);
   }
 
   for (const options of allValues(header, HEADER_OPTIONS)) {
@@ -205,6 +225,20 @@ export interface SealpostHeaderValues {
   mode?: ProtectionMode;
   expiresAt?: Date;
   options?: readonly SendOption[];
+  /** Mobile numbers (E.164) by recipient address, for the password PDF's password by SMS. */
+  smsNumbers?: Readonly<Record<string, string>>;
+  /** The sealed ticket of a password the sender tells the recipients. */
+  pdfPasswordTicket?: string;
+}
+
+/**
+ * A mobile number in E.164 form (`+` and 7 to 15 digits, the first not 0), with the spaces, dashes,
+ * slashes and brackets people type removed; undefined when it is not one. Inputs are capped at 64 characters.
+ */
+export function e164Number(text: string): string | undefined {
+  if (text.length > 64) return undefined;
+  const number = text.replace(/[\s()/-]/g, '');
+  return /^\+[1-9]\d{6,14}$/.test(number) ? number : undefined;
 }
 
 /** The headers the add-in sets for a choice; a header absent from the result is to be removed. */
@@ -214,6 +248,12 @@ export function formatSealpostHeaders(values: SealpostHeaderValues): Record<stri
   if (values.expiresAt) headers[HEADER_EXPIRES] = formatExpiry(values.expiresAt);
   const options = (values.options ?? []).filter((o) => (SEND_OPTIONS as readonly string[]).includes(o));
   if (options.length > 0) headers[HEADER_OPTIONS] = [...new Set(options)].join(',');
+  const numbers = Object.entries(values.smsNumbers ?? {}).flatMap(([address, text]) => {
+    const number = e164Number(text);
+    return number && address.includes('@') && !/[,=]/.test(address) ? [`${address.trim().toLowerCase()}=${number}`] : [];
+  });
+  if (numbers.length > 0) headers[HEADER_SMS] = numbers.join(', ');
+  if (values.pdfPasswordTicket) headers[HEADER_PDF_PASSWORD] = values.pdfPasswordTicket;
   return headers;
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  e164Number,
   formatSealpostHeaders,
   loopHeaderName,
   matchSubjectTrigger,
@@ -114,5 +115,45 @@ describe('the Sealpost header contract', () => {
     const request = parseSealpostHeaders(lookup({ 'X-Sealpost-Sms': 'Kunde@Example.net=+49 151-234 5678, bad, x@y.example=0151 123, z@y.example=+1 (555) 0100 200' }), undefined);
     assert.deepEqual(request.smsNumbers, { 'kunde@example.net': '+491512345678', 'z@y.example': '+15550100200' });
     assert.equal(request.notes.filter((n) => n.startsWith('X-Sealpost-Sms')).length, 2);
+  });
+
+  test('the SMS numbers and the sender-told password ticket the add-in writes, the gateway reads back unchanged', () => {
+    const ticket = 'eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aBcD_12-x.Zm9v-bar_baz.tAg-1_x';
+    const headers = formatSealpostHeaders({
+      mode: 'pdf',
+      smsNumbers: { 'Kunde@Example.net': '+49 151 2345678', 'other@example.org': '0151 123', 'a,b@example.org': '+4915112345678' },
+      pdfPasswordTicket: ticket,
+    });
+    assert.deepEqual(headers, {
+      'X-Sealpost-Encrypt': 'pdf',
+      'X-Sealpost-Sms': 'kunde@example.net=+491512345678',
+      'X-Sealpost-Pdf-Password': ticket,
+    }, 'a number that is not E.164, and an address that would break the list, are left out');
+    const request = parseSealpostHeaders(lookup(headers), 'Offer');
+    assert.deepEqual(request.smsNumbers, { 'kunde@example.net': '+491512345678' });
+    assert.equal(request.pdfPasswordTicket, ticket);
+    assert.deepEqual(request.notes, []);
+  });
+
+  test('a password ticket that cannot be one, or two different tickets, is ignored with a note that does not quote it', () => {
+    for (const value of ['secret words!', 'x'.repeat(5000), '', 'abc\u0000def']) {
+      const request = parseSealpostHeaders(lookup({ 'X-Sealpost-Pdf-Password': value, 'X-Sealpost-Encrypt': 'pdf' }), 'x');
+      assert.equal(request.pdfPasswordTicket, undefined, JSON.stringify(value.slice(0, 20)));
+      assert.equal(request.mode, 'pdf', 'a bad ticket does not change the protection');
+      assert.match(request.notes[0] ?? '', /^X-Sealpost-Pdf-Password: not a ticket \(\d+ characters\), ignored/);
+      if (value.length > 3) assert.ok(!request.notes[0]!.includes(value.slice(0, 8)), 'the value is not quoted');
+    }
+    const all = (name: string) => (name.toLowerCase() === 'x-sealpost-pdf-password' ? ['aaa.bbb', 'ccc.ddd', 'aaa.bbb'] : undefined);
+    const two = parseSealpostHeaders(all, 'x');
+    assert.equal(two.pdfPasswordTicket, undefined);
+    assert.match(two.notes[0]!, /2 different tickets, none used/);
+  });
+
+  test('E.164 numbers: a plus, 7 to 15 digits, typed separators dropped', () => {
+    assert.equal(e164Number('+49 (151) 234-5678'), '+491512345678');
+    assert.equal(e164Number('+1/555/0100200'), '+15550100200');
+    for (const bad of ['0151 2345678', '+0151234567', '+123', '+1234567890123456', '+49 151 abc', '', `+49${' '.repeat(80)}1512345678`]) {
+      assert.equal(e164Number(bad), undefined, bad.slice(0, 20));
+    }
   });
 });

@@ -6,6 +6,7 @@ import type {
   AddinChangeExpiryRequest,
   AddinSentMessages,
   AddinSettings,
+  PdfPasswordResponse,
   PreviewRequest,
   PreviewResponse,
 } from '../../../common/src/addin-api.ts';
@@ -36,6 +37,11 @@ export class AddinApi {
 
   preview(request: PreviewRequest): Promise<PreviewResponse> {
     return this.call('POST', '/api/addin/preview', request);
+  }
+
+  /** A password for the sender to tell the recipients, with the sealed ticket for the draft. */
+  pdfPassword(): Promise<PdfPasswordResponse> {
+    return this.call('POST', '/api/addin/pdf-password');
   }
 
   sent(): Promise<AddinSentMessages> {

@@ -1,9 +1,10 @@
 /**
- * Protection for the draft: the Secure switch, mode, expiry and options, each written to the draft's
- * X-Sealpost-* headers at once and read back when the pane reopens. Where Outlook cannot set headers
+ * Protection for the draft: the Secure switch, mode, expiry, options and, where a password PDF may serve,
+ * how its password travels, each written to the draft's X-Sealpost-* headers at once and read back when
+ * the pane reopens. Where Outlook cannot set headers
  * (below Mailbox 1.8, or a failed write) the pane offers the subject trigger instead.
  */
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import {
   Button,
   Checkbox,
@@ -19,6 +20,7 @@ import {
   makeStyles,
   tokens,
 } from '@fluentui/react-components';
+import type { PdfPasswordResponse, PdfPasswordWay, RecipientPreview as Preview } from '../../../common/src/addin-api.ts';
 import { matchSubjectTrigger, type SendOption } from '../../../common/src/headers.ts';
 import type { MessageKey } from '../shared/i18n.ts';
 import { formatDay } from '../shared/i18n.ts';
@@ -30,10 +32,12 @@ import {
   choiceFromHeaders,
   defaultChoice,
   expiryBounds,
+  pdfMayServe,
   validateExpiryDay,
   writeChoice,
   type ProtectionChoice,
 } from './protection.ts';
+import { PdfPasswordChoice } from './PdfPasswordChoice.tsx';
 import { RecipientPreview } from './RecipientPreview.tsx';
 
 const useStyles = makeStyles({
@@ -53,7 +57,7 @@ type SaveState = 'idle' | 'saving' | 'saved';
 
 export function ProtectPanel() {
   const styles = useStyles();
-  const { t, settings, language } = usePane();
+  const { t, settings, language, api } = usePane();
   const headersSupported = useMemo(() => isSetSupported('Mailbox', '1.8'), []);
   const [headersUsable, setHeadersUsable] = useState(headersSupported);
   const [headerFailure, setHeaderFailure] = useState<string>();
@@ -63,6 +67,12 @@ export function ProtectPanel() {
   const [save, setSave] = useState<SaveState>('idle');
   const writes = useRef<Promise<void>>(Promise.resolve());
   const bounds = useMemo(() => expiryBounds(settings), [settings]);
+  const [pdfRecipients, setPdfRecipients] = useState<string[]>([]);
+  // The sender-told password of this session: shown while its ticket is the one on the draft, never stored.
+  const [told, setTold] = useState<PdfPasswordResponse>();
+  const [fetchingPassword, setFetchingPassword] = useState(false);
+  const [passwordProblem, setPasswordProblem] = useState<string>();
+  const onPreviewRows = useCallback((rows: Preview[]) => setPdfRecipients(rows.filter((row) => row.method === 'pdf').map((row) => row.address)), []);
 
   useEffect(() => {
     if (!headersSupported) {
@@ -99,7 +109,7 @@ export function ProtectPanel() {
     setSave('saving');
     // Writes go one after another, so the draft always ends with the last choice.
     writes.current = writes.current
-      .then(() => writeChoice(next))
+      .then(() => writeChoice(next, settings))
       .then(
         () => setSave('saved'),
         (error) => {
@@ -108,6 +118,34 @@ export function ProtectPanel() {
           setHeaderFailure(errorLine(t, error));
         },
       );
+  }
+
+  /** Draws a new password at the gateway and puts its ticket (never the password) on the draft. */
+  async function newSenderPassword(base: ProtectionChoice) {
+    setFetchingPassword(true);
+    setPasswordProblem(undefined);
+    try {
+      const issued = await api.pdfPassword();
+      setTold(issued);
+      apply({ ...base, pdfPassword: 'sender', pdfPasswordTicket: issued.ticket });
+    } catch (error) {
+      setPasswordProblem(errorLine(t, error));
+    } finally {
+      setFetchingPassword(false);
+    }
+  }
+
+  function choosePasswordWay(way: PdfPasswordWay) {
+    setPasswordProblem(undefined);
+    if (way === 'sender') {
+      const next = { ...choice, pdfPassword: way };
+      apply(next);
+      if (!next.pdfPasswordTicket) void newSenderPassword(next);
+      return;
+    }
+    // Another way: the ticket comes off the draft, and its password is forgotten.
+    setTold(undefined);
+    apply({ ...choice, pdfPassword: way, pdfPasswordTicket: undefined });
   }
 
   const expiryProblem = validateExpiryDay(expiryText, settings);
@@ -146,6 +184,19 @@ export function ProtectPanel() {
                   ))}
                 </RadioGroup>
               </Field>
+              {/* With 'auto', only while the gateway would send someone a PDF (the preview says whom). */}
+              {pdfMayServe(choice, settings) && (choice.mode === 'pdf' || pdfRecipients.length > 0) && (
+                <PdfPasswordChoice
+                  choice={choice}
+                  pdfRecipients={pdfRecipients}
+                  told={told}
+                  fetching={fetchingPassword}
+                  fetchProblem={passwordProblem}
+                  onWay={choosePasswordWay}
+                  onSmsNumbers={(smsNumbers) => apply({ ...choice, smsNumbers })}
+                  onNewPassword={() => void newSenderPassword(choice)}
+                />
+              )}
               <Field
                 label={t('expiryLabel')}
                 hint={expiryMessage ? undefined : t('expiryHint', { max: settings.maxExpiryDays, latest: formatDay(language, new Date(`${bounds.max}T12:00:00Z`)) })}
@@ -184,7 +235,7 @@ export function ProtectPanel() {
       ) : (
         <SubjectTrigger trigger={settings.subjectTrigger} failure={headerFailure} />
       )}
-      <RecipientPreview mode={headersUsable ? choice.mode : 'auto'} secure={headersUsable ? choice.secure : true} />
+      <RecipientPreview mode={headersUsable ? choice.mode : 'auto'} secure={headersUsable ? choice.secure : true} onRows={onPreviewRows} />
     </div>
   );
 }

@@ -65,7 +65,7 @@ const useStyles = makeStyles({
   held: { color: tokens.colorPaletteRedForeground1 },
 });
 
-export function RecipientPreview({ mode, secure }: { mode: SecuredMode; secure: boolean }) {
+export function RecipientPreview({ mode, secure, onRows }: { mode: SecuredMode; secure: boolean; onRows?: (rows: Preview[]) => void }) {
   const styles = useStyles();
   const { t, api } = usePane();
   const followsChanges = useMemo(() => isSetSupported('Mailbox', '1.7'), []);
@@ -84,13 +84,14 @@ export function RecipientPreview({ mode, secure }: { mode: SecuredMode; secure: 
       const answer = recipients.length === 0 ? { recipients: [] } : await api.preview({ recipients, mode: modeRef.current });
       if (mine !== generation.current) return;
       setRows(answer.recipients);
+      onRows?.(answer.recipients);
       setProblem(undefined);
     } catch (error) {
       if (mine === generation.current) setProblem(t('previewFailed', { message: errorLine(t, error) }));
     } finally {
       if (mine === generation.current) setBusy(false);
     }
-  }, [api, t]);
+  }, [api, t, onRows]);
 
   useEffect(() => {
     void load();

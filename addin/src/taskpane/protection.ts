@@ -2,12 +2,14 @@
  * The sender's choice in the task pane and the X-Sealpost-* headers that carry it, both ways. The header
  * text always comes from common/src/headers.ts, the same code the gateway parses it with.
  */
-import type { AddinSettings } from '../../../common/src/addin-api.ts';
+import type { AddinSettings, PdfPasswordWay } from '../../../common/src/addin-api.ts';
 import {
   formatSealpostHeaders,
   HEADER_ENCRYPT,
   HEADER_EXPIRES,
   HEADER_OPTIONS,
+  HEADER_PDF_PASSWORD,
+  HEADER_SMS,
   parseExpiry,
   parseSealpostHeaders,
   type SendOption,
@@ -17,7 +19,7 @@ import { removeInternetHeaders, setInternetHeaders } from '../shared/office.ts';
 export type SecuredMode = AddinSettings['allowedModes'][number];
 
 /** The headers the pane writes and removes; it never touches any other header of the draft. */
-export const PANE_HEADERS = [HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS] as const;
+export const PANE_HEADERS = [HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS, HEADER_SMS, HEADER_PDF_PASSWORD] as const;
 
 export interface ProtectionChoice {
   secure: boolean;
@@ -25,6 +27,12 @@ export interface ProtectionChoice {
   /** The last day the message can be read, YYYY-MM-DD (a UTC day, as the header grammar reads it). */
   expiryDay: string;
   options: SendOption[];
+  /** How the password of a password PDF reaches the recipients. */
+  pdfPassword: PdfPasswordWay;
+  /** Mobile numbers (E.164, already checked) by recipient address, for the password by SMS. */
+  smsNumbers: Record<string, string>;
+  /** The sealed ticket of the password the sender tells; the password itself is never on the draft. */
+  pdfPasswordTicket?: string;
 }
 
 const DAY_MS = 86_400_000;
@@ -56,13 +64,25 @@ export function validateExpiryDay(day: string, settings: AddinSettings, now = ne
 
 export function defaultChoice(settings: AddinSettings, now = new Date()): ProtectionChoice {
   const mode: SecuredMode = settings.allowedModes.includes('auto') ? 'auto' : (settings.allowedModes[0] ?? 'auto');
-  return { secure: false, mode, expiryDay: expiryBounds(settings, now).defaultDay, options: [] };
+  return { secure: false, mode, expiryDay: expiryBounds(settings, now).defaultDay, options: [], pdfPassword: settings.pdfPassword?.default ?? 'portal', smsNumbers: {} };
 }
 
-/** The headers for a choice: none when protection is off. */
-export function headersFor(choice: ProtectionChoice): Record<string, string> {
+/** Whether the choice may end in a password PDF, so that how its password travels matters. */
+export function pdfMayServe(choice: Pick<ProtectionChoice, 'secure' | 'mode'>, settings: AddinSettings): boolean {
+  return choice.secure && settings.pdfPassword !== undefined && (choice.mode === 'pdf' || (choice.mode === 'auto' && settings.allowedModes.includes('pdf')));
+}
+
+/** The headers for a choice: none when protection is off; the password's way only where a PDF may serve. */
+export function headersFor(choice: ProtectionChoice, settings: AddinSettings): Record<string, string> {
   if (!choice.secure) return {};
-  return formatSealpostHeaders({ mode: choice.mode, expiresAt: parseExpiry(choice.expiryDay), options: choice.options });
+  const pdf = pdfMayServe(choice, settings);
+  return formatSealpostHeaders({
+    mode: choice.mode,
+    expiresAt: parseExpiry(choice.expiryDay),
+    options: choice.options,
+    ...(pdf && choice.pdfPassword === 'sms' ? { smsNumbers: choice.smsNumbers } : {}),
+    ...(pdf && choice.pdfPassword === 'sender' && choice.pdfPasswordTicket ? { pdfPasswordTicket: choice.pdfPasswordTicket } : {}),
+  });
 }
 
 /** What the pane shows for the headers already on the draft (the pane reopened). */
@@ -76,12 +96,20 @@ export function choiceFromHeaders(headers: Record<string, string>, settings: Add
   }
   if (request.expiresAt) choice.expiryDay = utcDay(request.expiresAt);
   choice.options = request.options;
+  const ways = settings.pdfPassword?.ways ?? [];
+  if (request.pdfPasswordTicket && ways.includes('sender')) {
+    choice.pdfPassword = 'sender';
+    choice.pdfPasswordTicket = request.pdfPasswordTicket;
+  } else if (request.smsNumbers && ways.includes('sms')) {
+    choice.pdfPassword = 'sms';
+    choice.smsNumbers = request.smsNumbers;
+  }
   return choice;
 }
 
 /** Puts the choice on the draft: sets the headers it has and removes the pane's headers it does not. */
-export async function writeChoice(choice: ProtectionChoice): Promise<void> {
-  const headers = headersFor(choice);
+export async function writeChoice(choice: ProtectionChoice, settings: AddinSettings): Promise<void> {
+  const headers = headersFor(choice, settings);
   const absent = PANE_HEADERS.filter((name) => !(name in headers));
   if (Object.keys(headers).length > 0) await setInternetHeaders(headers);
   if (absent.length > 0) await removeInternetHeaders(absent);

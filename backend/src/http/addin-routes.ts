@@ -3,14 +3,15 @@
  * the Sealpost tenant is the one whose Entra tenant ids contain the token's tid, the token is validated
  * with that tenant's application id, and the sender must be one of the tenant's members (found by
  * object id, else by address, whose object id is then remembered). Previews come from the gateway's
- * own method resolution; sent messages, revocation and expiry go through the portal's sent copies.
+ * own method resolution; sent messages, revocation and expiry go through the portal's sent copies. A
+ * sender who tells a password PDF's password themselves gets it here with its sealed ticket.
  * While the demo's try page is on, a token from its evaluation sign-in stands for a demo member instead.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { AddinSettings, PreviewResponse, RecipientMethod, RecipientPreview } from '../../../common/src/addin-api.ts';
+import type { AddinSettings, PdfPasswordResponse, PdfPasswordWay, PreviewResponse, RecipientMethod, RecipientPreview } from '../../../common/src/addin-api.ts';
 import { ADDIN_COMMANDS_SCRIPT_PATH, ADDIN_MANIFEST_PATH, ADDIN_ORIGIN_GLOBAL } from '../../../common/src/addin-api.ts';
 import type { PortalRole } from '../../../common/src/portal-api.ts';
 import type { Database, Transaction } from '../db/client.ts';
@@ -20,6 +21,7 @@ import type { Portal } from '../portal/portal.ts';
 import type { PortalSessionInfo } from '../portal/sessions.ts';
 import { isPlausibleAddress } from '../mail/address-syntax.ts';
 import { resolveRecipientMethods, type RecipientKeyLookup } from '../protect/method-resolution.ts';
+import { issuePasswordTicket } from '../protect/pdf-passwords.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import { PROTECTION_MODE_NAMES, SECURED_MODES, type SecuredMode } from '../../../common/src/headers.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
@@ -41,6 +43,8 @@ export interface AddinRoutesOptions {
   protectionModes: ProtectionModes;
   validator: EntraTokenValidator;
   keys?: RecipientKeyLookup;
+  /** Seals the tickets of sender-told PDF passwords (protect/pdf-passwords.ts); without it none are issued. */
+  pdfTicketKey?: Uint8Array;
   /** Only while the demo's try page is on: evaluation sign-ins stand in for Entra ID tokens (addin-try-routes.ts). */
   evaluationSignIns?: EvaluationSignIns;
 }
@@ -148,6 +152,13 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
   });
 
   const senderOf = (request: FastifyRequest) => request.addinSender!;
+  // The PDF is offered where this gateway can make it and the tenant keeps the way on.
+  const pdfOffered = (tenant: TenantInfo) => protectionModes.handlerFor('pdf') !== undefined && tenant.encryption.ways.pdf;
+  const pdfPasswordWays = (tenant: TenantInfo): PdfPasswordWay[] => [
+    'portal',
+    ...(tenant.pdf.password === 'sms' && tenant.pdf.sms ? (['sms'] as const) : []),
+    ...(tenant.pdf.senderPassword && options.pdfTicketKey ? (['sender'] as const) : []),
+  ];
 
   app.get(
     '/settings',
@@ -168,6 +179,11 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
                 required: ['externalRecipientsWithAttachments', 'keywords'],
               },
               subjectTrigger: { type: 'string' },
+              pdfPassword: {
+                type: 'object',
+                properties: { ways: { type: 'array', items: { type: 'string' } }, default: { type: 'string' } },
+                required: ['ways', 'default'],
+              },
             },
             required: ['tenantName', 'allowedModes', 'defaultExpiryDays', 'maxExpiryDays', 'tenantDomains', 'smartAlert', 'subjectTrigger'],
           },
@@ -188,6 +204,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
         tenantDomains: [...tenant.domains].sort(),
         smartAlert: tenant.smartAlert,
         subjectTrigger: tenant.subjectTriggers[0] ?? '[secure]',
+        ...(pdfOffered(tenant) ? { pdfPassword: { ways: pdfPasswordWays(tenant), default: tenant.pdf.password } } : {}),
       };
     },
   );
@@ -272,6 +289,36 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
         return { address, method: mode as RecipientMethod, reasonCode: 'sender-chose', reason: `the sender chose ${MODE_NAMES[mode]}` };
       });
       return { recipients };
+    },
+  );
+
+  app.post(
+    '/pdf-password',
+    {
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            properties: { password: { type: 'string' }, ticket: { type: 'string' }, expiresAt: { type: 'string' } },
+            required: ['password', 'ticket', 'expiresAt'],
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply): Promise<PdfPasswordResponse | FastifyReply> => {
+      const { tenant, session } = senderOf(request);
+      if (!options.pdfTicketKey || !pdfOffered(tenant) || !tenant.pdf.senderPassword) {
+        return sendProblem(reply, {
+          type: 'urn:sealpost:problem:forbidden',
+          status: 403,
+          title: 'Your organisation does not let senders tell the password',
+          detail: `${tenant.name} sends the password PDF's password through ${tenant.pdf.password === 'sms' ? 'SMS or the portal' : 'the portal'}; an administrator can allow sender-told passwords (pdf.senderPassword).`,
+        });
+      }
+      const issued = await issuePasswordTicket(options.pdfTicketKey, { tenantId: tenant.id, member: session.address });
+      request.log.info({ member: session.address, expiresAt: issued.expiresAt.toISOString() }, 'a sender-told PDF password was issued');
+      return { password: issued.password, ticket: issued.ticket, expiresAt: issued.expiresAt.toISOString() };
     },
   );
 

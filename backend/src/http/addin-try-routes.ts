@@ -19,7 +19,7 @@ import {
   type AddinTrySendResponse,
   type AddinTrySignInResponse,
 } from '../../../common/src/addin-api.ts';
-import { HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS } from '../../../common/src/headers.ts';
+import { HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS, HEADER_PDF_PASSWORD, HEADER_SMS, MAX_PDF_PASSWORD_TICKET_LENGTH } from '../../../common/src/headers.ts';
 import type { Database } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { members } from '../db/schema.ts';
@@ -36,7 +36,7 @@ const MAX_EVALUATION_SIGN_INS = 1000;
 const TOKEN_PREFIX = 'sealpost-try.';
 const QUEUED_AS = 'queued as ';
 const MAX_TRY_RECIPIENTS = 50;
-const SENDER_HEADERS = [HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS].map((name) => name.toLowerCase());
+const SENDER_HEADERS = [HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS, HEADER_SMS, HEADER_PDF_PASSWORD].map((name) => name.toLowerCase());
 
 export interface EvaluationSender {
   tenantId: string;
@@ -163,7 +163,8 @@ export const addinTryRoutes: FastifyPluginAsync<AddinTryRoutesOptions> = async (
             cc: addressList,
             subject: { type: 'string', maxLength: 998 },
             body: { type: 'string', maxLength: 100_000 },
-            headers: { type: 'object', maxProperties: 10, additionalProperties: { type: 'string', maxLength: 200 } },
+            // A password ticket is the longest value the pane writes (SMS numbers for many recipients come close).
+            headers: { type: 'object', maxProperties: 10, additionalProperties: { type: 'string', maxLength: MAX_PDF_PASSWORD_TICKET_LENGTH } },
           },
           required: ['to', 'cc', 'subject', 'body', 'headers'],
         },

@@ -48,6 +48,8 @@ export interface HttpAppOptions {
     gatewayHost: string;
     /** What the certificate and key stores know about recipients, for the per-recipient previews. */
     keys?: RecipientKeyLookup;
+    /** Seals the tickets of sender-told PDF passwords; without it the add-in is offered none. */
+    pdfTicketKey?: Uint8Array;
   };
   /**
    * The task pane's local try page and evaluation sign-in, for the embedded demo only (config.ts decides
@@ -121,6 +123,7 @@ export async function createHttpApp(options: HttpAppOptions) {
         portal: options.portal,
         protectionModes,
         keys: options.addin.keys,
+        pdfTicketKey: options.addin.pdfTicketKey,
         validator,
         evaluationSignIns: addinTry?.signIns,
       });

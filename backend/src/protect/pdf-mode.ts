@@ -6,44 +6,32 @@
  * recipient holds it, and the portal's own notification brings the link, so the recipient proves control
  * of the address before seeing it (the one-time-password way comparable gateways offer). Such a password
  * has the portal message's lifecycle: when the sender revokes it, or it expires, the PDF no longer opens
- * for anyone who has not read the password yet. A PDF that cannot be built (too
- * large, unreadable) leaves the recipient held with the reason, never sent in the clear.
+ * for anyone who has not read the password yet. Where the tenant allows it, the sender may instead tell
+ * the recipients a password of their own (by phone, in person): the add-in fetched it from the gateway
+ * with a sealed ticket (pdf-passwords.ts), and a message carrying a valid ticket of its sender is
+ * encrypted with that password for every recipient, and no password goes out. A ticket that cannot serve
+ * (changed, expired, another member's, or the tenant does not allow it) leaves the tenant's way in charge,
+ * and the trace says why. A PDF that cannot be built (too large, unreadable) leaves the recipient held
+ * with the reason, never sent in the clear.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import addressparser from 'nodemailer/lib/addressparser';
 import { headerValue, splitMessage } from '../mail/header-block.ts';
 import { splitForSmime, withOuterFields } from '../certs/smime-mime.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { PortalStorage } from './portal-mode.ts';
+import { openPasswordTicket, pdfPassword } from './pdf-passwords.ts';
 import { PdfBuildError, renderMessagePdf } from './pdf-render.ts';
 import type { ProtectionContext, ProtectionHandler, ProtectionOutcome } from './protection-modes.ts';
 import { sendSms } from './sms-provider.ts';
 
 const CRLF = '\r\n';
-/** Letters and digits that cannot be mistaken for each other when read aloud or typed from a screen. */
-const PASSWORD_ALPHABET = 'abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
-const PASSWORD_LENGTH = 20;
-
-/**
- * The password of one (message, recipient), about 115 bits, in groups of five for reading. It is derived
- * with a key of the gateway's rather than drawn at random, so that protecting the same recipient again
- * (after a crash between storing the password in the portal and storing the PDF) gives the same password
- * the portal already holds.
- */
-export function pdfPassword(key: Buffer, messageId: string, recipient: string): string {
-  let password = '';
-  for (let round = 0; password.length < PASSWORD_LENGTH; round += 1) {
-    const bytes = createHmac('sha256', key).update(`sealpost:pdf-password:${messageId}:${recipient.toLowerCase()}:${round}`).digest();
-    // Bytes at or above the largest multiple of the alphabet's size are skipped, so every letter is equally likely.
-    for (const byte of bytes) {
-      if (byte < 256 - (256 % PASSWORD_ALPHABET.length) && password.length < PASSWORD_LENGTH) password += PASSWORD_ALPHABET[byte % PASSWORD_ALPHABET.length];
-    }
-  }
-  return password.match(/.{5}/g)!.join('-');
-}
 
 type Language = 'en' | 'de';
 
-const WORDS: Record<Language, { passwordSubject: string; passwordBody: string; cover: string; coverSms: string; sms: string; file: string }> = {
+type PasswordChannel = 'portal' | 'sms' | 'sender';
+
+const WORDS: Record<Language, { passwordSubject: string; passwordBody: string; cover: string; coverSms: string; coverSender: string; sms: string; file: string }> = {
   en: {
     passwordSubject: 'Password for: {subject}',
     passwordBody: 'The password for the protected PDF "{subject}" that {sender} sent you by e-mail:\n\n    {password}\n\nThe PDF comes in a separate e-mail. Type the password when your PDF reader asks for it.\n',
@@ -51,6 +39,9 @@ const WORDS: Record<Language, { passwordSubject: string; passwordBody: string; c
       'This message is protected: its content and attachments are in the attached PDF, which is encrypted.\n\n' +
       'You get its password through the secure portal: a separate e-mail brings you a link. Open it, and type the password when your PDF reader asks for it.\n',
     coverSms: 'This message is protected: its content and attachments are in the attached PDF, which is encrypted.\n\nYou get its password by text message to your mobile phone. Type it when your PDF reader asks for it.\n',
+    coverSender:
+      'This message is protected: its content and attachments are in the attached PDF, which is encrypted.\n\n' +
+      'The sender tells you its password another way, for example by phone. Type it when your PDF reader asks for it.\n',
     sms: 'Password for the PDF "{subject}": {password}',
     file: 'message',
   },
@@ -61,6 +52,9 @@ const WORDS: Record<Language, { passwordSubject: string; passwordBody: string; c
       'Diese Nachricht ist geschützt: Inhalt und Anhänge stehen im angehängten, verschlüsselten PDF.\n\n' +
       'Das Kennwort erhalten Sie über das sichere Portal: Eine eigene E-Mail bringt Ihnen einen Link. Öffnen Sie ihn, und geben Sie das Kennwort ein, wenn Ihr PDF-Programm danach fragt.\n',
     coverSms: 'Diese Nachricht ist geschützt: Inhalt und Anhänge stehen im angehängten, verschlüsselten PDF.\n\nDas Kennwort erhalten Sie per SMS auf Ihr Mobiltelefon. Geben Sie es ein, wenn Ihr PDF-Programm danach fragt.\n',
+    coverSender:
+      'Diese Nachricht ist geschützt: Inhalt und Anhänge stehen im angehängten, verschlüsselten PDF.\n\n' +
+      'Das Kennwort teilt Ihnen der Absender auf anderem Weg mit, zum Beispiel am Telefon. Geben Sie es ein, wenn Ihr PDF-Programm danach fragt.\n',
     sms: 'Kennwort für das PDF „{subject}“: {password}',
     file: 'nachricht',
   },
@@ -117,7 +111,7 @@ function passwordMessage(original: Buffer, recipient: string, password: string, 
 }
 
 /** The mail the recipient gets: the original's header fields, a cover text and the PDF. */
-function pdfMail(original: Buffer, pdf: Buffer, language: Language, channel: 'portal' | 'sms'): Buffer {
+function pdfMail(original: Buffer, pdf: Buffer, language: Language, channel: PasswordChannel): Buffer {
   const { outer } = splitForSmime(original);
   const split = splitMessage(original);
   const subject = split.outcome === 'split' ? (headerValue(split.fields, 'subject') ?? '') : '';
@@ -126,14 +120,43 @@ function pdfMail(original: Buffer, pdf: Buffer, language: Language, channel: 'po
   const entity = Buffer.from(
     `Content-Type: multipart/mixed; boundary="${boundary}"${CRLF}${CRLF}` +
       `--${boundary}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Transfer-Encoding: base64${CRLF}${CRLF}` +
-      `${base64Lines(Buffer.from(WORDS[language][channel === 'sms' ? 'coverSms' : 'cover'].replace(/\n/g, CRLF), 'utf8'))}${CRLF}` +
+      `${base64Lines(Buffer.from(WORDS[language][channel === 'sms' ? 'coverSms' : channel === 'sender' ? 'coverSender' : 'cover'].replace(/\n/g, CRLF), 'utf8'))}${CRLF}` +
       `--${boundary}${CRLF}Content-Type: application/pdf; name="${name}"${CRLF}Content-Disposition: attachment; filename="${name}"${CRLF}` +
       `Content-Transfer-Encoding: base64${CRLF}${CRLF}${base64Lines(pdf)}${CRLF}--${boundary}--${CRLF}`,
   );
   return withOuterFields(outer, entity);
 }
 
-type PdfDeps = { portal: PortalStorage; directory: TenantDirectory; passwordKey: Buffer; maxMessageBytes?: number; env?: NodeJS.ProcessEnv };
+type PdfDeps = {
+  portal: PortalStorage;
+  directory: TenantDirectory;
+  passwordKey: Buffer;
+  /** Opens the sealed tickets of sender-told passwords (pdf-passwords.ts); without it no ticket is honoured. */
+  ticketKey?: Uint8Array;
+  maxMessageBytes?: number;
+  env?: NodeJS.ProcessEnv;
+};
+
+/** Who sends the message: the envelope sender and the From address (when it names one), lower-case. */
+function senderAddresses(context: ProtectionContext): string[] {
+  const from = context.sender?.from ? addressparser(context.sender.from.slice(0, 2000), { flatten: true }) : [];
+  const addresses = [context.sender?.mailFrom, ...(from.length === 1 ? [from[0]!.address] : [])];
+  return [...new Set(addresses.map((a) => a?.trim().toLowerCase()).filter((a): a is string => Boolean(a)))];
+}
+
+/**
+ * The sender-told password of the message's ticket, or why the ticket cannot serve; undefined when the
+ * message carries none. The reason never holds the password.
+ */
+async function senderToldPassword(deps: PdfDeps, context: ProtectionContext): Promise<{ password: string; expiresAt: Date } | { refused: string } | undefined> {
+  const ticket = context.request?.pdfPasswordTicket;
+  if (!ticket) return undefined;
+  const tenant = deps.directory.tenantById(context.tenantId);
+  if (!tenant?.pdf.senderPassword) return { refused: 'the organisation does not allow passwords the sender tells (pdf.senderPassword)' };
+  if (!deps.ticketKey) return { refused: 'this gateway cannot open password tickets' };
+  const opened = await openPasswordTicket(deps.ticketKey, ticket, { tenantId: context.tenantId, senders: senderAddresses(context) });
+  return opened.valid ? { password: opened.password, expiresAt: opened.expiresAt } : { refused: opened.reason };
+}
 
 /**
  * Gets the password to the recipient: by SMS when the tenant sends passwords that way and the sender gave
@@ -175,7 +198,8 @@ export function pdfProtection(deps: PdfDeps): ProtectionHandler {
     mode: 'pdf',
     async protect(context) {
       const language = recipientLanguage(context.recipient);
-      const password = pdfPassword(deps.passwordKey, context.messageId, context.recipient);
+      const told = await senderToldPassword(deps, context);
+      const password = told && 'password' in told ? told.password : pdfPassword(deps.passwordKey, context.messageId, context.recipient);
       let rendered;
       try {
         rendered = await renderMessagePdf(context.raw, { password, language, ...(deps.maxMessageBytes ? { maxMessageBytes: deps.maxMessageBytes } : {}) });
@@ -184,11 +208,17 @@ export function pdfProtection(deps: PdfDeps): ProtectionHandler {
         throw error;
       }
       // The password first: without it on its way, the PDF would reach a recipient who can never open it.
-      const channel = await deliverPassword(deps, context, password, language);
+      // A sender-told password is on its way already: the sender has it and passes it on.
+      const channel =
+        told && 'password' in told
+          ? { detail: { channel: 'sender', ticketExpires: told.expiresAt.toISOString() } as Record<string, unknown> }
+          : await deliverPassword(deps, context, password, language);
       if ('outcome' in channel) return channel.outcome;
+      if (told && 'refused' in told) channel.detail.senderPasswordRefused = told.refused;
+      const sent = channel.detail.channel;
       return {
         kind: 'deliver',
-        raw: pdfMail(context.raw, rendered.pdf, language, channel.detail.channel === 'sms' ? 'sms' : 'portal'),
+        raw: pdfMail(context.raw, rendered.pdf, language, sent === 'sms' || sent === 'sender' ? sent : 'portal'),
         detail: {
           pdf: { bytes: rendered.pdf.length, encryption: 'AES-256 (PDF 2.0, R6)', attachments: rendered.attachments.length, ...(rendered.notes.length > 0 ? { notes: rendered.notes } : {}) },
           password: channel.detail,

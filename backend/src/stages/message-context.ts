@@ -48,6 +48,8 @@ export interface StoredRequest {
   expiresAt?: string;
   options: SendOption[];
   smsNumbers?: Record<string, string>;
+  /** Sealed (the password inside is encrypted and authenticated; only the gateway can open it). */
+  pdfPasswordTicket?: string;
   notes: string[];
 }
 
@@ -146,6 +148,7 @@ export function storedRequest(request: SealpostRequest): StoredRequest {
     expiresAt: request.expiresAt?.toISOString(),
     options: request.options,
     ...(request.smsNumbers ? { smsNumbers: request.smsNumbers } : {}),
+    ...(request.pdfPasswordTicket ? { pdfPasswordTicket: request.pdfPasswordTicket } : {}),
     notes: request.notes,
   };
 }

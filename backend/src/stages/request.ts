@@ -27,7 +27,7 @@ export const requestStage: Stage = {
       request.notes.push('a reply to a portal message: delivered through the portal');
     }
     context.results.request = storedRequest(request);
-    if (request.mode || request.expiresAt || request.options.length || request.notes.length) {
+    if (request.mode || request.expiresAt || request.options.length || request.notes.length || request.pdfPasswordTicket) {
       context.trace.push({
         messageId: context.id,
         tenantId: tenant.id,
@@ -38,6 +38,8 @@ export const requestStage: Stage = {
           failedClosed: request.failedClosed,
           expiresAt: request.expiresAt?.toISOString(),
           options: request.options,
+          // That the sender tells the PDF's password; the ticket itself stays out of the trace.
+          ...(request.pdfPasswordTicket ? { pdfPassword: 'sender-told (sealed ticket)' } : {}),
           notes: request.notes,
         },
       });

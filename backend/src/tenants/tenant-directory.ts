@@ -38,8 +38,11 @@ export interface TenantInfo {
   smimeInbound: { decrypt: boolean; trustAnchors: Buffer[] };
   /** Directories asked for a recipient's certificate when the store has none, in order. */
   smimeDirectories: Array<{ url: string; baseDn: string; bindDn?: string; bindPasswordEnv?: string; timeoutMs?: number }>;
-  /** The password PDF: how recipients get the password (the portal, or SMS through the provider). */
-  pdf: { password: 'portal' | 'sms'; sms?: { url: string; tokenEnv?: string; from?: string; timeoutMs?: number } };
+  /**
+   * The password PDF: how recipients get the password (the portal, or SMS through the provider), and
+   * whether senders may tell it themselves instead (a password the add-in fetched, sealed in a ticket).
+   */
+  pdf: { password: 'portal' | 'sms'; senderPassword: boolean; sms?: { url: string; tokenEnv?: string; from?: string; timeoutMs?: number } };
   /** The encryption policy for outbound mail to outsiders (encryption-policy.ts reads it). */
   encryption: EncryptionPolicy;
   /** OpenPGP: auto-import, signing, key pairs on demand, inbound decryption, Web Key Directory look-up (time limit, or off). */
@@ -69,6 +72,17 @@ function pgpSettings(pgp: NonNullable<typeof tenants.$inferSelect.settings>['pgp
     decrypt: (pgp?.inbound ?? 'decrypt') === 'decrypt',
     wkdTimeoutMs: wkd === false ? false : wkd === true ? 3000 : wkd.timeoutMs,
   };
+}
+
+/**
+ * The tenant file's password-PDF settings with their defaults: the password through the portal, and no
+ * sender-told passwords unless the tenant allows them (they skip the recipient's proof of the address).
+ * `senderPassword` is read beside the stored settings' declared fields: the settings are the tenant
+ * file's checked `pdf` object as it was given (config.ts).
+ */
+function pdfSettings(pdf: NonNullable<typeof tenants.$inferSelect.settings>['pdf']): TenantInfo['pdf'] {
+  const stored = pdf as (typeof pdf & { senderPassword?: boolean }) | undefined;
+  return { password: stored?.password ?? 'portal', senderPassword: stored?.senderPassword ?? false, ...(stored?.sms ? { sms: stored.sms } : {}) };
 }
 
 /** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
@@ -131,7 +145,7 @@ export class TenantDirectory {
         smimeDirectories: row.settings.smime?.directories ?? [],
         pgp: pgpSettings(row.settings.pgp),
         encryption: encryptionPolicy(row.settings.encryption),
-        pdf: { password: row.settings.pdf?.password ?? 'portal', ...(row.settings.pdf?.sms ? { sms: row.settings.pdf.sms } : {}) },
+        pdf: pdfSettings(row.settings.pdf),
       });
     }
     for (const row of memberRows) {

@@ -11,6 +11,7 @@ import { LocalEntraIssuer } from '../../../backend/test/support/local-entra-issu
 import { MailPeer } from '../../../backend/test/support/mail-peer.ts';
 import { acmeTenant, startBrowserGateway } from '../../../backend/test/support/test-gateway.ts';
 import type { Gateway } from '../../../backend/src/gateway.ts';
+import type { TenantDefinition } from '../../../backend/src/config.ts';
 
 export const ADDIN_DIST = fileURLToPath(new URL('../../../dist/addin', import.meta.url));
 export const FAKE_OFFICE_JS = fileURLToPath(new URL('./office.js', import.meta.url));
@@ -65,7 +66,9 @@ export interface AddinGateway {
   stop(): Promise<void>;
 }
 
-export async function startAddinGateway(options: { members?: { email: string; role: 'owner' | 'contact' }[] } = {}): Promise<AddinGateway> {
+export async function startAddinGateway(
+  options: { members?: { email: string; role: 'owner' | 'contact' }[]; tenant?: Partial<TenantDefinition> } = {},
+): Promise<AddinGateway> {
   const database: TestDatabase = await createTestDatabase();
   const issuer = await LocalEntraIssuer.start();
   const tenantMailServer = await MailPeer.start();
@@ -76,6 +79,7 @@ export async function startAddinGateway(options: { members?: { email: string; ro
       acmeTenant(tenantMailServer.port, {
         members: options.members ?? [{ email: 'alice@acme.test', role: 'owner' }],
         entra: { applicationId: ACME_APPLICATION_ID, tenantIds: [ACME_ENTRA_TENANT] },
+        ...options.tenant,
       }),
     ],
     {
