@@ -95,6 +95,8 @@ describe('the password PDF with a password the sender tells', () => {
     csrfToken: '',
     expiresAt: new Date(Date.now() + 60_000),
     clientIp: '127.0.0.1',
+    factorRequired: false,
+    factorVerified: false,
   });
 
   before(async () => {
