@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import type { PdfPasswordResponse } from '../../common/src/addin-api.ts';
+import { and, eq } from 'drizzle-orm';
+import { auditLog } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { readTrace } from '../src/messages/message-trace.ts';
 import { issuePasswordTicket, passwordTicketKey, pdfPassword } from '../src/protect/pdf-passwords.ts';
@@ -153,6 +155,14 @@ describe('the password PDF with a password the sender tells', () => {
     const days = (Date.parse(issued.body.expiresAt) - Date.now()) / 86_400_000;
     assert.ok(days > 29.9 && days <= 30, `the ticket serves 30 days (${days})`);
     assert.notEqual((await fetchPassword(ACME_ENTRA, 'alice@acme.test')).body.password, issued.body.password, 'every request draws a new password');
+
+    const acme = gateway.directory.tenantForDomain('acme.test')!.id;
+    const audited = await ownerDb(gateway.database.db)
+      .select({ details: auditLog.details })
+      .from(auditLog)
+      .where(and(eq(auditLog.tenantId, acme), eq(auditLog.action, 'pdf_password_issued'), eq(auditLog.actorAddress, 'alice@acme.test')));
+    assert.equal(audited.length, 2, 'each issued password is in the audit log');
+    assert.ok(!JSON.stringify(audited).includes(issued.body.password), 'without the password');
 
     const refused = await fetchPassword(GLOBEX_ENTRA, 'gina@globex.test');
     assert.equal(refused.status, 403);

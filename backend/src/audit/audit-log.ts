@@ -63,6 +63,8 @@ export const AUDIT_ACTIONS = [
   'recovery_code_used',
   /** An owner or operator removed a recipient's second factors (lost phone and codes). */
   'second_factor_reset',
+  /** A member fetched a password to tell the recipients of a password PDF (the password itself is never logged). */
+  'pdf_password_issued',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

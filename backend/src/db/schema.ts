@@ -54,7 +54,7 @@ export interface TenantSettings {
     directories?: Array<{ url: string; baseDn: string; bindDn?: string; bindPasswordEnv?: string; timeoutMs?: number }>;
   };
   /** The password PDF: how recipients get the password, and the SMS provider. */
-  pdf?: { password?: 'portal' | 'sms'; sms?: { url: string; tokenEnv?: string; from?: string; timeoutMs?: number } };
+  pdf?: { password?: 'portal' | 'sms'; senderPassword?: boolean; sms?: { url: string; tokenEnv?: string; from?: string; timeoutMs?: number } };
   /** Encryption policy: the mode for mail that asks for nothing, per-recipient rules, the ways 'auto' may take. */
   encryption?: {
     mode?: 'off' | 'allow' | 'mandatory';

@@ -16,6 +16,7 @@ import { ADDIN_COMMANDS_SCRIPT_PATH, ADDIN_MANIFEST_PATH, ADDIN_ORIGIN_GLOBAL } 
 import type { PortalRole } from '../../../common/src/portal-api.ts';
 import type { Database, Transaction } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
+import { appendAudit } from '../audit/audit-log.ts';
 import { members } from '../db/schema.ts';
 import type { Portal } from '../portal/portal.ts';
 import type { PortalSessionInfo } from '../portal/sessions.ts';
@@ -317,7 +318,15 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
         });
       }
       const issued = await issuePasswordTicket(options.pdfTicketKey, { tenantId: tenant.id, member: session.address });
-      request.log.info({ member: session.address, expiresAt: issued.expiresAt.toISOString() }, 'a sender-told PDF password was issued');
+      await withTenants(db, tenant.id, (tx) =>
+        appendAudit(tx, portal.tenants.auditKeys, {
+          tenantId: tenant.id,
+          action: 'pdf_password_issued',
+          actorAddress: session.address,
+          clientIp: request.ip,
+          details: { channel: 'addin', expiresAt: issued.expiresAt.toISOString() },
+        }),
+      );
       return { password: issued.password, ticket: issued.ticket, expiresAt: issued.expiresAt.toISOString() };
     },
   );

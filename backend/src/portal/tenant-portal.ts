@@ -18,6 +18,7 @@ import type { Database, Queryable } from '../db/client.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { decodeLogo, type Logo, type TenantBranding } from '../tenants/branding.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
+import type { AuditKeys } from '../vault/audit-keys.ts';
 import type { MailBranding } from './notification-mail.ts';
 import { languageFor, loadPortalSettings, type PortalSettings } from './portal-settings.ts';
 import type { PortalSessionInfo } from './sessions.ts';
@@ -89,6 +90,11 @@ export class TenantPortal {
   }
 
   /** GET session: the session as the browser sees it, in the tenant's language and look. */
+  /** The audit chain's keys, for routes that record what members did outside the portal (the add-in). */
+  get auditKeys(): AuditKeys {
+    return this.options.vault.auditKeys;
+  }
+
   async sessionView(session: PortalSessionInfo): Promise<PortalSession> {
     return this.describeSession(session, await this.settings(session.tenantId));
   }

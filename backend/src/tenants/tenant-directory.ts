@@ -77,12 +77,9 @@ function pgpSettings(pgp: NonNullable<typeof tenants.$inferSelect.settings>['pgp
 /**
  * The tenant file's password-PDF settings with their defaults: the password through the portal, and no
  * sender-told passwords unless the tenant allows them (they skip the recipient's proof of the address).
- * `senderPassword` is read beside the stored settings' declared fields: the settings are the tenant
- * file's checked `pdf` object as it was given (config.ts).
  */
 function pdfSettings(pdf: NonNullable<typeof tenants.$inferSelect.settings>['pdf']): TenantInfo['pdf'] {
-  const stored = pdf as (typeof pdf & { senderPassword?: boolean }) | undefined;
-  return { password: stored?.password ?? 'portal', senderPassword: stored?.senderPassword ?? false, ...(stored?.sms ? { sms: stored.sms } : {}) };
+  return { password: pdf?.password ?? 'portal', senderPassword: pdf?.senderPassword ?? false, ...(pdf?.sms ? { sms: pdf.sms } : {}) };
 }
 
 /** A tenant without a rule of its own is asked about attachments to outsiders and two sensitivity words. */
