@@ -153,6 +153,8 @@ export const messages = pgTable(
     /** inbound (from the Internet), outbound (from a tenant connector) or notification (made by the gateway). */
     direction: text('direction').notNull(),
     mailFrom: text('mail_from').notNull(),
+    /** The sender's address lower-case and reversed, for searches by address or domain (message-search.ts). */
+    mailFromKey: text('mail_from_key').generatedAlwaysAs(sql`reverse(lower(mail_from))`),
     clientAddress: text('client_address').notNull(),
     clientHelo: text('client_helo'),
     tls: boolean('tls').notNull().default(false),
@@ -182,6 +184,19 @@ export const messages = pgTable(
   (t) => [
     index('messages_pipeline_idx').on(t.pipelineNextAt).where(sql`${t.state} = 'received'`),
     index('messages_tenant_received_idx').on(t.tenantId, t.receivedAt),
+    // The message trace's searches (messages/message-search.ts): a sender's address or domain on the
+    // reversed address (equality, or a prefix for a domain), a Message-ID, and the few messages that need an
+    // admin (held, quarantined, …; flagged and blocked verdicts) without reading past the many that do not.
+    // The reversed address is a stored column, so a search compares it with leakproof operators only, which
+    // row-level security lets an index scan use (a function such as lower() in the search would not be).
+    index('messages_sender_search_idx').on(t.tenantId, t.mailFromKey.op('text_pattern_ops')),
+    index('messages_message_id_idx').on(t.tenantId, t.messageIdHeader),
+    index('messages_attention_idx')
+      .on(t.tenantId, t.receivedAt)
+      .where(sql`${t.state} in ('held', 'quarantined', 'rejected', 'bounced', 'partly_delivered')`),
+    index('messages_verdict_idx')
+      .on(t.tenantId, t.receivedAt)
+      .where(sql`(${t.stageResults} -> 'guard' ->> 'action') in ('flag', 'quarantine', 'reject')`),
   ],
 );
 
@@ -195,8 +210,14 @@ export const recipients = pgTable(
     tenantId: uuid('tenant_id').notNull(),
     position: integer('position').notNull(),
     address: text('address').notNull(),
+    /** The address lower-case and reversed, for searches by address or domain (message-search.ts). */
+    addressKey: text('address_key').generatedAlwaysAs(sql`reverse(lower(address))`),
   },
-  (t) => [primaryKey({ columns: [t.messageId, t.position] })],
+  (t) => [
+    primaryKey({ columns: [t.messageId, t.position] }),
+    // The message trace's search by recipient address or domain (reversed, as for senders).
+    index('message_recipients_search_idx').on(t.tenantId, t.addressKey.op('text_pattern_ops')),
+  ],
 );
 
 /**

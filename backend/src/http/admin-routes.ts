@@ -15,6 +15,7 @@ import { checkAddressSyntax } from '../mail/address-syntax.ts';
 import { FALLBACK_ORDER } from '../protect/fallback-order.ts';
 import { resolveRecipientMethods, type MethodResolutionDeps } from '../protect/method-resolution.ts';
 import { requireApiToken } from './api-token-auth.ts';
+import { messageTraceRoutes } from './message-trace-routes.ts';
 import { sendProblem } from './problem-details.ts';
 import { recipientMethodsSchema } from './shared-schemas.ts';
 
@@ -111,6 +112,8 @@ const protectionPreviewResponse = {
 
 export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, { db, auditCheckpoints, release, protection }) => {
   app.addHook('onRequest', requireApiToken(db));
+  // The message trace's search and timelines (the same as the portal's admin console answers).
+  await app.register(messageTraceRoutes, { prefix: '/message-search', db, authenticate: async (request) => request.tenantId! });
 
   /**
    * How 'auto' would protect each recipient (method, reason, reasonCode), with the fallback order it follows

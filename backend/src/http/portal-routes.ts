@@ -26,6 +26,7 @@ import type { PgpKeyStore } from '../certs/pgp-keys.ts';
 import type { MemberPgpKeys } from '../certs/pgp-member-keys.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
 import { secondFactorResetRoutes, secondFactorRoutes } from './second-factor-routes.ts';
+import { messageTraceRoutes } from './message-trace-routes.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { MemberKeys } from '../certs/member-keys.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
@@ -624,6 +625,12 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
       async (request) => updatePortalSettings(db, (await sessionOf(request, { roles: ADMIN_ROLES })).tenantId, request.body),
     );
+    // The message trace: every role of the console reads it (the reference's "view for all").
+    await admin.register(messageTraceRoutes, {
+      prefix: '/messages',
+      db,
+      authenticate: async (request) => (await sessionOf(request, { roles: POLICY_READ_ROLES })).tenantId,
+    });
     await admin.register(secondFactorResetRoutes, {
       prefix: '/second-factors',
       factors: portal.factors,

@@ -22,9 +22,11 @@ export const routeStage: Stage = {
     const allowed = routes.filter((r) => r.protection === 'auto' && r.requirement === 'allow');
     if (allowed.length > 0) {
       const resolutions = await resolveRecipientMethods({ directory, protectionModes, keys: storedKeys }, tenant.id, allowed.map((r) => r.recipient), 'allow');
-      for (const resolution of resolutions.filter((r) => r.method === 'clear')) {
-        const route = allowed.find((r) => r.recipient === resolution.recipient)!;
-        Object.assign(route, { protection: 'none', requirement: undefined, reason: `${route.reason}: ${resolution.reason}` });
+      // The resolution answers addresses in lower case; the envelope keeps the case the sender wrote.
+      const clear = new Map(resolutions.filter((r) => r.method === 'clear').map((r) => [r.recipient.toLowerCase(), r.reason]));
+      for (const route of allowed) {
+        const reason = clear.get(route.recipient.toLowerCase());
+        if (reason !== undefined) Object.assign(route, { protection: 'none', requirement: undefined, reason: `${route.reason}: ${reason}` });
       }
     }
     context.results.routes = routes.map((route): StoredRoute => {
