@@ -16,6 +16,7 @@ import {
   CertificatesPage,
   InboxPage,
   IpChangedPage,
+  MessageTracePage,
   NotFoundPage,
   PgpKeysPage,
   PoliciesPage,
@@ -123,6 +124,7 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
             {session.role && navLink('/portal/sent', t('navSent'))}
             {session.role && navLink('/portal/quarantine', t('navQuarantine'))}
             {canReadPolicies(session.role) && navLink('/portal/admin/policies', t('navPolicies'))}
+            {canReadPolicies(session.role) && navLink('/portal/admin/messages', t('navTrace'))}
             {isAdminRole(session.role) && navLink('/portal/admin/certificates', t('navCertificates'))}
             {isAdminRole(session.role) && navLink('/portal/admin/pgp-keys', t('navPgp'))}
             {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
@@ -167,13 +169,14 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     return <InboxPage />;
   }
   const quarantineMatch = /^\/portal\/quarantine\/([^/]+)$/.exec(path);
-  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies') {
+  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages') {
     if (!session) {
       // A notice's link: after signing in, the member lands on the message.
       rememberAfterSignIn(path);
       return <StartPage />;
     }
     if (path === '/portal/admin/policies') return <PoliciesPage />;
+    if (path === '/portal/admin/messages') return canReadPolicies(session.role) ? <MessageTracePage /> : <NotFoundPage />;
     return <QuarantinePage messageId={quarantineMatch ? decodeURIComponent(quarantineMatch[1]!) : undefined} />;
   }
   return <NotFoundPage />;
