@@ -504,9 +504,15 @@ describe('message portal', () => {
     assert.ok(entry.recipients[0].firstReadAt, 'the member sees that it was read');
 
     const farFuture = new Date(Date.now() + 365 * 86_400_000).toISOString();
+    const open = await member.request('PATCH', `/api/portal/sent/${sent.id}`, { json: { expiresAt: farFuture } });
+    assert.equal(open.json().expiresAt, farFuture, 'without a tenant maximum any later date stands');
+    const limit = await member.request('PATCH', '/api/portal/admin/settings', { json: { maxExpiryDays: 90 } });
+    assert.equal(limit.status, 200, limit.body.toString('utf8'));
     const changed = await member.request('PATCH', `/api/portal/sent/${sent.id}`, { json: { expiresAt: farFuture } });
     assert.equal(changed.status, 200);
     assert.ok(new Date(changed.json().expiresAt).getTime() <= Date.now() + 91 * 86_400_000, 'capped by the tenant maximum');
+    const unlimited = await member.request('PATCH', '/api/portal/admin/settings', { json: { maxExpiryDays: null } });
+    assert.equal(unlimited.json().maxExpiryDays, undefined, 'null takes the maximum away again');
 
     assert.equal((await member.request('POST', `/api/portal/sent/${sent.id}/revoke`, { json: {} })).status, 204);
     const gone = await recipient.request('GET', `/api/portal/messages/${recipientOpened.messageId}`);

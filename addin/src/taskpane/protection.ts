@@ -22,7 +22,10 @@ export const PANE_HEADERS = [HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS] as 
 export interface ProtectionChoice {
   secure: boolean;
   mode: SecuredMode;
-  /** The last day the message can be read, YYYY-MM-DD (a UTC day, as the header grammar reads it). */
+  /**
+   * The last day the message can be read, YYYY-MM-DD (a UTC day, as the header grammar reads it); empty:
+   * none chosen, so the message follows the tenant's rule (by default it does not expire).
+   */
   expiryDay: string;
   options: SendOption[];
 }
@@ -37,20 +40,23 @@ export function addDays(day: string, days: number): string {
   return utcDay(new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS));
 }
 
-export function expiryBounds(settings: AddinSettings, now = new Date()): { min: string; max: string; defaultDay: string } {
+/** The days a sender may pick; no `max` when the tenant sets no limit, an empty `defaultDay` when it sets no default. */
+export function expiryBounds(settings: AddinSettings, now = new Date()): { min: string; max?: string; defaultDay: string } {
   const today = utcDay(now);
-  const max = addDays(today, settings.maxExpiryDays);
-  const wanted = addDays(today, settings.defaultExpiryDays);
-  return { min: addDays(today, 1), max, defaultDay: wanted > max ? max : wanted };
+  const max = settings.maxExpiryDays !== undefined ? addDays(today, settings.maxExpiryDays) : undefined;
+  const wanted = settings.defaultExpiryDays !== undefined ? addDays(today, settings.defaultExpiryDays) : '';
+  return { min: addDays(today, 1), ...(max ? { max } : {}), defaultDay: max && wanted > max ? max : wanted };
 }
 
 export type ExpiryProblem = 'missing' | 'past' | 'too-late';
 
+/** An empty day is no problem: the message then has no date of its own. */
 export function validateExpiryDay(day: string, settings: AddinSettings, now = new Date()): ExpiryProblem | undefined {
-  if (!day || !parseExpiry(day)) return 'missing';
+  if (!day) return undefined;
+  if (!parseExpiry(day)) return 'missing';
   const { min, max } = expiryBounds(settings, now);
   if (day < min) return 'past';
-  if (day > max) return 'too-late';
+  if (max && day > max) return 'too-late';
   return undefined;
 }
 
@@ -62,7 +68,7 @@ export function defaultChoice(settings: AddinSettings, now = new Date()): Protec
 /** The headers for a choice: none when protection is off. */
 export function headersFor(choice: ProtectionChoice): Record<string, string> {
   if (!choice.secure) return {};
-  return formatSealpostHeaders({ mode: choice.mode, expiresAt: parseExpiry(choice.expiryDay), options: choice.options });
+  return formatSealpostHeaders({ mode: choice.mode, expiresAt: choice.expiryDay ? parseExpiry(choice.expiryDay) : undefined, options: choice.options });
 }
 
 /** What the pane shows for the headers already on the draft (the pane reopened). */

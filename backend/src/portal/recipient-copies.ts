@@ -23,12 +23,10 @@ import type { PortalMailingDeps } from './portal-outbox.ts';
 import { issueLinks, newLinkToken } from './magic-links.ts';
 import { readPortalHeaders, type PortalMessageHeaders } from './message-parsing.ts';
 import { buildNotificationMail } from './notification-mail.ts';
-import { languageFor, type PortalSettings } from './portal-settings.ts';
+import { languageFor, portalExpiry, type PortalSettings } from './portal-settings.ts';
 import { insertPortalMessages, type NewPortalMessage, type PortalMessageMeta } from './portal-store.ts';
 import { formatBytes, previewOf } from './portal-text.ts';
 import { findOrCreateThreadsWithSlots, referencedMessageIds, subjectKey } from './threads.ts';
-
-const DAY_MS = 86_400_000;
 
 export interface RecipientCopiesOptions extends PortalMailingDeps {
   directory: TenantDirectory;
@@ -60,7 +58,8 @@ interface PendingStore {
   memberAddress: string;
   settings: PortalSettings;
   now: Date;
-  expiresAt: Date;
+  /** Unset: the copy does not expire. */
+  expiresAt: Date | undefined;
   linkExpiresAt: Date;
   language: ReturnType<typeof languageFor>;
   portalMessageId: string;
@@ -114,8 +113,8 @@ export class RecipientCopies {
     const { source, memberAddress, settings } = read;
 
     const now = new Date();
-    const expiresAt = this.capExpiry(request.expiresAt, now, settings);
-    const linkExpiresAt = new Date(Math.min(now.getTime() + settings.magicLinkTtlMinutes * 60_000, expiresAt.getTime()));
+    const expiresAt = portalExpiry(request.expiresAt, now, settings);
+    const linkExpiresAt = new Date(Math.min(now.getTime() + settings.magicLinkTtlMinutes * 60_000, expiresAt?.getTime() ?? Infinity));
     const language = languageFor(settings, recipient);
     const portalMessageId = randomUUID();
     const meta: PortalMessageMeta = {
@@ -173,7 +172,7 @@ export class RecipientCopies {
     this.options.onSpooled();
     return {
       kind: 'handled',
-      detail: { portalMessageId, threadId, deliveryMode: 'portal_secure', expiresAt: expiresAt.toISOString() },
+      detail: { portalMessageId, threadId, deliveryMode: 'portal_secure', expiresAt: expiresAt?.toISOString() ?? null },
     };
   }
 
@@ -344,7 +343,7 @@ export class RecipientCopies {
               recipient,
               threadId,
               sizeBytes: eml.length,
-              expiresAt: expiresAt.toISOString(),
+              expiresAt: expiresAt?.toISOString() ?? null,
               options: request.options,
             },
           },
@@ -373,12 +372,6 @@ export class RecipientCopies {
     const inTenant = (address: string) => tenant.domains.includes(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
     if (fromHeader && inTenant(fromHeader)) return fromHeader.toLowerCase();
     return mailFrom.toLowerCase();
-  }
-
-  capExpiry(requested: Date | undefined, now: Date, settings: PortalSettings): Date {
-    const max = now.getTime() + settings.maxExpiryDays * DAY_MS;
-    const wanted = requested && requested.getTime() > now.getTime() ? requested.getTime() : now.getTime() + settings.defaultExpiryDays * DAY_MS;
-    return new Date(Math.min(wanted, max));
   }
 
   /** Bytes the tenant's portal holds, all of it and what each of these members sent. */
