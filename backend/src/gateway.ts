@@ -10,7 +10,7 @@ import type { CheckpointSource } from './audit/audit-log.ts';
 import type { Config } from './config.ts';
 import { openDatabase, queryRows, type DatabaseHandle } from './db/client.ts';
 import { allTenantIds, withTenants } from './db/tenant-scope.ts';
-import { DeliveryWorker } from './delivery/delivery-worker.ts';
+import { DeliveryWorker, type BounceLanguage } from './delivery/delivery-worker.ts';
 import { SmtpDeliveryClient } from './delivery/smtp-client.ts';
 import { ADDIN_TRY_PAGE_PATH } from '../../common/src/addin-api.ts';
 import { EvaluationSignIns } from './http/addin-try-routes.ts';
@@ -21,6 +21,8 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { ProtectionModes, type ProtectionHandler } from './protect/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { createPortal, type Portal } from './portal/portal.ts';
+import { languageFor } from './portal/portal-settings.ts';
+import { senderQuotaHook } from './portal/sender-quota-hook.ts';
 import { autoProtection, portalProtection } from './protect/portal-mode.ts';
 import { certificateLookup, smimeProtection } from './protect/smime-mode.ts';
 import { pgpKeyLookup, pgpProtection } from './protect/pgp-mode.ts';
@@ -173,7 +175,11 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   // Senders first (work-signal.ts): a burst is accepted at intake speed, the stages catch up behind it.
   const intakePriority =
     config.burstBacklogSeconds > 0 ? new IntakePriority({ share: BURST_STAGE_SHARE, maxLagMs: config.burstBacklogSeconds * 1000 }) : undefined;
+  // Bounces speak the sender's language as the tenant's other notices do: the tenant's portal language,
+  // else German for senders in .de/.at/.ch and English otherwise. The portal is made below.
+  const bounceLanguage: BounceLanguage = async (q, tenantId, sender) => languageFor(await portal.tenants.settings(tenantId, q), sender);
   const delivery = new DeliveryWorker({
+    bounceLanguage,
     intakePriority,
     db,
     vault,
@@ -192,6 +198,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     pollMs: config.workerPollMs,
     onBounceSpooled: () => pipeline.signal.notify(),
   });
+  // What the route stage asks about recipients: the stores alone, no directories.
+  const storedKeys = { smimeCertificates: certificateLookup(certificates), pgpKeys: pgpKeyLookup(pgpKeys) };
   pipeline = new StageRunner({
     intakePriority,
     db,
@@ -207,7 +215,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     crls: new CrlSource(),
     pgpKeys,
     memberPgpKeys,
-    storedKeys: { smimeCertificates: certificateLookup(certificates), pgpKeys: pgpKeyLookup(pgpKeys) },
+    storedKeys,
     notices: {
       publicUrl: config.http.publicUrl,
       hostname: config.smtp.hostname,
@@ -251,6 +259,9 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
       pipeline.signal.notify();
     },
     hooks: [absurdStructureHook(), ...gatewayGuardHooks(guardServices), ...(parts.smtpHooks ?? [])],
+    // A sender whose portal storage is full hears so before the 250. The portal is made below; the hook
+    // reads its settings only once mail arrives.
+    connectorHooks: [senderQuotaHook({ db, directory, protectionModes, storedKeys, settings: (tenantId) => portal.tenants.settings(tenantId) })],
     // An embedding's own checks choose no policy per recipient; the tenants' policies do.
     inboundRecipientGroups: parts.guard ? undefined : (envelope) => policies.recipientGroups(envelope),
   });
@@ -304,6 +315,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     db,
     vault,
     hostname: config.smtp.hostname,
+    bounceLanguage,
     onReleased: () => {
       pipeline.signal.notify();
       delivery.signal.notify();

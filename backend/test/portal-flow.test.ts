@@ -563,19 +563,19 @@ describe('message portal', () => {
     assert.deepEqual(notification.recipients, ['auto@example.net']);
   });
 
-  test('a sender over quota gets the message back with the reason', async () => {
+  test('a sender over quota is told so before the 250, with the reason', async () => {
     const tenantId = gateway.directory.allTenants().find((t) => t.name === 'Acme')!.id;
     await ownerDb(gateway.database.db).execute(
       sql`insert into portal_tenant_settings (tenant_id, settings) values (${tenantId}, ${JSON.stringify({ memberQuotaBytes: { 'alice@acme.test': 10 } })}::jsonb)
           on conflict (tenant_id) do update set settings = excluded.settings`,
     );
     try {
-      const start = tenantMailServer.received.length;
-      await send(gateway, 'alice@acme.test', ['full@example.net'], await contractMessage({ to: 'full@example.net', subject: 'Too much' }));
-      const bounce = await waitFor('the bounce', async () =>
-        tenantMailServer.received.slice(start).find((m) => m.recipients.includes('alice@acme.test') && /5\.2\.2/.test(m.raw.toString())),
-      );
-      assert.match(bounce.raw.toString(), /portal storage is full/);
+      const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.1' });
+      await smtp.command('EHLO exchange.acme.test');
+      const result = await smtp.sendMessage('alice@acme.test', ['full@example.net'], await contractMessage({ to: 'full@example.net', subject: 'Too much' }));
+      await smtp.quit();
+      assert.equal(result.final?.code, 552);
+      assert.match(result.final!.text, /^5\.2\.2 .*portal storage is full/);
     } finally {
       await ownerDb(gateway.database.db).execute(sql`update portal_tenant_settings set settings = '{}'::jsonb where tenant_id = ${tenantId}`);
     }

@@ -25,7 +25,8 @@ import { readPortalHeaders, type PortalMessageHeaders } from './message-parsing.
 import { buildNotificationMail } from './notification-mail.ts';
 import { languageFor, portalExpiry, type PortalSettings } from './portal-settings.ts';
 import { insertPortalMessages, type NewPortalMessage, type PortalMessageMeta } from './portal-store.ts';
-import { formatBytes, previewOf } from './portal-text.ts';
+import { portalQuotaRefusal, portalStorageUsed, senderMemberAddress } from './portal-quota.ts';
+import { previewOf } from './portal-text.ts';
 import { findOrCreateThreadsWithSlots, referencedMessageIds, subjectKey } from './threads.ts';
 
 export interface RecipientCopiesOptions extends PortalMailingDeps {
@@ -224,7 +225,7 @@ export class RecipientCopies {
           continue;
         }
         const tenantId = read.tenant.id;
-        const memberAddress = this.memberAddressOf(read.tenant, read.fromAddress, source.mailFrom);
+        const memberAddress = senderMemberAddress(read.tenant, read.fromAddress, source.mailFrom);
         let settings = settingsBy.get(tenantId);
         if (!settings) {
           settings = await this.options.tenants.settings(tenantId, tx);
@@ -232,12 +233,13 @@ export class RecipientCopies {
         }
         let usage = usageBy.get(tenantId);
         if (!usage) {
-          const members = [...new Set(reads.filter((r) => r.tenant.id === tenantId).map((r) => this.memberAddressOf(r.tenant, r.fromAddress, sourceBy.get(r.context.messageId)?.mailFrom ?? '')))];
-          usage = await this.storageUsed(tx, tenantId, members);
+          const members = [...new Set(reads.filter((r) => r.tenant.id === tenantId).map((r) => senderMemberAddress(r.tenant, r.fromAddress, sourceBy.get(r.context.messageId)?.mailFrom ?? '')))];
+          usage = await portalStorageUsed(tx, tenantId, members);
           usageBy.set(tenantId, usage);
         }
         const memberBytes = usage.memberBytes.get(memberAddress) ?? 0;
-        const refusal = this.quotaRefusal(memberAddress, read.bytes, { tenantBytes: usage.tenantBytes, memberBytes }, settings);
+        const refused = portalQuotaRefusal(memberAddress, read.bytes, { tenantBytes: usage.tenantBytes, memberBytes }, settings);
+        const refusal: ProtectionOutcome | undefined = refused ? { kind: 'refused', reason: refused, enhancedCode: '5.2.2' } : undefined;
         if (!refusal) {
           // Counted for the copies after it in this batch.
           usage.tenantBytes += read.bytes;
@@ -366,53 +368,5 @@ export class RecipientCopies {
       .from(portalMessages)
       .where(and(eq(portalMessages.sourceMessageId, messageId), eq(portalMessages.toAddress, recipient)));
     return row;
-  }
-
-  private memberAddressOf(tenant: TenantInfo, fromHeader: string | undefined, mailFrom: string): string {
-    const inTenant = (address: string) => tenant.domains.includes(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
-    if (fromHeader && inTenant(fromHeader)) return fromHeader.toLowerCase();
-    return mailFrom.toLowerCase();
-  }
-
-  /** Bytes the tenant's portal holds, all of it and what each of these members sent. */
-  private async storageUsed(tx: Queryable, tenantId: string, members: string[]): Promise<{ tenantBytes: number; memberBytes: Map<string, number> }> {
-    const rows = await queryRows<{ from_address: string | null; bytes: string | number }>(
-      tx,
-      sql`select case when direction = 'from-member' and from_address in (${sql.join(members.map((m) => sql`${m}`), sql`, `)}) then from_address end as from_address,
-                 coalesce(sum(size_bytes), 0)::bigint as bytes
-          from portal_messages where tenant_id = ${tenantId}
-          group by 1`,
-    );
-    const memberBytes = new Map<string, number>();
-    let tenantBytes = 0;
-    for (const row of rows) {
-      tenantBytes += Number(row.bytes);
-      if (row.from_address) memberBytes.set(row.from_address, Number(row.bytes));
-    }
-    return { tenantBytes, memberBytes };
-  }
-
-  private quotaRefusal(
-    member: string,
-    bytes: number,
-    usage: { tenantBytes: number; memberBytes: number },
-    settings: PortalSettings,
-  ): ProtectionOutcome | undefined {
-    const memberQuota = settings.memberQuotaBytes[member] ?? settings.memberDefaultQuotaBytes;
-    if (usage.memberBytes + bytes > memberQuota) {
-      return {
-        kind: 'refused',
-        reason: `the sender's portal storage is full (quota ${formatBytes(memberQuota)}); delete or let expire older secure messages, or ask the administrator for more space`,
-        enhancedCode: '5.2.2',
-      };
-    }
-    if (settings.tenantQuotaBytes !== undefined && usage.tenantBytes + bytes > settings.tenantQuotaBytes) {
-      return {
-        kind: 'refused',
-        reason: `the organisation's portal storage is full (quota ${formatBytes(settings.tenantQuotaBytes)}); ask the administrator`,
-        enhancedCode: '5.2.2',
-      };
-    }
-    return undefined;
   }
 }
