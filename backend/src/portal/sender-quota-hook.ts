@@ -85,6 +85,10 @@ async function portalCopies(
   const directoriesMayAnswer = tenant.encryption.ways.smime && tenant.smimeDirectories.length > 0;
   if (directoriesMayAnswer) return copies;
   for (const requirement of ['allow', 'mandatory'] as EncryptionRequirement[]) {
+    // Most mail to outsiders is merely allowed to be encrypted, where the portal serves only if the tenant
+    // says so: then the stores need not be asked at all while the sender waits.
+    const portalMayServe = tenant.encryption.ways.portal && (requirement === 'mandatory' || !tenant.encryption.onlyIfMandatory.portal);
+    if (!portalMayServe) continue;
     const auto = routes.filter((r) => r.protection === 'auto' && (r.requirement ?? 'mandatory') === requirement).map((r) => r.recipient);
     if (auto.length === 0) continue;
     const resolved = await resolveRecipientMethods({ directory: deps.directory, protectionModes: deps.protectionModes, keys: deps.storedKeys }, tenant.id, auto, requirement);
