@@ -216,6 +216,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     pgpKeys,
     memberPgpKeys,
     storedKeys,
+    // Relay mode: colleagues a portal message also went to keep a copy in its conversation (portal made below).
+    internalCopies: { storeInternalCopies: (request) => portal.copies.storeInternalCopies(request) },
     notices: {
       publicUrl: config.http.publicUrl,
       hostname: config.smtp.hostname,

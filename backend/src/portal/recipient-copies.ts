@@ -7,7 +7,7 @@
  */
 import { GroupedWork } from '../work-signal.ts';
 import { randomUUID } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
 import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
 import { queryRows, type Queryable } from '../db/client.ts';
@@ -17,6 +17,7 @@ import { controlHeaderLookup, headerValue, splitMessage } from '../mail/header-b
 import { describeHeaderRefusal } from '../mail/header-section.ts';
 import { prepareOutgoingMessage } from '../mail/outgoing-message.ts';
 import { spoolWithin, type SpoolRequest } from '../messages/spool.ts';
+import type { InternalCopiesRequest, InternalCopyOutcome } from '../protect/portal-mode.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../protect/protection-modes.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { PortalMailingDeps } from './portal-outbox.ts';
@@ -359,6 +360,98 @@ export class RecipientCopies {
       await spoolWithin(tx, vault, notifications);
       await appendAudit(tx, this.options.vault.auditKeys, audit);
       return threadIds;
+    });
+  }
+
+  /**
+   * Relay mode: a copy for each colleague the message also went to (delivered to them as mail), in the
+   * thread of the external recipient's copy, with that copy's sender, Message-ID, sending time and expiry.
+   * Only its addressee sees it (visibility.ts); it takes no slot of the thread's conversation, gets no link
+   * or notification, and counts against the sender's storage like every copy. One that does not fit the
+   * quota is not kept: the colleague has the mail, and the portal must not refuse it for that. Idempotent
+   * per (message, colleague).
+   */
+  async storeInternalCopies(request: InternalCopiesRequest): Promise<InternalCopyOutcome[]> {
+    const { db, vault, directory } = this.options;
+    const recipients = [...new Set(request.recipients.map((r) => r.toLowerCase()))];
+    const skipAll = (reason: string) => recipients.map((recipient): InternalCopyOutcome => ({ recipient, outcome: 'skipped', reason }));
+    const tenant = directory.tenantById(request.tenantId);
+    if (!tenant || recipients.length === 0) return skipAll('the tenant is unknown to this gateway process');
+    const prepared = prepareOutgoingMessage(request.raw, 'external', [], tenant.subjectTriggers);
+    if (prepared.outcome === 'refused') return skipAll(prepared.reason);
+    const eml = prepared.raw;
+    const parsed = readPortalHeaders(eml);
+    const meta: PortalMessageMeta = {
+      subject: parsed.subject,
+      fromName: parsed.from?.name,
+      preview: previewOf(parsed.previewText),
+      to: parsed.to,
+      cc: parsed.cc,
+      references: parsed.references,
+    };
+    return withTenants(db, tenant.id, async (tx) => {
+      const [external] = await tx
+        .select({ fromAddress: portalMessages.fromAddress, messageIdHeader: portalMessages.messageIdHeader, sentAt: portalMessages.sentAt, expiresAt: portalMessages.expiresAt })
+        .from(portalMessages)
+        .where(and(eq(portalMessages.sourceMessageId, request.messageId), eq(portalMessages.threadId, request.threadId), eq(portalMessages.deliveryMode, 'portal_secure')))
+        .limit(1);
+      if (!external) return skipAll("the external recipient's copy is no longer stored");
+      const kept = await tx
+        .select({ id: portalMessages.id, toAddress: portalMessages.toAddress })
+        .from(portalMessages)
+        .where(and(eq(portalMessages.sourceMessageId, request.messageId), inArray(portalMessages.toAddress, recipients)));
+      const keptBy = new Map(kept.map((row) => [row.toAddress, row.id]));
+      const settings = await this.options.tenants.settings(tenant.id, tx);
+      const member = external.fromAddress;
+      const used = await portalStorageUsed(tx, tenant.id, [member]);
+      const usage = { tenantBytes: used.tenantBytes, memberBytes: used.memberBytes.get(member) ?? 0 };
+      const outcomes: InternalCopyOutcome[] = [];
+      const copies: NewPortalMessage[] = [];
+      const audit: AuditEntryInput[] = [];
+      for (const recipient of recipients) {
+        const existing = keptBy.get(recipient);
+        if (existing) {
+          outcomes.push({ recipient, outcome: 'kept', portalMessageId: existing });
+          continue;
+        }
+        const refused = portalQuotaRefusal(member, eml.length, usage, settings);
+        if (refused) {
+          outcomes.push({ recipient, outcome: 'skipped', reason: refused });
+          continue;
+        }
+        usage.memberBytes += eml.length;
+        usage.tenantBytes += eml.length;
+        const id = randomUUID();
+        copies.push({
+          id,
+          tenantId: tenant.id,
+          threadId: request.threadId,
+          sourceMessageId: request.messageId,
+          direction: 'from-member',
+          deliveryMode: 'relay',
+          fromAddress: member,
+          toAddress: recipient,
+          messageIdHeader: external.messageIdHeader ?? undefined,
+          eml,
+          meta,
+          readReceipt: false,
+          noReply: true,
+          sentAt: external.sentAt,
+          ...(external.expiresAt ? { expiresAt: external.expiresAt } : {}),
+        });
+        audit.push({
+          tenantId: tenant.id,
+          action: 'sent',
+          actorId: request.messageId,
+          actorAddress: member,
+          subjectId: id,
+          details: { channel: 'smtp', deliveryMode: 'relay', recipient, threadId: request.threadId, sizeBytes: eml.length },
+        });
+        outcomes.push({ recipient, outcome: 'stored', portalMessageId: id });
+      }
+      await insertPortalMessages(tx, vault, copies);
+      if (audit.length > 0) await appendAudit(tx, vault.auditKeys, audit);
+      return outcomes;
     });
   }
 
