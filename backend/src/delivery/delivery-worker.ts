@@ -373,7 +373,7 @@ export class DeliveryWorker {
     const prepared: OutgoingMessage =
       first.as_received || (how.protectedCopy && first.route === 'external')
         ? { outcome: 'ready', raw }
-      : prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers, message.extraFields, message.marking);
+      : prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers, message.extraFields, message.marking, tenant.domains);
     if (prepared.outcome === 'refused') {
       // Permanent: the same bytes give the same answer on every attempt, so the sender is told at once.
       return group.map((delivery) => ({ delivery, status: 'failed', reply: prepared.reason, enhancedCode: '5.6.0', message }));
