@@ -144,6 +144,63 @@ describe('relay mode: colleagues keep a portal copy of the conversation', () => 
     assert.equal((await colleague.request('GET', `/api/portal/messages/${replyId}`)).status, 404);
   });
 
+  test("a colleague's reply from Outlook joins the conversation, and everyone sees each message once", async () => {
+    const messageId = `<${Math.random().toString(36).slice(2)}@acme.test>`;
+    const first = await new MailComposer({
+      from: 'alice@acme.test',
+      to: CLIENT,
+      cc: COLLEAGUE,
+      subject: 'Reply-all matter',
+      messageId,
+      text: 'Please review.',
+      headers: { 'X-Sealpost-Encrypt': 'portal' },
+    })
+      .compile()
+      .build();
+    const sendAs = async (from: string, to: string[], raw: Buffer) => {
+      const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.1' });
+      await smtp.command('EHLO exchange.acme.test');
+      const result = await smtp.sendMessage(from, to, raw);
+      await smtp.quit();
+      assert.equal(result.final?.code, 250, result.final?.text);
+      return result.final!.text.split('queued as ')[1]!;
+    };
+    const firstId = await sendAs('alice@acme.test', [CLIENT, COLLEAGUE], first);
+    const [external] = await waitFor('the first copies', async () => {
+      const found = await db().select().from(portalMessages).where(eq(portalMessages.sourceMessageId, firstId));
+      return found.length === 2 ? found.filter((r) => r.toAddress === CLIENT) : undefined;
+    });
+    // The colleague answers everyone from Outlook: a reply to a portal message stays in the portal.
+    const reply = await new MailComposer({
+      from: COLLEAGUE,
+      to: CLIENT,
+      cc: 'alice@acme.test',
+      subject: 'Re: Reply-all matter',
+      inReplyTo: messageId,
+      references: [messageId],
+      text: 'Looks fine to me.',
+    })
+      .compile()
+      .build();
+    const replyId = await sendAs(COLLEAGUE, [CLIENT, 'alice@acme.test'], reply);
+    const copies = await waitFor('the reply copies', async () => {
+      const found = await db().select().from(portalMessages).where(eq(portalMessages.sourceMessageId, replyId));
+      return found.length === 2 ? found : undefined;
+    });
+    const toClient = copies.find((r) => r.toAddress === CLIENT)!;
+    const toAlice = copies.find((r) => r.toAddress === 'alice@acme.test')!;
+    assert.equal(toClient.threadId, external!.threadId, 'the reply joined the conversation by In-Reply-To');
+    assert.equal(toAlice.deliveryMode, 'relay');
+
+    const alice = await signIn('alice@acme.test');
+    const aliceView = (await alice.request('GET', `/api/portal/threads/${external!.threadId}`)).json();
+    assert.deepEqual(aliceView.messages.map((m: { id: string }) => m.id), [external!.id, toAlice.id], 'her message, and the reply once (her own copy)');
+    const colleague = await signIn(COLLEAGUE);
+    const colleagueView = (await colleague.request('GET', `/api/portal/threads/${external!.threadId}`)).json();
+    const colleagueCopy = (await db().select().from(portalMessages).where(and(eq(portalMessages.sourceMessageId, firstId), eq(portalMessages.toAddress, COLLEAGUE))))[0]!;
+    assert.deepEqual(colleagueView.messages.map((m: { id: string }) => m.id), [colleagueCopy.id, toClient.id], 'the message once (their copy), and their own reply');
+  });
+
   test('a resumed message keeps one copy per colleague, and a conversation the colleague was not copied on stays closed to them', async () => {
     const id = await sendToClientAndColleague('Second matter');
     const [internal] = await waitFor('the copy', async () => {
@@ -166,7 +223,9 @@ describe('relay mode: colleagues keep a portal copy of the conversation', () => 
     });
     const colleague = await signIn(COLLEAGUE);
     const threads = (await colleague.request('GET', '/api/portal/threads')).json().threads;
-    assert.deepEqual(threads.map((t: { id: string }) => t.id), [internal!.threadId], 'only the conversation they were copied on');
+    const ids = threads.map((t: { id: string }) => t.id);
+    assert.ok(ids.includes(internal!.threadId), 'the conversation they were copied on');
+    assert.ok(!ids.includes(privateCopy!.threadId), 'not one they were never part of');
     assert.equal((await colleague.request('GET', `/api/portal/messages/${privateCopy!.id}`)).status, 404);
     assert.equal((await colleague.request('GET', `/api/portal/threads/${privateCopy!.threadId}`)).status, 404);
   });

@@ -47,12 +47,13 @@ export class PortalMailbox {
     );
     const now = Date.now();
     const follower = !isThreadParty(session, thread) && followsThread(session, rows);
-    // A follower's own internal copy stands for the external recipient's copy of the same message.
+    // The viewer's own internal copy of a message stands for the external recipient's copy of it (one
+    // message, shown once), for a follower and for a member who was copied on a colleague's reply alike.
     const ownCopies = new Set(rows.filter((row) => isInternalCopy(row) && row.toAddress === session.address).map((row) => row.sourceMessageId));
     const visible = rows.filter(
       (row) =>
         visibilityOf(session, thread, row, now, follower).kind === 'visible' &&
-        !(follower && !isInternalCopy(row) && row.sourceMessageId !== null && ownCopies.has(row.sourceMessageId)),
+        !(!isInternalCopy(row) && row.sourceMessageId !== null && ownCopies.has(row.sourceMessageId)),
     );
     const metas = await Promise.all(visible.map((row) => openMeta(this.options.vault, row, undefined, thread)));
     const external = isExternalIn(session, thread);
