@@ -12,6 +12,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type { BrowserContext, Page } from 'playwright-core';
 import { portalLinks } from '../backend/src/db/schema.ts';
 import type { Gateway } from '../backend/src/gateway.ts';
+import { updatePortalSettings } from '../backend/src/portal/portal-settings.ts';
 import { hashSecret } from '../backend/src/portal/tokens.ts';
 import { createTestDatabase, ownerDb, type TestDatabase } from '../backend/test/support/database.ts';
 import { MailPeer } from '../backend/test/support/mail-peer.ts';
@@ -284,6 +285,8 @@ describe('the portal in the browser', () => {
       await item.getByText(/^Read /).waitFor();
       await member.getByText('Signed in as alice@acme.test').waitFor();
 
+      // The tenant sets a maximum (by default there is none).
+      await updatePortalSettings(gateway.database.db, gateway.directory.tenantForDomain('acme.test')!.id, { maxExpiryDays: 90 });
       const farAway = new Date(Date.now() + 400 * 86_400_000).toISOString().slice(0, 10);
       await item.getByLabel('Available until').fill(farAway);
       await item.getByRole('button', { name: 'Change expiry' }).click();

@@ -10,7 +10,7 @@ import type { CheckpointSource } from './audit/audit-log.ts';
 import type { Config } from './config.ts';
 import { openDatabase, queryRows, type DatabaseHandle } from './db/client.ts';
 import { allTenantIds, withTenants } from './db/tenant-scope.ts';
-import { DeliveryWorker } from './delivery/delivery-worker.ts';
+import { DeliveryWorker, type BounceLanguage } from './delivery/delivery-worker.ts';
 import { SmtpDeliveryClient } from './delivery/smtp-client.ts';
 import { ADDIN_TRY_PAGE_PATH } from '../../common/src/addin-api.ts';
 import { EvaluationSignIns } from './http/addin-try-routes.ts';
@@ -21,6 +21,8 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { ProtectionModes, type ProtectionHandler } from './protect/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { createPortal, type Portal } from './portal/portal.ts';
+import { languageFor } from './portal/portal-settings.ts';
+import { senderQuotaHook } from './portal/sender-quota-hook.ts';
 import { autoProtection, portalProtection, type PortalStorage } from './protect/portal-mode.ts';
 import { TunnelPortalStorage, tunnelForwarder, type TunnelIdentity } from './portal/portal-tunnel.ts';
 import { createTunnelListener, portalCopyReceiver, portalMailReceiver } from './portal/tunnel-listener.ts';
@@ -182,7 +184,11 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
   // Senders first (work-signal.ts): a burst is accepted at intake speed, the stages catch up behind it.
   const intakePriority =
     config.burstBacklogSeconds > 0 ? new IntakePriority({ share: BURST_STAGE_SHARE, maxLagMs: config.burstBacklogSeconds * 1000 }) : undefined;
+  // Bounces speak the sender's language as the tenant's other notices do: the tenant's portal language,
+  // else German for senders in .de/.at/.ch and English otherwise. The portal is made below.
+  const bounceLanguage: BounceLanguage = async (q, tenantId, sender) => languageFor(await portal.tenants.settings(tenantId, q), sender);
   const delivery = new DeliveryWorker({
+    bounceLanguage,
     intakePriority,
     db,
     vault,
@@ -203,6 +209,8 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     // The portal on its own host delivers nothing itself: all its mail goes to the gateway over the tunnel.
     ...(tunnel?.role === 'portal' ? { forward: tunnelForwarder({ identity: tunnelIdentity!, peer: tunnel.peer, client, hostname: config.smtp.hostname }) } : {}),
   });
+  // What the route stage asks about recipients: the stores alone, no directories.
+  const storedKeys = { smimeCertificates: certificateLookup(certificates), pgpKeys: pgpKeyLookup(pgpKeys) };
   pipeline = new StageRunner({
     intakePriority,
     db,
@@ -218,7 +226,9 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     crls: new CrlSource(),
     pgpKeys,
     memberPgpKeys,
-    storedKeys: { smimeCertificates: certificateLookup(certificates), pgpKeys: pgpKeyLookup(pgpKeys) },
+    storedKeys,
+    // Relay mode: colleagues a portal message also went to keep a copy in its conversation (portal made below).
+    internalCopies: { storeInternalCopies: (request) => portal.copies.storeInternalCopies(request) },
     notices: {
       publicUrl: config.http.publicUrl,
       hostname: config.smtp.hostname,
@@ -262,6 +272,9 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
       pipeline.signal.notify();
     },
     hooks: [absurdStructureHook(), ...gatewayGuardHooks(guardServices), ...(parts.smtpHooks ?? [])],
+    // A sender whose portal storage is full hears so before the 250. The portal is made below; the hook
+    // reads its settings only once mail arrives.
+    connectorHooks: [senderQuotaHook({ db, directory, protectionModes, storedKeys, settings: (tenantId) => portal.tenants.settings(tenantId) })],
     // An embedding's own checks choose no policy per recipient; the tenants' policies do.
     inboundRecipientGroups: parts.guard ? undefined : (envelope) => policies.recipientGroups(envelope),
   });
@@ -343,6 +356,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     db,
     vault,
     hostname: config.smtp.hostname,
+    bounceLanguage,
     onReleased: () => {
       pipeline.signal.notify();
       delivery.signal.notify();

@@ -12,6 +12,7 @@ import { loopHeaderName } from '../../common/src/headers.ts';
 import { readCertificates } from '../src/certs/certificate-store.ts';
 import { members } from '../src/db/schema.ts';
 import type { Gateway } from '../src/gateway.ts';
+import { updatePortalSettings } from '../src/portal/portal-settings.ts';
 import { resolveRecipientMethods } from '../src/protect/method-resolution.ts';
 import { createTestDatabase, ownerDb, type TestDatabase } from './support/database.ts';
 import { LocalEntraIssuer } from './support/local-entra-issuer.ts';
@@ -92,8 +93,8 @@ describe('Outlook add-in API', () => {
     assert.equal(settings.tenantName, 'Acme');
     assert.deepEqual(settings.tenantDomains, ['acme-law.test', 'acme.test']);
     assert.deepEqual(settings.allowedModes, ['auto', 'portal', 'smime', 'pgp'], 'only the modes this gateway can carry out and the tenant keeps (the PDF is off by default)');
-    assert.equal(settings.defaultExpiryDays, 30);
-    assert.equal(settings.maxExpiryDays, 90);
+    assert.equal(settings.defaultExpiryDays, undefined, 'by default a secure message does not expire');
+    assert.equal(settings.maxExpiryDays, undefined, 'and the tenant sets no limit');
     assert.equal(settings.subjectTrigger, '[secure]');
     assert.deepEqual(settings.smartAlert, { externalRecipientsWithAttachments: true, keywords: ['privileged', 'vertraulich'] }, "the tenant's own send-time rule");
     assert.match(answer.headers.get('server-timing') ?? '', /^app;dur=\d/);
@@ -258,8 +259,15 @@ describe('Outlook add-in API', () => {
     const changed = await call('PATCH', `/api/addin/sent/${messageId}`, aliceToken(), { expiresAt: later });
     assert.equal(changed.status, 200, changed.text);
     assert.equal(changed.json().expiresAt, later);
-    const capped = await call('PATCH', `/api/addin/sent/${messageId}`, aliceToken(), { expiresAt: '2999-01-01T00:00:00Z' });
-    assert.ok(new Date(capped.json().expiresAt).getTime() < Date.now() + 91 * 86_400_000, 'capped by the tenant maximum');
+    await updatePortalSettings(gateway.database.db, gateway.directory.tenantForDomain('acme.test')!.id, { maxExpiryDays: 90 });
+    try {
+      const limited = (await call('GET', '/api/addin/settings', aliceToken())).json();
+      assert.equal(limited.maxExpiryDays, 90, 'the pane learns the tenant maximum');
+      const capped = await call('PATCH', `/api/addin/sent/${messageId}`, aliceToken(), { expiresAt: '2999-01-01T00:00:00Z' });
+      assert.ok(new Date(capped.json().expiresAt).getTime() < Date.now() + 91 * 86_400_000, 'capped by the tenant maximum');
+    } finally {
+      await updatePortalSettings(gateway.database.db, gateway.directory.tenantForDomain('acme.test')!.id, { maxExpiryDays: null });
+    }
 
     const carol = issuer.sign(issuer.claims({ tid: ACME_ENTRA, oid: randomUUID(), aud: APP_ID, email: 'carol@acme.test' }));
     assert.equal((await call('POST', `/api/addin/sent/${messageId}/revoke`, carol, {})).status, 404, 'not her message');
@@ -292,7 +300,7 @@ describe('Outlook add-in API', () => {
     assert.ok(online.text.startsWith('\uFEFF') || online.text.startsWith('#'), 'a UTF-8 script');
     assert.match(online.text, /\$TenantName = 'Acme'/);
     assert.match(online.text, /\$GatewayHost = 'gateway\.sealpost\.test'/);
-    for (const domain of ['acme.test', 'acme-law.test']) assert.ok(online.text.includes(`'${loopHeaderName(domain)}'`));
+    assert.ok(online.text.includes(`ExceptIfHeaderMatchesMessageHeader  = '${loopHeaderName('acme-law.test')}'`), 'the loop header of the first domain, alphabetically');
 
     const onprem = await call('GET', '/api/admin/setup/exchange-onprem.ps1?gatewayIps=203.0.113.25', ACME_API_TOKEN);
     assert.equal(onprem.status, 200);

@@ -6,11 +6,14 @@ import {
   dnsRecordsToPublish,
   exchangeOnlineSetupScript,
   exchangeOnPremisesSetupScript,
+  LEGACY_MARKER_RULE_PREFIX,
   psQuote,
-  RETURNED_MARKER_HEADER,
+  routingExceptionHeader,
   ROUTING_RULE_NAME,
   SetupInputError,
+  SPAM_RULE_NAME,
 } from '../src/deployment/exchange-setup.ts';
+import { prepareOutgoingMessage } from '../src/mail/outgoing-message.ts';
 import { SAMPLE_SETUP_INPUT } from '../src/deployment/sample-tenant.ts';
 
 const acme = {
@@ -74,20 +77,41 @@ describe('Exchange setup scripts', () => {
     assert.match(script, /SenderIPAddresses\s+= @\('203\.0\.113\.25'\)/);
   });
 
-  test('mail handed back by the gateway is excepted from routing, one loop-header rule per domain', () => {
+  test('as in the reference set-up, the routing rule comes first (priority 0) and excepts handed-back mail itself; the junk rule follows (priority 1)', () => {
     const script = exchangeOnlineSetupScript(acme);
-    for (const [index, domain] of ['acme.test', 'acme-law.test'].entries()) {
-      const block = ruleBlock(script, `Sealpost: mail handed back for ${domain}`);
-      assert.match(block, new RegExp(`HeaderMatchesMessageHeader = '${loopHeaderName(domain)}'`));
-      assert.match(block, /HeaderMatchesPatterns\s+= @\('\^true\$'\)/);
-      assert.match(block, new RegExp(`SetHeaderName\\s+= '${RETURNED_MARKER_HEADER}'`));
-      assert.match(block, new RegExp(`Priority\\s+= ${index + 1}\\b`));
-    }
     const routing = ruleBlock(script, ROUTING_RULE_NAME);
     assert.match(routing, /FromScope\s+= 'InOrganization'/);
+    assert.match(routing, /SenderAddressLocation\s+= 'HeaderOrEnvelope'/);
     assert.match(routing, /RouteMessageOutboundConnector\s+= \$OutboundConnectorName/);
-    assert.match(routing, new RegExp(`ExceptIfHeaderMatchesMessageHeader\\s+= '${RETURNED_MARKER_HEADER}'`));
-    assert.match(routing, /Priority\s+= 3\b/, 'after the loop markers');
+    assert.match(routing, new RegExp(`ExceptIfHeaderMatchesMessageHeader\\s+= '${loopHeaderName('acme-law.test')}'`), 'the loop header, on the routing rule itself');
+    assert.match(routing, /ExceptIfHeaderMatchesPatterns\s+= @\('\^true\$'\)/);
+    assert.match(routing, /Priority\s+= 0\b/);
+    assert.match(ruleBlock(script, SPAM_RULE_NAME), /Priority\s+= 1\b/);
+    assert.ok(script.indexOf(`$ruleName = ${psQuote(ROUTING_RULE_NAME)}`) < script.indexOf(`$ruleName = ${psQuote(SPAM_RULE_NAME)}`), 'created in that order, so priority 1 exists when it is set');
+    assert.doesNotMatch(script, /SetHeaderName/, 'no marker rules any more');
+    for (const domain of ['acme.test', 'acme-law.test']) {
+      assert.ok(script.includes(`$legacyRule = ${psQuote(`${LEGACY_MARKER_RULE_PREFIX}${domain}`)}`), `the marker rule of an earlier version for ${domain} is removed`);
+    }
+    assert.match(script, /Remove-TransportRule -Identity \$legacyRule -Confirm:\$false/);
+  });
+
+  test('the one excepted loop header is on every message the gateway hands back, whatever domain it is for', () => {
+    const excepted = routingExceptionHeader(acme.domains.map((d) => d.toLowerCase()));
+    const raw = Buffer.from('From: client@example.net\r\nTo: bob@acme.test\r\nSubject: Hi\r\n\r\nHello\r\n');
+    for (const recipient of ['bob@acme.test', 'carol@acme-law.test']) {
+      const prepared = prepareOutgoingMessage(raw, 'tenant-mail-server', [recipient], [], [], {}, ['acme.test', 'acme-law.test']);
+      assert.equal(prepared.outcome, 'ready');
+      const text = prepared.outcome === 'ready' ? prepared.raw.toString() : '';
+      assert.match(text, new RegExp(`^${excepted}: true\\r$`, 'm'), `handed back for ${recipient}`);
+      assert.match(text, new RegExp(`^${loopHeaderName(recipient.split('@')[1]!)}: true\\r$`, 'm'), "and the recipient domain's own");
+    }
+  });
+
+  test('both Exchange Online connectors are Partner connectors, the inbound one restricted to the certificate', () => {
+    const script = exchangeOnlineSetupScript(acme);
+    assert.equal(script.match(/ConnectorType\s+= 'Partner'/g)?.length, 2);
+    assert.doesNotMatch(script, /ConnectorType\s+= 'OnPremises'/);
+    assert.match(script, /ConnectorType\s+= 'Partner'\n\s+SenderDomains\s+= @\('\*'\)\n\s+RequireTls\s+= \$true\n\s+TlsSenderCertificateName\s+= \$TlsCertificateName\n\s+RestrictDomainsToCertificate = \$true/);
   });
 
   test('calendar items and null senders are excepted from routing', () => {
@@ -128,6 +152,14 @@ describe('Exchange setup scripts', () => {
     assert.match(script, /TlsAuthLevel\s+= 'DomainValidation'/);
     assert.match(script, /New-ReceiveConnector[^\n]*-TransportRole 'FrontendTransport'/);
     assert.match(script, /RemoteIPRanges\s+= \$GatewayIpAddresses/);
+  });
+
+  test('the on-premises script sends outbound mail to the gateway by its Send connector alone, and says so', () => {
+    const script = exchangeOnPremisesSetupScript({ ...acme, gatewayIps: ['203.0.113.25'] });
+    assert.doesNotMatch(script, /RouteMessageOutboundConnector|New-OutboundConnector/, 'no relay rule: Exchange Server has no rule action that routes to a connector');
+    assert.match(script, /No transport rule is needed to send it there/);
+    assert.match(script, /AddressSpaces\s+= @\('SMTP:\*;1'\)/);
+    assert.match(ruleBlock(script, SPAM_RULE_NAME), /Priority\s+= 0\b/, 'the only rule');
   });
 
   test("a tenant name with apostrophes, typographic quotes and line breaks stays inside its string", () => {

@@ -504,9 +504,15 @@ describe('message portal', () => {
     assert.ok(entry.recipients[0].firstReadAt, 'the member sees that it was read');
 
     const farFuture = new Date(Date.now() + 365 * 86_400_000).toISOString();
+    const open = await member.request('PATCH', `/api/portal/sent/${sent.id}`, { json: { expiresAt: farFuture } });
+    assert.equal(open.json().expiresAt, farFuture, 'without a tenant maximum any later date stands');
+    const limit = await member.request('PATCH', '/api/portal/admin/settings', { json: { maxExpiryDays: 90 } });
+    assert.equal(limit.status, 200, limit.body.toString('utf8'));
     const changed = await member.request('PATCH', `/api/portal/sent/${sent.id}`, { json: { expiresAt: farFuture } });
     assert.equal(changed.status, 200);
     assert.ok(new Date(changed.json().expiresAt).getTime() <= Date.now() + 91 * 86_400_000, 'capped by the tenant maximum');
+    const unlimited = await member.request('PATCH', '/api/portal/admin/settings', { json: { maxExpiryDays: null } });
+    assert.equal(unlimited.json().maxExpiryDays, undefined, 'null takes the maximum away again');
 
     assert.equal((await member.request('POST', `/api/portal/sent/${sent.id}/revoke`, { json: {} })).status, 204);
     const gone = await recipient.request('GET', `/api/portal/messages/${recipientOpened.messageId}`);
@@ -557,19 +563,19 @@ describe('message portal', () => {
     assert.deepEqual(notification.recipients, ['auto@example.net']);
   });
 
-  test('a sender over quota gets the message back with the reason', async () => {
+  test('a sender over quota is told so before the 250, with the reason', async () => {
     const tenantId = gateway.directory.allTenants().find((t) => t.name === 'Acme')!.id;
     await ownerDb(gateway.database.db).execute(
       sql`insert into portal_tenant_settings (tenant_id, settings) values (${tenantId}, ${JSON.stringify({ memberQuotaBytes: { 'alice@acme.test': 10 } })}::jsonb)
           on conflict (tenant_id) do update set settings = excluded.settings`,
     );
     try {
-      const start = tenantMailServer.received.length;
-      await send(gateway, 'alice@acme.test', ['full@example.net'], await contractMessage({ to: 'full@example.net', subject: 'Too much' }));
-      const bounce = await waitFor('the bounce', async () =>
-        tenantMailServer.received.slice(start).find((m) => m.recipients.includes('alice@acme.test') && /5\.2\.2/.test(m.raw.toString())),
-      );
-      assert.match(bounce.raw.toString(), /portal storage is full/);
+      const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.1' });
+      await smtp.command('EHLO exchange.acme.test');
+      const result = await smtp.sendMessage('alice@acme.test', ['full@example.net'], await contractMessage({ to: 'full@example.net', subject: 'Too much' }));
+      await smtp.quit();
+      assert.equal(result.final?.code, 552);
+      assert.match(result.final!.text, /^5\.2\.2 .*portal storage is full/);
     } finally {
       await ownerDb(gateway.database.db).execute(sql`update portal_tenant_settings set settings = '{}'::jsonb where tenant_id = ${tenantId}`);
     }

@@ -105,7 +105,7 @@ describe('portal housekeeping', () => {
   }
 
   /** Sends a portal message over SMTP from the tenant's connector; answers its stored copy once notified. */
-  async function sendPortal(options: { to: string; subject: string; from?: string; fromName?: string; connector?: string }) {
+  async function sendPortal(options: { to: string; subject: string; from?: string; fromName?: string; connector?: string; headers?: Record<string, string> }) {
     const from = options.from ?? 'alice@acme.test';
     const raw = await new MailComposer({
       from: { name: options.fromName ?? 'Alice Lawyer', address: from },
@@ -113,7 +113,7 @@ describe('portal housekeeping', () => {
       subject: options.subject,
       messageId: `<${Math.random().toString(36).slice(2)}@${from.split('@')[1]}>`,
       text: 'Confidential content that only the portal may show.',
-      headers: { 'X-Sealpost-Encrypt': 'portal' },
+      headers: { 'X-Sealpost-Encrypt': 'portal', ...options.headers },
     })
       .compile()
       .build();
@@ -131,7 +131,7 @@ describe('portal housekeeping', () => {
       .where(and(eq(portalMessages.sourceMessageId, id), eq(portalMessages.toAddress, options.to)));
     assert.ok(row, 'the message is stored in the portal');
     const notification = relay.received.slice(start).find((m) => m.recipients.includes(options.to))!;
-    return { row, token: tokensIn(notification.raw.toString('utf8'))[0]! };
+    return { row, token: tokensIn(notification.raw.toString('utf8'))[0]!, notification };
   }
 
   async function digestTo(address: string, fromDomain: string, since: number): Promise<{ mail: ReceivedMail; parsed: ParsedMail }> {
@@ -343,6 +343,47 @@ describe('portal housekeeping', () => {
     } finally {
       await settings(acme, { digestInterval: 'never', digestLanguage: undefined, digestTemplate: undefined });
     }
+  });
+
+  test("a message whose sender sets no date does not expire unless the tenant sets a default; the tenant's maximum caps every date", async () => {
+    const kept = await sendPortal({ to: 'archive@example.net', subject: 'Kept until deleted' });
+    assert.equal(kept.row.expiresAt, null, 'by default a portal message does not expire');
+    const notice = (await simpleParser(kept.notification.raw)).text ?? '';
+    assert.doesNotMatch(notice, /Invalid Date|NaN|undefined/, 'the notification names a real date');
+    assert.match(notice, /The link works once and until \d/, "the link's own lifetime is still given");
+    const [sent] = await db().select().from(auditLog).where(and(eq(auditLog.subjectId, kept.row.id), eq(auditLog.action, 'sent')));
+    assert.equal((sent?.details as { expiresAt?: unknown }).expiresAt, null, 'the audit entry says it has no expiry');
+
+    const chosen = new Date(Date.now() + 3 * DAY);
+    chosen.setUTCMilliseconds(0);
+    const dated = await sendPortal({ to: 'archive@example.net', subject: 'Offer for three days', headers: { 'X-Sealpost-Expires': chosen.toISOString() } });
+    assert.equal(dated.row.expiresAt?.toISOString(), chosen.toISOString(), "the sender's date stands");
+
+    await settings(acme, { defaultExpiryDays: 7, maxExpiryDays: 10 });
+    try {
+      const byDefault = await sendPortal({ to: 'archive@example.net', subject: 'Kept for the default' });
+      const days = (at: Date | null, from: Date) => Math.round(((at?.getTime() ?? NaN) - from.getTime()) / DAY);
+      assert.equal(days(byDefault.row.expiresAt, byDefault.row.sentAt), 7, "the tenant's default applies when the sender sets no date");
+      const tooLate = new Date(Date.now() + 2 * 365 * DAY);
+      const capped = await sendPortal({ to: 'archive@example.net', subject: 'Asked for two years', headers: { 'X-Sealpost-Expires': tooLate.toISOString() } });
+      assert.equal(days(capped.row.expiresAt, capped.row.sentAt), 10, "the tenant's maximum caps the sender's date");
+    } finally {
+      await settings(acme, { defaultExpiryDays: undefined, maxExpiryDays: undefined });
+    }
+
+    await settings(acme, { maxExpiryDays: 5 });
+    try {
+      const limited = await sendPortal({ to: 'archive@example.net', subject: 'No default, a maximum' });
+      assert.equal(Math.round(((limited.row.expiresAt?.getTime() ?? NaN) - limited.row.sentAt.getTime()) / DAY), 5, 'with only a maximum, no message outlives it');
+    } finally {
+      await settings(acme, { maxExpiryDays: undefined });
+    }
+
+    // Years later, housekeeping has removed what expired and kept what does not expire.
+    const report = await housekeep(new Date(Date.now() + 5 * 365 * DAY));
+    assert.equal(report.completed, true);
+    assert.equal(await exists(kept.row.id), true, 'a message without expiry is kept');
+    assert.equal(await exists(dated.row.id), false, "a message past the sender's date is deleted");
   });
 
   test('no digest when the interval is never', async () => {

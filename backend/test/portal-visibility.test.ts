@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MAX_THREAD_MESSAGES } from '../src/portal/threads.ts';
-import { replyRefusal, visibilityOf, withdrawalOf } from '../src/portal/visibility.ts';
+import { followsThread, replyRefusal, visibilityOf, withdrawalOf } from '../src/portal/visibility.ts';
 
 const member = { address: 'alice@acme.example' };
 const external = { address: 'bob@example.net' };
@@ -12,14 +12,19 @@ const NOW = Date.parse('2026-06-01T12:00:00Z');
 type Row = Parameters<typeof visibilityOf>[2];
 const sent = (extra: Partial<Row> = {}): Row => ({
   fromAddress: member.address,
+  toAddress: external.address,
   direction: 'from-member',
+  deliveryMode: 'portal_secure',
   revokedAt: null,
   expiresAt: null,
   deletedBySenderAt: null,
   deletedByRecipientAt: null,
   ...extra,
 });
-const replied = (extra: Partial<Row> = {}): Row => sent({ fromAddress: external.address, direction: 'from-recipient', ...extra });
+const replied = (extra: Partial<Row> = {}): Row => sent({ fromAddress: external.address, toAddress: member.address, direction: 'from-recipient', deliveryMode: 'relay', ...extra });
+const colleague = { address: 'carol@acme.example' };
+/** The member's message as kept for a colleague who got it as mail too (relay mode). */
+const internalCopy = (extra: Partial<Row> = {}): Row => sent({ toAddress: colleague.address, deliveryMode: 'relay', ...extra });
 
 describe('who may see a portal message', () => {
   test('the two parties of its thread see it, each in their relation; nobody else', () => {
@@ -27,6 +32,23 @@ describe('who may see a portal message', () => {
     assert.deepEqual(visibilityOf(external, thread, sent(), NOW), { kind: 'visible', relation: 'addressee', viewerIsExternal: true });
     assert.deepEqual(visibilityOf(member, thread, replied(), NOW), { kind: 'visible', relation: 'addressee', viewerIsExternal: false });
     assert.deepEqual(visibilityOf(stranger, thread, sent(), NOW), { kind: 'hidden' });
+  });
+
+  test('an internal copy is seen by the colleague it was kept for, and by neither party of the thread', () => {
+    assert.deepEqual(visibilityOf(colleague, thread, internalCopy(), NOW, true), { kind: 'visible', relation: 'addressee', viewerIsExternal: false });
+    assert.equal(visibilityOf(external, thread, internalCopy(), NOW).kind, 'hidden', 'the external recipient never sees it');
+    assert.equal(visibilityOf(member, thread, internalCopy(), NOW).kind, 'hidden', 'its author has the same message as the external copy');
+    assert.equal(visibilityOf(stranger, thread, internalCopy({ toAddress: colleague.address }), NOW, true).kind, 'hidden', "another follower does not see a colleague's copy");
+  });
+
+  test('a colleague who follows the thread reads the whole conversation, as a follower; without a copy nothing', () => {
+    assert.deepEqual(visibilityOf(colleague, thread, sent(), NOW, true), { kind: 'visible', relation: 'follower', viewerIsExternal: false });
+    assert.deepEqual(visibilityOf(colleague, thread, replied(), NOW, true), { kind: 'visible', relation: 'follower', viewerIsExternal: false });
+    assert.equal(visibilityOf(colleague, thread, sent(), NOW, false).kind, 'hidden');
+    assert.equal(replyRefusal(false, { direction: 'from-member', noReply: false }, { messageCount: 1 }), 'not-the-recipient', 'a follower never replies in the portal');
+    assert.equal(followsThread(colleague, [internalCopy()]), true);
+    assert.equal(followsThread(colleague, [internalCopy({ deletedByRecipientAt: new Date(NOW) })]), false, 'deleting the copy ends following');
+    assert.equal(followsThread(colleague, [sent(), replied()]), false);
   });
 
   test('deleting hides a message from the party who deleted it only', () => {

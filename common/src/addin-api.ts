@@ -13,8 +13,10 @@ export interface AddinSettings {
   tenantName: string;
   /** The modes the tenant allows, in the order to offer them; 'none' is never offered. */
   allowedModes: Exclude<ProtectionMode, 'none'>[];
-  defaultExpiryDays: number;
-  maxExpiryDays: number;
+  /** Days a secure message stays readable when the sender picks no date. Unset: no expiry. */
+  defaultExpiryDays?: number;
+  /** The latest date a sender may pick, in days from today. Unset: no limit. */
+  maxExpiryDays?: number;
   /** The tenant's own domains: recipients outside them are external. */
   tenantDomains: string[];
   /** When the send-time check asks the sender to send securely. */

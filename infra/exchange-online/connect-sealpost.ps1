@@ -19,7 +19,8 @@ $OutboundConnectorName = 'Sealpost Outbound'
 $InboundConnectorName = 'Sealpost Inbound'
 
 # 1. Outbound connector: Microsoft 365 hands mail to the gateway over TLS and checks its certificate.
-#    It is used only where the routing rule below sends mail to it.
+#    It is used only where the routing rule below sends mail to it. Partner, not OnPremises: the gateway
+#    is a service outside the organisation (see the README for why).
 $outbound = @{
     ConnectorType         = 'Partner'
     SmartHosts            = @($GatewayHost)
@@ -39,6 +40,8 @@ if (Get-OutboundConnector -Identity $OutboundConnectorName -ErrorAction Silently
 }
 
 # 2. Inbound connector: mail from the gateway is accepted only over TLS with its certificate.
+#    Partner: RestrictDomainsToCertificate applies to Partner connectors only, and an OnPremises connector
+#    would let mail from the gateway relay through Microsoft 365 and count as internal.
 $inbound = @{
     ConnectorType                = 'Partner'
     SenderDomains                = @('*')
@@ -58,79 +61,53 @@ if (Get-InboundConnector -Identity $InboundConnectorName -ErrorAction SilentlyCo
     Write-Host "Created InboundConnector $($InboundConnectorName)"
 }
 
-# 3. Transport rules, in this order: junk classification, loop markers (one per domain), routing.
+# 3. Transport rules: routing through the gateway first (priority 0), then junk classification (priority 1).
+# Rules of an earlier version of this script, replaced by the exception on the routing rule below.
+$legacyRule = 'Sealpost: mail handed back for oneil-partner.example'
+if (Get-TransportRule -Identity $legacyRule -ErrorAction SilentlyContinue) {
+    Remove-TransportRule -Identity $legacyRule -Confirm:$false
+    Write-Host "Removed TransportRule $legacyRule"
+}
+$legacyRule = 'Sealpost: mail handed back for oneil-law.example'
+if (Get-TransportRule -Identity $legacyRule -ErrorAction SilentlyContinue) {
+    Remove-TransportRule -Identity $legacyRule -Confirm:$false
+    Write-Host "Removed TransportRule $legacyRule"
+}
+
+# Everything the organisation sends goes through the gateway, except mail it handed back already (it
+# carries X-Sealpost-oneil-law-example: true), calendar items and messages with a null sender (delivery reports).
+$ruleName = 'Sealpost: route outbound mail through the gateway'
+$rule = @{
+    FromScope                           = 'InOrganization'
+    SenderAddressLocation               = 'HeaderOrEnvelope'
+    RouteMessageOutboundConnector       = $OutboundConnectorName
+    ExceptIfHeaderMatchesMessageHeader  = 'X-Sealpost-oneil-law-example'
+    ExceptIfHeaderMatchesPatterns       = @('^true$')
+    ExceptIfMessageTypeMatches          = 'Calendaring'
+    ExceptIfHeaderContainsMessageHeader = 'Return-Path'
+    ExceptIfHeaderContainsWords         = @('<>')
+    ExceptIfFromAddressMatchesPatterns  = @('^<>$')
+    Priority                            = 0
+    Mode                                = 'Enforce'
+    Comments                            = 'Sealpost outbound routing'
+}
+if (Get-TransportRule -Identity $ruleName -ErrorAction SilentlyContinue) {
+    Set-TransportRule -Identity $ruleName @rule
+    Write-Host "Updated TransportRule $($ruleName)"
+} else {
+    New-TransportRule -Name $ruleName @rule | Out-Null
+    Write-Host "Created TransportRule $($ruleName)"
+}
+
 # Inbound mail the gateway scored as suspicious arrives with X-Sealpost-Flag: YES; Outlook files it as junk.
 $ruleName = 'Sealpost: flagged mail is junk (SCL 7)'
 $rule = @{
     HeaderMatchesMessageHeader = 'X-Sealpost-Flag'
     HeaderMatchesPatterns      = @('^YES$')
     SetSCL                     = 7
-    Priority                   = 0
-    Mode                       = 'Enforce'
-    Comments                   = 'Sealpost spam classification'
-}
-if (Get-TransportRule -Identity $ruleName -ErrorAction SilentlyContinue) {
-    Set-TransportRule -Identity $ruleName @rule
-    Write-Host "Updated TransportRule $($ruleName)"
-} else {
-    New-TransportRule -Name $ruleName @rule | Out-Null
-    Write-Host "Created TransportRule $($ruleName)"
-}
-
-# Mail the gateway handed back for oneil-partner.example carries X-Sealpost-oneil-partner-example: true.
-$ruleName = 'Sealpost: mail handed back for oneil-partner.example'
-$rule = @{
-    HeaderMatchesMessageHeader = 'X-Sealpost-oneil-partner-example'
-    HeaderMatchesPatterns      = @('^true$')
-    SetHeaderName              = 'X-Sealpost-Returned'
-    SetHeaderValue             = 'true'
     Priority                   = 1
     Mode                       = 'Enforce'
-    Comments                   = 'Sealpost loop prevention for oneil-partner.example'
-}
-if (Get-TransportRule -Identity $ruleName -ErrorAction SilentlyContinue) {
-    Set-TransportRule -Identity $ruleName @rule
-    Write-Host "Updated TransportRule $($ruleName)"
-} else {
-    New-TransportRule -Name $ruleName @rule | Out-Null
-    Write-Host "Created TransportRule $($ruleName)"
-}
-
-# Mail the gateway handed back for oneil-law.example carries X-Sealpost-oneil-law-example: true.
-$ruleName = 'Sealpost: mail handed back for oneil-law.example'
-$rule = @{
-    HeaderMatchesMessageHeader = 'X-Sealpost-oneil-law-example'
-    HeaderMatchesPatterns      = @('^true$')
-    SetHeaderName              = 'X-Sealpost-Returned'
-    SetHeaderValue             = 'true'
-    Priority                   = 2
-    Mode                       = 'Enforce'
-    Comments                   = 'Sealpost loop prevention for oneil-law.example'
-}
-if (Get-TransportRule -Identity $ruleName -ErrorAction SilentlyContinue) {
-    Set-TransportRule -Identity $ruleName @rule
-    Write-Host "Updated TransportRule $($ruleName)"
-} else {
-    New-TransportRule -Name $ruleName @rule | Out-Null
-    Write-Host "Created TransportRule $($ruleName)"
-}
-
-# Everything the organisation sends goes through the gateway, except mail it handed back already,
-# calendar items and messages with a null sender (delivery reports).
-$ruleName = 'Sealpost: route outbound mail through the gateway'
-$rule = @{
-    FromScope                           = 'InOrganization'
-    SenderAddressLocation               = 'HeaderOrEnvelope'
-    RouteMessageOutboundConnector       = $OutboundConnectorName
-    ExceptIfHeaderMatchesMessageHeader  = 'X-Sealpost-Returned'
-    ExceptIfHeaderMatchesPatterns       = @('^true$')
-    ExceptIfMessageTypeMatches          = 'Calendaring'
-    ExceptIfHeaderContainsMessageHeader = 'Return-Path'
-    ExceptIfHeaderContainsWords         = @('<>')
-    ExceptIfFromAddressMatchesPatterns  = @('^<>$')
-    Priority                            = 3
-    Mode                                = 'Enforce'
-    Comments                            = 'Sealpost outbound routing'
+    Comments                   = 'Sealpost spam classification'
 }
 if (Get-TransportRule -Identity $ruleName -ErrorAction SilentlyContinue) {
     Set-TransportRule -Identity $ruleName @rule

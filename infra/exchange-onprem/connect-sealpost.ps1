@@ -27,8 +27,12 @@ $SendConnectorName = "$ConnectorNamePrefix Outbound"
 $ReceiveConnectorName = "$ConnectorNamePrefix Inbound"
 
 # 1. Send connector: all mail to the Internet goes to the gateway over TLS, its certificate checked.
-#    Mail the gateway hands back is only ever for your own domains and is delivered locally, so it
-#    cannot loop through this connector.
+#    No transport rule is needed to send it there: Exchange Server routes by address space, and this
+#    connector (address space *, cost 1) is the route to every domain outside the organisation, so every
+#    message leaving it reaches the gateway. (Routing a message to a connector by rule, and outbound
+#    connectors, exist in Exchange Online only.) Mail between your own users is delivered by Exchange
+#    itself and does not pass the gateway. Mail the gateway hands back is only ever for your own
+#    domains and is delivered locally, so it cannot loop through this connector.
 $send = @{
     AddressSpaces          = @('SMTP:*;1')
     SmartHosts             = @($GatewayHost)
@@ -69,7 +73,7 @@ if (Get-ReceiveConnector -Identity $receiveIdentity -ErrorAction SilentlyContinu
 # Exchange Server cannot pin the certificate name of a connector that receives mail for any sender
 # domain, so the address list above is what limits this connector to the gateway.
 
-# 3. Transport rule: junk classification of mail the gateway flagged.
+# 3. Transport rule: junk classification of mail the gateway flagged (the only rule here, so priority 0).
 # Inbound mail the gateway scored as suspicious arrives with X-Sealpost-Flag: YES; Outlook files it as junk.
 $ruleName = 'Sealpost: flagged mail is junk (SCL 7)'
 $rule = @{

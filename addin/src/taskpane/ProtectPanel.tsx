@@ -155,8 +155,13 @@ export function ProtectPanel() {
       : expiryProblem === 'past'
         ? t('expiryPast')
         : expiryProblem === 'too-late'
-          ? t('expiryTooLate', { latest: formatDay(language, new Date(`${bounds.max}T12:00:00Z`)), max: settings.maxExpiryDays })
+          ? t('expiryTooLate', { latest: formatDay(language, new Date(`${bounds.max}T12:00:00Z`)), max: settings.maxExpiryDays ?? '' })
           : undefined;
+  const expiryHint = bounds.max
+    ? t('expiryHint', { max: settings.maxExpiryDays ?? '', latest: formatDay(language, new Date(`${bounds.max}T12:00:00Z`)) })
+    : settings.defaultExpiryDays === undefined
+      ? t('expiryHintOpen')
+      : undefined;
 
   function toggleOption(option: SendOption, on: boolean) {
     const options = on ? [...choice.options, option] : choice.options.filter((o) => o !== option);
@@ -199,7 +204,7 @@ export function ProtectPanel() {
               )}
               <Field
                 label={t('expiryLabel')}
-                hint={expiryMessage ? undefined : t('expiryHint', { max: settings.maxExpiryDays, latest: formatDay(language, new Date(`${bounds.max}T12:00:00Z`)) })}
+                hint={expiryMessage ? undefined : expiryHint}
                 validationState={expiryMessage ? 'error' : 'none'}
                 validationMessage={expiryMessage}
               >

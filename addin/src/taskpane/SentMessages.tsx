@@ -173,7 +173,7 @@ function SentMessageCard({
     const issue = validateExpiryDay(day, settings);
     const asked = parseExpiry(day);
     if (issue || !asked) {
-      setProblem(issue === 'too-late' ? t('expiryTooLate', { latest: formatDay(language, new Date(`${bounds.max}T12:00:00Z`)), max: settings.maxExpiryDays }) : issue === 'past' ? t('expiryPast') : t('expiryMissing'));
+      setProblem(issue === 'too-late' ? t('expiryTooLate', { latest: formatDay(language, new Date(`${bounds.max}T12:00:00Z`)), max: settings.maxExpiryDays ?? '' }) : issue === 'past' ? t('expiryPast') : t('expiryMissing'));
       return;
     }
     try {

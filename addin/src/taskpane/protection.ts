@@ -24,7 +24,10 @@ export const PANE_HEADERS = [HEADER_ENCRYPT, HEADER_EXPIRES, HEADER_OPTIONS, HEA
 export interface ProtectionChoice {
   secure: boolean;
   mode: SecuredMode;
-  /** The last day the message can be read, YYYY-MM-DD (a UTC day, as the header grammar reads it). */
+  /**
+   * The last day the message can be read, YYYY-MM-DD (a UTC day, as the header grammar reads it); empty:
+   * none chosen, so the message follows the tenant's rule (by default it does not expire).
+   */
   expiryDay: string;
   options: SendOption[];
   /** How the password of a password PDF reaches the recipients. */
@@ -45,20 +48,23 @@ export function addDays(day: string, days: number): string {
   return utcDay(new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS));
 }
 
-export function expiryBounds(settings: AddinSettings, now = new Date()): { min: string; max: string; defaultDay: string } {
+/** The days a sender may pick; no `max` when the tenant sets no limit, an empty `defaultDay` when it sets no default. */
+export function expiryBounds(settings: AddinSettings, now = new Date()): { min: string; max?: string; defaultDay: string } {
   const today = utcDay(now);
-  const max = addDays(today, settings.maxExpiryDays);
-  const wanted = addDays(today, settings.defaultExpiryDays);
-  return { min: addDays(today, 1), max, defaultDay: wanted > max ? max : wanted };
+  const max = settings.maxExpiryDays !== undefined ? addDays(today, settings.maxExpiryDays) : undefined;
+  const wanted = settings.defaultExpiryDays !== undefined ? addDays(today, settings.defaultExpiryDays) : '';
+  return { min: addDays(today, 1), ...(max ? { max } : {}), defaultDay: max && wanted > max ? max : wanted };
 }
 
 export type ExpiryProblem = 'missing' | 'past' | 'too-late';
 
+/** An empty day is no problem: the message then has no date of its own. */
 export function validateExpiryDay(day: string, settings: AddinSettings, now = new Date()): ExpiryProblem | undefined {
-  if (!day || !parseExpiry(day)) return 'missing';
+  if (!day) return undefined;
+  if (!parseExpiry(day)) return 'missing';
   const { min, max } = expiryBounds(settings, now);
   if (day < min) return 'past';
-  if (day > max) return 'too-late';
+  if (max && day > max) return 'too-late';
   return undefined;
 }
 
@@ -78,7 +84,7 @@ export function headersFor(choice: ProtectionChoice, settings: AddinSettings): R
   const pdf = pdfMayServe(choice, settings);
   return formatSealpostHeaders({
     mode: choice.mode,
-    expiresAt: parseExpiry(choice.expiryDay),
+    expiresAt: choice.expiryDay ? parseExpiry(choice.expiryDay) : undefined,
     options: choice.options,
     ...(pdf && choice.pdfPassword === 'sms' ? { smsNumbers: choice.smsNumbers } : {}),
     ...(pdf && choice.pdfPassword === 'sender' && choice.pdfPasswordTicket ? { pdfPasswordTicket: choice.pdfPasswordTicket } : {}),

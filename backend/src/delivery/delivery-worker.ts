@@ -8,7 +8,7 @@
 import { hostname as osHostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
-import { queryRows, type Database, type Transaction } from '../db/client.ts';
+import { queryRows, type Database, type Queryable, type Transaction } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { deliveries, messages } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
@@ -24,7 +24,10 @@ import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts
 import type { KeyVault } from '../vault/key-vault.ts';
 import { WorkSignal, type IntakePriority } from '../work-signal.ts';
 import { deliverToMailbox } from './development-mailbox.ts';
-import { buildDeliveryStatusNotification, type FailedRecipient } from './delivery-status-notification.ts';
+import { buildDeliveryStatusNotification, type DsnLanguage, type FailedRecipient } from './delivery-status-notification.ts';
+
+/** The language of a bounce to `sender` of the tenant; read in the transaction that spools the bounce. */
+export type BounceLanguage = (q: Queryable, tenantId: string, sender: string) => Promise<DsnLanguage>;
 import { resolveMailExchangers, type ExchangerLookup } from './mail-exchangers.ts';
 import { prepareOutgoingMessage, type OutgoingMarking, type OutgoingMessage, type OutgoingRoute } from '../mail/outgoing-message.ts';
 import { deliveryMarking } from './verdict-marking.ts';
@@ -60,6 +63,8 @@ export interface DeliveryWorkerOptions {
    * all its mail to the gateway over the tunnel (portal/portal-tunnel.ts), with the route the gateway takes.
    */
   forward?: (delivery: { messageId: string; tenant: TenantInfo; route: OutgoingRoute; envelope: DeliveryEnvelope; raw: Buffer }) => Promise<SendResult>;
+  /** The language a bounce to this sender is written in (the tenant's, as its other notices); unset: English. */
+  bounceLanguage?: BounceLanguage;
 }
 
 const DEFAULT_LEASE_SECONDS = 60;
@@ -373,7 +378,7 @@ export class DeliveryWorker {
     const prepared: OutgoingMessage =
       first.as_received || (how.protectedCopy && first.route === 'external')
         ? { outcome: 'ready', raw }
-      : prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers, message.extraFields, message.marking);
+      : prepareOutgoingMessage(raw, first.route, recipientsOfGroup, tenant.subjectTriggers, message.extraFields, message.marking, tenant.domains);
     if (prepared.outcome === 'refused') {
       // Permanent: the same bytes give the same answer on every attempt, so the sender is told at once.
       return group.map((delivery) => ({ delivery, status: 'failed', reply: prepared.reason, enhancedCode: '5.6.0', message }));
@@ -572,7 +577,9 @@ export class DeliveryWorker {
     // Bounces themselves come from the null sender, so they never cause another bounce.
     if (!message.mailFrom) return undefined;
     const split = splitMessage(message.raw);
+    const language = this.options.bounceLanguage ? await this.options.bounceLanguage(tx, tenantId, message.mailFrom) : 'en';
     const raw = buildDeliveryStatusNotification({
+      language,
       reportingMta: this.options.hostname,
       from: `MAILER-DAEMON@${this.options.hostname}`,
       to: message.mailFrom,

@@ -22,6 +22,7 @@ import { STAGE_ORDER, stageIndex, type StageResults } from '../stages/message-co
 import { spoolWithin } from '../messages/spool.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
 import { buildDeliveryStatusNotification } from './delivery-status-notification.ts';
+import type { BounceLanguage } from './delivery-worker.ts';
 
 export interface MessageReleaseDeps {
   db: Database;
@@ -30,6 +31,8 @@ export interface MessageReleaseDeps {
   hostname: string;
   /** Wakes the stage runner and the delivery worker. */
   onReleased: () => void;
+  /** The language of the notification that returns a message to its sender; unset: English. */
+  bounceLanguage?: BounceLanguage;
 }
 
 export interface ReleasedBy {
@@ -135,7 +138,9 @@ export async function releaseMessage(
       const split = splitMessage(raw);
       const addresses = await tx.select({ address: recipients.address }).from(recipients).where(eq(recipients.messageId, messageId));
       const reason = held?.reason ?? 'the message could not be read';
+      const language = deps.bounceLanguage ? await deps.bounceLanguage(tx, tenantId, row.mailFrom) : 'en';
       const notification = buildDeliveryStatusNotification({
+        language,
         reportingMta: deps.hostname,
         from: `MAILER-DAEMON@${deps.hostname}`,
         to: row.mailFrom,

@@ -37,8 +37,8 @@ export const OUTBOUND_CONNECTOR_NAME = 'Sealpost Outbound';
 export const INBOUND_CONNECTOR_NAME = 'Sealpost Inbound';
 export const ROUTING_RULE_NAME = 'Sealpost: route outbound mail through the gateway';
 export const SPAM_RULE_NAME = 'Sealpost: flagged mail is junk (SCL 7)';
-/** Set by the per-domain rules on mail the gateway handed back, so the routing rule leaves it alone. */
-export const RETURNED_MARKER_HEADER = 'X-Sealpost-Returned';
+/** Per-domain rules of earlier versions of the script, which marked mail the gateway handed back. */
+export const LEGACY_MARKER_RULE_PREFIX = 'Sealpost: mail handed back for ';
 
 const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const DOMAIN = new RegExp(`^(?=.{1,253}$)(?:${HOST_LABEL}\\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$`, 'i');
@@ -122,28 +122,30 @@ function header(title: string, input: CheckedSetupInput, usage: string[]): strin
   ].join('\n');
 }
 
-/** The per-domain rules that mark mail the gateway handed back (it carries that domain's loop header). */
-function returnedMarkerRules(domains: string[], firstPriority: number): string {
-  return domains
-    .map((domain, index) => {
-      const name = `Sealpost: mail handed back for ${domain}`;
-      return [
-        `# Mail the gateway handed back for ${domain} carries ${loopHeaderName(domain)}: true.`,
-        `$ruleName = ${psQuote(name)}`,
-        '$rule = @{',
-        `    HeaderMatchesMessageHeader = ${psQuote(loopHeaderName(domain))}`,
-        `    HeaderMatchesPatterns      = @('^true$')`,
-        `    SetHeaderName              = ${psQuote(RETURNED_MARKER_HEADER)}`,
-        `    SetHeaderValue             = 'true'`,
-        `    Priority                   = ${firstPriority + index}`,
-        `    Mode                       = 'Enforce'`,
-        `    Comments                   = ${psQuote(`Sealpost loop prevention for ${domain}`)}`,
+/**
+ * The loop header the routing rule excepts. The gateway writes the loop header of every domain of the
+ * tenant on each message it hands back (mail/outgoing-message.ts), so one exception covers them all; the
+ * first domain in alphabetical order keeps the script the same however the domains are listed.
+ */
+export function routingExceptionHeader(domains: readonly string[]): string {
+  return loopHeaderName([...domains].sort()[0]!);
+}
+
+/** Earlier versions marked handed-back mail with one rule per domain; the single exception replaces them. */
+function removeLegacyMarkerRules(domains: string[]): string {
+  return [
+    '# Rules of an earlier version of this script, replaced by the exception on the routing rule below.',
+    ...domains.map((domain) =>
+      [
+        `$legacyRule = ${psQuote(`${LEGACY_MARKER_RULE_PREFIX}${domain}`)}`,
+        'if (Get-TransportRule -Identity $legacyRule -ErrorAction SilentlyContinue) {',
+        '    Remove-TransportRule -Identity $legacyRule -Confirm:$false',
+        '    Write-Host "Removed TransportRule $legacyRule"',
         '}',
-        upsert('TransportRule', '$ruleName', 'rule'),
-        '',
-      ].join('\n');
-    })
-    .join('\n');
+      ].join('\n'),
+    ),
+    '',
+  ].join('\n');
 }
 
 function spamRule(priority: number): string {
@@ -165,7 +167,6 @@ function spamRule(priority: number): string {
 
 export function exchangeOnlineSetupScript(raw: ExchangeSetupInput): string {
   const input = checkSetupInput(raw);
-  const routingPriority = 1 + input.domains.length;
   const inboundRestriction = input.gatewayIps.length
     ? [`    SenderIPAddresses            = ${psArray(input.gatewayIps)}`, '    RestrictDomainsToIPAddresses = $false']
     : [];
@@ -186,7 +187,8 @@ export function exchangeOnlineSetupScript(raw: ExchangeSetupInput): string {
     `$InboundConnectorName = ${psQuote(INBOUND_CONNECTOR_NAME)}`,
     '',
     '# 1. Outbound connector: Microsoft 365 hands mail to the gateway over TLS and checks its certificate.',
-    '#    It is used only where the routing rule below sends mail to it.',
+    '#    It is used only where the routing rule below sends mail to it. Partner, not OnPremises: the gateway',
+    '#    is a service outside the organisation (see the README for why).',
     '$outbound = @{',
     "    ConnectorType         = 'Partner'",
     '    SmartHosts            = @($GatewayHost)',
@@ -200,6 +202,8 @@ export function exchangeOnlineSetupScript(raw: ExchangeSetupInput): string {
     upsert('OutboundConnector', '$OutboundConnectorName', 'outbound'),
     '',
     '# 2. Inbound connector: mail from the gateway is accepted only over TLS with its certificate.',
+    '#    Partner: RestrictDomainsToCertificate applies to Partner connectors only, and an OnPremises connector',
+    '#    would let mail from the gateway relay through Microsoft 365 and count as internal.',
     '$inbound = @{',
     "    ConnectorType                = 'Partner'",
     "    SenderDomains                = @('*')",
@@ -212,28 +216,28 @@ export function exchangeOnlineSetupScript(raw: ExchangeSetupInput): string {
     '}',
     upsert('InboundConnector', '$InboundConnectorName', 'inbound'),
     '',
-    '# 3. Transport rules, in this order: junk classification, loop markers (one per domain), routing.',
-    spamRule(0),
-    returnedMarkerRules(input.domains, 1),
-    '# Everything the organisation sends goes through the gateway, except mail it handed back already,',
-    '# calendar items and messages with a null sender (delivery reports).',
+    '# 3. Transport rules: routing through the gateway first (priority 0), then junk classification (priority 1).',
+    removeLegacyMarkerRules(input.domains),
+    '# Everything the organisation sends goes through the gateway, except mail it handed back already (it',
+    `# carries ${routingExceptionHeader(input.domains)}: true), calendar items and messages with a null sender (delivery reports).`,
     `$ruleName = ${psQuote(ROUTING_RULE_NAME)}`,
     '$rule = @{',
     "    FromScope                           = 'InOrganization'",
     "    SenderAddressLocation               = 'HeaderOrEnvelope'",
     '    RouteMessageOutboundConnector       = $OutboundConnectorName',
-    `    ExceptIfHeaderMatchesMessageHeader  = ${psQuote(RETURNED_MARKER_HEADER)}`,
+    `    ExceptIfHeaderMatchesMessageHeader  = ${psQuote(routingExceptionHeader(input.domains))}`,
     "    ExceptIfHeaderMatchesPatterns       = @('^true$')",
     "    ExceptIfMessageTypeMatches          = 'Calendaring'",
     "    ExceptIfHeaderContainsMessageHeader = 'Return-Path'",
     "    ExceptIfHeaderContainsWords         = @('<>')",
     "    ExceptIfFromAddressMatchesPatterns  = @('^<>$')",
-    `    Priority                            = ${routingPriority}`,
+    '    Priority                            = 0',
     "    Mode                                = 'Enforce'",
     "    Comments                            = 'Sealpost outbound routing'",
     '}',
     upsert('TransportRule', '$ruleName', 'rule'),
     '',
+    spamRule(1),
     "Write-Host 'Done. Publish the DNS records next, then send a test message.'",
     '',
   ].join('\n');
@@ -269,8 +273,12 @@ export function exchangeOnPremisesSetupScript(raw: ExchangeSetupInput): string {
     '$ReceiveConnectorName = "$ConnectorNamePrefix Inbound"',
     '',
     '# 1. Send connector: all mail to the Internet goes to the gateway over TLS, its certificate checked.',
-    '#    Mail the gateway hands back is only ever for your own domains and is delivered locally, so it',
-    '#    cannot loop through this connector.',
+    '#    No transport rule is needed to send it there: Exchange Server routes by address space, and this',
+    '#    connector (address space *, cost 1) is the route to every domain outside the organisation, so every',
+    '#    message leaving it reaches the gateway. (Routing a message to a connector by rule, and outbound',
+    '#    connectors, exist in Exchange Online only.) Mail between your own users is delivered by Exchange',
+    '#    itself and does not pass the gateway. Mail the gateway hands back is only ever for your own',
+    '#    domains and is delivered locally, so it cannot loop through this connector.',
     '$send = @{',
     "    AddressSpaces          = @('SMTP:*;1')",
     '    SmartHosts             = @($GatewayHost)',
@@ -311,7 +319,7 @@ export function exchangeOnPremisesSetupScript(raw: ExchangeSetupInput): string {
     '# Exchange Server cannot pin the certificate name of a connector that receives mail for any sender',
     '# domain, so the address list above is what limits this connector to the gateway.',
     '',
-    '# 3. Transport rule: junk classification of mail the gateway flagged.',
+    '# 3. Transport rule: junk classification of mail the gateway flagged (the only rule here, so priority 0).',
     spamRule(0),
     "Write-Host 'Done. Publish the DNS records next, then send a test message.'",
     '',

@@ -186,7 +186,7 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
                 required: ['ways', 'default'],
               },
             },
-            required: ['tenantName', 'allowedModes', 'defaultExpiryDays', 'maxExpiryDays', 'tenantDomains', 'smartAlert', 'subjectTrigger'],
+            required: ['tenantName', 'allowedModes', 'tenantDomains', 'smartAlert', 'subjectTrigger'],
           },
           ...errorResponses,
         },
@@ -200,8 +200,8 @@ export const addinRoutes: FastifyPluginAsync<AddinRoutesOptions> = async (app, o
         // Only what this gateway can carry out (a mode without a handler would hold the message) and the
         // tenant has not switched off ('auto' takes the ways it keeps).
         allowedModes: MODE_ORDER.filter((mode) => protectionModes.handlerFor(mode) !== undefined && (mode === 'auto' || tenant.encryption.ways[mode])),
-        defaultExpiryDays: settings.defaultExpiryDays,
-        maxExpiryDays: settings.maxExpiryDays,
+        ...(settings.defaultExpiryDays !== undefined ? { defaultExpiryDays: settings.defaultExpiryDays } : {}),
+        ...(settings.maxExpiryDays !== undefined ? { maxExpiryDays: settings.maxExpiryDays } : {}),
         tenantDomains: [...tenant.domains].sort(),
         smartAlert: tenant.smartAlert,
         subjectTrigger: tenant.subjectTriggers[0] ?? '[secure]',

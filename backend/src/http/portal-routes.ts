@@ -13,7 +13,7 @@ import { contentDisposition, downloadContentType, INLINE_IMAGE_TYPES } from '../
 import { problems } from '../portal/portal-problems.ts';
 import type { Portal } from '../portal/portal.ts';
 import type { ReplyInput } from '../portal/portal-replies.ts';
-import { DEFAULT_PORTAL_SETTINGS, updatePortalSettings, type PortalSettings } from '../portal/portal-settings.ts';
+import { DEFAULT_PORTAL_SETTINGS, updatePortalSettings, type PortalSettings, type PortalSettingsChange } from '../portal/portal-settings.ts';
 import { endSession, resolveSession, type PortalSessionInfo } from '../portal/sessions.ts';
 import { sameSecret } from '../portal/tokens.ts';
 import { problemErrorHandlerFor } from './problem-details.ts';
@@ -592,7 +592,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       },
     );
     admin.get('/settings', async (request) => portal.tenants.settings((await sessionOf(request, { roles: ADMIN_ROLES })).tenantId));
-    admin.patch<{ Body: Partial<PortalSettings> }>(
+    admin.patch<{ Body: PortalSettingsChange }>(
       '/settings',
       {
         schema: {
@@ -602,16 +602,17 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
             properties: {
               language: { type: 'string', enum: ['en', 'de'] },
               notificationTemplates: { type: 'object' },
-              defaultExpiryDays: { type: 'integer', minimum: 1, maximum: 3650 },
-              maxExpiryDays: { type: 'integer', minimum: 1, maximum: 3650 },
+              // null: no default expiry, no maximum (the product's default).
+              defaultExpiryDays: { type: ['integer', 'null'], minimum: 1, maximum: 3650 },
+              maxExpiryDays: { type: ['integer', 'null'], minimum: 1, maximum: 3650 },
               magicLinkTtlMinutes: { type: 'integer', minimum: 5, maximum: 525600 },
               signInLinkTtlMinutes: { type: 'integer', minimum: 5, maximum: 1440 },
               sessionTtlMinutes: { type: 'integer', minimum: 5, maximum: 10080 },
               bindSessionToIp: { type: 'boolean' },
-              tenantQuotaBytes: { type: 'integer', minimum: 0 },
+              tenantQuotaBytes: { type: ['integer', 'null'], minimum: 0 },
               memberDefaultQuotaBytes: { type: 'integer', minimum: 0 },
               memberQuotaBytes: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
-              retentionDays: { type: 'integer', minimum: 1 },
+              retentionDays: { type: ['integer', 'null'], minimum: 1 },
               digestInterval: { type: 'string', enum: ['never', 'hourly', 'daily', 'weekly'] },
               digestTemplate: { type: 'string', maxLength: 100000 },
               digestLanguage: { type: 'string', enum: ['en', 'de'] },

@@ -1,7 +1,8 @@
 /**
  * The message as it leaves the gateway for one route. Towards recipients outside the tenant every
  * X-Sealpost-* header is removed; towards the tenant's own mail server the loop-prevention header of each
- * recipient domain is added, so the tenant's "route via Sealpost" rule does not send it back to us.
+ * recipient domain and of each of the tenant's domains is added, so the tenant's "route via Sealpost" rule,
+ * which excepts the header of one of its domains, does not send it back to us.
  * The subject trigger is removed on every route.
  */
 import { isSealpostHeader, loopHeaderName, matchSubjectTrigger } from '../../../common/src/headers.ts';
@@ -25,6 +26,8 @@ export function prepareOutgoingMessage(
   extraFields: readonly Buffer[] = [],
   /** The inbound checks' marks: fields placed on top (Authentication-Results), a subject prefix, fields to drop. */
   marking: OutgoingMarking = {},
+  /** The tenant's own domains: mail handed back carries the loop header of each of them. */
+  tenantDomains: readonly string[] = [],
 ): OutgoingMessage {
   const message = splitMessage(raw);
   if (message.outcome !== 'split') return { outcome: 'refused', reason: describeHeaderRefusal(message) };
@@ -49,7 +52,8 @@ export function prepareOutgoingMessage(
       }),
     };
   }
-  const loopHeaders = [...new Set(recipients.map((r) => r.slice(r.lastIndexOf('@') + 1).toLowerCase()))].map(loopHeaderName);
+  const loopDomains = [...recipients.map((r) => r.slice(r.lastIndexOf('@') + 1)), ...tenantDomains].map((d) => d.toLowerCase());
+  const loopHeaders = [...new Set(loopDomains)].map(loopHeaderName);
   const loopNames = new Set(loopHeaders.map((h) => h.toLowerCase()));
   return {
     outcome: 'ready',

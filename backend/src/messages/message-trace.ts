@@ -34,7 +34,9 @@ export type TraceStep =
   /** Inbound OpenPGP: decrypted (with which key pair) or why not, and the signature's judgement. */
   | 'pgp'
   /** A sender's OpenPGP key was taken into the store (Autocrypt header or signed message), or why it was not. */
-  | 'pgp-key';
+  | 'pgp-key'
+  /** Relay mode: a colleague the portal message also went to got a copy in its conversation, or why not. */
+  | 'portal_copy';
 
 export interface TraceEntry {
   messageId: string;

@@ -10,7 +10,7 @@ import { problems } from './portal-problems.ts';
 import { portalMessageHeadColumns, type PortalMessageHead } from './portal-store.ts';
 import type { PortalSessionInfo } from './sessions.ts';
 import { MAX_THREAD_MESSAGES } from './threads.ts';
-import { replyRefusal, visibilityOf, type Relation } from './visibility.ts';
+import { followsThread, isThreadParty, replyRefusal, visibilityOf, type Relation } from './visibility.ts';
 
 /** Who is asking, for the audit log. */
 export interface Actor {
@@ -49,7 +49,8 @@ export async function findAccess(
   );
   if (!found) throw problems.notFound();
   const { row, thread } = found;
-  const visibility = visibilityOf(session, thread, row);
+  const follower = !isThreadParty(session, thread) && (await followsThreadOf(q, session, thread.id));
+  const visibility = visibilityOf(session, thread, row, Date.now(), follower);
   if (visibility.kind === 'hidden') throw problems.notFound();
   if (visibility.kind === 'withdrawn' && options.withdrawn === 'refuse') {
     throw problems.expired(visibility.withdrawal === 'revoked' ? 'The sender withdrew access to this message.' : 'This message has expired.');
@@ -57,6 +58,17 @@ export async function findAccess(
   // The sender asked the recipient to prove a second factor (option otp): a session that has not, reads nothing of it.
   if (visibility.viewerIsExternal && row.requireSecondFactor && !session.factorVerified) throw problems.secondFactorRequired();
   return { row, thread, relation: visibility.relation, viewerIsExternal: visibility.viewerIsExternal };
+}
+
+/** Whether the session holds an internal copy in the thread (visibility.ts: a follower). */
+async function followsThreadOf(q: Queryable, session: PortalSessionInfo, threadId: string): Promise<boolean> {
+  const copies = await inTenantScope(q, session.tenantId, (tx) =>
+    tx
+      .select({ direction: portalMessages.direction, deliveryMode: portalMessages.deliveryMode, toAddress: portalMessages.toAddress, deletedByRecipientAt: portalMessages.deletedByRecipientAt })
+      .from(portalMessages)
+      .where(and(eq(portalMessages.threadId, threadId), eq(portalMessages.toAddress, session.address), eq(portalMessages.deliveryMode, 'relay'))),
+  );
+  return followsThread(session, copies);
 }
 
 /** Whether this session may reply to the message now, as the portal shows it (no error). */

@@ -21,7 +21,7 @@ import { languageFor } from './portal-settings.ts';
 import { openMeta, portalMessageHeadColumns, type PortalMessageMeta } from './portal-store.ts';
 import type { PortalSessionInfo } from './sessions.ts';
 import { MAX_THREAD_MESSAGES } from './threads.ts';
-import { isExternalIn, replyRefusal, threadsOfParty, visibilityOf } from './visibility.ts';
+import { followsThread, isExternalIn, isInternalCopy, isThreadParty, replyRefusal, threadsOfParty, visibilityOf } from './visibility.ts';
 
 export interface PortalMailboxOptions extends PortalMailingDeps {
   directory: TenantDirectory;
@@ -46,7 +46,15 @@ export class PortalMailbox {
       .orderBy(asc(portalMessages.sentAt)),
     );
     const now = Date.now();
-    const visible = rows.filter((row) => visibilityOf(session, thread, row, now).kind === 'visible');
+    const follower = !isThreadParty(session, thread) && followsThread(session, rows);
+    // The viewer's own internal copy of a message stands for the external recipient's copy of it (one
+    // message, shown once), for a follower and for a member who was copied on a colleague's reply alike.
+    const ownCopies = new Set(rows.filter((row) => isInternalCopy(row) && row.toAddress === session.address).map((row) => row.sourceMessageId));
+    const visible = rows.filter(
+      (row) =>
+        visibilityOf(session, thread, row, now, follower).kind === 'visible' &&
+        !(!isInternalCopy(row) && row.sourceMessageId !== null && ownCopies.has(row.sourceMessageId)),
+    );
     const metas = await Promise.all(visible.map((row) => openMeta(this.options.vault, row, undefined, thread)));
     const external = isExternalIn(session, thread);
     const summary: ThreadSummary = {
@@ -219,10 +227,13 @@ export class PortalMailbox {
   async deleteForReader(session: PortalSessionInfo, messageId: string, actor: Actor): Promise<void> {
     // A withdrawn or expired message can still be removed from one's own view.
     const access = await findAccess(this.options.db, session, messageId, { withdrawn: 'allow' });
+    // A follower reads the conversation but removes only what is theirs.
+    if (access.relation === 'follower') throw problems.forbidden('Only the sender or the recipient of a message can delete it.');
     const column = access.relation === 'author' ? { deletedBySenderAt: sql`now()` } : { deletedByRecipientAt: sql`now()` };
     await withTenants(this.options.db, session.tenantId, async (tx) => {
       const [updated] = await tx.update(portalMessages).set(column).where(eq(portalMessages.id, access.row.id)).returning();
-      const physically = Boolean(updated?.deletedBySenderAt && updated.deletedByRecipientAt);
+      // An internal copy is its addressee's alone (its author never sees it): gone once they delete it.
+      const physically = Boolean(updated?.deletedBySenderAt && updated.deletedByRecipientAt) || (isInternalCopy(access.row) && access.relation === 'addressee');
       if (physically) await tx.delete(portalMessages).where(eq(portalMessages.id, access.row.id));
       await appendAudit(tx, this.options.vault.auditKeys, {
         tenantId: session.tenantId,

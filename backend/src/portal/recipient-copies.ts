@@ -7,7 +7,7 @@
  */
 import { GroupedWork } from '../work-signal.ts';
 import { randomUUID } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { parseSealpostHeaders, type SealpostRequest } from '../../../common/src/headers.ts';
 import { appendAudit, type AuditEntryInput } from '../audit/audit-log.ts';
 import { queryRows, type Queryable } from '../db/client.ts';
@@ -17,18 +17,18 @@ import { controlHeaderLookup, headerValue, splitMessage } from '../mail/header-b
 import { describeHeaderRefusal } from '../mail/header-section.ts';
 import { prepareOutgoingMessage } from '../mail/outgoing-message.ts';
 import { spoolWithin, type SpoolRequest } from '../messages/spool.ts';
+import type { InternalCopiesRequest, InternalCopyOutcome } from '../protect/portal-mode.ts';
 import type { ProtectionContext, ProtectionOutcome } from '../protect/protection-modes.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import type { PortalMailingDeps } from './portal-outbox.ts';
 import { issueLinks, newLinkToken } from './magic-links.ts';
 import { readPortalHeaders, type PortalMessageHeaders } from './message-parsing.ts';
 import { buildNotificationMail } from './notification-mail.ts';
-import { languageFor, type PortalSettings } from './portal-settings.ts';
+import { languageFor, portalExpiry, type PortalSettings } from './portal-settings.ts';
 import { insertPortalMessages, type NewPortalMessage, type PortalMessageMeta } from './portal-store.ts';
-import { formatBytes, previewOf } from './portal-text.ts';
+import { portalQuotaRefusal, portalStorageUsed, senderMemberAddress } from './portal-quota.ts';
+import { previewOf } from './portal-text.ts';
 import { findOrCreateThreadsWithSlots, referencedMessageIds, subjectKey } from './threads.ts';
-
-const DAY_MS = 86_400_000;
 
 export interface RecipientCopiesOptions extends PortalMailingDeps {
   directory: TenantDirectory;
@@ -60,7 +60,8 @@ interface PendingStore {
   memberAddress: string;
   settings: PortalSettings;
   now: Date;
-  expiresAt: Date;
+  /** Unset: the copy does not expire. */
+  expiresAt: Date | undefined;
   linkExpiresAt: Date;
   language: ReturnType<typeof languageFor>;
   portalMessageId: string;
@@ -114,8 +115,8 @@ export class RecipientCopies {
     const { source, memberAddress, settings } = read;
 
     const now = new Date();
-    const expiresAt = this.capExpiry(request.expiresAt, now, settings);
-    const linkExpiresAt = new Date(Math.min(now.getTime() + settings.magicLinkTtlMinutes * 60_000, expiresAt.getTime()));
+    const expiresAt = portalExpiry(request.expiresAt, now, settings);
+    const linkExpiresAt = new Date(Math.min(now.getTime() + settings.magicLinkTtlMinutes * 60_000, expiresAt?.getTime() ?? Infinity));
     const language = languageFor(settings, recipient);
     const portalMessageId = randomUUID();
     const meta: PortalMessageMeta = {
@@ -173,7 +174,7 @@ export class RecipientCopies {
     this.options.onSpooled();
     return {
       kind: 'handled',
-      detail: { portalMessageId, threadId, deliveryMode: 'portal_secure', expiresAt: expiresAt.toISOString() },
+      detail: { portalMessageId, threadId, deliveryMode: 'portal_secure', expiresAt: expiresAt?.toISOString() ?? null },
     };
   }
 
@@ -225,7 +226,7 @@ export class RecipientCopies {
           continue;
         }
         const tenantId = read.tenant.id;
-        const memberAddress = this.memberAddressOf(read.tenant, read.fromAddress, source.mailFrom);
+        const memberAddress = senderMemberAddress(read.tenant, read.fromAddress, source.mailFrom);
         let settings = settingsBy.get(tenantId);
         if (!settings) {
           settings = await this.options.tenants.settings(tenantId, tx);
@@ -233,12 +234,13 @@ export class RecipientCopies {
         }
         let usage = usageBy.get(tenantId);
         if (!usage) {
-          const members = [...new Set(reads.filter((r) => r.tenant.id === tenantId).map((r) => this.memberAddressOf(r.tenant, r.fromAddress, sourceBy.get(r.context.messageId)?.mailFrom ?? '')))];
-          usage = await this.storageUsed(tx, tenantId, members);
+          const members = [...new Set(reads.filter((r) => r.tenant.id === tenantId).map((r) => senderMemberAddress(r.tenant, r.fromAddress, sourceBy.get(r.context.messageId)?.mailFrom ?? '')))];
+          usage = await portalStorageUsed(tx, tenantId, members);
           usageBy.set(tenantId, usage);
         }
         const memberBytes = usage.memberBytes.get(memberAddress) ?? 0;
-        const refusal = this.quotaRefusal(memberAddress, read.bytes, { tenantBytes: usage.tenantBytes, memberBytes }, settings);
+        const refused = portalQuotaRefusal(memberAddress, read.bytes, { tenantBytes: usage.tenantBytes, memberBytes }, settings);
+        const refusal: ProtectionOutcome | undefined = refused ? { kind: 'refused', reason: refused, enhancedCode: '5.2.2' } : undefined;
         if (!refusal) {
           // Counted for the copies after it in this batch.
           usage.tenantBytes += read.bytes;
@@ -345,7 +347,7 @@ export class RecipientCopies {
               recipient,
               threadId,
               sizeBytes: eml.length,
-              expiresAt: expiresAt.toISOString(),
+              expiresAt: expiresAt?.toISOString() ?? null,
               options: request.options,
             },
           },
@@ -362,65 +364,103 @@ export class RecipientCopies {
     });
   }
 
+  /**
+   * Relay mode: a copy for each colleague the message also went to (delivered to them as mail), in the
+   * thread of the external recipient's copy, with that copy's sender, Message-ID, sending time and expiry.
+   * Only its addressee sees it (visibility.ts); it takes no slot of the thread's conversation, gets no link
+   * or notification, and counts against the sender's storage like every copy. One that does not fit the
+   * quota is not kept: the colleague has the mail, and the portal must not refuse it for that. Idempotent
+   * per (message, colleague).
+   */
+  async storeInternalCopies(request: InternalCopiesRequest): Promise<InternalCopyOutcome[]> {
+    const { db, vault, directory } = this.options;
+    const recipients = [...new Set(request.recipients.map((r) => r.toLowerCase()))];
+    const skipAll = (reason: string) => recipients.map((recipient): InternalCopyOutcome => ({ recipient, outcome: 'skipped', reason }));
+    const tenant = directory.tenantById(request.tenantId);
+    if (!tenant || recipients.length === 0) return skipAll('the tenant is unknown to this gateway process');
+    const prepared = prepareOutgoingMessage(request.raw, 'external', [], tenant.subjectTriggers);
+    if (prepared.outcome === 'refused') return skipAll(prepared.reason);
+    const eml = prepared.raw;
+    const parsed = readPortalHeaders(eml);
+    const meta: PortalMessageMeta = {
+      subject: parsed.subject,
+      fromName: parsed.from?.name,
+      preview: previewOf(parsed.previewText),
+      to: parsed.to,
+      cc: parsed.cc,
+      references: parsed.references,
+    };
+    return withTenants(db, tenant.id, async (tx) => {
+      const [external] = await tx
+        .select({ fromAddress: portalMessages.fromAddress, messageIdHeader: portalMessages.messageIdHeader, sentAt: portalMessages.sentAt, expiresAt: portalMessages.expiresAt })
+        .from(portalMessages)
+        .where(and(eq(portalMessages.sourceMessageId, request.messageId), eq(portalMessages.threadId, request.threadId), eq(portalMessages.deliveryMode, 'portal_secure')))
+        .limit(1);
+      if (!external) return skipAll("the external recipient's copy is no longer stored");
+      const kept = await tx
+        .select({ id: portalMessages.id, toAddress: portalMessages.toAddress })
+        .from(portalMessages)
+        .where(and(eq(portalMessages.sourceMessageId, request.messageId), inArray(portalMessages.toAddress, recipients)));
+      const keptBy = new Map(kept.map((row) => [row.toAddress, row.id]));
+      const settings = await this.options.tenants.settings(tenant.id, tx);
+      const member = external.fromAddress;
+      const used = await portalStorageUsed(tx, tenant.id, [member]);
+      const usage = { tenantBytes: used.tenantBytes, memberBytes: used.memberBytes.get(member) ?? 0 };
+      const outcomes: InternalCopyOutcome[] = [];
+      const copies: NewPortalMessage[] = [];
+      const audit: AuditEntryInput[] = [];
+      for (const recipient of recipients) {
+        const existing = keptBy.get(recipient);
+        if (existing) {
+          outcomes.push({ recipient, outcome: 'kept', portalMessageId: existing });
+          continue;
+        }
+        const refused = portalQuotaRefusal(member, eml.length, usage, settings);
+        if (refused) {
+          outcomes.push({ recipient, outcome: 'skipped', reason: refused });
+          continue;
+        }
+        usage.memberBytes += eml.length;
+        usage.tenantBytes += eml.length;
+        const id = randomUUID();
+        copies.push({
+          id,
+          tenantId: tenant.id,
+          threadId: request.threadId,
+          sourceMessageId: request.messageId,
+          direction: 'from-member',
+          deliveryMode: 'relay',
+          fromAddress: member,
+          toAddress: recipient,
+          messageIdHeader: external.messageIdHeader ?? undefined,
+          eml,
+          meta,
+          readReceipt: false,
+          noReply: true,
+          sentAt: external.sentAt,
+          ...(external.expiresAt ? { expiresAt: external.expiresAt } : {}),
+        });
+        audit.push({
+          tenantId: tenant.id,
+          action: 'sent',
+          actorId: request.messageId,
+          actorAddress: member,
+          subjectId: id,
+          details: { channel: 'smtp', deliveryMode: 'relay', recipient, threadId: request.threadId, sizeBytes: eml.length },
+        });
+        outcomes.push({ recipient, outcome: 'stored', portalMessageId: id });
+      }
+      await insertPortalMessages(tx, vault, copies);
+      if (audit.length > 0) await appendAudit(tx, vault.auditKeys, audit);
+      return outcomes;
+    });
+  }
+
   private async copyOf(q: Queryable, messageId: string, recipient: string) {
     const [row] = await q
       .select({ id: portalMessages.id, threadId: portalMessages.threadId })
       .from(portalMessages)
       .where(and(eq(portalMessages.sourceMessageId, messageId), eq(portalMessages.toAddress, recipient)));
     return row;
-  }
-
-  private memberAddressOf(tenant: TenantInfo, fromHeader: string | undefined, mailFrom: string): string {
-    const inTenant = (address: string) => tenant.domains.includes(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
-    if (fromHeader && inTenant(fromHeader)) return fromHeader.toLowerCase();
-    return mailFrom.toLowerCase();
-  }
-
-  capExpiry(requested: Date | undefined, now: Date, settings: PortalSettings): Date {
-    const max = now.getTime() + settings.maxExpiryDays * DAY_MS;
-    const wanted = requested && requested.getTime() > now.getTime() ? requested.getTime() : now.getTime() + settings.defaultExpiryDays * DAY_MS;
-    return new Date(Math.min(wanted, max));
-  }
-
-  /** Bytes the tenant's portal holds, all of it and what each of these members sent. */
-  private async storageUsed(tx: Queryable, tenantId: string, members: string[]): Promise<{ tenantBytes: number; memberBytes: Map<string, number> }> {
-    const rows = await queryRows<{ from_address: string | null; bytes: string | number }>(
-      tx,
-      sql`select case when direction = 'from-member' and from_address in (${sql.join(members.map((m) => sql`${m}`), sql`, `)}) then from_address end as from_address,
-                 coalesce(sum(size_bytes), 0)::bigint as bytes
-          from portal_messages where tenant_id = ${tenantId}
-          group by 1`,
-    );
-    const memberBytes = new Map<string, number>();
-    let tenantBytes = 0;
-    for (const row of rows) {
-      tenantBytes += Number(row.bytes);
-      if (row.from_address) memberBytes.set(row.from_address, Number(row.bytes));
-    }
-    return { tenantBytes, memberBytes };
-  }
-
-  private quotaRefusal(
-    member: string,
-    bytes: number,
-    usage: { tenantBytes: number; memberBytes: number },
-    settings: PortalSettings,
-  ): ProtectionOutcome | undefined {
-    const memberQuota = settings.memberQuotaBytes[member] ?? settings.memberDefaultQuotaBytes;
-    if (usage.memberBytes + bytes > memberQuota) {
-      return {
-        kind: 'refused',
-        reason: `the sender's portal storage is full (quota ${formatBytes(memberQuota)}); delete or let expire older secure messages, or ask the administrator for more space`,
-        enhancedCode: '5.2.2',
-      };
-    }
-    if (settings.tenantQuotaBytes !== undefined && usage.tenantBytes + bytes > settings.tenantQuotaBytes) {
-      return {
-        kind: 'refused',
-        reason: `the organisation's portal storage is full (quota ${formatBytes(settings.tenantQuotaBytes)}); ask the administrator`,
-        enhancedCode: '5.2.2',
-      };
-    }
-    return undefined;
   }
 }

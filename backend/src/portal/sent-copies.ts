@@ -129,8 +129,9 @@ export class SentCopies {
     const copies = await this.copiesOf(session, id);
     const settings = await this.options.tenants.settings(session.tenantId);
     const sentAt = copies[0]!.sentAt;
-    const max = sentAt.getTime() + settings.maxExpiryDays * DAY_MS;
-    const expiresAt = new Date(Math.min(requested.getTime(), max));
+    // The tenant's maximum counts from the day the message was sent, as when it was stored.
+    const latest = settings.maxExpiryDays !== undefined ? sentAt.getTime() + settings.maxExpiryDays * DAY_MS : Infinity;
+    const expiresAt = new Date(Math.min(requested.getTime(), latest));
     await withTenants(this.options.db, session.tenantId, async (tx) => {
       await tx.update(portalMessages).set({ expiresAt }).where(inArray(portalMessages.id, copies.map((c) => c.id)));
       await this.auditEach(tx, session, actor, copies, 'expiry_changed', (c) => ({

@@ -13,6 +13,12 @@
  *   recipient are never withdrawn.
  * - Only the external recipient replies, and only to what a member sent, unless the member asked for
  *   no replies or the thread is full.
+ * - Relay mode: when a member's portal message also went to colleagues (internal recipients), each of them
+ *   got it as mail and keeps an internal copy in the conversation's thread (direction from-member,
+ *   delivery mode relay). An internal copy is seen by its addressee alone: its author has the same message
+ *   as the external recipient's copy, and the external recipient never sees it. Holding an internal copy
+ *   makes the colleague a follower of the thread: they read the whole conversation (the member's messages
+ *   and the external recipient's replies), but reply, mark read or delete only what is theirs.
  *
  * The same rule as database conditions (for thread listings, fresh links, the sender's copies and
  * digests) sits below the row-by-row form, so a query and a check cannot drift apart.
@@ -22,8 +28,8 @@ import { portalMessages, portalThreads } from '../db/schema.ts';
 import type { PortalMessageHead, ThreadParties } from './portal-store.ts';
 import { MAX_THREAD_MESSAGES } from './threads.ts';
 
-/** How a thread party stands to one message: they wrote it, or it was written to them. */
-export type Relation = 'author' | 'addressee';
+/** How a viewer stands to one message: they wrote it, it was written to them, or they follow its thread. */
+export type Relation = 'author' | 'addressee' | 'follower';
 
 /** Who is looking: a portal session (or the add-in's sender, seen as one). */
 export interface Viewer {
@@ -32,8 +38,18 @@ export interface Viewer {
 
 type VisibilityColumns = Pick<
   PortalMessageHead,
-  'fromAddress' | 'direction' | 'revokedAt' | 'expiresAt' | 'deletedBySenderAt' | 'deletedByRecipientAt'
+  'fromAddress' | 'toAddress' | 'direction' | 'deliveryMode' | 'revokedAt' | 'expiresAt' | 'deletedBySenderAt' | 'deletedByRecipientAt'
 >;
+
+/** A member's message kept for an internal recipient, who also got it as mail (relay mode). */
+export function isInternalCopy(row: Pick<PortalMessageHead, 'direction' | 'deliveryMode'>): boolean {
+  return row.direction === 'from-member' && row.deliveryMode === 'relay';
+}
+
+/** Whether the viewer holds an internal copy among these messages of a thread, and so follows it. */
+export function followsThread(viewer: Viewer, rows: readonly Pick<PortalMessageHead, 'direction' | 'deliveryMode' | 'toAddress' | 'deletedByRecipientAt'>[]): boolean {
+  return rows.some((row) => isInternalCopy(row) && row.toAddress === viewer.address && !row.deletedByRecipientAt);
+}
 
 /** Why a message a member sent is no longer shown to its external recipient. */
 export type Withdrawal = 'revoked' | 'expired';
@@ -63,10 +79,16 @@ export function withdrawalOf(row: Pick<PortalMessageHead, 'revokedAt' | 'expires
   return undefined;
 }
 
-/** The rule for one viewer, one message and the message's thread (see the file comment). */
-export function visibilityOf(viewer: Viewer, thread: ThreadParties, row: VisibilityColumns, now = Date.now()): Visibility {
-  if (!isThreadParty(viewer, thread)) return { kind: 'hidden' };
-  const relation = relationOf(viewer, row);
+/**
+ * The rule for one viewer, one message and the message's thread (see the file comment). `follower`: the
+ * viewer holds an internal copy in the thread (followsThread).
+ */
+export function visibilityOf(viewer: Viewer, thread: ThreadParties, row: VisibilityColumns, now = Date.now(), follower = false): Visibility {
+  const party = isThreadParty(viewer, thread);
+  if (!party && !follower) return { kind: 'hidden' };
+  if (isInternalCopy(row) && row.toAddress !== viewer.address) return { kind: 'hidden' };
+  // A thread's parties stand to each message as author or addressee; a follower reads the rest.
+  const relation: Relation = party || row.fromAddress === viewer.address || row.toAddress === viewer.address ? relationOf(viewer, row) : 'follower';
   if (relation === 'author' ? row.deletedBySenderAt : row.deletedByRecipientAt) return { kind: 'hidden' };
   const viewerIsExternal = isExternalIn(viewer, thread);
   if (viewerIsExternal && row.direction === 'from-member') {
@@ -92,9 +114,15 @@ export function replyRefusal(
 
 // --- The same rule as database conditions ------------------------------------------------------------
 
-/** Threads the address is a party of. */
+/** Threads the address is a party of, or follows through an internal copy it has not deleted. */
 export function threadsOfParty(address: string): SQL | undefined {
-  return or(eq(portalThreads.externalAddress, address), eq(portalThreads.memberAddress, address));
+  return or(eq(portalThreads.externalAddress, address), eq(portalThreads.memberAddress, address), followedBy(address));
+}
+
+/** The thread (portal_threads) holds an internal copy for the address that it has not deleted. */
+export function followedBy(address: string): SQL {
+  return sql`exists (select 1 from portal_messages f where f.thread_id = ${portalThreads.id} and f.to_address = ${address}
+    and f.direction = 'from-member' and f.delivery_mode = 'relay' and f.deleted_by_recipient_at is null)`;
 }
 
 /** What a member sent to this external address that it may still read: not revoked, deleted or expired. */
@@ -102,6 +130,8 @@ export function readableByRecipient(address: string): SQL | undefined {
   return and(
     eq(portalMessages.toAddress, address),
     eq(portalMessages.direction, 'from-member'),
+    // An internal copy's reader signs in as a member; no magic link leads to it.
+    eq(portalMessages.deliveryMode, 'portal_secure'),
     isNull(portalMessages.revokedAt),
     isNull(portalMessages.deletedByRecipientAt),
     or(isNull(portalMessages.expiresAt), sql`${portalMessages.expiresAt} > now()`),

@@ -16,6 +16,35 @@ export interface PortalStorage {
   storeForRecipient(context: ProtectionContext): Promise<ProtectionOutcome>;
 }
 
+/** A portal message that also went to colleagues: the conversation's thread, and who they are. */
+export interface InternalCopiesRequest {
+  messageId: string;
+  tenantId: string;
+  /** The cleaned message, as the external recipients' copies were made from it. */
+  raw: Buffer;
+  /** The thread of the external recipient's copy the colleagues follow. */
+  threadId: string;
+  /** The internal recipients (the tenant's own addresses), delivered as mail besides. */
+  recipients: string[];
+}
+
+export interface InternalCopyOutcome {
+  recipient: string;
+  /** kept: stored before (a resumed message); skipped: not stored, with the reason (the mail went anyway). */
+  outcome: 'stored' | 'kept' | 'skipped';
+  portalMessageId?: string;
+  reason?: string;
+}
+
+/**
+ * Relay mode: the portal keeps a copy of a portal message for the colleagues it also went to, in the
+ * conversation's thread, so a colleague reading the portal sees the whole conversation. The portal's
+ * service provides it; declared here for the protect stage, which cannot depend on the portal above it.
+ */
+export interface InternalCopyStorage {
+  storeInternalCopies(request: InternalCopiesRequest): Promise<InternalCopyOutcome[]>;
+}
+
 export function portalProtection(portal: PortalStorage): ProtectionHandler {
   return {
     mode: 'portal',

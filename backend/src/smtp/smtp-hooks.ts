@@ -6,7 +6,9 @@
  *
  * Hooks run for Internet clients only: a tenant's own connector is never refused by inbound checks. At
  * connect time the gateway knows connectors by address only, so a connector that signs in with SMTP AUTH
- * later passes the connect hooks like any Internet client (and none after signing in).
+ * later passes the connect hooks like any Internet client (and none after signing in). Connector hooks are
+ * a list of their own, run only for a tenant's connector (at RCPT and at the end of DATA): checks of the
+ * tenant's outbound mail that can tell its sender before the 250, such as a full portal storage.
  *
  * A hook that throws or overruns its time is logged and leaves a finding on the message; it never
  * refuses and never crashes the connection, and the message goes on to the guard after the 250 like any other.
@@ -45,6 +47,8 @@ export interface SmtpHookSession {
   recipients: readonly string[];
   /** The SIZE= the client declared in MAIL FROM (RFC 1870), when it did. */
   declaredSize?: number;
+  /** The tenant whose connector is sending; only for connector hooks. */
+  tenantId?: string;
 }
 
 export interface SmtpDataEnd {

@@ -52,6 +52,11 @@ export interface SmtpListenerOptions {
    */
   hooks?: readonly SmtpHook[];
   /**
+   * Hooks run for a tenant's connector only (at RCPT and at the end of DATA), with the tenant's id in
+   * their session: outbound checks that can refuse before the 250 instead of bouncing after it.
+   */
+  connectorHooks?: readonly SmtpHook[];
+  /**
    * Splits one tenant's recipients of an Internet message into groups that are decided alike (one
    * inbound policy each): each group becomes a message of its own, with its own verdict, as a message
    * to two recipients whose policies differ must not take the stricter or the laxer for both.
@@ -100,6 +105,7 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
 
   const limits = new ConnectionLimits({ ...options.connectionLimits, maxClients: options.maxClients });
   const hooks = new SmtpHooks(options.hooks ?? [], logger);
+  const connectorHooks = new SmtpHooks(options.connectorHooks ?? [], logger);
   /** A hook's refusal as the reply smtp-server sends, counted and logged with the hook's name. */
   const hookRefusal = (session: SMTPServerSession, phase: string, outcome: SmtpHookOutcome) => {
     const refusal = outcome.refuse!;
@@ -262,7 +268,18 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
         const domain = recipient.slice(recipient.lastIndexOf('@') + 1);
         return callback(smtpError(550, '5.7.1', `Relaying denied: this gateway does not accept mail for ${domain}`));
       }
-      if (sender.kind !== 'internet' || !hooks.has('rcptTo')) return callback();
+      if (sender.kind === 'connector') {
+        if (!connectorHooks.has('rcptTo')) return callback();
+        connectorHooks.run('rcptTo', { ...hookSession(session), tenantId: sender.tenant.id }, recipient).then(
+          (outcome) => {
+            state.transactionFindings.push(...outcome.findings);
+            callback(outcome.refuse ? hookRefusal(session, 'rcptTo', outcome) : undefined);
+          },
+          (error: unknown) => callback(error as Error),
+        );
+        return;
+      }
+      if (!hooks.has('rcptTo')) return callback();
       hooks.run('rcptTo', hookSession(session), recipient).then(
         (outcome) => {
           state.transactionFindings.push(...outcome.findings);
@@ -306,8 +323,14 @@ export function createSmtpListener(options: SmtpListenerOptions): SMTPServer {
             throw smtpError(reply.code, reply.enhanced, reply.text);
           }
           const findings = [...state.connectFindings, ...state.transactionFindings];
-          if ((state.sender ?? { kind: 'internet' }).kind === 'internet' && hooks.has('dataEnd')) {
+          const sender = state.sender ?? { kind: 'internet' };
+          if (sender.kind === 'internet' && hooks.has('dataEnd')) {
             const outcome = await hooks.run('dataEnd', hookSession(session), { raw: intake.data, header: message });
+            if (outcome.refuse) throw hookRefusal(session, 'dataEnd', outcome);
+            findings.push(...outcome.findings);
+          }
+          if (sender.kind === 'connector' && connectorHooks.has('dataEnd')) {
+            const outcome = await connectorHooks.run('dataEnd', { ...hookSession(session), tenantId: sender.tenant.id }, { raw: intake.data, header: message });
             if (outcome.refuse) throw hookRefusal(session, 'dataEnd', outcome);
             findings.push(...outcome.findings);
           }

@@ -6,10 +6,16 @@
  * protection again: bytes a mode returns to deliver are stored once per (mode, group of recipients),
  * encrypted at rest, and the deliveries send exactly those. A mode that is not available leaves the route
  * held, never sent in the clear.
+ *
+ * Relay mode: when the portal stored the message for an external recipient and the message also went to
+ * colleagues (delivered to them as mail), the portal keeps a copy for each colleague in that recipient's
+ * thread, so a colleague reading the portal sees the whole conversation. With several external recipients,
+ * the first one's thread (in the order of the recipients) is the one they follow.
  */
 import { isSealpostHeader, matchSubjectTrigger } from '../../../common/src/headers.ts';
 import { headerValue, rewriteHeaders } from '../mail/header-block.ts';
 import { sealProtectedCopy } from '../protect/protected-copies.ts';
+import type { InternalCopyStorage } from '../protect/portal-mode.ts';
 import type { SecuredMode } from '../protect/protection-modes.ts';
 import { requestFromStored, requireTenant, type MessageContext, type ProtectedRoute, type StoredRoute } from './message-context.ts';
 import { readHeader } from './parse.ts';
@@ -27,7 +33,7 @@ export const protectStage: Stage = {
   name: 'protect',
   reaches: 'protected',
   actsOutside: (context) => (context.results.routes ?? []).some((r) => r.protection !== 'none' && !r.held),
-  async run(context, { protectionModes, vault }) {
+  async run(context, { protectionModes, vault, internalCopies }) {
     const routes = (context.results.routes ?? []).filter((r) => r.protection !== 'none' && !r.held);
     if (routes.length === 0) return;
     const done = (context.results.protected ??= {});
@@ -81,5 +87,28 @@ export const protectStage: Stage = {
       }
       for (const recipient of recipients) if (!done[recipient]) record(recipient, result);
     }
+    if (internalCopies) await keepInternalCopies(context, internalCopies, () => (cleaned ??= cleanedMessage(context)));
   },
 };
+
+/** Relay mode (see the file comment). Idempotent: a resumed message finds the copies it kept before. */
+async function keepInternalCopies(context: MessageContext, storage: InternalCopyStorage, cleaned: () => Buffer): Promise<void> {
+  if (context.direction !== 'outbound') return;
+  const routes = context.results.routes ?? [];
+  const colleagues = routes.filter((r) => r.route === 'tenant-mail-server').map((r) => r.recipient);
+  if (colleagues.length === 0) return;
+  const conversation = routes
+    .map((r) => context.results.protected?.[r.recipient])
+    .find((p) => p?.outcome === 'handled' && p.detail.deliveryMode === 'portal_secure' && typeof p.detail.threadId === 'string');
+  if (conversation?.outcome !== 'handled') return;
+  const threadId = conversation.detail.threadId as string;
+  const outcomes = await storage.storeInternalCopies({ messageId: context.id, tenantId: context.tenantId, raw: cleaned(), threadId, recipients: colleagues });
+  for (const outcome of outcomes.filter((o) => o.outcome !== 'kept')) {
+    context.trace.push({
+      messageId: context.id,
+      tenantId: context.tenantId,
+      step: 'portal_copy',
+      detail: { recipient: outcome.recipient, deliveryMode: 'relay', threadId, outcome: outcome.outcome, portalMessageId: outcome.portalMessageId, reason: outcome.reason },
+    });
+  }
+}

@@ -88,6 +88,7 @@ export interface StageRunnerOptions {
   pgpKeys?: StageDeps['pgpKeys'];
   memberPgpKeys?: StageDeps['memberPgpKeys'];
   storedKeys?: StageDeps['storedKeys'];
+  internalCopies?: StageDeps['internalCopies'];
   /** The stages to run, in order; the default is STAGES. */
   stages?: readonly Stage[];
   /** The first retry after a stage failed; it doubles with every attempt, up to an hour. */
@@ -242,6 +243,7 @@ export class StageRunner extends WorkerLoop {
         pgpKeys: this.options.pgpKeys,
         memberPgpKeys: this.options.memberPgpKeys,
         storedKeys: this.options.storedKeys,
+        internalCopies: this.options.internalCopies,
       };
       let active = contexts;
       // The latest outcome of each message not yet written. Stages that only compute (parse, classify,

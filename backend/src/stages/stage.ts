@@ -6,6 +6,7 @@ import type { CrlSource } from '../certs/smime-inbound.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { Database } from '../db/client.ts';
 import type { RecipientKeyLookup } from '../protect/method-resolution.ts';
+import type { InternalCopyStorage } from '../protect/portal-mode.ts';
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -35,6 +36,8 @@ export interface StageDeps {
   memberPgpKeys?: MemberPgpKeys;
   /** What the certificate and key stores know about recipients (no directories): for mail whose encryption is only allowed. */
   storedKeys?: RecipientKeyLookup;
+  /** Relay mode: the portal's copies for colleagues a portal message also went to; without it none are kept. */
+  internalCopies?: InternalCopyStorage;
 }
 
 export interface GuardNoticeDeps {
