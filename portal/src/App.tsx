@@ -17,6 +17,7 @@ import {
   InboxPage,
   IpChangedPage,
   MessageTracePage,
+  OverviewPage,
   NotFoundPage,
   PgpKeysPage,
   PoliciesPage,
@@ -123,6 +124,7 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
             {navLink('/portal/threads', t('navInbox'))}
             {session.role && navLink('/portal/sent', t('navSent'))}
             {session.role && navLink('/portal/quarantine', t('navQuarantine'))}
+            {canReadPolicies(session.role) && navLink('/portal/admin/overview', t('navOverview'))}
             {canReadPolicies(session.role) && navLink('/portal/admin/policies', t('navPolicies'))}
             {canReadPolicies(session.role) && navLink('/portal/admin/messages', t('navTrace'))}
             {isAdminRole(session.role) && navLink('/portal/admin/certificates', t('navCertificates'))}
@@ -169,7 +171,7 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     return <InboxPage />;
   }
   const quarantineMatch = /^\/portal\/quarantine\/([^/]+)$/.exec(path);
-  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages') {
+  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages' || path === '/portal/admin/overview') {
     if (!session) {
       // A notice's link: after signing in, the member lands on the message.
       rememberAfterSignIn(path);
@@ -177,6 +179,7 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     }
     if (path === '/portal/admin/policies') return <PoliciesPage />;
     if (path === '/portal/admin/messages') return canReadPolicies(session.role) ? <MessageTracePage /> : <NotFoundPage />;
+    if (path === '/portal/admin/overview') return canReadPolicies(session.role) ? <OverviewPage /> : <NotFoundPage />;
     return <QuarantinePage messageId={quarantineMatch ? decodeURIComponent(quarantineMatch[1]!) : undefined} />;
   }
   return <NotFoundPage />;

@@ -42,3 +42,4 @@ export const PgpKeysPage = lazyPage(() => import(/* webpackChunkName: "pgp-keys"
 export const CertificatesPage = lazyPage(() => import(/* webpackChunkName: "certificates" */ './pages/CertificatesPage.tsx').then((m) => m.CertificatesPage));
 export const SecondFactorPage = lazyPage(() => import(/* webpackChunkName: "second-factor" */ './pages/SecondFactorPage.tsx').then((m) => m.SecondFactorPage));
 export const MessageTracePage = lazyPage(() => import(/* webpackChunkName: "message-trace" */ './pages/MessageTracePage.tsx').then((m) => m.MessageTracePage));
+export const OverviewPage = lazyPage(() => import(/* webpackChunkName: "overview" */ './pages/OverviewPage.tsx').then((m) => m.OverviewPage));

@@ -27,6 +27,7 @@ import type { MemberPgpKeys } from '../certs/pgp-member-keys.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
 import { secondFactorResetRoutes, secondFactorRoutes } from './second-factor-routes.ts';
 import { messageTraceRoutes } from './message-trace-routes.ts';
+import { FlowInputError, mailFlow, type FlowRange } from '../portal/mail-flow.ts';
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { MemberKeys } from '../certs/member-keys.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
@@ -625,6 +626,28 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         },
       },
       async (request) => updatePortalSettings(db, (await sessionOf(request, { roles: ADMIN_ROLES })).tenantId, request.body),
+    );
+    // The overview's mail flow over time: every role of the console reads it.
+    admin.get<{ Querystring: { range?: FlowRange; timeZone?: string } }>(
+      '/overview',
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { range: { type: 'string', enum: ['hours', 'days', 'weeks'] }, timeZone: { type: 'string', maxLength: 64 } },
+          },
+        },
+      },
+      async (request) => {
+        const session = await sessionOf(request, { roles: POLICY_READ_ROLES });
+        try {
+          return await mailFlow(db, session.tenantId, request.query.range ?? 'days', request.query.timeZone ?? 'UTC');
+        } catch (error) {
+          if (error instanceof FlowInputError) throw problems.invalid(error.message);
+          throw error;
+        }
+      },
     );
     // The message trace: every role of the console reads it (the reference's "view for all").
     await admin.register(messageTraceRoutes, {
