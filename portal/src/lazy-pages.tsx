@@ -41,3 +41,5 @@ export const PoliciesPage = lazyPage(() => import(/* webpackChunkName: "policies
 export const PgpKeysPage = lazyPage(() => import(/* webpackChunkName: "pgp-keys" */ './pages/PgpKeysPage.tsx').then((m) => m.PgpKeysPage));
 export const CertificatesPage = lazyPage(() => import(/* webpackChunkName: "certificates" */ './pages/CertificatesPage.tsx').then((m) => m.CertificatesPage));
 export const SecondFactorPage = lazyPage(() => import(/* webpackChunkName: "second-factor" */ './pages/SecondFactorPage.tsx').then((m) => m.SecondFactorPage));
+export const AuditPage = lazyPage(() => import(/* webpackChunkName: "audit" */ './pages/AuditPage.tsx').then((m) => m.AuditPage));
+export const StoragePage = lazyPage(() => import(/* webpackChunkName: "storage" */ './pages/StoragePage.tsx').then((m) => m.StoragePage));
