@@ -275,20 +275,19 @@ export interface AuditVerification {
   problems?: Array<{ kind: string; tenantId: string | null; seq: number | null; id: number | null; reason: string }>;
 }
 
-export type AuditAction =
-  | 'sent'
-  | 'read'
-  | 'deleted'
-  | 'attachment_downloaded'
-  | 'signed_in'
-  | 'link_issued'
-  | 'replied'
-  | 'revoked'
-  | 'expiry_changed'
-  | 'integrity_failed'
-  | 'message_released';
+/**
+ * An audit entry's action, one of the backend's AUDIT_ACTIONS (backend/src/audit/audit-log.ts). The list
+ * answers with the known actions, so the portal offers every one of them without a copy of its own.
+ */
+export type AuditAction = string;
 
-/** GET /api/portal/admin/audit?limit=&subjectId= — newest first. */
+/**
+ * GET /api/portal/admin/audit?action=&actor=&subjectId=&from=&to=&limit=&before=|after= — newest first.
+ * `actor` finds a part of the actor's address; `from` is inclusive, `to` exclusive (ISO 8601). Pages are
+ * cut by seq: `before=<seq of the last entry shown>` for older entries, `after=<seq of the first>` for newer.
+ * GET /api/portal/admin/audit/export?format=csv|json&<the same filter> downloads what the filter finds,
+ * newest first, at most AUDIT_EXPORT_CAP entries (header x-sealpost-export-capped says when it cut).
+ */
 export interface AuditEntryView {
   seq: number;
   at: string;
@@ -303,7 +302,49 @@ export interface AuditEntryView {
 }
 export interface AuditEntryList {
   entries: AuditEntryView[];
+  hasOlder: boolean;
+  hasNewer: boolean;
+  /** Every action the log knows, for a filter to offer. */
+  actions: AuditAction[];
 }
+
+/** The most entries one audit export holds; narrow the filter (a time range) for the rest. */
+export const AUDIT_EXPORT_CAP = 100_000;
+/** Answer headers of an export: how many entries it holds, and whether more matched than it holds. */
+export const AUDIT_EXPORT_COUNT_HEADER = 'x-sealpost-export-count';
+export const AUDIT_EXPORT_CAPPED_HEADER = 'x-sealpost-export-capped';
+
+/** GET /api/portal/admin/storage — the tenant's portal storage against its quotas (owner, operator; analyst reads). */
+export interface StorageOverview {
+  /** Bytes of every stored portal message of the tenant (members' messages and recipients' replies). */
+  usedBytes: number;
+  /** The tenant-wide quota; absent when there is none. */
+  tenantQuotaBytes?: number;
+  memberDefaultQuotaBytes: number;
+  messageCount: number;
+  /** Members who sent portal messages or have a quota of their own, most storage first. */
+  members: StorageMember[];
+  /** The threads that hold the most, largest first. */
+  largestThreads: StorageThread[];
+}
+export interface StorageMember {
+  address: string;
+  /** What the member's own messages hold (what their quota counts). */
+  usedBytes: number;
+  quotaBytes: number;
+  /** True when the quota is the member's own, false when it is the default. */
+  ownQuota: boolean;
+  messageCount: number;
+}
+export interface StorageThread {
+  id: string;
+  member: string;
+  counterpart: string;
+  bytes: number;
+  messageCount: number;
+  lastMessageAt: string;
+}
+
 // GET/PATCH /api/portal/admin/settings — the tenant's portal settings (backend/src/portal/portal-settings.ts).
 
 // --- Second factor --------------------------------------------------------------------------------

@@ -9,10 +9,11 @@ import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
-import { SessionContext, canReadPolicies, fetchSession, isAdminRole, useSession } from './session.tsx';
+import { SessionContext, canReadAudit, canReadPolicies, canReadStorage, fetchSession, isAdminRole, useSession } from './session.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
 import {
+  AuditPage,
   CertificatesPage,
   InboxPage,
   IpChangedPage,
@@ -26,6 +27,7 @@ import {
   SentPage,
   SetupPage,
   StartPage,
+  StoragePage,
   ThreadPage,
 } from './lazy-pages.tsx';
 import { rememberAfterSignIn } from './after-sign-in.ts';
@@ -130,6 +132,8 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
             {isAdminRole(session.role) && navLink('/portal/admin/certificates', t('navCertificates'))}
             {isAdminRole(session.role) && navLink('/portal/admin/pgp-keys', t('navPgp'))}
             {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
+            {canReadStorage(session.role) && navLink('/portal/admin/storage', t('navStorage'))}
+            {canReadAudit(session.role) && navLink('/portal/admin/audit', t('navAudit'))}
           </ul>
         </nav>
       )}
@@ -171,7 +175,7 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     return <InboxPage />;
   }
   const quarantineMatch = /^\/portal\/quarantine\/([^/]+)$/.exec(path);
-  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages' || path === '/portal/admin/overview') {
+  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages' || path === '/portal/admin/overview' || path === '/portal/admin/audit' || path === '/portal/admin/storage') {
     if (!session) {
       // A notice's link: after signing in, the member lands on the message.
       rememberAfterSignIn(path);
@@ -180,6 +184,8 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     if (path === '/portal/admin/policies') return <PoliciesPage />;
     if (path === '/portal/admin/messages') return canReadPolicies(session.role) ? <MessageTracePage /> : <NotFoundPage />;
     if (path === '/portal/admin/overview') return canReadPolicies(session.role) ? <OverviewPage /> : <NotFoundPage />;
+    if (path === '/portal/admin/audit') return <AuditPage />;
+    if (path === '/portal/admin/storage') return <StoragePage />;
     return <QuarantinePage messageId={quarantineMatch ? decodeURIComponent(quarantineMatch[1]!) : undefined} />;
   }
   return <NotFoundPage />;

@@ -100,6 +100,24 @@ export async function apiRequest<T>(method: string, path: string, body?: unknown
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
+/** A file the server makes (an export), read whole, with the answer's headers; failures as in apiRequest. */
+export async function downloadFile(path: string): Promise<{ blob: Blob; headers: Headers }> {
+  let response: Response;
+  try {
+    response = await fetch(path, { method: 'GET', credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    throw new ApiProblem({ type: 'urn:sealpost:problem:unreachable', title: 'Unreachable', status: 0 });
+  }
+  if (!response.ok) {
+    const problem = await problemOf(response);
+    if (problem.is('session-ip-changed') || problem.is('session-required') || problem.is('second-factor-required')) {
+      for (const listener of sessionListeners) listener(problem);
+    }
+    throw problem;
+  }
+  return { blob: await response.blob(), headers: response.headers };
+}
+
 export const api = {
   get: <T>(path: string, options?: RequestOptions) => apiRequest<T>('GET', path, undefined, options),
   post: <T>(path: string, body?: unknown, options?: RequestOptions) => apiRequest<T>('POST', path, body ?? {}, options),

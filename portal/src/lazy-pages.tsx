@@ -43,3 +43,5 @@ export const CertificatesPage = lazyPage(() => import(/* webpackChunkName: "cert
 export const SecondFactorPage = lazyPage(() => import(/* webpackChunkName: "second-factor" */ './pages/SecondFactorPage.tsx').then((m) => m.SecondFactorPage));
 export const MessageTracePage = lazyPage(() => import(/* webpackChunkName: "message-trace" */ './pages/MessageTracePage.tsx').then((m) => m.MessageTracePage));
 export const OverviewPage = lazyPage(() => import(/* webpackChunkName: "overview" */ './pages/OverviewPage.tsx').then((m) => m.OverviewPage));
+export const AuditPage = lazyPage(() => import(/* webpackChunkName: "audit" */ './pages/AuditPage.tsx').then((m) => m.AuditPage));
+export const StoragePage = lazyPage(() => import(/* webpackChunkName: "storage" */ './pages/StoragePage.tsx').then((m) => m.StoragePage));

@@ -40,3 +40,13 @@ const POLICY_READ_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator', 'anal
 
 /** Who sees MailGuard's policies page (owners and operators also change them). */
 export const canReadPolicies = (role: PortalRole | undefined): boolean => role !== undefined && POLICY_READ_ROLES.includes(role);
+
+const AUDIT_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator', 'auditor'];
+
+/** Who reads the audit log, exports it and checks its chain. */
+export const canReadAudit = (role: PortalRole | undefined): boolean => role !== undefined && AUDIT_ROLES.includes(role);
+
+const STORAGE_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator', 'analyst'];
+
+/** Who sees the portal's storage against its quotas. */
+export const canReadStorage = (role: PortalRole | undefined): boolean => role !== undefined && STORAGE_ROLES.includes(role);

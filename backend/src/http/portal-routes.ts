@@ -25,6 +25,8 @@ import { memberPgpKeyRoutes, pgpKeyRoutes } from './pgp-key-routes.ts';
 import type { PgpKeyStore } from '../certs/pgp-keys.ts';
 import type { MemberPgpKeys } from '../certs/pgp-member-keys.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
+import { auditRoutes } from './audit-routes.ts';
+import { storageOverview } from '../portal/portal-storage.ts';
 import { secondFactorResetRoutes, secondFactorRoutes } from './second-factor-routes.ts';
 import { messageTraceRoutes } from './message-trace-routes.ts';
 import { FlowInputError, mailFlow, type FlowRange } from '../portal/mail-flow.ts';
@@ -68,6 +70,8 @@ function answerThenRun(reply: FastifyReply, work: () => Promise<void>): FastifyR
 
 const ADMIN_ROLES: PortalRole[] = ['owner', 'operator'];
 const AUDIT_ROLES: PortalRole[] = ['owner', 'operator', 'auditor'];
+/** Who sees the portal's storage against its quotas: those who configure the portal, and analysts to read. */
+const STORAGE_ROLES: PortalRole[] = ['owner', 'operator', 'analyst'];
 
 const uuidParam = { type: 'string', maxLength: 64 } as const;
 const brandingKeyParam = { type: 'string', maxLength: 64 } as const;
@@ -133,6 +137,45 @@ const messageViewSchema = {
   },
   required: ['id', 'threadId', 'from', 'to', 'cc', 'subject', 'sentAt', 'text', 'hasBlockedRemoteContent', 'attachments', 'integrity', 'canReply'],
 } as const;
+const storageOverviewSchema = {
+  type: 'object',
+  properties: {
+    usedBytes: { type: 'integer' },
+    tenantQuotaBytes: { type: 'integer' },
+    memberDefaultQuotaBytes: { type: 'integer' },
+    messageCount: { type: 'integer' },
+    members: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          address: { type: 'string' },
+          usedBytes: { type: 'integer' },
+          quotaBytes: { type: 'integer' },
+          ownQuota: { type: 'boolean' },
+          messageCount: { type: 'integer' },
+        },
+        required: ['address', 'usedBytes', 'quotaBytes', 'ownQuota', 'messageCount'],
+      },
+    },
+    largestThreads: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          member: { type: 'string' },
+          counterpart: { type: 'string' },
+          bytes: { type: 'integer' },
+          messageCount: { type: 'integer' },
+          lastMessageAt: { type: 'string' },
+        },
+        required: ['id', 'member', 'counterpart', 'bytes', 'messageCount', 'lastMessageAt'],
+      },
+    },
+  },
+  required: ['usedBytes', 'memberDefaultQuotaBytes', 'messageCount', 'members', 'largestThreads'],
+} as const;
 const sessionSchema = {
   type: 'object',
   properties: {
@@ -147,49 +190,6 @@ const sessionSchema = {
   },
   required: ['address', 'tenantName', 'language', 'csrfToken', 'expiresAt'],
 } as const;
-const auditEntrySchema = {
-  type: 'object',
-  properties: {
-    seq: { type: 'integer' },
-    at: { type: 'string' },
-    action: { type: 'string' },
-    actorId: { type: ['string', 'null'] },
-    actorAddress: { type: ['string', 'null'] },
-    clientIp: { type: ['string', 'null'] },
-    subjectId: { type: ['string', 'null'] },
-    details: { type: 'object', additionalProperties: true },
-    prevHash: { type: 'string' },
-    hash: { type: 'string' },
-  },
-} as const;
-const verificationSchema = {
-  type: 'object',
-  properties: {
-    ok: { type: 'boolean' },
-    checked: { type: 'integer' },
-    tenants: { type: 'integer' },
-    checkpoints: { type: 'integer' },
-    firstBroken: {
-      type: 'object',
-      properties: { tenantId: { type: 'string' }, seq: { type: 'integer' }, id: { type: ['integer', 'null'] }, reason: { type: 'string' } },
-    },
-    problems: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          kind: { type: 'string' },
-          tenantId: { type: ['string', 'null'] },
-          seq: { type: ['integer', 'null'] },
-          id: { type: ['integer', 'null'] },
-          reason: { type: 'string' },
-        },
-      },
-    },
-  },
-  required: ['ok', 'checked'],
-} as const;
-
 export interface PortalRoutesOptions {
   portal: Portal;
   /** When set, admins get the Exchange setup (scripts and DNS records) under /admin/setup. */
@@ -570,26 +570,17 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
   // --- Admins ------------------------------------------------------------------------------------
 
   await app.register(async (admin: FastifyInstance) => {
+    await admin.register(auditRoutes, {
+      prefix: '/audit',
+      tenants: portal.tenants,
+      authenticate: async (request) => (await sessionOf(request, { roles: AUDIT_ROLES })).tenantId,
+    });
     admin.get(
-      '/audit/verify',
-      { schema: { response: { 200: verificationSchema } } },
-      async (request) => portal.tenants.verifyAudit((await sessionOf(request, { roles: AUDIT_ROLES })).tenantId),
-    );
-    admin.get<{ Querystring: { limit?: number; subjectId?: string } }>(
-      '/audit',
-      {
-        schema: {
-          querystring: {
-            type: 'object',
-            properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, subjectId: { type: 'string', maxLength: 100 } },
-          },
-          response: { 200: { type: 'object', properties: { entries: { type: 'array', items: auditEntrySchema } } } },
-        },
-      },
+      '/storage',
+      { schema: { response: { 200: storageOverviewSchema } } },
       async (request) => {
-        const session = await sessionOf(request, { roles: AUDIT_ROLES });
-        const entries = await portal.tenants.readAudit(session.tenantId, { limit: request.query.limit, subjectId: request.query.subjectId });
-        return { entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })) };
+        const { tenantId } = await sessionOf(request, { roles: STORAGE_ROLES });
+        return storageOverview(db, tenantId, await portal.tenants.settings(tenantId));
       },
     );
     admin.get('/settings', async (request) => portal.tenants.settings((await sessionOf(request, { roles: ADMIN_ROLES })).tenantId));

@@ -13,6 +13,17 @@ import {
   type PortalSession,
 } from '../../../common/src/portal-api.ts';
 import { readAudit, verifyAuditChain, type AuditEntry, type ChainVerification, type CheckpointSource } from '../audit/audit-log.ts';
+import {
+  AUDIT_JSON_CLOSING,
+  auditCsvHeader,
+  auditCsvRow,
+  auditJsonEntry,
+  auditJsonOpening,
+  exportedEntry,
+  type AuditExportFormat,
+  type AuditExportHeading,
+} from '../audit/audit-export.ts';
+import { auditEntriesThrough, countAudit, newestAuditSeq, searchAudit, type AuditFilter, type AuditPage, type AuditPageRequest } from '../audit/audit-search.ts';
 import { openAuditDetails } from '../audit/sealed-details.ts';
 import type { Database, Queryable } from '../db/client.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
@@ -116,7 +127,51 @@ export class TenantPortal {
 
   /** The tenant's audit entries, newest first, with sealed details (such as attachment names) opened. */
   async readAudit(tenantId: string, options: { limit?: number; subjectId?: string } = {}): Promise<AuditEntry[]> {
-    const entries = await readAudit(this.options.db, tenantId, options);
+    return this.openDetails(tenantId, await readAudit(this.options.db, tenantId, options));
+  }
+
+  /** One page of the tenant's audit entries that match the filter, newest first, sealed details opened. */
+  async searchAudit(tenantId: string, filter: AuditFilter, page: AuditPageRequest): Promise<AuditPage> {
+    const found = await searchAudit(this.options.db, tenantId, filter, page);
+    return { ...found, entries: await this.openDetails(tenantId, found.entries) };
+  }
+
+  /**
+   * The entries the filter finds, as a CSV or JSON file written while it is read: at most `cap` of them,
+   * the newest, up to the newest entry when the export began. The heading (count, whether it was cut) is
+   * known before the first byte, so the answer's headers can say it.
+   */
+  async exportAudit(tenantId: string, filter: AuditFilter, format: AuditExportFormat, cap: number): Promise<{ heading: AuditExportHeading; body: AsyncGenerator<string> }> {
+    const throughSeq = await newestAuditSeq(this.options.db, tenantId);
+    const matching = await countAudit(this.options.db, tenantId, filter, cap, throughSeq);
+    const heading: AuditExportHeading = {
+      exportedAt: new Date().toISOString(),
+      filter,
+      throughSeq,
+      cap,
+      count: Math.min(matching, cap),
+      capped: matching > cap,
+    };
+    const batches = auditEntriesThrough(this.options.db, tenantId, filter, { cap, throughSeq });
+    const openDetails = (entries: AuditEntry[]) => this.openDetails(tenantId, entries);
+    async function* body(): AsyncGenerator<string> {
+      yield format === 'csv' ? auditCsvHeader() : auditJsonOpening(heading);
+      let first = true;
+      for await (const batch of batches) {
+        const opened = await openDetails(batch);
+        let chunk = '';
+        for (const entry of opened) {
+          chunk += format === 'csv' ? auditCsvRow(exportedEntry(entry)) : auditJsonEntry(exportedEntry(entry), first);
+          first = false;
+        }
+        yield chunk;
+      }
+      if (format === 'json') yield AUDIT_JSON_CLOSING;
+    }
+    return { heading, body: body() };
+  }
+
+  private openDetails(tenantId: string, entries: AuditEntry[]): Promise<AuditEntry[]> {
     return Promise.all(entries.map(async (e) => ({ ...e, details: await openAuditDetails(this.options.vault, tenantId, e.details) })));
   }
 
