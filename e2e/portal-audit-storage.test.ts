@@ -13,7 +13,6 @@ import { AUDIT_ACTIONS, appendAudit } from '../backend/src/audit/audit-log.ts';
 import type { Gateway } from '../backend/src/gateway.ts';
 import { createTestDatabase, type TestDatabase } from '../backend/test/support/database.ts';
 import { MailPeer } from '../backend/test/support/mail-peer.ts';
-import { tokenOf } from '../backend/test/support/portal-mail.ts';
 import { SmtpConversation } from '../backend/test/support/smtp-conversation.ts';
 import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
 import { translations } from '../portal/src/i18n.tsx';
@@ -21,6 +20,7 @@ import { actionLabel } from '../portal/src/pages/audit-actions.ts';
 import { checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
+import { signedInPage } from './support/portal-sign-in.ts';
 
 const OWNER = 'alice@acme.test';
 const AUDITOR = 'ann@acme.test';
@@ -37,21 +37,8 @@ describe('audit log and storage in the portal', () => {
   let origin: string;
   const contexts: BrowserContext[] = [];
 
-  async function signedIn(address: string): Promise<Page> {
-    const context = await chromium.browser.newContext({ locale: 'en-GB', acceptDownloads: true });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    await page.goto(`${origin}/portal/`);
-    await page.getByLabel('Your work e-mail address').fill(address);
-    const start = mailServer.received.length;
-    await page.getByRole('button', { name: 'E-mail me a sign-in link' }).click();
-    const [mail] = (await mailServer.waitForMessages(start + 1)).slice(start);
-    await page.goto(`${origin}/portal/open?token=${tokenOf(mail!)}`);
-    await page.getByRole('button', { name: 'Open message' }).click();
-    await page.getByText(`Signed in as ${address}`).waitFor();
-    return page;
-  }
+  const signedIn = (address: string): Promise<Page> =>
+    signedInPage({ browser: chromium.browser, origin, mailServer, contexts }, address, '/portal/', { context: { acceptDownloads: true }, timeoutMs: 10000 });
 
   async function sendSecure(subject: string, to: string, body: string) {
     const start = relay.received.length;

@@ -11,12 +11,12 @@ import type { BrowserContext, Page } from 'playwright-core';
 import type { Gateway } from '../backend/src/gateway.ts';
 import { createTestDatabase, type TestDatabase } from '../backend/test/support/database.ts';
 import { MailPeer } from '../backend/test/support/mail-peer.ts';
-import { tokenOf } from '../backend/test/support/portal-mail.ts';
 import { SmtpConversation } from '../backend/test/support/smtp-conversation.ts';
 import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
 import { checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
+import { signedInPage } from './support/portal-sign-in.ts';
 
 describe('overview in the portal', () => {
   let database: TestDatabase;
@@ -35,21 +35,8 @@ describe('overview in the portal', () => {
     await smtp.quit();
   }
 
-  async function signedIn(address: string): Promise<Page> {
-    const context = await chromium.browser.newContext({ locale: 'en-GB', timezoneId: 'Europe/Berlin' });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    await page.goto(`${origin}/portal/admin/overview`);
-    await page.getByLabel('Your work e-mail address').fill(address);
-    const start = mailServer.received.length;
-    await page.getByRole('button', { name: 'E-mail me a sign-in link' }).click();
-    const mail = (await mailServer.waitForMessages(start + 1)).slice(start).find((m) => m.recipients.includes(address));
-    await page.goto(`${origin}/portal/open?token=${tokenOf(mail!)}`);
-    await page.getByRole('button', { name: 'Open message' }).click();
-    await page.getByText(`Signed in as ${address}`).waitFor();
-    return page;
-  }
+  const signedIn = (address: string): Promise<Page> =>
+    signedInPage({ browser: chromium.browser, origin, mailServer, contexts }, address, '/portal/admin/overview', { context: { locale: 'en-GB', timezoneId: 'Europe/Berlin' } });
 
   before(async () => {
     requireBuiltPortal();

@@ -17,7 +17,7 @@ import { resolveRecipientMethods, type MethodResolutionDeps } from '../protect/m
 import { requireApiToken } from './api-token-auth.ts';
 import { messageTraceRoutes } from './message-trace-routes.ts';
 import { sendProblem } from './problem-details.ts';
-import { recipientMethodsSchema } from './shared-schemas.ts';
+import { deliverySchema, recipientMethodsSchema } from './shared-schemas.ts';
 
 const messageSummary = {
   type: 'object',
@@ -33,21 +33,6 @@ const messageSummary = {
     receivedAt: { type: 'string', format: 'date-time' },
   },
   required: ['id', 'direction', 'mailFrom', 'recipients', 'state', 'receivedAt'],
-} as const;
-
-const deliverySchema = {
-  type: 'object',
-  properties: {
-    recipient: { type: 'string' },
-    route: { type: 'string' },
-    protection: { type: 'string' },
-    status: { type: 'string' },
-    attempts: { type: 'integer' },
-    lastReply: { type: ['string', 'null'] },
-    lastRemote: { type: ['string', 'null'] },
-    nextAttemptAt: { type: 'string', format: 'date-time' },
-    finishedAt: { type: ['string', 'null'], format: 'date-time' },
-  },
 } as const;
 
 const traceEntry = {

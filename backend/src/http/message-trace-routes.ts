@@ -7,7 +7,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Queryable } from '../db/client.ts';
 import { messageTimeline, SearchInputError, searchMessages } from '../messages/message-search.ts';
 import { sendProblem } from './problem-details.ts';
-import { problemSchema } from './shared-schemas.ts';
+import { deliverySchema, problemSchema } from './shared-schemas.ts';
 
 const hitSchema = {
   type: 'object',
@@ -108,23 +108,7 @@ export const messageTraceRoutes: FastifyPluginAsync<MessageTraceRoutesOptions> =
             type: 'object',
             properties: {
               message: hitSchema,
-              deliveries: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    recipient: { type: 'string' },
-                    route: { type: 'string' },
-                    protection: { type: 'string' },
-                    status: { type: 'string' },
-                    attempts: { type: 'integer' },
-                    lastReply: { type: ['string', 'null'] },
-                    lastRemote: { type: ['string', 'null'] },
-                    nextAttemptAt: { type: 'string' },
-                    finishedAt: { type: ['string', 'null'] },
-                  },
-                },
-              },
+              deliveries: { type: 'array', items: deliverySchema },
               trace: {
                 type: 'array',
                 items: { type: 'object', properties: { at: { type: 'string' }, step: { type: 'string' }, detail: { type: 'object', additionalProperties: true } } },

@@ -47,3 +47,19 @@ export const addressQuery = {
   required: ['address'],
   additionalProperties: false,
 } as const;
+
+/** One recipient's delivery of a message: the admin API's trace and the console's message timeline. */
+export const deliverySchema = {
+  type: 'object',
+  properties: {
+    recipient: { type: 'string' },
+    route: { type: 'string' },
+    protection: { type: 'string' },
+    status: { type: 'string' },
+    attempts: { type: 'integer' },
+    lastReply: { type: ['string', 'null'] },
+    lastRemote: { type: ['string', 'null'] },
+    nextAttemptAt: { type: 'string', format: 'date-time' },
+    finishedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
