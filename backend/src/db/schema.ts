@@ -153,8 +153,6 @@ export const messages = pgTable(
     /** inbound (from the Internet), outbound (from a tenant connector) or notification (made by the gateway). */
     direction: text('direction').notNull(),
     mailFrom: text('mail_from').notNull(),
-    /** The sender's address lower-case and reversed, for searches by address or domain (message-search.ts). */
-    mailFromKey: text('mail_from_key').generatedAlwaysAs(sql`reverse(lower(mail_from))`),
     clientAddress: text('client_address').notNull(),
     clientHelo: text('client_helo'),
     tls: boolean('tls').notNull().default(false),
@@ -184,19 +182,38 @@ export const messages = pgTable(
   (t) => [
     index('messages_pipeline_idx').on(t.pipelineNextAt).where(sql`${t.state} = 'received'`),
     index('messages_tenant_received_idx').on(t.tenantId, t.receivedAt),
-    // The message trace's searches (messages/message-search.ts): a sender's address or domain on the
-    // reversed address (equality, or a prefix for a domain), a Message-ID, and the few messages that need an
-    // admin (held, quarantined, …; flagged and blocked verdicts) without reading past the many that do not.
-    // The reversed address is a stored column, so a search compares it with leakproof operators only, which
-    // row-level security lets an index scan use (a function such as lower() in the search would not be).
-    index('messages_sender_search_idx').on(t.tenantId, t.mailFromKey.op('text_pattern_ops')),
-    index('messages_message_id_idx').on(t.tenantId, t.messageIdHeader),
+    // The message trace's searches (messages/message-search.ts) of the few messages that need an admin
+    // (held, quarantined, …; flagged and blocked verdicts), without reading past the many that do not.
     index('messages_attention_idx')
       .on(t.tenantId, t.receivedAt)
       .where(sql`${t.state} in ('held', 'quarantined', 'rejected', 'bounced', 'partly_delivered')`),
     index('messages_verdict_idx')
       .on(t.tenantId, t.receivedAt)
       .where(sql`(${t.stageResults} -> 'guard' ->> 'action') in ('flag', 'quarantine', 'reject')`),
+  ],
+);
+
+/**
+ * What the message trace searches a message by (messages/message-search.ts), written once when the message
+ * is stored (a trigger, drizzle/0017_message_search.sql) and never changed: the messages row itself is
+ * updated at every stage, and every index on it is written again at each update, so these live apart.
+ * The sender is kept lower-case and reversed, so one index serves an address (equality) and a domain (a
+ * prefix), compared with leakproof operators only, which row-level security lets an index scan use.
+ */
+export const messageSearch = pgTable(
+  'message_search',
+  {
+    messageId: uuid('message_id')
+      .primaryKey()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    tenantId: uuid('tenant_id').notNull(),
+    senderKey: text('sender_key').notNull(),
+    messageIdHeader: text('message_id_header'),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [
+    index('message_search_sender_idx').on(t.tenantId, t.senderKey.op('text_pattern_ops')),
+    index('message_search_message_id_idx').on(t.tenantId, t.messageIdHeader),
   ],
 );
 
