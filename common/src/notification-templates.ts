@@ -4,6 +4,7 @@
  * them when it sends (backend/src/portal/notification-mail.ts); the portal's settings page fills them for
  * its preview, with the same fillTemplate (placeholders.ts).
  */
+import { dateFormatters } from './dates.ts';
 import type { PortalLanguage } from './portal-api.ts';
 
 export interface NotificationTemplateParts {
@@ -16,6 +17,13 @@ export interface NotificationTemplateParts {
 export const NOTIFICATION_PLACEHOLDERS = ['sender', 'subject', 'link', 'expires'] as const;
 /** The HTML part may also style its link as the mail's button. */
 export const NOTIFICATION_HTML_PLACEHOLDERS = [...NOTIFICATION_PLACEHOLDERS, 'buttonStyle'] as const;
+
+const MAIL_DATES = { en: dateFormatters('en-GB', 'UTC'), de: dateFormatters('de-DE', 'UTC') };
+
+/** A date in a mail: the portal's format (02.12.2026, 14:05), in UTC and saying so, as the reader's zone is unknown. */
+export function mailDate(date: Date, language: PortalLanguage): string {
+  return `${MAIL_DATES[language].dateTime(date)} UTC`;
+}
 
 /** Sealpost's own brand colour (Fluent's default brand shade 80), for tenants without one. */
 export const DEFAULT_MAIL_COLOUR = '#0f6cbd';

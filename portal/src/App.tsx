@@ -9,7 +9,7 @@ import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
-import { SessionContext, canReadPolicies, fetchSession, isAdminRole, useSession } from './session.tsx';
+import { SessionContext, canReadPolicies, canReadSettings, fetchSession, isAdminRole, useSession } from './session.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
 import {
@@ -22,6 +22,7 @@ import {
   QuarantinePage,
   SecondFactorPage,
   SentPage,
+  SettingsPage,
   SetupPage,
   StartPage,
   ThreadPage,
@@ -126,6 +127,7 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
             {isAdminRole(session.role) && navLink('/portal/admin/certificates', t('navCertificates'))}
             {isAdminRole(session.role) && navLink('/portal/admin/pgp-keys', t('navPgp'))}
             {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
+            {canReadSettings(session.role) && navLink('/portal/admin/settings', t('navSettings'))}
           </ul>
         </nav>
       )}
@@ -167,13 +169,14 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     return <InboxPage />;
   }
   const quarantineMatch = /^\/portal\/quarantine\/([^/]+)$/.exec(path);
-  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies') {
+  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/settings') {
     if (!session) {
       // A notice's link: after signing in, the member lands on the message.
       rememberAfterSignIn(path);
       return <StartPage />;
     }
     if (path === '/portal/admin/policies') return <PoliciesPage />;
+    if (path === '/portal/admin/settings') return <SettingsPage />;
     return <QuarantinePage messageId={quarantineMatch ? decodeURIComponent(quarantineMatch[1]!) : undefined} />;
   }
   return <NotFoundPage />;

@@ -41,3 +41,4 @@ export const PoliciesPage = lazyPage(() => import(/* webpackChunkName: "policies
 export const PgpKeysPage = lazyPage(() => import(/* webpackChunkName: "pgp-keys" */ './pages/PgpKeysPage.tsx').then((m) => m.PgpKeysPage));
 export const CertificatesPage = lazyPage(() => import(/* webpackChunkName: "certificates" */ './pages/CertificatesPage.tsx').then((m) => m.CertificatesPage));
 export const SecondFactorPage = lazyPage(() => import(/* webpackChunkName: "second-factor" */ './pages/SecondFactorPage.tsx').then((m) => m.SecondFactorPage));
+export const SettingsPage = lazyPage(() => import(/* webpackChunkName: "settings" */ './pages/SettingsPage.tsx').then((m) => m.SettingsPage));

@@ -40,3 +40,6 @@ const POLICY_READ_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator', 'anal
 
 /** Who sees MailGuard's policies page (owners and operators also change them). */
 export const canReadPolicies = (role: PortalRole | undefined): boolean => role !== undefined && POLICY_READ_ROLES.includes(role);
+
+/** Who sees the portal's settings page: the same roles as the policies; owners and operators also change them. */
+export const canReadSettings = canReadPolicies;

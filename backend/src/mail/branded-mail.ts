@@ -5,10 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { dateFormatters } from '../../../common/src/dates.ts';
 import { escapeHtml, fillTemplate } from '../../../common/src/placeholders.ts';
 import type { PortalLanguage } from '../../../common/src/portal-api.ts';
-import { DEFAULT_MAIL_COLOUR, mailButtonStyle } from '../../../common/src/notification-templates.ts';
+import { DEFAULT_MAIL_COLOUR, mailButtonStyle, mailDate } from '../../../common/src/notification-templates.ts';
 import type { Logo } from '../tenants/branding.ts';
 
 /** A mail's subject, plain text and HTML, each with {{placeholders}}. */
@@ -21,11 +20,9 @@ export interface MailTemplate {
 // One filling for the gateway's mails and the portal's preview of them.
 export { escapeHtml, fillTemplate } from '../../../common/src/placeholders.ts';
 
-const MAIL_DATES = { en: dateFormatters('en-GB', 'UTC'), de: dateFormatters('de-DE', 'UTC') };
-
 /** A date in a mail: the portal's format (02.12.2026, 14:05), in UTC and saying so, as the reader's zone is unknown. */
 export function formatDate(date: Date, language: PortalLanguage): string {
-  return `${MAIL_DATES[language].dateTime(date)} UTC`;
+  return mailDate(date, language);
 }
 
 /** A tenant's look in its mails; without it they look like Sealpost's. */
