@@ -50,6 +50,34 @@ export interface PortalProblem {
   title: string;
   status: number;
   detail?: string;
+  /** A refused settings change: each wrong field with what is wrong (PATCH /api/portal/admin/settings). */
+  errors?: PortalFieldError[];
+}
+
+/** What the settings' validation found wrong with one field. */
+export type PortalFieldRule =
+  | 'unknown-field'
+  | 'type'
+  | 'minimum'
+  | 'maximum'
+  | 'one-of'
+  | 'too-long'
+  | 'at-least'
+  | 'at-most'
+  | 'placeholder-missing'
+  | 'placeholder-unknown'
+  | 'address'
+  | 'foreign-domain';
+
+export interface PortalFieldError {
+  /** The field as the request named it; nested ones with dots: `notificationTemplates.de.html`, `memberQuotaBytes.bob@acme.test`. */
+  field: string;
+  /** In English, naming the field and the rule: "maxExpiryDays: must be at least defaultExpiryDays (30)". */
+  message: string;
+  /** The rule, for a portal that says it in the reader's language. */
+  rule: PortalFieldRule;
+  /** The rule's bound or name (30, defaultExpiryDays (30), {{link}}, acme.test), when it has one. */
+  limit?: string | number;
 }
 
 // --- Links and sessions -------------------------------------------------------------------------
@@ -346,6 +374,9 @@ export interface StorageThread {
 }
 
 // GET/PATCH /api/portal/admin/settings — the tenant's portal settings (backend/src/portal/portal-settings.ts).
+// Owners and operators change them; analysts and auditors read them. A PATCH names only what changes; null
+// takes the tenant's value away (the product default applies, or for optional values: none); a refused
+// change is 400 invalid-request with `errors`, one per wrong field.
 
 // --- Second factor --------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
-import { SessionContext, canReadAudit, canReadPolicies, canReadStorage, fetchSession, isAdminRole, useSession } from './session.tsx';
+import { SessionContext, canReadAudit, canReadPolicies, canReadSettings, canReadStorage, fetchSession, isAdminRole, useSession } from './session.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
 import {
@@ -25,6 +25,7 @@ import {
   QuarantinePage,
   SecondFactorPage,
   SentPage,
+  SettingsPage,
   SetupPage,
   StartPage,
   StoragePage,
@@ -134,6 +135,7 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
             {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
             {canReadStorage(session.role) && navLink('/portal/admin/storage', t('navStorage'))}
             {canReadAudit(session.role) && navLink('/portal/admin/audit', t('navAudit'))}
+            {canReadSettings(session.role) && navLink('/portal/admin/settings', t('navSettings'))}
           </ul>
         </nav>
       )}
@@ -175,7 +177,7 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     return <InboxPage />;
   }
   const quarantineMatch = /^\/portal\/quarantine\/([^/]+)$/.exec(path);
-  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages' || path === '/portal/admin/overview' || path === '/portal/admin/audit' || path === '/portal/admin/storage') {
+  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages' || path === '/portal/admin/overview' || path === '/portal/admin/audit' || path === '/portal/admin/storage' || path === '/portal/admin/settings') {
     if (!session) {
       // A notice's link: after signing in, the member lands on the message.
       rememberAfterSignIn(path);
@@ -186,6 +188,7 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     if (path === '/portal/admin/overview') return canReadPolicies(session.role) ? <OverviewPage /> : <NotFoundPage />;
     if (path === '/portal/admin/audit') return <AuditPage />;
     if (path === '/portal/admin/storage') return <StoragePage />;
+    if (path === '/portal/admin/settings') return <SettingsPage />;
     return <QuarantinePage messageId={quarantineMatch ? decodeURIComponent(quarantineMatch[1]!) : undefined} />;
   }
   return <NotFoundPage />;

@@ -45,3 +45,4 @@ export const MessageTracePage = lazyPage(() => import(/* webpackChunkName: "mess
 export const OverviewPage = lazyPage(() => import(/* webpackChunkName: "overview" */ './pages/OverviewPage.tsx').then((m) => m.OverviewPage));
 export const AuditPage = lazyPage(() => import(/* webpackChunkName: "audit" */ './pages/AuditPage.tsx').then((m) => m.AuditPage));
 export const StoragePage = lazyPage(() => import(/* webpackChunkName: "storage" */ './pages/StoragePage.tsx').then((m) => m.StoragePage));
+export const SettingsPage = lazyPage(() => import(/* webpackChunkName: "settings" */ './pages/SettingsPage.tsx').then((m) => m.SettingsPage));

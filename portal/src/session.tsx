@@ -50,3 +50,6 @@ const STORAGE_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator', 'analyst'
 
 /** Who sees the portal's storage against its quotas. */
 export const canReadStorage = (role: PortalRole | undefined): boolean => role !== undefined && STORAGE_ROLES.includes(role);
+
+/** Who sees the portal's settings page: the same roles as the policies; owners and operators also change them. */
+export const canReadSettings = canReadPolicies;

@@ -65,6 +65,8 @@ export const AUDIT_ACTIONS = [
   'second_factor_reset',
   /** A member fetched a password to tell the recipients of a password PDF (the password itself is never logged). */
   'pdf_password_issued',
+  /** An owner or operator changed the portal's settings (details: each changed field, old → new; of a template only whether it is the tenant's own and its length). */
+  'portal_settings_changed',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -7,13 +7,14 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import {
   CSRF_HEADER,
   PORTAL_SESSION_COOKIE,
+  type PortalFieldError,
   type PortalRole,
 } from '../../../common/src/portal-api.ts';
 import { contentDisposition, downloadContentType, INLINE_IMAGE_TYPES } from '../portal/message-parsing.ts';
 import { problems } from '../portal/portal-problems.ts';
 import type { Portal } from '../portal/portal.ts';
 import type { ReplyInput } from '../portal/portal-replies.ts';
-import { DEFAULT_PORTAL_SETTINGS, updatePortalSettings, type PortalSettings, type PortalSettingsChange } from '../portal/portal-settings.ts';
+import { DEFAULT_PORTAL_SETTINGS } from '../portal/portal-settings.ts';
 import { endSession, resolveSession, type PortalSessionInfo } from '../portal/sessions.ts';
 import { sameSecret } from '../portal/tokens.ts';
 import { problemErrorHandlerFor } from './problem-details.ts';
@@ -69,6 +70,8 @@ function answerThenRun(reply: FastifyReply, work: () => Promise<void>): FastifyR
 }
 
 const ADMIN_ROLES: PortalRole[] = ['owner', 'operator'];
+/** Who reads the portal's settings (owners and operators also change them). */
+const SETTINGS_READ_ROLES: PortalRole[] = ['owner', 'operator', 'analyst', 'auditor'];
 const AUDIT_ROLES: PortalRole[] = ['owner', 'operator', 'auditor'];
 /** Who sees the portal's storage against its quotas: those who configure the portal, and analysts to read. */
 const STORAGE_ROLES: PortalRole[] = ['owner', 'operator', 'analyst'];
@@ -190,6 +193,61 @@ const sessionSchema = {
   },
   required: ['address', 'tenantName', 'language', 'csrfToken', 'expiresAt'],
 } as const;
+// Each field may be null (the tenant's value taken away); a type list, not anyOf, so that null is never coerced to 0 or ''.
+const integerOrNull = { type: ['integer', 'null'] } as const;
+const textOrNull = { type: ['string', 'null'] } as const;
+const oneOfOrNull = (values: string[]) => ({ type: ['string', 'null'], enum: [...values, null] }) as const;
+/** PATCH /admin/settings: what may change. */
+const settingsChangeSchema = {
+  type: 'object',
+  properties: {
+    language: oneOfOrNull(['en', 'de']),
+    notificationTemplates: {
+      type: ['object', 'null'],
+      additionalProperties: { type: ['object', 'null'], properties: { subject: textOrNull, text: textOrNull, html: textOrNull } },
+    },
+    defaultExpiryDays: integerOrNull,
+    maxExpiryDays: integerOrNull,
+    magicLinkTtlMinutes: integerOrNull,
+    signInLinkTtlMinutes: integerOrNull,
+    sessionTtlMinutes: integerOrNull,
+    bindSessionToIp: { type: ['boolean', 'null'] },
+    tenantQuotaBytes: integerOrNull,
+    memberDefaultQuotaBytes: integerOrNull,
+    memberQuotaBytes: { type: ['object', 'null'], additionalProperties: { type: 'integer' } },
+    retentionDays: integerOrNull,
+    digestInterval: oneOfOrNull(['never', 'hourly', 'daily', 'weekly']),
+    digestTemplate: textOrNull,
+    digestLanguage: oneOfOrNull(['en', 'de']),
+    maxAttachmentBytes: integerOrNull,
+    maxAttachments: integerOrNull,
+    maxReplyBytes: integerOrNull,
+    secondFactor: oneOfOrNull(['on-request', 'always']),
+  },
+} as const;
+
+const TYPE_WORDS: Record<string, string> = { integer: 'a whole number', string: 'text', boolean: 'true or false', object: 'an object', null: 'null' };
+
+/** The schema's complaints as field errors: `/notificationTemplates/de/html` is `notificationTemplates.de.html`. */
+function schemaFieldErrors(
+  validation: ReadonlyArray<{ instancePath: string; keyword: string; params: Record<string, unknown> }> | undefined,
+): PortalFieldError[] {
+  const byField = new Map<string, PortalFieldError>();
+  for (const issue of validation ?? []) {
+    const field = issue.instancePath.replace(/^\//, '').split('/').join('.') || 'body';
+    if (byField.has(field)) continue;
+    if (issue.keyword === 'enum') {
+      const allowed = ((issue.params.allowedValues as unknown[] | undefined) ?? []).filter((v) => v !== null).join(', ');
+      byField.set(field, { field, message: `${field}: must be one of ${allowed}`, rule: 'one-of', limit: allowed });
+    } else {
+      const types = [issue.params.type ?? 'object'].flat().map((t) => TYPE_WORDS[String(t)] ?? String(t));
+      byField.set(field, { field, message: `${field}: must be ${types.join(' or ')}`, rule: 'type' });
+    }
+  }
+  return [...byField.values()];
+}
+
+
 export interface PortalRoutesOptions {
   portal: Portal;
   /** When set, admins get the Exchange setup (scripts and DNS records) under /admin/setup. */
@@ -583,40 +641,22 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         return storageOverview(db, tenantId, await portal.tenants.settings(tenantId));
       },
     );
-    admin.get('/settings', async (request) => portal.tenants.settings((await sessionOf(request, { roles: ADMIN_ROLES })).tenantId));
-    admin.patch<{ Body: PortalSettingsChange }>(
+    admin.get('/settings', async (request) => portal.tenants.settings((await sessionOf(request, { roles: SETTINGS_READ_ROLES })).tenantId));
+    admin.patch<{ Body: Record<string, unknown> }>(
       '/settings',
-      {
-        schema: {
-          body: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              language: { type: 'string', enum: ['en', 'de'] },
-              notificationTemplates: { type: 'object' },
-              // null: no default expiry, no maximum (the product's default).
-              defaultExpiryDays: { type: ['integer', 'null'], minimum: 1, maximum: 3650 },
-              maxExpiryDays: { type: ['integer', 'null'], minimum: 1, maximum: 3650 },
-              magicLinkTtlMinutes: { type: 'integer', minimum: 5, maximum: 525600 },
-              signInLinkTtlMinutes: { type: 'integer', minimum: 5, maximum: 1440 },
-              sessionTtlMinutes: { type: 'integer', minimum: 5, maximum: 10080 },
-              bindSessionToIp: { type: 'boolean' },
-              tenantQuotaBytes: { type: ['integer', 'null'], minimum: 0 },
-              memberDefaultQuotaBytes: { type: 'integer', minimum: 0 },
-              memberQuotaBytes: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
-              retentionDays: { type: ['integer', 'null'], minimum: 1 },
-              digestInterval: { type: 'string', enum: ['never', 'hourly', 'daily', 'weekly'] },
-              digestTemplate: { type: 'string', maxLength: 100000 },
-              digestLanguage: { type: 'string', enum: ['en', 'de'] },
-              maxAttachmentBytes: { type: 'integer', minimum: 0 },
-              maxAttachments: { type: 'integer', minimum: 0, maximum: 100 },
-              maxReplyBytes: { type: 'integer', minimum: 0 },
-              secondFactor: { type: 'string', enum: ['on-request', 'always'] },
-            },
-          },
-        },
+      // Types here, rules (ranges, the link in templates, members' domains) in settings-changes.ts; both
+      // answer with the field's name, so the settings page shows each message next to its field.
+      { schema: { body: settingsChangeSchema }, attachValidation: true },
+      async (request) => {
+        const session = await sessionOf(request, { roles: ADMIN_ROLES });
+        if (request.validationError) throw problems.invalidFields(schemaFieldErrors(request.validationError.validation));
+        const result = await portal.tenants.changeSettings(
+          { tenantId: session.tenantId, actorId: session.id, actorAddress: session.address, clientIp: request.ip },
+          request.body,
+        );
+        if (!result.ok) throw problems.invalidFields(result.errors);
+        return result.settings;
       },
-      async (request) => updatePortalSettings(db, (await sessionOf(request, { roles: ADMIN_ROLES })).tenantId, request.body),
     );
     // The overview's mail flow over time: every role of the console reads it.
     admin.get<{ Querystring: { range?: FlowRange; timeZone?: string } }>(

@@ -5,8 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { dateFormatters } from '../../../common/src/dates.ts';
+import { escapeHtml, fillTemplate } from '../../../common/src/placeholders.ts';
 import type { PortalLanguage } from '../../../common/src/portal-api.ts';
+import { DEFAULT_MAIL_COLOUR, mailButtonStyle, mailDate } from '../../../common/src/notification-templates.ts';
 import type { Logo } from '../tenants/branding.ts';
 
 /** A mail's subject, plain text and HTML, each with {{placeholders}}. */
@@ -16,23 +17,12 @@ export interface MailTemplate {
   html: string;
 }
 
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
-export function fillTemplate(template: string, values: Record<string, string>, html: boolean): string {
-  return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, name: string) => {
-    const value = values[name];
-    if (value === undefined) return whole;
-    return html ? escapeHtml(value) : value;
-  });
-}
-
-const MAIL_DATES = { en: dateFormatters('en-GB', 'UTC'), de: dateFormatters('de-DE', 'UTC') };
+// One filling for the gateway's mails and the portal's preview of them.
+export { escapeHtml, fillTemplate } from '../../../common/src/placeholders.ts';
 
 /** A date in a mail: the portal's format (02.12.2026, 14:05), in UTC and saying so, as the reader's zone is unknown. */
 export function formatDate(date: Date, language: PortalLanguage): string {
-  return `${MAIL_DATES[language].dateTime(date)} UTC`;
+  return mailDate(date, language);
 }
 
 /** A tenant's look in its mails; without it they look like Sealpost's. */
@@ -43,18 +33,12 @@ export interface MailBranding {
   logo?: Logo;
 }
 
-/** Sealpost's own brand colour (Fluent's default brand shade 80). */
-const DEFAULT_MAIL_COLOUR = '#0f6cbd';
 const LOGO_CID = 'brand-logo@sealpost';
 
 const FOOTER: Record<PortalLanguage, (name: string | undefined) => string> = {
   en: (name) => (name ? `Sent securely by ${name} with Sealpost.` : 'Sent securely with Sealpost.'),
   de: (name) => (name ? `Sicher versendet von ${name} mit Sealpost.` : 'Sicher versendet mit Sealpost.'),
 };
-
-function buttonStyle(colour: string): string {
-  return `display:inline-block;padding:10px 20px;background-color:${colour};color:#ffffff;text-decoration:none;border-radius:4px;font-weight:600`;
-}
 
 /** The mail's frame: a header with the tenant's logo and name in its colour, the content, a footer. */
 function brandedHtml(content: string, language: PortalLanguage, branding: MailBranding | undefined): string {
@@ -90,7 +74,7 @@ export interface Envelope {
 export async function compose(envelope: Envelope, template: MailTemplate, values: Record<string, string>): Promise<ComposedMail> {
   const messageId = `<${randomUUID()}@${envelope.hostname}>`;
   const { branding, language } = envelope;
-  const filled = { ...values, buttonStyle: buttonStyle(branding?.colour ?? DEFAULT_MAIL_COLOUR) };
+  const filled = { ...values, buttonStyle: mailButtonStyle(branding?.colour ?? DEFAULT_MAIL_COLOUR) };
   const subject = fillTemplate(template.subject, filled, false).replace(/[\r\n]+/g, ' ');
   const text = fillTemplate(template.text, filled, false);
   const raw = await new MailComposer({

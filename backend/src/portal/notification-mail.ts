@@ -5,34 +5,12 @@
  */
 import type { PortalLanguage } from '../../../common/src/portal-api.ts';
 import { compose, formatDate, fromTenant, type ComposedMail, type MailBranding } from '../mail/branded-mail.ts';
+import { DEFAULT_NOTIFICATION_TEMPLATES } from '../../../common/src/notification-templates.ts';
 import type { NotificationTemplate } from './portal-settings.ts';
 
 export { escapeHtml, fillTemplate, formatDate, type ComposedMail, type MailBranding } from '../mail/branded-mail.ts';
 
-export const DEFAULT_NOTIFICATION_TEMPLATES: Record<PortalLanguage, NotificationTemplate> = {
-  en: {
-    subject: 'Secure message from {{sender}}: {{subject}}',
-    text:
-      '{{sender}} has sent you a secure message: "{{subject}}".\n\n' +
-      'Open it in your browser:\n{{link}}\n\n' +
-      'The link works once and until {{expires}}. If it no longer works, the page lets you ask for a new one.\n',
-    html:
-      '<p>{{sender}} has sent you a secure message: <strong>{{subject}}</strong>.</p>' +
-      '<p><a href="{{link}}" style="{{buttonStyle}}">Open the message</a></p>' +
-      '<p>The link works once and until {{expires}}. If it no longer works, the page lets you ask for a new one.</p>',
-  },
-  de: {
-    subject: 'Sichere Nachricht von {{sender}}: {{subject}}',
-    text:
-      '{{sender}} hat Ihnen eine sichere Nachricht gesendet: „{{subject}}“.\n\n' +
-      'Öffnen Sie sie im Browser:\n{{link}}\n\n' +
-      'Der Link gilt einmal und bis {{expires}}. Funktioniert er nicht mehr, können Sie auf der Seite einen neuen anfordern.\n',
-    html:
-      '<p>{{sender}} hat Ihnen eine sichere Nachricht gesendet: <strong>{{subject}}</strong>.</p>' +
-      '<p><a href="{{link}}" style="{{buttonStyle}}">Nachricht öffnen</a></p>' +
-      '<p>Der Link gilt einmal und bis {{expires}}. Funktioniert er nicht mehr, können Sie auf der Seite einen neuen anfordern.</p>',
-  },
-};
+export { DEFAULT_NOTIFICATION_TEMPLATES };
 
 const SIGN_IN: Record<PortalLanguage, NotificationTemplate> = {
   en: {

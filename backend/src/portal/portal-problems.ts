@@ -1,5 +1,5 @@
 /** Problems the portal answers with (RFC 9457), thrown by the portal's services and sent by its routes. */
-import type { PortalProblem, PortalProblemType } from '../../../common/src/portal-api.ts';
+import type { PortalFieldError, PortalProblem, PortalProblemType } from '../../../common/src/portal-api.ts';
 
 export class PortalProblemError extends Error {
   override name = 'PortalProblemError';
@@ -44,6 +44,12 @@ export const problems = {
       { 'retry-after': String(retryAfter) },
     ),
   invalid: (detail: string) => new PortalProblemError('invalid-request', 400, 'The request is not valid', detail),
+  /** A refused settings change: every wrong field, in the detail one a line and in `errors` for the page to show next to each. */
+  invalidFields: (errors: PortalFieldError[]) => {
+    const refused = new PortalProblemError('invalid-request', 400, 'The settings were not changed', errors.map((e) => e.message).join('\n'));
+    refused.problem.errors = errors;
+    return refused;
+  },
   secondFactorRequired: () =>
     new PortalProblemError(
       'second-factor-required',

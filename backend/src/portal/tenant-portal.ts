@@ -33,6 +33,7 @@ import type { AuditKeys } from '../vault/audit-keys.ts';
 import type { MailBranding } from './notification-mail.ts';
 import { languageFor, loadPortalSettings, type PortalSettings } from './portal-settings.ts';
 import type { PortalSessionInfo } from './sessions.ts';
+import { changePortalSettings, type SettingsActor } from './settings-changes.ts';
 
 export interface TenantPortalOptions {
   db: Database;
@@ -50,6 +51,12 @@ export class TenantPortal {
 
   settings(tenantId: string, q: Queryable = this.options.db): Promise<PortalSettings> {
     return loadPortalSettings(q, tenantId);
+  }
+
+  /** Checks, applies and audits a change of the tenant's settings (settings-changes.ts). */
+  changeSettings(actor: SettingsActor, change: Record<string, unknown>): ReturnType<typeof changePortalSettings> {
+    const domains = this.options.directory.tenantById(actor.tenantId)?.domains ?? [];
+    return changePortalSettings(this.options.db, this.options.vault.auditKeys, actor, domains, change);
   }
 
   async limitsFor(tenantId: string): Promise<PortalLimits> {
