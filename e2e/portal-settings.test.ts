@@ -81,6 +81,9 @@ describe('portal settings page', () => {
     // An expiry longer than the longest allowed is refused, with the reason next to the field.
     const expiry = page.getByRole('spinbutton', { name: 'A new message expires after' });
     const longest = page.getByRole('spinbutton', { name: 'Longest expiry a sender may choose' });
+    // No expiry and no maximum are the product's defaults: both are chosen until the owner sets days.
+    await page.getByRole('checkbox', { name: 'No expiry' }).uncheck();
+    await page.getByRole('checkbox', { name: 'No maximum' }).uncheck();
     await longest.fill('60');
     await expiry.fill('90');
     await page.getByRole('button', { name: 'Save settings' }).click();

@@ -108,15 +108,17 @@ describe('portal settings for admins', () => {
     const owner = await signIn('alice@acme.test');
     const before = (await owner.request('GET', SETTINGS)).json();
 
-    const tooShort = await owner.request('PATCH', SETTINGS, { json: { maxExpiryDays: 10 } });
+    // No expiry is the product's default; a default and a shorter maximum given together are refused.
+    assert.equal(before.defaultExpiryDays, undefined);
+    const tooShort = await owner.request('PATCH', SETTINGS, { json: { defaultExpiryDays: 30, maxExpiryDays: 10 } });
     assert.equal(tooShort.status, 400);
     assert.match(String(tooShort.headers['content-type']), /application\/problem\+json/);
     assert.deepEqual(tooShort.json().errors, [
       {
         field: 'maxExpiryDays',
-        message: `maxExpiryDays: must be at least defaultExpiryDays (${before.defaultExpiryDays})`,
+        message: 'maxExpiryDays: must be at least defaultExpiryDays (30)',
         rule: 'at-least',
-        limit: `defaultExpiryDays (${before.defaultExpiryDays})`,
+        limit: 'defaultExpiryDays (30)',
       },
     ]);
     assert.match(tooShort.json().detail, /maxExpiryDays: must be at least defaultExpiryDays/);
