@@ -406,3 +406,91 @@ export interface SecondFactorResult {
   verified: true;
   recoveryCodes?: string[];
 }
+
+// --- Admin console --------------------------------------------------------------------------------
+
+/** GET/PATCH /api/portal/admin/settings: a tenant's portal settings (defaults in backend/src/portal/portal-settings.ts). */
+export type DigestInterval = 'never' | 'hourly' | 'daily' | 'weekly';
+
+export interface PortalSettings {
+  /** Language of notifications and the portal; unset: German for .de/.at/.ch recipients, else English. */
+  language?: PortalLanguage;
+  notificationTemplates: Partial<Record<PortalLanguage, Partial<{ subject: string; text: string; html: string }>>>;
+  /** Days a portal message stays readable when its sender sets no expiry. Unset: no expiry. */
+  defaultExpiryDays?: number;
+  /** The latest expiry a sender may set, in days after sending; also caps messages without one. Unset: no limit. */
+  maxExpiryDays?: number;
+  magicLinkTtlMinutes: number;
+  signInLinkTtlMinutes: number;
+  sessionTtlMinutes: number;
+  bindSessionToIp: boolean;
+  /** Unset: no tenant-wide limit. */
+  tenantQuotaBytes?: number;
+  memberDefaultQuotaBytes: number;
+  memberQuotaBytes: Record<string, number>;
+  /** Unset: kept until expiry or deletion. */
+  retentionDays?: number;
+  digestInterval: DigestInterval;
+  /** Placeholders: {{subject}}, {{rows}}, {{domain}}. */
+  digestTemplate?: string;
+  digestLanguage?: PortalLanguage;
+  maxAttachmentBytes: number;
+  maxAttachments: number;
+  maxReplyBytes: number;
+  /**
+   * When recipients must prove a second factor (authenticator app, passkey): `on-request` when the sender
+   * asks (option `otp`) or the recipient set one up; `always` for every recipient outside the tenant.
+   */
+  secondFactor: 'on-request' | 'always';
+}
+
+/** GET /api/portal/admin/messages (and the admin API's /message-search): one message found. */
+export interface MessageHit {
+  id: string;
+  direction: string;
+  mailFrom: string;
+  recipients: string[];
+  state: string;
+  verdict?: string;
+  score?: number;
+  sizeBytes: number;
+  messageIdHeader: string | null;
+  receivedAt: string;
+}
+
+export interface MessageSearchPage {
+  messages: MessageHit[];
+  /** Give it as `after` for the next (older) page; absent on the last page. */
+  next?: string;
+}
+
+/** GET /api/portal/admin/messages/:id: one message's timeline. */
+export interface MessageTimeline {
+  message: MessageHit;
+  deliveries: Array<{
+    recipient: string;
+    route: string;
+    protection: string;
+    status: string;
+    attempts: number;
+    lastReply: string | null;
+    lastRemote: string | null;
+    nextAttemptAt: string;
+    finishedAt: string | null;
+  }>;
+  trace: Array<{ at: string; step: string; detail: Record<string, unknown> }>;
+}
+
+/** GET /api/portal/admin/overview: the mail flow over time. */
+export type FlowRange = 'hours' | 'days' | 'weeks';
+
+export const FLOW_SERIES = ['inbound', 'outbound', 'delivered', 'bounced', 'deferred', 'flagged', 'quarantined', 'rejected', 'held', 'portalSent', 'portalOpened'] as const;
+export type FlowSeries = (typeof FLOW_SERIES)[number];
+
+export interface MailFlow {
+  range: FlowRange;
+  timeZone: string;
+  /** The start of each bucket (ISO), oldest first, with a count per series. */
+  buckets: Array<{ start: string } & Record<FlowSeries, number>>;
+  totals: Record<FlowSeries, number>;
+}

@@ -11,7 +11,10 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { queryRows, type Queryable } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
+import type { MessageHit, MessageSearchPage, MessageTimeline } from '../../../common/src/portal-api.ts';
 import { readTrace } from './message-trace.ts';
+
+export type { MessageHit, MessageSearchPage, MessageTimeline };
 
 export interface MessageSearch {
   /** An address (exact) or a domain (`acme.test` or `@acme.test`: every address at it). */
@@ -28,25 +31,6 @@ export interface MessageSearch {
   /** The cursor of the page before (MessageSearchPage.next). */
   after?: string;
   limit: number;
-}
-
-export interface MessageHit {
-  id: string;
-  direction: string;
-  mailFrom: string;
-  recipients: string[];
-  state: string;
-  verdict?: string;
-  score?: number;
-  sizeBytes: number;
-  messageIdHeader: string | null;
-  receivedAt: string;
-}
-
-export interface MessageSearchPage {
-  messages: MessageHit[];
-  /** Give it as `after` for the next (older) page; absent on the last page. */
-  next?: string;
 }
 
 export class SearchInputError extends Error {}
@@ -155,22 +139,6 @@ export async function searchMessages(db: Queryable, tenantId: string, search: Me
     const lastRow = page[page.length - 1];
     return { messages, ...(rows.length > search.limit && lastRow ? { next: encodeCursor(lastRow.cursor_at, lastRow.id) } : {}) };
   });
-}
-
-export interface MessageTimeline {
-  message: MessageHit;
-  deliveries: Array<{
-    recipient: string;
-    route: string;
-    protection: string;
-    status: string;
-    attempts: number;
-    lastReply: string | null;
-    lastRemote: string | null;
-    nextAttemptAt: string;
-    finishedAt: string | null;
-  }>;
-  trace: Array<{ at: string; step: string; detail: Record<string, unknown> }>;
 }
 
 /** One message of the tenant with its trace and deliveries; undefined for an id that is not the tenant's. */

@@ -11,19 +11,10 @@
 import { sql } from 'drizzle-orm';
 import { queryRows, type Queryable } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
+import { FLOW_SERIES, type FlowRange, type FlowSeries, type MailFlow } from '../../../common/src/portal-api.ts';
 
-export type FlowRange = 'hours' | 'days' | 'weeks';
-
-export const FLOW_SERIES = ['inbound', 'outbound', 'delivered', 'bounced', 'deferred', 'flagged', 'quarantined', 'rejected', 'held', 'portalSent', 'portalOpened'] as const;
-export type FlowSeries = (typeof FLOW_SERIES)[number];
-
-export interface MailFlow {
-  range: FlowRange;
-  timeZone: string;
-  /** The start of each bucket (ISO), oldest first, with a count per series. */
-  buckets: Array<{ start: string } & Record<FlowSeries, number>>;
-  totals: Record<FlowSeries, number>;
-}
+export { FLOW_SERIES };
+export type { FlowRange, FlowSeries, MailFlow };
 
 const RANGES: Record<FlowRange, { unit: 'hour' | 'day' | 'week'; count: number; ms: number }> = {
   hours: { unit: 'hour', count: 48, ms: 3_600_000 },

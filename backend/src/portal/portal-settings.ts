@@ -3,7 +3,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client.ts';
 import { inTenantScope } from '../db/tenant-scope.ts';
 import { portalTenantSettings } from '../db/schema.ts';
-import type { PortalLanguage } from '../../../common/src/portal-api.ts';
+import type { PortalLanguage, PortalSettings } from '../../../common/src/portal-api.ts';
 
 export interface NotificationTemplate {
   /** Placeholders: {{sender}}, {{subject}}, {{link}}, {{expires}}. */
@@ -12,39 +12,8 @@ export interface NotificationTemplate {
   html: string;
 }
 
-export type DigestInterval = 'never' | 'hourly' | 'daily' | 'weekly';
-
-export interface PortalSettings {
-  /** Language of notifications and the portal; unset: German for .de/.at/.ch recipients, else English. */
-  language?: PortalLanguage;
-  notificationTemplates: Partial<Record<PortalLanguage, Partial<NotificationTemplate>>>;
-  /** Days a portal message stays readable when its sender sets no expiry. Unset: no expiry. */
-  defaultExpiryDays?: number;
-  /** The latest expiry a sender may set, in days after sending; also caps messages without one. Unset: no limit. */
-  maxExpiryDays?: number;
-  magicLinkTtlMinutes: number;
-  signInLinkTtlMinutes: number;
-  sessionTtlMinutes: number;
-  bindSessionToIp: boolean;
-  /** Unset: no tenant-wide limit. */
-  tenantQuotaBytes?: number;
-  memberDefaultQuotaBytes: number;
-  memberQuotaBytes: Record<string, number>;
-  /** Unset: kept until expiry or deletion. */
-  retentionDays?: number;
-  digestInterval: DigestInterval;
-  /** Placeholders: {{subject}}, {{rows}}, {{domain}}. */
-  digestTemplate?: string;
-  digestLanguage?: PortalLanguage;
-  maxAttachmentBytes: number;
-  maxAttachments: number;
-  maxReplyBytes: number;
-  /**
-   * When recipients must prove a second factor (authenticator app, passkey): `on-request` when the sender
-   * asks (option `otp`) or the recipient set one up; `always` for every recipient outside the tenant.
-   */
-  secondFactor: 'on-request' | 'always';
-}
+/** The settings' shape is the portal's contract (common/src/portal-api.ts): the settings page reads the same. */
+export type { DigestInterval, PortalSettings } from '../../../common/src/portal-api.ts';
 
 export const DEFAULT_PORTAL_SETTINGS: PortalSettings = {
   notificationTemplates: {},

@@ -6,6 +6,7 @@
  */
 import { useEffect, useState, type FormEvent } from 'react';
 import { Button, Field, Input, Select, Spinner, Subtitle1, makeStyles, tokens } from '@fluentui/react-components';
+import type { MessageHit, MessageTimeline as Timeline } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n, type MessageKey } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
@@ -13,25 +14,6 @@ import { navigate, useLocation } from '../router.ts';
 import { Notice, PageTitle, usePageStyles, useTableStyles } from './common.tsx';
 
 const SEARCH = '/api/portal/admin/messages';
-
-interface MessageHit {
-  id: string;
-  direction: string;
-  mailFrom: string;
-  recipients: string[];
-  state: string;
-  verdict?: string;
-  score?: number;
-  sizeBytes: number;
-  messageIdHeader: string | null;
-  receivedAt: string;
-}
-
-interface Timeline {
-  message: MessageHit;
-  deliveries: Array<{ recipient: string; route: string; protection: string; status: string; attempts: number; lastReply: string | null; lastRemote: string | null; finishedAt: string | null }>;
-  trace: Array<{ at: string; step: string; detail: Record<string, unknown> }>;
-}
 
 interface Filters {
   sender: string;

@@ -7,21 +7,15 @@
 import { useEffect, useMemo, useState } from 'react';
 import { Spinner, Subtitle1, ToggleButton, makeStyles, tokens } from '@fluentui/react-components';
 import { LineChart, ResponsiveContainer, type LineChartPoints } from '@fluentui/react-charts';
+import { FLOW_SERIES, type FlowRange, type FlowSeries, type MailFlow } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n, type MessageKey } from '../i18n.tsx';
 import { problemDetail } from '../problems.ts';
 import { Notice, PageTitle, usePageStyles, useTableStyles } from './common.tsx';
 
-type Range = 'hours' | 'days' | 'weeks';
-const SERIES = ['inbound', 'outbound', 'delivered', 'bounced', 'deferred', 'flagged', 'quarantined', 'rejected', 'held', 'portalSent', 'portalOpened'] as const;
-type Series = (typeof SERIES)[number];
-
-interface MailFlow {
-  range: Range;
-  timeZone: string;
-  buckets: Array<{ start: string } & Record<Series, number>>;
-  totals: Record<Series, number>;
-}
+type Range = FlowRange;
+type Series = FlowSeries;
+const SERIES = FLOW_SERIES;
 
 /** The charts and what each shows, with colours from Fluent's palette that stay apart for most eyes. */
 const CHARTS: Array<{ title: MessageKey; series: Array<{ key: Series; colour: string }> }> = [

@@ -34,7 +34,7 @@ import {
   type NotificationTemplateParts,
 } from '../../../common/src/notification-templates.ts';
 import { fillTemplate } from '../../../common/src/placeholders.ts';
-import type { PortalFieldError, PortalLanguage } from '../../../common/src/portal-api.ts';
+import type { DigestInterval, PortalFieldError, PortalLanguage, PortalSettings } from '../../../common/src/portal-api.ts';
 import { ApiProblem, api } from '../api.ts';
 import { translations, translator, useI18n, type MessageKey, type Translate } from '../i18n.tsx';
 import { messageFrameDocument } from '../message-frame.ts';
@@ -45,35 +45,12 @@ import { Notice, PageTitle, usePageStyles } from './common.tsx';
 const SETTINGS = '/api/portal/admin/settings';
 const LANGUAGES: PortalLanguage[] = ['en', 'de'];
 const INTERVALS = ['never', 'hourly', 'daily', 'weekly'] as const;
-type DigestInterval = (typeof INTERVALS)[number];
 const PARTS = ['subject', 'text', 'html'] as const;
 const MB = 1024 ** 2;
 const GB = 1024 ** 3;
 
-/** GET /api/portal/admin/settings (backend/src/portal/portal-settings.ts); an unset value is absent. */
-interface PortalSettingsView {
-  language?: PortalLanguage;
-  notificationTemplates: Partial<Record<PortalLanguage, Partial<NotificationTemplateParts>>>;
-  /** Absent: messages do not expire unless the sender says so. */
-  defaultExpiryDays?: number;
-  /** Absent: a sender may choose any expiry, or none. */
-  maxExpiryDays?: number;
-  magicLinkTtlMinutes: number;
-  signInLinkTtlMinutes: number;
-  sessionTtlMinutes: number;
-  bindSessionToIp: boolean;
-  tenantQuotaBytes?: number;
-  memberDefaultQuotaBytes: number;
-  memberQuotaBytes: Record<string, number>;
-  retentionDays?: number;
-  digestInterval: DigestInterval;
-  digestTemplate?: string;
-  digestLanguage?: PortalLanguage;
-  maxAttachmentBytes: number;
-  maxAttachments: number;
-  maxReplyBytes: number;
-  secondFactor: 'on-request' | 'always';
-}
+/** GET /api/portal/admin/settings; an unset value is absent. */
+type PortalSettingsView = PortalSettings;
 
 type Unit = 'MB' | 'GB';
 interface SizeDraft {
