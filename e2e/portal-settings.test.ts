@@ -12,11 +12,11 @@ import { auditLog } from '../backend/src/db/schema.ts';
 import type { Gateway } from '../backend/src/gateway.ts';
 import { createTestDatabase, ownerDb, type TestDatabase } from '../backend/test/support/database.ts';
 import { MailPeer } from '../backend/test/support/mail-peer.ts';
-import { tokenOf } from '../backend/test/support/portal-mail.ts';
 import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
 import { checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
+import { signedInPage } from './support/portal-sign-in.ts';
 
 const OWNER = 'alice@acme.test';
 const ANALYST = 'anna@acme.test';
@@ -30,21 +30,8 @@ describe('portal settings page', () => {
   let origin: string;
   const contexts: BrowserContext[] = [];
 
-  async function signedIn(address: string): Promise<Page> {
-    const context = await chromium.browser.newContext({ locale: 'en-GB' });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    await page.goto(`${origin}/portal/`);
-    await page.getByLabel('Your work e-mail address').fill(address);
-    const start = mailServer.received.length;
-    await page.getByRole('button', { name: 'E-mail me a sign-in link' }).click();
-    const [mail] = (await mailServer.waitForMessages(start + 1)).slice(start);
-    await page.goto(`${origin}/portal/open?token=${tokenOf(mail!)}`);
-    await page.getByRole('button', { name: 'Open message' }).click();
-    await page.getByText(`Signed in as ${address}`).waitFor();
-    return page;
-  }
+  const signedIn = (address: string): Promise<Page> =>
+    signedInPage({ browser: chromium.browser, origin, mailServer, contexts }, address, '/portal/', { timeoutMs: 10_000 });
 
   async function storedSettings(): Promise<Record<string, unknown>> {
     const tenantId = gateway.directory.tenantForDomain('acme.test')!.id;
