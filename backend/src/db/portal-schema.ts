@@ -140,6 +140,8 @@ export const portalSessions = pgTable('portal_sessions', {
   clientIp: text('client_ip').notNull(),
   bindToIp: boolean('bind_to_ip').notNull().default(true),
   linkId: uuid('link_id'),
+  /** How the session began: link (a magic link or a message link) or entra (the organisation's Entra ID). */
+  signInMethod: text('sign_in_method').notNull().default('link'),
   /** The session reads nothing until its address proves a second factor (portal_factors). */
   factorRequired: boolean('factor_required').notNull().default(false),
   factorVerifiedAt: at('factor_verified_at'),
@@ -238,5 +240,10 @@ export const auditLog = pgTable(
     prevHash: text('prev_hash').notNull(),
     hash: text('hash').notNull(),
   },
-  (t) => [uniqueIndex('audit_log_tenant_seq_idx').on(t.tenantId, t.seq), index('audit_log_subject_idx').on(t.tenantId, t.subjectId)],
+  (t) => [
+    uniqueIndex('audit_log_tenant_seq_idx').on(t.tenantId, t.seq),
+    index('audit_log_subject_idx').on(t.tenantId, t.subjectId),
+    index('audit_log_action_idx').on(t.tenantId, t.action, t.seq),
+    index('audit_log_at_idx').on(t.tenantId, t.at),
+  ],
 );

@@ -112,6 +112,11 @@ export const members = pgTable(
     name: text('name'),
     /** The member's Entra ID object id (oid), remembered at the first add-in sign-in. */
     entraObjectId: text('entra_object_id'),
+    /** file (the tenant file, written again at every start), console (added in the portal), entra (first Entra sign-in) */
+    source: text('source').notNull().default('file'),
+    /** Who last added or changed the member in the console. */
+    changedBy: text('changed_by'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }),
     createdAt: createdAt(),
   },
   (t) => [
@@ -127,6 +132,13 @@ export const apiTokens = pgTable(
     tenantId: uuid('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
     name: text('name').notNull(),
     tokenHash: text('token_hash').notNull().unique(),
+    /** file (the tenant file) or console (made in the portal, shown once) */
+    source: text('source').notNull().default('file'),
+    /** The token's first characters, so a list can tell tokens apart without holding them. */
+    hint: text('hint'),
+    createdBy: text('created_by'),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('api_tokens_tenant_name_idx').on(t.tenantId, t.name)],
