@@ -231,6 +231,14 @@ describe('admin console: audit log and storage', () => {
     const firstDataLine = text.slice(1).split('\r\n')[1]!;
     assert.match(firstDataLine, /^"\d+","\d{4}-/);
     assert.match(firstDataLine, /,"",/, 'an empty actor id is an empty quoted field');
+
+    // The download itself is on the record: who, which format and filter, how many entries, up to which one.
+    const recorded = await (await owner.request('GET', '/api/portal/admin/audit?action=audit_exported&limit=1')).json();
+    const [entry] = recorded.entries;
+    assert.equal(entry.actorAddress, 'alice@acme.test');
+    assert.deepEqual(entry.details.filter, { action: 'certificate_added' });
+    assert.deepEqual([entry.details.format, entry.details.count, entry.details.capped], ['csv', 3, false]);
+    assert.ok(entry.details.throughSeq < entry.seq, 'the export does not contain its own entry');
   });
 
   test('the JSON export holds the same entries as the list, says how many and that nothing was cut; a cap cuts to the newest', async () => {
@@ -247,7 +255,7 @@ describe('admin console: audit log and storage', () => {
     assert.deepEqual(file.entries, listed.entries, 'the export and the list agree, entry for entry');
 
     // A cap is hard to reach with real entries in a test; the same export with a cap of 10 shows the cut.
-    const capped = await gateway.portal.tenants.exportAudit(acmeId, { actor: 'pager@acme.test' }, 'json', 10);
+    const capped = await gateway.portal.tenants.exportAudit({ tenantId: acmeId, actorAddress: 'script@acme.test' }, { actor: 'pager@acme.test' }, 'json', 10);
     let body = '';
     for await (const chunk of capped.body) body += chunk;
     const cut = JSON.parse(body);

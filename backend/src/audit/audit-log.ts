@@ -67,6 +67,8 @@ export const AUDIT_ACTIONS = [
   'pdf_password_issued',
   /** An owner or operator changed the portal's settings (details: each changed field, old → new; of a template only whether it is the tenant's own and its length). */
   'portal_settings_changed',
+  /** An admin downloaded the audit log (details: format, filter, how many entries, through which entry). */
+  'audit_exported',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

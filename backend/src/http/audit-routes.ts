@@ -15,10 +15,17 @@ import { problemSchema } from './shared-schemas.ts';
 
 export interface AuditRoutesOptions {
   tenants: TenantPortal;
-  /** The signed-in admin's tenant; refuses everyone whose role may not read the audit log. */
-  authenticate: (request: FastifyRequest) => Promise<string>;
+  /** The signed-in admin (tenant and who they are); refuses everyone whose role may not read the audit log. */
+  authenticate: (request: FastifyRequest) => Promise<AuditReader>;
   /** The most entries one export holds. */
   exportCap?: number;
+}
+
+export interface AuditReader {
+  tenantId: string;
+  actorId: string;
+  actorAddress: string;
+  clientIp: string;
 }
 
 interface FilterQuery {
@@ -104,7 +111,7 @@ export const auditRoutes: FastifyPluginAsync<AuditRoutesOptions> = async (app, {
   app.get(
     '/verify',
     { schema: { response: { 200: verificationSchema } } },
-    async (request) => tenants.verifyAudit(await authenticate(request)),
+    async (request) => tenants.verifyAudit((await authenticate(request)).tenantId),
   );
 
   app.get<{ Querystring: FilterQuery & { limit?: number; before?: number; after?: number } }>(
@@ -137,7 +144,7 @@ export const auditRoutes: FastifyPluginAsync<AuditRoutesOptions> = async (app, {
       },
     },
     async (request) => {
-      const tenantId = await authenticate(request);
+      const { tenantId } = await authenticate(request);
       const { limit = 100, before, after } = request.query;
       if (before !== undefined && after !== undefined) throw problems.invalid('Give before (older entries) or after (newer entries), not both.');
       const page = await tenants.searchAudit(tenantId, filterOf(request.query), { limit, before, after });
@@ -164,10 +171,11 @@ export const auditRoutes: FastifyPluginAsync<AuditRoutesOptions> = async (app, {
       },
     },
     async (request, reply) => {
-      const tenantId = await authenticate(request);
+      const reader = await authenticate(request);
       const { format } = request.query;
       const filter = filterOf(request.query);
-      const { heading, body } = await tenants.exportAudit(tenantId, filter, format, exportCap);
+      // Who took a copy of the log, of what and how much, is itself recorded (before the copy is made).
+      const { heading, body } = await tenants.exportAudit(reader, filter, format, exportCap);
       return reply
         .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
         .header('content-disposition', `attachment; filename="${exportFileName(format, new Date(heading.exportedAt))}"`)

@@ -631,7 +631,10 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
     await admin.register(auditRoutes, {
       prefix: '/audit',
       tenants: portal.tenants,
-      authenticate: async (request) => (await sessionOf(request, { roles: AUDIT_ROLES })).tenantId,
+      authenticate: async (request) => {
+        const session = await sessionOf(request, { roles: AUDIT_ROLES });
+        return { tenantId: session.tenantId, actorId: session.id, actorAddress: session.address, clientIp: request.ip };
+      },
     });
     admin.get(
       '/storage',

@@ -12,7 +12,7 @@ import {
   type PortalLimits,
   type PortalSession,
 } from '../../../common/src/portal-api.ts';
-import { readAudit, verifyAuditChain, type AuditEntry, type ChainVerification, type CheckpointSource } from '../audit/audit-log.ts';
+import { appendAudit, readAudit, verifyAuditChain, type AuditEntry, type ChainVerification, type CheckpointSource } from '../audit/audit-log.ts';
 import {
   AUDIT_JSON_CLOSING,
   auditCsvHeader,
@@ -26,6 +26,7 @@ import {
 import { auditEntriesThrough, countAudit, newestAuditSeq, searchAudit, type AuditFilter, type AuditPage, type AuditPageRequest } from '../audit/audit-search.ts';
 import { openAuditDetails } from '../audit/sealed-details.ts';
 import type { Database, Queryable } from '../db/client.ts';
+import { withTenants } from '../db/tenant-scope.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
 import { decodeLogo, type Logo, type TenantBranding } from '../tenants/branding.ts';
 import type { KeyVault } from '../vault/key-vault.ts';
@@ -148,7 +149,8 @@ export class TenantPortal {
    * the newest, up to the newest entry when the export began. The heading (count, whether it was cut) is
    * known before the first byte, so the answer's headers can say it.
    */
-  async exportAudit(tenantId: string, filter: AuditFilter, format: AuditExportFormat, cap: number): Promise<{ heading: AuditExportHeading; body: AsyncGenerator<string> }> {
+  async exportAudit(reader: SettingsActor, filter: AuditFilter, format: AuditExportFormat, cap: number): Promise<{ heading: AuditExportHeading; body: AsyncGenerator<string> }> {
+    const { tenantId } = reader;
     const throughSeq = await newestAuditSeq(this.options.db, tenantId);
     const matching = await countAudit(this.options.db, tenantId, filter, cap, throughSeq);
     const heading: AuditExportHeading = {
@@ -159,6 +161,18 @@ export class TenantPortal {
       count: Math.min(matching, cap),
       capped: matching > cap,
     };
+    // The export is recorded before its first byte leaves; its own entry comes after throughSeq, so the copy
+    // it describes does not contain it.
+    await withTenants(this.options.db, tenantId, (tx) =>
+      appendAudit(tx, this.options.vault.auditKeys, {
+        tenantId,
+        action: 'audit_exported',
+        actorId: reader.actorId,
+        actorAddress: reader.actorAddress,
+        clientIp: reader.clientIp,
+        details: { format, filter: { ...filter }, count: heading.count, capped: heading.capped, throughSeq },
+      }),
+    );
     const batches = auditEntriesThrough(this.options.db, tenantId, filter, { cap, throughSeq });
     const openDetails = (entries: AuditEntry[]) => this.openDetails(tenantId, entries);
     async function* body(): AsyncGenerator<string> {
