@@ -21,7 +21,7 @@ import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-ga
 import { checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
-import { signedInPage } from './support/portal-sign-in.ts';
+import { signedInPage, openConsolePage, consolePageNames } from './support/portal-sign-in.ts';
 
 const OWNER = 'alice@acme.test';
 const CONTACT = 'finance@acme.test';
@@ -67,7 +67,7 @@ describe('S/MIME certificates in the portal', () => {
 
   test('an owner imports, finds, issues and deletes, in English and German, and each change is audited', async () => {
     const page = await signedIn(OWNER);
-    await page.getByRole('link', { name: 'Certificates' }).click();
+    await openConsolePage(page, 'Certificates');
     await page.getByRole('heading', { level: 1, name: 'S/MIME certificates' }).waitFor();
     await page.getByText('No certificates yet.').waitFor();
 
@@ -116,7 +116,7 @@ describe('S/MIME certificates in the portal', () => {
 
   test('a contact has no certificates page, and the API refuses them', async () => {
     const page = await signedIn(CONTACT);
-    assert.equal(await page.getByRole('link', { name: 'Certificates' }).count(), 0);
+    assert.deepEqual(await consolePageNames(page), [], 'a contact is offered no console page');
     const status = await page.evaluate(async () => (await fetch('/api/portal/admin/certificates', { credentials: 'same-origin' })).status);
     assert.equal(status, 403);
   });

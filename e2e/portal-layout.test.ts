@@ -19,6 +19,7 @@ import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-ga
 import { assertAccessible } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
+import { openConsolePage } from './support/portal-sign-in.ts';
 
 const WIDTHS = [360, 1280] as const;
 const SCREENSHOTS = join(import.meta.dirname, '..', 'test-output', 'screenshots');
@@ -187,7 +188,7 @@ describe('the portal at 360 px and 1280 px', () => {
     await page.waitForURL(/\/portal\/sent$/);
     await page.getByRole('article', { name: SUBJECT }).waitFor();
     await checkPage(page, problems, 'sent', 'Sent secure messages');
-    await page.getByRole('link', { name: 'Exchange setup' }).click();
+    await openConsolePage(page, 'Exchange setup');
     await checkPage(page, problems, 'setup', 'Connect Outlook and Exchange');
   });
 });

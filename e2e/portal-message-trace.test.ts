@@ -15,7 +15,7 @@ import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-ga
 import { checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
-import { signedInPage } from './support/portal-sign-in.ts';
+import { signedInPage, openConsolePage, consolePageNames } from './support/portal-sign-in.ts';
 
 describe('message trace in the portal', () => {
   let database: TestDatabase;
@@ -63,7 +63,7 @@ describe('message trace in the portal', () => {
 
   test('an analyst finds a message by the sender domain and reads its timeline, in English and German', async () => {
     const page = await signedIn('ann@acme.test');
-    await page.getByRole('link', { name: 'Message trace' }).click();
+    await openConsolePage(page, 'Message trace');
     await page.getByRole('heading', { level: 1, name: 'Message trace' }).waitFor();
     const results = page.getByRole('table');
     await results.getByText('eve@elsewhere.example').first().waitFor();
@@ -92,7 +92,7 @@ describe('message trace in the portal', () => {
 
   test('a contact has no message trace, and the API refuses them', async () => {
     const page = await signedIn('carol@acme.test');
-    assert.equal(await page.getByRole('link', { name: 'Message trace' }).count(), 0);
+    assert.deepEqual(await consolePageNames(page), [], 'a contact is offered no console page');
     const status = await page.evaluate(async () => (await fetch('/api/portal/admin/messages', { credentials: 'same-origin' })).status);
     assert.equal(status, 403);
   });

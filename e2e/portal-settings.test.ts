@@ -16,7 +16,7 @@ import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-ga
 import { checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';
 import { launchChromium, type LaunchedChromium } from './support/chromium.ts';
-import { signedInPage } from './support/portal-sign-in.ts';
+import { signedInPage, openConsolePage } from './support/portal-sign-in.ts';
 
 const OWNER = 'alice@acme.test';
 const ANALYST = 'anna@acme.test';
@@ -62,7 +62,7 @@ describe('portal settings page', () => {
 
   test('an owner changes a quota and an expiry, sees a field error, and edits the templates with a live preview, in English and German', async () => {
     const page = await signedIn(OWNER);
-    await page.getByRole('link', { name: 'Settings' }).click();
+    await openConsolePage(page, 'Settings');
     await page.getByRole('heading', { level: 1, name: 'Portal settings' }).waitFor();
 
     // An expiry longer than the longest allowed is refused, with the reason next to the field.
@@ -151,7 +151,7 @@ describe('portal settings page', () => {
 
   test('an analyst reads the settings and cannot change them', async () => {
     const page = await signedIn(ANALYST);
-    await page.getByRole('link', { name: 'Settings' }).click();
+    await openConsolePage(page, 'Settings');
     await page.getByRole('heading', { level: 1, name: 'Portal settings' }).waitFor();
     await page.getByText('You can read these settings. Owners and operators change them.').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Save settings' }).count(), 0);

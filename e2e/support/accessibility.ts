@@ -47,6 +47,17 @@ export async function checkWidths(page: Page, name: string): Promise<void> {
     await page.waitForFunction(() => !document.querySelector('[role="progressbar"]'));
     const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
     assert.ok(size.scroll <= size.client, `${name} at ${width} px is ${size.scroll} px wide, wider than its ${size.client} px`);
+    // The header stays one row on a wide screen and at most a few on a phone, whatever the role's pages.
+    const header = await page.evaluate(() => document.querySelector('header')?.getBoundingClientRect().height ?? 0);
+    assert.ok(header <= (width === 360 ? 150 : 64), `${name} at ${width} px: the header is ${header} px high`);
+    const consoleNav = page.getByRole('navigation', { name: /^(Administration|Verwaltung)$/ });
+    if ((await consoleNav.count()) > 0) {
+      // On a phone the console's pages sit behind one button, beside the page on a wide screen.
+      const toggle = consoleNav.getByRole('button');
+      assert.equal(await toggle.isVisible(), width === 360, `${name} at ${width} px: the console menu button`);
+      if (width === 360) assert.equal(await consoleNav.getByRole('link').first().isVisible(), (await toggle.getAttribute('aria-expanded')) === 'true');
+      else assert.ok(await consoleNav.getByRole('link').first().isVisible(), `${name} at ${width} px: the console's pages are listed`);
+    }
     await assertAccessible(page, `${name} at ${width} px`);
     await page.screenshot({ path: join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
   }

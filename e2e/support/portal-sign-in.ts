@@ -36,3 +36,34 @@ export async function signedInPage(
   await page.getByText(`Signed in as ${address}`).waitFor();
   return page;
 }
+
+const CONSOLE_NAME = /^(Administration|Verwaltung)$/;
+
+/** The admin console's own navigation (console-nav.tsx), once a console page is shown. */
+export const consoleNavigation = (page: Page) => page.getByRole('navigation', { name: CONSOLE_NAME });
+
+/**
+ * Opens a console page the way an admin does: *Administration* in the header (unless a console page is
+ * already shown), then the page in the console's navigation, opening its menu first on a narrow screen.
+ */
+export async function openConsolePage(page: Page, name: string): Promise<void> {
+  const nav = consoleNavigation(page);
+  if ((await nav.count()) === 0) {
+    await page.getByRole('banner').getByRole('link', { name: CONSOLE_NAME }).click();
+    await nav.waitFor();
+  }
+  const toggle = nav.getByRole('button');
+  if ((await toggle.isVisible()) && (await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
+  await nav.getByRole('link', { name, exact: true }).click();
+}
+
+/** The names of the console pages this page's reader is offered (none for a reader without a console role). */
+export async function consolePageNames(page: Page): Promise<string[]> {
+  const entry = page.getByRole('banner').getByRole('link', { name: CONSOLE_NAME });
+  if ((await entry.count()) === 0) return [];
+  if ((await consoleNavigation(page).count()) === 0) {
+    await entry.click();
+    await consoleNavigation(page).waitFor();
+  }
+  return consoleNavigation(page).getByRole('link').allTextContents();
+}

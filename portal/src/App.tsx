@@ -2,14 +2,15 @@
  * The portal's frame: header with navigation and language, the page for the current address. Every page
  * but the open page is its own script file (lazy-pages.tsx), fetched when its address is first shown.
  */
-import { Suspense, useCallback, useEffect, useMemo, useState } from 'react';
-import { Button, FluentProvider, Link, Spinner, Text, makeStyles, tokens } from '@fluentui/react-components';
+import { Suspense, useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { Button, FluentProvider, Link, Spinner, Text, makeStyles, mergeClasses, tokens } from '@fluentui/react-components';
 import type { PortalBranding, PortalLanguage, PortalSession } from '../../common/src/portal-api.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
-import { SessionContext, canReadAudit, canReadPolicies, canReadSettings, canReadStorage, fetchSession, isAdminRole, useSession } from './session.tsx';
+import { SessionContext, canReadPolicies, fetchSession, useSession } from './session.tsx';
+import { ConsoleNav, consoleLinksFor, isConsolePath } from './console-nav.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
 import {
@@ -55,11 +56,21 @@ const useStyles = makeStyles({
   account: { color: tokens.colorNeutralForeground2, overflowWrap: 'anywhere', minWidth: 0 },
   main: {
     maxWidth: '960px',
+    boxSizing: 'border-box',
     margin: '0 auto',
     padding: `${tokens.spacingVerticalL} ${tokens.spacingHorizontalL}`,
     '@media (max-width: 480px)': { padding: `${tokens.spacingVerticalM} ${tokens.spacingHorizontalM}` },
     // The pages space their parts with gaps; the browser's own heading and paragraph margins would double them.
     '& h1, & h2, & h3, & p': { marginBlock: 0 },
+  },
+  /** A console page: its navigation beside it, or above it on a phone. */
+  consoleMain: { maxWidth: '1240px' },
+  console: {
+    display: 'grid',
+    gridTemplateColumns: '200px minmax(0, 1fr)',
+    columnGap: tokens.spacingHorizontalXXL,
+    alignItems: 'start',
+    '@media (max-width: 720px)': { gridTemplateColumns: 'minmax(0, 1fr)', rowGap: tokens.spacingVerticalM },
   },
   skip: {
     position: 'absolute',
@@ -118,6 +129,8 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
     </li>
   );
   const other: PortalLanguage = language === 'en' ? 'de' : 'en';
+  // The console's pages have their own navigation beside the page (console-nav.tsx); the header links to its first.
+  const consoleHome = session ? consoleLinksFor(session.role)[0]?.to : undefined;
   return (
     <header className={styles.header}>
       <BrandMark branding={branding} tenantName={session?.tenantName} />
@@ -127,15 +140,13 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
             {navLink('/portal/threads', t('navInbox'))}
             {session.role && navLink('/portal/sent', t('navSent'))}
             {session.role && navLink('/portal/quarantine', t('navQuarantine'))}
-            {canReadPolicies(session.role) && navLink('/portal/admin/overview', t('navOverview'))}
-            {canReadPolicies(session.role) && navLink('/portal/admin/policies', t('navPolicies'))}
-            {canReadPolicies(session.role) && navLink('/portal/admin/messages', t('navTrace'))}
-            {isAdminRole(session.role) && navLink('/portal/admin/certificates', t('navCertificates'))}
-            {isAdminRole(session.role) && navLink('/portal/admin/pgp-keys', t('navPgp'))}
-            {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
-            {canReadStorage(session.role) && navLink('/portal/admin/storage', t('navStorage'))}
-            {canReadAudit(session.role) && navLink('/portal/admin/audit', t('navAudit'))}
-            {canReadSettings(session.role) && navLink('/portal/admin/settings', t('navSettings'))}
+            {consoleHome && (
+              <li>
+                <Link href={consoleHome} onClick={(e) => followInApp(e, consoleHome)} aria-current={isConsolePath(path) ? 'true' : undefined}>
+                  {t('navAdministration')}
+                </Link>
+              </li>
+            )}
           </ul>
         </nav>
       )}
@@ -192,6 +203,23 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     return <QuarantinePage messageId={quarantineMatch ? decodeURIComponent(quarantineMatch[1]!) : undefined} />;
   }
   return <NotFoundPage />;
+}
+
+function Main({ styles, session, children }: { styles: ReturnType<typeof useStyles>; session: PortalSession | null | undefined; children: ReactNode }) {
+  const { path } = useLocation();
+  const consolePage = session && session.secondFactor !== 'required' && isConsolePath(path) && consoleLinksFor(session.role).length > 0;
+  return (
+    <main id="content" className={mergeClasses(styles.main, consolePage ? styles.consoleMain : undefined)} tabIndex={-1}>
+      {consolePage ? (
+        <div className={styles.console}>
+          <ConsoleNav role={session.role} />
+          <div>{children}</div>
+        </div>
+      ) : (
+        children
+      )}
+    </main>
+  );
 }
 
 export function App() {
@@ -259,11 +287,11 @@ export function App() {
             {i18n.t('skipToContent')}
           </a>
           <Header language={language} onLanguage={chooseLanguage} branding={branding} />
-          <main id="content" className={styles.main} tabIndex={-1}>
+          <Main styles={styles} session={session}>
             <Suspense fallback={<Spinner label={i18n.t('loading')} />}>
               <Page ipChanged={ipChanged} factorNeeded={factorNeeded} onFactorDone={() => setFactorNeeded(false)} />
             </Suspense>
-          </main>
+          </Main>
         </SessionContext.Provider>
       </I18nContext.Provider>
     </FluentProvider>
