@@ -67,6 +67,13 @@ export const AUDIT_ACTIONS = [
   'pdf_password_issued',
   /** An owner or operator changed the portal's settings (details: each changed field, old → new; of a template only whether it is the tenant's own and its length). */
   'portal_settings_changed',
+  /** An owner or operator added, changed (details: each changed field, old → new) or removed a member in the console. */
+  'member_added',
+  'member_changed',
+  'member_removed',
+  /** An owner or operator made an API token in the console, or revoked one (details: name, hint, expiry; never the token). */
+  'api_token_created',
+  'api_token_revoked',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
