@@ -9,7 +9,18 @@ import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
-import { SessionContext, canReadAudit, canReadPolicies, canReadSettings, canReadStorage, fetchSession, isAdminRole, useSession } from './session.tsx';
+import {
+  SessionContext,
+  canReadAudit,
+  canReadMembers,
+  canReadPolicies,
+  canReadSettings,
+  canReadStorage,
+  canReadTokens,
+  fetchSession,
+  isAdminRole,
+  useSession,
+} from './session.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
 import {
@@ -17,6 +28,7 @@ import {
   CertificatesPage,
   InboxPage,
   IpChangedPage,
+  MembersPage,
   MessageTracePage,
   OverviewPage,
   NotFoundPage,
@@ -30,6 +42,7 @@ import {
   StartPage,
   StoragePage,
   ThreadPage,
+  TokensPage,
 } from './lazy-pages.tsx';
 import { rememberAfterSignIn } from './after-sign-in.ts';
 
@@ -135,6 +148,8 @@ function Header({ language, onLanguage, branding }: { language: PortalLanguage; 
             {isAdminRole(session.role) && navLink('/portal/admin/setup', t('navSetup'))}
             {canReadStorage(session.role) && navLink('/portal/admin/storage', t('navStorage'))}
             {canReadAudit(session.role) && navLink('/portal/admin/audit', t('navAudit'))}
+            {canReadMembers(session.role) && navLink('/portal/admin/members', t('navMembers'))}
+            {canReadTokens(session.role) && navLink('/portal/admin/tokens', t('navTokens'))}
             {canReadSettings(session.role) && navLink('/portal/admin/settings', t('navSettings'))}
           </ul>
         </nav>
@@ -177,7 +192,7 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     return <InboxPage />;
   }
   const quarantineMatch = /^\/portal\/quarantine\/([^/]+)$/.exec(path);
-  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages' || path === '/portal/admin/overview' || path === '/portal/admin/audit' || path === '/portal/admin/storage' || path === '/portal/admin/settings') {
+  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages' || path === '/portal/admin/overview' || path === '/portal/admin/audit' || path === '/portal/admin/storage' || path === '/portal/admin/settings' || path === '/portal/admin/members' || path === '/portal/admin/tokens') {
     if (!session) {
       // A notice's link: after signing in, the member lands on the message.
       rememberAfterSignIn(path);
@@ -189,6 +204,8 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     if (path === '/portal/admin/audit') return <AuditPage />;
     if (path === '/portal/admin/storage') return <StoragePage />;
     if (path === '/portal/admin/settings') return <SettingsPage />;
+    if (path === '/portal/admin/members') return <MembersPage />;
+    if (path === '/portal/admin/tokens') return <TokensPage />;
     return <QuarantinePage messageId={quarantineMatch ? decodeURIComponent(quarantineMatch[1]!) : undefined} />;
   }
   return <NotFoundPage />;
