@@ -66,22 +66,22 @@ export function MembersPage() {
   const [busy, setBusy] = useState(false);
   const [editing, setEditing] = useState<{ member: ConsoleMember; name: string; role: PortalRole; errors: Record<string, string> } | undefined>(undefined);
   const [removing, setRemoving] = useState<ConsoleMember | undefined>(undefined);
+  const [loadError, setLoadError] = useState<unknown>(undefined);
 
-  const load = useCallback(
-    async (term: string, after?: string) => {
-      const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
-      if (term) query.set('search', term);
-      if (after) query.set('after', after);
-      try {
-        const answer = await api.get<ConsoleMemberPage>(`${MEMBERS}?${query}`);
-        setMembers((shown) => (after ? [...(shown ?? []), ...answer.members] : answer.members));
-        setNext(answer.next);
-      } catch (error) {
-        setNotice({ intent: 'error', text: problemDetail(error, t) });
-      }
-    },
-    [t],
-  );
+  // Not dependent on the language: switching it keeps the list and the search as they are.
+  const load = useCallback(async (term: string, after?: string) => {
+    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (term) query.set('search', term);
+    if (after) query.set('after', after);
+    try {
+      const answer = await api.get<ConsoleMemberPage>(`${MEMBERS}?${query}`);
+      setMembers((shown) => (after ? [...(shown ?? []), ...answer.members] : answer.members));
+      setNext(answer.next);
+      setLoadError(undefined);
+    } catch (error) {
+      setLoadError(error);
+    }
+  }, []);
 
   useEffect(() => {
     if (allowed) void load('');
@@ -164,6 +164,7 @@ export function MembersPage() {
       <p className={page.muted}>{t('membersIntro')}</p>
       {!admin && <Notice intent="info">{t('membersReadOnly')}</Notice>}
       {notice && <Notice intent={notice.intent}>{notice.text}</Notice>}
+      {loadError !== undefined && <Notice intent="error">{problemDetail(loadError, t)}</Notice>}
 
       <section className={styles.section} aria-labelledby="members-list">
         <Subtitle1 as="h2" id="members-list">

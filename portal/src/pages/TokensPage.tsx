@@ -53,14 +53,17 @@ export function TokensPage() {
   const [created, setCreated] = useState<CreatedApiToken | undefined>(undefined);
   const [copied, setCopied] = useState<'yes' | 'failed' | undefined>(undefined);
   const [revoking, setRevoking] = useState<ConsoleApiToken | undefined>(undefined);
+  const [loadError, setLoadError] = useState<unknown>(undefined);
 
+  // Not dependent on the language: switching it does not fetch the list again.
   const load = useCallback(async () => {
     try {
       setList((await api.get<{ tokens: ConsoleApiToken[] }>(TOKENS)).tokens);
+      setLoadError(undefined);
     } catch (error) {
-      setNotice({ intent: 'error', text: problemDetail(error, t) });
+      setLoadError(error);
     }
-  }, [t]);
+  }, []);
 
   useEffect(() => {
     if (allowed) void load();
@@ -121,12 +124,16 @@ export function TokensPage() {
     }
   };
 
+  const lastUsed = (token: ConsoleApiToken) =>
+    token.lastUsedAt ? <time dateTime={token.lastUsedAt}>{formatDate(token.lastUsedAt)}</time> : t('tokenNeverUsed');
+
   return (
     <div className={page.stack}>
       <PageTitle>{t('tokensTitle')}</PageTitle>
       <p className={page.muted}>{t('tokensIntro')}</p>
       {!admin && <Notice intent="info">{t('tokensReadOnly')}</Notice>}
       {notice && <Notice intent={notice.intent}>{notice.text}</Notice>}
+      {loadError !== undefined && <Notice intent="error">{problemDetail(loadError, t)}</Notice>}
 
       <section className={styles.section} aria-labelledby="tokens-list">
         <Subtitle1 as="h2" id="tokens-list">
@@ -146,7 +153,9 @@ export function TokensPage() {
                 <th scope="col" className={styles.wideOnly}>
                   {t('colCreated')}
                 </th>
-                <th scope="col">{t('colLastUsed')}</th>
+                <th scope="col" className={styles.wideOnly}>
+                  {t('colLastUsed')}
+                </th>
                 <th scope="col">{t('colExpires')}</th>
                 {admin && <th scope="col">{t('colActions')}</th>}
               </tr>
@@ -158,12 +167,15 @@ export function TokensPage() {
                     {token.name}
                     {token.hint && <div className={`${styles.secondary} ${styles.symbol}`}>{`${token.hint}…`}</div>}
                     <div className={styles.secondary}>{t(`source_${token.source}` as MessageKey)}</div>
+                    <div className={`${styles.secondary} ${styles.narrowOnly}`}>
+                      {t('colLastUsed')}: {lastUsed(token)}
+                    </div>
                   </td>
                   <td className={styles.wideOnly}>
                     <time dateTime={token.createdAt}>{formatDate(token.createdAt)}</time>
                     {token.createdBy && <div className={styles.secondary}>{token.createdBy}</div>}
                   </td>
-                  <td>{token.lastUsedAt ? <time dateTime={token.lastUsedAt}>{formatDate(token.lastUsedAt)}</time> : t('tokenNeverUsed')}</td>
+                  <td className={styles.wideOnly}>{lastUsed(token)}</td>
                   <td>
                     {token.expiresAt ? <time dateTime={token.expiresAt}>{formatDate(token.expiresAt)}</time> : t('tokenNoExpiry')}
                     {token.expired && <div className={styles.secondary}>{t('tokenExpired')}</div>}
