@@ -43,7 +43,9 @@ export type PortalProblemType =
   /** 403: the session must prove the recipient's second factor first (GET /api/portal/second-factor). */
   | 'urn:sealpost:problem:second-factor-required'
   /** 400: the code, recovery code or passkey answer did not match. */
-  | 'urn:sealpost:problem:second-factor-invalid';
+  | 'urn:sealpost:problem:second-factor-invalid'
+  /** 409: the change is not possible as things are (a row from the tenant file, the last owner). */
+  | 'urn:sealpost:problem:conflict';
 
 export interface PortalProblem {
   type: PortalProblemType;
@@ -67,7 +69,11 @@ export type PortalFieldRule =
   | 'placeholder-missing'
   | 'placeholder-unknown'
   | 'address'
-  | 'foreign-domain';
+  | 'foreign-domain'
+  /** A value that must be given was empty. */
+  | 'required'
+  /** Another member or token already has it (an address, a token's name). */
+  | 'duplicate';
 
 export interface PortalFieldError {
   /** The field as the request named it; nested ones with dots: `notificationTemplates.de.html`, `memberQuotaBytes.bob@acme.test`. */
@@ -493,4 +499,58 @@ export interface MailFlow {
   /** The start of each bucket (ISO), oldest first, with a count per series. */
   buckets: Array<{ start: string } & Record<FlowSeries, number>>;
   totals: Record<FlowSeries, number>;
+}
+
+/** Where a member or token comes from: the tenant file (written again at every start, so read-only here), the console, or a first Entra sign-in. */
+export type ConsoleRowSource = 'file' | 'console' | 'entra';
+
+/** GET /api/portal/admin/members: one member of the organisation. */
+export interface ConsoleMember {
+  id: string;
+  email: string;
+  name: string | null;
+  role: PortalRole;
+  source: ConsoleRowSource;
+  /** Whether the member has signed in with Entra ID (the object id is remembered). */
+  entraLinked: boolean;
+  /** Who last added or changed the member in the console, and when. */
+  changedBy: string | null;
+  updatedAt: string | null;
+  createdAt: string;
+  /** False for rows of the tenant file: change them there. */
+  editable: boolean;
+}
+
+export interface ConsoleMemberPage {
+  members: ConsoleMember[];
+  /** Give it as `after` for the next page (by address); absent on the last page. */
+  next?: string;
+}
+
+/** POST /api/portal/admin/members and PATCH /api/portal/admin/members/:id. */
+export interface ConsoleMemberInput {
+  email?: string;
+  name?: string | null;
+  role?: PortalRole;
+}
+
+/** GET /api/portal/admin/tokens: one API token, never the token itself. */
+export interface ConsoleApiToken {
+  id: string;
+  name: string;
+  /** The token's first characters ("spk_AbCd"), to tell tokens apart. */
+  hint: string | null;
+  source: 'file' | 'console';
+  createdBy: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+  expired: boolean;
+  editable: boolean;
+}
+
+/** POST /api/portal/admin/tokens: the token, this once; only its hash is stored. */
+export interface CreatedApiToken {
+  token: string;
+  apiToken: ConsoleApiToken;
 }

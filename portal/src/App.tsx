@@ -18,6 +18,7 @@ import {
   CertificatesPage,
   InboxPage,
   IpChangedPage,
+  MembersPage,
   MessageTracePage,
   OverviewPage,
   NotFoundPage,
@@ -31,6 +32,7 @@ import {
   StartPage,
   StoragePage,
   ThreadPage,
+  TokensPage,
 } from './lazy-pages.tsx';
 import { rememberAfterSignIn } from './after-sign-in.ts';
 
@@ -188,7 +190,7 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     return <InboxPage />;
   }
   const quarantineMatch = /^\/portal\/quarantine\/([^/]+)$/.exec(path);
-  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages' || path === '/portal/admin/overview' || path === '/portal/admin/audit' || path === '/portal/admin/storage' || path === '/portal/admin/settings') {
+  if (path === '/portal/quarantine' || quarantineMatch || path === '/portal/admin/policies' || path === '/portal/admin/messages' || path === '/portal/admin/overview' || path === '/portal/admin/audit' || path === '/portal/admin/storage' || path === '/portal/admin/settings' || path === '/portal/admin/members' || path === '/portal/admin/tokens') {
     if (!session) {
       // A notice's link: after signing in, the member lands on the message.
       rememberAfterSignIn(path);
@@ -200,6 +202,8 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
     if (path === '/portal/admin/audit') return <AuditPage />;
     if (path === '/portal/admin/storage') return <StoragePage />;
     if (path === '/portal/admin/settings') return <SettingsPage />;
+    if (path === '/portal/admin/members') return <MembersPage />;
+    if (path === '/portal/admin/tokens') return <TokensPage />;
     return <QuarantinePage messageId={quarantineMatch ? decodeURIComponent(quarantineMatch[1]!) : undefined} />;
   }
   return <NotFoundPage />;

@@ -8,7 +8,7 @@ import { Button, Caption1, Link, makeStyles, mergeClasses, tokens } from '@fluen
 import type { PortalRole } from '../../common/src/portal-api.ts';
 import { useI18n, type MessageKey } from './i18n.tsx';
 import { followInApp, useLocation } from './router.ts';
-import { canReadAudit, canReadPolicies, canReadSettings, canReadStorage, isAdminRole } from './session.tsx';
+import { canReadAudit, canReadMembers, canReadPolicies, canReadSettings, canReadStorage, canReadTokens, isAdminRole } from './session.tsx';
 
 interface ConsoleLink {
   to: string;
@@ -26,6 +26,8 @@ export const CONSOLE_LINKS: readonly ConsoleLink[] = [
   { to: '/portal/admin/certificates', label: 'navCertificates', group: 'configure', allowed: isAdminRole },
   { to: '/portal/admin/pgp-keys', label: 'navPgp', group: 'configure', allowed: isAdminRole },
   { to: '/portal/admin/settings', label: 'navSettings', group: 'configure', allowed: canReadSettings },
+  { to: '/portal/admin/members', label: 'navMembers', group: 'configure', allowed: canReadMembers },
+  { to: '/portal/admin/tokens', label: 'navTokens', group: 'configure', allowed: canReadTokens },
   { to: '/portal/admin/setup', label: 'navSetup', group: 'configure', allowed: isAdminRole },
 ];
 

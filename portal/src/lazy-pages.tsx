@@ -46,3 +46,5 @@ export const OverviewPage = lazyPage(() => import(/* webpackChunkName: "overview
 export const AuditPage = lazyPage(() => import(/* webpackChunkName: "audit" */ './pages/AuditPage.tsx').then((m) => m.AuditPage));
 export const StoragePage = lazyPage(() => import(/* webpackChunkName: "storage" */ './pages/StoragePage.tsx').then((m) => m.StoragePage));
 export const SettingsPage = lazyPage(() => import(/* webpackChunkName: "settings" */ './pages/SettingsPage.tsx').then((m) => m.SettingsPage));
+export const MembersPage = lazyPage(() => import(/* webpackChunkName: "members" */ './pages/MembersPage.tsx').then((m) => m.MembersPage));
+export const TokensPage = lazyPage(() => import(/* webpackChunkName: "tokens" */ './pages/TokensPage.tsx').then((m) => m.TokensPage));

@@ -53,3 +53,11 @@ export const canReadStorage = (role: PortalRole | undefined): boolean => role !=
 
 /** Who sees the portal's settings page: the same roles as the policies; owners and operators also change them. */
 export const canReadSettings = canReadPolicies;
+
+/** Who sees the members page: every console role; owners and operators also change it. */
+export const canReadMembers = canReadPolicies;
+
+const TOKEN_READ_ROLES: ReadonlyArray<PortalRole> = ['owner', 'operator', 'analyst'];
+
+/** Who sees the API tokens page (never a token itself): owners and operators manage it, analysts read it. */
+export const canReadTokens = (role: PortalRole | undefined): boolean => role !== undefined && TOKEN_READ_ROLES.includes(role);

@@ -69,6 +69,13 @@ export const AUDIT_ACTIONS = [
   'portal_settings_changed',
   /** An admin downloaded the audit log (details: format, filter, how many entries, through which entry). */
   'audit_exported',
+  /** An owner or operator added, changed (details: each changed field, old → new) or removed a member in the console. */
+  'member_added',
+  'member_changed',
+  'member_removed',
+  /** An owner or operator made an API token in the console, or revoked one (details: name, hint, expiry; never the token). */
+  'api_token_created',
+  'api_token_revoked',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -7,7 +7,6 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import {
   CSRF_HEADER,
   PORTAL_SESSION_COOKIE,
-  type PortalFieldError,
   type PortalRole,
 } from '../../../common/src/portal-api.ts';
 import { contentDisposition, downloadContentType, INLINE_IMAGE_TYPES } from '../portal/message-parsing.ts';
@@ -17,6 +16,7 @@ import type { ReplyInput } from '../portal/portal-replies.ts';
 import { DEFAULT_PORTAL_SETTINGS } from '../portal/portal-settings.ts';
 import { endSession, resolveSession, type PortalSessionInfo } from '../portal/sessions.ts';
 import { sameSecret } from '../portal/tokens.ts';
+import { schemaFieldErrors } from './field-errors.ts';
 import { problemErrorHandlerFor } from './problem-details.ts';
 import { problemSchema, sentMessageSchema } from './shared-schemas.ts';
 import { guardRoutes, type GuardRoutesOptions } from './guard-routes.ts';
@@ -27,6 +27,7 @@ import type { PgpKeyStore } from '../certs/pgp-keys.ts';
 import type { MemberPgpKeys } from '../certs/pgp-member-keys.ts';
 import { setupRoutes, type SetupRoutesOptions } from './setup-routes.ts';
 import { auditRoutes } from './audit-routes.ts';
+import { consoleApiTokenRoutes, consoleMemberRoutes } from './console-member-routes.ts';
 import { storageOverview } from '../portal/portal-storage.ts';
 import { secondFactorResetRoutes, secondFactorRoutes } from './second-factor-routes.ts';
 import { messageTraceRoutes } from './message-trace-routes.ts';
@@ -75,6 +76,10 @@ const SETTINGS_READ_ROLES: PortalRole[] = ['owner', 'operator', 'analyst', 'audi
 const AUDIT_ROLES: PortalRole[] = ['owner', 'operator', 'auditor'];
 /** Who sees the portal's storage against its quotas: those who configure the portal, and analysts to read. */
 const STORAGE_ROLES: PortalRole[] = ['owner', 'operator', 'analyst'];
+/** Who sees the organisation's members: every console role (the reference's "view for all"); owners and operators change them. */
+const MEMBER_READ_ROLES: PortalRole[] = ['owner', 'operator', 'analyst', 'auditor'];
+/** Who sees the API tokens (never the tokens themselves): those who configure, and analysts to read. */
+const TOKEN_READ_ROLES: PortalRole[] = ['owner', 'operator', 'analyst'];
 
 const uuidParam = { type: 'string', maxLength: 64 } as const;
 const brandingKeyParam = { type: 'string', maxLength: 64 } as const;
@@ -225,28 +230,6 @@ const settingsChangeSchema = {
     secondFactor: oneOfOrNull(['on-request', 'always']),
   },
 } as const;
-
-const TYPE_WORDS: Record<string, string> = { integer: 'a whole number', string: 'text', boolean: 'true or false', object: 'an object', null: 'null' };
-
-/** The schema's complaints as field errors: `/notificationTemplates/de/html` is `notificationTemplates.de.html`. */
-function schemaFieldErrors(
-  validation: ReadonlyArray<{ instancePath: string; keyword: string; params: Record<string, unknown> }> | undefined,
-): PortalFieldError[] {
-  const byField = new Map<string, PortalFieldError>();
-  for (const issue of validation ?? []) {
-    const field = issue.instancePath.replace(/^\//, '').split('/').join('.') || 'body';
-    if (byField.has(field)) continue;
-    if (issue.keyword === 'enum') {
-      const allowed = ((issue.params.allowedValues as unknown[] | undefined) ?? []).filter((v) => v !== null).join(', ');
-      byField.set(field, { field, message: `${field}: must be one of ${allowed}`, rule: 'one-of', limit: allowed });
-    } else {
-      const types = [issue.params.type ?? 'object'].flat().map((t) => TYPE_WORDS[String(t)] ?? String(t));
-      byField.set(field, { field, message: `${field}: must be ${types.join(' or ')}`, rule: 'type' });
-    }
-  }
-  return [...byField.values()];
-}
-
 
 export interface PortalRoutesOptions {
   portal: Portal;
@@ -636,6 +619,12 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         return { tenantId: session.tenantId, actorId: session.id, actorAddress: session.address, clientIp: request.ip };
       },
     });
+    const consoleActor = async (request: FastifyRequest, roles: PortalRole[]) => {
+      const session = await sessionOf(request, { roles });
+      return { tenantId: session.tenantId, actorId: session.id, actorAddress: session.address, actorRole: session.role!, clientIp: request.ip };
+    };
+    await admin.register(consoleMemberRoutes, { prefix: '/members', tenants: portal.tenants, authenticate: consoleActor, readRoles: MEMBER_READ_ROLES });
+    await admin.register(consoleApiTokenRoutes, { prefix: '/tokens', tenants: portal.tenants, authenticate: consoleActor, readRoles: TOKEN_READ_ROLES });
     admin.get(
       '/storage',
       { schema: { response: { 200: storageOverviewSchema } } },

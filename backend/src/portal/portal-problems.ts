@@ -43,10 +43,12 @@ export const problems = {
       `Many large messages are being opened right now. Please try again in ${retryAfter} seconds.`,
       { 'retry-after': String(retryAfter) },
     ),
+  /** 409: not possible as things are (a row of the tenant file, the last owner); the detail says what to do instead. */
+  conflict: (detail: string) => new PortalProblemError('conflict', 409, 'This cannot be changed here', detail),
   invalid: (detail: string) => new PortalProblemError('invalid-request', 400, 'The request is not valid', detail),
   /** A refused settings change: every wrong field, in the detail one a line and in `errors` for the page to show next to each. */
-  invalidFields: (errors: PortalFieldError[]) => {
-    const refused = new PortalProblemError('invalid-request', 400, 'The settings were not changed', errors.map((e) => e.message).join('\n'));
+  invalidFields: (errors: PortalFieldError[], title = 'The settings were not changed') => {
+    const refused = new PortalProblemError('invalid-request', 400, title, errors.map((e) => e.message).join('\n'));
     refused.problem.errors = errors;
     return refused;
   },

@@ -35,6 +35,8 @@ import type { MailBranding } from './notification-mail.ts';
 import { languageFor, loadPortalSettings, type PortalSettings } from './portal-settings.ts';
 import type { PortalSessionInfo } from './sessions.ts';
 import { changePortalSettings, type SettingsActor } from './settings-changes.ts';
+import { ConsoleMembers } from './console-members.ts';
+import { ConsoleApiTokens } from './console-api-tokens.ts';
 
 export interface TenantPortalOptions {
   db: Database;
@@ -48,7 +50,15 @@ export interface TenantPortalOptions {
 }
 
 export class TenantPortal {
-  constructor(private readonly options: TenantPortalOptions) {}
+  /** The organisation's members as the console manages them (console-members.ts). */
+  readonly members: ConsoleMembers;
+  /** The tenant's API tokens as the console manages them (console-api-tokens.ts). */
+  readonly apiTokens: ConsoleApiTokens;
+
+  constructor(private readonly options: TenantPortalOptions) {
+    this.members = new ConsoleMembers(options.db, options.vault.auditKeys, options.directory);
+    this.apiTokens = new ConsoleApiTokens(options.db, options.vault.auditKeys);
+  }
 
   settings(tenantId: string, q: Queryable = this.options.db): Promise<PortalSettings> {
     return loadPortalSettings(q, tenantId);

@@ -34,3 +34,8 @@ export function hashApiToken(token: string): string {
 export function generateApiToken(): string {
   return `spk_${randomBytes(24).toString('base64url')}`;
 }
+
+/** The first characters of a token, kept so a list can tell tokens apart ("spk_AbCd…"); far too few to guess the rest. */
+export function apiTokenHint(token: string): string {
+  return token.slice(0, 8);
+}

@@ -12,7 +12,7 @@ import { apiTokens, connectors, members, tenantDomains, tenants, type SmartAlert
 import type { TenantDefinition } from '../config.ts';
 import { applyFilePolicies } from './tenant-policies.ts';
 import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
-import { generateApiToken, hashApiToken } from './secrets.ts';
+import { apiTokenHint, generateApiToken, hashApiToken } from './secrets.ts';
 import { brandingKey, type TenantBranding } from './branding.ts';
 import { encryptionPolicy, type EncryptionPolicy } from './encryption-policy.ts';
 
@@ -172,6 +172,23 @@ export class TenantDirectory {
     this.byDomain = byDomain;
   }
 
+  /**
+   * Reads one tenant's members again, at once: the console calls it after adding, changing or removing a
+   * member, so this process's gateway and add-in know the member without waiting for refresh(). Other
+   * processes (N gateways on one database) have no notification of it and learn the change at their next
+   * periodic refresh (every 30 s, gateway.ts); roles that grant rights are read from the database anyway
+   * (sign-in, sessions, the add-in), so what waits is only what the directory's copy serves (names for
+   * impersonation checks and certificates, who gets expiry warnings).
+   */
+  async reloadMembers(tenantId: string): Promise<void> {
+    const rows = await withTenants(this.db, tenantId, (tx) =>
+      tx.select({ email: members.email, name: members.name, role: members.role }).from(members).where(eq(members.tenantId, tenantId)),
+    );
+    const tenant = this.byId.get(tenantId);
+    // A new array, not a change in place: a reader iterating the old one (a guard check) finishes with it.
+    if (tenant) tenant.members = rows.map((row) => ({ email: row.email, role: row.role, ...(row.name ? { name: row.name } : {}) }));
+  }
+
   tenantById(id: string): TenantInfo | undefined {
     return this.byId.get(id);
   }
@@ -286,18 +303,20 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
         const name = member.name ?? null;
         await tx
           .insert(members)
-          .values({ tenantId: tenant.id, email, role: member.role, name })
-          .onConflictDoUpdate({ target: [members.tenantId, members.email], set: { role: member.role, name } });
+          .values({ tenantId: tenant.id, email, role: member.role, name, source: 'file' })
+          // The file wins over a member the console made with the same address: from now on the row is the file's.
+          .onConflictDoUpdate({ target: [members.tenantId, members.email], set: { role: member.role, name, source: 'file' } });
       }
 
       await applyFilePolicies(tx, tenant.id, definition.guard);
 
       for (const token of definition.apiTokens) {
         const tokenHash = hashApiToken(token.token);
+        const hint = apiTokenHint(token.token);
         await tx
           .insert(apiTokens)
-          .values({ tenantId: tenant.id, name: token.name, tokenHash })
-          .onConflictDoUpdate({ target: [apiTokens.tenantId, apiTokens.name], set: { tokenHash } });
+          .values({ tenantId: tenant.id, name: token.name, tokenHash, hint, source: 'file' })
+          .onConflictDoUpdate({ target: [apiTokens.tenantId, apiTokens.name], set: { tokenHash, hint, source: 'file', expiresAt: null } });
       }
     }
   });
