@@ -67,6 +67,10 @@ export const AUDIT_ACTIONS = [
   'pdf_password_issued',
   /** An owner or operator changed the portal's settings (details: each changed field, old → new; of a template only whether it is the tenant's own and its length). */
   'portal_settings_changed',
+  /** A member came into the member list: here only from a first Entra ID sign-in with a role from an app role or group (details: source, role). */
+  'member_added',
+  /** A portal sign-in was refused (details: channel, reason; the address is the one claimed). */
+  'sign_in_failed',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
