@@ -46,3 +46,4 @@ export const OverviewPage = lazyPage(() => import(/* webpackChunkName: "overview
 export const AuditPage = lazyPage(() => import(/* webpackChunkName: "audit" */ './pages/AuditPage.tsx').then((m) => m.AuditPage));
 export const StoragePage = lazyPage(() => import(/* webpackChunkName: "storage" */ './pages/StoragePage.tsx').then((m) => m.StoragePage));
 export const SettingsPage = lazyPage(() => import(/* webpackChunkName: "settings" */ './pages/SettingsPage.tsx').then((m) => m.SettingsPage));
+export const EntraCallbackPage = lazyPage(() => import(/* webpackChunkName: "entra-callback" */ './pages/EntraCallbackPage.tsx').then((m) => m.EntraCallbackPage));
