@@ -53,7 +53,8 @@ export async function finishEntraSignIn(): Promise<PortalSession> {
   const kept = window.sessionStorage.getItem(STARTED_KEY);
   if (!kept) throw new Error('no organisation sign-in was started in this tab');
   const pca = await client(JSON.parse(kept) as Started);
-  const result = await pca.handleRedirectPromise();
+  // The answer is handled here, on the return page, not on the page the sign-in started from.
+  const result = await pca.handleRedirectPromise({ navigateToLoginRequestUrl: false });
   window.sessionStorage.removeItem(STARTED_KEY);
   if (!result?.idToken) throw new Error('Entra ID returned no ID token');
   const body: EntraSignInRequest = { idToken: result.idToken };
