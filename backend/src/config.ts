@@ -137,6 +137,12 @@ const environmentSchema = z.object({
   SEALPOST_TUNNEL_PORT: port.default(2526),
   NODE_ENV: z.string().optional(),
   SEALPOST_ENTRA_AUTHORITY: z.string().url('must be an absolute URL such as https://login.microsoftonline.com').default('https://login.microsoftonline.com'),
+  /**
+   * The authority the portal's sign-in page sends browsers to, when it is not SEALPOST_ENTRA_AUTHORITY itself:
+   * a gateway that reaches the issuer by another name (a test's loopback issuer, an egress proxy). MSAL in the
+   * browser accepts only https authorities.
+   */
+  SEALPOST_ENTRA_BROWSER_AUTHORITY: z.string().url('must be an absolute https URL such as https://login.microsoftonline.com').startsWith('https://', 'must be an https URL: MSAL in the browser refuses any other').optional(),
 });
 
 const connectorSchema = z
@@ -147,9 +153,11 @@ const connectorSchema = z
   })
   .refine((c) => c.ips.length > 0 || c.smtpAuth, { message: 'a connector needs ips or smtpAuth' });
 
+const portalRoleSchema = z.enum(['owner', 'operator', 'analyst', 'auditor', 'contact']);
+
 const memberSchema = z.strictObject({
   email: z.string().email(),
-  role: z.enum(['owner', 'operator', 'analyst', 'auditor', 'contact']).default('contact'),
+  role: portalRoleSchema.default('contact'),
   /** The member's name as mail shows it: a message from outside that shows this name is a warning sign. */
   name: z.string().trim().min(1).max(200).optional(),
 });
@@ -173,11 +181,21 @@ const tenantSchema = z.strictObject({
       keywords: z.array(z.string().trim().min(1).max(100)).max(100).default([]),
     })
     .optional(),
-  /** The Outlook add-in signs senders in with Entra ID: the application (client) id and the allowed Entra tenants. */
+  /**
+   * Entra ID sign-in, for the Outlook add-in and the portal: the application (client) id and the allowed Entra
+   * tenants; `portalSignIn` maps the application's app roles (`roles` claim) and security groups (`groups`
+   * claim, object ids) to portal roles.
+   */
   entra: z
     .strictObject({
       applicationId: z.string().uuid('must be the Entra application (client) id, a GUID'),
       tenantIds: z.array(z.string().uuid('must be an Entra tenant id, a GUID')).min(1),
+      portalSignIn: z
+        .strictObject({
+          appRoles: z.record(z.string().trim().min(1).max(120), portalRoleSchema).optional(),
+          groups: z.record(z.string().uuid('must be a group object id, a GUID'), portalRoleSchema).optional(),
+        })
+        .optional(),
     })
     .optional(),
   /** Inbound protection: thresholds, score overrides, disabled checks and limits (the guard's defaults otherwise). */
@@ -376,8 +394,12 @@ export interface Config {
   portalReading: { openConcurrency: number; openQueue: number; cacheBytes: number; cacheTtlMs: number };
   /** The password PDF: the largest message it takes. */
   pdf: { maxMessageBytes: number };
-  /** Where the Outlook add-in's Entra ID tokens come from (the issuer of each Entra tenant is below it). */
-  entra: { authority: string };
+  /**
+   * Where Entra ID tokens come from (the issuer of each Entra tenant is below it): the add-in's access tokens
+   * and the portal's ID tokens. `browserAuthority` is where the portal's sign-in page sends browsers, the
+   * authority itself unless SEALPOST_ENTRA_BROWSER_AUTHORITY names another.
+   */
+  entra: { authority: string; browserAuthority: string };
   /**
    * The local try page for the task pane (/addin/try/) and its evaluation sign-in. Wanted by default for the
    * embedded demo; it only ever serves the demo tenant, so the gateway turns it on only when that runs.
@@ -576,7 +598,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cacheBytes: e.SEALPOST_PORTAL_CACHE_MB * 1024 * 1024,
       cacheTtlMs: e.SEALPOST_PORTAL_CACHE_SECONDS * 1000,
     },
-    entra: { authority: withoutTrailingSlashes(e.SEALPOST_ENTRA_AUTHORITY) },
+    entra: {
+      authority: withoutTrailingSlashes(e.SEALPOST_ENTRA_AUTHORITY),
+      browserAuthority: withoutTrailingSlashes(e.SEALPOST_ENTRA_BROWSER_AUTHORITY ?? e.SEALPOST_ENTRA_AUTHORITY),
+    },
     addinTry,
     tenants,
     configFile: e.SEALPOST_CONFIG,

@@ -21,6 +21,7 @@ import { createMetrics, type GatewayMetrics } from './metrics.ts';
 import { ProtectionModes, type ProtectionHandler } from './protect/protection-modes.ts';
 import { HousekeepingWorker } from './portal/housekeeping.ts';
 import { createPortal, type Portal } from './portal/portal.ts';
+import { entraNonceKey } from './portal/entra-sign-in.ts';
 import { languageFor } from './portal/portal-settings.ts';
 import { senderQuotaHook } from './portal/sender-quota-hook.ts';
 import { autoProtection, portalProtection, type PortalStorage } from './protect/portal-mode.ts';
@@ -288,6 +289,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     hostname: config.smtp.hostname,
     maxMessageBytes: config.smtp.maxMessageBytes,
     reading: config.portalReading,
+    entra: { nonceKey: entraNonceKey(master.key), browserAuthority: config.entra.browserAuthority },
     // Notifications are stored already queued for delivery; replies and receipts go through the stages.
     onSpooled: () => {
       pipeline.signal.notify();
@@ -386,6 +388,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
       directory,
       protectionModes,
       entraAuthority: config.entra.authority,
+      entraBrowserAuthority: config.entra.browserAuthority,
       publicUrl: config.http.publicUrl,
       gatewayHost: config.smtp.hostname,
       keys: recipientKeys,

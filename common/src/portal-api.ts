@@ -45,7 +45,18 @@ export type PortalProblemType =
   /** 400: the code, recovery code or passkey answer did not match. */
   | 'urn:sealpost:problem:second-factor-invalid'
   /** 409: the change is not possible as things are (a row from the tenant file, the last owner). */
-  | 'urn:sealpost:problem:conflict';
+  | 'urn:sealpost:problem:conflict'
+
+  /** 403: the address's organisation has no Entra ID sign-in for the portal (GET/POST /api/portal/entra-sign-in). */
+  | 'urn:sealpost:problem:organisation-sign-in-unavailable'
+  /** 401: the ID token was refused; `reason` says why (bad_signature, wrong_audience, expired, nonce_mismatch, replayed, ...). */
+  | 'urn:sealpost:problem:organisation-sign-in-failed'
+  /** 403: the token comes from an Entra tenant the organisation does not allow. */
+  | 'urn:sealpost:problem:organisation-not-allowed'
+  /** 403: the signed-in address is not one of the organisation's domains, or not a member where only members may sign in. */
+  | 'urn:sealpost:problem:not-a-member'
+  /** 403: this address has a console role and its organisation lets it in only with the organisation sign-in (magicLinkForAdmins off). */
+  | 'urn:sealpost:problem:organisation-sign-in-required';
 
 export interface PortalProblem {
   type: PortalProblemType;
@@ -54,6 +65,8 @@ export interface PortalProblem {
   detail?: string;
   /** A refused settings change: each wrong field with what is wrong (PATCH /api/portal/admin/settings). */
   errors?: PortalFieldError[];
+  /** A refused organisation sign-in: which check failed (organisation-sign-in-failed). */
+  reason?: string;
 }
 
 /** What the settings' validation found wrong with one field. */
@@ -73,7 +86,10 @@ export type PortalFieldRule =
   /** A value that must be given was empty. */
   | 'required'
   /** Another member or token already has it (an address, a token's name). */
-  | 'duplicate';
+  | 'duplicate'
+
+  /** magicLinkForAdmins off needs the organisation's Entra ID sign-in. */
+  | 'needs-organisation-sign-in';
 
 export interface PortalFieldError {
   /** The field as the request named it; nested ones with dots: `notificationTemplates.de.html`, `memberQuotaBytes.bob@acme.test`. */
@@ -121,6 +137,26 @@ export interface RequestLinkRequest {
 /** POST /api/portal/sign-in — a member asks for a sign-in link to their own address. Always 202. */
 export interface SignInRequest {
   email: string;
+}
+
+/** The portal's sign-in with the organisation's Entra ID account: the start, and where Entra sends the browser back. */
+export const ENTRA_SIGN_IN_PATH = '/api/portal/entra-sign-in';
+export const ENTRA_SIGN_IN_CALLBACK_PATH = '/portal/signed-in';
+
+/** GET ENTRA_SIGN_IN_PATH?address=: what the browser needs to send the user to Entra ID. */
+export interface EntraSignInStart {
+  applicationId: string;
+  /** `${authority}/${Entra tenant id}`, or `/organizations` when the organisation allows several. */
+  authority: string;
+  /** Signed by the gateway, short-lived, bound to this browser (a cookie): Entra puts it into the ID token. */
+  nonce: string;
+  /** The login hint (the address typed), so Entra does not ask again. */
+  loginHint: string;
+}
+
+/** POST ENTRA_SIGN_IN_PATH */
+export interface EntraSignInRequest {
+  idToken: string;
 }
 
 /** GET /api/portal/session */
@@ -448,6 +484,13 @@ export interface PortalSettings {
    * asks (option `otp`) or the recipient set one up; `always` for every recipient outside the tenant.
    */
   secondFactor: 'on-request' | 'always';
+  /** Whether addresses of the organisation's domains that are not members sign in (as Contact). */
+  unlistedAsContact: boolean;
+  /**
+   * Whether members with a console role (owner, operator, analyst, auditor) may sign in with a mailed link;
+   * false: the organisation's Entra ID sign-in is the only way in for them (only with Entra configured).
+   */
+  magicLinkForAdmins: boolean;
 }
 
 /** GET /api/portal/admin/messages (and the admin API's /message-search): one message found. */

@@ -4,7 +4,7 @@
  */
 import { Suspense, useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { Button, FluentProvider, Link, Spinner, Text, makeStyles, mergeClasses, tokens } from '@fluentui/react-components';
-import type { PortalBranding, PortalLanguage, PortalSession } from '../../common/src/portal-api.ts';
+import { ENTRA_SIGN_IN_CALLBACK_PATH, type PortalBranding, type PortalLanguage, type PortalSession } from '../../common/src/portal-api.ts';
 import { withoutTrailingSlashes } from '../../common/src/trailing-slashes.ts';
 import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
@@ -16,6 +16,7 @@ import { OpenPage } from './pages/OpenPage.tsx';
 import {
   AuditPage,
   CertificatesPage,
+  EntraCallbackPage,
   InboxPage,
   IpChangedPage,
   MembersPage,
@@ -174,6 +175,7 @@ function Page({ ipChanged, factorNeeded, onFactorDone }: { ipChanged: boolean; f
   const { session } = useSession();
   const { t } = useI18n();
   if (path === '/portal/open') return <OpenPage />;
+  if (path === ENTRA_SIGN_IN_CALLBACK_PATH) return <EntraCallbackPage />;
   if (ipChanged) return <IpChangedPage />;
   if (path === '/portal') return <StartPage />;
   if (session === undefined) return <Spinner label={t('loading')} />;
@@ -259,7 +261,9 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    if (withoutTrailingSlashes(window.location.pathname) === '/portal/open') setSession(null);
+    // The open page and the organisation sign-in's return start a session of their own; asking for one meanwhile could answer after it.
+    const startsOwnSession = ['/portal/open', ENTRA_SIGN_IN_CALLBACK_PATH].includes(withoutTrailingSlashes(window.location.pathname));
+    if (startsOwnSession) setSession(null);
     else void reload();
     return onSessionProblem((problem) => {
       if (problem.is('second-factor-required')) {

@@ -48,3 +48,4 @@ export const StoragePage = lazyPage(() => import(/* webpackChunkName: "storage" 
 export const SettingsPage = lazyPage(() => import(/* webpackChunkName: "settings" */ './pages/SettingsPage.tsx').then((m) => m.SettingsPage));
 export const MembersPage = lazyPage(() => import(/* webpackChunkName: "members" */ './pages/MembersPage.tsx').then((m) => m.MembersPage));
 export const TokensPage = lazyPage(() => import(/* webpackChunkName: "tokens" */ './pages/TokensPage.tsx').then((m) => m.TokensPage));
+export const EntraCallbackPage = lazyPage(() => import(/* webpackChunkName: "entra-callback" */ './pages/EntraCallbackPage.tsx').then((m) => m.EntraCallbackPage));

@@ -40,6 +40,15 @@ export function problemText(error: unknown, t: Translate, context: { maxMessages
       return t('factorInvalid');
     case 'urn:sealpost:problem:second-factor-required':
       return t('factorTitle');
+    case 'urn:sealpost:problem:organisation-sign-in-unavailable':
+      return t('entraSignInUnavailable');
+    case 'urn:sealpost:problem:organisation-sign-in-failed':
+      return t('entraSignInFailed', { detail: problem.detail ?? problem.title });
+    case 'urn:sealpost:problem:organisation-not-allowed':
+    case 'urn:sealpost:problem:not-a-member':
+      return t('entraSignInNotAllowed', { detail: problem.detail ?? problem.title });
+    case 'urn:sealpost:problem:organisation-sign-in-required':
+      return t('entraSignInRequired');
     default:
       return t('problemUnexpected', { status: problem.status || '—' });
   }

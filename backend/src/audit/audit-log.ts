@@ -76,6 +76,8 @@ export const AUDIT_ACTIONS = [
   /** An owner or operator made an API token in the console, or revoked one (details: name, hint, expiry; never the token). */
   'api_token_created',
   'api_token_revoked',
+  /** A portal sign-in was refused (details: channel, reason; the address is the one claimed). */
+  'sign_in_failed',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

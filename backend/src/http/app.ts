@@ -44,6 +44,8 @@ export interface HttpAppOptions {
     directory: TenantDirectory;
     protectionModes: ProtectionModes;
     entraAuthority: string;
+    /** Where the portal's sign-in page sends browsers (config.entra.browserAuthority); the authority when not given. */
+    entraBrowserAuthority?: string;
     publicUrl: string;
     gatewayHost: string;
     /** What the certificate and key stores know about recipients, for the per-recipient previews. */
@@ -101,11 +103,16 @@ export async function createHttpApp(options: HttpAppOptions) {
   }
   if (options.click) await app.register(clickRoutes, { db: options.db, logger: options.logger, ...options.click });
   if (options.guard) await app.register(guardRoutes, { prefix: '/api/admin/guard', ...options.guard });
+  // One validator for the add-in's access tokens and the portal's ID tokens: one cache of the issuers' keys.
+  const entraValidator = options.addin
+    ? new EntraTokenValidator({ authorityBaseUrl: options.addin.entraAuthority, addinHost: new URL(options.addin.publicUrl).host })
+    : undefined;
   if (options.portal) {
     const setup = options.addin ? { directory: options.addin.directory, gatewayHost: options.addin.gatewayHost } : undefined;
     const certificates = options.certificates && options.addin ? { store: options.certificates, memberKeys: options.memberKeys, directory: options.addin.directory } : undefined;
     const pgp = options.pgp && options.addin ? { ...options.pgp, directory: options.addin.directory } : undefined;
-    await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup, guard: options.guard, certificates, pgp });
+    const entra = entraValidator && options.addin ? { validator: entraValidator, directory: options.addin.directory } : undefined;
+    await app.register(portalRoutes, { prefix: '/api/portal', portal: options.portal, setup, guard: options.guard, certificates, pgp, entra });
   }
   if (options.addin) {
     const { directory, protectionModes, entraAuthority, publicUrl, gatewayHost } = options.addin;
@@ -115,7 +122,7 @@ export async function createHttpApp(options: HttpAppOptions) {
     const evaluationTenantId = addinTry ? () => demoTenant(directory)?.id : undefined;
     await app.register(addinSignInRoutes, { directory, entraAuthority, publicUrl, evaluationTenantId });
     if (options.portal) {
-      const validator = new EntraTokenValidator({ authorityBaseUrl: entraAuthority, addinHost: new URL(publicUrl).host });
+      const validator = entraValidator!;
       await app.register(addinRoutes, {
         prefix: '/api/addin',
         db: options.db,
@@ -132,6 +139,10 @@ export async function createHttpApp(options: HttpAppOptions) {
       await app.register(addinTryRoutes, { db: options.db, directory, signIns: addinTry.signIns, smtpTarget: addinTry.smtpTarget });
     }
   }
-  await app.register(staticPages, { addinTry: options.addin !== undefined && options.portal !== undefined && options.addinTry !== undefined });
+  const entraBrowserOrigin = options.addin ? new URL(options.addin.entraBrowserAuthority ?? options.addin.entraAuthority).origin : undefined;
+  await app.register(staticPages, {
+    addinTry: options.addin !== undefined && options.portal !== undefined && options.addinTry !== undefined,
+    connectSources: entraBrowserOrigin ? [entraBrowserOrigin] : [],
+  });
   return app;
 }

@@ -1,6 +1,6 @@
 /**
- * Validation of the Entra ID access tokens the Outlook add-in sends (MSAL nested app authentication).
- * Only RS256 is accepted, with keys published by the issuer of the token's own Entra tenant:
+ * Validation of the Entra ID access tokens the Outlook add-in sends (MSAL nested app authentication) and of
+ * the ID tokens of the portal's sign-in (entra-sign-in.ts). Only RS256 is accepted, with keys published by the issuer of the token's own Entra tenant:
  * `${authority}/${tid}/v2.0/.well-known/openid-configuration` names the JWKS, which is cached and fetched
  * again (at most once per cooldown) when a token names a key id the cache does not know, so rotated keys
  * are picked up without letting forged key ids turn into a flood of requests to the issuer.
@@ -16,7 +16,10 @@ export type EntraTokenErrorCode =
   | 'wrong_audience'
   | 'wrong_issuer'
   | 'tenant_not_allowed'
-  | 'keys_unavailable';
+  | 'keys_unavailable'
+  /** An ID token whose nonce is not the one its sign-in started with, or was used already. */
+  | 'nonce_mismatch'
+  | 'replayed';
 
 export class EntraTokenError extends Error {
   override name = 'EntraTokenError';
@@ -40,6 +43,13 @@ export interface EntraIdentity {
   scopes: string[];
   audience: string;
   expiresAt: Date;
+}
+
+/** A verified ID token of the portal's sign-in: who, and the app roles and groups Entra put in it. */
+export interface EntraIdTokenIdentity extends Omit<EntraIdentity, 'scopes'> {
+  roles: string[];
+  /** Group object ids, lower-cased. */
+  groups: string[];
 }
 
 export interface EntraValidationPolicy {
@@ -122,7 +132,68 @@ export class EntraTokenValidator {
     }
   }
 
+  /**
+   * The nonce and address an ID token claims, before anything is verified: only for finding the sign-in it
+   * belongs to, rate limits and the audit log's note of who a refused sign-in claimed to be.
+   */
+  static unverifiedSignIn(token: string): { nonce?: string; address?: string } {
+    try {
+      const { claims } = decode(token);
+      const address = [claims.preferred_username, claims.upn, claims.email].find(
+        (value): value is string => typeof value === 'string' && value.includes('@') && value.length <= 320,
+      );
+      return {
+        ...(typeof claims.nonce === 'string' ? { nonce: claims.nonce } : {}),
+        ...(address ? { address: address.trim().toLowerCase() } : {}),
+      };
+    } catch {
+      return {};
+    }
+  }
+
   async validate(token: string, policy: EntraValidationPolicy): Promise<EntraIdentity> {
+    const { claims, tenantId, exp } = await this.verified(token, policy);
+    const audience = claims.aud;
+    if (typeof audience !== 'string' || !policy.applicationIds.some((id) => audienceNames(audience, id, this.addinHost))) {
+      throw new EntraTokenError('wrong_audience', `the token is meant for "${String(audience)}", not for this add-in's application`);
+    }
+    return {
+      ...identityOf(claims, tenantId, exp),
+      scopes: typeof claims.scp === 'string' ? claims.scp.split(' ').filter(Boolean) : [],
+      audience,
+    };
+  }
+
+  /**
+   * An ID token from the portal's sign-in (OpenID Connect, authorization code with PKCE): the same keys,
+   * issuer and times as an access token; its audience is exactly the application id, it must say when it
+   * was issued, and its nonce is what the sign-in started with (`checkNonce` throws when it is not).
+   */
+  async validateIdToken(
+    token: string,
+    policy: EntraValidationPolicy & { checkNonce: (nonce: string | undefined) => Promise<void> | void },
+  ): Promise<EntraIdTokenIdentity> {
+    const { claims, tenantId, exp } = await this.verified(token, policy);
+    const audience = claims.aud;
+    if (typeof audience !== 'string' || !policy.applicationIds.some((id) => id.toLowerCase() === audience.toLowerCase())) {
+      throw new EntraTokenError('wrong_audience', `the ID token is meant for "${String(audience)}", not for this organisation's application`);
+    }
+    if (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat)) throw new EntraTokenError('malformed', 'the ID token does not say when it was issued (iat)');
+    if (claims.iat > Date.now() / 1000 + (policy.clockSkewSeconds ?? 300)) {
+      throw new EntraTokenError('not_yet_valid', `the ID token claims to be issued in the future (${new Date(claims.iat * 1000).toISOString()})`);
+    }
+    await policy.checkNonce(typeof claims.nonce === 'string' ? claims.nonce : undefined);
+    return {
+      ...identityOf(claims, tenantId, exp),
+      audience,
+      // Entra sends at most 200 groups; beyond that it names a Graph query instead (`_claim_names`), read as none.
+      roles: stringList(claims.roles),
+      groups: stringList(claims.groups).map((group) => group.toLowerCase()),
+    };
+  }
+
+  /** Signature, tenant, issuer and validity times: what every Entra token must pass. */
+  private async verified(token: string, policy: EntraValidationPolicy): Promise<{ claims: Record<string, unknown>; tenantId: string; exp: number }> {
     const { header, claims, signedPart, signature } = decode(token);
     const skew = policy.clockSkewSeconds ?? 300;
 
@@ -162,26 +233,7 @@ export class EntraTokenValidator {
       if (typeof nbf !== 'number' || !Number.isFinite(nbf)) throw new EntraTokenError('malformed', 'the token not-before (nbf) is not a number');
       if (now + skew < nbf) throw new EntraTokenError('not_yet_valid', `the token is valid only from ${new Date(nbf * 1000).toISOString()}`);
     }
-
-    const audience = claims.aud;
-    if (typeof audience !== 'string' || !policy.applicationIds.some((id) => audienceNames(audience, id, this.addinHost))) {
-      throw new EntraTokenError('wrong_audience', `the token is meant for "${String(audience)}", not for this add-in's application`);
-    }
-
-    const oid = claims.oid;
-    if (typeof oid !== 'string' || !GUID.test(oid)) throw new EntraTokenError('malformed', 'the token carries no user object id (oid)');
-    const email = [claims.preferred_username, claims.upn, claims.email].find(
-      (value): value is string => typeof value === 'string' && value.includes('@'),
-    );
-    return {
-      objectId: oid.toLowerCase(),
-      tenantId,
-      ...(email ? { email: email.trim().toLowerCase() } : {}),
-      ...(typeof claims.name === 'string' ? { name: claims.name } : {}),
-      scopes: typeof claims.scp === 'string' ? claims.scp.split(' ').filter(Boolean) : [],
-      audience,
-      expiresAt: new Date(exp * 1000),
-    };
+    return { claims, tenantId, exp };
   }
 
   private async keyFor(tenantId: string, kid: string): Promise<KeyObject> {
@@ -270,6 +322,28 @@ export class EntraTokenValidator {
       throw new EntraTokenError('keys_unavailable', `${url} did not answer with JSON`);
     }
   }
+}
+
+/** Who a verified token names: object id, tenant, address (lower-cased), name, expiry. */
+function identityOf(claims: Record<string, unknown>, tenantId: string, exp: number): Omit<EntraIdentity, 'scopes' | 'audience'> {
+  const oid = claims.oid;
+  if (typeof oid !== 'string' || !GUID.test(oid)) throw new EntraTokenError('malformed', 'the token carries no user object id (oid)');
+  const email = [claims.preferred_username, claims.upn, claims.email].find(
+    (value): value is string => typeof value === 'string' && value.includes('@'),
+  );
+  return {
+    objectId: oid.toLowerCase(),
+    tenantId,
+    ...(email ? { email: email.trim().toLowerCase() } : {}),
+    ...(typeof claims.name === 'string' ? { name: claims.name } : {}),
+    expiresAt: new Date(exp * 1000),
+  };
+}
+
+/** A claim that should be a list of short strings; anything else counts as none (at most 500 entries of 200 characters). */
+function stringList(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  return value.slice(0, 500).filter((entry): entry is string => typeof entry === 'string' && entry.length > 0 && entry.length <= 200);
 }
 
 /**

@@ -35,6 +35,8 @@ import { FlowInputError, mailFlow, type FlowRange } from '../portal/mail-flow.ts
 import type { CertificateStore } from '../certs/certificate-store.ts';
 import type { MemberKeys } from '../certs/member-keys.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
+import type { EntraTokenValidator } from './entra-tokens.ts';
+import { portalEntraSignInRoutes } from './portal-entra-sign-in-routes.ts';
 
 /** The second, browser-held secret a session is bound to. */
 export const PORTAL_BROWSER_COOKIE = 'sealpost_browser';
@@ -228,6 +230,8 @@ const settingsChangeSchema = {
     maxAttachments: integerOrNull,
     maxReplyBytes: integerOrNull,
     secondFactor: oneOfOrNull(['on-request', 'always']),
+    unlistedAsContact: { type: ['boolean', 'null'] },
+    magicLinkForAdmins: { type: ['boolean', 'null'] },
   },
 } as const;
 
@@ -241,6 +245,8 @@ export interface PortalRoutesOptions {
   certificates?: { store: CertificateStore; memberKeys?: MemberKeys; directory: TenantDirectory };
   /** When set, owners and operators manage OpenPGP under /admin/pgp-keys and /admin/member-pgp-keys. */
   pgp?: { store: PgpKeyStore; memberKeys: MemberPgpKeys; directory: TenantDirectory };
+  /** When set (and the portal has its organisation sign-in), members sign in with Entra ID under /entra-sign-in. */
+  entra?: { validator: EntraTokenValidator; directory: TenantDirectory };
 }
 
 /** Who reads, changes and simulates inbound policies, and who manages the whole tenant's quarantine. */
@@ -248,7 +254,7 @@ const POLICY_READ_ROLES: PortalRole[] = ['owner', 'operator', 'analyst', 'audito
 const POLICY_WRITE_ROLES: PortalRole[] = ['owner', 'operator'];
 const QUARANTINE_ADMIN_ROLES: PortalRole[] = ['owner', 'operator', 'analyst'];
 
-export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal, setup, guard, certificates, pgp }) => {
+export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app, { portal, setup, guard, certificates, pgp, entra }) => {
   const db = portal.db;
   await app.register(multipart, { limits: { fields: 10, fieldSize: DEFAULT_PORTAL_SETTINGS.maxReplyBytes, parts: 100 } });
 
@@ -366,6 +372,24 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
       return answerThenRun(reply, await portal.links.requestSignIn(request.body.email, request.ip));
     },
   );
+
+  if (entra && portal.entraSignIn) {
+    await app.register(portalEntraSignInRoutes, {
+      signIn: portal.entraSignIn,
+      validator: entra.validator,
+      directory: entra.directory,
+      parseCookies,
+      cookieAttributes,
+      sessionCookies: (created) => {
+        const maxAge = Math.max(60, Math.floor((created.session.expiresAt.getTime() - Date.now()) / 1000));
+        return [
+          `${PORTAL_SESSION_COOKIE}=${created.sessionToken}; ${cookieAttributes(maxAge)}`,
+          `${PORTAL_BROWSER_COOKIE}=${created.browserSecret}; ${cookieAttributes(maxAge)}`,
+        ];
+      },
+      sessionSchema,
+    });
+  }
 
   app.get(
     '/session',

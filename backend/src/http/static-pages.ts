@@ -15,19 +15,22 @@ export const distFolder = fileURLToPath(new URL('../../../dist', import.meta.url
  * inherits this policy on top of its own, and a reader may allow a message's remote images; the frame's
  * own policy keeps them blocked until then. Fluent UI injects its styles inline.
  */
-const PORTAL_CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: http: https:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "frame-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+function portalContentSecurityPolicy(connectSources: readonly string[]): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: http: https:",
+    "font-src 'self' data:",
+    // The organisation sign-in (MSAL) reads the Entra authority's metadata and redeems its code there.
+    ["connect-src 'self'", ...connectSources].join(' '),
+    "frame-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
 
 /**
  * Script files carry a hash of their content in their name (webpack's [contenthash]): a changed script
@@ -39,16 +42,18 @@ const SCRIPT = /\.js(?:\.br|\.gz)?$/;
 const CACHE_HASHED = 'public, max-age=31536000, immutable';
 const CACHE_REVALIDATE = 'no-cache';
 
-const securityHeaders = {
+const securityHeadersFor = (connectSources: readonly string[]) => ({
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
-  'content-security-policy': PORTAL_CONTENT_SECURITY_POLICY,
-};
+  'content-security-policy': portalContentSecurityPolicy(connectSources),
+});
 
 export interface StaticPagesOptions {
   /** Serve the add-in's try page (dist/addin/try/); without it those files answer 404. */
   addinTry?: boolean;
+  /** Origins the portal's scripts may call besides its own: the Entra authority of the organisation sign-in. */
+  connectSources?: readonly string[];
 }
 
 /** The try page's files, below /addin/; only the demo with the try page on serves them. */
@@ -57,6 +62,7 @@ const ADDIN_TRY_FOLDER = '/try/';
 export const staticPages: FastifyPluginAsync<StaticPagesOptions> = async (app, options) => {
   const portal = join(distFolder, 'portal');
   const addin = join(distFolder, 'addin');
+  const securityHeaders = securityHeadersFor(options.connectSources ?? []);
 
   if (existsSync(addin)) {
     await app.register(fastifyStatic, {

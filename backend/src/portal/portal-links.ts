@@ -13,8 +13,9 @@ import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { consumeLink, findLink, issueLink, takeRateToken, type LinkRow } from './magic-links.ts';
 import { buildNotificationMail, buildSignInMail } from './notification-mail.ts';
 import { spoolPortalMail, type PortalMailingDeps } from './portal-outbox.ts';
-import { problems } from './portal-problems.ts';
-import { languageFor } from './portal-settings.ts';
+import { CONSOLE_ROLES } from './entra-sign-in.ts';
+import { problems, type PortalProblemError } from './portal-problems.ts';
+import { languageFor, type PortalSettings } from './portal-settings.ts';
 import { openMeta, portalMessageHeadColumns, type PortalMessageHead } from './portal-store.ts';
 import type { SecondFactors } from './second-factor.ts';
 import { createSession, type NewSession } from './sessions.ts';
@@ -44,7 +45,7 @@ export class PortalLinks {
     clientIp: string,
   ): Promise<{ created: NewSession; view: PortalSession; threadId: string; messageId?: string; purpose: string }> {
     const { db } = this.options;
-    return db.transaction(async (tx) => {
+    const opened = await db.transaction(async (tx) => {
       const link = await consumeLink(tx, token);
       if (!link) throw problems.linkUnusable();
       // From here on the transaction works for the link's tenant only.
@@ -55,6 +56,18 @@ export class PortalLinks {
       if (link.purpose === 'sign-in') {
         const [member] = await tx.select().from(members).where(and(eq(members.tenantId, link.tenantId), eq(members.email, link.address)));
         role = (member?.role as PortalRole | undefined) ?? 'contact';
+        const refusal = this.signInRefusal(link.tenantId, member !== undefined, role, settings);
+        if (refusal) {
+          await appendAudit(tx, this.options.vault.auditKeys, {
+            tenantId: link.tenantId,
+            action: 'sign_in_failed',
+            actorAddress: link.address,
+            clientIp,
+            details: { channel: 'magic-link', reason: refusal.problem.type.replace('urn:sealpost:problem:', ''), role },
+          });
+          // The link is used up and the refusal recorded; the reader is told what to do instead.
+          return { refusal };
+        }
         const [latest] = await tx
           .select({ id: portalThreads.id })
           .from(portalThreads)
@@ -92,6 +105,20 @@ export class PortalLinks {
       const view = this.options.tenants.describeSession(created.session, settings);
       return { created, view, threadId, messageId: link.portalMessageId ?? undefined, purpose: link.purpose };
     });
+    if ('refusal' in opened) throw opened.refusal;
+    return opened;
+  }
+
+  /**
+   * Whether a sign-in link may sign this address in: a member with a console role only if the tenant still lets
+   * admins use links (always, when it has no Entra ID sign-in to offer instead); an address that is no member
+   * only if the tenant lets such addresses in as Contact.
+   */
+  private signInRefusal(tenantId: string, isMember: boolean, role: PortalRole, settings: PortalSettings): PortalProblemError | undefined {
+    if (!isMember) return settings.unlistedAsContact ? undefined : problems.notAMember('Only members of the organisation sign in here. Ask your administrator to add you.');
+    const entra = this.options.directory.tenantById(tenantId)?.entra !== undefined;
+    if (CONSOLE_ROLES.includes(role) && !settings.magicLinkForAdmins && entra) return problems.organisationSignInRequired();
+    return undefined;
   }
 
   /**

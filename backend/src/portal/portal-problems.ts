@@ -59,6 +59,29 @@ export const problems = {
       'Confirm it is you',
       'This message asks for your second factor: a code from your authenticator app, a passkey or a recovery code.',
     ),
+  organisationSignInUnavailable: (domain: string) =>
+    new PortalProblemError(
+      'organisation-sign-in-unavailable',
+      403,
+      'No organisation sign-in for this address',
+      `The organisation of ${domain} does not sign in to Sealpost with Entra ID. Ask for a sign-in link by e-mail instead, or ask your administrator to set up Entra ID sign-in.`,
+    ),
+  /** The ID token was refused; `reason` names the check (the token validator's code), `detail` says it in words. */
+  organisationSignInFailed: (reason: string, detail: string) => {
+    const refused = new PortalProblemError('organisation-sign-in-failed', 401, 'The organisation sign-in could not be confirmed', `${detail}. Please sign in again.`);
+    refused.problem.reason = reason;
+    return refused;
+  },
+  organisationNotAllowed: (detail: string) =>
+    new PortalProblemError('organisation-not-allowed', 403, 'Your organisation is not connected to Sealpost', `${detail}. Sign in with an account of your organisation's own Entra ID.`),
+  notAMember: (detail: string) => new PortalProblemError('not-a-member', 403, 'This account may not sign in here', detail),
+  organisationSignInRequired: () =>
+    new PortalProblemError(
+      'organisation-sign-in-required',
+      403,
+      'Please use your organisation sign-in',
+      'Your organisation lets members with a console role in only with their organisation account. On the start page, choose "Sign in with your organisation account (Microsoft)".',
+    ),
   secondFactorInvalid: (detail = 'The code did not match. Check the time on your device and try the newest code.') =>
     new PortalProblemError('second-factor-invalid', 400, 'That did not match', detail),
 };

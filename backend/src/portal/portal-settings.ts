@@ -28,6 +28,8 @@ export const DEFAULT_PORTAL_SETTINGS: PortalSettings = {
   maxAttachments: 10,
   maxReplyBytes: 25 * 1024 * 1024,
   secondFactor: 'on-request',
+  unlistedAsContact: true,
+  magicLinkForAdmins: true,
 };
 
 /** A change to the settings: `null` (or undefined) removes the tenant's own value, so the product default applies again. */

@@ -15,6 +15,7 @@ import { RecipientCopies } from './recipient-copies.ts';
 import { SecondFactors } from './second-factor.ts';
 import { SentCopies } from './sent-copies.ts';
 import { TenantPortal } from './tenant-portal.ts';
+import { PortalEntraSignIn } from './entra-sign-in.ts';
 
 export interface PortalOptions {
   db: Database;
@@ -33,6 +34,8 @@ export interface PortalOptions {
   auditCheckpoints?: CheckpointSource;
   /** Bounds on opening stored messages (see Config.portalReading); defaults suit tests and small hosts. */
   reading?: { openConcurrency: number; openQueue: number; cacheBytes: number; cacheTtlMs: number };
+  /** The organisation sign-in with Entra ID: the key its nonces are signed with and where browsers sign in. */
+  entra?: { nonceKey: Uint8Array; browserAuthority: string };
 }
 
 export interface Portal {
@@ -53,6 +56,8 @@ export interface Portal {
   sent: SentCopies;
   /** Recipients' second factors: authenticator apps, passkeys, recovery codes. */
   factors: SecondFactors;
+  /** Members' and admins' sign-in with their organisation's Entra ID account (without `entra` options: none). */
+  entraSignIn?: PortalEntraSignIn;
 }
 
 export function createPortal(options: PortalOptions): Portal {
@@ -77,5 +82,6 @@ export function createPortal(options: PortalOptions): Portal {
     replies: new PortalReplies({ db, vault, tenants, hostname, onSpooled }),
     sent: new SentCopies({ db, vault, tenants }),
     factors,
+    ...(options.entra ? { entraSignIn: new PortalEntraSignIn({ db, vault, directory, tenants, ...options.entra }) } : {}),
   };
 }

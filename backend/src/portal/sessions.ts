@@ -42,6 +42,8 @@ export async function createSession(
     ttlMinutes: number;
     linkId?: string;
     factorRequired?: boolean;
+    /** How the session began: a mailed link (the default) or the organisation's Entra ID sign-in. */
+    signInMethod?: 'link' | 'entra';
   },
 ): Promise<NewSession> {
   const sessionToken = newSecret();
@@ -61,6 +63,7 @@ export async function createSession(
       bindToIp: input.bindToIp,
       linkId: input.linkId ?? null,
       factorRequired: input.factorRequired ?? false,
+      signInMethod: input.signInMethod ?? 'link',
       expiresAt,
     })
     .returning({ id: portalSessions.id });

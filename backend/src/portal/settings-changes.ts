@@ -50,6 +50,8 @@ const FIELDS: Record<string, FieldSpec> = {
   maxAttachments: { kind: 'integer', min: 0, max: 100 },
   maxReplyBytes: { kind: 'integer', min: 0, max: MAX_BYTES },
   secondFactor: { kind: 'one-of', values: ['on-request', 'always'] },
+  unlistedAsContact: { kind: 'boolean' },
+  magicLinkForAdmins: { kind: 'boolean' },
 };
 
 export const SETTINGS_FIELDS = [...Object.keys(FIELDS), 'notificationTemplates', 'memberQuotaBytes', 'digestTemplate'] as const;
@@ -102,6 +104,7 @@ export function applySettingsChange(
   stored: Stored,
   change: Record<string, unknown>,
   tenantDomains: readonly string[],
+  tenant: { entraSignIn: boolean } = { entraSignIn: false },
 ): { ok: true; stored: Stored } | { ok: false; errors: PortalFieldError[] } {
   const errors: PortalFieldError[] = [];
   const next: Stored = { ...stored };
@@ -144,6 +147,16 @@ export function applySettingsChange(
     // Said of the field that changed; when both did, of the upper bound.
     if (upper in change) errors.push(error(upper, 'at-least', `must be at least ${lower} (${low})`, `${lower} (${low})`));
     else errors.push(error(lower, 'at-most', `must be at most ${upper} (${high})`, `${upper} (${high})`));
+  }
+  // Without the organisation sign-in, members with a console role would have no way in at all.
+  if (change.magicLinkForAdmins === false && !tenant.entraSignIn && !errors.some((e) => e.field === 'magicLinkForAdmins')) {
+    errors.push(
+      error(
+        'magicLinkForAdmins',
+        'needs-organisation-sign-in',
+        'can only be turned off when the organisation signs in with Entra ID (entra in the tenant file); otherwise admins could not sign in at all',
+      ),
+    );
   }
   return errors.length ? { ok: false, errors } : { ok: true, stored: next };
 }
@@ -304,11 +317,12 @@ export async function changePortalSettings(
   actor: SettingsActor,
   tenantDomains: readonly string[],
   change: Record<string, unknown>,
+  tenant: { entraSignIn: boolean } = { entraSignIn: false },
 ): Promise<{ ok: true; settings: PortalSettings } | { ok: false; errors: PortalFieldError[] }> {
   return withTenants(db, actor.tenantId, async (tx) => {
     const [row] = await tx.select().from(portalTenantSettings).where(eq(portalTenantSettings.tenantId, actor.tenantId)).for('update');
     const stored = (row?.settings ?? {}) as Stored;
-    const result = applySettingsChange(stored, change, tenantDomains);
+    const result = applySettingsChange(stored, change, tenantDomains, tenant);
     if (!result.ok) return result;
     const changes = describeChanges(stored, result.stored);
     if (changes.length) {

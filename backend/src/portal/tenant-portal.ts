@@ -66,8 +66,8 @@ export class TenantPortal {
 
   /** Checks, applies and audits a change of the tenant's settings (settings-changes.ts). */
   changeSettings(actor: SettingsActor, change: Record<string, unknown>): ReturnType<typeof changePortalSettings> {
-    const domains = this.options.directory.tenantById(actor.tenantId)?.domains ?? [];
-    return changePortalSettings(this.options.db, this.options.vault.auditKeys, actor, domains, change);
+    const tenant = this.options.directory.tenantById(actor.tenantId);
+    return changePortalSettings(this.options.db, this.options.vault.auditKeys, actor, tenant?.domains ?? [], change, { entraSignIn: tenant?.entra !== undefined });
   }
 
   async limitsFor(tenantId: string): Promise<PortalLimits> {

@@ -15,6 +15,21 @@ import { DEFAULT_SUBJECT_TRIGGERS } from '../../../common/src/headers.ts';
 import { apiTokenHint, generateApiToken, hashApiToken } from './secrets.ts';
 import { brandingKey, type TenantBranding } from './branding.ts';
 import { encryptionPolicy, type EncryptionPolicy } from './encryption-policy.ts';
+import type { PortalRole } from '../../../common/src/portal-api.ts';
+
+/** Portal roles from Entra ID claims: app role values (`roles`) and group object ids (`groups`), each to a role. */
+export interface EntraPortalSignIn {
+  appRoles?: Record<string, PortalRole>;
+  groups?: Record<string, PortalRole>;
+}
+
+// The tenant file's `entra.portalSignIn`, kept in the tenants' settings column next to `entra` (a JSON column:
+// no migration); declared here, beside the only code that writes and reads it.
+declare module '../db/schema.ts' {
+  interface TenantSettings {
+    entraPortalSignIn?: EntraPortalSignIn;
+  }
+}
 
 export interface TenantInfo {
   id: string;
@@ -23,7 +38,8 @@ export interface TenantInfo {
   mailServer?: string;
   subjectTriggers: readonly string[];
   smartAlert: SmartAlertRule;
-  entra?: { applicationId: string; tenantIds: string[] };
+  /** Entra ID sign-in (add-in and portal); `portalSignIn` maps app roles and groups to portal roles. */
+  entra?: { applicationId: string; tenantIds: string[]; portalSignIn: EntraPortalSignIn };
   /** Members by address, with the name mail shows for them when the tenant file gives one. */
   members: Array<{ email: string; name?: string; role: string }>;
   /** What recipients see; empty for Sealpost's own look. */
@@ -125,7 +141,7 @@ export class TenantDirectory {
         mailServer: row.mailServer ?? undefined,
         subjectTriggers: row.settings.subjectTriggers ?? DEFAULT_SUBJECT_TRIGGERS,
         smartAlert: row.settings.smartAlert ?? DEFAULT_SMART_ALERT,
-        entra: row.settings.entra,
+        entra: row.settings.entra ? { ...row.settings.entra, portalSignIn: row.settings.entraPortalSignIn ?? {} } : undefined,
         members: [],
         branding: row.settings.branding ?? {},
         brandingKey: brandingKey(row.id),
@@ -261,7 +277,8 @@ export async function applyTenantDefinitions(db: Database, definitions: TenantDe
       const settings = {
         ...(definition.subjectTriggers ? { subjectTriggers: definition.subjectTriggers } : {}),
         ...(definition.smartAlert ? { smartAlert: definition.smartAlert } : {}),
-        ...(definition.entra ? { entra: definition.entra } : {}),
+        ...(definition.entra ? { entra: { applicationId: definition.entra.applicationId, tenantIds: definition.entra.tenantIds } } : {}),
+        ...(definition.entra?.portalSignIn ? { entraPortalSignIn: definition.entra.portalSignIn } : {}),
         ...(definition.branding ? { branding: definition.branding } : {}),
         ...(definition.smime ? { smime: definition.smime } : {}),
         ...(definition.pgp ? { pgp: definition.pgp } : {}),

@@ -82,6 +82,8 @@ interface Draft {
   session: string;
   bindSessionToIp: boolean;
   secondFactor: 'on-request' | 'always';
+  unlistedAsContact: boolean;
+  magicLinkForAdmins: boolean;
   digestInterval: DigestInterval;
   digestLanguage: '' | PortalLanguage;
   digestTemplate: string;
@@ -127,6 +129,8 @@ function draftOf(settings: PortalSettingsView): Draft {
     session: String(settings.sessionTtlMinutes),
     bindSessionToIp: settings.bindSessionToIp,
     secondFactor: settings.secondFactor,
+    unlistedAsContact: settings.unlistedAsContact,
+    magicLinkForAdmins: settings.magicLinkForAdmins,
     digestInterval: settings.digestInterval,
     digestLanguage: settings.digestLanguage ?? '',
     digestTemplate: settings.digestTemplate ?? '',
@@ -202,6 +206,8 @@ function changeOf(draft: Draft, loaded: PortalSettingsView, t: Translate): { cha
   required('sessionTtlMinutes', whole(draft.session));
   set('bindSessionToIp', draft.bindSessionToIp);
   set('secondFactor', draft.secondFactor);
+  set('unlistedAsContact', draft.unlistedAsContact);
+  set('magicLinkForAdmins', draft.magicLinkForAdmins);
   set('digestInterval', draft.digestInterval);
   set('digestLanguage', draft.digestLanguage || null);
   set('digestTemplate', draft.digestTemplate.trim() ? draft.digestTemplate : null);
@@ -650,6 +656,29 @@ export function SettingsPage() {
               <Radio value="always" label={t('settingsFactorAlways')} />
             </RadioGroup>
           </Field>
+        </Section>
+
+        <Section id={`${ids}-sign-in`} title={t('settingsSignIn')}>
+          <div data-field="unlistedAsContact">
+            <Field validationMessage={errorOf('unlistedAsContact')} hint={t('settingsUnlistedAsContactHint')}>
+              <Switch
+                label={t('settingsUnlistedAsContact')}
+                checked={draft.unlistedAsContact}
+                disabled={readOnly}
+                onChange={(_, data) => update({ unlistedAsContact: data.checked })}
+              />
+            </Field>
+          </div>
+          <div data-field="magicLinkForAdmins">
+            <Field validationMessage={errorOf('magicLinkForAdmins')} hint={t('settingsMagicLinkForAdminsHint')}>
+              <Switch
+                label={t('settingsMagicLinkForAdmins')}
+                checked={draft.magicLinkForAdmins}
+                disabled={readOnly}
+                onChange={(_, data) => update({ magicLinkForAdmins: data.checked })}
+              />
+            </Field>
+          </div>
         </Section>
 
         <Section id={`${ids}-notifications`} title={t('settingsNotifications')}>

@@ -21,7 +21,7 @@ export function StartPage() {
   const styles = usePageStyles();
   const { session } = useSession();
   const [email, setEmail] = useState('');
-  const [state, setState] = useState<{ kind: 'idle' | 'sending' | 'sent' } | { kind: 'failed'; message: string }>({ kind: 'idle' });
+  const [state, setState] = useState<{ kind: 'idle' | 'sending' | 'sent' | 'redirecting' } | { kind: 'failed'; message: string }>({ kind: 'idle' });
 
   useEffect(() => {
     if (session) navigate('/portal/threads', { replace: true });
@@ -40,6 +40,22 @@ export function StartPage() {
     }
   };
 
+  const signInWithOrganisation = async () => {
+    const address = email.trim();
+    if (!address) {
+      setState({ kind: 'failed', message: t('entraSignInNeedsAddress') });
+      return;
+    }
+    setState({ kind: 'redirecting' });
+    try {
+      // Only this button loads MSAL (its own script file): nothing else on the page needs it.
+      const { startEntraSignIn } = await import(/* webpackChunkName: "entra-sign-in" */ '../entra-sign-in.ts');
+      await startEntraSignIn(address);
+    } catch (error) {
+      setState({ kind: 'failed', message: problemText(error, t) });
+    }
+  };
+
   return (
     <div className={styles.stack}>
       <PageTitle>{t('startTitle')}</PageTitle>
@@ -53,9 +69,14 @@ export function StartPage() {
           <Field label={t('emailLabel')} required className={own.field}>
             <Input type="email" autoComplete="email" value={email} onChange={(_, data) => setEmail(data.value)} />
           </Field>
-          <Button type="submit" appearance="primary" disabled={state.kind === 'sending' || !email.trim()}>
+          <Button type="submit" appearance="primary" disabled={state.kind === 'sending' || state.kind === 'redirecting' || !email.trim()}>
             {t('signInButton')}
           </Button>
+          <Body1 as="p">{t('orSeparator')}</Body1>
+          <Button type="button" appearance="secondary" disabled={state.kind === 'redirecting'} onClick={() => void signInWithOrganisation()}>
+            {t('entraSignInButton')}
+          </Button>
+          <Body1 as="p">{t('entraSignInHint')}</Body1>
         </form>
         {state.kind === 'sent' && <Notice intent="success">{t('signInSent')}</Notice>}
         {state.kind === 'failed' && <Notice intent="error">{state.message}</Notice>}
