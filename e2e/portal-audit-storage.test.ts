@@ -16,6 +16,7 @@ import { MailPeer } from '../backend/test/support/mail-peer.ts';
 import { SmtpConversation } from '../backend/test/support/smtp-conversation.ts';
 import { acmeTenant, startBrowserGateway } from '../backend/test/support/test-gateway.ts';
 import { translations } from '../portal/src/i18n.tsx';
+import '../portal/src/console-i18n.ts';
 import { actionLabel } from '../portal/src/pages/audit-actions.ts';
 import { checkWidths } from './support/accessibility.ts';
 import { requireBuiltPortal } from './support/built-portal.ts';

@@ -10,11 +10,12 @@ import { ApiProblem, api, onSessionProblem, setCsrfToken } from './api.ts';
 import { I18nContext, browserLanguage, makeI18n, storeLanguage, storedLanguage, useI18n } from './i18n.tsx';
 import { followInApp, navigate, useLocation } from './router.ts';
 import { SessionContext, canReadPolicies, fetchSession, useSession } from './session.tsx';
-import { ConsoleNav, consoleLinksFor, isConsolePath } from './console-nav.tsx';
+import { consoleLinksFor, isConsolePath } from './console-nav.tsx';
 import { useBrandTheme, useLinkBranding } from './branding.tsx';
 import { OpenPage } from './pages/OpenPage.tsx';
 import {
   AuditPage,
+  ConsoleNav,
   CertificatesPage,
   EntraCallbackPage,
   InboxPage,
@@ -218,7 +219,9 @@ function Main({ styles, session, children }: { styles: ReturnType<typeof useStyl
     <main id="content" className={mergeClasses(styles.main, consolePage ? styles.consoleMain : undefined)} tabIndex={-1}>
       {consolePage ? (
         <div className={styles.console}>
-          <ConsoleNav role={session.role} />
+          <Suspense fallback={null}>
+            <ConsoleNav role={session.role} />
+          </Suspense>
           <div>{children}</div>
         </div>
       ) : (

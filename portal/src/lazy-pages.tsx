@@ -49,3 +49,5 @@ export const SettingsPage = lazyPage(() => import(/* webpackChunkName: "settings
 export const MembersPage = lazyPage(() => import(/* webpackChunkName: "members" */ './pages/MembersPage.tsx').then((m) => m.MembersPage));
 export const TokensPage = lazyPage(() => import(/* webpackChunkName: "tokens" */ './pages/TokensPage.tsx').then((m) => m.TokensPage));
 export const EntraCallbackPage = lazyPage(() => import(/* webpackChunkName: "entra-callback" */ './pages/EntraCallbackPage.tsx').then((m) => m.EntraCallbackPage));
+/** The admin console's navigation beside its pages. */
+export const ConsoleNav = lazyPage(() => import(/* webpackChunkName: "console-nav" */ './ConsoleNav.tsx').then((m) => m.ConsoleNav));

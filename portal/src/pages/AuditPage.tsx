@@ -3,6 +3,8 @@
  * A filter (action, actor, subject, time range), pages cut by entry number (older and newer), the filtered
  * entries as a CSV or JSON download, and a check of the hash chain that says where it breaks, if anywhere.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { Button, Field, Input, Select, Spinner, makeStyles, tokens } from '@fluentui/react-components';
 import {

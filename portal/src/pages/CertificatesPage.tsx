@@ -4,6 +4,8 @@
  * keys (list, issue one from the tenant's CA, download the CA certificate for partners), through
  * /api/portal/admin/certificates and /api/portal/admin/member-keys. Every change is audited by the server.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import {
   Button,

@@ -5,6 +5,8 @@
  * nobody changes their own role, the last owner stays) and says why it refuses; members of the tenant
  * file are shown read-only, as the server refuses to change them. Every change is audited by the server.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import {
   Button,

@@ -4,6 +4,8 @@
  * page at a time; open one to see its timeline (every stage, finding and delivery attempt) and its
  * deliveries. Reads GET /api/portal/admin/messages (backend/src/http/message-trace-routes.ts).
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useEffect, useState, type FormEvent } from 'react';
 import { Button, Field, Input, Select, Spinner, Subtitle1, makeStyles, tokens } from '@fluentui/react-components';
 import type { MessageHit, MessageTimeline as Timeline } from '../../../common/src/portal-api.ts';

@@ -4,6 +4,8 @@
  * became of it; what MailGuard stopped; the portal's messages sent and opened) with the totals above and
  * the numbers in a table below for those who read rather than look. GET /api/portal/admin/overview.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useEffect, useMemo, useState } from 'react';
 import { Spinner, Subtitle1, ToggleButton, makeStyles, tokens } from '@fluentui/react-components';
 import { LineChart, ResponsiveContainer, type LineChartPoints } from '@fluentui/react-charts';

@@ -4,6 +4,8 @@
  * download the public key), through /api/portal/admin/pgp-keys and /api/portal/admin/member-pgp-keys.
  * Every change is audited by the server.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { Button, Field, Input, Spinner, Subtitle1, makeStyles, tokens } from '@fluentui/react-components';
 import { api } from '../api.ts';

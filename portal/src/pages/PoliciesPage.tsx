@@ -5,6 +5,8 @@
  * schema, so the server's field errors name the same paths an admin writes — delete them, and try an edited
  * policy on the last days of stored mail before saving it. Policies from the tenant file are read-only here.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useCallback, useEffect, useId, useState } from 'react';
 import {
   Body1,

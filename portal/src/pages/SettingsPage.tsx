@@ -6,6 +6,8 @@
  * set keeps following the product's default. The server names each wrong field; its message is shown next
  * to that field. Every change is audited by the server.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useCallback, useEffect, useId, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import {
   Button,

@@ -3,6 +3,8 @@
  * the add-in's Entra registration and manifest, the PowerShell script and the DNS records for the
  * gateway's addresses (GET /api/portal/admin/setup/*), a test message, and publishing MX last.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import {
   Body1,

@@ -3,6 +3,8 @@
  * from /api/portal/admin/storage. The whole organisation, each member against their quota, and the
  * threads that hold the most. Quotas are changed in the portal settings, not here.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useEffect, useState } from 'react';
 import { ProgressBar, Spinner, Subtitle1, makeStyles, tokens } from '@fluentui/react-components';
 import type { StorageOverview } from '../../../common/src/portal-api.ts';

@@ -4,6 +4,8 @@
  * make a token (shown once, in a dialog that closes only with "I have copied it") and revoke one after
  * confirming. Tokens of the tenant file are read-only here, as the server refuses to revoke them.
  */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import {
   Button,

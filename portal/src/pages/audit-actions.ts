@@ -1,4 +1,6 @@
 /** Audit actions in words: the backend names them (sent, pdf_password_issued), the translation table says them. */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import { translations, type MessageKey, type Translate } from '../i18n.tsx';
 
 /** The action as a person reads it, in the page's language; an action this portal has no words for yet shows as it is. */

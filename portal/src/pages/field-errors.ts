@@ -1,4 +1,6 @@
 /** The console's field errors (common/src/portal-api.ts) in the reader's language, by field. */
+// The console's strings, which this page shows, come with it.
+import '../console-i18n.ts';
 import type { PortalFieldError } from '../../../common/src/portal-api.ts';
 import { ApiProblem } from '../api.ts';
 import { translations, type MessageKey, type Translate } from '../i18n.tsx';
