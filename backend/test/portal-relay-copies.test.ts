@@ -201,6 +201,50 @@ describe('relay mode: colleagues keep a portal copy of the conversation', () => 
     assert.deepEqual(colleagueView.messages.map((m: { id: string }) => m.id), [colleagueCopy.id, toClient.id], 'the message once (their copy), and their own reply');
   });
 
+  test('to two outsiders, the colleague keeps a copy in each conversation and follows both; revisiting stores nothing twice', async () => {
+    const second = 'partner@example.org';
+    const raw = await new MailComposer({
+      from: 'Alice Lawyer <alice@acme.test>',
+      to: [CLIENT, second],
+      cc: COLLEAGUE,
+      subject: 'Joint venture terms',
+      text: 'Both of you, please review.',
+      headers: { 'X-Sealpost-Encrypt': 'portal' },
+    })
+      .compile()
+      .build();
+    const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.1' });
+    await smtp.command('EHLO exchange.acme.test');
+    const result = await smtp.sendMessage('alice@acme.test', [CLIENT, second, COLLEAGUE], raw);
+    await smtp.quit();
+    assert.equal(result.final?.code, 250, result.final?.text);
+    const id = result.final!.text.split('queued as ')[1]!;
+    const rows = await waitFor('two outsiders and two colleague copies', async () => {
+      const found = await db().select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id));
+      return found.length === 4 ? found : undefined;
+    });
+    const outsiders = rows.filter((r) => r.deliveryMode === 'portal_secure');
+    const internal = rows.filter((r) => r.toAddress === COLLEAGUE);
+    assert.deepEqual(outsiders.map((r) => r.toAddress).sort(), [CLIENT, second].sort());
+    assert.notEqual(outsiders[0]!.threadId, outsiders[1]!.threadId, 'each outsider has a conversation of their own');
+    assert.deepEqual(internal.map((r) => r.threadId).sort(), outsiders.map((r) => r.threadId).sort(), "a colleague's copy in each of them");
+    const trace = await readTrace(db(), id);
+    assert.equal(trace.filter((t) => t.step === 'portal_copy' && t.detail.recipient === COLLEAGUE && t.detail.outcome === 'stored').length, 2);
+
+    const colleague = await signIn(COLLEAGUE);
+    const threads = (await colleague.request('GET', '/api/portal/threads')).json().threads as Array<{ id: string; counterpart: string }>;
+    for (const outsider of outsiders) {
+      const thread = threads.find((t) => t.id === outsider.threadId);
+      assert.equal(thread?.counterpart, outsider.toAddress, `the colleague follows the conversation with ${outsider.toAddress}`);
+    }
+
+    for (const copy of internal) {
+      const again = await gateway.portal.copies.storeInternalCopies({ messageId: id, tenantId: copy.tenantId, raw, threadId: copy.threadId, recipients: [COLLEAGUE] });
+      assert.deepEqual(again.map((o) => o.outcome), ['kept']);
+    }
+    assert.equal((await db().select().from(portalMessages).where(and(eq(portalMessages.sourceMessageId, id), eq(portalMessages.toAddress, COLLEAGUE)))).length, 2);
+  });
+
   test('a resumed message keeps one copy per colleague, and a conversation the colleague was not copied on stays closed to them', async () => {
     const id = await sendToClientAndColleague('Second matter');
     const [internal] = await waitFor('the copy', async () => {

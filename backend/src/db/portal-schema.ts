@@ -97,8 +97,10 @@ export const portalMessages = pgTable(
     deletedByRecipientAt: at('deleted_by_recipient_at'),
   },
   (t) => [
-    uniqueIndex('portal_messages_source_recipient_idx')
-      .on(t.sourceMessageId, t.toAddress)
+    // One copy per message, addressee and conversation: a colleague copied on a message to several outsiders
+    // keeps one in each outsider's thread (relay mode), everyone else has one thread per message anyway.
+    uniqueIndex('portal_messages_source_recipient_thread_idx')
+      .on(t.sourceMessageId, t.toAddress, t.threadId)
       .where(sql`${t.sourceMessageId} is not null`),
     index('portal_messages_thread_idx').on(t.threadId, t.sentAt),
     index('portal_messages_message_id_idx').on(t.tenantId, t.messageIdHeader),

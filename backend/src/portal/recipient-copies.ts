@@ -369,8 +369,8 @@ export class RecipientCopies {
    * thread of the external recipient's copy, with that copy's sender, Message-ID, sending time and expiry.
    * Only its addressee sees it (visibility.ts); it takes no slot of the thread's conversation, gets no link
    * or notification, and counts against the sender's storage like every copy. One that does not fit the
-   * quota is not kept: the colleague has the mail, and the portal must not refuse it for that. Idempotent
-   * per (message, colleague).
+   * quota is not kept: the colleague has the mail, and the portal must not refuse it for that. Called once
+   * per conversation when the message went to several outsiders; idempotent per (message, colleague, thread).
    */
   async storeInternalCopies(request: InternalCopiesRequest): Promise<InternalCopyOutcome[]> {
     const { db, vault, directory } = this.options;
@@ -400,7 +400,7 @@ export class RecipientCopies {
       const kept = await tx
         .select({ id: portalMessages.id, toAddress: portalMessages.toAddress })
         .from(portalMessages)
-        .where(and(eq(portalMessages.sourceMessageId, request.messageId), inArray(portalMessages.toAddress, recipients)));
+        .where(and(eq(portalMessages.sourceMessageId, request.messageId), eq(portalMessages.threadId, request.threadId), inArray(portalMessages.toAddress, recipients)));
       const keptBy = new Map(kept.map((row) => [row.toAddress, row.id]));
       const settings = await this.options.tenants.settings(tenant.id, tx);
       const member = external.fromAddress;

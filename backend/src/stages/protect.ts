@@ -10,7 +10,7 @@
  * Relay mode: when the portal stored the message for an external recipient and the message also went to
  * colleagues (delivered to them as mail), the portal keeps a copy for each colleague in that recipient's
  * thread, so a colleague reading the portal sees the whole conversation. With several external recipients,
- * the first one's thread (in the order of the recipients) is the one they follow.
+ * each has their own conversation, and each colleague keeps a copy in every one of them.
  */
 import { isSealpostHeader, matchSubjectTrigger } from '../../../common/src/headers.ts';
 import { headerValue, rewriteHeaders } from '../mail/header-block.ts';
@@ -97,18 +97,23 @@ async function keepInternalCopies(context: MessageContext, storage: InternalCopy
   const routes = context.results.routes ?? [];
   const colleagues = routes.filter((r) => r.route === 'tenant-mail-server').map((r) => r.recipient);
   if (colleagues.length === 0) return;
-  const conversation = routes
-    .map((r) => context.results.protected?.[r.recipient])
-    .find((p) => p?.outcome === 'handled' && p.detail.deliveryMode === 'portal_secure' && typeof p.detail.threadId === 'string');
-  if (conversation?.outcome !== 'handled') return;
-  const threadId = conversation.detail.threadId as string;
-  const outcomes = await storage.storeInternalCopies({ messageId: context.id, tenantId: context.tenantId, raw: cleaned(), threadId, recipients: colleagues });
-  for (const outcome of outcomes.filter((o) => o.outcome !== 'kept')) {
-    context.trace.push({
-      messageId: context.id,
-      tenantId: context.tenantId,
-      step: 'portal_copy',
-      detail: { recipient: outcome.recipient, deliveryMode: 'relay', threadId, outcome: outcome.outcome, portalMessageId: outcome.portalMessageId, reason: outcome.reason },
-    });
+  // Each outsider's copy is its own conversation (thread); a colleague follows every one of them.
+  const threadIds = new Set<string>();
+  for (const route of routes) {
+    const protectedAs = context.results.protected?.[route.recipient];
+    if (protectedAs?.outcome === 'handled' && protectedAs.detail.deliveryMode === 'portal_secure' && typeof protectedAs.detail.threadId === 'string') {
+      threadIds.add(protectedAs.detail.threadId);
+    }
+  }
+  for (const threadId of threadIds) {
+    const outcomes = await storage.storeInternalCopies({ messageId: context.id, tenantId: context.tenantId, raw: cleaned(), threadId, recipients: colleagues });
+    for (const outcome of outcomes.filter((o) => o.outcome !== 'kept')) {
+      context.trace.push({
+        messageId: context.id,
+        tenantId: context.tenantId,
+        step: 'portal_copy',
+        detail: { recipient: outcome.recipient, deliveryMode: 'relay', threadId, outcome: outcome.outcome, portalMessageId: outcome.portalMessageId, reason: outcome.reason },
+      });
+    }
   }
 }

@@ -1,0 +1,2 @@
+DROP INDEX "portal_messages_source_recipient_idx";--> statement-breakpoint
+CREATE UNIQUE INDEX "portal_messages_source_recipient_thread_idx" ON "portal_messages" USING btree ("source_message_id","to_address","thread_id") WHERE "portal_messages"."source_message_id" is not null;
