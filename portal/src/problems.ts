@@ -2,6 +2,9 @@
 import { ApiProblem } from './api.ts';
 import type { Translate } from './i18n.tsx';
 
+/** The reasons an organisation sign-in is refused that the portal explains in the reader's language. */
+const ENTRA_REASONS = ['bad_signature', 'wrong_audience', 'wrong_issuer', 'expired', 'not_yet_valid', 'malformed', 'nonce_mismatch', 'replayed'] as const;
+
 export function problemText(error: unknown, t: Translate, context: { maxMessages?: number } = {}): string {
   if (!(error instanceof ApiProblem)) return t('problemUnexpected', { status: '—' });
   const { problem } = error;
@@ -42,11 +45,14 @@ export function problemText(error: unknown, t: Translate, context: { maxMessages
       return t('factorTitle');
     case 'urn:sealpost:problem:organisation-sign-in-unavailable':
       return t('entraSignInUnavailable');
-    case 'urn:sealpost:problem:organisation-sign-in-failed':
-      return t('entraSignInFailed', { detail: problem.detail ?? problem.title });
+    case 'urn:sealpost:problem:organisation-sign-in-failed': {
+      const reason = ENTRA_REASONS.find((known) => known === problem.reason);
+      return t('entraSignInFailed', { detail: reason ? t(`entraReason_${reason}`) : (problem.detail ?? problem.title) });
+    }
     case 'urn:sealpost:problem:organisation-not-allowed':
+      return t('entraNotAllowedTenant');
     case 'urn:sealpost:problem:not-a-member':
-      return t('entraSignInNotAllowed', { detail: problem.detail ?? problem.title });
+      return t('entraNotAMember');
     case 'urn:sealpost:problem:organisation-sign-in-required':
       return t('entraSignInRequired');
     default:
