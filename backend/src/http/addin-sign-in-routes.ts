@@ -8,6 +8,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ADDIN_SIGN_IN_PATH, ADDIN_TRY_SIGN_IN_PATH, type AddinSignInConfig } from '../../../common/src/addin-api.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { sendProblem } from './problem-details.ts';
+import { signInAddressQuery } from './shared-schemas.ts';
 
 export interface AddinSignInRoutesOptions {
   directory: TenantDirectory;
@@ -27,11 +28,7 @@ export const addinSignInRoutes: FastifyPluginAsync<AddinSignInRoutesOptions> = a
     ADDIN_SIGN_IN_PATH,
     {
       schema: {
-        querystring: {
-          type: 'object',
-          properties: { address: { type: 'string', minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$' } },
-          required: ['address'],
-        },
+        querystring: signInAddressQuery,
         response: {
           200: {
             type: 'object',

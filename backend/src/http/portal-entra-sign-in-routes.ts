@@ -11,7 +11,7 @@ import { PortalProblemError, problems } from '../portal/portal-problems.ts';
 import type { NewSession } from '../portal/sessions.ts';
 import type { TenantDirectory } from '../tenants/tenant-directory.ts';
 import { EntraTokenError, EntraTokenValidator, type EntraTokenErrorCode } from './entra-tokens.ts';
-import { problemSchema } from './shared-schemas.ts';
+import { problemSchema, signInAddressQuery } from './shared-schemas.ts';
 
 /** A refused sign-in names the check that failed. */
 const signInProblemSchema = { ...problemSchema, properties: { ...problemSchema.properties, reason: { type: 'string' } } } as const;
@@ -59,11 +59,7 @@ export const portalEntraSignInRoutes: FastifyPluginAsync<PortalEntraSignInRoutes
     '/entra-sign-in',
     {
       schema: {
-        querystring: {
-          type: 'object',
-          properties: { address: { type: 'string', minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$' } },
-          required: ['address'],
-        },
+        querystring: signInAddressQuery,
         response: {
           200: {
             type: 'object',

@@ -48,6 +48,13 @@ export const addressQuery = {
   additionalProperties: false,
 } as const;
 
+/** A sign-in's question for an address (the add-in's and the portal's organisation sign-in): one that reads as an address. */
+export const signInAddressQuery = {
+  type: 'object',
+  properties: { address: { type: 'string', minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$' } },
+  required: ['address'],
+} as const;
+
 /** One recipient's delivery of a message: the admin API's trace and the console's message timeline. */
 export const deliverySchema = {
   type: 'object',
