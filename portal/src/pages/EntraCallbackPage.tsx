@@ -12,7 +12,8 @@ export function EntraCallbackPage() {
   const { t } = useI18n();
   const styles = usePageStyles();
   const { adopt } = useSession();
-  const [failure, setFailure] = useState<string>();
+  // The error itself, not its text: the text follows the language chosen on this page afterwards.
+  const [failure, setFailure] = useState<{ error: unknown }>();
   // The code in the address may be redeemed once only: React's development double effects must not run it twice.
   const started = useRef(false);
 
@@ -26,16 +27,16 @@ export function EntraCallbackPage() {
         adopt(session);
         if (!goAfterSignIn()) navigate(canReadPolicies(session.role) ? '/portal/admin/overview' : '/portal/threads', { replace: true });
       } catch (error) {
-        setFailure(problemText(error, t));
+        setFailure({ error });
       }
     })();
-  }, [adopt, t]);
+  }, [adopt]);
 
   if (!failure) return <Spinner label={t('entraSigningIn')} />;
   return (
     <div className={styles.stack}>
       <PageTitle>{t('signInTitle')}</PageTitle>
-      <Notice intent="error">{failure}</Notice>
+      <Notice intent="error">{problemText(failure.error, t)}</Notice>
       <Link href="/portal/">{t('entraBackToStart')}</Link>
     </div>
   );
