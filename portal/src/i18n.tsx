@@ -63,6 +63,7 @@ const en = {
   entraSignInFailed: 'The sign-in with your organisation account could not be confirmed: {detail}',
   entraSignInNotAllowed: 'This account may not sign in here: {detail}',
   entraSignInRequired: 'Your organisation lets members with a console role in only with their organisation account. Choose "Sign in with your organisation account (Microsoft)" on the start page.',
+  entraSignInNotCompleted: 'The sign-in at Microsoft was not completed ({detail}). Try again, or ask for a sign-in link by e-mail.',
   entraSigningIn: 'Signing you in with your organisation account…',
   entraBackToStart: 'Back to the start page',
 
@@ -766,6 +767,7 @@ const de: Record<MessageKey, string> = {
   entraSignInFailed: 'Die Anmeldung mit dem Konto Ihrer Organisation konnte nicht bestätigt werden: {detail}',
   entraSignInNotAllowed: 'Dieses Konto darf sich hier nicht anmelden: {detail}',
   entraSignInRequired: 'Ihre Organisation lässt Mitglieder mit einer Konsolenrolle nur mit dem Konto der Organisation ein. Wählen Sie auf der Startseite „Mit dem Konto Ihrer Organisation anmelden (Microsoft)“.',
+  entraSignInNotCompleted: 'Die Anmeldung bei Microsoft wurde nicht abgeschlossen ({detail}). Versuchen Sie es erneut oder fordern Sie einen Anmeldelink per E-Mail an.',
   entraSigningIn: 'Sie werden mit dem Konto Ihrer Organisation angemeldet …',
   entraBackToStart: 'Zurück zur Startseite',
 

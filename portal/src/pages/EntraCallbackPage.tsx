@@ -2,11 +2,22 @@
 import { useEffect, useRef, useState } from 'react';
 import { Link, Spinner } from '@fluentui/react-components';
 import { goAfterSignIn } from '../after-sign-in.ts';
-import { useI18n } from '../i18n.tsx';
+import { ApiProblem } from '../api.ts';
+import { useI18n, type Translate } from '../i18n.tsx';
 import { problemText } from '../problems.ts';
 import { navigate } from '../router.ts';
 import { canReadPolicies, useSession } from '../session.tsx';
 import { Notice, PageTitle, usePageStyles } from './common.tsx';
+
+/**
+ * The gateway's refusals say what was wrong with the account; anything else went wrong before the gateway
+ * was asked (Entra's own answer, such as access_denied for a user not assigned to the application, or a
+ * return without a sign-in started in this tab): its code is shown, as that is what an admin looks up.
+ */
+function failureText(error: unknown, t: Translate): string {
+  if (error instanceof ApiProblem) return problemText(error, t);
+  return t('entraSignInNotCompleted', { detail: error instanceof Error && error.message ? error.message.slice(0, 300) : '—' });
+}
 
 export function EntraCallbackPage() {
   const { t } = useI18n();
@@ -36,7 +47,7 @@ export function EntraCallbackPage() {
   return (
     <div className={styles.stack}>
       <PageTitle>{t('signInTitle')}</PageTitle>
-      <Notice intent="error">{problemText(failure.error, t)}</Notice>
+      <Notice intent="error">{failureText(failure.error, t)}</Notice>
       <Link href="/portal/">{t('entraBackToStart')}</Link>
     </div>
   );
