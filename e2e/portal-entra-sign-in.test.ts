@@ -247,6 +247,10 @@ describe('portal sign-in with the organisation account (Entra ID) in the browser
     assert.ok(!(await page.context().cookies()).some((c) => c.name === 'sealpost_session'), 'no session');
     assert.equal((await sessionsOf(OWNER)).length, before.length, 'the gateway opened no session');
     await checkWidths(page, 'entra-callback-error');
+    // The refusal follows the language chosen on the page.
+    await page.getByRole('button', { name: 'Deutsch', exact: true }).click();
+    await page.getByText(/^Dieses Konto darf sich hier nicht anmelden: /).waitFor();
+    await page.getByRole('link', { name: 'Zurück zur Startseite' }).waitFor();
 
     // German from the start: the button and the refusal.
     const german = await startPage('de-DE');
@@ -255,5 +259,19 @@ describe('portal sign-in with the organisation account (Entra ID) in the browser
     await german.getByText(/^Dieses Konto darf sich hier nicht anmelden: /).waitFor();
     await assertAccessible(german, 'the return page with a refusal in German');
     await checkWidths(german, 'entra-callback-error-de');
+  });
+
+  test('a sign-in Entra refuses (the user is not assigned to the application) ends on the return page with Entra\'s reason and no session', async () => {
+    const page = await startPage();
+    issuer.signedInUser = undefined;
+    await page.getByLabel('Your work e-mail address').fill(OWNER);
+    await page.getByRole('button', { name: BUTTON }).click();
+    await page.waitForURL(`${origin}/portal/signed-in`);
+    const refusal = page.getByText(/^The sign-in at Microsoft was not completed \(/);
+    await refusal.waitFor();
+    assert.match(await refusal.innerText(), /access_denied/);
+    assert.match(await refusal.innerText(), /AADSTS50105/);
+    await assertAccessible(page, 'the return page after Entra refused');
+    assert.ok(!(await page.context().cookies()).some((c) => c.name === 'sealpost_session'), 'no session');
   });
 });
