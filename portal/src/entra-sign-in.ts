@@ -45,7 +45,9 @@ export async function startEntraSignIn(address: string): Promise<void> {
   const started: Started = { applicationId: start.applicationId, authority: start.authority };
   window.sessionStorage.setItem(STARTED_KEY, JSON.stringify(started));
   const pca = await client(started);
-  await pca.loginRedirect({ scopes: SCOPES, nonce: start.nonce, loginHint: start.loginHint, prompt: 'select_account' });
+  // No prompt=select_account: with it MSAL leaves the login hint out (Entra refuses the two together), and
+  // the member would pick or type at Entra the account just typed here.
+  await pca.loginRedirect({ scopes: SCOPES, nonce: start.nonce, loginHint: start.loginHint });
 }
 
 /** Back from Entra: the ID token to the gateway, which answers with the new session. */

@@ -69,6 +69,7 @@ const en = {
   entraNotAllowedTenant: 'This account belongs to another organisation than the one this portal serves.',
   entraNotAMember: 'This account is not a member of the organisation, or not of its domains.',
   entraSignInRequired: 'Your organisation lets members with a console role in only with their organisation account. Choose "Sign in with your organisation account (Microsoft)" on the start page.',
+  entraSignInNotCompleted: 'The sign-in at Microsoft was not completed ({detail}). Try again, or ask for a sign-in link by e-mail.',
   entraSigningIn: 'Signing you in with your organisation account…',
   entraBackToStart: 'Back to the start page',
 
@@ -292,6 +293,7 @@ const de: Record<CoreMessageKey, string> = {
   entraNotAllowedTenant: 'Dieses Konto gehört zu einer anderen Organisation als der, für die dieses Portal da ist.',
   entraNotAMember: 'Dieses Konto ist kein Mitglied der Organisation oder gehört nicht zu ihren Domains.',
   entraSignInRequired: 'Ihre Organisation lässt Mitglieder mit einer Konsolenrolle nur mit dem Konto der Organisation ein. Wählen Sie auf der Startseite „Mit dem Konto Ihrer Organisation anmelden (Microsoft)“.',
+  entraSignInNotCompleted: 'Die Anmeldung bei Microsoft wurde nicht abgeschlossen ({detail}). Versuchen Sie es erneut oder fordern Sie einen Anmeldelink per E-Mail an.',
   entraSigningIn: 'Sie werden mit dem Konto Ihrer Organisation angemeldet …',
   entraBackToStart: 'Zurück zur Startseite',
 
