@@ -240,7 +240,7 @@ describe('portal sign-in with the organisation account (Entra ID) in the browser
     const page = await startPage();
     await signInWithOrganisation(page, OWNER, user(OWNER, { tid: FOREIGN_ENTRA }));
     await page.waitForURL(`${origin}/portal/signed-in`);
-    const refusal = page.getByText(/^This account may not sign in here: /);
+    const refusal = page.getByText('This account belongs to another organisation than the one this portal serves.');
     await refusal.waitFor();
     assert.match(await refusal.innerText(), new RegExp(FOREIGN_ENTRA));
     await page.getByRole('link', { name: /start page/i }).waitFor();
@@ -249,14 +249,14 @@ describe('portal sign-in with the organisation account (Entra ID) in the browser
     await checkWidths(page, 'entra-callback-error');
     // The refusal follows the language chosen on the page.
     await page.getByRole('button', { name: 'Deutsch', exact: true }).click();
-    await page.getByText(/^Dieses Konto darf sich hier nicht anmelden: /).waitFor();
+    await page.getByText('Dieses Konto gehört zu einer anderen Organisation als der, für die dieses Portal da ist.').waitFor();
     await page.getByRole('link', { name: 'Zurück zur Startseite' }).waitFor();
 
     // German from the start: the button and the refusal.
     const german = await startPage('de-DE');
     await signInWithOrganisation(german, OWNER, user(OWNER, { tid: FOREIGN_ENTRA }), 'Mit dem Konto Ihrer Organisation anmelden (Microsoft)');
     await german.waitForURL(`${origin}/portal/signed-in`);
-    await german.getByText(/^Dieses Konto darf sich hier nicht anmelden: /).waitFor();
+    await german.getByText('Dieses Konto gehört zu einer anderen Organisation als der, für die dieses Portal da ist.').waitFor();
     await assertAccessible(german, 'the return page with a refusal in German');
     await checkWidths(german, 'entra-callback-error-de');
   });
