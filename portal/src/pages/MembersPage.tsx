@@ -147,6 +147,8 @@ export function MembersPage() {
     if (!member) return;
     try {
       await api.delete(`${MEMBERS}/${encodeURIComponent(member.id)}`);
+      // The row goes with the notice, not a round trip later.
+      setMembers((shown) => shown?.filter((row) => row.id !== member.id));
       setNotice({ intent: 'success', text: t('memberRemoved', { address: member.email }) });
       focusContent();
       await load(searched);

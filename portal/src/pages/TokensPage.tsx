@@ -118,6 +118,8 @@ export function TokensPage() {
     if (!token) return;
     try {
       await api.delete(`${TOKENS}/${encodeURIComponent(token.id)}`);
+      // The row goes with the notice, not a round trip later.
+      setList((shown) => shown?.filter((row) => row.id !== token.id));
       setNotice({ intent: 'success', text: t('tokenRevoked', { name: token.name }) });
       focusContent();
       await load();
