@@ -275,7 +275,7 @@ export async function startGateway(config: Config, logger: Logger, parts: Gatewa
     hooks: [absurdStructureHook(), ...gatewayGuardHooks(guardServices), ...(parts.smtpHooks ?? [])],
     // A sender whose portal storage is full hears so before the 250. The portal is made below; the hook
     // reads its settings only once mail arrives.
-    connectorHooks: [senderQuotaHook({ db, directory, protectionModes, storedKeys, settings: (tenantId) => portal.tenants.settings(tenantId) })],
+    connectorHooks: [senderQuotaHook({ db, directory, protectionModes, storedKeys, settings: (tenantId, q) => portal.tenants.settings(tenantId, q) })],
     // An embedding's own checks choose no policy per recipient; the tenants' policies do.
     inboundRecipientGroups: parts.guard ? undefined : (envelope) => policies.recipientGroups(envelope),
   });

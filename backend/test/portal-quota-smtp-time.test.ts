@@ -108,6 +108,21 @@ describe('a full portal storage at SMTP time', () => {
     await waitFor('the portal copy', async () => (await db().select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id)))[0]);
   });
 
+  test('a refusal is decided on a fresh read: storage freed a moment ago is seen at once', async () => {
+    await updatePortalSettings(gateway.database.db, acme, { memberQuotaBytes: { 'alice@acme.test': 100 } });
+    // A read from before the change serves for up to a second (a message it lets through is checked again
+    // when stored, as the next test shows): past it, the lowered quota is read.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const full = await send(['client@example.net'], await message({ to: ['client@example.net'], subject: 'Full', encrypt: 'portal' }));
+    assert.equal(full.final?.code, 552, full.final?.text);
+    // Well within the second for which the read above serves this sender's next messages.
+    await updatePortalSettings(gateway.database.db, acme, { memberQuotaBytes: {} });
+    const fits = await send(['client@example.net'], await message({ to: ['client@example.net'], subject: 'Room again', encrypt: 'portal' }));
+    assert.equal(fits.final?.code, 250, fits.final?.text);
+    const id = fits.final!.text.split('queued as ')[1]!;
+    await waitFor('the portal copy', async () => (await db().select().from(portalMessages).where(eq(portalMessages.sourceMessageId, id)))[0]);
+  });
+
   test('storage that runs out only once the copy is written still returns the message, in the German the tenant chose', async () => {
     const raw = await message({ to: ['client@example.net'], subject: 'Knapp', encrypt: 'portal' });
     // Room for the message as it came, not for the copy with the gateway's Received line on top: the

@@ -13,13 +13,17 @@
  *   counts only where no LDAP directory could still supply an S/MIME certificate at protection time;
  * - the size counted is a lower bound of the stored copy (the message without its control headers, before
  *   the gateway's Received field is added);
- * - a hook that fails or overruns its time refuses nothing (smtp-hooks.ts).
+ * - a hook that fails or overruns its time refuses nothing (smtp-hooks.ts);
+ * - the settings and the storage used are read once a second per sender at most (a sender's mail server
+ *   delivers many messages at once): a message that fits what was read a moment ago is accepted, as the
+ *   copy is checked again when stored; one that does not fit is refused only after a fresh read agrees.
  * Refusing the whole message when one portal copy cannot be stored is deliberate: nothing has gone out,
  * so once the sender has made room, sending it again reaches every recipient once.
  */
+import { LRUCache } from 'lru-cache';
 import addressparser from 'nodemailer/lib/addressparser';
 import { parseSealpostHeaders } from '../../../common/src/headers.ts';
-import type { Database } from '../db/client.ts';
+import type { Database, Queryable } from '../db/client.ts';
 import { withTenants } from '../db/tenant-scope.ts';
 import { controlHeaderLookup, headerValue } from '../mail/header-block.ts';
 import { prepareOutgoingMessage } from '../mail/outgoing-message.ts';
@@ -29,7 +33,7 @@ import { resolveRecipientMethods, type EncryptionRequirement, type RecipientKeyL
 import type { ProtectionModes } from '../protect/protection-modes.ts';
 import type { SmtpHook } from '../smtp/smtp-hooks.ts';
 import type { TenantDirectory, TenantInfo } from '../tenants/tenant-directory.ts';
-import { portalQuotaRefusal, portalStorageUsed, senderMemberAddress } from './portal-quota.ts';
+import { portalQuotaRefusal, portalStorageUsed, senderMemberAddress, type PortalStorageUsage } from './portal-quota.ts';
 import type { PortalSettings } from './portal-settings.ts';
 
 export interface SenderQuotaHookDeps {
@@ -38,10 +42,29 @@ export interface SenderQuotaHookDeps {
   protectionModes: ProtectionModes;
   /** The certificate and key stores, as the route stage asks them (no directories). */
   storedKeys?: RecipientKeyLookup;
-  settings(tenantId: string): Promise<PortalSettings>;
+  settings(tenantId: string, q?: Queryable): Promise<PortalSettings>;
+}
+
+/** How long a read of a sender's settings and storage serves that sender's next messages. */
+const SNAPSHOT_MS = 1000;
+
+interface QuotaSnapshot {
+  settings: PortalSettings;
+  usage: PortalStorageUsage;
 }
 
 export function senderQuotaHook(deps: SenderQuotaHookDeps): SmtpHook {
+  const snapshots = new LRUCache<string, QuotaSnapshot>({ max: 10_000, ttl: SNAPSHOT_MS });
+  /** The tenant's settings and the storage it and the member use, read in one transaction. */
+  const read = async (tenantId: string, member: string): Promise<QuotaSnapshot> => {
+    const snapshot = await withTenants(deps.db, tenantId, async (tx) => {
+      const settings = await deps.settings(tenantId, tx);
+      const used = await portalStorageUsed(tx, tenantId, [member]);
+      return { settings, usage: { tenantBytes: used.tenantBytes, memberBytes: used.memberBytes.get(member) ?? 0 } };
+    });
+    snapshots.set(`${tenantId}\n${member}`, snapshot);
+    return snapshot;
+  };
   return {
     name: 'portal-quota',
     async dataEnd(session, { raw, header }) {
@@ -51,16 +74,17 @@ export function senderQuotaHook(deps: SenderQuotaHookDeps): SmtpHook {
       const copies = await portalCopies(deps, tenant, [...session.recipients], header.fields, lookup);
       if (copies === 0) return undefined;
 
-      const settings = await deps.settings(tenant.id);
       const [from] = addressparser(lookup('from')?.slice(0, 2000) ?? '', { flatten: true });
       const member = senderMemberAddress(tenant, from?.address?.trim(), session.mailFrom);
-      const used = await withTenants(deps.db, tenant.id, (tx) => portalStorageUsed(tx, tenant.id, [member]));
-      const usage = { tenantBytes: used.tenantBytes, memberBytes: used.memberBytes.get(member) ?? 0 };
+      let snapshot = snapshots.get(`${tenant.id}\n${member}`);
       // The message as received is at least as large as the copy stored: when even that fits, so will the copy.
-      if (!portalQuotaRefusal(member, raw.length * copies, usage, settings)) return undefined;
+      if (snapshot && !portalQuotaRefusal(member, raw.length * copies, snapshot.usage, snapshot.settings)) return undefined;
+      // Refused only on what the database says now (another message may have freed space since the last read).
+      snapshot = await read(tenant.id, member);
+      if (!portalQuotaRefusal(member, raw.length * copies, snapshot.usage, snapshot.settings)) return undefined;
       const prepared = prepareOutgoingMessage(raw, 'external', [], tenant.subjectTriggers);
       if (prepared.outcome !== 'ready') return undefined;
-      const reason = portalQuotaRefusal(member, prepared.raw.length * copies, usage, settings);
+      const reason = portalQuotaRefusal(member, prepared.raw.length * copies, snapshot.usage, snapshot.settings);
       if (!reason) return undefined;
       return { refuse: { code: 552, enhanced: '5.2.2', message: `Message refused: ${reason}` } };
     },
