@@ -425,13 +425,17 @@ describe('hostile content in the portal', () => {
       mimeMessage({ from: 'Alice <alice@acme.test>', to: READER, subject: 'Frame defence check', html: '<p>Placeholder.</p>' }),
       { from: 'alice@acme.test', to: READER },
     );
-    // The portal's answer is replaced by the unsanitised corpus: only the frame's own defences remain.
-    const messageApi = /\/api\/portal\/messages\/[^/?]+(\?.*)?$/;
+    // The portal's answer is replaced by the unsanitised corpus: only the frame's own defences remain. The
+    // message comes with the opened link's answer, and from its own address when the page asks again.
+    const corpus = `<p>Unsanitised corpus.</p>${raw.map((p) => `<div>${p.html}</div>`).join('\n')}<p>End of the corpus.</p>`;
+    const messageApi = /\/api\/portal\/(messages\/[^/?]+(\?.*)?|links\/open)$/;
     await page.route(messageApi, async (route) => {
       const response = await route.fetch();
-      const view = (await response.json()) as { html?: string };
-      view.html = `<p>Unsanitised corpus.</p>${raw.map((p) => `<div>${p.html}</div>`).join('\n')}<p>End of the corpus.</p>`;
-      await route.fulfill({ response, json: view });
+      const answer = (await response.json()) as { html?: string; message?: { html?: string } };
+      if (route.request().url().endsWith('/links/open')) {
+        if (answer.message) answer.message.html = corpus;
+      } else answer.html = corpus;
+      await route.fulfill({ response, json: answer });
     });
     try {
       await openLink(page, token);

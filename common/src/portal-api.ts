@@ -116,6 +116,10 @@ export interface OpenLinkResponse {
   purpose?: 'message' | 'sign-in';
   /** The session the link started, as GET /api/portal/session would answer: the portal needs no second request. */
   session?: PortalSession;
+  /** For a message's link (and no second factor to prove first): the thread, as GET /api/portal/threads/:threadId answers. */
+  thread?: ThreadDetail;
+  /** And the message, as GET /api/portal/messages/:messageId answers (reading it here counts as its read). */
+  message?: PortalMessageView;
 }
 
 /**
@@ -253,6 +257,7 @@ export interface PortalMessageView {
   subject: string;
   sentAt: string;
   expiresAt?: string;
+  /** The message's plain-text part ('' when it has only HTML: the HTML below is what a reader is shown). */
   text: string;
   /**
    * Sanitised HTML, to be shown in an iframe with `sandbox` (no allow-scripts) and a CSP that allows no

@@ -1,12 +1,26 @@
 /**
- * Reads started before the page that shows them is on screen: opening a link asks for the thread and
- * its message at once, while the thread page's script is still loading, instead of one after the other.
- * Each answer is handed out once, and only for a short while; after that the page asks again.
+ * Reads started before the page that shows them is on screen, or already answered: opening a link brings
+ * the thread and its message with the link's own answer, so the thread page shows them in its first
+ * rendering; were they left out, the page that opened the link asks for both at once. Each answer is
+ * handed out once, and only for a short while; after that the page asks again.
  */
 import { api } from './api.ts';
 
 const KEEP_MS = 10_000;
 const started = new Map<string, { answer: Promise<unknown>; at: number }>();
+const answered = new Map<string, { value: unknown; at: number }>();
+
+/** An answer for GET `path` that came with another one: the page that needs it takes it with takeAnswer. */
+export function provideAnswer(path: string, value: unknown): void {
+  answered.set(path, { value, at: Date.now() });
+}
+
+/** The answer provided for GET `path`, at once, when there is a fresh one (a page's first state). */
+export function takeAnswer<T>(path: string): T | undefined {
+  const entry = answered.get(path);
+  answered.delete(path);
+  return entry && Date.now() - entry.at < KEEP_MS ? (entry.value as T) : undefined;
+}
 
 /** Starts GET `path` now; the page that needs it takes the answer with getPrefetched. */
 export function prefetch(path: string): void {
@@ -18,6 +32,8 @@ export function prefetch(path: string): void {
 
 /** GET `path`: the prefetched answer when there is a fresh one, else a new request. */
 export function getPrefetched<T>(path: string): Promise<T> {
+  const provided = takeAnswer<T>(path);
+  if (provided !== undefined) return Promise.resolve(provided);
   const entry = started.get(path);
   started.delete(path);
   if (entry && Date.now() - entry.at < KEEP_MS) return entry.answer as Promise<T>;

@@ -147,6 +147,15 @@ const messageViewSchema = {
   },
   required: ['id', 'threadId', 'from', 'to', 'cc', 'subject', 'sentAt', 'text', 'hasBlockedRemoteContent', 'attachments', 'integrity', 'canReply'],
 } as const;
+const threadDetailSchema = {
+  type: 'object',
+  properties: {
+    thread: threadSummarySchema,
+    messages: { type: 'array', items: messageSummarySchema },
+    maxMessages: { type: 'integer' },
+    canReply: { type: 'boolean' },
+  },
+} as const;
 const storageOverviewSchema = {
   type: 'object',
   properties: {
@@ -301,6 +310,21 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
 
   const actor = (request: FastifyRequest) => ({ clientIp: request.ip });
 
+  /**
+   * The thread and message a just opened link leads to, read with its new session. Nothing when the link
+   * was a member's sign-in or the session must first prove a second factor; a part that cannot be read
+   * here is left out, and the page asks for it as it would otherwise (and shows the error then).
+   */
+  async function readingFor(opened: Awaited<ReturnType<typeof portal.links.openLink>>, who: { clientIp: string }) {
+    const session = opened.created.session;
+    if (opened.purpose !== 'message' || !opened.threadId || (session.factorRequired && !session.factorVerified)) return {};
+    const [thread, message] = await Promise.all([
+      portal.mailbox.threadDetail(session, opened.threadId).catch(() => undefined),
+      opened.messageId ? portal.mailbox.viewMessage(session, opened.messageId, false, who).catch(() => undefined) : undefined,
+    ]);
+    return { ...(thread ? { thread } : {}), ...(message ? { message } : {}) };
+  }
+
   // --- Links and sessions ------------------------------------------------------------------------
 
   app.post<{ Body: { token: string } }>(
@@ -311,7 +335,14 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         response: {
           200: {
             type: 'object',
-            properties: { threadId: { type: 'string' }, messageId: { type: 'string' }, purpose: { type: 'string' }, session: sessionSchema },
+            properties: {
+              threadId: { type: 'string' },
+              messageId: { type: 'string' },
+              purpose: { type: 'string' },
+              session: sessionSchema,
+              thread: threadDetailSchema,
+              message: messageViewSchema,
+            },
             required: ['threadId', 'session'],
           },
           410: problemSchema,
@@ -325,12 +356,16 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
         `${PORTAL_SESSION_COOKIE}=${opened.created.sessionToken}; ${cookieAttributes(maxAge)}`,
         `${PORTAL_BROWSER_COOKIE}=${opened.created.browserSecret}; ${cookieAttributes(maxAge)}`,
       ]);
-      // The session comes with the answer, so the portal shows the message without asking for it again.
+      // The session comes with the answer, and so do the thread and the message the link is for (as
+      // GET /threads/:id and GET /messages/:id answer them, and counted as read as those count it): the
+      // portal shows the message after this one request instead of asking for it after the answer.
+      const reading = await readingFor(opened, actor(request));
       return {
         threadId: opened.threadId,
         ...(opened.messageId ? { messageId: opened.messageId } : {}),
         purpose: opened.purpose,
         session: opened.view,
+        ...reading,
       };
     },
   );
@@ -493,17 +528,7 @@ export const portalRoutes: FastifyPluginAsync<PortalRoutesOptions> = async (app,
     {
       schema: {
         params: { type: 'object', properties: { threadId: uuidParam }, required: ['threadId'] },
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              thread: threadSummarySchema,
-              messages: { type: 'array', items: messageSummarySchema },
-              maxMessages: { type: 'integer' },
-              canReply: { type: 'boolean' },
-            },
-          },
-        },
+        response: { 200: threadDetailSchema },
       },
     },
     async (request) => portal.mailbox.threadDetail(await sessionOf(request), request.params.threadId),

@@ -85,6 +85,12 @@ export class ParsedMessageCache {
     }
   }
 
+  /** Forgets every structure (as after a restart). */
+  clear(): void {
+    this.entries.clear();
+    this.totalBytes = 0;
+  }
+
   delete(key: string): void {
     const entry = this.entries.get(key);
     if (!entry) return;

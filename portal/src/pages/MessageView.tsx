@@ -1,5 +1,5 @@
 /** One message: who, when, until when, its content in a sandboxed frame, its attachments, delete. */
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import {
   Body1,
   Button,
@@ -21,7 +21,7 @@ import type { PortalMessageView } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { messageFrameDocument } from '../message-frame.ts';
-import { getPrefetched } from '../prefetch.ts';
+import { getPrefetched, takeAnswer } from '../prefetch.ts';
 import { problemText } from '../problems.ts';
 import { Notice, usePageStyles } from './common.tsx';
 import { ReplyForm } from './ReplyForm.tsx';
@@ -59,6 +59,13 @@ const useStyles = makeStyles({
   attachments: { listStyleType: 'none', padding: 0, margin: 0, display: 'flex', flexDirection: 'column', gap: tokens.spacingVerticalXS },
 });
 
+const messagePath = (messageId: string, allowRemote: boolean) => `/api/portal/messages/${encodeURIComponent(messageId)}${allowRemote ? '?remote=allow' : ''}`;
+
+function whenIdle(work: () => void): void {
+  if (typeof window.requestIdleCallback === 'function') window.requestIdleCallback(work, { timeout: 300 });
+  else window.setTimeout(work, 0);
+}
+
 export interface MessageViewProps {
   messageId: string;
   /** The conversation's subject, already the page's title: the message repeats it only when its own differs. */
@@ -75,7 +82,9 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
   const { t, language, formatDate, formatSize } = useI18n();
   const styles = useStyles();
   const page = usePageStyles();
-  const [view, setView] = useState<PortalMessageView | undefined>();
+  // A message that came with the opened link is shown in the first rendering, without asking again.
+  const [view, setView] = useState<PortalMessageView | undefined>(() => (allowRemote ? undefined : takeAnswer<PortalMessageView>(messagePath(messageId, false))));
+  const provided = useRef(view ? messageId : undefined);
   const [failure, setFailure] = useState<unknown>();
   const [deleteFailure, setDeleteFailure] = useState<unknown>();
   const frame = useRef<HTMLIFrameElement>(null);
@@ -83,11 +92,15 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
   const [messageShown, setMessageShown] = useState(false);
 
   useEffect(() => {
+    if (provided.current === messageId && !allowRemote) {
+      provided.current = undefined;
+      return;
+    }
+    provided.current = undefined;
     let live = true;
     setView(undefined);
     setFailure(undefined);
-    const query = allowRemote ? '?remote=allow' : '';
-    getPrefetched<PortalMessageView>(`/api/portal/messages/${encodeURIComponent(messageId)}${query}`).then(
+    getPrefetched<PortalMessageView>(messagePath(messageId, allowRemote)).then(
       (answer) => live && setView(answer),
       (error: unknown) => live && setFailure(error),
     );
@@ -106,9 +119,16 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
   const fitFrame = () => {
     const document = frame.current?.contentDocument;
     if (frame.current && document?.documentElement) frame.current.style.height = `${document.documentElement.scrollHeight + 4}px`;
-    // After the next paint, the message is on screen.
-    requestAnimationFrame(() => window.setTimeout(() => setMessageShown(true), 0));
+    // After the next paint the message is on screen; the reply form is drawn once the browser has a moment,
+    // so that drawing it never holds back that paint.
+    requestAnimationFrame(() => whenIdle(() => setMessageShown(true)));
   };
+
+  // Parsed once per message: the view renders again (the reply form, a dialog) without the HTML changing.
+  const frameDocument = useMemo(
+    () => (view?.html ? messageFrameDocument(view.html, { allowRemote, origin: window.location.origin, language }) : undefined),
+    [view, allowRemote, language],
+  );
 
   const remove = async () => {
     try {
@@ -175,7 +195,7 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
           title={t('messageBody')}
           sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox"
           referrerPolicy="no-referrer"
-          srcDoc={messageFrameDocument(view.html, { allowRemote, origin: window.location.origin, language })}
+          srcDoc={frameDocument}
           onLoad={fitFrame}
         />
       ) : (

@@ -1,8 +1,8 @@
 /**
  * Where the notification's link leads. Loading this page changes nothing (mail scanners fetch links);
  * only the button opens the message and uses up the link. While the reader looks at the button, the
- * message page's script is fetched (when the browser is idle), so the press waits only for the server:
- * the link is opened, then the thread and the message are asked for together.
+ * message page's script is fetched (when the browser is idle), so the press waits only for the server,
+ * whose answer to opening the link brings the thread and the message with it.
  */
 import { useEffect, useState } from 'react';
 import { Body1, Button } from '@fluentui/react-components';
@@ -11,7 +11,7 @@ import { ApiProblem, api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { problemText } from '../problems.ts';
 import { SecondFactorPage, SentPage, ThreadPage } from '../lazy-pages.tsx';
-import { prefetch } from '../prefetch.ts';
+import { prefetch, provideAnswer } from '../prefetch.ts';
 import { navigate, useLocation } from '../router.ts';
 import { goAfterSignIn } from '../after-sign-in.ts';
 import { useSession } from '../session.tsx';
@@ -57,8 +57,14 @@ export function OpenPage() {
           // Nothing can be read before the second factor: its page comes first, the thread after it.
           await SecondFactorPage.preload().catch(() => undefined);
         } else {
-          prefetch(`/api/portal/threads/${thread}`);
-          if (opened.messageId) prefetch(`/api/portal/messages/${encodeURIComponent(opened.messageId)}`);
+          const threadPath = `/api/portal/threads/${thread}`;
+          if (opened.thread) provideAnswer(threadPath, opened.thread);
+          else prefetch(threadPath);
+          if (opened.messageId) {
+            const messagePath = `/api/portal/messages/${encodeURIComponent(opened.messageId)}`;
+            if (opened.message) provideAnswer(messagePath, opened.message);
+            else prefetch(messagePath);
+          }
           await messagePage;
         }
         const message = opened.messageId ? `?message=${encodeURIComponent(opened.messageId)}` : '';

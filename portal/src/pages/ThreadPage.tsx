@@ -1,9 +1,9 @@
 /** A conversation: its messages, the chosen one shown below, and the reply form. */
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Body1, Link, Spinner, Subtitle1, makeStyles, shorthands, tokens } from '@fluentui/react-components';
 import type { ThreadDetail } from '../../../common/src/portal-api.ts';
 import { useI18n } from '../i18n.tsx';
-import { getPrefetched } from '../prefetch.ts';
+import { getPrefetched, takeAnswer } from '../prefetch.ts';
 import { problemText } from '../problems.ts';
 import { followInApp, navigate, useLocation } from '../router.ts';
 import { Notice, PageTitle, usePageStyles } from './common.tsx';
@@ -23,18 +23,22 @@ const useStyles = makeStyles({
   preview: { color: tokens.colorNeutralForeground2, overflowWrap: 'anywhere' },
 });
 
+const threadPath = (threadId: string) => `/api/portal/threads/${encodeURIComponent(threadId)}`;
+
 export function ThreadPage({ threadId }: { threadId: string }) {
   const { t, formatDate } = useI18n();
   const styles = useStyles();
   const page = usePageStyles();
   const { query } = useLocation();
-  const [detail, setDetail] = useState<ThreadDetail | undefined>();
+  // A thread that came with the opened link is shown in the first rendering, without asking again.
+  const [detail, setDetail] = useState<ThreadDetail | undefined>(() => takeAnswer<ThreadDetail>(threadPath(threadId)));
+  const provided = useRef(detail ? threadId : undefined);
   const [failure, setFailure] = useState<unknown>();
   const [notice, setNotice] = useState<string | undefined>();
 
   const load = useCallback(async () => {
     try {
-      setDetail(await getPrefetched<ThreadDetail>(`/api/portal/threads/${encodeURIComponent(threadId)}`));
+      setDetail(await getPrefetched<ThreadDetail>(threadPath(threadId)));
       setFailure(undefined);
     } catch (error) {
       setFailure(error);
@@ -42,9 +46,13 @@ export function ThreadPage({ threadId }: { threadId: string }) {
   }, [threadId]);
 
   useEffect(() => {
+    if (provided.current === threadId) {
+      provided.current = undefined;
+      return;
+    }
     setDetail(undefined);
     void load();
-  }, [load]);
+  }, [load, threadId]);
 
   const base = `/portal/threads/${encodeURIComponent(threadId)}`;
   const chosen = query.get('message') ?? detail?.messages.at(-1)?.id;
