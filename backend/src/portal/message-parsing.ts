@@ -60,6 +60,8 @@ export async function parsePortalMessage(eml: Buffer): Promise<ParsedPortalMessa
     parsed = await simpleParser(eml, {
       keepCidLinks: true,
       skipImageLinks: true,
+      // The reader sees the HTML; its text version (several milliseconds for a long message) is not shown.
+      skipHtmlToText: true,
       maxHtmlLengthToParse: 4 * 1024 * 1024,
       maxHeadSize: STORED_MESSAGE_LIMITS.maxHeaderBytes,
     });
