@@ -49,6 +49,20 @@ const precompressedScripts = {
 };
 
 /**
+ * Tells the browser (V8's per-file compile hint) to compile all of a script's functions while it streams
+ * the script in, on a background thread, rather than each one on the page's thread the first time it runs.
+ * The message page's scripts are fetched while the reader looks at the open page: with the hint, pressing
+ * Open message runs code compiled already instead of compiling React's and Fluent's functions right then.
+ * Added after minification (which would drop the comment) and before the compressed copies are written.
+ */
+const eagerCompileHint = new webpack.BannerPlugin({
+  banner: '//# allFunctionsCalledOnLoad',
+  raw: true,
+  test: /\.js$/,
+  stage: webpack.Compilation.PROCESS_ASSETS_STAGE_OPTIMIZE_INLINE,
+});
+
+/**
  * Progress in tenths for a first `npm start`, which builds for a minute or more: one line per step and
  * bundle, so a newcomer sees it move. Only when scripts/ensure-built.mjs asks for it.
  */
@@ -94,6 +108,7 @@ export default (_env: unknown, argv: { mode?: Configuration['mode'] }): Configur
       optimization: { splitChunks: { chunks: 'all' } },
       plugins: [
         new HtmlWebpackPlugin({ template: './portal/index.html', filename: 'index.html' }),
+        eagerCompileHint,
         precompressedScripts,
         ...(showProgress ? [progressLines('portal')] : []),
       ],
