@@ -575,6 +575,9 @@ describe('message portal', () => {
       sql`insert into portal_tenant_settings (tenant_id, settings) values (${tenantId}, ${JSON.stringify({ memberQuotaBytes: { 'alice@acme.test': 10 } })}::jsonb)
           on conflict (tenant_id) do update set settings = excluded.settings`,
     );
+    // The check reads a sender's storage and settings at most once a second: a read from the tests before
+    // (which had room) may serve for that second; past it, the lowered quota is what counts.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     try {
       const smtp = await SmtpConversation.open(gateway.smtpPort, { localAddress: '127.0.0.1' });
       await smtp.command('EHLO exchange.acme.test');
