@@ -314,6 +314,8 @@ export function PoliciesPage() {
     setDeleting(undefined);
     try {
       await api.delete(`${GUARD_API}/policies/${encodeURIComponent(policy.id)}`);
+      // The row goes with the notice, not a round trip later.
+      setList((shown) => shown && { ...shown, policies: shown.policies.filter((row) => row.id !== policy.id) });
       setNotice({ intent: 'success', text: t('policyDeleted', { name: policy.name }) });
       await load();
     } catch (error) {
