@@ -97,8 +97,9 @@ describe('relay mode: colleagues keep a portal copy of the conversation', () => 
     assert.equal(internal.direction, 'from-member');
     assert.equal(internal.threadId, external.threadId, "the colleague's copy is in the conversation's thread");
     assert.ok(!internal.content.includes(Buffer.from('Clause 7')), 'sealed like every copy');
-    const trace = await readTrace(db(), id);
-    assert.ok(trace.some((t) => t.step === 'portal_copy' && t.detail.recipient === COLLEAGUE && t.detail.outcome === 'stored'));
+    await waitFor("the colleague's copy in the trace", async () =>
+      (await readTrace(db(), id)).some((t) => t.step === 'portal_copy' && t.detail.recipient === COLLEAGUE && t.detail.outcome === 'stored') || undefined,
+    );
 
     // The client reads and answers in the portal; the copy for the colleague is not theirs to see.
     const client = new Browser(gateway.httpPort);
@@ -228,8 +229,12 @@ describe('relay mode: colleagues keep a portal copy of the conversation', () => 
     assert.deepEqual(outsiders.map((r) => r.toAddress).sort(), [CLIENT, second].sort());
     assert.notEqual(outsiders[0]!.threadId, outsiders[1]!.threadId, 'each outsider has a conversation of their own');
     assert.deepEqual(internal.map((r) => r.threadId).sort(), outsiders.map((r) => r.threadId).sort(), "a colleague's copy in each of them");
-    const trace = await readTrace(db(), id);
-    assert.equal(trace.filter((t) => t.step === 'portal_copy' && t.detail.recipient === COLLEAGUE && t.detail.outcome === 'stored').length, 2);
+    // The copies are stored as the message is processed; its trace is written when the processing step ends.
+    const stored = await waitFor("the colleague's two copies in the trace", async () => {
+      const found = (await readTrace(db(), id)).filter((t) => t.step === 'portal_copy' && t.detail.recipient === COLLEAGUE && t.detail.outcome === 'stored');
+      return found.length >= 2 ? found : undefined;
+    });
+    assert.equal(stored.length, 2);
 
     const colleague = await signIn(COLLEAGUE);
     const threads = (await colleague.request('GET', '/api/portal/threads')).json().threads as Array<{ id: string; counterpart: string }>;
