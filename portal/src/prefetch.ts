@@ -4,6 +4,7 @@
  * rendering; were they left out, the page that opened the link asks for both at once. Each answer is
  * handed out once, and only for a short while; after that the page asks again.
  */
+import { useCallback, useRef, useState } from 'react';
 import { api } from './api.ts';
 
 const KEEP_MS = 10_000;
@@ -38,4 +39,20 @@ export function getPrefetched<T>(path: string): Promise<T> {
   started.delete(path);
   if (entry && Date.now() - entry.at < KEEP_MS) return entry.answer as Promise<T>;
   return api.get<T>(path);
+}
+
+/**
+ * For a page whose first state may have come with another answer: that answer (or undefined), and a check
+ * its loading effect calls with the path it is about to read. The check says yes once, for the path that was
+ * provided, so the effect's first run asks nothing; every later run (another thread, another message) reads.
+ */
+export function useProvidedAnswer<T>(path: string | undefined): readonly [T | undefined, (path: string) => boolean] {
+  const [initial] = useState(() => (path === undefined ? undefined : takeAnswer<T>(path)));
+  const provided = useRef(initial === undefined ? undefined : path);
+  const wasProvided = useCallback((current: string) => {
+    const was = provided.current === current;
+    provided.current = undefined;
+    return was;
+  }, []);
+  return [initial, wasProvided];
 }

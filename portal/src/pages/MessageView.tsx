@@ -21,7 +21,7 @@ import type { PortalMessageView } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { messageFrameDocument } from '../message-frame.ts';
-import { getPrefetched, takeAnswer } from '../prefetch.ts';
+import { getPrefetched, useProvidedAnswer } from '../prefetch.ts';
 import { problemText } from '../problems.ts';
 import { Notice, usePageStyles } from './common.tsx';
 import { ReplyForm } from './ReplyForm.tsx';
@@ -83,8 +83,9 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
   const styles = useStyles();
   const page = usePageStyles();
   // A message that came with the opened link is shown in the first rendering, without asking again.
-  const [view, setView] = useState<PortalMessageView | undefined>(() => (allowRemote ? undefined : takeAnswer<PortalMessageView>(messagePath(messageId, false))));
-  const provided = useRef(view ? messageId : undefined);
+  // (An answer comes with the link only for the message as first shown, without remote content.)
+  const [providedView, wasProvided] = useProvidedAnswer<PortalMessageView>(allowRemote ? undefined : messagePath(messageId, false));
+  const [view, setView] = useState(providedView);
   const [failure, setFailure] = useState<unknown>();
   const [deleteFailure, setDeleteFailure] = useState<unknown>();
   const frame = useRef<HTMLIFrameElement>(null);
@@ -92,11 +93,7 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
   const [messageShown, setMessageShown] = useState(false);
 
   useEffect(() => {
-    if (provided.current === messageId && !allowRemote) {
-      provided.current = undefined;
-      return;
-    }
-    provided.current = undefined;
+    if (wasProvided(messagePath(messageId, allowRemote))) return;
     let live = true;
     setView(undefined);
     setFailure(undefined);
@@ -107,7 +104,7 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
     return () => {
       live = false;
     };
-  }, [messageId, allowRemote]);
+  }, [messageId, allowRemote, wasProvided]);
 
   useEffect(() => {
     if (!view) return;

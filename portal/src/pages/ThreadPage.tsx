@@ -1,9 +1,9 @@
 /** A conversation: its messages, the chosen one shown below, and the reply form. */
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { Body1, Link, Spinner, Subtitle1, makeStyles, shorthands, tokens } from '@fluentui/react-components';
 import type { ThreadDetail } from '../../../common/src/portal-api.ts';
 import { useI18n } from '../i18n.tsx';
-import { getPrefetched, takeAnswer } from '../prefetch.ts';
+import { getPrefetched, useProvidedAnswer } from '../prefetch.ts';
 import { problemText } from '../problems.ts';
 import { followInApp, navigate, useLocation } from '../router.ts';
 import { Notice, PageTitle, usePageStyles } from './common.tsx';
@@ -31,8 +31,8 @@ export function ThreadPage({ threadId }: { threadId: string }) {
   const page = usePageStyles();
   const { query } = useLocation();
   // A thread that came with the opened link is shown in the first rendering, without asking again.
-  const [detail, setDetail] = useState<ThreadDetail | undefined>(() => takeAnswer<ThreadDetail>(threadPath(threadId)));
-  const provided = useRef(detail ? threadId : undefined);
+  const [providedDetail, wasProvided] = useProvidedAnswer<ThreadDetail>(threadPath(threadId));
+  const [detail, setDetail] = useState(providedDetail);
   const [failure, setFailure] = useState<unknown>();
   const [notice, setNotice] = useState<string | undefined>();
 
@@ -46,13 +46,10 @@ export function ThreadPage({ threadId }: { threadId: string }) {
   }, [threadId]);
 
   useEffect(() => {
-    if (provided.current === threadId) {
-      provided.current = undefined;
-      return;
-    }
+    if (wasProvided(threadPath(threadId))) return;
     setDetail(undefined);
     void load();
-  }, [load, threadId]);
+  }, [load, threadId, wasProvided]);
 
   const base = `/portal/threads/${encodeURIComponent(threadId)}`;
   const chosen = query.get('message') ?? detail?.messages.at(-1)?.id;
