@@ -11,13 +11,13 @@ const KEEP_MS = 10_000;
 const started = new Map<string, { answer: Promise<unknown>; at: number }>();
 const answered = new Map<string, { value: unknown; at: number }>();
 
-/** An answer for GET `path` that came with another one: the page that needs it takes it with takeAnswer. */
+/** An answer for GET `path` that came with another one: the page that needs it takes it with useProvidedAnswer. */
 export function provideAnswer(path: string, value: unknown): void {
   answered.set(path, { value, at: Date.now() });
 }
 
 /** The answer provided for GET `path`, at once, when there is a fresh one (a page's first state). */
-export function takeAnswer<T>(path: string): T | undefined {
+function takeAnswer<T>(path: string): T | undefined {
   const entry = answered.get(path);
   answered.delete(path);
   return entry && Date.now() - entry.at < KEEP_MS ? (entry.value as T) : undefined;
@@ -33,8 +33,6 @@ export function prefetch(path: string): void {
 
 /** GET `path`: the prefetched answer when there is a fresh one, else a new request. */
 export function getPrefetched<T>(path: string): Promise<T> {
-  const provided = takeAnswer<T>(path);
-  if (provided !== undefined) return Promise.resolve(provided);
   const entry = started.get(path);
   started.delete(path);
   if (entry && Date.now() - entry.at < KEEP_MS) return entry.answer as Promise<T>;

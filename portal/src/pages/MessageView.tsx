@@ -20,6 +20,7 @@ import {
 import type { PortalMessageView } from '../../../common/src/portal-api.ts';
 import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
+import { whenIdle } from '../idle.ts';
 import { messageFrameDocument } from '../message-frame.ts';
 import { getPrefetched, useProvidedAnswer } from '../prefetch.ts';
 import { problemText } from '../problems.ts';
@@ -60,11 +61,6 @@ const useStyles = makeStyles({
 });
 
 const messagePath = (messageId: string, allowRemote: boolean) => `/api/portal/messages/${encodeURIComponent(messageId)}${allowRemote ? '?remote=allow' : ''}`;
-
-function whenIdle(work: () => void): void {
-  if (typeof window.requestIdleCallback === 'function') window.requestIdleCallback(work, { timeout: 300 });
-  else window.setTimeout(work, 0);
-}
 
 export interface MessageViewProps {
   messageId: string;
@@ -118,7 +114,7 @@ export function MessageView({ messageId, threadSubject, allowRemote, threadCanRe
     if (frame.current && document?.documentElement) frame.current.style.height = `${document.documentElement.scrollHeight + 4}px`;
     // After the next paint the message is on screen; the reply form is drawn once the browser has a moment,
     // so that drawing it never holds back that paint.
-    requestAnimationFrame(() => whenIdle(() => setMessageShown(true)));
+    requestAnimationFrame(() => whenIdle(() => setMessageShown(true), { timeoutMs: 300, fallbackMs: 0 }));
   };
 
   // Parsed once per message: the view renders again (the reply form, a dialog) without the HTML changing.

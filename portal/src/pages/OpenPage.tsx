@@ -15,6 +15,7 @@ import { prefetch, provideAnswer } from '../prefetch.ts';
 import { navigate, useLocation } from '../router.ts';
 import { goAfterSignIn } from '../after-sign-in.ts';
 import { useSession } from '../session.tsx';
+import { whenIdle } from '../idle.ts';
 import { Notice, PageTitle, RequestLinkButton, usePageStyles } from './common.tsx';
 
 export function OpenPage() {
@@ -28,13 +29,7 @@ export function OpenPage() {
 
   useEffect(() => {
     if (!token) return;
-    const preload = () => void ThreadPage.preload().catch(() => undefined);
-    if (typeof window.requestIdleCallback !== 'function') {
-      const timer = window.setTimeout(preload, 500);
-      return () => window.clearTimeout(timer);
-    }
-    const idle = window.requestIdleCallback(preload, { timeout: 2000 });
-    return () => window.cancelIdleCallback(idle);
+    return whenIdle(() => void ThreadPage.preload().catch(() => undefined), { timeoutMs: 2000, fallbackMs: 500 });
   }, [token]);
 
   const open = async () => {
